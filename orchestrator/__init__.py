@@ -1,0 +1,1 @@
+"""Failover orchestrator for contact centers."""

@@ -1,0 +1,93 @@
+"""Adapters: the only place boto3 / paramiko clients are built and their errors translated.
+
+``Services`` is what the CLI hands the engine (as ``ctx.services``). Every adapter is built lazily,
+on first use, so a run that never touches SFTP never opens a connection, and no client is ever
+built at import time.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from orchestrator.clock import Clock, SystemClock
+
+
+class Services:
+    """Lazily built adapters for one site. Thread-safe construction (steps run in parallel)."""
+
+    def __init__(self, site: Any, clock: Clock | None = None):
+        self.site = site
+        self.clock = clock or SystemClock()
+        self._lock = threading.RLock()
+
+    def _build(self, name: str, factory):
+        with self._lock:
+            if name not in self.__dict__:
+                self.__dict__[name] = factory()
+            return self.__dict__[name]
+
+    @property
+    def aws(self):
+        from orchestrator.adapters.aws import AwsSession
+
+        return self._build("aws", lambda: AwsSession(region=self.site.region))
+
+    @property
+    def secrets(self):
+        from orchestrator.adapters.secrets import Secrets
+
+        return self._build("secrets", lambda: Secrets(self.aws))
+
+    @property
+    def route53(self):
+        from orchestrator.adapters.route53 import Route53
+
+        return self._build("route53", lambda: Route53(self.aws))
+
+    @property
+    def autoscaling(self):
+        from orchestrator.adapters.autoscaling import AutoScaling
+
+        return self._build("autoscaling", lambda: AutoScaling(self.aws))
+
+    @property
+    def vpn(self):
+        from orchestrator.adapters.vpn import VpnConnections
+
+        return self._build("vpn", lambda: VpnConnections(self.aws))
+
+    @property
+    def s3(self):
+        from orchestrator.adapters.s3 import S3
+
+        return self._build("s3", lambda: S3(self.aws))
+
+    @property
+    def sns(self):
+        from orchestrator.adapters.sns import Sns
+
+        return self._build("sns", lambda: Sns(self.aws))
+
+    @property
+    def appliance(self):
+        from orchestrator.adapters.appliance import StrongSwanAppliance
+
+        return self._build(
+            "appliance", lambda: StrongSwanAppliance(self.site.vpn.appliance, self.secrets, self.clock)
+        )
+
+    @property
+    def backup_source(self):
+        from orchestrator.adapters.sftp import SftpBackupSource
+
+        return self._build(
+            "backup_source", lambda: SftpBackupSource(self.site.backup.sftp, self.secrets, self.clock)
+        )
+
+    def close(self) -> None:
+        """Close whatever was opened (SSH connections)."""
+        for name in ("appliance", "backup_source"):
+            adapter = self.__dict__.get(name)
+            if adapter is not None and hasattr(adapter, "close"):
+                adapter.close()

@@ -1,0 +1,85 @@
+"""Named retry policies (tenacity), with the sleep injected so tests never sleep.
+
+A policy retries only ``RetryableError``: a fatal error (access denied, validation, host key
+mismatch, not implemented) is never retried. Every retry is logged with the attempt number, the
+error and the delay, so the audit log shows what retried and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import tenacity
+
+from orchestrator.clock import Clock
+from orchestrator.errors import RetryableError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """attempts in total (1 = no retry); exponential backoff from ``backoff`` capped at ``max_delay``."""
+
+    attempts: int = 3
+    backoff: float = 1.0
+    max_delay: float = 30.0
+    jitter: float = 0.0
+
+    def wait(self) -> tenacity.wait.wait_base:
+        wait = tenacity.wait_exponential(multiplier=self.backoff, min=self.backoff, max=self.max_delay)
+        if self.jitter:
+            wait = wait + tenacity.wait_random(0, self.jitter)
+        return wait
+
+
+#: policies a runbook can name with ``retry: NAME``; adapters use them for single calls
+POLICIES: dict[str, RetryPolicy] = {
+    "none": RetryPolicy(attempts=1),
+    "default": RetryPolicy(attempts=3, backoff=2.0, max_delay=30.0),
+    "aws": RetryPolicy(attempts=5, backoff=0.5, max_delay=20.0, jitter=0.5),
+    "ssh": RetryPolicy(attempts=4, backoff=1.0, max_delay=15.0),
+    "notify": RetryPolicy(attempts=4, backoff=1.0, max_delay=10.0),
+}
+
+
+def retrying(
+    policy: RetryPolicy,
+    clock: Clock,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+) -> tenacity.Retrying:
+    """A tenacity controller for ``policy`` that sleeps through ``clock``."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if on_retry is not None and state.outcome is not None:
+            delay = state.next_action.sleep if state.next_action else 0.0
+            on_retry(state.attempt_number, state.outcome.exception(), delay)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.attempts),
+        wait=policy.wait(),
+        retry=tenacity.retry_if_exception_type(RetryableError),
+        sleep=clock.sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+def call(
+    fn: Callable[[], T],
+    *,
+    policy: RetryPolicy | str,
+    clock: Clock,
+    log: Any,
+    what: str,
+) -> T:
+    """Run ``fn`` under ``policy``; each retry is logged as ``retry`` with what, attempt, error, delay."""
+    if isinstance(policy, str):
+        policy = POLICIES[policy]
+
+    def on_retry(attempt: int, error: BaseException, delay: float) -> None:
+        log.warning("retry", what=what, attempt=attempt, error=str(error), delay_seconds=round(delay, 3))
+
+    return retrying(policy, clock, on_retry)(fn)

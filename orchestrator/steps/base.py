@@ -1,0 +1,155 @@
+"""What every step kind is, and what it is handed when it runs.
+
+A step kind is a small class with ``plan`` (what would change: used by --dry-run), ``verify`` (is the
+desired state already there?), ``apply`` (make it so) and ``rollback`` (compensate). The engine
+always calls ``verify`` before ``apply`` (so a resumed or repeated step is not applied twice) and
+again after it. Steps reach AWS/SSH only through ``ctx.services`` (the adapters), never build
+clients themselves, and wait only through ``ctx.sleep`` / ``ctx.wait_until`` (so tests drive time).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from orchestrator.clock import Clock
+from orchestrator.errors import Interrupted, StepTimeout
+
+
+class Params(BaseModel):
+    """Base of every step kind's ``with:`` parameters: unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(Params):
+    pass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Per-run switches that steps may consult."""
+
+    kind: str = "failover"
+    dry_run: bool = False
+    accept_rpo_breach: bool = False
+
+
+@dataclass
+class PollResult:
+    """One probe of a wait: done or not, what was seen (for logs and timeout messages), a value."""
+
+    done: bool
+    detail: str = ""
+    value: Any = None
+
+
+@dataclass
+class StepContext:
+    """Everything a step may use. Built by the engine for each attempt."""
+
+    run_id: str
+    step_id: str
+    params: Any
+    site: Any
+    services: Any
+    clock: Clock
+    log: Any
+    options: RunOptions
+    state: dict = field(default_factory=dict)
+    deadline: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    _persist: Callable[[dict], None] | None = None
+    _outputs_of: Callable[[str], dict] | None = None
+
+    def record(self, **values: Any) -> None:
+        """Store durable step data (e.g. previous DNS values) in the journal *now*, before moving on."""
+        self.state.update(values)
+        if self._persist is not None:
+            self._persist(dict(self.state))
+
+    def outputs_of(self, step_id: str) -> dict:
+        """Durable data recorded by another step of this run."""
+        return self._outputs_of(step_id) if self._outputs_of else {}
+
+    def check(self) -> None:
+        """Raise if the run was cancelled or this step is past its deadline."""
+        if self.cancel.is_set():
+            raise Interrupted(f"step {self.step_id} cancelled")
+        if self.deadline is not None and self.clock.monotonic() > self.deadline:
+            raise StepTimeout(f"step {self.step_id} exceeded its timeout")
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep through the injected clock, never past the step deadline."""
+        self.check()
+        if self.deadline is not None:
+            remaining = self.deadline - self.clock.monotonic()
+            if seconds > remaining:
+                self.clock.sleep(max(0.0, remaining))
+                self.check()
+                raise StepTimeout(f"step {self.step_id} exceeded its timeout")
+        self.clock.sleep(seconds)
+        self.check()
+
+    def wait_until(
+        self,
+        probe: Callable[[], PollResult],
+        *,
+        timeout: float,
+        interval: float = 2.0,
+        max_interval: float = 15.0,
+        what: str,
+    ) -> PollResult:
+        """Poll ``probe`` until done; StepTimeout naming ``what`` and the last thing seen otherwise.
+
+        The interval grows by half each time up to ``max_interval``; each probe is logged at debug.
+        """
+        started = self.clock.monotonic()
+        wait = interval
+        while True:
+            result = probe()
+            self.log.debug("poll", what=what, done=result.done, detail=result.detail)
+            if result.done:
+                return result
+            waited = self.clock.monotonic() - started
+            if waited + wait > timeout:
+                raise StepTimeout(
+                    f"{what}: not reached after {timeout:g}s (last seen: {result.detail or 'nothing'})"
+                )
+            self.sleep(wait)
+            wait = min(max_interval, wait * 1.5)
+
+
+class StepKind:
+    """Base class of step kinds. Subclasses set ``name`` and ``Params`` and override the methods."""
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = NoParams
+    #: a one-line description for `runbook render`
+    summary: ClassVar[str] = ""
+    #: whether ``rollback`` does anything (render and reports say "no compensation" otherwise)
+    compensable: ClassVar[bool] = False
+    #: the step needs a site file (builtin test kinds do not)
+    needs_site: ClassVar[bool] = True
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        """Human lines saying what apply would change (read-only calls allowed)."""
+        return [f"{self.name}: {self.summary or 'run'}"]
+
+    def verify(self, ctx: StepContext) -> bool:
+        """True when the desired state is already there (then apply is skipped)."""
+        return False
+
+    def apply(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    def rollback(self, ctx: StepContext) -> None:
+        """Undo what apply did, using what it recorded in ``ctx.state``. Idempotent."""
+
+    def manual(self, params: Any) -> str:
+        """What a human does by hand for this step (for `runbook render`)."""
+        return self.summary
