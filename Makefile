@@ -1,0 +1,64 @@
+# Every target uses .venv/ (made by `make install`); nothing goes into the system Python.
+# `make failover` / `failback` / `drill` / `readiness` run against the embedded site (a moto server and
+# a real sshd on 127.0.0.1) unless SITE=path/to/site.json names a real one.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ORCH := $(BIN)/orchestrator
+SITE ?=
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps test lint format failover failback drill readiness sandbox-up sandbox-down \
+        bench chaos preview up clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Debian's openssh-server: the embedded site's SFTP provider and VPN appliance are a real sshd.
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: install system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+
+failover failback drill: install system-deps
+	@if [ -n "$(SITE)" ]; then \
+	  $(ORCH) $@ --site "$(SITE)" $(ARGS); \
+	else \
+	  $(ORCH) sandbox run -- $@ --yes $(ARGS); \
+	fi
+
+readiness: install system-deps
+	@if [ -n "$(SITE)" ]; then $(ORCH) readiness --site "$(SITE)" $(ARGS); \
+	else $(ORCH) sandbox run -- readiness $(ARGS); fi
+
+sandbox-up: install system-deps
+	$(ORCH) sandbox up
+
+sandbox-down: install
+	$(ORCH) sandbox down
+
+bench: install system-deps
+	$(BIN)/python -m bench $(ARGS)
+
+chaos: install system-deps
+	$(BIN)/pytest -m chaos --chaos-full $(PYTEST_ARGS)
+
+preview up: install
+	@bash stacks/run-pulumi.sh $@
+
+clean:
+	rm -rf .orchestrator .sandbox .pytest_cache .ruff_cache

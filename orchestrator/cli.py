@@ -1,0 +1,261 @@
+"""The `orchestrator` command: parse arguments, configure logging once, call the app, map exit codes.
+
+Exit codes (contract): 0 success · 1 the run failed · 2 invalid input · 3 lock held ·
+4 not ready / approval refused or missing · 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+import structlog
+from rich.console import Console
+
+from orchestrator import app, logs
+from orchestrator.errors import InvalidInput, OrchestratorError
+from orchestrator.progress import ConsoleStream, LiveProgress
+
+COMMON = ("state_dir", "log_format", "report_dir", "log_level")
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    if value is not None:
+        ctx.meta.setdefault("common", {})[param.name] = value
+    return value
+
+
+def common_options(fn):
+    """--state-dir/--log-format/--report-dir/--log-level, accepted before or after the subcommand."""
+    options = [
+        click.option("--state-dir", type=click.Path(path_type=Path), callback=_remember, expose_value=False,
+                     help="State directory (default .orchestrator/ or $ORCHESTRATOR_STATE_DIR)."),
+        click.option("--log-format", type=click.Choice(["json", "console"]), callback=_remember,
+                     expose_value=False, help="Log format on stderr."),
+        click.option("--report-dir", type=click.Path(path_type=Path), callback=_remember, expose_value=False,
+                     help="Where reports go (default STATE_DIR/reports)."),
+        click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), callback=_remember,
+                     expose_value=False, help="Console log level (the audit log keeps everything)."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def settings_from(ctx: click.Context) -> app.Settings:
+    common = ctx.meta.get("common", {})
+    return app.Settings(
+        state_dir=app.state_dir_from_env(common.get("state_dir") and str(common["state_dir"])),
+        report_dir=common.get("report_dir"),
+        log_format=common.get("log_format", "console"),
+        log_level=common.get("log_level", "info"),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@common_options
+def cli() -> None:
+    """Failover orchestrator for contact centers: fail over to the warm AWS site, fail back, drill."""
+
+
+def run_options(fn):
+    fn = click.option("--accept-rpo-breach", is_flag=True, help="Restore a snapshot older than the RPO.")(fn)
+    fn = click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")(fn)
+    fn = click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")(fn)
+    fn = click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")(fn)
+    fn = click.option("--runbook", type=click.Path(path_type=Path), help="Runbook file (default per command).")(fn)
+    fn = click.option("--site", "site_file", type=click.Path(path_type=Path), required=True,
+                      help="Site file (the warm-site stack's outputs).")(fn)
+    return common_options(fn)
+
+
+def _run_command(kind: str):
+    @run_options
+    @click.pass_context
+    def command(ctx, site_file, runbook, dry_run, yes, approvals, accept_rpo_breach):
+        settings = _setup(ctx)
+        request = app.RunRequest(kind=kind, site_file=site_file, runbook_file=runbook, approvals=tuple(approvals),
+                                 yes=yes, accept_rpo_breach=accept_rpo_breach)
+        if dry_run:
+            sys.exit(app.dry_run(settings, request, click.echo))
+        with _progress(settings, kind) as observer_factory:
+            outcome, folder = app.start(settings, request, _approver(yes, approvals), observer_factory)
+        _finish(outcome, folder)
+
+    command.__doc__ = {
+        "failover": "Fail over to the warm site (default runbook runbooks/failover.yaml).",
+        "failback": "Fail back to the primary site (default runbook runbooks/failback.yaml).",
+        "drill": "Fail over, verify, fail back and clean up, as one run with one report (approvals auto-granted).",
+    }[kind]
+    return command
+
+
+for _kind in ("failover", "failback", "drill"):
+    cli.command(name=_kind)(_run_command(_kind))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--site", "site_file", type=click.Path(path_type=Path), help="Site file (default: as recorded).")
+@click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")
+@click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")
+@common_options
+@click.pass_context
+def resume(ctx, run_id, site_file, yes, approvals):
+    """Continue an interrupted or failed run from where it stopped."""
+    settings = _setup(ctx)
+    with _progress(settings, "resume") as observer_factory:
+        outcome, folder = app.resume(settings, run_id, tuple(approvals), yes, _approver(yes, approvals),
+                                     observer_factory, site_file)
+    _finish(outcome, folder)
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--last", type=int, default=1, show_default=True, help="How many recent runs (without RUN_ID).")
+@common_options
+@click.pass_context
+def status(ctx, run_id, as_json, last):
+    """Runs and their steps (the latest run by default)."""
+    settings = _setup(ctx)
+    journal = app.SqliteJournal(settings.state_dir)
+    runs = [journal.get_run(run_id)] if run_id else journal.list_runs(limit=last)
+    data = {"runs": [_run_json(journal, r) for r in runs]}
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    if not runs:
+        click.echo("no runs yet")
+    for run in data["runs"]:
+        click.echo(f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
+                   + (f"\n  error: {run['error']}" if run.get("error") else ""))
+        for step in run["steps"]:
+            click.echo(f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
+                       f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else ""))
+
+
+def _run_json(journal, run) -> dict:
+    return {
+        "run_id": run.run_id, "kind": run.kind, "site": run.site, "status": run.status,
+        "started_at": run.started_at, "finished_at": run.finished_at, "error": run.error,
+        "steps": [{"id": s.step_id, "uses": s.uses, "owner": s.owner, "status": s.status, "attempts": s.attempts,
+                   "started_at": s.started_at, "finished_at": s.finished_at,
+                   "duration_seconds": s.duration_seconds, "error": s.error} for s in journal.get_steps(run.run_id)],
+    }
+
+
+@cli.group()
+def runbook() -> None:
+    """Check or render a runbook."""
+
+
+@runbook.command("validate")
+@click.argument("file", type=click.Path(path_type=Path))
+@common_options
+@click.pass_context
+def runbook_validate(ctx, file):
+    """Check a runbook: step kinds, parameters, dependencies, cycles, durations."""
+    _setup(ctx)
+    book = app.load_runbook(file)
+    click.echo(f"{file}: ok ({len(book.steps)} steps, runbook {book.name!r})")
+
+
+@runbook.command("render")
+@click.argument("file", type=click.Path(path_type=Path))
+@common_options
+@click.pass_context
+def runbook_render(ctx, file):
+    """Print a runbook as Markdown a human can follow by hand."""
+    _setup(ctx)
+    from orchestrator.render import render_runbook
+
+    click.echo(render_runbook(app.load_runbook(file)))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _setup(ctx: click.Context) -> app.Settings:
+    settings = settings_from(ctx)
+    stream = sys.stderr
+    if sys.stderr.isatty() and settings.log_format == "console":
+        ctx.meta["console"] = Console(stderr=True)
+        stream = ConsoleStream(ctx.meta["console"])
+    logs.configure(settings.log_format, settings.log_level, stream=stream)
+    ctx.meta["settings"] = settings
+    return settings
+
+
+class _progress:
+    """Live table on a terminal (console logs only); plain structlog lines otherwise."""
+
+    def __init__(self, settings: app.Settings, title: str):
+        ctx = click.get_current_context()
+        self.console = ctx.meta.get("console")
+        self.title = title
+        self.live = None
+
+    def __enter__(self):
+        def factory(book):
+            if self.console is None:
+                return None
+            self.live = LiveProgress(self.console, f"{book.name} ({self.title})")
+            self.live.seed([(s.id, s.uses, s.owner) for s in book.order()])
+            self.live.__enter__()
+            return self.live
+
+        return factory
+
+    def __exit__(self, *exc):
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+
+def _approver(yes: bool, approvals):
+    def ask(step) -> bool | None:
+        if yes or step.id in approvals:
+            return True
+        if not app.is_interactive():
+            return None
+        return click.confirm(f"Approve step '{step.id}' ({step.uses}, owner {step.owner})?", default=False,
+                             err=True)
+
+    return ask
+
+
+def _finish(outcome, folder: Path) -> None:
+    click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
+    click.echo(f"report: {folder / 'report.md'}")
+    sys.exit(outcome.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: exceptions become the contract's exit codes with one clear line."""
+    try:
+        cli.main(args=argv, prog_name="orchestrator", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except InvalidInput as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except OrchestratorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted; the run stays resumable (orchestrator status)", err=True)
+        sys.exit(130)
+    finally:
+        logs.close_audit()
+    sys.exit(0)
+
+
+# keep click's own help for `python -m orchestrator`
+run = functools.partial(main)

@@ -1,0 +1,101 @@
+"""Live progress: a rich table on a terminal; plain log lines (structlog) otherwise."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+_STYLE = {"pending": "dim", "running": "yellow", "succeeded": "green", "failed": "bold red",
+          "rolled_back": "dark_orange", "rolling_back": "dark_orange", "interrupted": "grey50",
+          "awaiting_approval": "blue", "rollback_failed": "bold magenta"}
+
+
+class ConsoleStream:
+    """A file-like object that routes structlog's lines through the rich console (above the live table)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.console.print(Text(text.rstrip("\n")), highlight=False, soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class LiveProgress:
+    """Observer for the engine: keeps a table of steps (status, attempts, elapsed) on screen."""
+
+    def __init__(self, console: Console, title: str):
+        self.console = console
+        self.title = title
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
+
+    def seed(self, steps: list[tuple[str, str, str]]) -> None:
+        for step_id, uses, owner in steps:
+            self.rows[step_id] = {"uses": uses, "owner": owner, "status": "pending", "attempts": 0,
+                                  "started": None, "elapsed": None, "note": ""}
+
+    def __enter__(self) -> LiveProgress:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.update(self._table())
+        self.live.stop()
+
+    def __call__(self, event: str, step_id: str | None, fields: dict) -> None:
+        with self._lock:
+            row = self.rows.get(step_id or "")
+            if row is not None:
+                self._apply(row, event, fields)
+            self.live.update(self._table())
+
+    def _apply(self, row: dict, event: str, fields: dict) -> None:
+        now = time.monotonic()
+        if event == "step_started":
+            row.update(status="running", started=now, note="")
+        elif event == "step_applying":
+            row["attempts"] = fields.get("attempt", row["attempts"])
+        elif event == "attempt_failed":
+            row["note"] = f"retry {fields.get('attempt')}: {str(fields.get('error'))[:60]}"
+        elif event.startswith("step_") and event not in ("step_verified",):
+            row["status"] = event.removeprefix("step_")
+            if row["started"] is not None:
+                row["elapsed"] = now - row["started"]
+            if fields.get("error"):
+                row["note"] = str(fields["error"])[:80]
+        elif event == "step_verified" and not fields.get("applied"):
+            row["note"] = "already in the desired state"
+        elif event == "approval_requested":
+            row.update(status="awaiting_approval")
+        elif event.startswith("compensation_"):
+            row["status"] = {"started": "rolling_back", "succeeded": "rolled_back",
+                             "failed": "rollback_failed"}[event.removeprefix("compensation_")]
+
+    def _table(self) -> Table:
+        table = Table(title=self.title, expand=False, title_justify="left")
+        for column in ("step", "owner", "status", "tries", "time", "note"):
+            table.add_column(column)
+        now = time.monotonic()
+        for step_id, row in self.rows.items():
+            elapsed = row["elapsed"]
+            if row["status"] == "running" and row["started"] is not None:
+                elapsed = now - row["started"]
+            table.add_row(step_id, row["owner"], Text(row["status"], style=_STYLE.get(row["status"], "")),
+                          str(row["attempts"] or ""), f"{elapsed:.1f}s" if elapsed is not None else "",
+                          row["note"])
+        return table

@@ -1,0 +1,43 @@
+"""A runbook as Markdown a human can follow by hand when the tool itself is unavailable."""
+
+from __future__ import annotations
+
+from orchestrator.durations import format_duration
+from orchestrator.runbook import Runbook
+from orchestrator.steps import registry
+
+
+def render_runbook(book: Runbook) -> str:
+    kinds = registry()
+    lines = [f"# Runbook: {book.name}", ""]
+    if book.description:
+        lines += [book.description.strip(), ""]
+    lines += [f"Source: `{book.source}` · {len(book.steps)} steps. Steps whose dependencies are done may run "
+              "in parallel; a step marked **APPROVAL** waits for an explicit go.", "",
+              "| # | step | owner | needs | on failure |", "|---|---|---|---|---|"]
+    ordered = book.order()
+    number = {s.id: i for i, s in enumerate(ordered, 1)}
+    for step in ordered:
+        needs = ", ".join(f"{number[n]}" for n in step.needs) or "—"
+        lines.append(f"| {number[step.id]} | `{step.id}` | {step.owner} | {needs} | {step.on_failure} |")
+    for step in ordered:
+        kind = kinds[step.uses]
+        lines += ["", f"## {number[step.id]}. `{step.id}`" + (" — **APPROVAL**" if step.gate else ""), ""]
+        if step.description:
+            lines += [step.description, ""]
+        lines += [
+            f"- Kind: `{step.uses}` · owner: **{step.owner}**",
+            f"- Needs: {', '.join(f'`{n}`' for n in step.needs) or 'nothing'}",
+            f"- Retry: {step.retry.attempts} attempt(s), backoff {format_duration(step.retry.backoff)} "
+            f"up to {format_duration(step.retry.max_delay)} · timeout {format_duration(step.timeout)}",
+            f"- On failure: {step.on_failure}"
+            + ("" if kind.compensable and step.compensate else " (this step has no compensation)"),
+        ]
+        if step.raw_params:
+            lines.append("- Parameters: " + ", ".join(f"`{k}={v}`" for k, v in step.raw_params.items()))
+        manual = kind().manual(step.params)
+        if manual:
+            lines += ["", "By hand:", "", manual.strip()]
+        if step.gate:
+            lines += ["", f"> Get an explicit go from **{step.owner}** before this step."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,224 @@
+"""Run record -> report.json, report.md, timeline.png (a Gantt chart of steps and retries), junit.xml.
+
+Everything is derived from the journal, so a report can be rebuilt at any time (``orchestrator
+report RUN_ID``) and an interrupted or resumed run is reported like any other.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from orchestrator.clock import parse_iso
+from orchestrator.durations import format_duration
+from orchestrator.journal import Journal
+
+PICTURE = "timeline.png"
+
+
+def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
+    run = journal.get_run(run_id)
+    steps = journal.get_steps(run_id)
+    events = journal.get_events(run_id)
+    book = run.runbook
+    spec = {s["id"]: s for s in book.get("steps", [])}
+    rto = _rto(run, steps, book.get("rto_phase"))
+    rpo = max((s.state["rpo_seconds"] for s in steps if isinstance(s.state.get("rpo_seconds"), int | float)),
+              default=None)
+    objectives = run.options.get("objectives") or {}
+    rto_objective = objectives.get("rto_seconds")
+    rpo_objective = objectives.get("rpo_seconds")
+    return {
+        "run_id": run.run_id,
+        "kind": run.kind,
+        "site": run.site,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "rto_seconds": rto,
+        "rto_objective_seconds": rto_objective,
+        "rto_met": None if rto is None or rto_objective is None else rto <= rto_objective,
+        "rpo_seconds": rpo,
+        "rpo_objective_seconds": rpo_objective,
+        "rpo_met": None if rpo is None or rpo_objective is None else rpo <= rpo_objective,
+        "rpo_breach_accepted": any(s.state.get("rpo_breach_accepted") for s in steps),
+        "error": run.error,
+        "runbook": book.get("name"),
+        "runbook_source": book.get("source"),
+        "resumes": run.resumes,
+        "steps": [_step(s, spec.get(s.step_id, {})) for s in steps],
+        "retries": [e for e in events if e["event"] == "attempt_failed"],
+        "approvals": [e for e in events if e["event"].startswith("approval_")],
+        "compensations": [e for e in events if e["event"].startswith("compensation_")],
+        "timeline": events,
+    }
+
+
+def _step(rec, spec: dict) -> dict:
+    return {
+        "id": rec.step_id,
+        "uses": rec.uses,
+        "owner": rec.owner,
+        "status": rec.status,
+        "attempts": rec.attempts,
+        "started_at": rec.started_at,
+        "finished_at": rec.finished_at,
+        "duration_seconds": rec.duration_seconds,
+        "error": rec.error,
+        "applied": rec.applied,
+        "phase": rec.phase,
+        "needs": spec.get("needs", []),
+        "gate": spec.get("gate"),
+        "outputs": rec.state,
+    }
+
+
+def _rto(run, steps, rto_phase: str | None) -> float | None:
+    """Run start to the last step verified (of the RTO phase, in a drill); None if not achieved."""
+    scope = [s for s in steps if rto_phase is None or s.phase == rto_phase]
+    if not scope or any(s.status not in ("succeeded", "rolled_back") for s in scope):
+        return None
+    if any(s.status == "rolled_back" for s in scope):
+        return None
+    start = parse_iso(run.started_at)
+    ends = [parse_iso(s.finished_at) for s in scope if s.finished_at]
+    if start is None or not ends:
+        return None
+    return round((max(ends) - start).total_seconds(), 3)
+
+
+def write_report(report: dict, report_dir: Path) -> Path:
+    """Write every form of the report into ``report_dir/RUN_ID/``; returns that folder."""
+    folder = Path(report_dir) / report["run_id"]
+    folder.mkdir(parents=True, exist_ok=True)
+    picture = draw_timeline(report, folder / PICTURE)
+    (folder / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (folder / "report.md").write_text(render_markdown(report, picture.name if picture else None))
+    (folder / "junit.xml").write_text(render_junit(report))
+    return folder
+
+
+# --------------------------------------------------------------------------- Markdown
+
+
+def render_markdown(report: dict, picture: str | None) -> str:
+    lines = [
+        f"# {report['kind'].capitalize()} report — {report['site']}",
+        "",
+        f"- Run: `{report['run_id']}` ({report['runbook']})",
+        f"- Status: **{report['status']}**",
+        f"- Started: {report['started_at']} · finished: {report['finished_at']}",
+        f"- RTO: {_vs(report['rto_seconds'], report['rto_objective_seconds'], report['rto_met'])}",
+        f"- RPO: {_vs(report['rpo_seconds'], report['rpo_objective_seconds'], report['rpo_met'])}"
+        + (" — **breach accepted by the operator**" if report.get("rpo_breach_accepted") else ""),
+    ]
+    if report.get("resumes"):
+        lines.append(f"- Resumed {report['resumes']} time(s)")
+    if report.get("error"):
+        lines += ["", f"> {report['error']}"]
+    if picture:
+        lines += ["", f"![timeline]({picture})"]
+    lines += ["", "## Steps", "", "| step | kind | owner | status | attempts | duration | error |",
+              "|---|---|---|---|---|---|---|"]
+    for step in report["steps"]:
+        error = (step["error"] or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{step['id']}` | {step['uses']} | {step['owner']} | {step['status']} | {step['attempts']} "
+                     f"| {format_duration(step['duration_seconds'])} | {error} |")
+    lines += ["", "## What retried and why", ""]
+    lines += [f"- {e['at']} `{e['step']}` attempt {e.get('attempt')}: {e.get('error')} "
+              f"(retry in {e.get('retry_in_seconds')}s)" for e in report["retries"]] or ["- nothing retried"]
+    lines += ["", "## Approvals", ""]
+    lines += [f"- {e['at']} `{e['step']}` {e['event'].removeprefix('approval_')}"
+              + (f" by {e['by']}" if e.get("by") else "") for e in report["approvals"]] or ["- none required"]
+    if report["compensations"]:
+        lines += ["", "## Compensations (rollback)", ""]
+        lines += [f"- {e['at']} `{e['step']}` {e['event'].removeprefix('compensation_')}"
+                  + (f": {e['error']}" if e.get("error") else "") for e in report["compensations"]]
+    lines += ["", "## Timeline", "", "| time | step | event | detail |", "|---|---|---|---|"]
+    for event in report["timeline"]:
+        detail = {k: v for k, v in event.items() if k not in ("at", "step", "event")}
+        text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", []))
+        lines.append(f"| {event['at']} | {event['step'] or ''} | {event['event']} | {text.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def _vs(value: float | None, objective: float | None, met: bool | None) -> str:
+    if value is None:
+        return "not achieved" if objective is not None else "n/a"
+    verdict = "" if met is None else (" ✅ within objective" if met else " ❌ over objective")
+    return f"{format_duration(value)} (objective {format_duration(objective)}){verdict}"
+
+
+# --------------------------------------------------------------------------- JUnit
+
+
+def render_junit(report: dict) -> str:
+    steps = report["steps"]
+    failures = sum(1 for s in steps if s["status"] in ("failed", "rollback_failed"))
+    skipped = sum(1 for s in steps if s["status"] not in ("succeeded", "failed", "rollback_failed", "rolled_back"))
+    suite = ET.Element("testsuite", name=f"{report['kind']}.{report['site']}", tests=str(len(steps)),
+                       failures=str(failures), skipped=str(skipped),
+                       time=str(sum(s["duration_seconds"] or 0 for s in steps)), timestamp=report["started_at"] or "")
+    for step in steps:
+        case = ET.SubElement(suite, "testcase", classname=f"{report['kind']}.{step['uses']}", name=step["id"],
+                             time=str(step["duration_seconds"] or 0))
+        if step["status"] in ("failed", "rollback_failed"):
+            ET.SubElement(case, "failure", message=(step["error"] or step["status"])[:500]).text = step["error"]
+        elif step["status"] not in ("succeeded", "rolled_back"):
+            ET.SubElement(case, "skipped", message=step["status"])
+    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
+
+
+# --------------------------------------------------------------------------- the picture
+
+_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "rolled_back": "#ef6c00", "rollback_failed": "#6a1b9a",
+            "interrupted": "#757575", "awaiting_approval": "#1565c0", "running": "#9e9e9e"}
+
+
+def draw_timeline(report: dict, path: Path) -> Path | None:
+    """A Gantt chart: one bar per step (colour = status), retries as red ticks, RTO and its objective
+    as vertical lines. Returns None when no step ran."""
+    start = parse_iso(report["started_at"])
+    rows = [s for s in report["steps"] if s["started_at"] and s["finished_at"]]
+    if start is None or not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    height = max(2.5, 0.32 * len(rows) + 1.5)
+    fig, ax = plt.subplots(figsize=(11, min(height, 60)))
+    labels = []
+    for y, step in enumerate(rows):
+        left = (parse_iso(step["started_at"]) - start).total_seconds()
+        width = max((parse_iso(step["finished_at"]) - parse_iso(step["started_at"])).total_seconds(), 0.001)
+        ax.barh(y, width, left=left, color=_COLOURS.get(step["status"], "#9e9e9e"), edgecolor="black", linewidth=0.4)
+        labels.append(f"{step['id']} ({step['owner']})")
+    index = {s["id"]: y for y, s in enumerate(rows)}
+    for retry in report["retries"]:
+        if retry["step"] in index:
+            x = (parse_iso(retry["at"]) - start).total_seconds()
+            ax.plot([x], [index[retry["step"]]], marker="|", color="red", markersize=14, mew=2)
+    if report["rto_seconds"] is not None:
+        ax.axvline(report["rto_seconds"], color="black", linestyle="--", linewidth=1)
+        ax.text(report["rto_seconds"], -0.9, f" RTO {format_duration(report['rto_seconds'])}", fontsize=8)
+    if report["rto_objective_seconds"] and report["rto_seconds"] is not None \
+            and report["rto_objective_seconds"] <= 1.5 * max(report["rto_seconds"], 1):
+        ax.axvline(report["rto_objective_seconds"], color="red", linestyle=":", linewidth=1)
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since run start")
+    ax.set_title(f"{report['kind']} {report['site']} — {report['status']} ({report['run_id']})", fontsize=10)
+    legend = [Patch(color=c, label=k) for k, c in _COLOURS.items() if any(s["status"] == k for s in rows)]
+    if report["retries"]:
+        legend.append(Patch(color="red", label="retry"))
+    ax.legend(handles=legend, loc="lower right", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

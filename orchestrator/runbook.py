@@ -1,0 +1,435 @@
+"""Load and validate a runbook file into a DAG of step specs.
+
+Every error names the file, the line and the offending key: unknown step kinds, unknown
+parameters, missing dependencies, cycles, duplicate ids, bad durations. A runbook is either a list
+of ``steps`` or a list of ``phases`` (each a runbook file or inline steps), run one after the other:
+that is how the drill composes failover, smoke checks and failback into one run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.durations import parse_duration
+from orchestrator.errors import InvalidInput
+from orchestrator.retry import POLICIES, RetryPolicy
+from orchestrator.steps import registry
+from orchestrator.validation import describe, dotted
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RetrySpec(_Strict):
+    attempts: int = Field(ge=1, le=100)
+    backoff: float = 1.0
+    max_delay: float = 30.0
+
+    @field_validator("backoff", "max_delay", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(attempts=self.attempts, backoff=self.backoff, max_delay=self.max_delay)
+
+
+def _retry_value(value):
+    if isinstance(value, str):
+        if value not in POLICIES:
+            raise ValueError(f"unknown retry policy {value!r}; expected one of {', '.join(sorted(POLICIES))}")
+        return value
+    return value
+
+
+class Defaults(_Strict):
+    owner: str | None = None
+    retry: RetrySpec | str = "default"
+    timeout: float = 600.0
+    on_failure: Literal["rollback", "stop", "continue"] = "rollback"
+
+    _retry = field_validator("retry", mode="before")(_retry_value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return parse_duration(value)
+
+
+class StepSpec(_Strict):
+    id: str = Field(pattern=ID_PATTERN, max_length=120)
+    uses: str
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    needs: list[str] = Field(default_factory=list)
+    owner: str | None = None
+    description: str | None = None
+    retry: RetrySpec | str | None = None
+    timeout: float | None = None
+    on_failure: Literal["rollback", "stop", "continue"] | None = None
+    gate: Literal["approval"] | None = None
+    compensate: bool = True
+    milestone: str | None = None
+
+    _retry = field_validator("retry", mode="before")(_retry_value)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _duration(cls, value):
+        return None if value is None else parse_duration(value)
+
+    @field_validator("needs", mode="before")
+    @classmethod
+    def _needs_list(cls, value):
+        return [value] if isinstance(value, str) else value
+
+
+class PhaseSpec(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    runbook: str | None = None
+    steps: list[dict] | None = None
+    rto: bool = False
+
+
+class RunbookFile(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    kind: Literal["failover", "failback", "drill", "test"] | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    steps: list[dict] | None = None
+    phases: list[PhaseSpec] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """A validated step, defaults applied, ready for the engine."""
+
+    id: str
+    uses: str
+    params: Any
+    raw_params: dict
+    needs: tuple[str, ...]
+    owner: str
+    description: str
+    retry: RetryPolicy
+    retry_name: str
+    timeout: float
+    on_failure: str
+    gate: str | None
+    compensate: bool
+    milestone: str | None
+    phase: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "uses": self.uses,
+            "with": self.raw_params,
+            "needs": list(self.needs),
+            "owner": self.owner,
+            "description": self.description,
+            "retry": {
+                "attempts": self.retry.attempts,
+                "backoff": self.retry.backoff,
+                "max_delay": self.retry.max_delay,
+            },
+            "timeout": self.timeout,
+            "on_failure": self.on_failure,
+            "gate": self.gate,
+            "compensate": self.compensate,
+            "milestone": self.milestone,
+            "phase": self.phase,
+        }
+
+
+@dataclass
+class Runbook:
+    name: str
+    description: str
+    kind: str | None
+    steps: list[Step]
+    source: str
+    rto_phase: str | None = None
+    by_id: dict[str, Step] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {s.id: s for s in self.steps}
+
+    def order(self) -> list[Step]:
+        """Steps in a topological order (stable: file order among ready steps)."""
+        done: set[str] = set()
+        out: list[Step] = []
+        pending = list(self.steps)
+        while pending:
+            ready = [s for s in pending if all(n in done for n in s.needs)]
+            for step in ready:
+                out.append(step)
+                done.add(step.id)
+            pending = [s for s in pending if s.id not in done]
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "rto_phase": self.rto_phase,
+            "source": self.source,
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+# --------------------------------------------------------------------------- YAML with line numbers
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that remembers the line of every mapping key and sequence item."""
+
+
+def _load_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    try:
+        node = yaml.compose(text, Loader=_LineLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.line + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidInput(f"not valid YAML: {problem}", source=source, location=where) from None
+    lines: dict[tuple, int] = {}
+
+    def walk(n: yaml.Node, path: tuple) -> Any:
+        lines.setdefault(path, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            out = {}
+            for key_node, value_node in n.value:
+                key = key_node.value
+                if key in out:
+                    raise InvalidInput(
+                        f"duplicate key {key!r}", source=source, location=f"{key_node.start_mark.line + 1}"
+                    )
+                lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = walk(value_node, (*path, key))
+            return out
+        if isinstance(n, yaml.SequenceNode):
+            return [walk(item, (*path, i)) for i, item in enumerate(n.value)]
+        loader = _LineLoader("")
+        return loader.construct_object(n, deep=True)
+
+    if node is None:
+        raise InvalidInput("the runbook is empty", source=source, location="1")
+    return walk(node, ()), lines
+
+
+class _Locator:
+    """Maps a key path to 'LINE (key.path)' using the YAML line map."""
+
+    def __init__(self, lines: dict[tuple, int], base: tuple = ()):
+        self.lines = lines
+        self.base = base
+
+    def __call__(self, loc: Iterable) -> str:
+        path = (*self.base, *loc)
+        for cut in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:cut]))
+            if line is not None:
+                return f"{line} ({dotted(path)})" if path else str(line)
+        return dotted(path)
+
+    def sub(self, *more) -> _Locator:
+        return _Locator(self.lines, (*self.base, *more))
+
+
+def _fail(locate: _Locator, loc: tuple, message: str, source: str):
+    raise InvalidInput(message, source=source, location=locate(loc))
+
+
+def _validate(model: type[BaseModel], data: Any, locate: _Locator, source: str):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        # a pydantic union error names the union branch ("RetrySpec", "str"): drop it from the path
+        loc = tuple(p for p in loc if not _is_union_branch(p))
+        raise InvalidInput(describe(err), source=source, location=locate(loc)) from None
+
+
+def _is_union_branch(part: object) -> bool:
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part or part == "str")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_runbook(path: str | Path) -> Runbook:
+    """Read, validate and resolve a runbook file (and the runbooks its phases name)."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput("runbook file not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read runbook: {exc.__class__.__name__}", source=source) from None
+    data, lines = _load_with_lines(text, source)
+    return _build(data, _Locator(lines), source, path.parent, seen=(path.resolve(),))
+
+
+def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
+    """Rebuild a runbook from its resolved ``to_dict`` form (what the journal keeps for resume)."""
+    locate = _Locator({})
+    steps = [_build_step(raw, Defaults(), locate.sub("steps", i), source, phase=raw.get("phase"))
+             for i, raw in enumerate(data["steps"])]
+    book = Runbook(data["name"], data.get("description", ""), data.get("kind"), steps, data.get("source", source),
+                   rto_phase=data.get("rto_phase"))
+    _check_graph(book, locate, source, {s.id: ("steps", i) for i, s in enumerate(steps)})
+    return book
+
+
+def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
+    if not isinstance(data, dict):
+        _fail(locate, (), "expected a mapping with name and steps (or phases)", source)
+    head = _validate(RunbookFile, data, locate, source)
+    if (head.steps is None) == (head.phases is None):
+        _fail(locate, (), "give exactly one of 'steps' or 'phases'", source)
+    if head.steps is not None:
+        steps = [_build_step(raw, head.defaults, locate.sub("steps", i), source)
+                 for i, raw in enumerate(head.steps)]
+        where = {s.id: ("steps", i) for i, s in enumerate(steps)}
+        book = Runbook(head.name, head.description, head.kind, steps, source)
+    else:
+        steps, where, rto_phase = _build_phases(head, locate, source, folder, seen)
+        book = Runbook(head.name, head.description, head.kind, steps, source, rto_phase=rto_phase)
+    if not steps:
+        _fail(locate, ("steps",), "a runbook needs at least one step", source)
+    _check_graph(book, locate, source, where)
+    return book
+
+
+def _build_phases(head: RunbookFile, locate: _Locator, source: str, folder: Path, seen: tuple):
+    steps: list[Step] = []
+    where: dict[str, tuple] = {}
+    previous: list[str] = []
+    rto_phase = None
+    for i, phase in enumerate(head.phases or []):
+        loc = ("phases", i)
+        if (phase.runbook is None) == (phase.steps is None):
+            _fail(locate, loc, "a phase gives exactly one of 'runbook' or 'steps'", source)
+        if phase.rto:
+            rto_phase = phase.name
+        if phase.runbook is not None:
+            target = (folder / phase.runbook).resolve()
+            if target in seen:
+                _fail(locate, (*loc, "runbook"), f"phase includes {phase.runbook} recursively", source)
+            inner = _load_nested(target, locate, (*loc, "runbook"), source, seen)
+            inner_steps = inner.steps
+        else:
+            inner_steps = [_build_step(raw, head.defaults, locate.sub(*loc, "steps", j), source)
+                           for j, raw in enumerate(phase.steps or [])]
+        members = {s.id for s in inner_steps}
+        for step in inner_steps:
+            needs = tuple(f"{phase.name}/{n}" for n in step.needs)
+            if not step.needs:
+                needs = tuple(previous)
+            new = Step(**{**step.__dict__, "id": f"{phase.name}/{step.id}", "needs": needs, "phase": phase.name})
+            steps.append(new)
+            where[new.id] = loc
+        previous = [f"{phase.name}/{m}" for m in members]
+    return steps, where, rto_phase
+
+
+def _load_nested(target: Path, locate: _Locator, loc: tuple, source: str, seen: tuple) -> Runbook:
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError:
+        _fail(locate, loc, f"phase runbook {target} cannot be read", source)
+    data, lines = _load_with_lines(text, str(target))
+    return _build(data, _Locator(lines), str(target), target.parent, (*seen, target))
+
+
+def _build_step(raw: Any, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None) -> Step:
+    if not isinstance(raw, dict):
+        _fail(locate, (), "a step must be a mapping with id and uses", source)
+    raw = {k: v for k, v in raw.items() if k != "phase"}
+    spec = _validate(StepSpec, raw, locate, source)
+    kinds = registry()
+    kind = kinds.get(spec.uses)
+    if kind is None:
+        known = ", ".join(sorted(kinds))
+        _fail(locate, ("uses",), f"unknown step kind {spec.uses!r}; known kinds: {known}", source)
+    params = _validate(kind.Params, spec.with_, locate.sub("with"), source)
+    retry = spec.retry if spec.retry is not None else defaults.retry
+    if isinstance(retry, str):
+        policy, retry_name = POLICIES[retry], retry
+    else:
+        policy, retry_name = retry.policy(), "custom"
+    return Step(
+        id=spec.id,
+        uses=spec.uses,
+        params=params,
+        raw_params=dict(spec.with_),
+        needs=tuple(spec.needs),
+        owner=spec.owner or defaults.owner or "unassigned",
+        description=spec.description or kind.summary,
+        retry=policy,
+        retry_name=retry_name,
+        timeout=spec.timeout if spec.timeout is not None else defaults.timeout,
+        on_failure=spec.on_failure or defaults.on_failure,
+        gate=spec.gate,
+        compensate=spec.compensate,
+        milestone=spec.milestone,
+        phase=phase,
+    )
+
+
+def _check_graph(book: Runbook, locate: _Locator, source: str, where: dict[str, tuple]) -> None:
+    ids: dict[str, int] = {}
+    for i, step in enumerate(book.steps):
+        if step.id in ids:
+            _fail(locate, (*where[step.id], "id") if where[step.id][0] == "steps" else where[step.id],
+                  f"duplicate step id {step.id!r}", source)
+        ids[step.id] = i
+    for step in book.steps:
+        for j, need in enumerate(step.needs):
+            if need not in ids:
+                _fail(locate, (*where[step.id], "needs", j) if where[step.id][0] == "steps" else where[step.id],
+                      f"step {step.id!r} needs {need!r}, which is not a step of this runbook", source)
+    cycle = _find_cycle(book)
+    if cycle:
+        first = cycle[0]
+        loc = (*where[first], "needs") if where[first][0] == "steps" else where[first]
+        _fail(locate, loc, "dependency cycle: " + " -> ".join([*cycle, first]), source)
+
+
+def _find_cycle(book: Runbook) -> list[str] | None:
+    """Kahn's algorithm; if nodes remain, walk their needs until one repeats (iterative: a
+    1000-step chain must not hit Python's recursion limit)."""
+    remaining = {s.id: set(s.needs) for s in book.steps}
+    ready = [i for i, needs in remaining.items() if not needs]
+    dependents: dict[str, list[str]] = {s.id: [] for s in book.steps}
+    for step in book.steps:
+        for need in step.needs:
+            dependents[need].append(step.id)
+    while ready:
+        node = ready.pop()
+        del remaining[node]
+        for child in dependents[node]:
+            if child in remaining:
+                remaining[child].discard(node)
+                if not remaining[child]:
+                    ready.append(child)
+    if not remaining:
+        return None
+    node = next(s.id for s in book.steps if s.id in remaining)
+    path: list[str] = []
+    while node not in path:
+        path.append(node)
+        node = next(n for n in book.by_id[node].needs if n in remaining)
+    return path[path.index(node):]

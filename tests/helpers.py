@@ -1,0 +1,49 @@
+"""Small helpers shared by tests (not fixtures)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import structlog
+
+from orchestrator.clock import Clock
+from orchestrator.engine import Engine
+from orchestrator.journal import RunRecord, SqliteJournal
+from orchestrator.runbook import Runbook, load_runbook
+
+REPO = Path(__file__).resolve().parent.parent
+SITE = REPO / "tests" / "data" / "site.json"
+
+
+def write_runbook(folder: Path, text: str, name: str = "runbook.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def make_engine(tmp_path: Path, clock: Clock, **kwargs) -> tuple[Engine, SqliteJournal]:
+    journal = SqliteJournal(tmp_path / "state")
+    engine = Engine(journal=journal, services=None, site=None, clock=clock, log=structlog.get_logger("test"),
+                    **kwargs)
+    return engine, journal
+
+
+def start_run(engine: Engine, book: Runbook, run_id: str = "run-1", kind: str = "failover", site: str = "s1"):
+    engine.create(RunRecord(run_id=run_id, kind=kind, site=site, site_file="-", runbook={}, options={},
+                            status="pending"), book)
+    return engine.run(run_id)
+
+
+def load(folder: Path, text: str) -> Runbook:
+    return load_runbook(write_runbook(folder, text))
+
+
+def orchestrator(*args: str, state_dir: Path, timeout: float = 120, **popen) -> subprocess.CompletedProcess:
+    """Run the real console program as a user types it."""
+    env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir), **popen.pop("env", {})}
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=popen.pop("cwd", REPO), **popen)
