@@ -1,0 +1,194 @@
+"""The real `orchestrator` program as a user types it: kill -9 and resume, lock contention, approvals,
+invalid input, status. Builtin step kinds only (no AWS), so these run anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, SITE, orchestrator, write_runbook
+
+pytestmark = pytest.mark.integration
+
+
+def chain(tmp_path: Path, n: int, delay: float, gate: str | None = None) -> Path:
+    steps = []
+    for i in range(n):
+        needs = f", needs: [s{i - 1}]" if i else ""
+        gated = ", gate: approval" if gate == f"s{i}" else ""
+        steps.append(f"  - {{id: s{i}, uses: builtin.marker{needs}{gated}, "
+                     f"with: {{dir: '{tmp_path}', delay: {delay}, real_sleep: true}}}}")
+    return write_runbook(tmp_path, "name: chain\nkind: test\ndefaults: {owner: sre}\nsteps:\n" + "\n".join(steps) + "\n")
+
+
+def spawn(*args: str, state_dir: Path) -> subprocess.Popen:
+    env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir)}
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.02)
+
+
+def applied_counts(folder: Path, n: int) -> list[int]:
+    return [len(list(folder.glob(f"s{i}.applied.*"))) for i in range(n)]
+
+
+def test_kill_9_mid_run_then_resume_applies_each_step_exactly_once(tmp_path):
+    """kill -9 of a running orchestrator, then `resume`: every step applied exactly once, lock recovered."""
+    n = 8
+    book = chain(tmp_path, n, delay=0.15)
+    state = tmp_path / "state"
+    proc = spawn("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
+    wait_for(lambda: sum(applied_counts(tmp_path, n)) >= 3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = sum(applied_counts(tmp_path, n))
+    assert 3 <= done_before < n
+    status = json.loads(orchestrator("status", "--json", state_dir=state).stdout)
+    run = status["runs"][0]
+    assert run["status"] == "running"  # the journal still says running: the process died mid-run
+    result = orchestrator("resume", run["run_id"], state_dir=state)
+    assert result.returncode == 0, result.stderr
+    assert applied_counts(tmp_path, n) == [1] * n
+    report = json.loads((state / "reports" / run["run_id"] / "report.json").read_text())
+    assert report["status"] == "succeeded" and report["resumes"] == 1
+    assert any(e["event"] == "lock_taken_over" for e in report["timeline"])
+
+
+def test_second_run_on_a_locked_site_exits_3(tmp_path):
+    """While one run holds the site lock, another exits 3 naming the holder."""
+    book = chain(tmp_path, 1, delay=5)
+    state = tmp_path / "state"
+    first = spawn("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
+    try:
+        wait_for(lambda: (state / "journal.sqlite").exists() and "step_started" in _audit_text(state))
+        second = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
+        assert second.returncode == 3, second.stderr
+        assert "locked by run" in second.stderr and "pid" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    assert first.returncode == 130
+
+
+def _audit_text(state: Path) -> str:
+    return "".join(p.read_text() for p in state.glob("runs/*/audit.jsonl"))
+
+
+def test_sigterm_interrupts_resumably(tmp_path):
+    """SIGTERM stops the run with exit 130 and status interrupted; resume finishes it."""
+    book = chain(tmp_path, 3, delay=0.5)
+    state = tmp_path / "state"
+    proc = spawn("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
+    wait_for(lambda: "step_started" in _audit_text(state))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    run = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]
+    assert run["status"] == "interrupted"
+    assert orchestrator("resume", run["run_id"], state_dir=state).returncode == 0
+    assert applied_counts(tmp_path, 3) == [1, 1, 1]
+
+
+def test_approval_gate_exit_4_then_resume_with_approve(tmp_path):
+    """Non-interactive run stops at the gate with exit 4; `resume --approve STEP` completes it."""
+    book = chain(tmp_path, 3, delay=0, gate="s1")
+    state = tmp_path / "state"
+    first = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state,
+                         stdin=subprocess.DEVNULL)
+    assert first.returncode == 4, first.stderr
+    assert "needs approval" in first.stderr
+    assert applied_counts(tmp_path, 3) == [1, 0, 0]
+    run_id = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["run_id"]
+    second = orchestrator("resume", run_id, "--approve", "s1", state_dir=state)
+    assert second.returncode == 0, second.stderr
+    assert applied_counts(tmp_path, 3) == [1, 1, 1]
+
+
+def test_approve_of_unknown_step_is_invalid_input(tmp_path):
+    """--approve naming a step the runbook does not have exits 2."""
+    book = chain(tmp_path, 1, delay=0)
+    result = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--approve", "ghost",
+                          state_dir=tmp_path / "state")
+    assert result.returncode == 2 and "ghost" in result.stderr
+
+
+def test_invalid_runbook_exit_2_names_file_and_line(tmp_path):
+    """`runbook validate` and `failover` both exit 2 on a bad runbook, naming file and line."""
+    bad = write_runbook(tmp_path, "name: x\nsteps:\n  - id: a\n    uses: builtin.noop\n    needs: [zzz]\n")
+    for args in (("runbook", "validate", str(bad)), ("failover", "--site", str(SITE), "--runbook", str(bad))):
+        result = orchestrator(*args, state_dir=tmp_path / "state")
+        assert result.returncode == 2
+        assert f"{bad}:5" in result.stderr and "zzz" in result.stderr
+
+
+def test_invalid_site_file_exit_2_names_key(tmp_path):
+    """A site file with a wrong value exits 2 naming the file and the key path."""
+    data = json.loads(SITE.read_text())
+    data["seats"]["target"] = "lots"
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps(data))
+    result = orchestrator("failover", "--site", str(site), "--runbook", str(chain(tmp_path, 1, 0)),
+                          state_dir=tmp_path / "state")
+    assert result.returncode == 2
+    assert f"{site}:seats.target" in result.stderr
+
+
+def test_unknown_option_exit_2(tmp_path):
+    """Bad arguments exit 2."""
+    assert orchestrator("failover", "--nope", state_dir=tmp_path).returncode == 2
+
+
+def test_status_json_shape_and_report_files(tmp_path):
+    """status --json has the contract's shape; the report folder holds json, md, picture and JUnit."""
+    book = chain(tmp_path, 2, delay=0)
+    state = tmp_path / "state"
+    assert orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state).returncode == 0
+    data = json.loads(orchestrator("status", "--json", state_dir=state).stdout)
+    run = data["runs"][0]
+    assert {"run_id", "kind", "site", "status", "started_at", "steps"} <= set(run)
+    assert (run["kind"], run["site"], run["status"]) == ("failover", "cc-dr-west", "succeeded")
+    folder = state / "reports" / run["run_id"]
+    report = json.loads((folder / "report.json").read_text())
+    for key in ("run_id", "kind", "site", "status", "started_at", "finished_at", "rto_seconds",
+                "rto_objective_seconds", "rpo_seconds", "rpo_objective_seconds", "steps"):
+        assert key in report
+    assert report["rto_objective_seconds"] == 900 and report["rto_seconds"] >= 0
+    step_keys = {"id", "uses", "owner", "status", "attempts", "started_at", "finished_at", "duration_seconds", "error"}
+    assert all(step_keys <= set(s) for s in report["steps"])
+    assert (folder / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<testsuite" in (folder / "junit.xml").read_text()
+    assert "| `s0` |" in (folder / "report.md").read_text()
+
+
+def test_audit_log_is_json_lines_with_run_id(tmp_path):
+    """Each run has a JSON audit log whose every line carries the run id."""
+    book = chain(tmp_path, 1, delay=0)
+    state = tmp_path / "state"
+    orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--log-format", "json", state_dir=state)
+    lines = [json.loads(line) for line in _audit_text(state).splitlines()]
+    assert lines and all(line["run_id"] for line in lines)
+    assert {"run_started", "step_succeeded", "run_succeeded"} <= {line["event"] for line in lines}
+
+
+def test_dry_run_changes_nothing_and_writes_no_journal(tmp_path):
+    """--dry-run prints each step's plan and touches nothing: no marker, no journal."""
+    book = chain(tmp_path, 2, delay=0)
+    state = tmp_path / "state"
+    result = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--dry-run", state_dir=state)
+    assert result.returncode == 0, result.stderr
+    assert "DRY RUN" in result.stdout and "s1" in result.stdout
+    assert applied_counts(tmp_path, 2) == [0, 0]
+    assert not (state / "journal.sqlite").exists()
