@@ -1,0 +1,165 @@
+"""S3: where restored backups land. Every call goes through ``AwsSession`` (translation + logged retries).
+
+"A corrupt file never sits at its final key" is achieved without a staging copy:
+
+* a small file is held in memory while it streams and hashed; it is PUT (with its sha256 in the
+  object metadata) only after the digest matched SHA256SUMS;
+* a large file is streamed straight into a multipart upload *at its final key*: S3 shows no object
+  until ``CompleteMultipartUpload``, which is called only after the running sha256 matched; on a
+  mismatch (or any failure) the upload is aborted and nothing ever existed at that key.
+
+Why not a staging key + ``copy_object``? The copy doubles the S3-side work for every byte (server-side
+copies of multi-GB objects need multipart copies too) and a crash between the two leaves debris under
+a staging prefix; spooling to local disk first would serialise download and upload and needs local
+space as large as the snapshot. The multipart approach pipelines download -> hash -> upload and is
+atomic at the final key. Uploads interrupted by a crash are aborted by ``abort_uploads`` on the next
+run (and by the bucket's lifecycle rule for incomplete multipart uploads, if any).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from orchestrator.adapters.aws import AwsSession, is_not_found
+from orchestrator.errors import OrchestratorError
+
+log = structlog.get_logger("orchestrator.s3")
+
+#: S3's smallest part (except the last) is 5 MiB; 8 MiB parts balance memory and request count
+PART_SIZE = 8 * 1024 * 1024
+MAX_PARTS = 10_000
+
+
+class S3:
+    """Object operations on one AWS session (the S3 client is built on first use)."""
+
+    def __init__(self, aws: AwsSession):
+        self.aws = aws
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        return self.aws.call("s3", method, **kwargs)
+
+    def head(self, bucket: str, key: str) -> dict | None:
+        """The object's headers (ContentLength, Metadata, ...) or None when there is no such object."""
+        try:
+            return self._call("head_object", Bucket=bucket, Key=key)
+        except OrchestratorError as exc:
+            if is_not_found(exc) or getattr(exc, "code", "") in ("404", "NoSuchKey"):
+                return None
+            raise
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return self.head(bucket, key) is not None
+
+    def get_bytes(self, bucket: str, key: str) -> bytes | None:
+        try:
+            answer = self._call("get_object", Bucket=bucket, Key=key)
+        except OrchestratorError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return self.aws.run(answer["Body"].read, service="s3", operation="get_object.read")
+
+    def get_json(self, bucket: str, key: str) -> Any | None:
+        data = self.get_bytes(bucket, key)
+        return None if data is None else json.loads(data)
+
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        metadata: dict[str, str] | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        self._call(
+            "put_object", Bucket=bucket, Key=key, Body=body, Metadata=metadata or {}, ContentType=content_type
+        )
+
+    def put_json(self, bucket: str, key: str, data: Any) -> None:
+        body = json.dumps(data, indent=2, sort_keys=True).encode()
+        self.put_bytes(bucket, key, body, content_type="application/json")
+
+    def copy(self, bucket: str, source_key: str, key: str) -> None:
+        """Server-side copy (metadata copied). Single-request copy: objects up to 5 GB."""
+        self._call("copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key})
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._call("delete_object", Bucket=bucket, Key=key)
+
+    def list_keys(self, bucket: str, prefix: str) -> dict[str, int]:
+        """key -> size for every object under ``prefix``."""
+        out: dict[str, int] = {}
+        token: str | None = None
+        while True:
+            kwargs = {"Bucket": bucket, "Prefix": prefix, **({"ContinuationToken": token} if token else {})}
+            answer = self._call("list_objects_v2", **kwargs)
+            out.update({item["Key"]: int(item["Size"]) for item in answer.get("Contents", [])})
+            token = answer.get("NextContinuationToken")
+            if not answer.get("IsTruncated") or not token:
+                return out
+
+    def start_upload(self, bucket: str, key: str, metadata: dict[str, str] | None = None) -> MultipartUpload:
+        """A multipart upload at ``key``: invisible until :meth:`MultipartUpload.complete`."""
+        answer = self._call(
+            "create_multipart_upload",
+            Bucket=bucket,
+            Key=key,
+            Metadata=metadata or {},
+            ContentType="application/octet-stream",
+        )
+        return MultipartUpload(self, bucket, key, answer["UploadId"])
+
+    def abort_uploads(self, bucket: str, prefix: str) -> int:
+        """Abort every unfinished multipart upload under ``prefix`` (debris of a crashed run)."""
+        answer = self._call("list_multipart_uploads", Bucket=bucket, Prefix=prefix)
+        uploads = answer.get("Uploads", [])
+        for upload in uploads:
+            self._call(
+                "abort_multipart_upload", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+        return len(uploads)
+
+
+@dataclass
+class MultipartUpload:
+    s3: S3
+    bucket: str
+    key: str
+    upload_id: str
+    parts: dict[int, str] = field(default_factory=dict)
+
+    def upload_part(self, number: int, body: bytes) -> None:
+        """Send part ``number`` (1-based; 5 MiB minimum except the last). Thread-safe per part."""
+        if not 1 <= number <= MAX_PARTS:
+            raise ValueError(f"part number {number} outside 1..{MAX_PARTS}")
+        answer = self.s3._call(
+            "upload_part",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self.parts[number] = answer["ETag"]
+
+    def complete(self) -> None:
+        parts = [{"PartNumber": n, "ETag": self.parts[n]} for n in sorted(self.parts)]
+        self.s3._call(
+            "complete_multipart_upload",
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+
+    def abort(self) -> None:
+        """Abandon the upload: nothing is (or ever was) visible at the key."""
+        try:
+            self.s3._call("abort_multipart_upload", Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        except OrchestratorError as exc:
+            log.warning("s3.abort_failed", key=self.key, error=str(exc))

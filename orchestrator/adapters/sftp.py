@@ -1,0 +1,330 @@
+"""The third party's SFTP server holding the backup snapshots (contract: "the third-party backup layout").
+
+Reading is built for throughput and for hostile content:
+
+* Downloads use paramiko's prefetch (many outstanding 32 KiB reads), never a plain ``read()`` loop
+  (4.9 MB/s, FACTS.md) and never a 16-64 request cap (busy-wait bug). Prefetch is issued one bounded
+  WINDOW at a time: paramiko buffers prefetched data until it is read, so prefetching a whole file
+  lets a slow consumer (S3) pile a file's worth of bytes in memory; and a window also re-arms
+  prefetch should paramiko's prefetch race drop it back to synchronous reads.
+* Each parallel download borrows its own SSH connection from a pool (paramiko decrypts a
+  connection's packets in one thread; separate transports spread that work).
+* A dropped connection mid-file is resumed: the stream reconnects, reopens the file, seeks to the
+  offset already delivered and continues, so the caller's running sha256 simply continues.
+* Paths: only those listed in SHA256SUMS (validated: relative, no ``..``) and found by walking the
+  snapshot with ``lstat`` semantics: a symlink (file or directory) is refused, never followed. Sizes
+  come from the listing; reading stops at that size, so a lying or growing file costs at most one
+  window of memory and then fails its checksum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paramiko
+import structlog
+
+from orchestrator import retry
+from orchestrator.adapters import ssh
+from orchestrator.clock import Clock
+from orchestrator.errors import FatalError, OrchestratorError, RetryableError
+from orchestrator.sha256sums import SumEntry, parse_sha256sums
+
+SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z$")
+SUMS_NAME = "SHA256SUMS"
+#: a SHA256SUMS larger than this is refused (hostile input must not exhaust memory)
+MAX_SUMS_BYTES = 64 * 1024 * 1024
+PIECE = 32768  # paramiko's SFTP read request size
+
+
+class SnapshotError(FatalError):
+    """The snapshot's content cannot be trusted or does not match its listing."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    name: str
+    taken_at: datetime
+    complete: bool
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.taken_at).total_seconds()
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file to restore: its path relative to the snapshot, its size from the listing, its digest."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+def parse_snapshot_name(name: str) -> datetime | None:
+    if not SNAPSHOT_NAME.match(name):
+        return None
+    try:
+        return datetime.strptime(name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+class _Session:
+    """A pooled connection with its SFTP client."""
+
+    def __init__(self, conn: ssh.SshConnection, sftp: paramiko.SFTPClient, timeout: float):
+        self.conn = conn
+        self.sftp = sftp
+        sftp.get_channel().settimeout(timeout)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.sftp.close()
+        self.conn.close()
+
+
+class SftpBackupSource:
+    """Snapshots under ``sftp_cfg.path`` on the provider's SFTP server."""
+
+    window = 16 * 1024 * 1024
+    read_timeout = 60.0
+    resume_attempts = 5
+
+    def __init__(self, sftp_cfg: Any, secrets: Any, clock: Clock, options: ssh.SshOptions | None = None):
+        self.cfg = sftp_cfg
+        self.secrets = secrets
+        self.clock = clock
+        self.options = options or ssh.SshOptions()
+        self.root = sftp_cfg.path.rstrip("/") or "/"
+        self.log = structlog.get_logger("orchestrator.sftp").bind(sftp=ssh.where(sftp_cfg))
+        self._idle: list[_Session] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- snapshots -------------------------------------------------------------------------------
+
+    def snapshots(self) -> list[Snapshot]:
+        """Every snapshot directory, oldest first, with whether its SHA256SUMS exists."""
+        return self._call(self._snapshots, "list snapshots")
+
+    def newest_complete_snapshot(self) -> Snapshot | None:
+        """The newest snapshot whose SHA256SUMS exists, or None."""
+        complete = [s for s in self.snapshots() if s.complete]
+        return complete[-1] if complete else None
+
+    def read_sums(self, snapshot: Snapshot) -> list[SumEntry]:
+        """The snapshot's SHA256SUMS, parsed and validated (SnapshotError/Sha256SumsError when hostile)."""
+        text = self._call(
+            lambda s: self._read_small(s, f"{self._dir(snapshot)}/{SUMS_NAME}"), "read SHA256SUMS"
+        )
+        try:
+            decoded = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SnapshotError(f"{snapshot.name}/{SUMS_NAME} is not UTF-8 text") from None
+        return parse_sha256sums(decoded, f"{snapshot.name}/{SUMS_NAME}")
+
+    def manifest(self, snapshot: Snapshot, sums: list[SumEntry] | None = None) -> list[RemoteFile]:
+        """Every listed file with its size; SnapshotError if one is missing, a symlink or not a file."""
+        sums = sums if sums is not None else self.read_sums(snapshot)
+        tree = self._call(lambda s: self._walk(s, self._dir(snapshot)), "walk snapshot")
+        out = []
+        for entry in sums:
+            attrs = tree.get(entry.path)
+            if attrs is None:
+                raise SnapshotError(
+                    f"{snapshot.name}: {entry.path} is listed in {SUMS_NAME} but missing "
+                    "(or under a symlinked directory, which is never followed)"
+                )
+            if stat.S_ISLNK(attrs.st_mode or 0) or not stat.S_ISREG(attrs.st_mode or 0):
+                raise SnapshotError(
+                    f"{snapshot.name}: {entry.path} is not a regular file; refusing to follow it"
+                )
+            out.append(RemoteFile(entry.path, int(attrs.st_size or 0), entry.sha256))
+        return out
+
+    # --- streaming ---------------------------------------------------------------------------------
+
+    def stream(self, snapshot: Snapshot, remote: RemoteFile, offset: int = 0) -> Iterator[bytes]:
+        """The file's bytes from ``offset`` to its listed size, in pieces; resumes after a dropped link.
+
+        SnapshotError if the file ends before its listed size (the connection being alive).
+        """
+        path = f"{self._dir(snapshot)}/{remote.path}"
+        position, failures = offset, 0
+        while position < remote.size:
+            session = None
+            try:
+                session = self._borrow()
+                for piece in self._read_from(session, path, position, remote.size):
+                    position += len(piece)
+                    failures = 0
+                    yield piece
+            except (OSError, EOFError, paramiko.SSHException, RetryableError) as exc:
+                failures = self._dropped(session, remote, position, failures, exc)
+                continue
+            except BaseException:
+                if session is not None:
+                    self._discard(session)
+                raise
+            self._return(session)
+
+    def _read_from(self, session: _Session, path: str, position: int, size: int) -> Iterator[bytes]:
+        with session.sftp.open(path, "rb") as handle:
+            while position < size:
+                end = min(size, position + self.window)
+                handle.seek(position)
+                handle.prefetch(end)
+                while position < end:
+                    piece = handle.read(min(PIECE, end - position))
+                    if not piece:
+                        self._short_read(session, path, position, size)
+                    position += len(piece)
+                    yield piece
+
+    def _short_read(self, session: _Session, path: str, position: int, size: int) -> None:
+        # paramiko reports a dropped connection as EOF inside read(): tell the two apart
+        if not session.conn.active:
+            raise EOFError("connection dropped")
+        raise SnapshotError(f"{path}: ends at byte {position}, its listing says {size} bytes")
+
+    def _dropped(
+        self, session: _Session | None, remote: RemoteFile, position: int, failures: int, exc
+    ) -> int:
+        if session is not None:
+            self._discard(session)
+        failures += 1
+        error = self._translate(exc, f"read {remote.path}")
+        if failures > self.resume_attempts or not isinstance(error, RetryableError):
+            raise error
+        delay = min(8.0, 0.5 * 2 ** (failures - 1))
+        self.log.warning(
+            "sftp.resume",
+            file=remote.path,
+            offset=position,
+            attempt=failures,
+            error=str(error),
+            delay_seconds=delay,
+        )
+        self.clock.sleep(delay)
+        return failures
+
+    # --- connections ---------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[paramiko.SFTPClient]:
+        """A pooled SFTP client for a sequence of operations (returned on success, dropped on error)."""
+        session = self._borrow()
+        try:
+            yield session.sftp
+        except BaseException:
+            self._discard(session)
+            raise
+        self._return(session)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for session in idle:
+            session.close()
+
+    def _call(self, fn, what: str):
+        def attempt():
+            session = self._borrow()
+            try:
+                result = fn(session)
+            except OrchestratorError:
+                self._return(session)
+                raise
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                self._discard(session)
+                raise self._translate(exc, what) from None
+            self._return(session)
+            return result
+
+        return retry.call(attempt, policy="ssh", clock=self.clock, log=self.log, what=f"sftp {what}")
+
+    def _translate(self, exc: BaseException, what: str) -> OrchestratorError:
+        if isinstance(exc, FileNotFoundError | PermissionError) or (
+            isinstance(exc, OSError) and exc.errno is not None and not isinstance(exc, ConnectionError)
+        ):
+            return FatalError(f"sftp {ssh.where(self.cfg)}: {what}: {exc.strerror or exc}")
+        return ssh.translate(exc, ssh.where(self.cfg))
+
+    def _borrow(self) -> _Session:
+        with self._lock:
+            while self._idle:
+                session = self._idle.pop()
+                if session.conn.active:
+                    return session
+                session.close()
+        key = self.secrets.ssh_private_key(self.cfg)
+        conn = ssh.connect(self.cfg, key, self.options)
+        try:
+            return _Session(conn, conn.open_sftp(), self.read_timeout)
+        except BaseException:
+            conn.close()
+            raise
+
+    def _return(self, session: _Session) -> None:
+        with self._lock:
+            if not self._closed and session.conn.active:
+                self._idle.append(session)
+                return
+        session.close()
+
+    def _discard(self, session: _Session) -> None:
+        session.close()
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _dir(self, snapshot: Snapshot) -> str:
+        return f"{self.root}/{snapshot.name}"
+
+    def _snapshots(self, session: _Session) -> list[Snapshot]:
+        out = []
+        for attrs in session.sftp.listdir_attr(self.root):
+            taken_at = parse_snapshot_name(attrs.filename)
+            if taken_at is None or not stat.S_ISDIR(attrs.st_mode or 0):
+                continue
+            out.append(Snapshot(attrs.filename, taken_at, self._has_sums(session, attrs.filename)))
+        return sorted(out, key=lambda s: s.taken_at)
+
+    def _has_sums(self, session: _Session, name: str) -> bool:
+        try:
+            attrs = session.sftp.lstat(f"{self.root}/{name}/{SUMS_NAME}")
+        except FileNotFoundError:
+            return False
+        return stat.S_ISREG(attrs.st_mode or 0)
+
+    def _read_small(self, session: _Session, path: str) -> bytes:
+        attrs = session.sftp.lstat(path)
+        if not stat.S_ISREG(attrs.st_mode or 0):
+            raise SnapshotError(f"{path} is not a regular file")
+        size = int(attrs.st_size or 0)
+        if size > MAX_SUMS_BYTES:
+            raise SnapshotError(f"{path} is {size} bytes, over the {MAX_SUMS_BYTES} byte limit; refusing")
+        with session.sftp.open(path, "rb") as handle:
+            handle.prefetch(size)
+            data = handle.read(size)
+        return data
+
+    def _walk(self, session: _Session, top: str) -> dict[str, paramiko.SFTPAttributes]:
+        """relpath -> lstat attributes of everything under ``top``; symlinked dirs are not entered."""
+        out: dict[str, paramiko.SFTPAttributes] = {}
+        pending = [""]
+        while pending:
+            rel = pending.pop()
+            for attrs in session.sftp.listdir_attr(f"{top}/{rel}" if rel else top):
+                child = f"{rel}/{attrs.filename}" if rel else attrs.filename
+                out[child] = attrs
+                if stat.S_ISDIR(attrs.st_mode or 0):
+                    pending.append(child)
+        return out

@@ -1,0 +1,166 @@
+"""``vpn.bring_up`` / ``vpn.tear_down``: the AWS site-to-site VPN and the strongSwan appliance facing it.
+
+Bring-up: the AWS VPN connections must exist and be ``available``; then each appliance connection
+(a CHILD SA name) is initiated over SSH, and ``swanctl --list-sas`` is polled through
+``ctx.wait_until`` until every child is INSTALLED under an ESTABLISHED IKE SA, or StepTimeout.
+Children already up are not initiated again (the step is idempotent; a resumed run re-initiates
+nothing that is up). Tunnel telemetry is checked when AWS reports it (moto does not).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from orchestrator.errors import FatalError
+from orchestrator.steps import register
+from orchestrator.steps.base import Params, PollResult, StepContext, StepKind
+
+
+class BringUpParams(Params):
+    timeout_seconds: float = Field(default=120.0, gt=0)
+    poll_interval_seconds: float = Field(default=2.0, gt=0)
+    #: when AWS reports tunnel telemetry, also wait for at least one tunnel UP per connection
+    require_tunnel_up: bool = False
+
+
+class TearDownParams(Params):
+    pass
+
+
+def _children(ctx: StepContext) -> list[str]:
+    return list(ctx.site.vpn.appliance.connections)
+
+
+def _aws_connections(ctx: StepContext) -> PollResult:
+    """Probe: every site VPN connection exists and is available."""
+    ids = list(ctx.site.vpn.connection_ids)
+    found = {c["id"]: c for c in ctx.services.vpn.describe(ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise FatalError(f"vpn: AWS VPN connection(s) {', '.join(missing)} not found in {ctx.site.region}")
+    states = {i: found[i]["state"] for i in ids}
+    gone = [i for i, state in states.items() if state in ("deleting", "deleted")]
+    if gone:
+        raise FatalError(f"vpn: AWS VPN connection(s) {', '.join(gone)} are being deleted")
+    detail = ", ".join(f"{i} {s}" for i, s in states.items())
+    return PollResult(all(s == "available" for s in states.values()), detail, found)
+
+
+def _tunnels_probe(ctx: StepContext) -> PollResult:
+    """Probe: each connection with telemetry has a tunnel UP (connections without telemetry pass)."""
+    found = ctx.services.vpn.describe(list(ctx.site.vpn.connection_ids))
+    down = [
+        c["id"] for c in found if c.get("tunnels") and not any(t.get("status") == "UP" for t in c["tunnels"])
+    ]
+    return PollResult(not down, f"no tunnel UP on {', '.join(down)}" if down else "tunnels up")
+
+
+def _appliance_probe(ctx: StepContext) -> PollResult:
+    """Probe: every child SA is INSTALLED under an ESTABLISHED IKE SA."""
+    sas = ctx.services.appliance.list_sas()
+    children = _children(ctx)
+    return PollResult(all(sas.is_up(c) for c in children), "; ".join(sas.describe(c) for c in children), sas)
+
+
+@register
+class BringUp(StepKind):
+    name = "vpn.bring_up"
+    Params = BringUpParams
+    summary = "check the AWS VPN connections are available; initiate the appliance's tunnels; wait until up"
+    compensable = True
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        sas = ctx.services.appliance.list_sas()
+        lines = [
+            f"{self.name}: check AWS VPN connection(s) {', '.join(ctx.site.vpn.connection_ids)} are available"
+        ]
+        for child in _children(ctx):
+            if sas.is_up(child):
+                lines.append(f"{self.name}: {child} already up on the appliance: no change")
+            else:
+                lines.append(
+                    f"{self.name}: swanctl --initiate --child {child} on {ctx.site.vpn.appliance.host}"
+                )
+        return lines
+
+    def verify(self, ctx: StepContext) -> bool:
+        return _appliance_probe(ctx).done
+
+    def apply(self, ctx: StepContext) -> None:
+        params = ctx.params
+        ctx.wait_until(
+            lambda: _aws_connections(ctx),
+            timeout=params.timeout_seconds,
+            interval=params.poll_interval_seconds,
+            what="AWS VPN connections available",
+        )
+        sas = ctx.services.appliance.list_sas()
+        started = [child for child in _children(ctx) if not sas.is_up(child)]
+        for child in started:
+            ctx.services.appliance.initiate(child)
+        ctx.record(initiated=sorted(set(ctx.state.get("initiated", [])) | set(started)))
+        ctx.wait_until(
+            lambda: _appliance_probe(ctx),
+            timeout=params.timeout_seconds,
+            interval=params.poll_interval_seconds,
+            what=f"appliance tunnels {', '.join(_children(ctx))} ESTABLISHED/INSTALLED",
+        )
+        if params.require_tunnel_up:
+            ctx.wait_until(
+                lambda: _tunnels_probe(ctx),
+                timeout=params.timeout_seconds,
+                interval=params.poll_interval_seconds,
+                what="AWS tunnel telemetry UP",
+            )
+        else:
+            _log_telemetry(ctx)
+        ctx.log.info("vpn.up", children=_children(ctx))
+
+    def rollback(self, ctx: StepContext) -> None:
+        # Only what this step brought up is taken down: a tunnel that was already up stays up.
+        for child in ctx.state.get("initiated", []):
+            ctx.services.appliance.terminate(child)
+        ctx.record(rolled_back=True)
+
+    def manual(self, params) -> str:
+        return (
+            "In the AWS console check the site-to-site VPN connections are 'available'; on the appliance run "
+            "`swanctl --initiate --child NAME` for each connection, then `swanctl --list-sas` until each "
+            "shows ESTABLISHED with its CHILD SA INSTALLED."
+        )
+
+
+@register
+class TearDown(StepKind):
+    name = "vpn.tear_down"
+    Params = TearDownParams
+    summary = "terminate the appliance's VPN tunnels (failback)"
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        host = ctx.site.vpn.appliance.host
+        return [f"{self.name}: swanctl --terminate --child {child} on {host}" for child in _children(ctx)]
+
+    def verify(self, ctx: StepContext) -> bool:
+        sas = ctx.services.appliance.list_sas()
+        return not any(c.name in _children(ctx) for ike in sas.ikes for c in ike.children)
+
+    def apply(self, ctx: StepContext) -> None:
+        terminated = [child for child in _children(ctx) if ctx.services.appliance.terminate(child)]
+        ctx.record(terminated=terminated)
+        ctx.log.info("vpn.down", terminated=terminated)
+
+    def manual(self, params) -> str:
+        return "On the appliance run `swanctl --terminate --child NAME` for each connection."
+
+
+def _log_telemetry(ctx: StepContext) -> None:
+    for connection in ctx.services.vpn.describe(list(ctx.site.vpn.connection_ids)):
+        tunnels = connection.get("tunnels") or []
+        if not tunnels:
+            ctx.log.info(
+                "vpn.telemetry", connection=connection["id"], detail="AWS reports no tunnel telemetry"
+            )
+        elif not any(t.get("status") == "UP" for t in tunnels):
+            ctx.log.warning(
+                "vpn.telemetry", connection=connection["id"], detail="no tunnel UP yet (AWS lags)"
+            )

@@ -1,0 +1,41 @@
+"""Pulumi entry point: read the stack config (the only place pulumi.Config is read), build, export.
+
+Every top-level key of the site file is exported on its own, so `pulumi stack output --json` prints the
+site file (contract schema 1) and nothing else.
+"""
+
+import pulumi
+from warm_site.config import parse_config
+from warm_site.program import build_site
+
+OBJECT_KEYS = ("objectives", "network", "dns", "vpn", "backup", "seats", "notify")
+SECRET_KEYS = {  # config secret -> where its value goes in the config dict
+    "appliancePrivateKey": ("vpn", "appliance"),
+    "sftpPrivateKey": ("backup", "sftp"),
+}
+
+
+def read_config() -> dict:
+    """The stack config as the plain dict `warm_site.config.parse_config` takes."""
+    config = pulumi.Config()
+    raw: dict = {
+        "site": config.require("site"),
+        "owner": config.require("owner"),
+        "region": pulumi.Config("aws").require("region"),
+        **{key: config.require_object(key) for key in OBJECT_KEYS},
+    }
+    state = config.get_object("state")
+    if state:
+        raw["state"] = state
+    for key, (section, endpoint) in SECRET_KEYS.items():
+        if "private_key" in raw[section][endpoint]:
+            raise pulumi.RunError(
+                f"{section}.{endpoint}.private_key must not be in plain config: "
+                f"use `pulumi config set --secret {key} < keyfile`"
+            )
+        raw[section][endpoint]["private_key"] = config.get_secret(key)
+    return raw
+
+
+for name, value in build_site(parse_config(read_config())).items():
+    pulumi.export(name, value)

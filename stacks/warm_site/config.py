@@ -1,0 +1,148 @@
+"""The knobs an SRE sets for one warm site, as typed, validated data.
+
+``__main__.py`` assembles a plain dict from ``pulumi.Config`` and the sandbox passes the same dict shape to
+``deploy_into_moto``; both go through :func:`parse_config`, so the two paths cannot drift apart.
+Only structure and types are checked here. Whether the values are *safe* (CIDRs disjoint from the primary,
+no ingress from anywhere, max seats above target...) is the job of the policy checks, which look at the
+resources the program actually declares.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class _Knobs(BaseModel):
+    # Typos in a stack config must fail loudly, not be ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class ObjectivesConfig(_Knobs):
+    rto_seconds: int = Field(gt=0)
+    rpo_seconds: int = Field(gt=0)
+
+
+class NetworkConfig(_Knobs):
+    vpc_cidr: str
+    subnet_cidrs: list[str] = Field(min_length=2)
+    primary_cidrs: list[str] = Field(min_length=1)
+    availability_zones: list[str] | None = None
+
+    @field_validator("primary_cidrs", mode="before")
+    @classmethod
+    def _as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class RecordConfig(_Knobs):
+    name: str
+    type: Literal["A", "AAAA", "CNAME", "TXT"]
+    ttl: int = Field(default=60, ge=0)
+    primary: list[str]
+    secondary: list[str]
+
+    @field_validator("primary", "secondary", mode="before")
+    @classmethod
+    def _as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _fqdn(cls, value: str) -> str:
+        return value if value.endswith(".") else value + "."
+
+
+class DnsConfig(_Knobs):
+    zone_name: str
+    zone_id: str | None = None
+    create_zone: bool = False
+    records: list[RecordConfig] = Field(min_length=1)
+
+
+class SshEndpointConfig(_Knobs):
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    host_key: str
+    private_key_secret: str = Field(min_length=1)
+    # The key text (a plain str in the sandbox, a pulumi secret Output from `pulumi config set --secret`),
+    # or None: the secret is then created without a value and the operator puts it (see stacks/README.md).
+    private_key: Any = None
+
+
+class ApplianceConfig(SshEndpointConfig):
+    kind: Literal["strongswan"] = "strongswan"
+    connections: list[str] = Field(min_length=1)
+    swanctl: str = "swanctl"
+
+
+class VpnConfig(_Knobs):
+    customer_gateway_ip: str
+    bgp_asn: int = Field(default=65000, ge=1)
+    appliance: ApplianceConfig
+
+
+class SftpConfig(SshEndpointConfig):
+    path: str = Field(min_length=1)
+
+
+class BackupConfig(_Knobs):
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = "restored/"
+    kms_key_id: str | None = None
+    sftp: SftpConfig
+
+
+class IngressConfig(_Knobs):
+    description: str
+    protocol: Literal["tcp", "udp", "icmp", "-1"] = "tcp"
+    from_port: int
+    to_port: int
+    cidrs: list[str] = Field(min_length=1)
+
+
+class SeatsConfig(_Knobs):
+    asg_name: str
+    warm: int = Field(ge=0)
+    target: int = Field(ge=1)
+    max: int = Field(ge=1)
+    instance_type: str
+    ami: str
+    ingress: list[IngressConfig] = Field(default_factory=list)
+
+
+class NotifyConfig(_Knobs):
+    topic_name: str
+
+
+class StateConfig(_Knobs):
+    table: str = Field(min_length=3)
+
+
+class SiteConfig(_Knobs):
+    site: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    owner: str
+    region: str
+    objectives: ObjectivesConfig
+    network: NetworkConfig
+    dns: DnsConfig
+    vpn: VpnConfig
+    backup: BackupConfig
+    seats: SeatsConfig
+    notify: NotifyConfig
+    state: StateConfig | None = None
+
+
+class ConfigError(ValueError):
+    """The stack configuration is malformed; the message names every bad key."""
+
+
+def parse_config(raw: dict[str, Any]) -> SiteConfig:
+    """Validate a stack configuration dict; raises ConfigError naming each bad key path."""
+    try:
+        return SiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"invalid stack configuration: {problems}") from None

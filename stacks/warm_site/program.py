@@ -1,0 +1,145 @@
+"""The stack program: wire one component per concern and shape the outputs as the site file (schema 1).
+
+:func:`build_site` is the whole program. ``__main__.py`` calls it with the config read from Pulumi and
+exports each top-level key; CI and the sandbox call it under Pulumi mocks and resolve the same outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warm_site.config import SiteConfig, SshEndpointConfig
+from warm_site.dns import Dns, DnsArgs, RecordSpec
+from warm_site.network import Network, NetworkArgs
+from warm_site.notify import Notify, NotifyArgs
+from warm_site.restore import Restore, RestoreArgs
+from warm_site.seats import IngressRule, Seats, SeatsArgs
+from warm_site.state import State, StateArgs
+from warm_site.tags import Tags
+from warm_site.vpn import Vpn, VpnArgs
+
+SITE_SCHEMA = 1
+
+
+def build_site(cfg: SiteConfig) -> dict[str, Any]:
+    """Declare the warm site's resources; return the site file's top-level keys (values may be Outputs)."""
+    tags = Tags(site=cfg.site, owner=cfg.owner)
+    network = _network(cfg, tags)
+    vpn = _vpn(cfg, tags, network)
+    seats = _seats(cfg, tags, network)
+    restore = _restore(cfg, tags)
+    dns = _dns(cfg, tags)
+    notify = Notify(f"{cfg.site}-notify", NotifyArgs(topic_name=cfg.notify.topic_name, tags=tags))
+    outputs: dict[str, Any] = {
+        "schema": SITE_SCHEMA,
+        "site": cfg.site,
+        "region": cfg.region,
+        "objectives": cfg.objectives.model_dump(),
+        "dns": {"zone_id": dns.zone_id, "records": [_record_output(r) for r in cfg.dns.records]},
+        "vpn": {
+            "connection_ids": [vpn.connection_id],
+            "appliance": _endpoint_output(cfg.vpn.appliance, vpn.key_secret_name)
+            | {
+                "kind": cfg.vpn.appliance.kind,
+                "connections": cfg.vpn.appliance.connections,
+                "swanctl": cfg.vpn.appliance.swanctl,
+            },
+        },
+        "backup": {
+            "sftp": _endpoint_output(cfg.backup.sftp, restore.key_secret_name)
+            | {"path": cfg.backup.sftp.path},
+            "bucket": restore.bucket_name,
+            "prefix": cfg.backup.prefix,
+        },
+        "seats": {"asg_name": seats.asg_name, "warm": cfg.seats.warm, "target": cfg.seats.target},
+        "notify": {"topic_arn": notify.topic_arn},
+    }
+    if cfg.state is not None:
+        state = State(f"{cfg.site}-state", StateArgs(table_name=cfg.state.table, tags=tags))
+        outputs["state"] = {"table": state.table_name}
+    return outputs
+
+
+def _network(cfg: SiteConfig, tags: Tags) -> Network:
+    net = cfg.network
+    return Network(
+        f"{cfg.site}-net",
+        NetworkArgs(net.vpc_cidr, list(net.subnet_cidrs), tags, availability_zones=net.availability_zones),
+    )
+
+
+def _vpn(cfg: SiteConfig, tags: Tags, network: Network) -> Vpn:
+    return Vpn(
+        f"{cfg.site}-vpn",
+        VpnArgs(
+            vpc_id=network.vpc_id,
+            route_table_ids=network.route_table_ids,
+            customer_gateway_ip=cfg.vpn.customer_gateway_ip,
+            bgp_asn=cfg.vpn.bgp_asn,
+            primary_cidrs=list(cfg.network.primary_cidrs),
+            key_secret_name=cfg.vpn.appliance.private_key_secret,
+            tags=tags,
+            private_key=cfg.vpn.appliance.private_key,
+        ),
+    )
+
+
+def _seats(cfg: SiteConfig, tags: Tags, network: Network) -> Seats:
+    seats = cfg.seats
+    rules = [
+        IngressRule(r.description, r.protocol, r.from_port, r.to_port, list(r.cidrs)) for r in seats.ingress
+    ]
+    return Seats(
+        f"{cfg.site}-seats",
+        SeatsArgs(
+            asg_name=seats.asg_name,
+            vpc_id=network.vpc_id,
+            subnet_ids=network.subnet_ids,
+            warm=seats.warm,
+            max=seats.max,
+            instance_type=seats.instance_type,
+            ami=seats.ami,
+            tags=tags,
+            ingress=rules,
+        ),
+    )
+
+
+def _restore(cfg: SiteConfig, tags: Tags) -> Restore:
+    backup = cfg.backup
+    return Restore(
+        f"{cfg.site}-restore",
+        RestoreArgs(
+            bucket_name=backup.bucket,
+            key_secret_name=backup.sftp.private_key_secret,
+            tags=tags,
+            kms_key_id=backup.kms_key_id,
+            private_key=backup.sftp.private_key,
+        ),
+    )
+
+
+def _dns(cfg: SiteConfig, tags: Tags) -> Dns:
+    specs = [RecordSpec(r.name, r.type, r.ttl, list(r.primary), list(r.secondary)) for r in cfg.dns.records]
+    return Dns(
+        f"{cfg.site}-dns",
+        DnsArgs(cfg.dns.zone_name, specs, tags, zone_id=cfg.dns.zone_id, create_zone=cfg.dns.create_zone),
+    )
+
+
+def _record_output(record) -> dict[str, Any]:
+    values = {"primary": record.primary, "secondary": record.secondary}
+    # One value is written as a plain string, as in the contract's example.
+    values = {k: v[0] if len(v) == 1 else v for k, v in values.items()}
+    return {"name": record.name, "type": record.type, "ttl": record.ttl, **values}
+
+
+def _endpoint_output(endpoint: SshEndpointConfig, secret_name) -> dict[str, Any]:
+    """An SSH endpoint as the site file wants it: the secret's NAME, never the key itself."""
+    return {
+        "host": endpoint.host,
+        "port": endpoint.port,
+        "username": endpoint.username,
+        "host_key": endpoint.host_key,
+        "private_key_secret": secret_name,
+    }

@@ -1,0 +1,199 @@
+"""Stack test fixtures: a good stack config, Pulumi mocks that record what the program declares, and a
+moto server of our own on loopback (kept here, not in tests/fixtures/aws.py, which another change owns)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from moto.server import ThreadedMotoServer
+
+from orchestrator.sandbox.policies import Deployment, Resource
+from orchestrator.sandbox.pulumi_moto import import_stack_program, run_under_mocks
+
+config_module, program_module = import_stack_program()
+
+APPLIANCE_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "YXBwbGlhbmNlLWtleS1mb3ItdGVzdHM=\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+SFTP_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nc2Z0cC1rZXktZm9yLXRlc3Rz\n-----END OPENSSH PRIVATE KEY-----\n"
+)
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+PRIMARY_CIDRS = ["10.10.0.0/16"]
+
+
+# pulumi_aws warns about its own deprecated aliases (s3.BucketV2...) when Pulumi loads its modules; not ours.
+PULUMI_AWS_DEPRECATIONS = pytest.mark.filterwarnings("ignore:.*deprecated in favor of:DeprecationWarning")
+
+
+def good_config() -> dict[str, Any]:
+    """A complete, policy-clean stack config (the dict shape of stacks/README.md)."""
+    endpoint = {"host": "127.0.0.1", "port": 2222, "host_key": HOST_KEY}
+    return {
+        "site": "cc-dr-test",
+        "owner": "contact-center-sre",
+        "region": "us-west-2",
+        "objectives": {"rto_seconds": 900, "rpo_seconds": 86400},
+        "network": {
+            "vpc_cidr": "10.80.0.0/16",
+            "subnet_cidrs": ["10.80.1.0/24", "10.80.2.0/24"],
+            "primary_cidrs": list(PRIMARY_CIDRS),
+        },
+        "dns": {
+            "zone_name": "test.example.com",
+            "create_zone": True,
+            "records": [
+                {
+                    "name": "agents.test.example.com.",
+                    "type": "CNAME",
+                    "ttl": 60,
+                    "primary": "agents.primary.example.net",
+                    "secondary": "agents.dr.example.net",
+                },
+                {
+                    "name": "sip.test.example.com",
+                    "type": "A",
+                    "ttl": 30,
+                    "primary": ["198.51.100.10", "198.51.100.11"],
+                    "secondary": ["192.0.2.10"],
+                },
+            ],
+        },
+        "vpn": {
+            "customer_gateway_ip": "198.51.100.1",
+            "bgp_asn": 65000,
+            "appliance": {
+                **endpoint,
+                "username": "vpnadmin",
+                "private_key_secret": "cc-dr-test/appliance-key",
+                "private_key": APPLIANCE_KEY,
+                "connections": ["dr-tunnel-1"],
+            },
+        },
+        "backup": {
+            "bucket": "cc-dr-test-restore",
+            "prefix": "restored/",
+            "sftp": {
+                **endpoint,
+                "username": "cc-export",
+                "private_key_secret": "cc-dr-test/backup-key",
+                "private_key": SFTP_KEY,
+                "path": "/exports/contact-center",
+            },
+        },
+        "seats": {
+            "asg_name": "cc-test-agent-seats",
+            "warm": 2,
+            "target": 8,
+            "max": 10,
+            "instance_type": "t3.medium",
+            "ami": "ami-12c6146b",
+            "ingress": [
+                {
+                    "description": "SIP/TLS from the primary",
+                    "protocol": "tcp",
+                    "from_port": 5061,
+                    "to_port": 5061,
+                    "cidrs": list(PRIMARY_CIDRS),
+                }
+            ],
+        },
+        "notify": {"topic_name": "cc-dr-test-milestones"},
+        "state": {"table": "cc-dr-test-runs"},
+    }
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mocks that create nothing: each resource answers with its inputs plus the ids and outputs a provider
+    would add, and is recorded as a policies ``Resource``."""
+
+    def __init__(self) -> None:
+        self.resources: list[Resource] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        inputs = dict(args.inputs)
+        self.resources.append(Resource(args.typ, args.name, inputs))
+        if not args.custom:
+            return "", {}
+        resource_id = inputs.get("bucket") or inputs.get("name") or f"{args.name}-id"
+        outputs = {"arn": _fake_arn(args.typ, resource_id), "name": inputs.get("name", resource_id)}
+        if args.typ == "aws:route53/zone:Zone":
+            resource_id = outputs["zoneId"] = "ZMOCK0123456789"
+        if args.typ == "aws:sns/topic:Topic":
+            resource_id = outputs["arn"]
+        return resource_id, {**inputs, **outputs}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ["us-west-2a", "us-west-2b", "us-west-2c"], "id": "us-west-2"}
+        if args.token == "aws:route53/getZone:getZone":
+            return {"zoneId": "ZLOOKEDUP0001", "name": args.args["name"], "id": "ZLOOKEDUP0001"}
+        raise NotImplementedError(args.token)
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+
+def _fake_arn(type_: str, resource_id: str) -> str:
+    service = type_.split(":")[1].split("/")[0]
+    return f"arn:aws:{service}:us-west-2:123456789012:{resource_id}"
+
+
+def declare(config: dict[str, Any]) -> tuple[dict[str, Any], RecordingMocks]:
+    """Run the stack program on ``config`` under recording mocks: (resolved outputs, mocks with resources)."""
+    mocks = RecordingMocks()
+    cfg = config_module.parse_config(copy.deepcopy(config))
+    outputs = run_under_mocks(lambda: program_module.build_site(cfg), mocks, stack=cfg.site)
+    return outputs, mocks
+
+
+def deployment_of(config: dict[str, Any], outputs: dict[str, Any], resources: list[Resource]) -> Deployment:
+    """What the policies check, for a program run on ``config``."""
+    return Deployment(
+        resources=resources,
+        outputs=outputs,
+        primary_cidrs=config["network"]["primary_cidrs"],
+        owner=config["owner"] or None,
+        secret_values=[APPLIANCE_KEY, SFTP_KEY],
+    )
+
+
+@pytest.fixture
+def config() -> dict[str, Any]:
+    """A fresh good config per test (tests mutate it into bad ones)."""
+    return good_config()
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    """Recording mocks installed for a ``@pulumi.runtime.test`` test."""
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="cc-dr-site", stack="cc-dr-test", preview=False)
+    return recording
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on 127.0.0.1 (free port) with dummy credentials; stopped at the end of the session."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_CA_BUNDLE")}
+    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    os.environ.pop("AWS_CA_BUNDLE", None)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

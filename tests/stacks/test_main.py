@@ -1,0 +1,82 @@
+"""stacks/__main__.py, the CLI's entry point, run under mocks on the example stack files."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+
+from orchestrator.sandbox.policies import Deployment, check
+from orchestrator.sandbox.pulumi_moto import PROJECT, run_under_mocks, stacks_dir
+from orchestrator.site import parse_site
+from tests.stacks.conftest import APPLIANCE_KEY, PULUMI_AWS_DEPRECATIONS, SFTP_KEY, RecordingMocks
+
+SECRETS = {f"{PROJECT}:appliancePrivateKey": APPLIANCE_KEY, f"{PROJECT}:sftpPrivateKey": SFTP_KEY}
+
+pytestmark = PULUMI_AWS_DEPRECATIONS
+
+
+def _run_main(stack_file: Path, extra: dict | None = None, monkeypatch=None) -> tuple[dict, RecordingMocks]:
+    """Run __main__.py with the stack file's config (as the CLI would pass it) and collect its exports."""
+    config = yaml.safe_load(stack_file.read_text())["config"] | (extra or {})
+    as_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    exported: dict = {}
+    monkeypatch.setattr(pulumi, "export", lambda name, value: exported.__setitem__(name, value))
+    pulumi.runtime.set_all_config({**as_strings, **SECRETS}, secret_keys=list(SECRETS))
+    mocks = RecordingMocks()
+    try:
+        outputs = run_under_mocks(
+            lambda: (runpy.run_path(str(stacks_dir() / "__main__.py")), exported)[1],
+            mocks,
+            stack=stack_file.stem,
+        )
+    finally:
+        pulumi.runtime.set_all_config({}, secret_keys=[])
+    return outputs, mocks
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_example_stack_exports_a_policy_clean_site_file(stack, monkeypatch):
+    """Each example Pulumi.<stack>.yaml, run through __main__.py, exports a policy-clean site file."""
+    stack_file = stacks_dir() / f"Pulumi.{stack}.yaml"
+    outputs, mocks = _run_main(stack_file, monkeypatch=monkeypatch)
+    site = parse_site(outputs)
+    assert site.region == "us-west-2"
+    primary = yaml.safe_load(stack_file.read_text())["config"][f"{PROJECT}:network"]["primary_cidrs"]
+    dep = Deployment(mocks.resources, outputs, primary_cidrs=primary, secret_values=list(SECRETS.values()))
+    assert check(dep) == []
+    versions = mocks.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 2
+
+
+def test_plain_text_private_key_in_stack_config_is_refused(monkeypatch):
+    """A private key put in plain stack config (not `--secret`) stops the program with the fix named."""
+    stack_file = stacks_dir() / "Pulumi.dev.yaml"
+    vpn = yaml.safe_load(stack_file.read_text())["config"][f"{PROJECT}:vpn"]
+    vpn["appliance"]["private_key"] = APPLIANCE_KEY
+    with pytest.raises(pulumi.RunError, match="config set --secret appliancePrivateKey"):
+        _run_main(stack_file, {f"{PROJECT}:vpn": vpn}, monkeypatch=monkeypatch)
+
+
+def test_run_pulumi_without_the_cli_says_what_to_install(tmp_path):
+    """stacks/run-pulumi.sh exits 127 naming the Pulumi CLI when it is not on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("dirname", "cat"):  # all the script needs before it looks for pulumi
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    result = subprocess.run(
+        ["/bin/bash", str(stacks_dir() / "run-pulumi.sh"), "preview", "dev"],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 127
+    assert "Pulumi CLI is not installed" in result.stderr
+    assert "get.pulumi.com" in result.stderr

@@ -1,0 +1,201 @@
+"""Policy checks: the good site passes all of them, and each policy fails on a deliberately bad input."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+
+from orchestrator.sandbox.policies import POLICIES, Deployment, Resource, check
+from tests.stacks.conftest import PULUMI_AWS_DEPRECATIONS, SFTP_KEY, declare, deployment_of, good_config
+
+pytestmark = PULUMI_AWS_DEPRECATIONS
+
+
+@pytest.fixture(scope="module")
+def good_site() -> tuple[dict, dict, list[Resource]]:
+    """The good config, its outputs and its declared resources (declared once for the module)."""
+    config = good_config()
+    outputs, mocks = declare(config)
+    return config, outputs, mocks.resources
+
+
+def test_the_good_site_passes_every_policy(good_site):
+    """A correct config yields no violation at all."""
+    config, outputs, resources = good_site
+    assert check(deployment_of(config, outputs, resources)) == []
+
+
+def _set(path: str, value) -> Callable[[dict], None]:
+    def mutate(config: dict) -> None:
+        *parents, leaf = path.split(".")
+        node = config
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[int(leaf) if leaf.isdigit() else leaf] = value
+
+    return mutate
+
+
+def _both(*mutations: Callable[[dict], None]) -> Callable[[dict], None]:
+    def mutate(config: dict) -> None:
+        for m in mutations:
+            m(config)
+
+    return mutate
+
+
+BAD_CONFIGS = [
+    (
+        "cidrs",
+        "vpc-overlaps-primary",
+        _both(
+            _set("network.vpc_cidr", "10.10.0.0/16"),
+            _set("network.subnet_cidrs", ["10.10.1.0/24", "10.10.2.0/24"]),
+        ),
+    ),
+    ("cidrs", "vpc-not-a-cidr", _set("network.vpc_cidr", "not-a-cidr")),
+    ("cidrs", "subnet-outside-vpc", _set("network.subnet_cidrs", ["10.80.1.0/24", "10.81.2.0/24"])),
+    ("cidrs", "subnets-overlap", _set("network.subnet_cidrs", ["10.80.1.0/24", "10.80.1.128/25"])),
+    ("cidrs", "primary-not-a-cidr", _set("network.primary_cidrs", ["10.10.0.0/33"])),
+    (
+        "cidrs",
+        "subnet-overlaps-second-primary",
+        _set("network.primary_cidrs", ["10.10.0.0/16", "10.80.2.0/24"]),
+    ),
+    ("ingress", "seats-open-to-the-internet", _set("seats.ingress.0.cidrs", ["0.0.0.0/0"])),
+    ("ingress", "seats-open-to-ipv6-internet", _set("seats.ingress.0.cidrs", ["10.10.0.0/16", "::/0"])),
+    ("tags", "empty-owner", _set("owner", "")),
+    ("seats", "max-below-target", _set("seats.max", 7)),
+    ("seats", "warm-above-target", _set("seats.warm", 9)),
+    ("site-file", "host-key-not-a-key", _set("vpn.appliance.host_key", "AAAAC3NzaC1lZDI1NTE5")),
+    ("site-file", "a-record-with-a-hostname", _set("dns.records.1.primary", "sip.primary.example.net")),
+    ("secrets", "private-key-pasted-as-host-key", _set("backup.sftp.host_key", SFTP_KEY)),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "mutate"),
+    [(p, m) for p, _, m in BAD_CONFIGS],
+    ids=[f"{p}:{name}" for p, name, _ in BAD_CONFIGS],
+)
+def test_policy_fails_on_a_bad_config(policy, mutate):
+    """Each deliberately bad config is caught by the policy it breaks."""
+    config = good_config()
+    mutate(config)
+    outputs, mocks = declare(config)
+    violations = check(deployment_of(config, outputs, mocks.resources), only=[policy])
+    assert violations, f"policy {policy!r} let a bad config through"
+    assert {v.policy for v in violations} == {policy}
+
+
+def _edit(type_: str, change: Callable[[dict], None]) -> Callable[[list[Resource]], list[Resource]]:
+    def mutate(resources: list[Resource]) -> list[Resource]:
+        out = []
+        for r in resources:
+            inputs = copy.deepcopy(dict(r.inputs))
+            if r.type == type_:
+                change(inputs)
+            out.append(Resource(r.type, r.name, inputs))
+        return out
+
+    return mutate
+
+
+def _drop(type_: str) -> Callable[[list[Resource]], list[Resource]]:
+    return lambda resources: [r for r in resources if r.type != type_]
+
+
+def _add(resource: Resource) -> Callable[[list[Resource]], list[Resource]]:
+    return lambda resources: [*resources, resource]
+
+
+SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+
+# Knobs that config cannot turn off are guarded against code regressions: the same policies, fed a
+# declared site with one safety taken out.
+BAD_DECLARATIONS = [
+    ("encryption", "bucket-encryption-removed", _drop(SSE)),
+    (
+        "encryption",
+        "bucket-encryption-none",
+        _edit(SSE, lambda i: i["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="NONE")),
+    ),
+    (
+        "encryption",
+        "table-encryption-off",
+        _edit("aws:dynamodb/table:Table", lambda i: i.update(serverSideEncryption={"enabled": False})),
+    ),
+    ("public-access", "public-policy-allowed", _edit(PAB, lambda i: i.update(blockPublicPolicy=False))),
+    ("public-access", "public-access-block-removed", _drop(PAB)),
+    (
+        "versioning",
+        "versioning-suspended",
+        _edit(
+            "aws:s3/bucketVersioning:BucketVersioning",
+            lambda i: i.update(versioningConfiguration={"status": "Suspended"}),
+        ),
+    ),
+    ("tags", "vpc-untagged", _edit("aws:ec2/vpc:Vpc", lambda i: i.pop("tags"))),
+    (
+        "tags",
+        "asg-wrong-site",
+        _edit("aws:autoscaling/group:Group", lambda i: i.update(tags=[{"key": "site", "value": "other"}])),
+    ),
+    (
+        "ingress",
+        "open-rule-resource",
+        _add(
+            Resource(
+                "aws:ec2/securityGroupRule:SecurityGroupRule",
+                "ssh-anywhere",
+                {
+                    "type": "ingress",
+                    "protocol": "tcp",
+                    "fromPort": 22,
+                    "toPort": 22,
+                    "cidrBlocks": ["0.0.0.0/0"],
+                },
+            )
+        ),
+    ),
+    ("seats", "seat-group-renamed", _edit("aws:autoscaling/group:Group", lambda i: i.update(name="other"))),
+]
+
+
+@pytest.mark.parametrize(
+    ("policy", "mutate"),
+    [(p, m) for p, _, m in BAD_DECLARATIONS],
+    ids=[f"{p}:{name}" for p, name, _ in BAD_DECLARATIONS],
+)
+def test_policy_fails_on_a_bad_declaration(good_site, policy, mutate):
+    """Each safety removed from the declared resources is caught by its policy."""
+    config, outputs, resources = good_site
+    violations = check(deployment_of(config, outputs, mutate(list(resources))), only=[policy])
+    assert violations, f"policy {policy!r} let a bad declaration through"
+    assert {v.policy for v in violations} == {policy}
+
+
+def test_secret_values_in_outputs_are_caught_even_without_key_markers(good_site):
+    """A known secret value anywhere in the outputs is a violation, whatever it looks like."""
+    _, outputs, resources = good_site
+    leaked = copy.deepcopy(outputs)
+    leaked["notify"]["note"] = "hunter2-secret-token"
+    dep = Deployment(resources, leaked, secret_values=["hunter2-secret-token"])
+    assert [v.policy for v in check(dep, only=["secrets"])] == ["secrets"]
+
+
+def test_every_policy_has_a_failing_case():
+    """No policy goes untested: each one appears in a bad config or a bad declaration."""
+    covered = {p for p, _, _ in BAD_CONFIGS} | {p for p, _, _ in BAD_DECLARATIONS}
+    assert covered == set(POLICIES)
+
+
+def test_policies_accept_plain_tuples(good_site):
+    """The policies take plain (type, name, inputs) tuples, e.g. a recording of another deployment."""
+    config, outputs, resources = good_site
+    tuples = [(r.type, r.name, dict(r.inputs)) for r in resources if r.type != PAB]
+    dep = Deployment.of(tuples, outputs, primary_cidrs=config["network"]["primary_cidrs"])
+    assert [v.policy for v in check(dep)] == ["public-access"]
