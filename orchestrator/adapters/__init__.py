@@ -31,7 +31,7 @@ class Services:
     def aws(self):
         from orchestrator.adapters.aws import AwsSession
 
-        return self._build("aws", lambda: AwsSession(region=self.site.region))
+        return self._build("aws", lambda: AwsSession(region=self.site.region, clock=self.clock))
 
     @property
     def secrets(self):

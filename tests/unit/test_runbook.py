@@ -29,25 +29,55 @@ def test_loads_defaults_and_overrides(tmp_path):
     """Defaults apply to each step; step-level values override them; durations become seconds."""
     book = load(tmp_path, GOOD)
     a, b = book.steps
-    assert (a.owner, a.timeout, a.retry.attempts, a.retry.backoff, a.retry.max_delay) == ("ops", 300, 2, 0.5, 60)
-    assert (b.needs, b.timeout, b.retry.attempts, b.gate, b.params.seconds) == (("a",), 5400, 1, "approval", 2.0)
+    assert (a.owner, a.timeout, a.retry.attempts, a.retry.backoff, a.retry.max_delay) == (
+        "ops",
+        300,
+        2,
+        0.5,
+        60,
+    )
+    assert (b.needs, b.timeout, b.retry.attempts, b.gate, b.params.seconds) == (
+        ("a",),
+        5400,
+        1,
+        "approval",
+        2.0,
+    )
 
 
 BAD = [
     ("unknown kind", "  - id: a\n    uses: dns.nonsense\n", 6, "unknown step kind 'dns.nonsense'"),
-    ("unknown param", "  - id: a\n    uses: builtin.sleep\n    with: {seconds: 1, colour: red}\n", 7,
-     "unknown key"),
+    (
+        "unknown param",
+        "  - id: a\n    uses: builtin.sleep\n    with: {seconds: 1, colour: red}\n",
+        7,
+        "unknown key",
+    ),
     ("missing dep", "  - id: a\n    uses: builtin.noop\n    needs: [ghost]\n", 7, "needs 'ghost'"),
-    ("cycle", "  - id: a\n    uses: builtin.noop\n    needs: [b]\n  - id: b\n    uses: builtin.noop\n"
-              "    needs: [a]\n", 7, "dependency cycle: a -> b -> a"),
-    ("duplicate id", "  - id: a\n    uses: builtin.noop\n  - id: a\n    uses: builtin.noop\n", 7,
-     "duplicate step id 'a'"),
+    (
+        "cycle",
+        "  - id: a\n    uses: builtin.noop\n    needs: [b]\n  - id: b\n    uses: builtin.noop\n"
+        "    needs: [a]\n",
+        7,
+        "dependency cycle: a -> b -> a",
+    ),
+    (
+        "duplicate id",
+        "  - id: a\n    uses: builtin.noop\n  - id: a\n    uses: builtin.noop\n",
+        7,
+        "duplicate step id 'a'",
+    ),
     ("bad duration", "  - id: a\n    uses: builtin.noop\n    timeout: 5 minutes\n", 7, "duration"),
     ("negative duration", "  - id: a\n    uses: builtin.noop\n    timeout: -5\n", 7, "positive"),
     ("bad on_failure", "  - id: a\n    uses: builtin.noop\n    on_failure: panic\n", 7, "on_failure"),
     ("unknown step key", "  - id: a\n    uses: builtin.noop\n    colour: red\n", 7, "unknown key"),
     ("bad id", "  - id: 'A B'\n    uses: builtin.noop\n", 5, "id"),
-    ("bad retry policy", "  - id: a\n    uses: builtin.noop\n    retry: sometimes\n", 7, "unknown retry policy"),
+    (
+        "bad retry policy",
+        "  - id: a\n    uses: builtin.noop\n    retry: sometimes\n",
+        7,
+        "unknown retry policy",
+    ),
 ]
 
 
@@ -85,9 +115,14 @@ def test_missing_file(tmp_path):
 
 def test_phases_chain_runbooks(tmp_path):
     """Phases prefix step ids and make every root of a phase wait for the whole previous phase."""
-    write_runbook(tmp_path, "name: one\nsteps:\n  - {id: a, uses: builtin.noop}\n  - {id: b, uses: builtin.noop}\n",
-                  "one.yaml")
-    book = load(tmp_path, """
+    write_runbook(
+        tmp_path,
+        "name: one\nsteps:\n  - {id: a, uses: builtin.noop}\n  - {id: b, uses: builtin.noop}\n",
+        "one.yaml",
+    )
+    book = load(
+        tmp_path,
+        """
         name: both
         phases:
           - {name: first, runbook: one.yaml, rto: true}
@@ -95,7 +130,8 @@ def test_phases_chain_runbooks(tmp_path):
             steps:
               - {id: c, uses: builtin.noop}
               - {id: d, uses: builtin.noop, needs: [c]}
-    """)
+    """,
+    )
     assert [s.id for s in book.steps] == ["first/a", "first/b", "second/c", "second/d"]
     assert set(book.by_id["second/c"].needs) == {"first/a", "first/b"}
     assert book.by_id["second/d"].needs == ("second/c",)
@@ -104,8 +140,10 @@ def test_phases_chain_runbooks(tmp_path):
 
 def test_thousand_step_chain_has_no_recursion_limit(tmp_path):
     """A 1000-step chain validates (cycle detection is iterative)."""
-    steps = "".join(f"  - {{id: s{i}, uses: builtin.noop{', needs: [s%d]' % (i - 1) if i else ''}}}\n"
-                    for i in range(1000))
+    steps = "".join(
+        f"  - {{id: s{i}, uses: builtin.noop{f', needs: [s{i - 1}]' if i else ''}}}\n"
+        for i in range(1000)
+    )
     book = load(tmp_path, "name: long\nsteps:\n" + steps)
     assert len(book.order()) == 1000
 

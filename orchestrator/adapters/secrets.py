@@ -1,0 +1,89 @@
+"""Secrets Manager, and SSH private keys from Secrets Manager or a file.
+
+Every value fetched is cached in memory for the run and registered with the redaction registry, so
+no log line can show it.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+from typing import Any
+
+from orchestrator.adapters.aws import AwsSession, is_not_found
+from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
+from orchestrator.redact import register_secret
+
+
+class Secrets:
+    """Read secrets through ``aws`` (cached, redacted)."""
+
+    def __init__(self, aws: AwsSession):
+        self.aws = aws
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get_string(self, secret_id: str) -> str:
+        """The secret's current string value (binary secrets decoded as UTF-8)."""
+        with self._lock:
+            if secret_id in self._cache:
+                return self._cache[secret_id]
+        value = self._fetch(secret_id)
+        register_secret(value)
+        with self._lock:
+            self._cache[secret_id] = value
+        return value
+
+    def exists(self, secret_id: str) -> bool:
+        """Whether the secret exists (describe only: the value is not read)."""
+        try:
+            self.aws.call("secretsmanager", "describe_secret", SecretId=secret_id)
+        except OrchestratorError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        return True
+
+    def ssh_private_key(self, endpoint: Any, where: str | None = None) -> str:
+        """The OpenSSH private key for a site SSH endpoint (``private_key_secret`` or ``_file``)."""
+        if getattr(endpoint, "private_key_secret", None):
+            return self.get_string(endpoint.private_key_secret)
+        path = getattr(endpoint, "private_key_file", None)
+        if not path:
+            where = where or _site_key(endpoint)
+            raise InvalidInput("no private_key_secret or private_key_file", location=where)
+        return self._read_key_file(path, where or _site_key(endpoint))
+
+    def _fetch(self, secret_id: str) -> str:
+        answer = self.aws.call("secretsmanager", "get_secret_value", SecretId=secret_id)
+        if answer.get("SecretString") is not None:
+            return answer["SecretString"]
+        binary = answer.get("SecretBinary")
+        if binary is None:
+            raise FatalError(f"secretsmanager.get_secret_value: secret {secret_id!r} has no value")
+        if isinstance(binary, str):  # some SDK paths hand base64 text back
+            binary = base64.b64decode(binary)
+        return binary.decode("utf-8")
+
+    def _read_key_file(self, path: str, where: str) -> str:
+        key = f"file:{Path(path).expanduser()}"
+        with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+        try:
+            value = Path(path).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise InvalidInput(f"cannot read private key file {path!r}: {reason}", location=where) from None
+        register_secret(value)
+        with self._lock:
+            self._cache[key] = value
+        return value
+
+
+def _site_key(endpoint: Any) -> str:
+    """The site-file key path of an endpoint's private_key_file, for error messages."""
+    kind = type(endpoint).__name__
+    prefix = {"Appliance": "vpn.appliance", "Sftp": "backup.sftp"}.get(kind, "ssh endpoint")
+    return f"{prefix}.private_key_file"

@@ -1,0 +1,260 @@
+"""Readiness, preflight and smoke checks: small named functions over Services.
+
+Each check returns a ``CheckResult(name, ok, blocking, detail)``; a check that raises is reported as
+failed (with the error) instead of stopping the others. ``orchestrator readiness`` prints these as a
+table; the ``checks.preflight`` / ``checks.smoke`` step kinds fail when a blocking check fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from orchestrator.adapters.aws import is_not_found
+from orchestrator.adapters.route53 import normal_name
+from orchestrator.errors import OrchestratorError
+
+MARKER_NAME = "_RESTORE_COMPLETE.json"
+
+
+class CheckResult(NamedTuple):
+    name: str
+    ok: bool
+    blocking: bool
+    detail: str
+
+
+@dataclass
+class CheckEnv:
+    """What the checks look at."""
+
+    services: Any
+    site: Any
+    accept_rpo_breach: bool = False
+    #: the snapshot the restore step restored (smoke checks)
+    snapshot: str | None = None
+
+
+CheckFn = Callable[[CheckEnv], CheckResult]
+
+
+def check(name: str, *, blocking: bool = True) -> Callable[[Callable[[CheckEnv], tuple]], CheckFn]:
+    """Decorator: the function returns (ok, detail) or (ok, blocking, detail); errors become failures."""
+
+    def wrap(fn: Callable[[CheckEnv], tuple]) -> CheckFn:
+        def run(env: CheckEnv) -> CheckResult:
+            try:
+                answer = fn(env)
+            except Exception as exc:  # a broken check is a failed check, never a crashed readiness run
+                return CheckResult(name, False, blocking, f"{type(exc).__name__}: {exc}")
+            if len(answer) == 2:
+                return CheckResult(name, bool(answer[0]), blocking, answer[1])
+            return CheckResult(name, bool(answer[0]), bool(answer[1]), answer[2])
+
+        run.check_name = name  # type: ignore[attr-defined]
+        run.__doc__ = fn.__doc__
+        return run
+
+    return wrap
+
+
+def run_checks(checks: Iterable[CheckFn], env: CheckEnv, skip: Iterable[str] = ()) -> list[CheckResult]:
+    """Run every check not named in ``skip``, in order."""
+    skipped = set(skip)
+    return [c(env) for c in checks if c.check_name not in skipped]  # type: ignore[attr-defined]
+
+
+def blocking_failures(results: Iterable[CheckResult]) -> list[CheckResult]:
+    return [r for r in results if r.blocking and not r.ok]
+
+
+# ------------------------------------------------------------------------------ preflight
+
+
+@check("aws.credentials")
+def credentials(env: CheckEnv) -> tuple:
+    """The AWS credentials work (STS GetCallerIdentity)."""
+    who = env.services.aws.call("sts", "get_caller_identity")
+    return True, f"account {who.get('Account')} as {who.get('Arn')}"
+
+
+@check("dns.zone")
+def dns_zone(env: CheckEnv) -> tuple:
+    """The site's hosted zone exists."""
+    zone = env.site.dns.zone_id
+    return env.services.route53.zone_exists(zone), f"hosted zone {zone}"
+
+
+@check("dns.records", blocking=False)
+def dns_records(env: CheckEnv) -> tuple:
+    """Every site record exists (a missing one would be created by the cutover: a warning)."""
+    records = env.site.dns.records
+    found = env.services.route53.get_records(env.site.dns.zone_id, [(r.name, r.type) for r in records])
+    missing = [f"{r.name} {r.type}" for r in records if found[(normal_name(r.name), r.type)] is None]
+    sides = _sides(records, found)
+    if missing:
+        return False, f"missing: {', '.join(missing)} (the cutover would create them); {sides}"
+    return True, f"{len(records)} record(s) present; {sides}"
+
+
+def _sides(records: list, found: dict) -> str:
+    at = {"primary": 0, "secondary": 0, "other": 0}
+    for r in records:
+        live = found[(normal_name(r.name), r.type)]
+        if live is None:
+            continue
+        side = next((s for s in ("primary", "secondary") if live.same_values(getattr(r, s))), "other")
+        at[side] += 1
+    return ", ".join(f"{n} at {s}" for s, n in at.items() if n)
+
+
+@check("vpn.connections")
+def vpn_connections(env: CheckEnv) -> tuple:
+    """Every VPN connection exists and is available (tunnel telemetry shown when AWS reports it)."""
+    ids = list(env.site.vpn.connection_ids)
+    found = {c["id"]: c for c in env.services.vpn.describe(ids)}
+    problems = [f"{i}: missing" for i in ids if i not in found]
+    problems += [f"{c['id']}: {c['state']}" for c in found.values() if c["state"] != "available"]
+    tunnels = [f"{c['id']} {t['outside_ip']} {t['status']}" for c in found.values() for t in c["tunnels"]]
+    detail = "; ".join(problems) or f"{len(ids)} available"
+    return not problems, detail + (f"; tunnels: {', '.join(tunnels)}" if tunnels else "; no tunnel telemetry")
+
+
+@check("seats.group")
+def seats_group(env: CheckEnv) -> tuple:
+    """The seats' Auto Scaling group exists and its MaxSize allows the target."""
+    seats = env.site.seats
+    group = env.services.autoscaling.describe(seats.asg_name)
+    if group is None:
+        return False, f"group {seats.asg_name!r} does not exist"
+    if group.max_size < seats.target:
+        return False, f"MaxSize {group.max_size} < target {seats.target}"
+    return True, f"{group.summary()}; target {seats.target}"
+
+
+@check("backup.bucket")
+def restore_bucket(env: CheckEnv) -> tuple:
+    """The restore bucket exists and is reachable."""
+    bucket = env.site.backup.bucket
+    try:
+        env.services.aws.call("s3", "head_bucket", Bucket=bucket)
+    except OrchestratorError as exc:
+        if is_not_found(exc):
+            return False, f"bucket {bucket!r} does not exist"
+        raise
+    return True, f"bucket {bucket}"
+
+
+@check("notify.topic")
+def notify_topic(env: CheckEnv) -> tuple:
+    """The milestone SNS topic exists."""
+    arn = env.site.notify.topic_arn
+    return env.services.sns.topic_exists(arn), arn
+
+
+@check("secrets")
+def secrets(env: CheckEnv) -> tuple:
+    """Every SSH private key the run needs exists (secret) or is readable (file)."""
+    problems, names = [], []
+    for where, endpoint in (("vpn.appliance", env.site.vpn.appliance), ("backup.sftp", env.site.backup.sftp)):
+        if endpoint.private_key_secret:
+            names.append(endpoint.private_key_secret)
+            if not env.services.secrets.exists(endpoint.private_key_secret):
+                problems.append(f"{where}.private_key_secret {endpoint.private_key_secret!r} does not exist")
+        else:
+            try:
+                env.services.secrets.ssh_private_key(endpoint, where=f"{where}.private_key_file")
+                names.append(endpoint.private_key_file)
+            except OrchestratorError as exc:
+                problems.append(str(exc))
+    return not problems, "; ".join(problems) or f"present: {', '.join(names)}"
+
+
+@check("backup.snapshot")
+def snapshot_fresh(env: CheckEnv) -> tuple:
+    """SFTP is reachable with the pinned host key and the newest complete snapshot is within the RPO."""
+    snapshot = env.services.backup_source.newest_complete_snapshot()
+    if snapshot is None:
+        return False, True, f"no complete snapshot under {env.site.backup.sftp.path}"
+    age = (env.services.clock.now() - snapshot.taken_at).total_seconds()
+    rpo = env.site.objectives.rpo_seconds
+    detail = f"{snapshot.name}: age {age:.0f}s, RPO {rpo}s"
+    if age <= rpo:
+        return True, True, detail
+    if env.accept_rpo_breach:
+        return False, False, detail + " (RPO breach accepted)"
+    return False, True, detail + " (older than the RPO)"
+
+
+@check("vpn.appliance")
+def appliance(env: CheckEnv) -> tuple:
+    """The VPN appliance answers over SSH (pinned host key) and lists its SAs."""
+    answer = env.services.appliance.list_sas()
+    return True, f"reachable ({_describe(answer)})"
+
+
+def _describe(answer: Any) -> str:
+    if hasattr(answer, "ikes"):
+        return f"{len(answer.ikes)} IKE SA(s)"
+    return type(answer).__name__
+
+
+PREFLIGHT: tuple[CheckFn, ...] = (
+    credentials,
+    dns_zone,
+    dns_records,
+    vpn_connections,
+    seats_group,
+    restore_bucket,
+    notify_topic,
+    secrets,
+    snapshot_fresh,
+    appliance,
+)
+
+
+# ------------------------------------------------------------------------------ smoke (post-cutover)
+
+
+@check("smoke.dns")
+def records_at_secondary(env: CheckEnv) -> tuple:
+    """Every site record holds its secondary values (read back from Route 53)."""
+    records = env.site.dns.records
+    found = env.services.route53.get_records(env.site.dns.zone_id, [(r.name, r.type) for r in records])
+    wrong = []
+    for r in records:
+        live = found[(normal_name(r.name), r.type)]
+        if live is None or not live.same_values(r.secondary):
+            wrong.append(f"{r.name} {r.type} = {', '.join(live.values) if live else 'absent'}")
+    return not wrong, "; ".join(wrong) or f"{len(records)} record(s) at secondary values"
+
+
+@check("smoke.seats")
+def seats_in_service(env: CheckEnv) -> tuple:
+    """At least the target number of seats are InService and Healthy."""
+    seats = env.site.seats
+    group = env.services.autoscaling.describe(seats.asg_name)
+    if group is None:
+        return False, f"group {seats.asg_name!r} does not exist"
+    return group.serving >= seats.target, f"{group.serving} serving of target {seats.target}"
+
+
+@check("smoke.restore_marker")
+def restore_marker(env: CheckEnv) -> tuple:
+    """The restored snapshot's _RESTORE_COMPLETE.json marker is in the bucket."""
+    if not env.snapshot:
+        return False, "no restored snapshot recorded by the restore step"
+    key = marker_key(env.site.backup.prefix, env.snapshot)
+    bucket = env.site.backup.bucket
+    present = env.services.s3.exists(bucket, key)
+    return present, f"{'present' if present else 'missing'}: s3://{bucket}/{key}"
+
+
+def marker_key(prefix: str, snapshot: str) -> str:
+    return f"{prefix}{snapshot}/{MARKER_NAME}"
+
+
+SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker)
+
+ALL: dict[str, CheckFn] = {c.check_name: c for c in (*PREFLIGHT, *SMOKE)}  # type: ignore[attr-defined]

@@ -1,0 +1,78 @@
+"""Preflight and smoke checks as step kinds: thin wrappers over orchestrator.checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from orchestrator import checks
+from orchestrator.errors import FatalError
+from orchestrator.steps import register
+from orchestrator.steps.base import Params, StepContext, StepKind
+
+
+class PreflightParams(Params):
+    #: check names to leave out (e.g. "vpn.appliance" where the appliance is checked elsewhere)
+    skip: list[str] = Field(default_factory=list)
+
+
+class SmokeParams(Params):
+    #: the id of the restore step whose recorded ``snapshot`` names the marker to look for
+    restore_step: str = "restore"
+    skip: list[str] = Field(default_factory=list)
+
+
+class _Checks(StepKind):
+    """Run a list of checks; fail (FatalError listing them) when a blocking check fails."""
+
+    suite: tuple = ()
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        names = [c.check_name for c in self.suite if c.check_name not in ctx.params.skip]
+        return [f"check (read-only): {', '.join(names)}"]
+
+    def verify(self, ctx: StepContext) -> bool:
+        # True once this step passed (so the engine's verify-after-apply holds); checks change nothing.
+        return ctx.state.get("passed") is True
+
+    def apply(self, ctx: StepContext) -> None:
+        results = checks.run_checks(self.suite, self._env(ctx), skip=ctx.params.skip)
+        for r in results:
+            level = ctx.log.info if r.ok else (ctx.log.error if r.blocking else ctx.log.warning)
+            level("check", check=r.name, ok=r.ok, blocking=r.blocking, detail=r.detail)
+        failed = checks.blocking_failures(results)
+        ctx.record(checks=[r._asdict() for r in results], passed=not failed)
+        if failed:
+            listing = "; ".join(f"{r.name}: {r.detail}" for r in failed)
+            raise FatalError(f"{self.name}: {len(failed)} blocking check(s) failed: {listing}")
+
+    def _env(self, ctx: StepContext) -> checks.CheckEnv:
+        return checks.CheckEnv(ctx.services, ctx.site, accept_rpo_breach=ctx.options.accept_rpo_breach)
+
+
+@register
+class Preflight(_Checks):
+    name = "checks.preflight"
+    summary = "credentials, every site resource, SFTP + snapshot freshness, appliance reachable"
+    Params = PreflightParams
+    suite = checks.PREFLIGHT
+
+    def manual(self, params: Any) -> str:
+        return "Run `orchestrator readiness --site SITE.json` and stop if a blocking check fails."
+
+
+@register
+class Smoke(_Checks):
+    name = "checks.smoke"
+    summary = "after cutover: records at secondary values, seats in service, restore marker present"
+    Params = SmokeParams
+    suite = checks.SMOKE
+
+    def _env(self, ctx: StepContext) -> checks.CheckEnv:
+        env = super()._env(ctx)
+        env.snapshot = ctx.outputs_of(ctx.params.restore_step).get("snapshot")
+        return env
+
+    def manual(self, params: Any) -> str:
+        return "Resolve each record (secondary values), count healthy seats, look for the restore marker."
