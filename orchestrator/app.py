@@ -5,6 +5,7 @@ Kept apart from cli.py so tests and benchmarks can run a whole failover in-proce
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -93,18 +94,32 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
     journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
     run = RunRecord(
-        run_id=run_id, kind=request.kind, site=site.site, site_file=str(Path(request.site_file).resolve()),
-        runbook={}, status="pending",
-        options={"accept_rpo_breach": request.accept_rpo_breach, "approved": sorted(request.approvals),
-                 "objectives": site.objectives.model_dump()},
+        run_id=run_id,
+        kind=request.kind,
+        site=site.site,
+        site_file=str(Path(request.site_file).resolve()),
+        runbook={},
+        status="pending",
+        options={
+            "accept_rpo_breach": request.accept_rpo_breach,
+            "approved": sorted(request.approvals),
+            "objectives": site.objectives.model_dump(),
+        },
     )
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)
     return _execute(settings, engine, journal, run_id, site, request.approvals, request.yes, book)
 
 
-def resume(settings: Settings, run_id: str, approvals: tuple[str, ...], yes: bool, approver,
-           observer_factory, site_file: Path | None = None) -> tuple[Outcome, Path]:
+def resume(
+    settings: Settings,
+    run_id: str,
+    approvals: tuple[str, ...],
+    yes: bool,
+    approver,
+    observer_factory,
+    site_file: Path | None = None,
+) -> tuple[Outcome, Path]:
     """Continue ``run_id`` from where it stopped (same runbook as recorded at its start)."""
     journal = SqliteJournal(settings.state_dir) if site_file is None else None
     site_path = Path(site_file) if site_file else Path(journal.get_run(run_id).site_file)
@@ -124,9 +139,16 @@ def resume(settings: Settings, run_id: str, approvals: tuple[str, ...], yes: boo
 def _engine(settings, journal, site, approver, observer, book: Runbook) -> Engine:
     services = build_services(site, settings.clock)
     notifier = None if book.kind == "test" else _notifier(services, site)
-    return Engine(journal=journal, services=services, site=site, clock=settings.clock,
-                  log=structlog.get_logger("orchestrator"), approver=approver, observer=observer,
-                  notifier=notifier)
+    return Engine(
+        journal=journal,
+        services=services,
+        site=site,
+        clock=settings.clock,
+        log=structlog.get_logger("orchestrator"),
+        approver=approver,
+        observer=observer,
+        notifier=notifier,
+    )
 
 
 def _notifier(services, site) -> Callable[..., None] | None:
@@ -162,8 +184,19 @@ def _record_drill(journal, folder: Path) -> None:
     import json
 
     report = json.loads((folder / "report.json").read_text())
-    keys = ("run_id", "site", "status", "started_at", "finished_at", "rto_seconds", "rto_objective_seconds",
-            "rpo_seconds", "rpo_objective_seconds", "rto_met", "rpo_met")
+    keys = (
+        "run_id",
+        "site",
+        "status",
+        "started_at",
+        "finished_at",
+        "rto_seconds",
+        "rto_objective_seconds",
+        "rpo_seconds",
+        "rpo_objective_seconds",
+        "rto_met",
+        "rpo_met",
+    )
     journal.record_drill({k: report.get(k) for k in keys})
 
 
@@ -179,10 +212,8 @@ def _signals_cancel(engine: Engine):
         engine.cancel.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(ValueError):  # not in the main thread (tests)
             previous[sig] = signal.signal(sig, handler)
-        except ValueError:  # not in the main thread (tests)
-            pass
     try:
         yield
     finally:
@@ -219,8 +250,16 @@ def dry_run(settings: Settings, request: RunRequest, out: Callable[[str], None])
     failures = 0
     for number, step in enumerate(book.order(), 1):
         kind = kinds[step.uses]()
-        ctx = StepContext(run_id="dry-run", step_id=step.id, params=step.params, site=site, services=services,
-                          clock=settings.clock, log=log.bind(step=step.id), options=options)
+        ctx = StepContext(
+            run_id="dry-run",
+            step_id=step.id,
+            params=step.params,
+            site=site,
+            services=services,
+            clock=settings.clock,
+            log=log.bind(step=step.id),
+            options=options,
+        )
         gate = " [approval gate]" if step.gate else ""
         out(f"{number:>3}. {step.id} — {step.uses} (owner: {step.owner}){gate}")
         try:
@@ -230,7 +269,10 @@ def dry_run(settings: Settings, request: RunRequest, out: Callable[[str], None])
             failures += 1
             out(f"       cannot plan: {exc}")
     services.close()
-    out("DRY RUN complete: no change was made" + (f"; {failures} step(s) could not be planned" if failures else ""))
+    out(
+        "DRY RUN complete: no change was made"
+        + (f"; {failures} step(s) could not be planned" if failures else "")
+    )
     return 1 if failures else 0
 
 

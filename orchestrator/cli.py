@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import click
-import structlog
 from rich.console import Console
 
 from orchestrator import app, logs
@@ -31,14 +30,34 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
 def common_options(fn):
     """--state-dir/--log-format/--report-dir/--log-level, accepted before or after the subcommand."""
     options = [
-        click.option("--state-dir", type=click.Path(path_type=Path), callback=_remember, expose_value=False,
-                     help="State directory (default .orchestrator/ or $ORCHESTRATOR_STATE_DIR)."),
-        click.option("--log-format", type=click.Choice(["json", "console"]), callback=_remember,
-                     expose_value=False, help="Log format on stderr."),
-        click.option("--report-dir", type=click.Path(path_type=Path), callback=_remember, expose_value=False,
-                     help="Where reports go (default STATE_DIR/reports)."),
-        click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), callback=_remember,
-                     expose_value=False, help="Console log level (the audit log keeps everything)."),
+        click.option(
+            "--state-dir",
+            type=click.Path(path_type=Path),
+            callback=_remember,
+            expose_value=False,
+            help="State directory (default .orchestrator/ or $ORCHESTRATOR_STATE_DIR).",
+        ),
+        click.option(
+            "--log-format",
+            type=click.Choice(["json", "console"]),
+            callback=_remember,
+            expose_value=False,
+            help="Log format on stderr.",
+        ),
+        click.option(
+            "--report-dir",
+            type=click.Path(path_type=Path),
+            callback=_remember,
+            expose_value=False,
+            help="Where reports go (default STATE_DIR/reports).",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warning", "error"]),
+            callback=_remember,
+            expose_value=False,
+            help="Console log level (the audit log keeps everything).",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -63,12 +82,21 @@ def cli() -> None:
 
 def run_options(fn):
     fn = click.option("--accept-rpo-breach", is_flag=True, help="Restore a snapshot older than the RPO.")(fn)
-    fn = click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")(fn)
+    fn = click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")(
+        fn
+    )
     fn = click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")(fn)
     fn = click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")(fn)
-    fn = click.option("--runbook", type=click.Path(path_type=Path), help="Runbook file (default per command).")(fn)
-    fn = click.option("--site", "site_file", type=click.Path(path_type=Path), required=True,
-                      help="Site file (the warm-site stack's outputs).")(fn)
+    fn = click.option(
+        "--runbook", type=click.Path(path_type=Path), help="Runbook file (default per command)."
+    )(fn)
+    fn = click.option(
+        "--site",
+        "site_file",
+        type=click.Path(path_type=Path),
+        required=True,
+        help="Site file (the warm-site stack's outputs).",
+    )(fn)
     return common_options(fn)
 
 
@@ -77,8 +105,14 @@ def _run_command(kind: str):
     @click.pass_context
     def command(ctx, site_file, runbook, dry_run, yes, approvals, accept_rpo_breach):
         settings = _setup(ctx)
-        request = app.RunRequest(kind=kind, site_file=site_file, runbook_file=runbook, approvals=tuple(approvals),
-                                 yes=yes, accept_rpo_breach=accept_rpo_breach)
+        request = app.RunRequest(
+            kind=kind,
+            site_file=site_file,
+            runbook_file=runbook,
+            approvals=tuple(approvals),
+            yes=yes,
+            accept_rpo_breach=accept_rpo_breach,
+        )
         if dry_run:
             sys.exit(app.dry_run(settings, request, click.echo))
         with _progress(settings, kind) as observer_factory:
@@ -99,7 +133,9 @@ for _kind in ("failover", "failback", "drill"):
 
 @cli.command()
 @click.argument("run_id")
-@click.option("--site", "site_file", type=click.Path(path_type=Path), help="Site file (default: as recorded).")
+@click.option(
+    "--site", "site_file", type=click.Path(path_type=Path), help="Site file (default: as recorded)."
+)
 @click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")
 @click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")
 @common_options
@@ -108,8 +144,9 @@ def resume(ctx, run_id, site_file, yes, approvals):
     """Continue an interrupted or failed run from where it stopped."""
     settings = _setup(ctx)
     with _progress(settings, "resume") as observer_factory:
-        outcome, folder = app.resume(settings, run_id, tuple(approvals), yes, _approver(yes, approvals),
-                                     observer_factory, site_file)
+        outcome, folder = app.resume(
+            settings, run_id, tuple(approvals), yes, _approver(yes, approvals), observer_factory, site_file
+        )
     _finish(outcome, folder)
 
 
@@ -131,21 +168,66 @@ def status(ctx, run_id, as_json, last):
     if not runs:
         click.echo("no runs yet")
     for run in data["runs"]:
-        click.echo(f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
-                   + (f"\n  error: {run['error']}" if run.get("error") else ""))
+        click.echo(
+            f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
+            + (f"\n  error: {run['error']}" if run.get("error") else "")
+        )
         for step in run["steps"]:
-            click.echo(f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
-                       f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else ""))
+            click.echo(
+                f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
+                f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else "")
+            )
 
 
 def _run_json(journal, run) -> dict:
     return {
-        "run_id": run.run_id, "kind": run.kind, "site": run.site, "status": run.status,
-        "started_at": run.started_at, "finished_at": run.finished_at, "error": run.error,
-        "steps": [{"id": s.step_id, "uses": s.uses, "owner": s.owner, "status": s.status, "attempts": s.attempts,
-                   "started_at": s.started_at, "finished_at": s.finished_at,
-                   "duration_seconds": s.duration_seconds, "error": s.error} for s in journal.get_steps(run.run_id)],
+        "run_id": run.run_id,
+        "kind": run.kind,
+        "site": run.site,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "error": run.error,
+        "steps": [
+            {
+                "id": s.step_id,
+                "uses": s.uses,
+                "owner": s.owner,
+                "status": s.status,
+                "attempts": s.attempts,
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "duration_seconds": s.duration_seconds,
+                "error": s.error,
+            }
+            for s in journal.get_steps(run.run_id)
+        ],
     }
+
+
+@cli.command()
+@click.option(
+    "--site", "site_file", type=click.Path(path_type=Path), help="Only this site's drills (and its table)."
+)
+@click.option("--last", type=int, default=10, show_default=True, help="How many drills.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--chart", type=click.Path(path_type=Path), help="Also draw the RTO trend to this PNG file.")
+@common_options
+@click.pass_context
+def drills(ctx, site_file, last, as_json, chart):
+    """The trend of the last N drills: RTO, RPO, pass/fail."""
+    from orchestrator import history
+
+    settings = _setup(ctx)
+    site = app.load_site(site_file) if site_file else None
+    journal = app.open_journal(settings, site)
+    rows = history.trend_rows(journal.drills(site.site if site else None, last))
+    if chart:
+        history.draw_trend(rows, chart)
+    if as_json:
+        click.echo(json.dumps({"drills": rows}, indent=2))
+    else:
+        click.echo(history.render_table(rows) if rows else "no drills recorded yet")
 
 
 @cli.group()
@@ -221,8 +303,9 @@ def _approver(yes: bool, approvals):
             return True
         if not app.is_interactive():
             return None
-        return click.confirm(f"Approve step '{step.id}' ({step.uses}, owner {step.owner})?", default=False,
-                             err=True)
+        return click.confirm(
+            f"Approve step '{step.id}' ({step.uses}, owner {step.owner})?", default=False, err=True
+        )
 
     return ask
 

@@ -18,7 +18,9 @@ def parse_duration(value: object) -> float:
         text = value.strip().replace(" ", "")
         parts = _PART.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}")
+            raise ValueError(
+                f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}"
+            )
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     else:
         raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}")
@@ -34,7 +36,7 @@ def format_duration(seconds: float | None) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 120:
         return f"{seconds:.1f}s"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     if minutes < 120:
         return f"{minutes}m{rest:02d}s"
     hours, minutes = divmod(minutes, 60)

@@ -8,6 +8,7 @@ kept, anything else is verified first and applied again only if needed.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import queue
 import threading
@@ -34,8 +35,17 @@ from orchestrator.steps import registry
 from orchestrator.steps.base import RunOptions, StepContext
 
 #: step statuses that a resume runs again (verify first)
-RERUNNABLE = {"pending", "running", "failed", "interrupted", "awaiting_approval", "rolled_back",
-              "rollback_failed", "rolling_back", "timed_out"}
+RERUNNABLE = {
+    "pending",
+    "running",
+    "failed",
+    "interrupted",
+    "awaiting_approval",
+    "rolled_back",
+    "rollback_failed",
+    "rolling_back",
+    "timed_out",
+}
 #: how long past its deadline a step that does not return is abandoned
 HARD_TIMEOUT_GRACE = 30.0
 
@@ -110,8 +120,9 @@ class Engine:
         run = self.journal.get_run(run_id)
         self.run_id = run_id
         self.book = runbook_from_dict(run.runbook)
-        self.options = RunOptions(kind=run.kind, dry_run=False,
-                                  accept_rpo_breach=bool(run.options.get("accept_rpo_breach")))
+        self.options = RunOptions(
+            kind=run.kind, dry_run=False, accept_rpo_breach=bool(run.options.get("accept_rpo_breach"))
+        )
         self.records = {r.step_id: r for r in self.journal.get_steps(run_id)}
         self.approved = set(run.options.get("approved", [])) | set(approvals or ())
         self.approve_all = approve_all or run.kind == "drill"
@@ -122,14 +133,26 @@ class Engine:
         previous = self.journal.acquire_lock(run.site, holder, self.clock.now())
         resumed = run.status != "pending" and any(r.status != "pending" for r in self.records.values())
         if previous is not None:
-            self.emit("lock_taken_over", None, previous_run=previous.holder.run_id, previous_pid=previous.holder.pid,
-                      previous_host=previous.holder.host, since=previous.acquired_at, level="warning")
+            self.emit(
+                "lock_taken_over",
+                None,
+                previous_run=previous.holder.run_id,
+                previous_pid=previous.holder.pid,
+                previous_host=previous.holder.host,
+                since=previous.acquired_at,
+                level="warning",
+            )
         beat_stop = threading.Event()
         beat = threading.Thread(target=self._heartbeat, args=(run.site, holder, beat_stop), daemon=True)
         beat.start()
         try:
-            self.journal.update_run(run_id, status="running", finished_at=None, error=None,
-                                    resumes=run.resumes + (1 if resumed else 0))
+            self.journal.update_run(
+                run_id,
+                status="running",
+                finished_at=None,
+                error=None,
+                resumes=run.resumes + (1 if resumed else 0),
+            )
             self.emit("run_resumed" if resumed else "run_started", None, kind=run.kind, site=run.site)
             self._notify("resumed" if resumed else "started")
             outcome = self._execute()
@@ -174,6 +197,7 @@ class Engine:
                 rec.status = "pending"
                 rec.error = None
                 self.journal.save_step(rec)
+        self._init_ready()
         done: queue.Queue[_Result] = queue.Queue()
         running: dict[str, tuple[StepContext, float]] = {}
         failure: Step | None = None
@@ -192,19 +216,23 @@ class Engine:
                 continue  # an abandoned step finally returned: its result was already recorded
             running.pop(result.step_id)
             failed = self._finish(result)
+            if result.status == "succeeded" or (failed is not None and failed.on_failure == "continue"):
+                self._release(result.step_id)
             if failed is not None and failed.on_failure != "continue" and failure is None:
                 failure = failed
         return self._conclude(failure, paused)
 
     def _launch_ready(self, running: dict, done: queue.Queue) -> Exception | None:
-        for step in self.book.order():
-            if len(running) >= self.max_parallel:
-                return None
+        while self._ready and len(running) < self.max_parallel:
+            position = self._ready[0]
+            step = self._order[position]
             rec = self.records[step.id]
-            if rec.status != "pending" or step.id in running or not self._deps_met(step):
+            if rec.status != "pending" or step.id in running:
+                heapq.heappop(self._ready)
                 continue
             if step.gate == "approval" and not self._approved(step):
                 return self._gate_blocked(step)
+            heapq.heappop(self._ready)
             ctx = self._context(step, rec)
             running[step.id] = (ctx, ctx.deadline or 0.0)
             rec.status = "running"
@@ -212,9 +240,29 @@ class Engine:
             rec.error = None
             self.journal.save_step(rec)
             self.emit("step_started", step.id, uses=step.uses, owner=step.owner)
-            threading.Thread(target=self._worker, args=(step, ctx, done), daemon=True,
-                             name=f"step:{step.id}").start()
+            threading.Thread(
+                target=self._worker, args=(step, ctx, done), daemon=True, name=f"step:{step.id}"
+            ).start()
         return None
+
+    def _init_ready(self) -> None:
+        """The ready queue (positions in topological order) and the dependents map; a step joins the
+        queue when its last dependency is satisfied (see _release)."""
+        self._order = self.book.order()
+        self._position = {s.id: i for i, s in enumerate(self._order)}
+        self._dependents = self.book.dependents()
+        self._ready = [
+            self._position[s.id]
+            for s in self._order
+            if self.records[s.id].status == "pending" and self._deps_met(s)
+        ]
+        heapq.heapify(self._ready)
+
+    def _release(self, step_id: str) -> None:
+        for child in self._dependents[step_id]:
+            step = self.book.by_id[child]
+            if self.records[child].status == "pending" and self._deps_met(step):
+                heapq.heappush(self._ready, self._position[child])
 
     def _deps_met(self, step: Step) -> bool:
         for need in step.needs:
@@ -226,7 +274,9 @@ class Engine:
 
     def _approved(self, step: Step) -> bool:
         if self.approve_all or step.id in self.approved:
-            self.emit("approval_granted", step.id, by="auto (drill)" if self.approve_all else "--approve/--yes")
+            self.emit(
+                "approval_granted", step.id, by="auto (drill)" if self.approve_all else "--approve/--yes"
+            )
             return True
         return False
 
@@ -236,8 +286,10 @@ class Engine:
         decision = self.approver(step)
         if decision:
             self.approved.add(step.id)
-            self.journal.update_run(self.run_id, options={**self.journal.get_run(self.run_id).options,
-                                                          "approved": sorted(self.approved)})
+            self.journal.update_run(
+                self.run_id,
+                options={**self.journal.get_run(self.run_id).options, "approved": sorted(self.approved)},
+            )
             self.emit("approval_granted", step.id, by="operator prompt")
             return None
         rec.status = "awaiting_approval"
@@ -256,8 +308,14 @@ class Engine:
             if deadline and now > deadline + HARD_TIMEOUT_GRACE:
                 ctx.cancel.set()
                 running.pop(step_id)
-                self._finish(_Result(step_id, "failed", f"step {step_id} did not return within its timeout",
-                                     StepTimeout("abandoned")))
+                self._finish(
+                    _Result(
+                        step_id,
+                        "failed",
+                        f"step {step_id} did not return within its timeout",
+                        StepTimeout("abandoned"),
+                    )
+                )
 
     # ------------------------------------------------------------------ one step
     def _context(self, step: Step, rec: StepRecord) -> StepContext:
@@ -304,8 +362,14 @@ class Engine:
         rec = self.records[step.id]
 
         def on_retry(attempt: int, error: BaseException, delay: float) -> None:
-            self.emit("attempt_failed", step.id, level="warning", attempt=attempt, error=scrub(str(error)),
-                      retry_in_seconds=round(delay, 3))
+            self.emit(
+                "attempt_failed",
+                step.id,
+                level="warning",
+                attempt=attempt,
+                error=scrub(str(error)),
+                retry_in_seconds=round(delay, 3),
+            )
 
         controller = retry_mod.retrying(step.retry, _DeadlineClock(ctx), on_retry)
         for attempt in controller:
@@ -315,8 +379,13 @@ class Engine:
                     rec.attempts += 1
                     self.journal.save_step(rec)
                 if kind.verify(ctx):
-                    self.emit("step_verified", step.id, applied=False, attempt=rec.attempts,
-                              note="already in the desired state")
+                    self.emit(
+                        "step_verified",
+                        step.id,
+                        applied=False,
+                        attempt=rec.attempts,
+                        note="already in the desired state",
+                    )
                     return
                 self.emit("step_applying", step.id, attempt=rec.attempts)
                 kind.apply(ctx)
@@ -324,7 +393,9 @@ class Engine:
                     rec.applied = True
                     self.journal.save_step(rec)
                 if not kind.verify(ctx):
-                    raise VerificationFailed(f"step {step.id}: applied, but verification does not see the result")
+                    raise VerificationFailed(
+                        f"step {step.id}: applied, but verification does not see the result"
+                    )
                 self.emit("step_verified", step.id, applied=True, attempt=rec.attempts)
 
     def _finish(self, result: _Result) -> Step | None:
@@ -346,8 +417,14 @@ class Engine:
                 self._notify(step.milestone, step=step.id, status="succeeded", rto_so_far=self._elapsed())
             return None
         kind = "fatal" if not isinstance(result.exc, RetryableError) else "retries exhausted"
-        self.emit("step_" + result.status, step.id, level="error", error=result.error, classification=kind,
-                  on_failure=step.on_failure)
+        self.emit(
+            "step_" + result.status,
+            step.id,
+            level="error",
+            error=result.error,
+            classification=kind,
+            on_failure=step.on_failure,
+        )
         if result.status == "interrupted":
             return None
         self._notify("step_failed", step=step.id, error=result.error)
@@ -360,8 +437,9 @@ class Engine:
                 if rec.status == "running":
                     rec.status = "interrupted"
                     self.journal.save_step(rec)
-            return self._end("interrupted", "interrupted by a signal; resume with "
-                             f"`orchestrator resume {self.run_id}`")
+            return self._end(
+                "interrupted", f"interrupted by a signal; resume with `orchestrator resume {self.run_id}`"
+            )
         if failure is not None:
             error = self.records[failure.id].error
             if failure.on_failure == "rollback":
@@ -381,8 +459,12 @@ class Engine:
         then every completed step whose kind can compensate and whose runbook entry allows it."""
         done = sorted((r for r in self.records.values() if r.status == "succeeded"), key=lambda r: -r.seq)
         targets = [self.records[failure.id], *done]
-        self.emit("rollback_started", failure.id, level="warning",
-                  steps=[r.step_id for r in targets if self._compensable(r)])
+        self.emit(
+            "rollback_started",
+            failure.id,
+            level="warning",
+            steps=[r.step_id for r in targets if self._compensable(r)],
+        )
         self._notify("rollback_started", step=failure.id)
         ok = True
         for rec in targets:

@@ -137,8 +137,22 @@ CREATE TABLE IF NOT EXISTS drills (
     run_id TEXT PRIMARY KEY, site TEXT, finished_at TEXT, entry TEXT);
 """
 
-_STEP_COLUMNS = ("run_id", "step_id", "uses", "owner", "status", "attempts", "started_at", "finished_at",
-                 "duration_seconds", "error", "state", "seq", "phase", "applied")
+_STEP_COLUMNS = (
+    "run_id",
+    "step_id",
+    "uses",
+    "owner",
+    "status",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "error",
+    "state",
+    "seq",
+    "phase",
+    "applied",
+)
 
 
 class SqliteJournal:
@@ -163,12 +177,23 @@ class SqliteJournal:
             try:
                 self._db.execute(
                     "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (run.run_id, run.kind, run.site, run.site_file, json.dumps(run.runbook),
-                     json.dumps(run.options), run.status, run.started_at, run.finished_at, run.error, run.resumes),
+                    (
+                        run.run_id,
+                        run.kind,
+                        run.site,
+                        run.site_file,
+                        json.dumps(run.runbook),
+                        json.dumps(run.options),
+                        run.status,
+                        run.started_at,
+                        run.finished_at,
+                        run.error,
+                        run.resumes,
+                    ),
                 )
                 for order, step in enumerate(steps):
                     self._db.execute(
-                        f"INSERT INTO steps VALUES ({','.join('?' * (len(_STEP_COLUMNS) + 1))})",
+                        f"INSERT INTO steps VALUES ({','.join('?' * (len(_STEP_COLUMNS) + 1))})",  # noqa: S608
                         (*self._step_row(step), order),
                     )
                 self._db.execute("COMMIT")
@@ -204,15 +229,26 @@ class SqliteJournal:
 
     @staticmethod
     def _run(row) -> RunRecord:
-        return RunRecord(run_id=row[0], kind=row[1], site=row[2], site_file=row[3], runbook=json.loads(row[4]),
-                         options=json.loads(row[5]), status=row[6], started_at=row[7], finished_at=row[8],
-                         error=row[9], resumes=row[10] or 0)
+        return RunRecord(
+            run_id=row[0],
+            kind=row[1],
+            site=row[2],
+            site_file=row[3],
+            runbook=json.loads(row[4]),
+            options=json.loads(row[5]),
+            status=row[6],
+            started_at=row[7],
+            finished_at=row[8],
+            error=row[9],
+            resumes=row[10] or 0,
+        )
 
     # ---------------------------------------------------------------- steps
     def get_steps(self, run_id: str) -> list[StepRecord]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {','.join(_STEP_COLUMNS)} FROM steps WHERE run_id=? ORDER BY ord", (run_id,)  # noqa: S608
+                f"SELECT {','.join(_STEP_COLUMNS)} FROM steps WHERE run_id=? ORDER BY ord",  # noqa: S608
+                (run_id,),
             ).fetchall()
         out = []
         for row in rows:
@@ -305,7 +341,9 @@ class SqliteJournal:
     def current_lock(self, site: str) -> LockInfo | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM locks WHERE site=?", (site,)).fetchone()
-        return None if row is None else LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
+        return (
+            None if row is None else LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
+        )
 
     # ---------------------------------------------------------------- drills
     def record_drill(self, entry: dict) -> None:

@@ -78,7 +78,15 @@ def configure(fmt: str = "console", level: str = "info", stream: TextIO | None =
 class _LevelFilter:
     """Drop events below the console level *after* the audit tee (the audit log keeps everything)."""
 
-    _levels = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "exception": 40}
+    _levels = {
+        "debug": 10,
+        "info": 20,
+        "warning": 30,
+        "warn": 30,
+        "error": 40,
+        "critical": 50,
+        "exception": 40,
+    }
 
     def __init__(self, level: int):
         self.level = level

@@ -11,9 +11,17 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-_STYLE = {"pending": "dim", "running": "yellow", "succeeded": "green", "failed": "bold red",
-          "rolled_back": "dark_orange", "rolling_back": "dark_orange", "interrupted": "grey50",
-          "awaiting_approval": "blue", "rollback_failed": "bold magenta"}
+_STYLE = {
+    "pending": "dim",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "bold red",
+    "rolled_back": "dark_orange",
+    "rolling_back": "dark_orange",
+    "interrupted": "grey50",
+    "awaiting_approval": "blue",
+    "rollback_failed": "bold magenta",
+}
 
 
 class ConsoleStream:
@@ -46,8 +54,15 @@ class LiveProgress:
 
     def seed(self, steps: list[tuple[str, str, str]]) -> None:
         for step_id, uses, owner in steps:
-            self.rows[step_id] = {"uses": uses, "owner": owner, "status": "pending", "attempts": 0,
-                                  "started": None, "elapsed": None, "note": ""}
+            self.rows[step_id] = {
+                "uses": uses,
+                "owner": owner,
+                "status": "pending",
+                "attempts": 0,
+                "started": None,
+                "elapsed": None,
+                "note": "",
+            }
 
     def __enter__(self) -> LiveProgress:
         self.live.start()
@@ -83,8 +98,11 @@ class LiveProgress:
         elif event == "approval_requested":
             row.update(status="awaiting_approval")
         elif event.startswith("compensation_"):
-            row["status"] = {"started": "rolling_back", "succeeded": "rolled_back",
-                             "failed": "rollback_failed"}[event.removeprefix("compensation_")]
+            row["status"] = {
+                "started": "rolling_back",
+                "succeeded": "rolled_back",
+                "failed": "rollback_failed",
+            }[event.removeprefix("compensation_")]
 
     def _table(self) -> Table:
         table = Table(title=self.title, expand=False, title_justify="left")
@@ -95,7 +113,12 @@ class LiveProgress:
             elapsed = row["elapsed"]
             if row["status"] == "running" and row["started"] is not None:
                 elapsed = now - row["started"]
-            table.add_row(step_id, row["owner"], Text(row["status"], style=_STYLE.get(row["status"], "")),
-                          str(row["attempts"] or ""), f"{elapsed:.1f}s" if elapsed is not None else "",
-                          row["note"])
+            table.add_row(
+                step_id,
+                row["owner"],
+                Text(row["status"], style=_STYLE.get(row["status"], "")),
+                str(row["attempts"] or ""),
+                f"{elapsed:.1f}s" if elapsed is not None else "",
+                row["note"],
+            )
         return table

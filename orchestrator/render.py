@@ -12,9 +12,13 @@ def render_runbook(book: Runbook) -> str:
     lines = [f"# Runbook: {book.name}", ""]
     if book.description:
         lines += [book.description.strip(), ""]
-    lines += [f"Source: `{book.source}` · {len(book.steps)} steps. Steps whose dependencies are done may run "
-              "in parallel; a step marked **APPROVAL** waits for an explicit go.", "",
-              "| # | step | owner | needs | on failure |", "|---|---|---|---|---|"]
+    lines += [
+        f"Source: `{book.source}` · {len(book.steps)} steps. Steps whose dependencies are done may run "
+        "in parallel; a step marked **APPROVAL** waits for an explicit go.",
+        "",
+        "| # | step | owner | needs | on failure |",
+        "|---|---|---|---|---|",
+    ]
     ordered = book.order()
     number = {s.id: i for i, s in enumerate(ordered, 1)}
     for step in ordered:

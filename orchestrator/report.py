@@ -25,8 +25,10 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
     book = run.runbook
     spec = {s["id"]: s for s in book.get("steps", [])}
     rto = _rto(run, steps, book.get("rto_phase"))
-    rpo = max((s.state["rpo_seconds"] for s in steps if isinstance(s.state.get("rpo_seconds"), int | float)),
-              default=None)
+    rpo = max(
+        (s.state["rpo_seconds"] for s in steps if isinstance(s.state.get("rpo_seconds"), int | float)),
+        default=None,
+    )
     objectives = run.options.get("objectives") or {}
     rto_objective = objectives.get("rto_seconds")
     rpo_objective = objectives.get("rpo_seconds")
@@ -120,27 +122,45 @@ def render_markdown(report: dict, picture: str | None) -> str:
         lines += ["", f"> {report['error']}"]
     if picture:
         lines += ["", f"![timeline]({picture})"]
-    lines += ["", "## Steps", "", "| step | kind | owner | status | attempts | duration | error |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Steps",
+        "",
+        "| step | kind | owner | status | attempts | duration | error |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for step in report["steps"]:
         error = (step["error"] or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| `{step['id']}` | {step['uses']} | {step['owner']} | {step['status']} | {step['attempts']} "
-                     f"| {format_duration(step['duration_seconds'])} | {error} |")
+        lines.append(
+            f"| `{step['id']}` | {step['uses']} | {step['owner']} | {step['status']} | {step['attempts']} "
+            f"| {format_duration(step['duration_seconds'])} | {error} |"
+        )
     lines += ["", "## What retried and why", ""]
-    lines += [f"- {e['at']} `{e['step']}` attempt {e.get('attempt')}: {e.get('error')} "
-              f"(retry in {e.get('retry_in_seconds')}s)" for e in report["retries"]] or ["- nothing retried"]
+    lines += [
+        f"- {e['at']} `{e['step']}` attempt {e.get('attempt')}: {e.get('error')} "
+        f"(retry in {e.get('retry_in_seconds')}s)"
+        for e in report["retries"]
+    ] or ["- nothing retried"]
     lines += ["", "## Approvals", ""]
-    lines += [f"- {e['at']} `{e['step']}` {e['event'].removeprefix('approval_')}"
-              + (f" by {e['by']}" if e.get("by") else "") for e in report["approvals"]] or ["- none required"]
+    lines += [
+        f"- {e['at']} `{e['step']}` {e['event'].removeprefix('approval_')}"
+        + (f" by {e['by']}" if e.get("by") else "")
+        for e in report["approvals"]
+    ] or ["- none required"]
     if report["compensations"]:
         lines += ["", "## Compensations (rollback)", ""]
-        lines += [f"- {e['at']} `{e['step']}` {e['event'].removeprefix('compensation_')}"
-                  + (f": {e['error']}" if e.get("error") else "") for e in report["compensations"]]
+        lines += [
+            f"- {e['at']} `{e['step']}` {e['event'].removeprefix('compensation_')}"
+            + (f": {e['error']}" if e.get("error") else "")
+            for e in report["compensations"]
+        ]
     lines += ["", "## Timeline", "", "| time | step | event | detail |", "|---|---|---|---|"]
     for event in report["timeline"]:
         detail = {k: v for k, v in event.items() if k not in ("at", "step", "event")}
         text = ", ".join(f"{k}={v}" for k, v in detail.items() if v not in (None, "", []))
-        lines.append(f"| {event['at']} | {event['step'] or ''} | {event['event']} | {text.replace('|', '/')} |")
+        lines.append(
+            f"| {event['at']} | {event['step'] or ''} | {event['event']} | {text.replace('|', '/')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -157,15 +177,30 @@ def _vs(value: float | None, objective: float | None, met: bool | None) -> str:
 def render_junit(report: dict) -> str:
     steps = report["steps"]
     failures = sum(1 for s in steps if s["status"] in ("failed", "rollback_failed"))
-    skipped = sum(1 for s in steps if s["status"] not in ("succeeded", "failed", "rollback_failed", "rolled_back"))
-    suite = ET.Element("testsuite", name=f"{report['kind']}.{report['site']}", tests=str(len(steps)),
-                       failures=str(failures), skipped=str(skipped),
-                       time=str(sum(s["duration_seconds"] or 0 for s in steps)), timestamp=report["started_at"] or "")
+    skipped = sum(
+        1 for s in steps if s["status"] not in ("succeeded", "failed", "rollback_failed", "rolled_back")
+    )
+    suite = ET.Element(
+        "testsuite",
+        name=f"{report['kind']}.{report['site']}",
+        tests=str(len(steps)),
+        failures=str(failures),
+        skipped=str(skipped),
+        time=str(sum(s["duration_seconds"] or 0 for s in steps)),
+        timestamp=report["started_at"] or "",
+    )
     for step in steps:
-        case = ET.SubElement(suite, "testcase", classname=f"{report['kind']}.{step['uses']}", name=step["id"],
-                             time=str(step["duration_seconds"] or 0))
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"{report['kind']}.{step['uses']}",
+            name=step["id"],
+            time=str(step["duration_seconds"] or 0),
+        )
         if step["status"] in ("failed", "rollback_failed"):
-            ET.SubElement(case, "failure", message=(step["error"] or step["status"])[:500]).text = step["error"]
+            ET.SubElement(case, "failure", message=(step["error"] or step["status"])[:500]).text = step[
+                "error"
+            ]
         elif step["status"] not in ("succeeded", "rolled_back"):
             ET.SubElement(case, "skipped", message=step["status"])
     return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
@@ -173,8 +208,15 @@ def render_junit(report: dict) -> str:
 
 # --------------------------------------------------------------------------- the picture
 
-_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "rolled_back": "#ef6c00", "rollback_failed": "#6a1b9a",
-            "interrupted": "#757575", "awaiting_approval": "#1565c0", "running": "#9e9e9e"}
+_COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "rolled_back": "#ef6c00",
+    "rollback_failed": "#6a1b9a",
+    "interrupted": "#757575",
+    "awaiting_approval": "#1565c0",
+    "running": "#9e9e9e",
+}
 
 
 def draw_timeline(report: dict, path: Path) -> Path | None:
@@ -196,7 +238,14 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     for y, step in enumerate(rows):
         left = (parse_iso(step["started_at"]) - start).total_seconds()
         width = max((parse_iso(step["finished_at"]) - parse_iso(step["started_at"])).total_seconds(), 0.001)
-        ax.barh(y, width, left=left, color=_COLOURS.get(step["status"], "#9e9e9e"), edgecolor="black", linewidth=0.4)
+        ax.barh(
+            y,
+            width,
+            left=left,
+            color=_COLOURS.get(step["status"], "#9e9e9e"),
+            edgecolor="black",
+            linewidth=0.4,
+        )
         labels.append(f"{step['id']} ({step['owner']})")
     index = {s["id"]: y for y, s in enumerate(rows)}
     for retry in report["retries"]:
@@ -206,8 +255,11 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     if report["rto_seconds"] is not None:
         ax.axvline(report["rto_seconds"], color="black", linestyle="--", linewidth=1)
         ax.text(report["rto_seconds"], -0.9, f" RTO {format_duration(report['rto_seconds'])}", fontsize=8)
-    if report["rto_objective_seconds"] and report["rto_seconds"] is not None \
-            and report["rto_objective_seconds"] <= 1.5 * max(report["rto_seconds"], 1):
+    if (
+        report["rto_objective_seconds"]
+        and report["rto_seconds"] is not None
+        and report["rto_objective_seconds"] <= 1.5 * max(report["rto_seconds"], 1)
+    ):
         ax.axvline(report["rto_objective_seconds"], color="red", linestyle=":", linewidth=1)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.invert_yaxis()

@@ -8,6 +8,7 @@ that is how the drill composes failover, smoke checks and failback into one run.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,21 +160,39 @@ class Runbook:
     source: str
     rto_phase: str | None = None
     by_id: dict[str, Step] = field(default_factory=dict)
+    _order: list[Step] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.by_id = {s.id: s for s in self.steps}
 
     def order(self) -> list[Step]:
-        """Steps in a topological order (stable: file order among ready steps)."""
-        done: set[str] = set()
-        out: list[Step] = []
-        pending = list(self.steps)
-        while pending:
-            ready = [s for s in pending if all(n in done for n in s.needs)]
-            for step in ready:
+        """Steps in a topological order, stable (file order among ready steps); computed once."""
+        if self._order is None:
+            index = {s.id: i for i, s in enumerate(self.steps)}
+            remaining = {s.id: len(set(s.needs)) for s in self.steps}
+            dependents: dict[str, list[str]] = {s.id: [] for s in self.steps}
+            for step in self.steps:
+                for need in set(step.needs):
+                    dependents[need].append(step.id)
+            ready = [index[i] for i, n in remaining.items() if n == 0]
+            heapq.heapify(ready)
+            out: list[Step] = []
+            while ready:
+                step = self.steps[heapq.heappop(ready)]
                 out.append(step)
-                done.add(step.id)
-            pending = [s for s in pending if s.id not in done]
+                for child in dependents[step.id]:
+                    remaining[child] -= 1
+                    if remaining[child] == 0:
+                        heapq.heappush(ready, index[child])
+            self._order = out
+        return self._order
+
+    def dependents(self) -> dict[str, list[str]]:
+        """Step id -> the ids of the steps that need it."""
+        out: dict[str, list[str]] = {s.id: [] for s in self.steps}
+        for step in self.steps:
+            for need in set(step.needs):
+                out[need].append(step.id)
         return out
 
     def to_dict(self) -> dict:
@@ -285,10 +304,18 @@ def load_runbook(path: str | Path) -> Runbook:
 def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
     """Rebuild a runbook from its resolved ``to_dict`` form (what the journal keeps for resume)."""
     locate = _Locator({})
-    steps = [_build_step(raw, Defaults(), locate.sub("steps", i), source, phase=raw.get("phase"))
-             for i, raw in enumerate(data["steps"])]
-    book = Runbook(data["name"], data.get("description", ""), data.get("kind"), steps, data.get("source", source),
-                   rto_phase=data.get("rto_phase"))
+    steps = [
+        _build_step(raw, Defaults(), locate.sub("steps", i), source, phase=raw.get("phase"))
+        for i, raw in enumerate(data["steps"])
+    ]
+    book = Runbook(
+        data["name"],
+        data.get("description", ""),
+        data.get("kind"),
+        steps,
+        data.get("source", source),
+        rto_phase=data.get("rto_phase"),
+    )
     _check_graph(book, locate, source, {s.id: ("steps", i) for i, s in enumerate(steps)})
     return book
 
@@ -300,8 +327,10 @@ def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) 
     if (head.steps is None) == (head.phases is None):
         _fail(locate, (), "give exactly one of 'steps' or 'phases'", source)
     if head.steps is not None:
-        steps = [_build_step(raw, head.defaults, locate.sub("steps", i), source)
-                 for i, raw in enumerate(head.steps)]
+        steps = [
+            _build_step(raw, head.defaults, locate.sub("steps", i), source)
+            for i, raw in enumerate(head.steps)
+        ]
         where = {s.id: ("steps", i) for i, s in enumerate(steps)}
         book = Runbook(head.name, head.description, head.kind, steps, source)
     else:
@@ -331,14 +360,18 @@ def _build_phases(head: RunbookFile, locate: _Locator, source: str, folder: Path
             inner = _load_nested(target, locate, (*loc, "runbook"), source, seen)
             inner_steps = inner.steps
         else:
-            inner_steps = [_build_step(raw, head.defaults, locate.sub(*loc, "steps", j), source)
-                           for j, raw in enumerate(phase.steps or [])]
+            inner_steps = [
+                _build_step(raw, head.defaults, locate.sub(*loc, "steps", j), source)
+                for j, raw in enumerate(phase.steps or [])
+            ]
         members = {s.id for s in inner_steps}
         for step in inner_steps:
             needs = tuple(f"{phase.name}/{n}" for n in step.needs)
             if not step.needs:
                 needs = tuple(previous)
-            new = Step(**{**step.__dict__, "id": f"{phase.name}/{step.id}", "needs": needs, "phase": phase.name})
+            new = Step(
+                **{**step.__dict__, "id": f"{phase.name}/{step.id}", "needs": needs, "phase": phase.name}
+            )
             steps.append(new)
             where[new.id] = loc
         previous = [f"{phase.name}/{m}" for m in members]
@@ -354,7 +387,9 @@ def _load_nested(target: Path, locate: _Locator, loc: tuple, source: str, seen: 
     return _build(data, _Locator(lines), str(target), target.parent, (*seen, target))
 
 
-def _build_step(raw: Any, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None) -> Step:
+def _build_step(
+    raw: Any, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None
+) -> Step:
     if not isinstance(raw, dict):
         _fail(locate, (), "a step must be a mapping with id and uses", source)
     raw = {k: v for k, v in raw.items() if k != "phase"}
@@ -393,14 +428,22 @@ def _check_graph(book: Runbook, locate: _Locator, source: str, where: dict[str, 
     ids: dict[str, int] = {}
     for i, step in enumerate(book.steps):
         if step.id in ids:
-            _fail(locate, (*where[step.id], "id") if where[step.id][0] == "steps" else where[step.id],
-                  f"duplicate step id {step.id!r}", source)
+            _fail(
+                locate,
+                (*where[step.id], "id") if where[step.id][0] == "steps" else where[step.id],
+                f"duplicate step id {step.id!r}",
+                source,
+            )
         ids[step.id] = i
     for step in book.steps:
         for j, need in enumerate(step.needs):
             if need not in ids:
-                _fail(locate, (*where[step.id], "needs", j) if where[step.id][0] == "steps" else where[step.id],
-                      f"step {step.id!r} needs {need!r}, which is not a step of this runbook", source)
+                _fail(
+                    locate,
+                    (*where[step.id], "needs", j) if where[step.id][0] == "steps" else where[step.id],
+                    f"step {step.id!r} needs {need!r}, which is not a step of this runbook",
+                    source,
+                )
     cycle = _find_cycle(book)
     if cycle:
         first = cycle[0]
@@ -432,4 +475,4 @@ def _find_cycle(book: Runbook) -> list[str] | None:
     while node not in path:
         path.append(node)
         node = next(n for n in book.by_id[node].needs if n in remaining)
-    return path[path.index(node):]
+    return path[path.index(node) :]

@@ -197,5 +197,7 @@ def load_site(path: str | Path) -> Site:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"not valid JSON: {exc.msg}", source=source, location=f"{exc.lineno}:{exc.colno}") from None
+        raise InvalidInput(
+            f"not valid JSON: {exc.msg}", source=source, location=f"{exc.lineno}:{exc.colno}"
+        ) from None
     return parse_site(data, source)

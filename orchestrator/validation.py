@@ -36,9 +36,7 @@ def describe(err: dict) -> str:
     return f"{msg} (got {shown})"
 
 
-def raise_invalid(
-    exc: ValidationError, source: str, locate: Callable[[tuple], str] | None = None
-) -> None:
+def raise_invalid(exc: ValidationError, source: str, locate: Callable[[tuple], str] | None = None) -> None:
     """Raise InvalidInput for the first error, listing the others too."""
     errors = exc.errors()
     lines = []

@@ -27,14 +27,19 @@ def write_runbook(folder: Path, text: str, name: str = "runbook.yaml") -> Path:
 
 def make_engine(tmp_path: Path, clock: Clock, **kwargs) -> tuple[Engine, SqliteJournal]:
     journal = SqliteJournal(tmp_path / "state")
-    engine = Engine(journal=journal, services=None, site=None, clock=clock, log=structlog.get_logger("test"),
-                    **kwargs)
+    engine = Engine(
+        journal=journal, services=None, site=None, clock=clock, log=structlog.get_logger("test"), **kwargs
+    )
     return engine, journal
 
 
 def start_run(engine: Engine, book: Runbook, run_id: str = "run-1", kind: str = "failover", site: str = "s1"):
-    engine.create(RunRecord(run_id=run_id, kind=kind, site=site, site_file="-", runbook={}, options={},
-                            status="pending"), book)
+    engine.create(
+        RunRecord(
+            run_id=run_id, kind=kind, site=site, site_file="-", runbook={}, options={}, status="pending"
+        ),
+        book,
+    )
     return engine.run(run_id)
 
 
@@ -45,5 +50,12 @@ def load(folder: Path, text: str) -> Runbook:
 def orchestrator(*args: str, state_dir: Path, timeout: float = 120, **popen) -> subprocess.CompletedProcess:
     """Run the real console program as a user types it."""
     env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir), **popen.pop("env", {})}
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=popen.pop("cwd", REPO), **popen)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=popen.pop("cwd", REPO),
+        **popen,
+    )

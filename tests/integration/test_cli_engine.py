@@ -23,15 +23,25 @@ def chain(tmp_path: Path, n: int, delay: float, gate: str | None = None) -> Path
     for i in range(n):
         needs = f", needs: [s{i - 1}]" if i else ""
         gated = ", gate: approval" if gate == f"s{i}" else ""
-        steps.append(f"  - {{id: s{i}, uses: builtin.marker{needs}{gated}, "
-                     f"with: {{dir: '{tmp_path}', delay: {delay}, real_sleep: true}}}}")
-    return write_runbook(tmp_path, "name: chain\nkind: test\ndefaults: {owner: sre}\nsteps:\n" + "\n".join(steps) + "\n")
+        steps.append(
+            f"  - {{id: s{i}, uses: builtin.marker{needs}{gated}, "
+            f"with: {{dir: '{tmp_path}', delay: {delay}, real_sleep: true}}}}"
+        )
+    return write_runbook(
+        tmp_path, "name: chain\nkind: test\ndefaults: {owner: sre}\nsteps:\n" + "\n".join(steps) + "\n"
+    )
 
 
 def spawn(*args: str, state_dir: Path) -> subprocess.Popen:
     env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir)}
-    return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(predicate, timeout: float = 30.0) -> None:
@@ -106,8 +116,9 @@ def test_approval_gate_exit_4_then_resume_with_approve(tmp_path):
     """Non-interactive run stops at the gate with exit 4; `resume --approve STEP` completes it."""
     book = chain(tmp_path, 3, delay=0, gate="s1")
     state = tmp_path / "state"
-    first = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state,
-                         stdin=subprocess.DEVNULL)
+    first = orchestrator(
+        "failover", "--site", str(SITE), "--runbook", str(book), state_dir=state, stdin=subprocess.DEVNULL
+    )
     assert first.returncode == 4, first.stderr
     assert "needs approval" in first.stderr
     assert applied_counts(tmp_path, 3) == [1, 0, 0]
@@ -120,8 +131,16 @@ def test_approval_gate_exit_4_then_resume_with_approve(tmp_path):
 def test_approve_of_unknown_step_is_invalid_input(tmp_path):
     """--approve naming a step the runbook does not have exits 2."""
     book = chain(tmp_path, 1, delay=0)
-    result = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--approve", "ghost",
-                          state_dir=tmp_path / "state")
+    result = orchestrator(
+        "failover",
+        "--site",
+        str(SITE),
+        "--runbook",
+        str(book),
+        "--approve",
+        "ghost",
+        state_dir=tmp_path / "state",
+    )
     assert result.returncode == 2 and "ghost" in result.stderr
 
 
@@ -140,8 +159,9 @@ def test_invalid_site_file_exit_2_names_key(tmp_path):
     data["seats"]["target"] = "lots"
     site = tmp_path / "site.json"
     site.write_text(json.dumps(data))
-    result = orchestrator("failover", "--site", str(site), "--runbook", str(chain(tmp_path, 1, 0)),
-                          state_dir=tmp_path / "state")
+    result = orchestrator(
+        "failover", "--site", str(site), "--runbook", str(chain(tmp_path, 1, 0)), state_dir=tmp_path / "state"
+    )
     assert result.returncode == 2
     assert f"{site}:seats.target" in result.stderr
 
@@ -155,18 +175,41 @@ def test_status_json_shape_and_report_files(tmp_path):
     """status --json has the contract's shape; the report folder holds json, md, picture and JUnit."""
     book = chain(tmp_path, 2, delay=0)
     state = tmp_path / "state"
-    assert orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state).returncode == 0
+    assert (
+        orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state).returncode == 0
+    )
     data = json.loads(orchestrator("status", "--json", state_dir=state).stdout)
     run = data["runs"][0]
     assert {"run_id", "kind", "site", "status", "started_at", "steps"} <= set(run)
     assert (run["kind"], run["site"], run["status"]) == ("failover", "cc-dr-west", "succeeded")
     folder = state / "reports" / run["run_id"]
     report = json.loads((folder / "report.json").read_text())
-    for key in ("run_id", "kind", "site", "status", "started_at", "finished_at", "rto_seconds",
-                "rto_objective_seconds", "rpo_seconds", "rpo_objective_seconds", "steps"):
+    for key in (
+        "run_id",
+        "kind",
+        "site",
+        "status",
+        "started_at",
+        "finished_at",
+        "rto_seconds",
+        "rto_objective_seconds",
+        "rpo_seconds",
+        "rpo_objective_seconds",
+        "steps",
+    ):
         assert key in report
     assert report["rto_objective_seconds"] == 900 and report["rto_seconds"] >= 0
-    step_keys = {"id", "uses", "owner", "status", "attempts", "started_at", "finished_at", "duration_seconds", "error"}
+    step_keys = {
+        "id",
+        "uses",
+        "owner",
+        "status",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "duration_seconds",
+        "error",
+    }
     assert all(step_keys <= set(s) for s in report["steps"])
     assert (folder / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<testsuite" in (folder / "junit.xml").read_text()
@@ -177,7 +220,9 @@ def test_audit_log_is_json_lines_with_run_id(tmp_path):
     """Each run has a JSON audit log whose every line carries the run id."""
     book = chain(tmp_path, 1, delay=0)
     state = tmp_path / "state"
-    orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--log-format", "json", state_dir=state)
+    orchestrator(
+        "failover", "--site", str(SITE), "--runbook", str(book), "--log-format", "json", state_dir=state
+    )
     lines = [json.loads(line) for line in _audit_text(state).splitlines()]
     assert lines and all(line["run_id"] for line in lines)
     assert {"run_started", "step_succeeded", "run_succeeded"} <= {line["event"] for line in lines}
@@ -187,7 +232,9 @@ def test_dry_run_changes_nothing_and_writes_no_journal(tmp_path):
     """--dry-run prints each step's plan and touches nothing: no marker, no journal."""
     book = chain(tmp_path, 2, delay=0)
     state = tmp_path / "state"
-    result = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--dry-run", state_dir=state)
+    result = orchestrator(
+        "failover", "--site", str(SITE), "--runbook", str(book), "--dry-run", state_dir=state
+    )
     assert result.returncode == 0, result.stderr
     assert "DRY RUN" in result.stdout and "s1" in result.stdout
     assert applied_counts(tmp_path, 2) == [0, 0]
