@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -256,6 +257,82 @@ def runbook_render(ctx, file):
     from orchestrator.render import render_runbook
 
     click.echo(render_runbook(app.load_runbook(file)))
+
+
+@cli.group()
+def sandbox() -> None:
+    """The embedded site on 127.0.0.1: a moto server, a real sshd (SFTP provider and VPN appliance),
+    the warm-site stack deployed into moto. Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR."""
+
+
+@sandbox.command("up")
+@common_options
+@click.pass_context
+def sandbox_up(ctx):
+    """Start the embedded site and write its site file."""
+    from orchestrator.sandbox import site as embedded
+
+    _setup(ctx)
+    state = embedded.up()
+    click.echo(f"sandbox up: site file {state['site_file']}")
+    click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
+
+
+@sandbox.command("down")
+@common_options
+@click.pass_context
+def sandbox_down(ctx):
+    """Stop everything the embedded site started."""
+    from orchestrator.sandbox import site as embedded
+
+    _setup(ctx)
+    click.echo("sandbox down" if embedded.down() else "sandbox was not up")
+
+
+@sandbox.command("env")
+@common_options
+@click.pass_context
+def sandbox_env(ctx):
+    """Print the exports that point the aws CLI, boto3 and the orchestrator at the embedded site."""
+    from orchestrator.sandbox import site as embedded
+
+    _setup(ctx)
+    state = embedded.load_state()
+    if state is None:
+        raise click.ClickException("the sandbox is not up (orchestrator sandbox up)")
+    for key, value in embedded.env_for(state).items():
+        click.echo(f"export {key}={shlex.quote(value)}")
+    click.echo("unset AWS_CA_BUNDLE AWS_PROFILE")
+
+
+@sandbox.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+@common_options
+@click.pass_context
+def sandbox_run(ctx, command):
+    """Start the embedded site, run `orchestrator COMMAND --site SITE ...` against it, stop it.
+
+    Example: orchestrator sandbox run -- failover --yes
+    """
+    from orchestrator.sandbox import site as embedded
+
+    _setup(ctx)
+    was_up = embedded.load_state() is not None
+    state = embedded.up()
+    code = 0
+    try:
+        embedded.apply_env(state)
+        args = [command[0], "--site", state["site_file"], *command[1:]]
+        click.echo(f"$ orchestrator {' '.join(args)}", err=True)
+        try:
+            cli.main(args=args, prog_name="orchestrator", standalone_mode=False, obj=ctx.obj)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        if not was_up:
+            embedded.down()
+            click.echo("sandbox down: every process it started is stopped", err=True)
+    sys.exit(code)
 
 
 # --------------------------------------------------------------------------- helpers

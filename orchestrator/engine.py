@@ -274,9 +274,11 @@ class Engine:
 
     def _approved(self, step: Step) -> bool:
         if self.approve_all or step.id in self.approved:
-            self.emit(
-                "approval_granted", step.id, by="auto (drill)" if self.approve_all else "--approve/--yes"
-            )
+            if step.id in self.approved:
+                by = "--approve (or an earlier approval)"
+            else:
+                by = "auto (drill)" if self.options.kind == "drill" else "--yes"
+            self.emit("approval_granted", step.id, by=by)
             return True
         return False
 
@@ -336,15 +338,22 @@ class Engine:
             state=dict(rec.state),
             deadline=self.clock.monotonic() + step.timeout,
             _persist=persist,
-            _outputs_of=lambda other: dict(self.records[other].state) if other in self.records else {},
+            _outputs_of=lambda other: self._outputs_of(step, other),
+            run_started_at=self.run_started_at,
         )
-        ctx.run_started_at = self.run_started_at  # type: ignore[attr-defined]
-        ctx.elapsed = self._elapsed  # type: ignore[attr-defined]
         if self.cancel.is_set():
             ctx.cancel.set()
         self._contexts = getattr(self, "_contexts", {})
         self._contexts[step.id] = ctx
         return ctx
+
+    def _outputs_of(self, step: Step, other: str) -> dict:
+        """Another step's recorded data; ids resolve within the step's own phase first (so a runbook
+        included as a drill phase keeps working unchanged)."""
+        for candidate in (f"{step.phase}/{other}" if step.phase else None, other):
+            if candidate and candidate in self.records:
+                return dict(self.records[candidate].state)
+        return {}
 
     def _worker(self, step: Step, ctx: StepContext, done: queue.Queue) -> None:
         try:

@@ -62,8 +62,13 @@ _RUN_FIELDS = tuple(f.name for f in dataclass_fields(RunRecord))
 _STEP_FIELDS = tuple(f.name for f in dataclass_fields(StepRecord))
 _JSON_FIELDS = {"runbook", "options", "state"}
 #: cancellation reasons of a transaction that a retry may get past
-_RETRYABLE_REASONS = {"ThrottlingError", "ProvisionedThroughputExceeded", "TransactionConflict",
-                      "RequestLimitExceeded", "InternalServerError"}
+_RETRYABLE_REASONS = {
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "TransactionConflict",
+    "RequestLimitExceeded",
+    "InternalServerError",
+}
 _RETRYABLE_CODES = {"TransactionConflictException", "TransactionInProgressException"}
 
 
@@ -119,18 +124,33 @@ class DynamoJournal:
         journal's run of the same id is never overwritten (a retry of our own put is harmless)."""
         for order, step in enumerate(steps):
             try:
-                self._call("put_item", TableName=self.table, Item=self._step_item(step, order, version=1),
-                           ConditionExpression="attribute_not_exists(pk) OR #w = :me",
-                           ExpressionAttributeNames={"#w": "writer"},
-                           ExpressionAttributeValues={":me": _s(self._writer)})
+                self._call(
+                    "put_item",
+                    TableName=self.table,
+                    Item=self._step_item(step, order, version=1),
+                    ConditionExpression="attribute_not_exists(pk) OR #w = :me",
+                    ExpressionAttributeNames={"#w": "writer"},
+                    ExpressionAttributeValues={":me": _s(self._writer)},
+                )
             except ConditionFailed:
                 raise InvalidInput(f"run {run.run_id!r} already exists", source=self.source) from None
             self._versions[(run.run_id, step.step_id)] = 1
         for pk in ("RUNS", f"RUNS#{run.site}"):
-            self._put({"pk": _s(pk), "sk": _s(f"{run.started_at or ''}#{run.run_id}"),
-                       "run_id": _s(run.run_id), "site": _s(run.site), "kind": _s(run.kind)})
-        item = {"pk": _s(_run_pk(run.run_id)), "sk": _s("META"), "writer": _s(self._writer),
-                **{name: _value(name, getattr(run, name)) for name in _RUN_FIELDS}}
+            self._put(
+                {
+                    "pk": _s(pk),
+                    "sk": _s(f"{run.started_at or ''}#{run.run_id}"),
+                    "run_id": _s(run.run_id),
+                    "site": _s(run.site),
+                    "kind": _s(run.kind),
+                }
+            )
+        item = {
+            "pk": _s(_run_pk(run.run_id)),
+            "sk": _s("META"),
+            "writer": _s(self._writer),
+            **{name: _value(name, getattr(run, name)) for name in _RUN_FIELDS},
+        }
         try:
             self._put(item, condition="attribute_not_exists(pk)")
         except ConditionFailed:
@@ -188,6 +208,7 @@ class DynamoJournal:
                 step.applied = bool(step.applied)
                 key = (run_id, step.step_id)
                 self._versions[key] = max(self._versions.get(key, 0), int(item["version"]["N"]))
+                self._orders[key] = int(item["ord"]["N"])
                 steps.append(step)
         return steps
 
@@ -201,9 +222,12 @@ class DynamoJournal:
             with self._lock:
                 version = self._versions[key] = self._versions[key] + 1
                 item = self._step_item(step, self._orders.get(key, 0), version)
-            put = {"Item": item, "ConditionExpression": "attribute_exists(pk) AND #v < :v",
-                   "ExpressionAttributeNames": {"#v": "version"},
-                   "ExpressionAttributeValues": {":v": _n(version)}}
+            put = {
+                "Item": item,
+                "ConditionExpression": "attribute_exists(pk) AND #v < :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": _n(version)},
+            }
             try:
                 self._fenced_write(step.run_id, {"Put": put}, "put_item")
                 return
@@ -228,9 +252,14 @@ class DynamoJournal:
     def _step_item(self, step: StepRecord, order: int, version: int) -> dict:
         data = asdict(step)
         self._orders[(step.run_id, step.step_id)] = order
-        return {"pk": _s(_run_pk(step.run_id)), "sk": _s(f"STEP#{step.step_id}"), "ord": _n(order),
-                "version": _n(version), "writer": _s(self._writer),
-                **{name: _value(name, data[name]) for name in _STEP_FIELDS}}
+        return {
+            "pk": _s(_run_pk(step.run_id)),
+            "sk": _s(f"STEP#{step.step_id}"),
+            "ord": _n(order),
+            "version": _n(version),
+            "writer": _s(self._writer),
+            **{name: _value(name, data[name]) for name in _STEP_FIELDS},
+        }
 
     # ================================================================ events
     def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict) -> None:
@@ -239,13 +268,27 @@ class DynamoJournal:
             if run_id not in self._event_seq:
                 self._event_seq[run_id] = self._last_event_seq(run_id)
             seq = self._event_seq[run_id] = self._event_seq[run_id] + 1
-        self._put({"pk": _s(_run_pk(run_id)), "sk": _s(f"EVENT#{seq:010d}#{self._writer}"), "at": _av(at),
-                   "step_id": _av(step_id), "event": _s(event),
-                   "fields": _s(json.dumps(fields, default=str))})
+        self._put(
+            {
+                "pk": _s(_run_pk(run_id)),
+                "sk": _s(f"EVENT#{seq:010d}#{self._writer}"),
+                "at": _av(at),
+                "step_id": _av(step_id),
+                "event": _s(event),
+                "fields": _s(json.dumps(fields, default=str)),
+            }
+        )
 
     def get_events(self, run_id: str) -> list[dict]:
-        return [{"at": _py(i.get("at")), "step": _py(i.get("step_id")), "event": i["event"]["S"],
-                 **json.loads(i["fields"]["S"])} for i in self._query(_run_pk(run_id), prefix="EVENT#")]
+        return [
+            {
+                "at": _py(i.get("at")),
+                "step": _py(i.get("step_id")),
+                "event": i["event"]["S"],
+                **json.loads(i["fields"]["S"]),
+            }
+            for i in self._query(_run_pk(run_id), prefix="EVENT#")
+        ]
 
     def _last_event_seq(self, run_id: str) -> int:
         for item in self._query(_run_pk(run_id), prefix="EVENT#", forward=False, page=1):
@@ -283,10 +326,15 @@ class DynamoJournal:
         names = {**_HOLDER_NAMES, "#beat": "heartbeat_at", "#exp": "expires_at", "#ver": "version"}
         values = {":at": _s(iso(now)), ":exp": _n(_lease_end(now)), ":one": _n(1), **_holder_values(holder)}
         try:
-            self._call("update_item", TableName=self.table, Key=_key(_lock_pk(site), "LOCK"),
-                       UpdateExpression="SET #beat = :at, #exp = :exp, #ver = #ver + :one",
-                       ConditionExpression=_HOLDER_MATCH, ExpressionAttributeNames=names,
-                       ExpressionAttributeValues=values)
+            self._call(
+                "update_item",
+                TableName=self.table,
+                Key=_key(_lock_pk(site), "LOCK"),
+                UpdateExpression="SET #beat = :at, #exp = :exp, #ver = #ver + :one",
+                ConditionExpression=_HOLDER_MATCH,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except ConditionFailed:
             return False
         return True
@@ -295,9 +343,14 @@ class DynamoJournal:
         with self._lock:
             self._held.pop(site, None)
         with contextlib.suppress(ConditionFailed):  # not ours any more (taken over), or already released
-            self._call("delete_item", TableName=self.table, Key=_key(_lock_pk(site), "LOCK"),
-                       ConditionExpression=_HOLDER_MATCH, ExpressionAttributeNames=_HOLDER_NAMES,
-                       ExpressionAttributeValues=_holder_values(holder))
+            self._call(
+                "delete_item",
+                TableName=self.table,
+                Key=_key(_lock_pk(site), "LOCK"),
+                ConditionExpression=_HOLDER_MATCH,
+                ExpressionAttributeNames=_HOLDER_NAMES,
+                ExpressionAttributeValues=_holder_values(holder),
+            )
 
     def current_lock(self, site: str) -> LockInfo | None:
         current = self._read_lock(site)
@@ -315,32 +368,50 @@ class DynamoJournal:
         info = LockInfo(site, holder, item["acquired_at"]["S"], item["heartbeat_at"]["S"])
         return _Lock(info, int(item["version"]["N"]), item["token"]["S"], float(item["expires_at"]["N"]))
 
-    def _write_lock(self, site: str, holder: Holder, now: datetime, token: str, current: _Lock | None,
-                    previous: LockInfo | None) -> None:
-        item = {"pk": _s(_lock_pk(site)), "sk": _s("LOCK"), "run_id": _s(holder.run_id),
-                "host": _s(holder.host), "pid": _n(holder.pid), "pid_start": _s(holder.pid_start),
-                "acquired_at": _s(iso(now)), "heartbeat_at": _s(iso(now)), "expires_at": _n(_lease_end(now)),
-                "token": _s(token), "version": _n(current.version + 1 if current else 1)}
+    def _write_lock(
+        self, site: str, holder: Holder, now: datetime, token: str, current: _Lock | None, previous: LockInfo | None
+    ) -> None:
+        item = {
+            "pk": _s(_lock_pk(site)),
+            "sk": _s("LOCK"),
+            "run_id": _s(holder.run_id),
+            "host": _s(holder.host),
+            "pid": _n(holder.pid),
+            "pid_start": _s(holder.pid_start),
+            "acquired_at": _s(iso(now)),
+            "heartbeat_at": _s(iso(now)),
+            "expires_at": _n(_lease_end(now)),
+            "token": _s(token),
+            "version": _n(current.version + 1 if current else 1),
+        }
         if current is None:
             self._put(item, condition="attribute_not_exists(pk)")
             return
-        cas = {"ConditionExpression": "#ver = :seen", "ExpressionAttributeNames": {"#ver": "version"},
-               "ExpressionAttributeValues": {":seen": _n(current.version)}}
+        cas = {
+            "ConditionExpression": "#ver = :seen",
+            "ExpressionAttributeNames": {"#ver": "version"},
+            "ExpressionAttributeValues": {":seen": _n(current.version)},
+        }
         if previous is None:  # the same holder again: refresh
             self._call("put_item", TableName=self.table, Item=item, **cas)
             return
         record = {"at": iso(now), "by": asdict(holder), "previous": asdict(previous)}
         item |= {"taken_over_at": _s(iso(now)), "taken_over_from": _s(json.dumps(asdict(previous)))}
-        history = {"pk": _s(_lock_pk(site)), "sk": _s(f"TAKEOVER#{iso(now)}#{token}"),
-                   "record": _s(json.dumps(record))}
+        history = {"pk": _s(_lock_pk(site)), "sk": _s(f"TAKEOVER#{iso(now)}#{token}"), "record": _s(json.dumps(record))}
         self._transact([{"Put": {"Item": item, **cas}}, {"Put": {"Item": history}}], token)
 
     # ================================================================ drills
     def record_drill(self, entry: dict) -> None:
         sort = f"{entry.get('finished_at') or ''}#{entry['run_id']}"
         for pk in ("DRILLS", f"DRILLS#{entry['site']}"):
-            self._put({"pk": _s(pk), "sk": _s(sort), "run_id": _s(entry["run_id"]),
-                       "entry": _s(json.dumps(entry, default=str))})
+            self._put(
+                {
+                    "pk": _s(pk),
+                    "sk": _s(sort),
+                    "run_id": _s(entry["run_id"]),
+                    "entry": _s(json.dumps(entry, default=str)),
+                }
+            )
 
     def drills(self, site: str | None, limit: int) -> list[dict]:
         """Newest first; a drill recorded again (resumed) appears once, with its latest entry."""
@@ -361,16 +432,21 @@ class DynamoJournal:
     def _fenced_write(self, run_id: str, write: dict, single: str) -> None:
         """One write; inside a transaction with a check on the lock's token while this journal holds
         the lock of the run's site (the fence that stops a process whose lock was taken over)."""
-        (kind, request), = write.items()
+        ((kind, request),) = write.items()
         site = self._site_of(run_id)
         with self._lock:
             token = self._held.get(site) if site else None
         if token is None:
             self._call(single, TableName=self.table, **request)
             return
-        fence = {"ConditionCheck": {"Key": _key(_lock_pk(site), "LOCK"), "ConditionExpression": "#tok = :t",
-                                    "ExpressionAttributeNames": {"#tok": "token"},
-                                    "ExpressionAttributeValues": {":t": _s(token)}}}
+        fence = {
+            "ConditionCheck": {
+                "Key": _key(_lock_pk(site), "LOCK"),
+                "ConditionExpression": "#tok = :t",
+                "ExpressionAttributeNames": {"#tok": "token"},
+                "ExpressionAttributeValues": {":t": _s(token)},
+            }
+        }
         try:
             self._transact([fence, {kind: request}], uuid.uuid4().hex)
         except ConditionFailed as failed:
@@ -393,8 +469,9 @@ class DynamoJournal:
         if current is not None:
             holder = current.info.holder
             who = f"run {holder.run_id} (pid {holder.pid} on {holder.host})"
-        return LockLost(f"the lock on site {site!r} was lost (now held by {who}); "
-                        "this process stopped writing to the run")
+        return LockLost(
+            f"the lock on site {site!r} was lost (now held by {who}); this process stopped writing to the run"
+        )
 
     def _put(self, item: dict, condition: str | None = None) -> None:
         extra = {"ConditionExpression": condition} if condition else {}
@@ -409,12 +486,17 @@ class DynamoJournal:
         answer = self._call("get_item", TableName=self.table, Key=_key(pk, sk), ConsistentRead=True)
         return answer.get("Item") or {}
 
-    def _query(self, pk: str, prefix: str | None = None, forward: bool = True,
-               page: int | None = None) -> Iterator[dict]:
+    def _query(
+        self, pk: str, prefix: str | None = None, forward: bool = True, page: int | None = None
+    ) -> Iterator[dict]:
         """Every item of a partition (optionally one sk prefix), paginated; strongly consistent."""
-        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
-                                   "ScanIndexForward": forward, "KeyConditionExpression": "pk = :pk",
-                                   "ExpressionAttributeValues": {":pk": _s(pk)}}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "ScanIndexForward": forward,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": _s(pk)},
+        }
         if prefix:
             request["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
             request["ExpressionAttributeValues"][":prefix"] = _s(prefix)
@@ -465,8 +547,10 @@ def _alive(lock: _Lock, now: datetime) -> bool:
 
 
 def _held_error(site: str, info: LockInfo) -> LockHeld:
-    return LockHeld(f"site {site!r} is locked by run {info.holder.run_id} "
-                    f"(pid {info.holder.pid} on {info.holder.host}) since {info.acquired_at}")
+    return LockHeld(
+        f"site {site!r} is locked by run {info.holder.run_id} "
+        f"(pid {info.holder.pid} on {info.holder.host}) since {info.acquired_at}"
+    )
 
 
 def _lease_end(now: datetime) -> float:
@@ -545,7 +629,7 @@ def _av(value: Any) -> dict:
 def _py(av: dict | None) -> Any:
     if not av or "NULL" in av:
         return None
-    (kind, value), = av.items()
+    ((kind, value),) = av.items()
     if kind == "N":
         return float(value) if any(c in value for c in ".eE") else int(value)
     return value

@@ -261,6 +261,7 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
         and report["rto_objective_seconds"] <= 1.5 * max(report["rto_seconds"], 1)
     ):
         ax.axvline(report["rto_objective_seconds"], color="red", linestyle=":", linewidth=1)
+    ax.set_xlim(left=0)
     ax.set_yticks(range(len(rows)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since run start")

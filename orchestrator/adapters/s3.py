@@ -91,6 +91,21 @@ class S3:
     def delete(self, bucket: str, key: str) -> None:
         self._call("delete_object", Bucket=bucket, Key=key)
 
+    def delete_many(self, bucket: str, keys: list[str]) -> int:
+        """Delete ``keys`` in batches of 1000 (DeleteObjects); FatalError naming the first key S3 refused."""
+        from orchestrator.errors import FatalError
+
+        deleted = 0
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            answer = self._call("delete_objects", Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+            errors = answer.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise FatalError(f"s3 refused to delete {first.get('Key')}: {first.get('Code')} ({len(errors)} keys)")
+            deleted += len(batch)
+        return deleted
+
     def list_keys(self, bucket: str, prefix: str) -> dict[str, int]:
         """key -> size for every object under ``prefix``."""
         out: dict[str, int] = {}

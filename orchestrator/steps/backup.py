@@ -183,6 +183,67 @@ class BackupRestore(StepKind):
         return age, objective
 
 
+class CleanupParams(Params):
+    #: the id of this run's backup.restore step (in a drill: ``failover/restore``)
+    restore_step: str = "restore"
+
+
+@register
+class BackupCleanup(StepKind):
+    """Drills must not leave resources behind: delete the snapshot copy *this run* restored.
+
+    Only when the marker was written by this run (its ``run_id``): a snapshot restored by a real
+    failover, or by an earlier run, is kept, with the reason logged. The marker goes first, so a
+    half-cleaned snapshot is never taken for a complete restore.
+    """
+
+    name = "backup.cleanup"
+    Params = CleanupParams
+    summary = "delete the backup copy this run restored (drills), marker first"
+
+    def _owned_snapshot(self, ctx: StepContext) -> tuple[str | None, str]:
+        snapshot = ctx.outputs_of(ctx.params.restore_step).get("snapshot")
+        if not snapshot:
+            return None, f"step {ctx.params.restore_step!r} restored nothing in this run"
+        target = target_of(ctx.site)
+        marker = ctx.services.s3.get_json(target.bucket, target.marker_key(snapshot))
+        if isinstance(marker, dict) and marker.get("run_id") not in (None, ctx.run_id):
+            return None, f"snapshot {snapshot} was restored by run {marker.get('run_id')}: kept"
+        return snapshot, ""
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        target = target_of(ctx.site)
+        return [f"{self.name}: delete s3://{target.bucket}/{target.prefix}SNAPSHOT/ if this run restored it "
+                f"(marker first, then every file)"]
+
+    def verify(self, ctx: StepContext) -> bool:
+        if ctx.state.get("cleaned"):
+            return True
+        snapshot, reason = self._owned_snapshot(ctx)
+        if snapshot is None:
+            ctx.log.info("cleanup.nothing_to_do", reason=reason)
+            return True
+        target = target_of(ctx.site)
+        return not ctx.services.s3.list_keys(target.bucket, target.snapshot_prefix(snapshot))
+
+    def apply(self, ctx: StepContext) -> None:
+        snapshot, _ = self._owned_snapshot(ctx)
+        if snapshot is None:
+            return
+        target, s3 = target_of(ctx.site), ctx.services.s3
+        keys = sorted(s3.list_keys(target.bucket, target.snapshot_prefix(snapshot)))
+        marker = target.marker_key(snapshot)
+        if marker in keys:
+            s3.delete(target.bucket, marker)
+            keys.remove(marker)
+        deleted = s3.delete_many(target.bucket, keys)
+        ctx.record(cleaned=True, snapshot=None, cleaned_snapshot=snapshot, deleted_objects=deleted + 1)
+        ctx.log.info("cleanup.done", snapshot=snapshot, deleted_objects=deleted + 1)
+
+    def manual(self, params) -> str:
+        return "After a drill, delete s3://BUCKET/PREFIX/SNAPSHOT/ (the marker first) if the drill restored it."
+
+
 def _refuse_reserved(snapshot: Snapshot, files) -> None:
     for remote in files:
         if remote.path == MARKER_NAME:

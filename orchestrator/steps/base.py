@@ -63,6 +63,8 @@ class StepContext:
     state: dict = field(default_factory=dict)
     deadline: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
+    #: when the run started (ISO 8601 UTC; a resumed run keeps its original start)
+    run_started_at: str | None = None
     _persist: Callable[[dict], None] | None = None
     _outputs_of: Callable[[str], dict] | None = None
 

@@ -1,0 +1,222 @@
+"""The embedded site: everything a failover needs, on 127.0.0.1, with no AWS account.
+
+``up`` starts a moto server (its own process) and a real OpenSSH sshd, seeds the third-party SFTP
+account with several days of realistic snapshots, installs the VPN appliance's ``swanctl`` (a program
+that speaks strongSwan's output format), deploys the warm-site stack from ``stacks/`` into moto through
+the moto-backed Pulumi mocks, and writes the site file from the stack outputs. ``down`` stops every
+process it started. State lives in ``SANDBOX_DIR/state.json`` (default ``.sandbox/``), so ``down`` works
+from another process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from orchestrator.errors import FatalError
+
+log = structlog.get_logger("sandbox")
+
+REGION = "us-west-2"
+SITE_NAME = "cc-dr-sandbox"
+
+
+@dataclass
+class SandboxOptions:
+    """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS)."""
+
+    size_mb: float = 200.0
+    days: int = 4
+    files: int = 60
+    seats: int = 40
+    #: seconds the appliance takes to establish a tunnel after `--initiate`
+    tunnel_seconds: float = 0.5
+    team_table: str | None = None
+
+    @classmethod
+    def from_env(cls) -> SandboxOptions:
+        env = os.environ
+        return cls(
+            size_mb=float(env.get("ORCHESTRATOR_SANDBOX_MB", cls.size_mb)),
+            days=int(env.get("ORCHESTRATOR_SANDBOX_DAYS", cls.days)),
+            files=int(env.get("ORCHESTRATOR_SANDBOX_FILES", cls.files)),
+            seats=int(env.get("ORCHESTRATOR_SANDBOX_SEATS", cls.seats)),
+            tunnel_seconds=float(env.get("ORCHESTRATOR_SANDBOX_TUNNEL_SECONDS", cls.tunnel_seconds)),
+            team_table=env.get("ORCHESTRATOR_SANDBOX_TEAM_TABLE") or None,
+        )
+
+
+def sandbox_dir() -> Path:
+    return Path(os.environ.get("ORCHESTRATOR_SANDBOX_DIR", ".sandbox"))
+
+
+def state_path(folder: Path | None = None) -> Path:
+    return (folder or sandbox_dir()) / "state.json"
+
+
+def load_state(folder: Path | None = None) -> dict | None:
+    path = state_path(folder)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def env_for(state: dict) -> dict[str, str]:
+    """What a user exports to point the aws CLI / boto3 / the orchestrator at the sandbox."""
+    return {
+        "AWS_ENDPOINT_URL": state["moto"]["endpoint"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": state["region"],
+        "AWS_REGION": state["region"],
+        "ORCHESTRATOR_SITE": state["site_file"],
+    }
+
+
+def apply_env(state: dict) -> None:
+    os.environ.update(env_for(state))
+    os.environ.pop("AWS_CA_BUNDLE", None)  # a plain-HTTP moto server must not depend on it
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def up(folder: Path | None = None, options: SandboxOptions | None = None) -> dict:
+    """Start the embedded site; returns its state (also saved to state.json). Idempotent when up."""
+    from orchestrator.sandbox import motoserver, sshd
+
+    folder = folder or sandbox_dir()
+    options = options or SandboxOptions.from_env()
+    existing = load_state(folder)
+    if existing and _alive(existing["moto"]["pid"]) and _alive(existing["sshd"]["pid"]):
+        log.info("sandbox.already_up", site_file=existing["site_file"])
+        return existing
+    if existing:
+        down(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state: dict = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
+    try:
+        moto = motoserver.start(log_file=folder / "moto.log")
+        state["moto"] = moto.to_dict()
+        _save(folder, state)
+        log.info("sandbox.moto_started", endpoint=moto.endpoint, pid=moto.pid)
+        server = sshd.start()
+        state["sshd"] = server.state()
+        _save(folder, state)
+        log.info("sandbox.sshd_started", port=server.port, pid=server.pid, user=server.username)
+        key = sshd.generate_keypair("cc-dr-sandbox")
+        server.authorize(key.public_line)
+        exports = _seed_snapshots(server.workdir, options)
+        swanctl = _install_appliance(server, options)
+        site = _deploy(moto.endpoint, server, key.private_openssh, exports, swanctl, options)
+        site_file = folder / "site.json"
+        site_file.write_text(json.dumps(site, indent=2) + "\n")
+        state["site_file"] = str(site_file.resolve())
+        state["appliance_dir"] = str(swanctl.parent)
+        state["exports"] = str(exports)
+        _save(folder, state)
+    except BaseException:
+        down(folder)
+        raise
+    log.info("sandbox.up", site_file=state["site_file"])
+    return state
+
+
+def down(folder: Path | None = None) -> bool:
+    """Stop every process the sandbox started and forget it; False when nothing was up."""
+    from orchestrator.sandbox import motoserver, sshd
+
+    folder = folder or sandbox_dir()
+    state = load_state(folder)
+    if state is None:
+        return False
+    if "sshd" in state:
+        with suppress(Exception):
+            sshd.stop_from_state(state["sshd"])
+    if "moto" in state:
+        with suppress(Exception):
+            motoserver.stop(state["moto"]["pid"])
+    state_path(folder).unlink(missing_ok=True)
+    with suppress(FileNotFoundError):
+        (folder / "site.json").unlink()
+    log.info("sandbox.down")
+    return True
+
+
+def _save(folder: Path, state: dict) -> None:
+    tmp = state_path(folder).with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(state_path(folder))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _seed_snapshots(workdir: Path, options: SandboxOptions) -> Path:
+    """Daily snapshots at 02:00 UTC, the newest within the RPO, plus one still being written (no
+    SHA256SUMS yet) to show that only complete snapshots are restored."""
+    from orchestrator.sandbox import snapshots
+
+    exports = workdir / "exports" / "contact-center"
+    exports.mkdir(parents=True, mode=0o755)
+    now = datetime.now(UTC)
+    newest = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    infos = snapshots.make_snapshots(exports, newest=newest, days=options.days, files=options.files,
+                                     total_mb=options.size_mb)
+    snapshots.make_incomplete(exports, snapshots.snapshot_name(now.replace(microsecond=0)), files=5,
+                              total_mb=min(5.0, options.size_mb))
+    _world_readable(exports)
+    log.info("sandbox.snapshots_seeded", snapshots=[i.name for i in infos], mb_each=options.size_mb)
+    return exports
+
+
+def _world_readable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def _install_appliance(server, options: SandboxOptions) -> Path:
+    from orchestrator.sandbox import fake_swanctl
+
+    directory = server.workdir / "appliance"
+    return fake_swanctl.install(directory, owner=server.username, ike_names={"dr-tunnel-1": "s2s"},
+                                establish_after_seconds=options.tunnel_seconds)
+
+
+def _deploy(endpoint: str, server, private_key: str, exports: Path, swanctl: Path,
+            options: SandboxOptions) -> dict:
+    try:
+        from orchestrator.sandbox.pulumi_moto import deploy_into_moto, sandbox_config
+    except ImportError as exc:
+        raise FatalError(f"the sandbox needs pulumi and pulumi-aws (make install): {exc}") from None
+    endpoint_cfg = {"host": server.host, "port": server.port, "username": server.username,
+                    "host_key": server.host_key_line, "private_key": private_key}
+    config = sandbox_config(
+        appliance={**endpoint_cfg, "swanctl": str(swanctl)},
+        sftp={**endpoint_cfg, "path": str(exports)},
+        site=SITE_NAME, region=REGION, state_table=options.team_table, warm=2, target=options.seats,
+    )
+    previous = os.environ.get("AWS_ENDPOINT_URL")
+    apply_env({"moto": {"endpoint": endpoint}, "region": REGION, "site_file": ""})
+    try:
+        return deploy_into_moto(config, endpoint)
+    finally:
+        if previous is not None:
+            os.environ["AWS_ENDPOINT_URL"] = previous
+
+
+def remove(folder: Path | None = None) -> None:
+    """Remove the sandbox folder entirely (after down)."""
+    shutil.rmtree(folder or sandbox_dir(), ignore_errors=True)
