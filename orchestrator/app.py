@@ -55,13 +55,10 @@ def default_runbook(kind: str) -> Path:
 
 def open_journal(settings: Settings, site: Site | None = None) -> Journal:
     """The journal for this site: DynamoDB when the site names a state table, else SQLite locally."""
-    if site is not None and getattr(site, "state", None) is not None:
-        try:
-            from orchestrator.journal_dynamodb import DynamoJournal
-        except ModuleNotFoundError:
-            pass
-        else:
-            return DynamoJournal(site.state.table, region=site.region)
+    if site is not None and site.state is not None:
+        from orchestrator.journal_dynamodb import DynamoJournal
+
+        return DynamoJournal(site.state.table, region=site.region, clock=settings.clock)
     return SqliteJournal(settings.state_dir)
 
 
@@ -121,8 +118,15 @@ def resume(
     site_file: Path | None = None,
 ) -> tuple[Outcome, Path]:
     """Continue ``run_id`` from where it stopped (same runbook as recorded at its start)."""
-    journal = SqliteJournal(settings.state_dir) if site_file is None else None
-    site_path = Path(site_file) if site_file else Path(journal.get_run(run_id).site_file)
+    if site_file is None:
+        try:
+            site_file = Path(SqliteJournal(settings.state_dir).get_run(run_id).site_file)
+        except InvalidInput:
+            raise InvalidInput(
+                f"no run {run_id!r} in the local journal ({settings.state_dir}); in team mode pass --site SITE.json",
+                source="resume",
+            ) from None
+    site_path = Path(site_file)
     site = load_site(site_path)
     journal = open_journal(settings, site)
     run = journal.get_run(run_id)

@@ -155,13 +155,20 @@ def resume(ctx, run_id, site_file, yes, approvals):
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--last", type=int, default=1, show_default=True, help="How many recent runs (without RUN_ID).")
+@click.option(
+    "--site", "site_file", type=click.Path(path_type=Path), help="Site file (team mode: read its state table)."
+)
 @common_options
 @click.pass_context
-def status(ctx, run_id, as_json, last):
+def status(ctx, run_id, as_json, last, site_file):
     """Runs and their steps (the latest run by default)."""
     settings = _setup(ctx)
-    journal = app.SqliteJournal(settings.state_dir)
-    runs = [journal.get_run(run_id)] if run_id else journal.list_runs(limit=last)
+    site = app.load_site(site_file) if site_file else None
+    journal = app.open_journal(settings, site)
+    if run_id:
+        runs = [journal.get_run(run_id)]
+    else:
+        runs = journal.list_runs(limit=last, site=site.site if site else None)
     data = {"runs": [_run_json(journal, r) for r in runs]}
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -204,6 +211,48 @@ def _run_json(journal, run) -> dict:
             for s in journal.get_steps(run.run_id)
         ],
     }
+
+
+@cli.command()
+@click.option("--site", "site_file", type=click.Path(path_type=Path), required=True, help="Site file.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--strict", is_flag=True, help="Warnings (drift, no recent drill) also make it not ready.")
+@click.option("--max-drill-age-days", type=int, default=30, show_default=True, help="Older drills are a warning.")
+@common_options
+@click.pass_context
+def readiness(ctx, site_file, as_json, strict, max_drill_age_days):
+    """Would a failover work right now? Exit 0 ready, 4 not ready."""
+    from orchestrator import readiness as ready_mod
+
+    settings = _setup(ctx)
+    site = app.load_site(site_file)
+    journal = app.open_journal(settings, site)
+    services = app.build_services(site, settings.clock)
+    try:
+        result = ready_mod.evaluate(
+            services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days
+        )
+    finally:
+        services.close()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _readiness_table(result)
+    sys.exit(0 if result.ready else 4)
+
+
+def _readiness_table(result) -> None:
+    from rich.table import Table
+
+    title = f"readiness of {result.site}: {'READY' if result.ready else 'NOT READY'}"
+    table = Table(title=title, title_justify="left")
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    for check in result.checks:
+        verdict = "ok" if check.ok else ("FAIL" if check.blocking else "warn")
+        style = "green" if check.ok else ("bold red" if check.blocking else "yellow")
+        table.add_row(check.name, f"[{style}]{verdict}[/{style}]", check.detail)
+    Console(width=160).print(table)
 
 
 @cli.command()

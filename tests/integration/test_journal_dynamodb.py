@@ -45,13 +45,17 @@ def table(aws_env: str) -> str:
     """The warm-site stack's state table, created in a reset moto server."""
     client = boto3.client("dynamodb", region_name=REGION)
     client.create_table(
-        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
     )
-    client.update_time_to_live(TableName=TABLE,
-                               TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
+    client.update_time_to_live(
+        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
     return TABLE
 
 
@@ -69,8 +73,9 @@ def items(prefix: str = "") -> list[dict]:
 
 
 def client_error(code: str, operation: str) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "injected"},
-                        "ResponseMetadata": {"HTTPStatusCode": 400}}, operation)
+    return ClientError(
+        {"Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 400}}, operation
+    )
 
 
 def fail_every_other(event: str, code: str = "ProvisionedThroughputExceededException"):
@@ -87,10 +92,23 @@ def fail_every_other(event: str, code: str = "ProvisionedThroughputExceededExcep
     return event, hook
 
 
-def new_run(journal: DynamoJournal, run_id: str, site: str = "s1", at: str = "2026-11-23T03:00:00.000Z",
-            steps: tuple[str, ...] = ("a", "b", "c")) -> None:
-    run = RunRecord(run_id, "failover", site, "/sites/s1.json", {"name": "book", "steps": list(steps)},
-                    {"approved": []}, status="pending", started_at=at)
+def new_run(
+    journal: DynamoJournal,
+    run_id: str,
+    site: str = "s1",
+    at: str = "2026-11-23T03:00:00.000Z",
+    steps: tuple[str, ...] = ("a", "b", "c"),
+) -> None:
+    run = RunRecord(
+        run_id,
+        "failover",
+        site,
+        "/sites/s1.json",
+        {"name": "book", "steps": list(steps)},
+        {"approved": []},
+        status="pending",
+        started_at=at,
+    )
     journal.create_run(run, [StepRecord(run_id, s, "builtin.noop", "sre") for s in steps])
 
 
@@ -174,10 +192,14 @@ def test_drills_newest_first_per_site_and_rerecorded_once(table, clock):
     """Drill history is newest first, filtered by site, and a drill recorded again appears once (latest)."""
     journal = journal_for(clock)
     for run_id, site, day in (("d1", "s1", 1), ("d2", "s2", 2), ("d3", "s1", 3), ("d1", "s1", 4)):
-        journal.record_drill({"run_id": run_id, "site": site, "finished_at": f"2026-11-0{day}T00:00:00.000Z",
-                              "rto_seconds": 100.5 + day})
+        journal.record_drill(
+            {"run_id": run_id, "site": site, "finished_at": f"2026-11-0{day}T00:00:00.000Z", "rto_seconds": 100.5 + day}
+        )
     assert [(d["run_id"], d["rto_seconds"]) for d in journal.drills(None, 10)] == [
-        ("d1", 104.5), ("d3", 103.5), ("d2", 102.5)]
+        ("d1", 104.5),
+        ("d3", 103.5),
+        ("d2", 102.5),
+    ]
     assert [d["run_id"] for d in journal.drills("s1", 10)] == ["d1", "d3"]
     assert [d["run_id"] for d in journal.drills(None, 2)] == ["d1", "d3"]
 
@@ -188,7 +210,7 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(table, clock):
     held = threading.Event()
 
     def delay_old(params, **kwargs):
-        if "\"old\"" in params["Item"].get("state", {}).get("S", "") and not release.is_set():
+        if '"old"' in params["Item"].get("state", {}).get("S", "") and not release.is_set():
             held.set()
             assert release.wait(10)
 
@@ -208,14 +230,14 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(table, clock):
 
 
 def test_last_save_wins_between_two_journals(table, clock):
-    """Between two journals (no lock held) the later save wins, as with SQLite."""
+    """Between two journals (no lock held) the later save wins, as with SQLite; runbook order is kept."""
     one, two = journal_for(clock), journal_for(clock)
-    new_run(one, "r1", steps=("a",))
-    step = two.get_steps("r1")[0]
+    new_run(one, "r1", steps=("z", "a"))
+    step = two.get_steps("r1")[1]
     for journal, status in ((two, "running"), (two, "failed"), (one, "succeeded")):
         step.status = status
         journal.save_step(step)
-    assert two.get_steps("r1")[0].status == "succeeded"
+    assert [(s.step_id, s.status) for s in two.get_steps("r1")] == [("z", "pending"), ("a", "succeeded")]
 
 
 # ------------------------------------------------------------------ the lock
@@ -318,9 +340,17 @@ RACER = textwrap.dedent("""
 def test_two_processes_race_for_the_lock_exactly_one_wins(table):
     """Two processes started together race for each of several site locks: exactly one wins each time."""
     sites = [f"race-{i}" for i in range(6)]
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, TABLE, REGION, *sites], cwd=REPO, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-              for _ in range(2)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, TABLE, REGION, *sites],
+            cwd=REPO,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
     try:
         assert [p.stdout.readline().strip() for p in racers] == ["ready", "ready"]
         for site in sites:
@@ -343,8 +373,10 @@ def test_two_processes_race_for_the_lock_exactly_one_wins(table):
 def test_throttled_writes_are_retried_logged_and_stored_exactly_once(table, clock):
     """Every other PutItem / UpdateItem / TransactWriteItems / Query is throttled: all retried (logged),
     every entry present exactly once."""
-    hooks = [fail_every_other(f"before-call.dynamodb.{op}")
-             for op in ("PutItem", "UpdateItem", "TransactWriteItems", "Query", "GetItem")]
+    hooks = [
+        fail_every_other(f"before-call.dynamodb.{op}")
+        for op in ("PutItem", "UpdateItem", "TransactWriteItems", "Query", "GetItem")
+    ]
     journal = journal_for(clock, *hooks)
     me = Holder.me("r1")
     with capture_logs() as logs:
@@ -400,6 +432,7 @@ def test_conditional_failures_are_results_and_access_denied_is_fatal(table, cloc
         assert journal.heartbeat("s1", Holder("not-me", "elsewhere", 2, ""), clock.now()) is False
         journal.release_lock("s1", Holder("not-me", "elsewhere", 2, ""))
     assert not [e for e in logs if e["event"] == "retry"]
+
     def deny(**kwargs):
         raise client_error("AccessDeniedException", "GetItem")
 
@@ -423,21 +456,26 @@ def _engine(journal, clock) -> Engine:
 
 
 def _start(engine: Engine, book, run_id: str = "run-1", site: str = "s1"):
-    engine.create(RunRecord(run_id=run_id, kind="failover", site=site, site_file="-", runbook={}, options={},
-                            status="pending"), book)
+    engine.create(
+        RunRecord(run_id=run_id, kind="failover", site=site, site_file="-", runbook={}, options={}, status="pending"),
+        book,
+    )
     return engine.run(run_id)
 
 
 def test_engine_runs_a_runbook_on_the_table_under_throttling(table, clock, tmp_path):
     """A parallel runbook succeeds on the DynamoDB journal with throttled writes: each step applied once,
     every step succeeded, the lock released, the timeline complete."""
-    book = load(tmp_path, f"""
+    book = load(
+        tmp_path,
+        f"""
         name: e2e
         steps:
           - {{id: a, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
           - {{id: b, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
           - {{id: c, uses: builtin.marker, needs: [a, b], with: {{dir: "{tmp_path}"}}}}
-    """)
+    """,
+    )
     faults = (("before", "PutItem"), ("after", "TransactWriteItems"), ("before", "UpdateItem"))
     hooks = [fail_every_other(f"{when}-call.dynamodb.{op}") for when, op in faults]
     journal = journal_for(clock, *hooks)
@@ -454,18 +492,24 @@ def test_engine_runs_a_runbook_on_the_table_under_throttling(table, clock, tmp_p
 def test_stopped_run_resumed_from_a_new_journal_skips_done_steps(table, clock, tmp_path):
     """on_failure: stop, then resume from a NEW journal instance (another machine): done steps are not
     applied again and the run succeeds."""
-    book = load(tmp_path, f"""
+    book = load(
+        tmp_path,
+        f"""
         name: s
         defaults: {{on_failure: stop, retry: none}}
         steps:
           - {{id: first, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
           - {{id: second, uses: builtin.fail, needs: [first], with: {{failures: 1}}}}
           - {{id: third, uses: builtin.marker, needs: [second], with: {{dir: "{tmp_path}"}}}}
-    """)
+    """,
+    )
     assert _start(_engine(journal_for(clock), clock), book).status == "failed"
     other_machine = journal_for(clock)
     assert {s.step_id: s.status for s in other_machine.get_steps("run-1")} == {
-        "first": "succeeded", "second": "failed", "third": "pending"}
+        "first": "succeeded",
+        "second": "failed",
+        "third": "pending",
+    }
     assert _engine(other_machine, clock).run("run-1").status == "succeeded"
     assert len(list(tmp_path.glob("first.applied.*"))) == 1
     assert len(list(tmp_path.glob("third.applied.*"))) == 1
@@ -501,7 +545,9 @@ def team_site(folder: Path) -> Path:
 def chain(folder: Path, n: int, delay: float) -> Path:
     steps = "\n".join(
         f"  - {{id: s{i}, uses: builtin.marker{f', needs: [s{i - 1}]' if i else ''}, "
-        f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true}}}}" for i in range(n))
+        f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true}}}}"
+        for i in range(n)
+    )
     return write_runbook(folder, f"name: chain\nkind: test\ndefaults: {{owner: sre}}\nsteps:\n{steps}\n")
 
 
@@ -529,8 +575,14 @@ def test_kill_9_then_resume_from_another_process_with_an_empty_state_dir(table, 
     site, book = team_site(tmp_path), chain(work, n, delay=0.2)
     first_dir, second_dir = tmp_path / "machine-1", tmp_path / "machine-2"
     command = ["failover", "--site", str(site), "--runbook", str(book), "--state-dir", str(first_dir)]
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *command], cwd=REPO, env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *command],
+        cwd=REPO,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: sum(applied_counts(work, n)) >= 3, proc)
     finally:
@@ -541,8 +593,9 @@ def test_kill_9_then_resume_from_another_process_with_an_empty_state_dir(table, 
     [run] = DynamoJournal(TABLE, region=REGION).list_runs(site="cc-dr-west")
     assert run.status == "running"  # the table still says running: the process died mid-run
     shutil.rmtree(first_dir)
-    result = orchestrator("resume", run.run_id, "--site", str(site), "--state-dir", str(second_dir),
-                          state_dir=second_dir)
+    result = orchestrator(
+        "resume", run.run_id, "--site", str(site), "--state-dir", str(second_dir), state_dir=second_dir
+    )
     assert result.returncode == 0, result.stderr
     assert applied_counts(work, n) == [1] * n
     report = json.loads((second_dir / "reports" / run.run_id / "report.json").read_text())
@@ -558,8 +611,7 @@ def test_drill_history_read_from_the_table_by_another_machine(table, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     site, book = team_site(tmp_path), chain(work, 2, delay=0)
-    first = orchestrator("drill", "--site", str(site), "--runbook", str(book),
-                         state_dir=tmp_path / "machine-1")
+    first = orchestrator("drill", "--site", str(site), "--runbook", str(book), state_dir=tmp_path / "machine-1")
     assert first.returncode == 0, first.stderr
     listed = orchestrator("drills", "--site", str(site), "--json", state_dir=tmp_path / "machine-2")
     assert listed.returncode == 0, listed.stderr
@@ -573,11 +625,14 @@ def test_status_read_from_the_table_by_another_machine(table, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     site, book = team_site(tmp_path), chain(work, 2, delay=0)
-    assert orchestrator("failover", "--site", str(site), "--runbook", str(book),
-                        state_dir=tmp_path / "machine-1").returncode == 0
+    assert (
+        orchestrator(
+            "failover", "--site", str(site), "--runbook", str(book), state_dir=tmp_path / "machine-1"
+        ).returncode
+        == 0
+    )
     [run] = DynamoJournal(TABLE, region=REGION).list_runs()
-    shown = orchestrator("status", run.run_id, "--site", str(site), "--json",
-                         state_dir=tmp_path / "machine-2")
+    shown = orchestrator("status", run.run_id, "--site", str(site), "--json", state_dir=tmp_path / "machine-2")
     assert shown.returncode == 0, shown.stderr
     [data] = json.loads(shown.stdout)["runs"]
     assert data["run_id"] == run.run_id and data["status"] == "succeeded"

@@ -1,0 +1,108 @@
+"""`orchestrator readiness`: would a failover work right now?
+
+Every failover preflight check, plus drift of the warm site against the site file (records, seat
+bounds, bucket protections) and the days since the last successful drill. Blocking failures make the
+site not ready (exit 4); warnings (drift that a failover would not trip on, an old or missing drill)
+fail it only with ``--strict``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from orchestrator.adapters.route53 import normal_name
+from orchestrator.checks import PREFLIGHT, CheckEnv, CheckResult, check, run_checks
+from orchestrator.clock import parse_iso
+
+#: a drill older than this is a warning
+MAX_DRILL_AGE_DAYS = 30
+
+
+@check("drift.records", blocking=False)
+def records_drift(env: CheckEnv) -> tuple:
+    """Every record holds either its primary or its secondary values (anything else is drift)."""
+    records = env.site.dns.records
+    found = env.services.route53.get_records(env.site.dns.zone_id, [(r.name, r.type) for r in records])
+    drifted = []
+    for r in records:
+        live = found[(normal_name(r.name), r.type)]
+        if live is not None and not (live.same_values(r.primary) or live.same_values(r.secondary)):
+            drifted.append(f"{r.name} {r.type} = {', '.join(live.values)}")
+    return not drifted, "; ".join(drifted) or "every record at its primary or secondary values"
+
+
+@check("drift.seats", blocking=False)
+def seats_drift(env: CheckEnv) -> tuple:
+    """The seat group is at least at its warm size (a colder site means a slower failover)."""
+    seats = env.site.seats
+    group = env.services.autoscaling.describe(seats.asg_name)
+    if group is None:
+        return False, True, f"group {seats.asg_name!r} does not exist"
+    ok = group.desired >= seats.warm and group.min_size <= seats.warm
+    return ok, f"{group.summary()}; warm {seats.warm}, target {seats.target}"
+
+
+@check("drift.bucket", blocking=False)
+def bucket_drift(env: CheckEnv) -> tuple:
+    """The restore bucket still has versioning, default encryption and its public access block."""
+    bucket, aws, problems = env.site.backup.bucket, env.services.aws, []
+    versioning = aws.call("s3", "get_bucket_versioning", Bucket=bucket).get("Status")
+    if versioning != "Enabled":
+        problems.append(f"versioning {versioning or 'never enabled'}")
+    try:
+        rules = aws.call("s3", "get_bucket_encryption", Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except Exception:
+        rules = []
+    if not rules:
+        problems.append("no default encryption")
+    try:
+        block = aws.call("s3", "get_public_access_block", Bucket=bucket)["PublicAccessBlockConfiguration"]
+    except Exception:
+        block = {}
+    if not block or not all(block.values()):
+        problems.append("public access not fully blocked")
+    return not problems, "; ".join(problems) or "versioning, encryption and public access block in place"
+
+
+DRIFT = (records_drift, seats_drift, bucket_drift)
+
+
+def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS) -> CheckResult:
+    """A warning when no drill succeeded in the last ``max_days`` days."""
+    good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
+    if not good:
+        return CheckResult("drill.recent", False, False, "no successful drill recorded (orchestrator drill)")
+    last = max(parse_iso(d["finished_at"]) for d in good)
+    days = (now - last).total_seconds() / 86400
+    ok = days <= max_days
+    return CheckResult("drill.recent", ok, False, f"last successful drill {days:.1f} days ago (limit {max_days})")
+
+
+@dataclass
+class Readiness:
+    site: str
+    checks: list[CheckResult]
+    strict: bool = False
+
+    @property
+    def ready(self) -> bool:
+        return not [c for c in self.checks if not c.ok and (c.blocking or self.strict)]
+
+    def to_dict(self) -> dict:
+        return {
+            "site": self.site,
+            "ready": self.ready,
+            "strict": self.strict,
+            "blocking_failures": [c.name for c in self.checks if not c.ok and c.blocking],
+            "warnings": [c.name for c in self.checks if not c.ok and not c.blocking],
+            "checks": [c._asdict() for c in self.checks],
+        }
+
+
+def evaluate(services, site, drills: list[dict], now: datetime, strict: bool = False,
+             max_drill_age_days: int = MAX_DRILL_AGE_DAYS) -> Readiness:
+    env = CheckEnv(services, site)
+    results = run_checks((*PREFLIGHT, *DRIFT), env)
+    results.append(drill_recency(drills, now, max_drill_age_days))
+    return Readiness(site.site, results, strict)
