@@ -5,7 +5,7 @@ import pytest
 
 from orchestrator.clock import FakeClock
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh"]
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox"]
 
 
 @pytest.fixture

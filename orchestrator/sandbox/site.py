@@ -208,13 +208,13 @@ def _deploy(endpoint: str, server, private_key: str, exports: Path, swanctl: Pat
         sftp={**endpoint_cfg, "path": str(exports)},
         site=SITE_NAME, region=REGION, state_table=options.team_table, warm=2, target=options.seats,
     )
-    previous = os.environ.get("AWS_ENDPOINT_URL")
+    saved = dict(os.environ)
     apply_env({"moto": {"endpoint": endpoint}, "region": REGION, "site_file": ""})
     try:
         return deploy_into_moto(config, endpoint)
     finally:
-        if previous is not None:
-            os.environ["AWS_ENDPOINT_URL"] = previous
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def remove(folder: Path | None = None) -> None:

@@ -1,0 +1,153 @@
+"""Whole runs through the real CLI against the embedded site (moto server process + real sshd):
+failover then failback leave AWS as the contract says; --dry-run changes nothing; a drill leaves the
+warm site as it found it and reports both halves; readiness."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.sandbox import fake_swanctl
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def cli(embedded_site, state_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**embedded_site.env, "ORCHESTRATOR_STATE_DIR": str(state_dir)}
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def aws_state(embedded_site) -> dict:
+    """Everything a failover may change, read back from moto."""
+    site = embedded_site.site
+    r53 = embedded_site.client("route53")
+    records = {}
+    for rec in r53.list_resource_record_sets(HostedZoneId=site["dns"]["zone_id"])["ResourceRecordSets"]:
+        if rec["Type"] in ("A", "CNAME"):
+            records[(rec["Name"], rec["Type"])] = sorted(v["Value"] for v in rec["ResourceRecords"])
+    group = embedded_site.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[site["seats"]["asg_name"]])["AutoScalingGroups"][0]
+    s3 = embedded_site.client("s3")
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=site["backup"]["bucket"]).get("Contents", []))
+    return {"records": records, "desired": group["DesiredCapacity"], "keys": keys,
+            "appliance": fake_swanctl.read_state(embedded_site.appliance_dir)}
+
+
+def subscribe_queue(embedded_site) -> str:
+    sqs, sns = embedded_site.client("sqs"), embedded_site.client("sns")
+    url = sqs.create_queue(QueueName="milestones")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=embedded_site.site["notify"]["topic_arn"], Protocol="sqs", Endpoint=arn,
+                  Attributes={"RawMessageDelivery": "true"})
+    return url
+
+
+def drain(embedded_site, url: str) -> list[dict]:
+    sqs, out = embedded_site.client("sqs"), []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return out
+        out += [json.loads(m["Body"]) for m in batch]
+        for m in batch:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def test_failover_then_failback_leave_aws_as_the_contract_says(embedded_site, tmp_path):
+    """failover: records at secondary, seats at target, every file and the marker in S3, tunnel up,
+    milestones on SNS; failback: records at primary, seats at warm, tunnel terminated."""
+    site = embedded_site.site
+    queue = subscribe_queue(embedded_site)
+    state_dir = tmp_path / "state"
+    result = cli(embedded_site, state_dir, "failover", "--site", str(embedded_site.site_file), "--yes")
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = aws_state(embedded_site)
+    for rec in site["dns"]["records"]:
+        secondary = rec["secondary"] if isinstance(rec["secondary"], list) else [rec["secondary"]]
+        assert after["records"][(rec["name"], rec["type"])] == sorted(v.rstrip(".") for v in secondary) or \
+            after["records"][(rec["name"], rec["type"])] == sorted(secondary)
+    assert after["desired"] == site["seats"]["target"]
+    newest = sorted(p.name for p in embedded_site.exports.iterdir() if (p / "SHA256SUMS").exists())[-1]
+    sums = (embedded_site.exports / newest / "SHA256SUMS").read_text().splitlines()
+    prefix = site["backup"]["prefix"] + newest + "/"
+    expected = sorted([prefix + line.split(None, 1)[1].lstrip("*") for line in sums] +
+                      [prefix + "_RESTORE_COMPLETE.json"])
+    assert [k for k in after["keys"] if k.startswith(prefix)] == expected
+    marker = json.loads(embedded_site.client("s3").get_object(
+        Bucket=site["backup"]["bucket"], Key=prefix + "_RESTORE_COMPLETE.json")["Body"].read())
+    assert marker["snapshot"] == newest and marker["files"] == len(sums)
+    assert after["appliance"]["children"]["dr-tunnel-1"]["initiations"] == 1
+    milestones = [m.get("milestone") or m.get("event") for m in drain(embedded_site, queue)]
+    assert {"started", "vpn-up", "backups-restored", "seats-in-service", "dns-cut-over", "finished"} <= \
+        set(milestones), milestones
+
+    report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
+    assert report["status"] == "succeeded" and report["rpo_seconds"] > 0 and report["rto_seconds"] > 0
+
+    back = cli(embedded_site, state_dir, "failback", "--site", str(embedded_site.site_file), "--yes")
+    assert back.returncode == 0, back.stderr[-3000:]
+    final = aws_state(embedded_site)
+    for rec in site["dns"]["records"]:
+        primary = rec["primary"] if isinstance(rec["primary"], list) else [rec["primary"]]
+        assert final["records"][(rec["name"], rec["type"])] in (sorted(primary), sorted(v.rstrip(".") for v in primary))
+    assert final["desired"] == site["seats"]["warm"]
+    assert final["appliance"]["children"]["dr-tunnel-1"]["terminations"] >= 1
+    assert final["keys"] == after["keys"]  # failback keeps the verified restored data
+
+
+def test_dry_run_changes_nothing(embedded_site, tmp_path):
+    """--dry-run prints each step's plan and leaves Route 53, the seats, S3 and the appliance untouched."""
+    before = aws_state(embedded_site)
+    result = cli(embedded_site, tmp_path / "state", "failover", "--site", str(embedded_site.site_file), "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DRY RUN" in result.stdout and "dns-cutover" in result.stdout and "UPSERT" in result.stdout.upper()
+    assert aws_state(embedded_site) == before
+    assert not (tmp_path / "state" / "journal.sqlite").exists()
+
+
+def test_drill_leaves_the_warm_site_as_it_found_it_and_reports_both_halves(embedded_site, tmp_path):
+    """A drill fails over, verifies, fails back and cleans up: AWS ends as it started, one report covers
+    both halves with RTO/RPO against the objectives, a PNG timeline and JUnit; the history records it."""
+    before = aws_state(embedded_site)
+    state_dir = tmp_path / "state"
+    result = cli(embedded_site, state_dir, "drill", "--site", str(embedded_site.site_file))
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = aws_state(embedded_site)
+    assert after["records"] == before["records"]
+    assert after["desired"] == before["desired"]
+    assert after["keys"] == before["keys"] == []
+    folder = next((state_dir / "reports").glob("*-drill-*"))
+    report = json.loads((folder / "report.json").read_text())
+    assert report["kind"] == "drill" and report["status"] == "succeeded"
+    phases = {s["phase"] for s in report["steps"]}
+    assert {"failover", "failback", "cleanup"} <= phases
+    assert report["rto_seconds"] > 0 and report["rto_met"] is True and report["rpo_met"] is True
+    assert any(a["event"] == "approval_granted" and a["by"] == "auto (drill)" for a in report["approvals"])
+    import matplotlib.image
+
+    picture = matplotlib.image.imread(folder / "timeline.png")
+    assert picture.shape[0] > 100 and picture.shape[1] > 100
+    assert "<testsuite" in (folder / "junit.xml").read_text()
+    history = json.loads(cli(embedded_site, state_dir, "drills", "--json").stdout)["drills"]
+    assert [d["run_id"] for d in history] == [report["run_id"]] and history[0]["passed"] is True
+
+
+def test_readiness_ready_then_not_ready(embedded_site, tmp_path):
+    """readiness exits 0 on a healthy warm site and 4 (naming the check) once a blocking check fails."""
+    state_dir = tmp_path / "state"
+    ready = cli(embedded_site, state_dir, "readiness", "--site", str(embedded_site.site_file), "--json")
+    assert ready.returncode == 0, ready.stdout + ready.stderr[-2000:]
+    assert json.loads(ready.stdout)["ready"] is True
+    strict = cli(embedded_site, state_dir, "readiness", "--site", str(embedded_site.site_file), "--strict")
+    assert strict.returncode == 4  # no drill yet: a warning, fatal only with --strict
+    s3 = embedded_site.client("s3")
+    s3.delete_bucket(Bucket=embedded_site.site["backup"]["bucket"])
+    broken = cli(embedded_site, state_dir, "readiness", "--site", str(embedded_site.site_file), "--json")
+    assert broken.returncode == 4
+    assert "backup.bucket" in json.loads(broken.stdout)["blocking_failures"]
