@@ -11,7 +11,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps test lint format failover failback drill readiness sandbox-up sandbox-down \
-        bench chaos preview up clean
+        bench chaos preview up site-file clean
 
 install: $(VENV)/.installed
 
@@ -57,8 +57,10 @@ bench: install system-deps
 chaos: install system-deps
 	$(BIN)/pytest -m chaos --chaos-full $(PYTEST_ARGS)
 
-preview up: install
-	@bash stacks/run-pulumi.sh $@
+STACK ?= dev
+# The warm-site stack with the real Pulumi CLI (prints what to install when it is missing).
+preview up site-file: install
+	@bash stacks/run-pulumi.sh $@ $(STACK)
 
 clean:
 	rm -rf .orchestrator .sandbox .pytest_cache .ruff_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -461,6 +462,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted; the run stays resumable (orchestrator status)", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: one clear line (secrets scrubbed); the traceback on request
+        from orchestrator.redact import redact_text
+
+        click.echo(f"internal error ({exc.__class__.__name__}): {redact_text(str(exc))}", err=True)
+        if os.environ.get("ORCHESTRATOR_TRACEBACK"):
+            import traceback
+
+            click.echo(redact_text(traceback.format_exc()), err=True)
+        else:
+            click.echo("set ORCHESTRATOR_TRACEBACK=1 for the traceback; runs stay resumable", err=True)
+        sys.exit(1)
     finally:
         logs.close_audit()
     sys.exit(0)

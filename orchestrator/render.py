@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from orchestrator.durations import format_duration
 from orchestrator.runbook import Runbook
 from orchestrator.steps import registry
@@ -13,7 +15,7 @@ def render_runbook(book: Runbook) -> str:
     if book.description:
         lines += [book.description.strip(), ""]
     lines += [
-        f"Source: `{book.source}` · {len(book.steps)} steps. Steps whose dependencies are done may run "
+        f"Source: `{Path(book.source).name}` · {len(book.steps)} steps. Steps whose dependencies are done may run "
         "in parallel; a step marked **APPROVAL** waits for an explicit go.",
         "",
         "| # | step | owner | needs | on failure |",

@@ -364,7 +364,9 @@ def _build_phases(head: RunbookFile, locate: _Locator, source: str, folder: Path
                 _build_step(raw, head.defaults, locate.sub(*loc, "steps", j), source)
                 for j, raw in enumerate(phase.steps or [])
             ]
-        members = {s.id for s in inner_steps}
+        # the next phase waits for this phase's sinks (the steps nothing else in the phase needs)
+        needed = {n for s in inner_steps for n in s.needs}
+        sinks = [s.id for s in inner_steps if s.id not in needed]
         for step in inner_steps:
             needs = tuple(f"{phase.name}/{n}" for n in step.needs)
             if not step.needs:
@@ -374,7 +376,7 @@ def _build_phases(head: RunbookFile, locate: _Locator, source: str, folder: Path
             )
             steps.append(new)
             where[new.id] = loc
-        previous = [f"{phase.name}/{m}" for m in members]
+        previous = [f"{phase.name}/{m}" for m in sinks]
     return steps, where, rto_phase
 
 

@@ -154,3 +154,22 @@ def test_production_runbooks_validate_without_test_kinds(name):
     path = REPO / "runbooks" / name
     book = load_runbook(path)
     assert not [s.id for s in book.steps if s.uses.startswith("builtin.")]
+
+
+@pytest.mark.parametrize("name", ["failover", "failback", "drill"])
+def test_rendered_checklists_are_current(name):
+    """runbooks/NAME.md is exactly what `runbook render` prints (regenerate it when the YAML changes)."""
+    from orchestrator.render import render_runbook
+
+    rendered = render_runbook(load_runbook(REPO / "runbooks" / f"{name}.yaml"))
+    assert (REPO / "runbooks" / f"{name}.md").read_text() == rendered + "\n"
+
+
+def test_render_marks_gates_owners_and_manual_steps():
+    """The rendered failover names every owner, marks the approval gate and says what to do by hand."""
+    from orchestrator.render import render_runbook
+
+    text = render_runbook(load_runbook(REPO / "runbooks" / "failover.yaml"))
+    assert "`dns-cutover` — **APPROVAL**" in text
+    assert "owner: **dba-oncall**" in text
+    assert "By hand:" in text and "sha256sum -c SHA256SUMS" in text
