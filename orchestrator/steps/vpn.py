@@ -96,9 +96,10 @@ class BringUp(StepKind):
         )
         sas = ctx.services.appliance.list_sas()
         started = [child for child in _children(ctx) if not sas.is_up(child)]
+        # journaled before initiating, so a rollback after a crash mid-initiate still tears them down
+        ctx.record(initiated=sorted(set(ctx.state.get("initiated", [])) | set(started)))
         for child in started:
             ctx.services.appliance.initiate(child)
-        ctx.record(initiated=sorted(set(ctx.state.get("initiated", [])) | set(started)))
         ctx.wait_until(
             lambda: _appliance_probe(ctx),
             timeout=params.timeout_seconds,
