@@ -23,6 +23,7 @@ from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Engine, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.journal import Journal, RunRecord, SqliteJournal
+from orchestrator.notifier import BackgroundNotifier
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
@@ -164,7 +165,7 @@ def _notifier(services, site) -> Callable[..., None] | None:
     def notify(milestone: str, **fields: Any) -> None:
         publish_event(services, site, fields.pop("run_id"), milestone, **fields)
 
-    return notify
+    return BackgroundNotifier(notify)
 
 
 def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, book) -> tuple[Outcome, Path]:
@@ -175,6 +176,8 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
             try:
                 outcome = engine.run(run_id, approvals=set(approvals), approve_all=yes)
             finally:
+                if hasattr(engine.notifier, "close"):
+                    engine.notifier.close()
                 folder = write_report(build_report(journal, run_id, site), settings.reports)
                 engine.services.close()
         if engine.options.kind == "drill":
