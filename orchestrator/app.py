@@ -132,6 +132,12 @@ def resume(
     journal = open_journal(settings, site)
     run = journal.get_run(run_id)
     if run.status == "succeeded":
+        if not _report_written(settings.reports / run_id):
+            # killed (kill -9) after the run succeeded but before its report was complete: write it now
+            folder = write_report(build_report(journal, run_id, site), settings.reports)
+            if run.kind == "drill":
+                _record_drill(journal, folder)
+            return Outcome(run_id, "succeeded"), folder
         raise InvalidInput(f"run {run_id} already succeeded; nothing to resume", source="resume")
     from orchestrator.runbook import runbook_from_dict
 
@@ -293,3 +299,15 @@ def is_interactive() -> bool:
 
 def now_iso(settings: Settings) -> str:
     return iso(settings.clock.now())
+
+
+def _report_written(folder: Path) -> bool:
+    """Every report file is there, complete (a kill -9 can stop the process before or while writing them;
+    junit.xml is written last)."""
+    import json
+
+    try:
+        json.loads((folder / "report.json").read_text())
+        return "</testsuite" in (folder / "junit.xml").read_text()
+    except (OSError, ValueError):
+        return False

@@ -2,7 +2,9 @@
 
 Every event that carries a ``run_id`` is also appended, as one JSON line, to that run's audit log
 (``STATE_DIR/runs/RUN_ID/audit.jsonl``) whatever the console format; the redaction processor runs
-before both, so no secret reaches either.
+before both, so no secret reaches either. Events logged without a ``run_id`` while exactly one run's
+audit log is open (adapters' retries, from worker threads that know no run) go to that run's log too,
+tagged with its ``run_id``: every retry of a run must be in its audit log.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ def close_audit(run_id: str | None = None) -> None:
 
 def _tee_audit(logger: Any, method: str, event_dict: dict) -> dict:
     run_id = event_dict.get("run_id")
-    if run_id is not None:
-        with _audit_lock:
+    with _audit_lock:
+        if run_id is None and len(_audit_files) == 1:  # one run in this process: the event is its
+            run_id = next(iter(_audit_files))
+            event_dict = {**event_dict, "run_id": run_id}
+        if run_id is not None:
             handle = _audit_files.get(run_id)
             if handle is not None:
                 record = {"level": method, **event_dict}

@@ -4,7 +4,10 @@
 Standard library only: :func:`install` copies this file as an executable ``swanctl`` (shebang to a
 Python the SSH login user can run) into a directory that also holds its config and state:
 
-* ``swanctl.json`` (config): ``mode`` = ``normal`` | ``never`` | ``auth-fail``;
+* ``swanctl.json`` (config): ``mode`` = ``normal`` | ``never`` | ``auth-fail`` | ``hang`` (every
+  command sleeps ``hang_seconds``, then fails: an appliance whose charon stopped answering) | ``flap``
+  (a tunnel establishes, shows ESTABLISHED/INSTALLED on one ``--list-sas``, then is gone: DPD
+  tearing it down);
   ``establish_after_polls`` (that many ``--list-sas`` calls after an initiate show CONNECTING, then
   ESTABLISHED: clock-free and deterministic, for tests); ``establish_after_seconds`` (wall time, for
   the sandbox and benches); ``ike_names`` {child: IKE SA name} (default ``ike-CHILD``).
@@ -36,6 +39,7 @@ DEFAULT_CONFIG = {
     "establish_after_polls": 0,
     "establish_after_seconds": 0.0,
     "ike_names": {},
+    "hang_seconds": 30.0,
 }
 
 
@@ -76,7 +80,7 @@ def _ike_name(config: dict, child: str) -> str:
 
 def _advance(entry: dict, config: dict, now: float) -> None:
     """One --list-sas look at a connecting child: establish it once its delay has passed."""
-    if entry["established"] or config["mode"] != "normal":
+    if entry["established"] or config["mode"] not in ("normal", "flap"):
         entry["polls"] += 1
         return
     polls_ok = entry["polls"] >= int(config["establish_after_polls"])
@@ -136,6 +140,9 @@ def list_sas(directory: Path, raw: bool) -> int:
             _advance(entry, config, now)
             ike = _ike_name(config, child)
             out.append(_raw_block(ike, child, entry) if raw else _plain_block(ike, child, entry, now))
+            if config["mode"] == "flap" and entry["established"]:  # shown once, gone from the next look on
+                entry.update(active=False, established=False)
+                entry["flaps"] = entry.get("flaps", 0) + 1
     sys.stdout.write("".join(out) + ("list-sas reply {}\n" if raw else ""))
     return 0
 
@@ -160,7 +167,7 @@ def initiate(directory: Path, child: str, timeout: float | None) -> int:
             print(f"initiate failed: establishing CHILD_SA '{child}' failed")
             return 1
         ready = (
-            config["mode"] == "normal"
+            config["mode"] in ("normal", "flap")
             and int(config["establish_after_polls"]) == 0
             and float(config["establish_after_seconds"]) <= 0
         )
@@ -205,6 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uri", "-u")
     args = parser.parse_args(argv)
     directory = _home()
+    if load_config(directory)["mode"] == "hang":
+        time.sleep(float(load_config(directory)["hang_seconds"]))
+        print("connecting to 'unix:///var/run/charon.vici' failed: Connection timed out", file=sys.stderr)
+        return 1
     if args.list_sas:
         return list_sas(directory, args.raw)
     if not args.child:

@@ -6,6 +6,16 @@ that speaks strongSwan's output format), deploys the warm-site stack from ``stac
 the moto-backed Pulumi mocks, and writes the site file from the stack outputs. ``down`` stops every
 process it started. State lives in ``SANDBOX_DIR/state.json`` (default ``.sandbox/``), so ``down`` works
 from another process.
+
+AWS latency and faults (moto answers everything at once and never fails): when any of
+``SandboxOptions.insync_seconds`` (Route 53 changes stay PENDING that long), ``inservice_seconds`` (new
+seats stay Pending that long after a desired-capacity change), ``throttle_rate`` / ``error_rate`` (that
+fraction of AWS calls answered with AWS's throttling error / HTTP 503; seeded by ``fault_seed``) is
+non-zero, ``up`` also starts :mod:`orchestrator.sandbox.awsproxy` as a process in front of moto, records it
+in state.json (``state["proxy"]``: endpoint, pid, port) and ``env_for`` points ``AWS_ENDPOINT_URL`` at the
+proxy; ``down`` stops it. The stack is deployed straight into moto (no faults), and ``state["moto"]``
+still names moto itself. Environment: ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS,
+_THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED. Call counts: ``awsproxy.fetch_stats(state["proxy"]["endpoint"])``.
 """
 
 from __future__ import annotations
@@ -30,7 +40,8 @@ SITE_NAME = "cc-dr-sandbox"
 
 @dataclass
 class SandboxOptions:
-    """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS)."""
+    """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS,
+    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED)."""
 
     size_mb: float = 200.0
     days: int = 4
@@ -39,6 +50,20 @@ class SandboxOptions:
     #: seconds the appliance takes to establish a tunnel after `--initiate`
     tunnel_seconds: float = 0.5
     team_table: str | None = None
+    #: seconds a Route 53 change stays PENDING after ChangeResourceRecordSets (AWS proxy)
+    insync_seconds: float = 0.0
+    #: seconds new seats stay Pending after SetDesiredCapacity (AWS proxy)
+    inservice_seconds: float = 0.0
+    #: fraction of AWS calls answered with AWS's throttling error (AWS proxy)
+    throttle_rate: float = 0.0
+    #: fraction of AWS calls answered with HTTP 503 ServiceUnavailable (AWS proxy)
+    error_rate: float = 0.0
+    #: seed of the proxy's fault draws
+    fault_seed: int = 0
+
+    @property
+    def needs_proxy(self) -> bool:
+        return any((self.insync_seconds, self.inservice_seconds, self.throttle_rate, self.error_rate))
 
     @classmethod
     def from_env(cls) -> SandboxOptions:
@@ -50,6 +75,11 @@ class SandboxOptions:
             seats=int(env.get("ORCHESTRATOR_SANDBOX_SEATS", cls.seats)),
             tunnel_seconds=float(env.get("ORCHESTRATOR_SANDBOX_TUNNEL_SECONDS", cls.tunnel_seconds)),
             team_table=env.get("ORCHESTRATOR_SANDBOX_TEAM_TABLE") or None,
+            insync_seconds=float(env.get("ORCHESTRATOR_SANDBOX_INSYNC_SECONDS", cls.insync_seconds)),
+            inservice_seconds=float(env.get("ORCHESTRATOR_SANDBOX_INSERVICE_SECONDS", cls.inservice_seconds)),
+            throttle_rate=float(env.get("ORCHESTRATOR_SANDBOX_THROTTLE_RATE", cls.throttle_rate)),
+            error_rate=float(env.get("ORCHESTRATOR_SANDBOX_ERROR_RATE", cls.error_rate)),
+            fault_seed=int(env.get("ORCHESTRATOR_SANDBOX_FAULT_SEED", cls.fault_seed)),
         )
 
 
@@ -71,7 +101,7 @@ def load_state(folder: Path | None = None) -> dict | None:
 def env_for(state: dict) -> dict[str, str]:
     """What a user exports to point the aws CLI / boto3 / the orchestrator at the sandbox."""
     return {
-        "AWS_ENDPOINT_URL": state["moto"]["endpoint"],
+        "AWS_ENDPOINT_URL": (state.get("proxy") or state["moto"])["endpoint"],
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": state["region"],
@@ -93,7 +123,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None) -> dic
     folder = folder or sandbox_dir()
     options = options or SandboxOptions.from_env()
     existing = load_state(folder)
-    if existing and _alive(existing["moto"]["pid"]) and _alive(existing["sshd"]["pid"]):
+    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing):
         log.info("sandbox.already_up", site_file=existing["site_file"])
         return existing
     if existing:
@@ -119,6 +149,11 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None) -> dic
         state["site_file"] = str(site_file.resolve())
         state["appliance_dir"] = str(swanctl.parent)
         state["exports"] = str(exports)
+        if options.needs_proxy:
+            from orchestrator.sandbox import awsproxy
+
+            state["proxy"] = awsproxy.start_process(moto.endpoint, options, log_file=folder / "awsproxy.log")
+            log.info("sandbox.proxy_started", **state["proxy"])
         _save(folder, state)
     except BaseException:
         down(folder)
@@ -135,6 +170,9 @@ def down(folder: Path | None = None) -> bool:
     state = load_state(folder)
     if state is None:
         return False
+    if "proxy" in state:
+        with suppress(Exception):
+            motoserver.stop(state["proxy"]["pid"])
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
