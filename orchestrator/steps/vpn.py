@@ -96,6 +96,13 @@ class BringUp(StepKind):
         )
         sas = ctx.services.appliance.list_sas()
         started = [child for child in _children(ctx) if not sas.is_up(child)]
+        # A tunnel this step already initiated (an earlier attempt, or the run before a crash) whose IKE SA
+        # is still CONNECTING is left to charon: initiating it again would start a second negotiation.
+        connecting = any(ike.state == "CONNECTING" for ike in sas.ikes)
+        waiting = [c for c in started if connecting and c in ctx.state.get("initiated", [])]
+        if waiting:
+            ctx.log.info("vpn.still_connecting", children=waiting, detail="not initiated again")
+        started = [c for c in started if c not in waiting]
         # journaled before initiating, so a rollback after a crash mid-initiate still tears them down
         ctx.record(initiated=sorted(set(ctx.state.get("initiated", [])) | set(started)))
         for child in started:

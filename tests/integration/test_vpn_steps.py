@@ -62,6 +62,18 @@ def test_bring_up_never_establishing_times_out_clearly(make_ssh_site, fake_swanc
     assert fake_swanctl.child(CHILD)["polls"] >= 3
 
 
+def test_resumed_bring_up_does_not_initiate_a_connecting_tunnel_again(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+    """After a crash mid-negotiation (journal says initiated, the IKE SA is CONNECTING) the step waits
+    for charon instead of initiating the tunnel a second time."""
+    fake_swanctl.configure(establish_after_polls=2)
+    site = make_ssh_site()
+    first = vpn_ctx(BringUp, site, clock)
+    first.services.appliance.initiate(CHILD)  # the crashed run got this far
+    resumed = vpn_ctx(BringUp, site, clock, state={"initiated": [CHILD]}, params={"poll_interval_seconds": 1})
+    assert run_step(BringUp(), resumed)
+    assert fake_swanctl.child(CHILD)["initiations"] == 1
+
+
 def test_bring_up_auth_failure_is_fatal(make_ssh_site, fake_swanctl, clock, vpn_ctx):
     """strongSwan's AUTHENTICATION_FAILED from the peer fails the step at once (no retry, no wait)."""
     fake_swanctl.configure(mode="auth-fail")
