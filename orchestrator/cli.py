@@ -18,6 +18,7 @@ from rich.console import Console
 
 from orchestrator import app, logs
 from orchestrator.errors import InvalidInput, OrchestratorError
+from orchestrator.journal import holder_alive
 from orchestrator.progress import ConsoleStream, LiveProgress
 
 COMMON = ("state_dir", "log_format", "report_dir", "log_level")
@@ -180,6 +181,7 @@ def status(ctx, run_id, as_json, last, site_file):
         click.echo(
             f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
             + (f"\n  error: {run['error']}" if run.get("error") else "")
+            + (f"\n  orphaned (no live orchestrator): `orchestrator resume {run['run_id']}`" if run["orphaned"] else "")
         )
         for step in run["steps"]:
             click.echo(
@@ -188,12 +190,23 @@ def status(ctx, run_id, as_json, last, site_file):
             )
 
 
+def _orphaned(journal, run) -> bool:
+    """A run the journal calls running whose orchestrator is gone (killed, machine lost): resume it."""
+    if run.status != "running":
+        return False
+    lock = journal.current_lock(run.site)
+    if lock is None or lock.holder.run_id != run.run_id:
+        return True
+    return holder_alive(lock.holder) is False
+
+
 def _run_json(journal, run) -> dict:
     return {
         "run_id": run.run_id,
         "kind": run.kind,
         "site": run.site,
         "status": run.status,
+        "orphaned": _orphaned(journal, run),
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "error": run.error,
