@@ -4,8 +4,9 @@ Shape (per file, ``workers`` files in parallel, largest first so the long files 
 
 * download thread: streams the file from its own SFTP connection (resuming after a dropped link) and
   hashes each piece as it arrives;
-* upload threads: small files are PUT once their digest matched; large files go out as multipart
-  parts while the download continues (download, hashing and upload overlap), and the upload is
+* upload threads: small files are PUT once their digest matched (the download thread does not wait
+  for the PUT: it moves on to its next file, the bytes stay counted in the budget); large files go
+  out as multipart parts while the download continues (download, hashing and upload overlap), and the upload is
   completed only when the digest matched (see adapters/s3.py for why that keeps corrupt bytes off
   the final key).
 
@@ -31,6 +32,8 @@ from orchestrator.errors import FatalError, Interrupted
 
 MARKER_NAME = "_RESTORE_COMPLETE.json"
 SHA256_METADATA = "sha256"
+#: how often a download looks at the stop flag and the run's cancellation (ctx.check)
+CHECK_EVERY_BYTES = 8 << 20
 
 
 class ChecksumMismatch(FatalError):
@@ -125,6 +128,8 @@ class RestorePipeline:
         self.budget = _Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
         self.check = check or (lambda: None)
         self._stop = threading.Event()
+        self._uploads: list[Future] = []  # small files' PUTs: the download worker does not wait for them
+        self._uploads_lock = threading.Lock()
 
     def run(self, snapshot: Snapshot, files: list[RemoteFile]) -> RestoreResult:
         """Restore every file; raises the first failure (others are stopped, their uploads aborted)."""
@@ -157,7 +162,13 @@ class RestorePipeline:
             for future in pending:
                 future.cancel()
             wait(pending)
-            raise failed[0].exception()
+        with self._uploads_lock:
+            uploads = list(self._uploads)
+        wait(uploads)  # small files' PUTs still in flight
+        errors = [u.exception() for u in uploads if not u.cancelled() and u.exception() is not None]
+        errors += [f.exception() for f in failed]
+        if errors:  # the root cause first, not the Interrupted it caused in other files
+            raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
         return [f.result() for f in futures]
 
     # --- one file ---------------------------------------------------------------------------------
@@ -183,35 +194,49 @@ class RestorePipeline:
         return (head.get("Metadata") or {}).get(SHA256_METADATA) == remote.sha256
 
     def _restore_small(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads) -> None:
+        """Held in memory and hashed; PUT only once its digest matched. The PUT runs on the upload
+        pool while this worker moves on to its next file (its bytes stay counted in the budget)."""
         self.budget.acquire(remote.size, self._stop)
         try:
-            digest, buffer = hashlib.sha256(), bytearray()
+            digest, pieces = hashlib.sha256(), []
             for piece in self._pieces(snapshot, remote):
                 digest.update(piece)
-                buffer += piece
+                pieces.append(piece)
             self._verify(remote, digest)
-            body = bytes(buffer)
-            uploads.submit(
+            body = b"".join(pieces)
+            future = uploads.submit(
                 self.s3.put_bytes, self.target.bucket, key, body, {SHA256_METADATA: remote.sha256}
-            ).result()
-        finally:
+            )
+        except BaseException:
             self.budget.release(remote.size)
+            raise
+        future.add_done_callback(lambda done: self._uploaded(done, remote.size))
+        with self._uploads_lock:
+            self._uploads.append(future)
+
+    def _uploaded(self, future: Future, size: int) -> None:
+        self.budget.release(size)
+        if future.cancelled() or future.exception() is not None:
+            self._stop.set()  # stop the downloads early: the run fails anyway
 
     def _restore_large(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads) -> None:
         part_size = max(self.part_size, -(-remote.size // 10_000))
         upload = self.s3.start_upload(self.target.bucket, key, {SHA256_METADATA: remote.sha256})
         parts: list[Future] = []
         try:
-            digest, buffer, number = hashlib.sha256(), bytearray(), 1
+            # a part is sent as soon as it holds part_size bytes (parts may differ in size: S3 only
+            # wants >= 5 MiB but the last); one join per part, no sliding buffer copies
+            digest, pending, pending_bytes, number = hashlib.sha256(), [], 0, 1
             for piece in self._pieces(snapshot, remote):
                 digest.update(piece)
-                buffer += piece
-                if len(buffer) >= part_size:
-                    parts.append(self._send_part(upload, number, bytes(buffer[:part_size]), uploads))
-                    del buffer[:part_size]
+                pending.append(piece)
+                pending_bytes += len(piece)
+                if pending_bytes >= part_size:
+                    parts.append(self._send_part(upload, number, b"".join(pending), uploads))
+                    pending, pending_bytes = [], 0
                     number += 1
-            if buffer or number == 1:
-                parts.append(self._send_part(upload, number, bytes(buffer), uploads))
+            if pending or number == 1:
+                parts.append(self._send_part(upload, number, b"".join(pending), uploads))
             for part in parts:
                 part.result()
             self._verify(remote, digest)  # only now may the object appear at its key
@@ -235,9 +260,12 @@ class RestorePipeline:
         wait(parts)
 
     def _pieces(self, snapshot: Snapshot, remote: RemoteFile):
-        for count, piece in enumerate(self.source.stream(snapshot, remote)):
-            if count % 256 == 0:
+        since_check = CHECK_EVERY_BYTES  # check before the first byte, then every few MiB
+        for piece in self.source.stream(snapshot, remote):
+            if since_check >= CHECK_EVERY_BYTES:
                 self._checkpoint()
+                since_check = 0
+            since_check += len(piece)
             yield piece
 
     def _checkpoint(self) -> None:

@@ -2,10 +2,14 @@
 
 Reading is built for throughput and for hostile content:
 
-* Downloads use paramiko's prefetch (many outstanding 32 KiB reads), never a plain ``read()`` loop
-  (4.9 MB/s, FACTS.md) and never a 16-64 request cap (busy-wait bug). Prefetch is issued one bounded
-  WINDOW at a time: paramiko buffers prefetched data until it is read, so prefetching a whole file
-  lets a slow consumer (S3) pile a file's worth of bytes in memory; and a window also re-arms
+* Downloads use paramiko's prefetch (many outstanding reads), never a plain ``read()`` loop
+  (4.9 MB/s, FACTS.md) and never a 16-64 request cap (busy-wait bug). Each read asks for as much as
+  the server accepts (``limits@openssh.com``: 255 KiB on OpenSSH 8.6+, else 32 KiB): paramiko's
+  cost is per request and per prefetch buffer, so 8x fewer requests cut the client's CPU by 25-40%
+  (BENCHMARKS.md). A file that one request covers is read without prefetch (no prefetch thread).
+  Prefetch is issued one bounded WINDOW at a time: paramiko buffers prefetched data until it is
+  read, so prefetching a whole file lets a slow consumer (S3) pile a file's worth of bytes in
+  memory; and a window also re-arms
   prefetch should paramiko's prefetch race drop it back to synchronous reads.
 * Each parallel download borrows its own SSH connection from a pool (paramiko decrypts a
   connection's packets in one thread; separate transports spread that work).
@@ -30,6 +34,7 @@ from typing import Any
 
 import paramiko
 import structlog
+from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from orchestrator import retry
 from orchestrator.adapters import ssh
@@ -94,6 +99,9 @@ class SftpBackupSource:
     """Snapshots under ``sftp_cfg.path`` on the provider's SFTP server."""
 
     window = 16 * 1024 * 1024
+    #: largest SFTP read request; the server's own limit (limits@openssh.com) wins when lower, and
+    #: a server that does not say gets paramiko's 32 KiB
+    max_request_size = 255 * 1024
     read_timeout = 60.0
     resume_attempts = 5
 
@@ -107,6 +115,7 @@ class SftpBackupSource:
         self._idle: list[_Session] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._request_size: int | None = None  # negotiated on the first connection
 
     # --- snapshots -------------------------------------------------------------------------------
 
@@ -176,13 +185,25 @@ class SftpBackupSource:
             self._return(session)
 
     def _read_from(self, session: _Session, path: str, position: int, size: int) -> Iterator[bytes]:
+        request_size = self._request_size or PIECE
         with session.sftp.open(path, "rb") as handle:
+            handle.MAX_REQUEST_SIZE = request_size
+            if size - position <= request_size:
+                # one request answers it: no prefetch (and no prefetch thread) for small files
+                handle.seek(position)
+                while position < size:
+                    piece = handle.read(size - position)
+                    if not piece:
+                        self._short_read(session, path, position, size)
+                    position += len(piece)
+                    yield piece
+                return
             while position < size:
                 end = min(size, position + self.window)
                 handle.seek(position)
                 handle.prefetch(end)
                 while position < end:
-                    piece = handle.read(min(PIECE, end - position))
+                    piece = handle.read(min(request_size, end - position))
                     if not piece:
                         self._short_read(session, path, position, size)
                     position += len(piece)
@@ -268,10 +289,34 @@ class SftpBackupSource:
         key = self.secrets.ssh_private_key(self.cfg)
         conn = ssh.connect(self.cfg, key, self.options)
         try:
-            return _Session(conn, conn.open_sftp(), self.read_timeout)
+            session = _Session(conn, conn.open_sftp(), self.read_timeout)
+            if self._request_size is None:
+                self._request_size = self._negotiate_request_size(session)
+            return session
         except BaseException:
             conn.close()
             raise
+
+    def _negotiate_request_size(self, session: _Session) -> int:
+        """The read size to request: up to the server's ``max-read-length`` (the ``limits@openssh.com``
+        extension, OpenSSH 8.6+: 255 KiB there, 8x fewer requests and prefetch buffers than paramiko's
+        32 KiB, which cut the client's CPU by 25-40%), capped at :attr:`max_request_size`. A server
+        without the extension gets 32 KiB, which every SFTP server serves whole: a larger request
+        answered short would leave holes that paramiko's prefetch refills one round trip at a time."""
+        try:
+            kind, msg = session.sftp._request(CMD_EXTENDED, "limits@openssh.com")
+            if kind != CMD_EXTENDED_REPLY:
+                return PIECE
+            msg.get_int64()  # max-packet-length
+            max_read = msg.get_int64()
+        except (OSError, paramiko.SSHException, EOFError):
+            return PIECE
+        size = min(self.max_request_size, max_read)
+        size -= size % 1024
+        if size <= 0:
+            return PIECE
+        self.log.debug("sftp.request_size", bytes=size, server_max_read=max_read)
+        return size
 
     def _return(self, session: _Session) -> None:
         with self._lock:

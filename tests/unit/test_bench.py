@@ -1,0 +1,62 @@
+"""The benchmark suite's own logic (no benchmark runs here): the critical path on known DAGs, the
+sequential runbook copy, and that ``python -m bench --help`` works."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.rto import RUNBOOK, critical_path, sequential_copy
+
+
+def step(step_id: str, seconds: float | None, *needs: str) -> dict:
+    return {"id": step_id, "needs": list(needs), "duration_seconds": seconds}
+
+
+def test_critical_path_takes_the_longest_branch():
+    steps = [
+        step("preflight", 1.0),
+        step("announce", 0.2),
+        step("vpn", 3.0, "preflight"),
+        step("restore", 5.0, "preflight"),
+        step("seats", 4.0, "preflight"),
+        step("dns", 2.0, "vpn", "restore", "seats"),
+        step("smoke", 0.5, "dns"),
+    ]
+    length, path = critical_path(steps)
+    assert length == pytest.approx(8.5)
+    assert path == ["preflight", "restore", "dns", "smoke"]
+
+
+def test_critical_path_of_a_chain_is_the_sum_and_unrun_steps_count_zero():
+    steps = [step("a", 1.0), step("b", None, "a"), step("c", 2.5, "b")]
+    assert critical_path(steps) == (pytest.approx(3.5), ["a", "b", "c"])
+
+
+def test_critical_path_of_independent_steps_is_the_longest_one():
+    assert critical_path([step("a", 1.0), step("b", 4.0), step("c", 2.0)]) == (4.0, ["b"])
+
+
+def test_critical_path_refuses_cycles_and_unknown_needs():
+    with pytest.raises(ValueError, match="cycle"):
+        critical_path([step("a", 1.0, "b"), step("b", 1.0, "a")])
+    with pytest.raises(ValueError, match="unknown"):
+        critical_path([step("a", 1.0, "ghost")])
+
+
+def test_sequential_copy_chains_every_step(tmp_path: Path):
+    copy = yaml.safe_load(sequential_copy(RUNBOOK, tmp_path / "seq.yaml").read_text())
+    ids = [s["id"] for s in copy["steps"]]
+    assert [s["needs"] for s in copy["steps"]] == [[], *[[previous] for previous in ids[:-1]]]
+    original = yaml.safe_load(RUNBOOK.read_text())
+    assert ids == [s["id"] for s in original["steps"]]
+
+
+def test_bench_help_works():
+    out = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "restore" in out.stdout and "--full" in out.stdout
