@@ -152,3 +152,29 @@ def _change(name, type_, ttl, value):
     from orchestrator.adapters.route53 import Change, RecordSet
 
     return Change("UPSERT", RecordSet(name, type_, ttl, (value,)))
+
+
+def test_many_records_are_read_with_one_zone_listing_and_cut_over_in_one_batch(make_moto_site, clock):
+    """Past a handful of records the zone is listed page by page instead of one call per record, and 400
+    records still go out in one change batch; rollback restores them all."""
+    records = [
+        {"name": f"agent{i:03d}.example.com.", "type": "A", "ttl": 60, "primary": f"198.51.100.{i % 250 + 1}",
+         "secondary": f"192.0.2.{i % 250 + 1}"}
+        for i in range(400)
+    ]
+    site = make_moto_site(records=records, create_records=[r["name"] for r in records[:350]])
+    services = Services(site, clock)
+    calls = []
+    services.aws.add_event_hook("before-call.route53.ListResourceRecordSets", lambda **kw: calls.append(1))
+    keys = [(r.name, r.type) for r in site.dns.records]
+    found = services.route53.get_records(site.dns.zone_id, keys)
+    assert len(found) == 400 and sum(v is not None for v in found.values()) == 350
+    assert found[("agent007.example.com.", "A")].values == ("198.51.100.8",)
+    assert 1 <= len(calls) <= 3  # 350 sets + the zone's NS/SOA at 300 a page
+    ctx = make_step_context(DnsCutover, site, clock, services=services)
+    assert run_step(DnsCutover(), ctx)
+    assert len(ctx.state["change_ids"]) == 1
+    assert live(site, services, "agent399.example.com.", "A") == ["192.0.2.150"]
+    DnsCutover().rollback(ctx)
+    assert live(site, services, "agent007.example.com.", "A") == ["198.51.100.8"]
+    assert live(site, services, "agent399.example.com.", "A") is None
