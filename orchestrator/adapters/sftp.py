@@ -335,7 +335,7 @@ class SftpBackupSource:
 
     def _snapshots(self, session: _Session) -> list[Snapshot]:
         out = []
-        for attrs in session.sftp.listdir_attr(self.root):
+        for attrs in _listdir(session, self.root):
             taken_at = parse_snapshot_name(attrs.filename)
             if taken_at is None or not stat.S_ISDIR(attrs.st_mode or 0):
                 continue
@@ -367,9 +367,20 @@ class SftpBackupSource:
         pending = [""]
         while pending:
             rel = pending.pop()
-            for attrs in session.sftp.listdir_attr(f"{top}/{rel}" if rel else top):
+            for attrs in _listdir(session, f"{top}/{rel}" if rel else top):
                 child = f"{rel}/{attrs.filename}" if rel else attrs.filename
                 out[child] = attrs
                 if stat.S_ISDIR(attrs.st_mode or 0):
                     pending.append(child)
         return out
+
+
+def _listdir(session, path: str) -> list[paramiko.SFTPAttributes]:
+    """``listdir_attr``; a name that is not UTF-8 (paramiko cannot decode it) is a clear refusal."""
+    try:
+        return session.sftp.listdir_attr(path)
+    except UnicodeDecodeError:
+        raise SnapshotError(
+            f"{path}: the provider lists a file name that is not valid UTF-8; refusing to guess which file it "
+            "is (ask the provider to rename it)"
+        ) from None
