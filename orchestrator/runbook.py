@@ -243,7 +243,13 @@ def _load_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
 
     if node is None:
         raise InvalidInput("the runbook is empty", source=source, location="1")
-    return walk(node, ()), lines
+    try:
+        return walk(node, ()), lines
+    except yaml.YAMLError as exc:  # e.g. an unknown tag (!foo): composing succeeded, constructing did not
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        where = f"{mark.line + 1}" if mark else None
+        raise InvalidInput(f"not valid YAML: {problem}", source=source, location=where) from None
 
 
 class _Locator:

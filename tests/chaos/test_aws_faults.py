@@ -46,8 +46,9 @@ class _with_endpoint:
 
 
 def fault_events(events: list[dict]) -> list[dict]:
-    """Audit events that record a failed AWS call: a logged retry, or a failed step attempt."""
-    return [e for e in events if e.get("event") in ("retry", "attempt_failed")
+    """Audit events that record a failed AWS call: a logged retry, a failed step attempt, or a notification
+    given up after its retries (a lost notification never fails the run, but it is logged)."""
+    return [e for e in events if e.get("event") in ("retry", "attempt_failed", "notify.failed", "notify_failed")
             and any(word in str(e.get("error", "")) for word in FAULT_WORDS)]
 
 

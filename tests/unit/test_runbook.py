@@ -173,3 +173,9 @@ def test_render_marks_gates_owners_and_manual_steps():
     assert "`dns-cutover` — **APPROVAL**" in text
     assert "owner: **dba-oncall**" in text
     assert "By hand:" in text and "sha256sum -c SHA256SUMS" in text
+
+
+def test_unknown_yaml_tag_is_located(tmp_path):
+    """A YAML tag the safe loader cannot construct (found by hypothesis: `!0`) is a located error."""
+    with pytest.raises(InvalidInput, match=r"runbook.yaml:3: not valid YAML: could not determine a constructor"):
+        load_runbook(write_runbook(tmp_path, "name: t\nsteps:\n  - id: !0 a\n    uses: builtin.noop\n"))
