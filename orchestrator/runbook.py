@@ -21,7 +21,7 @@ from orchestrator.durations import parse_duration
 from orchestrator.errors import InvalidInput
 from orchestrator.retry import POLICIES, RetryPolicy
 from orchestrator.steps import registry
-from orchestrator.validation import describe, dotted
+from orchestrator.validation import describe, dotted, read_input_text
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
 
@@ -297,12 +297,7 @@ def load_runbook(path: str | Path) -> Runbook:
     """Read, validate and resolve a runbook file (and the runbooks its phases name)."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput("runbook file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read runbook: {exc.__class__.__name__}", source=source) from None
+    text = read_input_text(path, "runbook file")
     data, lines = _load_with_lines(text, source)
     return _build(data, _Locator(lines), source, path.parent, seen=(path.resolve(),))
 

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.errors import InvalidInput
-from orchestrator.validation import raise_invalid
+from orchestrator.validation import raise_invalid, read_input_text
 
 HOST_KEY_TYPES = (
     "ssh-ed25519",
@@ -188,12 +188,7 @@ def load_site(path: str | Path) -> Site:
     """Read and validate a site file."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput("site file not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read site file: {exc.__class__.__name__}", source=source) from None
+    text = read_input_text(path, "site file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from pydantic import ValidationError
 
 from orchestrator.errors import InvalidInput
+
+
+def read_input_text(path, what: str) -> str:
+    """The UTF-8 text of an input file (site file, runbook); InvalidInput naming the file otherwise."""
+    source = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} not found", source=source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {what}: {exc.__class__.__name__}", source=source) from None
 
 
 def dotted(loc: tuple) -> str:

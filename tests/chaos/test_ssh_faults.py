@@ -28,24 +28,9 @@ from orchestrator.sha256sums import Sha256SumsError, format_sha256sums
 from orchestrator.steps.backup import BackupRestore
 from orchestrator.steps.vpn import BringUp
 from tests.chaos.support import seeded, trials
-from tests.fixtures.aws import build_moto_site, make_step_context, run_step
+from tests.fixtures.aws import build_moto_site, run_step
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
-
-
-@pytest.fixture
-def contexts():
-    """A factory of step contexts; their SSH connections are closed after the test."""
-    made = []
-
-    def build(kind, site, clock, **kwargs):
-        ctx = make_step_context(kind, site, clock, **kwargs)
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.services.close()
 
 
 def fresh_snapshot(root, clock, files: int = 6, total_mb: float = 14, hours_old: float = 1):
@@ -84,7 +69,7 @@ def assert_refused(ctx, info, bad: set[str] = frozenset()) -> None:
 # --- SFTP trouble ------------------------------------------------------------------------------------
 
 
-def test_links_cut_mid_file_end_in_a_verified_restore(make_ssh_site, snapshot_root, cutting_proxy, clock, contexts,
+def test_links_cut_mid_file_end_in_a_verified_restore(make_ssh_site, snapshot_root, cutting_proxy, clock, step_contexts,
                                                       request):
     """The SFTP connection is cut after a random number of bytes (1-3 cuts, seeded): the restore resumes
     and ends verified, every file's bytes identical."""
@@ -95,7 +80,7 @@ def test_links_cut_mid_file_end_in_a_verified_restore(make_ssh_site, snapshot_ro
         proxy = cutting_proxy(after_bytes=rng.randrange(50_000, 6_000_000), cuts=rng.randint(1, 3))
         sftp = site.backup.sftp.model_copy(update={"port": proxy.port})
         site = site.model_copy(update={"backup": site.backup.model_copy(update={"sftp": sftp})})
-        ctx = contexts(BackupRestore, site, clock, params={"workers": 2, "part_size_mib": 5})
+        ctx = step_contexts(BackupRestore, site, clock, params={"workers": 2, "part_size_mib": 5})
         _empty_bucket(ctx)
         assert run_step(BackupRestore(), ctx)
         assert proxy.cuts_done >= 1
@@ -160,7 +145,7 @@ def restart_sshd(server) -> None:
     server.pid, server._process = process.pid, process
 
 
-def test_sshd_restarted_mid_restore_ends_verified(own_sshd, ssh_client_key, aws_env, clock, contexts, monkeypatch):
+def test_sshd_restarted_mid_restore_ends_verified(own_sshd, ssh_client_key, aws_env, clock, step_contexts, monkeypatch):
     """sshd (and every session) is killed after the first MiB of a file and started again: the download
     reconnects, resumes at its offset and the restore ends verified."""
     root = own_sshd.workdir / "exports"
@@ -182,32 +167,32 @@ def test_sshd_restarted_mid_restore_ends_verified(own_sshd, ssh_client_key, aws_
 
     monkeypatch.setattr(SftpBackupSource, "stream", stream)
     monkeypatch.setattr(SftpBackupSource, "window", 512 * 1024)  # so the file is still being read after 1 MiB
-    ctx = contexts(BackupRestore, site, clock, params={"workers": 1, "part_size_mib": 5})
+    ctx = step_contexts(BackupRestore, site, clock, params={"workers": 1, "part_size_mib": 5})
     with capture_logs() as logs:
         assert run_step(BackupRestore(), ctx)
     assert restarted and any(e["event"] == "sftp.resume" for e in logs)
     assert_verified(ctx, info)
 
 
-def test_snapshot_without_sha256sums_is_never_restored(make_ssh_site, snapshot_root, clock, contexts):
+def test_snapshot_without_sha256sums_is_never_restored(make_ssh_site, snapshot_root, clock, step_contexts):
     """A newer snapshot whose SHA256SUMS is missing is skipped for the newest complete one; with none
     complete, a clear refusal (NoSnapshot) and an empty bucket."""
     older = fresh_snapshot(snapshot_root, clock, files=3, total_mb=2, hours_old=3)
     newer = fresh_snapshot(snapshot_root, clock, files=3, total_mb=2, hours_old=1)
     (newer.path / "SHA256SUMS").unlink()
     site = make_ssh_site()
-    ctx = contexts(BackupRestore, site, clock)
+    ctx = step_contexts(BackupRestore, site, clock)
     assert run_step(BackupRestore(), ctx)
     assert_verified(ctx, older)
     (older.path / "SHA256SUMS").unlink()
     _empty_bucket(ctx)
     with pytest.raises(FatalError, match="no complete snapshot"):
-        BackupRestore().apply(contexts(BackupRestore, site, clock))
+        BackupRestore().apply(step_contexts(BackupRestore, site, clock))
     assert bucket_keys(ctx) == {}
 
 
 @pytest.mark.parametrize("damage", ["truncated-mid-line", "lying-digest", "not-utf8", "garbage"])
-def test_bad_sha256sums_is_a_clear_refusal(make_ssh_site, snapshot_root, clock, contexts, damage):
+def test_bad_sha256sums_is_a_clear_refusal(make_ssh_site, snapshot_root, clock, step_contexts, damage):
     """SHA256SUMS cut mid-line, lying about one file, not UTF-8, or garbage: the step fails with a
     message naming the problem, no marker, nothing at a bad file's key."""
     info = fresh_snapshot(snapshot_root, clock, files=4, total_mb=8)
@@ -227,14 +212,14 @@ def test_bad_sha256sums_is_a_clear_refusal(make_ssh_site, snapshot_root, clock, 
     else:
         sums.write_bytes(os.urandom(4096).replace(b"\n", b" "))
         expected = (OrchestratorError, r"not UTF-8|SHA256SUMS")
-    ctx = contexts(BackupRestore, make_ssh_site(), clock)
+    ctx = step_contexts(BackupRestore, make_ssh_site(), clock)
     with pytest.raises(expected[0], match=expected[1]):
         BackupRestore().apply(ctx)
     assert_refused(ctx, info, bad)
     assert not BackupRestore().verify(ctx)
 
 
-def test_file_changing_while_read_is_refused(make_ssh_site, snapshot_root, clock, contexts, monkeypatch):
+def test_file_changing_while_read_is_refused(make_ssh_site, snapshot_root, clock, step_contexts, monkeypatch):
     """The provider rewrites a file while it is being downloaded: its digest no longer matches, the step
     fails (ChecksumMismatch), nothing for it and no marker lands in S3."""
     info = fresh_snapshot(snapshot_root, clock, files=3, total_mb=12)
@@ -250,7 +235,7 @@ def test_file_changing_while_read_is_refused(make_ssh_site, snapshot_root, clock
                     handle.write(os.urandom(65536))
 
     monkeypatch.setattr(SftpBackupSource, "stream", stream)
-    ctx = contexts(BackupRestore, make_ssh_site(), clock, params={"workers": 1, "part_size_mib": 5})
+    ctx = step_contexts(BackupRestore, make_ssh_site(), clock, params={"workers": 1, "part_size_mib": 5})
     with pytest.raises(ChecksumMismatch, match=victim):
         BackupRestore().apply(ctx)
     assert_refused(ctx, info, {victim})
@@ -260,7 +245,7 @@ def test_file_changing_while_read_is_refused(make_ssh_site, snapshot_root, clock
 
 
 @pytest.mark.parametrize("hostile", ["absolute", "dotdot", "symlink-file", "symlink-dir", "marker-name"])
-def test_hostile_listing_never_leaves_the_snapshot(make_ssh_site, snapshot_root, clock, contexts, hostile):
+def test_hostile_listing_never_leaves_the_snapshot(make_ssh_site, snapshot_root, clock, step_contexts, hostile):
     """Absolute paths, `..`, a symlinked file or directory (pointing at /etc) and a listing that forges the
     restore marker are refused by name; nothing is written outside (or inside) the target prefix."""
     info = fresh_snapshot(snapshot_root, clock, files=2, total_mb=1)
@@ -280,18 +265,18 @@ def test_hostile_listing_never_leaves_the_snapshot(make_ssh_site, snapshot_root,
         (info.path / MARKER_NAME).write_text("{}")
         entries.append((MARKER_NAME, hashlib.sha256(b"{}").hexdigest()))
     (info.path / "SHA256SUMS").write_text(format_sha256sums(entries))
-    ctx = contexts(BackupRestore, make_ssh_site(), clock)
+    ctx = step_contexts(BackupRestore, make_ssh_site(), clock)
     with pytest.raises(FatalError, match=r"absolute|'\.\.'|not a regular file|missing|marker"):
         BackupRestore().apply(ctx)
     assert_refused(ctx, info)
 
 
-def test_names_that_are_not_utf8_are_refused_or_ignored(make_ssh_site, snapshot_root, clock, contexts):
+def test_names_that_are_not_utf8_are_refused_or_ignored(make_ssh_site, snapshot_root, clock, step_contexts):
     """A file whose name is not valid UTF-8 beside the listed ones: the restore neither crashes nor writes
     it; the listed files are restored verified (or the snapshot is refused with a clear error)."""
     info = fresh_snapshot(snapshot_root, clock, files=2, total_mb=1)
     (info.path / os.fsdecode(b"bad-\xff\xfe.bin")).write_bytes(b"x" * 100)
-    ctx = contexts(BackupRestore, make_ssh_site(), clock)
+    ctx = step_contexts(BackupRestore, make_ssh_site(), clock)
     try:
         assert run_step(BackupRestore(), ctx)
     except OrchestratorError as exc:  # a clear refusal is acceptable; a raw UnicodeDecodeError is not
@@ -301,7 +286,7 @@ def test_names_that_are_not_utf8_are_refused_or_ignored(make_ssh_site, snapshot_
         assert_verified(ctx, info)
 
 
-def test_file_shorter_or_longer_than_listed_is_bounded(make_ssh_site, snapshot_root, clock, contexts, monkeypatch):
+def test_file_shorter_or_longer_than_listed_is_bounded(make_ssh_site, snapshot_root, clock, step_contexts, monkeypatch):
     """Sizes the listing announced lie by the time of the read: a file that shrank is refused ("ends at
     byte"), a file that grew by 64 MiB is read only up to its listed size (memory stays bounded)."""
     info = fresh_snapshot(snapshot_root, clock, files=2, total_mb=2)
@@ -318,7 +303,7 @@ def test_file_shorter_or_longer_than_listed_is_bounded(make_ssh_site, snapshot_r
         return files
 
     monkeypatch.setattr(SftpBackupSource, "manifest", manifest)
-    ctx = contexts(BackupRestore, make_ssh_site(), clock, params={"workers": 1})
+    ctx = step_contexts(BackupRestore, make_ssh_site(), clock, params={"workers": 1})
     tracemalloc.start()
     try:
         with pytest.raises(SnapshotError, match="ends at byte"):
@@ -330,13 +315,13 @@ def test_file_shorter_or_longer_than_listed_is_bounded(make_ssh_site, snapshot_r
     assert_refused(ctx, info, {small})
 
 
-def test_listing_of_100k_entries_is_refused_in_bounded_memory(make_ssh_site, snapshot_root, clock, contexts):
+def test_listing_of_100k_entries_is_refused_in_bounded_memory(make_ssh_site, snapshot_root, clock, step_contexts):
     """A SHA256SUMS listing 100,000 files that are not there: a clear refusal naming the first missing
     file, quickly and in bounded memory; nothing written."""
     info = fresh_snapshot(snapshot_root, clock, files=2, total_mb=1)
     entries = list(info.files.items()) + [(f"d{i % 100}/f{i}.bin", f"{i:064x}") for i in range(100_000)]
     (info.path / "SHA256SUMS").write_text(format_sha256sums(entries))
-    ctx = contexts(BackupRestore, make_ssh_site(), clock)
+    ctx = step_contexts(BackupRestore, make_ssh_site(), clock)
     tracemalloc.start()
     started = time.monotonic()
     try:
@@ -352,11 +337,11 @@ def test_listing_of_100k_entries_is_refused_in_bounded_memory(make_ssh_site, sna
 # --- appliance trouble -------------------------------------------------------------------------------
 
 
-def test_appliance_ssh_refused_fails_clearly_in_bounded_time(make_ssh_site, clock, contexts):
+def test_appliance_ssh_refused_fails_clearly_in_bounded_time(make_ssh_site, clock, step_contexts):
     """The appliance's SSH port is closed: bring-up retries under the ssh policy (on the FakeClock) and
     fails with a retryable 'refused' error; real time stays small."""
     site = make_ssh_site(appliance={"port": sshd.free_port()})
-    ctx = contexts(BringUp, site, clock)
+    ctx = step_contexts(BringUp, site, clock)
     started = time.monotonic()
     with capture_logs() as logs, pytest.raises(RetryableError, match=r"(?i)refused"):
         BringUp().apply(ctx)
@@ -364,11 +349,11 @@ def test_appliance_ssh_refused_fails_clearly_in_bounded_time(make_ssh_site, cloc
     assert 1 <= sum(1 for e in logs if e["event"] == "retry") <= 3 and sum(clock.sleeps) <= 60
 
 
-def test_appliance_refusing_our_key_fails_at_once(make_ssh_site, clock, contexts):
+def test_appliance_refusing_our_key_fails_at_once(make_ssh_site, clock, step_contexts):
     """An appliance that does not accept our key: SshAuthFailed at once, no retry, nothing initiated."""
     other = sshd.generate_keypair("not-authorized")
     site = make_ssh_site()
-    ctx = contexts(BringUp, site, clock)
+    ctx = step_contexts(BringUp, site, clock)
     ctx.services.aws.client("secretsmanager").put_secret_value(SecretId="cc-dr/appliance-key",
                                                                 SecretString=other.private_openssh)
     with capture_logs() as logs, pytest.raises(SshAuthFailed):
@@ -376,24 +361,24 @@ def test_appliance_refusing_our_key_fails_at_once(make_ssh_site, clock, contexts
     assert not [e for e in logs if e["event"] == "retry"]
 
 
-def test_appliance_swanctl_hanging_is_bounded(make_ssh_site, fake_swanctl, clock, contexts, monkeypatch):
+def test_appliance_swanctl_hanging_is_bounded(make_ssh_site, fake_swanctl, clock, step_contexts, monkeypatch):
     """`swanctl` never answers: each command is cut at the command timeout, retried under the ssh policy,
     then the step fails with a timeout error; real time is bounded by attempts x timeout."""
     fake_swanctl.configure(mode="hang", hang_seconds=4)
     monkeypatch.setattr(StrongSwanAppliance, "command_timeout", 0.5)
-    ctx = contexts(BringUp, make_ssh_site(), clock)
+    ctx = step_contexts(BringUp, make_ssh_site(), clock)
     started = time.monotonic()
     with pytest.raises(OrchestratorError, match=r"(?i)time"):
         BringUp().apply(ctx)
     assert time.monotonic() - started < 4 * 0.5 + 6
 
 
-def test_appliance_tunnel_flapping_is_never_reported_up(make_ssh_site, fake_swanctl, clock, contexts):
+def test_appliance_tunnel_flapping_is_never_reported_up(make_ssh_site, fake_swanctl, clock, step_contexts):
     """The tunnel shows ESTABLISHED once and is gone at the next look: verify after the apply sees it down
     (the engine retries: VerificationFailed), each retry initiates once more, never a false 'up'."""
     fake_swanctl.configure(mode="flap")
     site = make_ssh_site()
-    ctx = contexts(BringUp, site, clock, params={"poll_interval_seconds": 1})
+    ctx = step_contexts(BringUp, site, clock, params={"poll_interval_seconds": 1})
     for attempt in (1, 2):
         BringUp().apply(ctx)  # it saw the tunnel ESTABLISHED/INSTALLED once
         assert not BringUp().verify(ctx)

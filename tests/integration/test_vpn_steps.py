@@ -10,32 +10,17 @@ from orchestrator.adapters.ssh import HostKeyMismatch
 from orchestrator.errors import FatalError, StepTimeout
 from orchestrator.sandbox.sshd import generate_keypair
 from orchestrator.steps.vpn import BringUp, TearDown
-from tests.fixtures.aws import make_step_context, run_step
+from tests.fixtures.aws import run_step
 
 pytestmark = pytest.mark.integration
 
 CHILD = "dr-tunnel-1"
 
 
-@pytest.fixture
-def vpn_ctx():
-    """A factory of VPN step contexts; their SSH connections are closed after the test."""
-    made = []
-
-    def build(kind, site, clock, **kwargs):
-        ctx = make_step_context(kind, site, clock, **kwargs)
-        made.append(ctx)
-        return ctx
-
-    yield build
-    for ctx in made:
-        ctx.services.close()
-
-
-def test_bring_up_waits_until_installed(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_bring_up_waits_until_installed(make_ssh_site, fake_swanctl, clock, step_contexts):
     """The tunnel shows CONNECTING for 3 polls, then ESTABLISHED/INSTALLED; the step waits on the clock."""
     fake_swanctl.configure(establish_after_polls=3)
-    ctx = vpn_ctx(BringUp, make_ssh_site(), clock, params={"poll_interval_seconds": 2})
+    ctx = step_contexts(BringUp, make_ssh_site(), clock, params={"poll_interval_seconds": 2})
     assert run_step(BringUp(), ctx)
     child = fake_swanctl.child(CHILD)
     assert child["initiations"] == 1
@@ -44,87 +29,89 @@ def test_bring_up_waits_until_installed(make_ssh_site, fake_swanctl, clock, vpn_
     assert ctx.state["initiated"] == [CHILD]
 
 
-def test_bring_up_is_not_applied_twice(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_bring_up_is_not_applied_twice(make_ssh_site, fake_swanctl, clock, step_contexts):
     """A second run finds the tunnel up (verify) and initiates nothing."""
     site = make_ssh_site()
-    assert run_step(BringUp(), vpn_ctx(BringUp, site, clock))
-    assert not run_step(BringUp(), vpn_ctx(BringUp, site, clock))
+    assert run_step(BringUp(), step_contexts(BringUp, site, clock))
+    assert not run_step(BringUp(), step_contexts(BringUp, site, clock))
     assert fake_swanctl.child(CHILD)["initiations"] == 1
 
 
-def test_bring_up_never_establishing_times_out_clearly(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_bring_up_never_establishing_times_out_clearly(make_ssh_site, fake_swanctl, clock, step_contexts):
     """A tunnel that never establishes ends in StepTimeout naming the child and what was last seen."""
     fake_swanctl.configure(mode="never")
-    ctx = vpn_ctx(BringUp, make_ssh_site(), clock, params={"timeout_seconds": 60, "poll_interval_seconds": 5})
+    ctx = step_contexts(BringUp, make_ssh_site(), clock, params={"timeout_seconds": 60, "poll_interval_seconds": 5})
     with pytest.raises(StepTimeout, match=r"dr-tunnel-1.*not reached after 60s.*s2s CONNECTING"):
         BringUp().apply(ctx)
     assert clock.monotonic() <= 60
     assert fake_swanctl.child(CHILD)["polls"] >= 3
 
 
-def test_resumed_bring_up_does_not_initiate_a_connecting_tunnel_again(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_resumed_bring_up_does_not_initiate_a_connecting_tunnel_again(
+    make_ssh_site, fake_swanctl, clock, step_contexts
+):
     """After a crash mid-negotiation (journal says initiated, the IKE SA is CONNECTING) the step waits
     for charon instead of initiating the tunnel a second time."""
     fake_swanctl.configure(establish_after_polls=2)
     site = make_ssh_site()
-    first = vpn_ctx(BringUp, site, clock)
+    first = step_contexts(BringUp, site, clock)
     first.services.appliance.initiate(CHILD)  # the crashed run got this far
-    resumed = vpn_ctx(BringUp, site, clock, state={"initiated": [CHILD]}, params={"poll_interval_seconds": 1})
+    resumed = step_contexts(BringUp, site, clock, state={"initiated": [CHILD]}, params={"poll_interval_seconds": 1})
     assert run_step(BringUp(), resumed)
     assert fake_swanctl.child(CHILD)["initiations"] == 1
 
 
-def test_bring_up_auth_failure_is_fatal(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_bring_up_auth_failure_is_fatal(make_ssh_site, fake_swanctl, clock, step_contexts):
     """strongSwan's AUTHENTICATION_FAILED from the peer fails the step at once (no retry, no wait)."""
     fake_swanctl.configure(mode="auth-fail")
-    ctx = vpn_ctx(BringUp, make_ssh_site(), clock)
+    ctx = step_contexts(BringUp, make_ssh_site(), clock)
     with pytest.raises(FatalError, match="authentication failed"):
         BringUp().apply(ctx)
     assert fake_swanctl.child(CHILD)["initiations"] == 1
     assert clock.sleeps == []
 
 
-def test_rollback_and_tear_down_terminate_the_tunnel(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_rollback_and_tear_down_terminate_the_tunnel(make_ssh_site, fake_swanctl, clock, step_contexts):
     """Rollback of bring_up terminates what it initiated; tear_down then finds nothing left to do."""
     site = make_ssh_site()
-    up = vpn_ctx(BringUp, site, clock)
+    up = step_contexts(BringUp, site, clock)
     run_step(BringUp(), up)
     BringUp().rollback(up)
     assert fake_swanctl.child(CHILD)["terminations"] == 1
-    assert not run_step(TearDown(), vpn_ctx(TearDown, site, clock))
+    assert not run_step(TearDown(), step_contexts(TearDown, site, clock))
 
 
-def test_tear_down_terminates_each_connection(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_tear_down_terminates_each_connection(make_ssh_site, fake_swanctl, clock, step_contexts):
     """Failback's tear_down runs --terminate for the child and verify then sees no SA."""
     site = make_ssh_site()
-    run_step(BringUp(), vpn_ctx(BringUp, site, clock))
-    ctx = vpn_ctx(TearDown, site, clock)
+    run_step(BringUp(), step_contexts(BringUp, site, clock))
+    ctx = step_contexts(TearDown, site, clock)
     assert run_step(TearDown(), ctx)
     assert ctx.state["terminated"] == [CHILD]
     assert fake_swanctl.child(CHILD)["active"] is False
 
 
-def test_missing_aws_connection_is_fatal(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_missing_aws_connection_is_fatal(make_ssh_site, fake_swanctl, clock, step_contexts):
     """A site naming a VPN connection AWS does not have fails before anything is initiated."""
     site = make_ssh_site()
     site = site.model_copy(update={"vpn": site.vpn.model_copy(update={"connection_ids": ["vpn-0000dead"]})})
-    ctx = vpn_ctx(BringUp, site, clock)
+    ctx = step_contexts(BringUp, site, clock)
     with pytest.raises(FatalError):
         BringUp().apply(ctx)
     assert fake_swanctl.child(CHILD) == {}
 
 
-def test_appliance_with_wrong_host_key_is_refused(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_appliance_with_wrong_host_key_is_refused(make_ssh_site, fake_swanctl, clock, step_contexts):
     """An appliance presenting another host key is refused (FatalError) and nothing runs on it."""
     site = make_ssh_site(appliance={"host_key": generate_keypair().public_line})
     with pytest.raises(HostKeyMismatch):
-        BringUp().apply(vpn_ctx(BringUp, site, clock))
+        BringUp().apply(step_contexts(BringUp, site, clock))
     assert fake_swanctl.child(CHILD) == {}
     assert clock.sleeps == []
 
 
-def test_plan_names_the_initiate_command(make_ssh_site, fake_swanctl, clock, vpn_ctx):
+def test_plan_names_the_initiate_command(make_ssh_site, fake_swanctl, clock, step_contexts):
     """The dry-run plan says which child would be initiated, without initiating it."""
-    lines = BringUp().plan(vpn_ctx(BringUp, make_ssh_site(), clock))
+    lines = BringUp().plan(step_contexts(BringUp, make_ssh_site(), clock))
     assert any(f"--initiate --child {CHILD}" in line for line in lines)
     assert fake_swanctl.child(CHILD) == {}
