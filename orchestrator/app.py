@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from orchestrator import logs
-from orchestrator.clock import Clock, SystemClock, iso
+from orchestrator.clock import Clock, SystemClock
 from orchestrator.engine import Engine, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.journal import Journal, RunRecord, SqliteJournal
@@ -88,7 +88,6 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
     site = load_site(request.site_file)
     book = load_runbook(request.runbook_file or default_runbook(request.kind))
     _check_approvals(book, request.approvals, "--approve")
-    _check_needs_site(book)
     journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
     run = RunRecord(
@@ -240,13 +239,6 @@ def _check_approvals(book: Runbook, approvals, flag: str) -> None:
             raise InvalidInput(f"{flag} {step_id}: no such step in runbook {book.name}", source=book.source)
 
 
-def _check_needs_site(book: Runbook) -> None:
-    kinds = registry()
-    for step in book.steps:
-        if step.uses not in kinds:
-            raise InvalidInput(f"unknown step kind {step.uses!r}", source=book.source, location=step.id)
-
-
 # --------------------------------------------------------------------------- dry run
 
 
@@ -295,10 +287,6 @@ def state_dir_from_env(value: str | None) -> Path:
 
 def is_interactive() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
-
-
-def now_iso(settings: Settings) -> str:
-    return iso(settings.clock.now())
 
 
 def _report_written(folder: Path) -> bool:

@@ -6,7 +6,6 @@ Exit codes (contract): 0 success · 1 the run failed · 2 invalid input · 3 loc
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import shlex
@@ -490,6 +489,3 @@ def main(argv: list[str] | None = None) -> None:
         logs.close_audit()
     sys.exit(0)
 
-
-# keep click's own help for `python -m orchestrator`
-run = functools.partial(main)

@@ -124,6 +124,7 @@ class Engine:
             kind=run.kind, dry_run=False, accept_rpo_breach=bool(run.options.get("accept_rpo_breach"))
         )
         self.records = {r.step_id: r for r in self.journal.get_steps(run_id)}
+        self._contexts: dict[str, StepContext] = {}
         self.approved = set(run.options.get("approved", [])) | set(approvals or ())
         self.approve_all = approve_all or run.kind == "drill"
         self.log = self.base_log.bind(run_id=run_id)
@@ -343,7 +344,6 @@ class Engine:
         )
         if self.cancel.is_set():
             ctx.cancel.set()
-        self._contexts = getattr(self, "_contexts", {})
         self._contexts[step.id] = ctx
         return ctx
 
