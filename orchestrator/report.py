@@ -24,7 +24,8 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
     events = journal.get_events(run_id)
     book = run.runbook
     spec = {s["id"]: s for s in book.get("steps", [])}
-    rto = _rto(run, steps, book.get("rto_phase"))
+    tolerated = {i for i, step in spec.items() if step.get("on_failure") == "continue"}
+    rto = _rto(run, steps, book.get("rto_phase"), tolerated)
     rpo = max(
         (s.state["rpo_seconds"] for s in steps if isinstance(s.state.get("rpo_seconds"), int | float)),
         default=None,
@@ -77,12 +78,13 @@ def _step(rec, spec: dict) -> dict:
     }
 
 
-def _rto(run, steps, rto_phase: str | None) -> float | None:
-    """Run start to the last step verified (of the RTO phase, in a drill); None if not achieved."""
-    scope = [s for s in steps if rto_phase is None or s.phase == rto_phase]
-    if not scope or any(s.status not in ("succeeded", "rolled_back") for s in scope):
-        return None
-    if any(s.status == "rolled_back" for s in scope):
+def _rto(run, steps, rto_phase: str | None, tolerated: set[str]) -> float | None:
+    """Run start to the last step verified (of the RTO phase, in a drill); None if not achieved. A failed
+    step whose runbook entry tolerates failure (``on_failure: continue``, e.g. a notification) does not
+    stop service from being restored."""
+    scope = [s for s in steps if (rto_phase is None or s.phase == rto_phase)
+             and not (s.status == "failed" and s.step_id in tolerated)]
+    if not scope or any(s.status != "succeeded" for s in scope):
         return None
     start = parse_iso(run.started_at)
     ends = [parse_iso(s.finished_at) for s in scope if s.finished_at]

@@ -309,3 +309,26 @@ def test_lock_of_another_host_expires_after_the_lease(tmp_path, clock):
         journal.acquire_lock("s1", me, clock.now() + timedelta(seconds=LEASE_SECONDS - 1))
     previous = journal.acquire_lock("s1", me, clock.now() + timedelta(seconds=LEASE_SECONDS + 1))
     assert previous.holder == remote
+
+
+def test_rto_is_measured_when_only_a_tolerated_step_failed(tmp_path, clock):
+    """A failed step with on_failure: continue (a lost notification) leaves the RTO measured; a run
+    that did not succeed has none."""
+    from orchestrator.report import build_report
+
+    book = load(
+        tmp_path,
+        """
+        name: c
+        steps:
+          - {id: announce, uses: builtin.fail, on_failure: continue, retry: none}
+          - {id: work, uses: builtin.sleep, with: {seconds: 30}}
+    """,
+    )
+    engine, journal = make_engine(tmp_path, clock)
+    assert start_run(engine, book).status == "succeeded"
+    assert build_report(journal, "run-1")["rto_seconds"] == pytest.approx(30.0)
+    failing = load(tmp_path, "name: f\nsteps:\n  - {id: down, uses: builtin.fail, retry: none}\n")
+    engine2, _ = make_engine(tmp_path, clock)
+    assert start_run(engine2, failing, run_id="run-2", site="s2").status == "rolled_back"
+    assert build_report(journal, "run-2")["rto_seconds"] is None
