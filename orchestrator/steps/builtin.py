@@ -11,7 +11,6 @@ from orchestrator.steps.base import Params, StepContext, StepKind
 class Noop(StepKind):
     name = "builtin.noop"
     summary = "do nothing"
-    needs_site = False
 
     def apply(self, ctx: StepContext) -> None:
         ctx.record(done=True)
@@ -29,7 +28,6 @@ class Sleep(StepKind):
     name = "builtin.sleep"
     summary = "wait a while (through the injected clock)"
     Params = SleepParams
-    needs_site = False
 
     def apply(self, ctx: StepContext) -> None:
         ctx.sleep(ctx.params.seconds)

@@ -12,6 +12,7 @@ the wheel (asserted below).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -25,12 +26,18 @@ from tests.helpers import REPO
 pytestmark = pytest.mark.integration
 
 
+#: what a build never needs: kept out of the copy the wheel is built from (no stale build/, no write in the checkout)
+NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".sandbox",
+                                     ".orchestrator", ".pytest_cache", ".ruff_cache", ".hypothesis", "tests", "bench")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """The project's wheel, built from the checkout."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The project's wheel, built from a copy of the checkout's sources."""
+    source, out = tmp_path_factory.mktemp("source") / "src", tmp_path_factory.mktemp("wheel")
+    shutil.copytree(REPO, source, ignore=NOT_SOURCES)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(out), str(REPO)], check=True, capture_output=True, timeout=300)
+                    "--wheel-dir", str(out), str(source)], check=True, capture_output=True, timeout=300)
     (built,) = out.glob("cc_failover_orchestrator-*.whl")
     return built
 

@@ -25,7 +25,6 @@ class Fail(StepKind):
     name = "builtin.fail"
     summary = "fail a number of times (retryable or fatal), then succeed"
     Params = FailParams
-    needs_site = False
 
     def apply(self, ctx: StepContext) -> None:
         seen = ctx.state.get("failed", 0)
@@ -54,7 +53,6 @@ class Marker(StepKind):
     summary = "write a marker file (counts applications and compensations)"
     Params = MarkerParams
     compensable = True
-    needs_site = False
 
     def _stem(self, ctx: StepContext) -> str:
         return ctx.step_id.replace("/", "__")
