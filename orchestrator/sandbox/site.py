@@ -34,7 +34,7 @@ from typing import Any
 
 import structlog
 
-from orchestrator.errors import FatalError
+from orchestrator.errors import InvalidInput
 
 log = structlog.get_logger("sandbox")
 
@@ -132,9 +132,10 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
     folder = folder or sandbox_dir()
     options = options or SandboxOptions.from_env()
     if options.needs_proxy and front is None:
-        raise FatalError("the sandbox's AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, "
-                         "_INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test "
-                         "suite (tests/support/awsproxy.py): unset them, or start the sandbox from the tests")
+        raise InvalidInput("the AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS, "
+                           "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
+                           "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
+                           source="environment")
     existing = load_state(folder)
     if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing):
         existing["failover_budget"] = _budget(existing)
