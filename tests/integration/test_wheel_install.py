@@ -100,3 +100,20 @@ def test_installed_wheel_dry_runs_a_failover_on_the_embedded_site(installed, emb
     for step in ("vpn-up", "restore", "seats-up", "dns-cutover"):
         assert step in result.stdout
     assert "DRY RUN complete: no change was made" in result.stdout
+
+
+def test_installed_wheel_brings_the_sandbox_up_from_its_own_stack(installed, tmp_path):
+    """`orchestrator sandbox up/down` from the wheel, elsewhere: the stack program it deploys into moto is the
+    wheel's `stacks` package (no checkout on any path), and it says how many failovers the site can take."""
+    where = subprocess.run([str(installed / "python"), "-c", "import stacks.testing.moto as m; print(m.__file__)"],
+                           cwd=tmp_path, env=_env(), capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(installed.parent)), where
+    env = _env({"ORCHESTRATOR_SANDBOX_DIR": str(tmp_path / "sbx"), "ORCHESTRATOR_SANDBOX_MB": "1",
+                "ORCHESTRATOR_SANDBOX_DAYS": "1", "ORCHESTRATOR_SANDBOX_FILES": "3"})
+    try:
+        up = _run(installed, tmp_path, "sandbox", "up", env=env)
+    finally:
+        down = _run(installed, tmp_path, "sandbox", "down", env=env)
+    assert up.returncode == 0, up.stderr[-3000:]
+    assert "room for 862 more failovers" in up.stdout
+    assert down.returncode == 0 and "sandbox down" in down.stdout
