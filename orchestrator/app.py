@@ -49,8 +49,12 @@ class Settings:
 
 
 def default_runbook(kind: str) -> Path:
-    """The installed default runbook of ``kind``: runbooks/KIND.yaml of the checkout in an editable install,
-    the copy in the wheel otherwise (installed packages are plain files, so it is a real path)."""
+    """The default runbook of ``kind``: ``runbooks/KIND.yaml`` of the current directory when there is one (the
+    contract's default path), else the installed one -- the checkout's runbooks/ in an editable install, the
+    wheel's copy otherwise (installed packages are plain files, so it is a real path)."""
+    local = Path("runbooks") / DEFAULT_RUNBOOKS[kind]
+    if local.is_file():
+        return local
     return Path(str(resources.files("orchestrator.runbooks").joinpath(DEFAULT_RUNBOOKS[kind])))
 
 
