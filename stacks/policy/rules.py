@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -180,16 +181,18 @@ def validate_ingress(args: ResourceValidationArgs, report: ReportViolation) -> N
 
 
 def validate_tags(args: StackValidationArgs, report: ReportViolation) -> None:
-    """Every taggable AWS resource carries ``site`` (= the site file's site, or the config's ``site``) and a
-    non-empty ``owner`` (= the config's ``owner`` when given); without either, all ``site`` tags agree."""
+    """Every taggable AWS resource carries ``site`` and a non-empty ``owner`` (= the config's ``owner`` when
+    given). The site is the site file's, else the config's ``site``, else (a preview) the one most resources
+    carry: a resource tagged for another site stands out."""
     config = args.get_config()
     outputs = stack_outputs(args) or {}
-    site, owner = outputs.get("site") or config.get("site"), config.get("owner")
     taggable = [r for r in args.resources if r.resource_type.startswith("aws:") and r.resource_type not in UNTAGGABLE]
-    sites = {_tags_of(r).get("site") for r in taggable}
+    carried = Counter(_tags_of(r).get("site") for r in taggable if _tags_of(r).get("site"))
+    site = outputs.get("site") or config.get("site") or next(iter(carried.most_common(1)), (None, 0))[0]
+    owner = config.get("owner")
     for resource in taggable:
         tags = _tags_of(resource)
-        wrong_site = tags.get("site") != site if site else (not tags.get("site") or len(sites) > 1)
+        wrong_site = not tags.get("site") or tags.get("site") != site
         wrong_owner = not tags.get("owner") or (owner and tags["owner"] != owner)
         if wrong_site or wrong_owner:
             report(f"{resource.name}: needs site={site!r} and owner tags, has {tags!r}", resource.urn)

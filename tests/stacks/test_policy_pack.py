@@ -260,3 +260,12 @@ def test_bucket_rules_follow_pulumis_property_dependencies():
         reported: list = []
         validate_encryption(StackValidationArgs([bucket, sse]), lambda msg, urn=None, out=reported: out.append(urn))
         assert reported == expected
+
+
+def test_tags_without_outputs_require_one_site_everywhere(good_site):
+    """In a preview (no site file yet) the tags rule still holds every resource to one, non-empty site tag."""
+    _, _, resources = good_site
+    assert check(Deployment(resources, {}), only=["tags"]) == []
+    other = _edit("aws:ec2/vpc:Vpc", lambda i: i["tags"].update(site="another-site"))(list(resources))
+    found = check(Deployment(other, {}), only=["tags"])
+    assert [v.resource for v in found] == [r.name for r in resources if r.type == "aws:ec2/vpc:Vpc"]
