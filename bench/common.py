@@ -31,6 +31,7 @@ def embedded_site(folder: Path | None = None, **options) -> Iterator[dict]:
     environment points boto3 at the moto server while inside the block.
     """
     from orchestrator.sandbox import site as sandbox
+    from tests.support import awsproxy
 
     owned = folder is None
     folder = folder or Path(tempfile.mkdtemp(prefix="ccdr-bench-"))
@@ -38,7 +39,7 @@ def embedded_site(folder: Path | None = None, **options) -> Iterator[dict]:
     base = {"size_mb": 2.0, "days": 1, "files": 10}
     known = {k: v for k, v in {**base, **options}.items() if k in sandbox.SandboxOptions.__dataclass_fields__}
     try:
-        state = sandbox.up(folder, sandbox.SandboxOptions(**known))
+        state = sandbox.up(folder, sandbox.SandboxOptions(**known), front=awsproxy.start_process)
         sandbox.apply_env(state)
         yield state
     finally:

@@ -61,13 +61,13 @@ def _cli(state: dict, site_file: Path, runbook: Path, workdir: Path) -> tuple[di
 
 
 def _proxy_calls(state: dict) -> dict:
-    from orchestrator.sandbox import awsproxy
+    from tests.support import awsproxy
 
     return awsproxy.fetch_stats(state["proxy"]["endpoint"])["calls"]
 
 
 def _reset_calls(state: dict) -> None:
-    from orchestrator.sandbox import awsproxy
+    from tests.support import awsproxy
 
     awsproxy.reset_stats(state["proxy"]["endpoint"])
 

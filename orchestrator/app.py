@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,7 @@ from orchestrator.site import Site, load_site
 from orchestrator.steps import registry
 from orchestrator.steps.base import RunOptions, StepContext
 
-#: where the default runbooks live: ./runbooks when run from a checkout, else next to the package
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+#: the default runbooks: package data of ``orchestrator.runbooks`` (the top-level runbooks/ folder, mapped in)
 DEFAULT_RUNBOOKS = {"failover": "failover.yaml", "failback": "failback.yaml", "drill": "drill.yaml"}
 
 
@@ -49,9 +49,21 @@ class Settings:
 
 
 def default_runbook(kind: str) -> Path:
-    name = DEFAULT_RUNBOOKS[kind]
-    local = Path("runbooks") / name
-    return local if local.exists() else PACKAGE_ROOT / "runbooks" / name
+    """The default runbook of ``kind``: ``runbooks/KIND.yaml`` of the current directory when there is one (the
+    contract's default path), else the installed one -- the checkout's runbooks/ in an editable install, the
+    wheel's copy otherwise (installed packages are plain files, so it is a real path)."""
+    local = Path("runbooks") / DEFAULT_RUNBOOKS[kind]
+    if local.is_file():
+        return local
+    return Path(str(resources.files("orchestrator.runbooks").joinpath(DEFAULT_RUNBOOKS[kind])))
+
+
+def runbook_file(argument: Path) -> Path:
+    """What ``runbook validate/render ARGUMENT`` reads: the file ARGUMENT, or, when no such file exists and
+    ARGUMENT is a default runbook's name (failover, failback, drill), that installed runbook."""
+    if not argument.exists() and str(argument) in DEFAULT_RUNBOOKS:
+        return default_runbook(str(argument))
+    return argument
 
 
 def open_journal(settings: Settings, site: Site | None = None) -> Journal:

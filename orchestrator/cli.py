@@ -303,8 +303,11 @@ def runbook() -> None:
 @common_options
 @click.pass_context
 def runbook_validate(ctx, file):
-    """Check a runbook: step kinds, parameters, dependencies, cycles, durations."""
+    """Check a runbook: step kinds, parameters, dependencies, cycles, durations.
+
+    FILE may also name a default runbook: failover, failback or drill."""
     _setup(ctx)
+    file = app.runbook_file(file)
     book = app.load_runbook(file)
     click.echo(f"{file}: ok ({len(book.steps)} steps, runbook {book.name!r})")
 
@@ -314,11 +317,13 @@ def runbook_validate(ctx, file):
 @common_options
 @click.pass_context
 def runbook_render(ctx, file):
-    """Print a runbook as Markdown a human can follow by hand."""
+    """Print a runbook as Markdown a human can follow by hand.
+
+    FILE may also name a default runbook: failover, failback or drill."""
     _setup(ctx)
     from orchestrator.render import render_runbook
 
-    click.echo(render_runbook(app.load_runbook(file)))
+    click.echo(render_runbook(app.load_runbook(app.runbook_file(file))))
 
 
 @cli.group()
@@ -337,6 +342,7 @@ def sandbox_up(ctx):
     _setup(ctx)
     state = embedded.up()
     click.echo(f"sandbox up: site file {state['site_file']}")
+    click.echo(f"room for {state['failover_budget']} more failovers (moto never frees a terminated seat's address)")
     click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
 
 

@@ -5,8 +5,9 @@ site file (contract schema 1) and nothing else.
 """
 
 import pulumi
-from warm_site.config import parse_config
-from warm_site.program import build_site
+
+from stacks.warm_site.config import parse_config
+from stacks.warm_site.program import build_site
 
 OBJECT_KEYS = ("objectives", "network", "dns", "vpn", "backup", "seats", "notify")
 SECRET_KEYS = {  # config secret -> where its value goes in the config dict

@@ -3,6 +3,7 @@
 #
 #   stacks/run-pulumi.sh preview [STACK]      # what would change (default STACK: $STACK or dev)
 #   stacks/run-pulumi.sh up [STACK]           # create/update the warm site (asks for confirmation)
+#   (preview and up run the policy pack stacks/policy: a violated rule fails them)
 #   stacks/run-pulumi.sh site-file [STACK]    # write the stack outputs to $SITE_FILE (default site.json)
 #                                             # and validate them as a site file
 # Extra arguments after STACK go to pulumi unchanged (e.g. --yes, --diff).
@@ -35,8 +36,8 @@ python="$repo/.venv/bin/python"
 [ -x "$python" ] || { echo "run-pulumi.sh: $python missing; run \`make install\` first" >&2; exit 2; }
 
 case "$action" in
-  preview) exec pulumi --cwd "$here" preview --stack "$stack" "$@" ;;
-  up)      exec pulumi --cwd "$here" up --stack "$stack" "$@" ;;
+  preview) exec pulumi --cwd "$here" preview --stack "$stack" --policy-pack "$here/policy" "$@" ;;
+  up)      exec pulumi --cwd "$here" up --stack "$stack" --policy-pack "$here/policy" "$@" ;;
   site-file)
     out="${SITE_FILE:-$repo/site.json}"
     pulumi --cwd "$here" stack output --stack "$stack" --json "$@" > "$out.tmp"

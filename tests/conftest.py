@@ -1,9 +1,16 @@
 """Shared fixtures. Real parts live in tests/fixtures/: a moto server (aws.py), a real OpenSSH sshd
 (ssh.py); time is a FakeClock (clock fixture below)."""
 
+import os
+
 import pytest
 
 from orchestrator.clock import FakeClock
+from orchestrator.steps import STEP_MODULES_ENV
+
+# The test-only step kinds (builtin.fail, builtin.marker): registered here and in every CLI the tests start
+# (child processes inherit the variable and run from the repository root, where `tests` imports).
+os.environ[STEP_MODULES_ENV] = "tests.support.steps"
 
 pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox"]
 

@@ -5,6 +5,10 @@ Every AWS call in the program goes through ``AwsSession.call``: botocore's own r
 logged. Credentials, region and ``AWS_ENDPOINT_URL`` (how tests point at a moto server) come from
 boto3's own chain; the site's region is passed explicitly and wins for regional calls.
 
+An answer botocore cannot parse (an HTML error page from a proxy or a crashed server) is reported as what
+it is: the HTTP status the endpoint gave and an excerpt of its body (error bodies only: a 2xx body may hold
+data), recorded per thread by a ``before-parse`` hook on every client (:class:`HttpAnswer`).
+
 Fault injection for tests: ``AwsSession(region, event_hooks=[(event, handler)])`` or
 ``session.add_event_hook(event, handler)`` registers a botocore event handler on every client,
 present and future (e.g. ``"before-call.route53.ChangeResourceRecordSets"`` raising a throttling
@@ -17,6 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
@@ -71,9 +76,11 @@ TRANSIENT_CODES = frozenset(
         "IDPCommunicationError",
     }
 )
-#: the bare status codes botocore reports when a 5xx body is not AWS's format; moto's server answers
-#: an unimplemented call with an HTML 500 (FACTS.md), which must never be retried
-_UNPARSED_FATAL_STATUS = frozenset({"500", "501"})
+#: statuses whose unparseable answer is transient (a gateway or a load balancer in the way); any other
+#: unparseable answer is a server that cannot serve this call (e.g. a moto server's HTML 500 for an
+#: unimplemented call, or for a subnet out of addresses), and asking again gets the same answer
+_UNPARSED_RETRYABLE_STATUS = frozenset({502, 503, 504})
+_EXCERPT = 200
 
 EventHook = tuple[str, Callable[..., Any]]
 
@@ -97,6 +104,39 @@ class AwsFatalError(FatalError, AwsError):
     """An AWS fault retrying cannot fix (access denied, validation, not found, not implemented)."""
 
 
+@dataclass(frozen=True)
+class HttpAnswer:
+    """The HTTP answer behind a failed call: status, endpoint, and an excerpt of an error body."""
+
+    status: int
+    endpoint: str
+    excerpt: str = ""
+
+
+class _LastAnswer(threading.local):
+    """The last HTTP answer this thread received (botocore parses in the calling thread)."""
+
+    answer: HttpAnswer | None = None
+
+
+_last_answer = _LastAnswer()
+
+
+class _AnswerRecorder:
+    """botocore ``before-parse`` handler: remember the raw answer in case it does not parse."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+
+    def __call__(self, response_dict: dict | None = None, **_: Any) -> None:
+        status = int((response_dict or {}).get("status_code") or 0)
+        body = (response_dict or {}).get("body")
+        excerpt = ""
+        if status >= 300 and isinstance(body, bytes | bytearray):
+            excerpt = bytes(body[: _EXCERPT * 4]).decode("utf-8", "replace")
+        _last_answer.answer = HttpAnswer(status, self.endpoint, excerpt)
+
+
 def is_not_found(error: BaseException) -> bool:
     """True for a translated 'does not exist' answer (NoSuchX, XNotFound, NotFound, 404)."""
     code = getattr(error, "code", "") or ""
@@ -104,29 +144,32 @@ def is_not_found(error: BaseException) -> bool:
 
 
 def translate_boto_error(
-    exc: BaseException, *, service: str = "aws", operation: str | None = None
+    exc: BaseException, *, service: str = "aws", operation: str | None = None, answer: HttpAnswer | None = None
 ) -> OrchestratorError:
     """Classify a boto3/botocore (or moto) exception as RetryableError or FatalError.
 
     The message names the service, the operation and the error code; it carries AWS's own message
-    (never request parameters, so never a secret value), shortened.
+    (never request parameters, so never a secret value), shortened. ``answer`` is the HTTP answer behind
+    the exception, when known: an answer that does not parse is reported with its status and body excerpt.
     """
     if isinstance(exc, OrchestratorError):
         return exc
     operation = operation or getattr(exc, "operation_name", None) or "?"
-    code, retryable, text = _classify(exc)
+    code, retryable, text = _classify(exc, answer)
     cls = AwsRetryableError if retryable else AwsFatalError
     error = cls(f"{service}.{operation}: {code}: {_shorten(redact_text(text))}")
     error.service, error.operation, error.code = service, operation, code
     return error
 
 
-def _classify(exc: BaseException) -> tuple[str, bool, str]:
+def _classify(exc: BaseException, answer: HttpAnswer | None = None) -> tuple[str, bool, str]:
     """(code, retryable, message) for one exception."""
     if isinstance(exc, ClientError):
-        return _classify_client_error(exc)
+        return _classify_client_error(exc, answer)
     if isinstance(exc, ResponseParserError):
-        return "ResponseParserError", False, "unparseable response (an unimplemented call on a moto server?)"
+        if answer is None or not answer.status:
+            return "ResponseParserError", False, "an answer that is not AWS's format (no HTTP status recorded)"
+        return _unparsed(answer.status, answer)
     if isinstance(exc, NotImplementedError):
         return "NotImplemented", False, str(exc) or "not implemented"
     if isinstance(exc, BotoConnectionError | HTTPClientError):
@@ -138,18 +181,32 @@ def _classify(exc: BaseException) -> tuple[str, bool, str]:
     return type(exc).__name__, False, str(exc)
 
 
-def _classify_client_error(exc: ClientError) -> tuple[str, bool, str]:
+def _classify_client_error(exc: ClientError, answer: HttpAnswer | None = None) -> tuple[str, bool, str]:
     error = exc.response.get("Error", {}) or {}
     code = str(error.get("Code") or "Unknown")
     status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
     message = str(error.get("Message") or "")
     if code in THROTTLING_CODES or code in TRANSIENT_CODES:
         return code, True, message
-    if code in _UNPARSED_FATAL_STATUS:
-        return code, False, f"unparseable {code} response (an unimplemented call on a moto server?)"
-    if status >= 500 or code in ("502", "503", "504"):
+    # botocore's generic error (only the status is known): a 5xx, or a body that is not AWS's format. A bare
+    # 4xx without a body is AWS's own answer to a HEAD request (S3 HeadObject: "404").
+    if code.isdigit() and (int(code) >= 500 or (answer is not None and answer.excerpt)):
+        return _unparsed(int(code), answer)
+    if status >= 500:
         return code, True, message or f"HTTP {status}"
     return code, False, message or f"HTTP {status}"
+
+
+def _unparsed(status: int, answer: HttpAnswer | None) -> tuple[str, bool, str]:
+    """An answer that is not AWS's format: say so, with the status, the endpoint and the body excerpt."""
+    where = f"the endpoint {answer.endpoint}" if answer and answer.endpoint else "the endpoint"
+    if status < 300:
+        body = "body not shown: it may hold data"
+    else:
+        excerpt = " ".join(answer.excerpt.split()) if answer else ""
+        body = f"body: {excerpt[:_EXCERPT]!r}" if excerpt else "no body"
+    text = f"HTTP {status} from {where}, not an AWS answer ({body})"
+    return str(status), status in _UNPARSED_RETRYABLE_STATUS, text
 
 
 def _shorten(text: str) -> str:
@@ -214,6 +271,7 @@ class AwsSession:
         with self._lock:
             if service not in self._clients:
                 client = self._session.client(service, config=self._config)
+                client.meta.events.register("before-parse", _AnswerRecorder(client.meta.endpoint_url))
                 for event, handler in self._hooks:
                     client.meta.events.register(event, handler)
                 self._clients[service] = client
@@ -242,10 +300,12 @@ class AwsSession:
         """Run any boto callable with translation + retry (for paginators, transfer helpers...)."""
 
         def attempt() -> T:
+            _last_answer.answer = None
             try:
                 return fn()
             except (ClientError, BotoCoreError, ResponseParserError, NotImplementedError) as exc:
-                raise translate_boto_error(exc, service=service, operation=operation) from exc
+                answer = _last_answer.answer
+                raise translate_boto_error(exc, service=service, operation=operation, answer=answer) from exc
 
         log = structlog.get_logger("orchestrator.aws").bind(service=service, operation=operation)
         return retry.call(

@@ -3,7 +3,7 @@
 Reading is built for throughput and for hostile content:
 
 * Downloads use paramiko's prefetch (many outstanding reads), never a plain ``read()`` loop
-  (4.9 MB/s, FACTS.md) and never a 16-64 request cap (busy-wait bug). Each read asks for as much as
+  (4.9 MB/s measured on loopback) and never a 16-64 request cap (busy-wait bug). Each read asks for as much as
   the server accepts (``limits@openssh.com``: 255 KiB on OpenSSH 8.6+, else 32 KiB): paramiko's
   cost is per request and per prefetch buffer, so 8x fewer requests cut the client's CPU by 25-40%
   (BENCHMARKS.md). A file that one request covers is read without prefetch (no prefetch thread).

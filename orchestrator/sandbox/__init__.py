@@ -1,4 +1,7 @@
-"""The embedded site: a real OpenSSH sshd, generated backup snapshots and a fake ``swanctl``.
+"""The embedded site behind ``orchestrator sandbox up/down/env/run``: a moto server process (``motoserver``), a
+real OpenSSH sshd (``sshd``) holding generated backup snapshots (``snapshots``) and the VPN appliance's
+``swanctl`` (``fake_swanctl``), and the warm-site stack deployed into moto (``stack``); ``site`` ties them up.
 
-Used by the test fixtures and by ``orchestrator sandbox up``; nothing here is used in production.
+Nothing here is used by a failover against a real site. Test-only tooling (the AWS fault proxy, the test step
+kinds) lives in tests/support/.
 """

@@ -2,7 +2,7 @@
 which must outlive the command) or in-process (``ThreadedMotoServer``, for fast tests).
 
 Point boto3 at it with ``AWS_ENDPOINT_URL`` (see :func:`client_env`). ``AWS_CA_BUNDLE`` must not be
-set for a plain-HTTP endpoint (FACTS.md), so the env helper removes it.
+set for a plain-HTTP endpoint (tools pointed at it must not depend on it), so the env helper removes it.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def _server_env() -> dict[str, str]:
 class InProcessMotoServer:
     """moto's ThreadedMotoServer on 127.0.0.1 and a free port; a context manager.
 
-    State is shared with ``mock_aws`` in the same process (FACTS.md).
+    State is shared with ``mock_aws`` in the same process (moto keeps one backend per process).
     """
 
     def __init__(self, port: int = 0, quiet: bool = True):

@@ -7,15 +7,17 @@ the moto-backed Pulumi mocks, and writes the site file from the stack outputs. `
 process it started. State lives in ``SANDBOX_DIR/state.json`` (default ``.sandbox/``), so ``down`` works
 from another process.
 
-AWS latency and faults (moto answers everything at once and never fails): when any of
+``state["failover_budget"]`` is how many failovers the seats subnets can take (moto never frees the
+address of a terminated instance; see :mod:`orchestrator.sandbox.stack`).
+
+AWS latency and faults (moto answers everything at once and never fails) are test tooling: when any of
 ``SandboxOptions.insync_seconds`` (Route 53 changes stay PENDING that long), ``inservice_seconds`` (new
 seats stay Pending that long after a desired-capacity change), ``throttle_rate`` / ``error_rate`` (that
 fraction of AWS calls answered with AWS's throttling error / HTTP 503; seeded by ``fault_seed``) is
-non-zero, ``up`` also starts :mod:`orchestrator.sandbox.awsproxy` as a process in front of moto, records it
-in state.json (``state["proxy"]``: endpoint, pid, port) and ``env_for`` points ``AWS_ENDPOINT_URL`` at the
-proxy; ``down`` stops it. The stack is deployed straight into moto (no faults), and ``state["moto"]``
-still names moto itself. Environment: ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS,
-_THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED. Call counts: ``awsproxy.fetch_stats(state["proxy"]["endpoint"])``.
+non-zero, the caller passes ``front`` (the tests and benchmarks pass ``tests.support.awsproxy.start_process``),
+which ``up`` starts in front of moto and records in state.json (``state["proxy"]``: endpoint, pid, port);
+``env_for`` then points ``AWS_ENDPOINT_URL`` at it and ``down`` stops it. The stack is deployed straight into
+moto (no faults), and ``state["moto"]`` still names moto itself.
 """
 
 from __future__ import annotations
@@ -23,16 +25,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from orchestrator.errors import FatalError
+from orchestrator.errors import InvalidInput
 
 log = structlog.get_logger("sandbox")
+
+#: starts a process in front of moto: ``(moto_endpoint, options, log_file=PATH) -> {"endpoint", "pid", ...}``
+Front = Callable[..., dict[str, Any]]
 
 REGION = "us-west-2"
 SITE_NAME = "cc-dr-sandbox"
@@ -116,15 +123,23 @@ def apply_env(state: dict) -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def up(folder: Path | None = None, options: SandboxOptions | None = None) -> dict:
-    """Start the embedded site; returns its state (also saved to state.json). Idempotent when up."""
+def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None) -> dict:
+    """Start the embedded site; returns its state (also saved to state.json). Idempotent when up.
+
+    ``front`` starts the AWS fault proxy the latency/fault knobs need (test tooling, not shipped)."""
     from orchestrator.sandbox import motoserver, sshd
 
     folder = folder or sandbox_dir()
     options = options or SandboxOptions.from_env()
+    if options.needs_proxy and front is None:
+        raise InvalidInput("the AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS, "
+                           "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
+                           "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
+                           source="environment")
     existing = load_state(folder)
     if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing):
-        log.info("sandbox.already_up", site_file=existing["site_file"])
+        existing["failover_budget"] = _budget(existing)
+        log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
         return existing
     if existing:
         down(folder)
@@ -149,17 +164,22 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None) -> dic
         state["site_file"] = str(site_file.resolve())
         state["appliance_dir"] = str(swanctl.parent)
         state["exports"] = str(exports)
-        if options.needs_proxy:
-            from orchestrator.sandbox import awsproxy
-
-            state["proxy"] = awsproxy.start_process(moto.endpoint, options, log_file=folder / "awsproxy.log")
+        state["failover_budget"] = _budget(state)
+        if options.needs_proxy and front is not None:
+            state["proxy"] = front(moto.endpoint, options, log_file=folder / "awsproxy.log")
             log.info("sandbox.proxy_started", **state["proxy"])
         _save(folder, state)
     except BaseException:
         down(folder)
         raise
-    log.info("sandbox.up", site_file=state["site_file"])
+    log.info("sandbox.up", site_file=state["site_file"], failover_budget=state["failover_budget"])
     return state
+
+
+def _budget(state: dict) -> int:
+    from orchestrator.sandbox.stack import failover_budget
+
+    return failover_budget(json.loads(Path(state["site_file"]).read_text()), state["moto"]["endpoint"])
 
 
 def down(folder: Path | None = None) -> bool:
@@ -235,10 +255,8 @@ def _install_appliance(server, options: SandboxOptions) -> Path:
 
 def _deploy(endpoint: str, server, private_key: str, exports: Path, swanctl: Path,
             options: SandboxOptions) -> dict:
-    try:
-        from orchestrator.sandbox.pulumi_moto import deploy_into_moto, sandbox_config
-    except ImportError as exc:
-        raise FatalError(f"the sandbox needs pulumi and pulumi-aws (make install): {exc}") from None
+    from orchestrator.sandbox.stack import deploy, sandbox_config
+
     endpoint_cfg = {"host": server.host, "port": server.port, "username": server.username,
                     "host_key": server.host_key_line, "private_key": private_key}
     config = sandbox_config(
@@ -246,13 +264,7 @@ def _deploy(endpoint: str, server, private_key: str, exports: Path, swanctl: Pat
         sftp={**endpoint_cfg, "path": str(exports)},
         site=SITE_NAME, region=REGION, state_table=options.team_table, warm=2, target=options.seats,
     )
-    saved = dict(os.environ)
-    apply_env({"moto": {"endpoint": endpoint}, "region": REGION, "site_file": ""})
-    try:
-        return deploy_into_moto(config, endpoint)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    return deploy(config, endpoint)
 
 
 def remove(folder: Path | None = None) -> None:

@@ -135,8 +135,6 @@ class StepKind:
     summary: ClassVar[str] = ""
     #: whether ``rollback`` does anything (render and reports say "no compensation" otherwise)
     compensable: ClassVar[bool] = False
-    #: the step needs a site file (builtin test kinds do not)
-    needs_site: ClassVar[bool] = True
 
     def plan(self, ctx: StepContext) -> list[str]:
         """Human lines saying what apply would change (read-only calls allowed)."""

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from warm_site.config import SiteConfig, SshEndpointConfig
-from warm_site.dns import Dns, DnsArgs, RecordSpec
-from warm_site.network import Network, NetworkArgs
-from warm_site.notify import Notify, NotifyArgs
-from warm_site.restore import Restore, RestoreArgs
-from warm_site.seats import IngressRule, Seats, SeatsArgs
-from warm_site.state import State, StateArgs
-from warm_site.tags import Tags
-from warm_site.vpn import Vpn, VpnArgs
+from stacks.warm_site.config import SiteConfig, SshEndpointConfig
+from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
+from stacks.warm_site.network import Network, NetworkArgs
+from stacks.warm_site.notify import Notify, NotifyArgs
+from stacks.warm_site.restore import Restore, RestoreArgs
+from stacks.warm_site.seats import IngressRule, Seats, SeatsArgs
+from stacks.warm_site.state import State, StateArgs
+from stacks.warm_site.tags import Tags
+from stacks.warm_site.vpn import Vpn, VpnArgs
 
 SITE_SCHEMA = 1
 

@@ -12,8 +12,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from warm_site.secrets import private_key_secret
-from warm_site.tags import Tags
+from stacks.warm_site.secrets import private_key_secret
+from stacks.warm_site.tags import Tags
 
 
 @dataclass

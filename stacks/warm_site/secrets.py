@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from warm_site.tags import Tags
+from stacks.warm_site.tags import Tags
 
 
 def private_key_secret(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from warm_site.tags import Tags
+from stacks.warm_site.tags import Tags
 
 
 @dataclass

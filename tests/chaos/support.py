@@ -14,10 +14,11 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.sandbox import awsproxy, fake_swanctl
+from orchestrator.sandbox import fake_swanctl
 from orchestrator.sandbox import site as embedded
 from tests.fixtures.sandbox import EmbeddedSite
 from tests.helpers import REPO
+from tests.support import awsproxy
 
 SMALL = dict(size_mb=12, days=3, files=24, seats=10)
 #: latency the shared chaos site injects, so that each wait takes real time and a kill can land inside it
@@ -41,7 +42,7 @@ def seeded(name: str, config) -> tuple[int, random.Random]:
 @contextlib.contextmanager
 def site_up(folder: Path, **options) -> Iterator[EmbeddedSite]:
     """An embedded site built with ``SandboxOptions(**SMALL, **options)``; every process stopped after."""
-    state = embedded.up(folder, embedded.SandboxOptions(**{**SMALL, **options}))
+    state = embedded.up(folder, embedded.SandboxOptions(**{**SMALL, **options}), front=awsproxy.start_process)
     try:
         yield EmbeddedSite(folder, state)
     finally:

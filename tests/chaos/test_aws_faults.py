@@ -10,9 +10,9 @@ import json
 import pytest
 
 from orchestrator.retry import POLICIES
-from orchestrator.sandbox.awsproxy import AwsProxy
 from tests.chaos.support import LATENCY, audit_events, back_to_warm, corrupt_objects, fast_runbook, seeded, trials
 from tests.e2e_helpers import aws_state, cli
+from tests.support.awsproxy import AwsProxy
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 

@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import translate_boto_error
 from orchestrator.errors import RetryableError
-from orchestrator.sandbox.awsproxy import AwsProxy
 from orchestrator.sandbox.site import SandboxOptions, env_for
+from tests.support.awsproxy import AwsProxy
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.sandbox import sshd
-from orchestrator.sandbox.policies import Deployment, check
+from stacks.testing.policies import Deployment, check
 from tests.chaos.support import audit_events, back_to_warm, fast_runbook, trials
 from tests.e2e_helpers import aws_state, cli
 from tests.helpers import REPO

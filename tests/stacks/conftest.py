@@ -12,10 +12,10 @@ import pulumi
 import pytest
 from moto.server import ThreadedMotoServer
 
-from orchestrator.sandbox.policies import Deployment, Resource
-from orchestrator.sandbox.pulumi_moto import import_stack_program, run_under_mocks
-
-config_module, program_module = import_stack_program()
+from stacks.testing.mocks import Resource, run_under_mocks
+from stacks.testing.policies import Deployment
+from stacks.warm_site import config as config_module
+from stacks.warm_site import program as program_module
 
 APPLIANCE_KEY = (
     "-----BEGIN OPENSSH PRIVATE KEY-----\n"
@@ -112,7 +112,7 @@ def good_config() -> dict[str, Any]:
 
 class RecordingMocks(pulumi.runtime.Mocks):
     """Mocks that create nothing: each resource answers with its inputs plus the ids and outputs a provider
-    would add, and is recorded as a policies ``Resource``."""
+    would add, and is recorded as a ``Resource``."""
 
     def __init__(self) -> None:
         self.resources: list[Resource] = []

@@ -12,9 +12,9 @@ import pulumi
 import pytest
 import yaml
 
-from orchestrator.sandbox.policies import Deployment, check
-from orchestrator.sandbox.pulumi_moto import PROJECT, run_under_mocks, stacks_dir
 from orchestrator.site import parse_site
+from stacks.testing.mocks import PROJECT, PROJECT_DIR, run_under_mocks
+from stacks.testing.policies import Deployment, check
 from tests.stacks.conftest import APPLIANCE_KEY, PULUMI_AWS_DEPRECATIONS, SFTP_KEY, RecordingMocks
 
 SECRETS = {f"{PROJECT}:appliancePrivateKey": APPLIANCE_KEY, f"{PROJECT}:sftpPrivateKey": SFTP_KEY}
@@ -32,7 +32,7 @@ def _run_main(stack_file: Path, extra: dict | None = None, monkeypatch=None) -> 
     mocks = RecordingMocks()
     try:
         outputs = run_under_mocks(
-            lambda: (runpy.run_path(str(stacks_dir() / "__main__.py")), exported)[1],
+            lambda: (runpy.run_path(str(PROJECT_DIR / "__main__.py")), exported)[1],
             mocks,
             stack=stack_file.stem,
         )
@@ -44,7 +44,7 @@ def _run_main(stack_file: Path, extra: dict | None = None, monkeypatch=None) -> 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_example_stack_exports_a_policy_clean_site_file(stack, monkeypatch):
     """Each example Pulumi.<stack>.yaml, run through __main__.py, exports a policy-clean site file."""
-    stack_file = stacks_dir() / f"Pulumi.{stack}.yaml"
+    stack_file = PROJECT_DIR / f"Pulumi.{stack}.yaml"
     outputs, mocks = _run_main(stack_file, monkeypatch=monkeypatch)
     site = parse_site(outputs)
     assert site.region == "us-west-2"
@@ -57,7 +57,7 @@ def test_example_stack_exports_a_policy_clean_site_file(stack, monkeypatch):
 
 def test_plain_text_private_key_in_stack_config_is_refused(monkeypatch):
     """A private key put in plain stack config (not `--secret`) stops the program with the fix named."""
-    stack_file = stacks_dir() / "Pulumi.dev.yaml"
+    stack_file = PROJECT_DIR / "Pulumi.dev.yaml"
     vpn = yaml.safe_load(stack_file.read_text())["config"][f"{PROJECT}:vpn"]
     vpn["appliance"]["private_key"] = APPLIANCE_KEY
     with pytest.raises(pulumi.RunError, match="config set --secret appliancePrivateKey"):
@@ -71,7 +71,7 @@ def test_run_pulumi_without_the_cli_says_what_to_install(tmp_path):
     for tool in ("dirname", "cat"):  # all the script needs before it looks for pulumi
         (bin_dir / tool).symlink_to(shutil.which(tool))
     result = subprocess.run(
-        ["/bin/bash", str(stacks_dir() / "run-pulumi.sh"), "preview", "dev"],
+        ["/bin/bash", str(PROJECT_DIR / "run-pulumi.sh"), "preview", "dev"],
         env={"PATH": str(bin_dir)},
         capture_output=True,
         text=True,
@@ -80,3 +80,19 @@ def test_run_pulumi_without_the_cli_says_what_to_install(tmp_path):
     assert result.returncode == 127
     assert "Pulumi CLI is not installed" in result.stderr
     assert "get.pulumi.com" in result.stderr
+
+
+def test_run_pulumi_preview_and_up_pass_the_policy_pack(tmp_path):
+    """With the Pulumi CLI on PATH, `make preview` / `make up` run it with `--policy-pack stacks/policy`."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    fake.chmod(0o755)
+    for action in ("preview", "up"):
+        result = subprocess.run(["/bin/bash", str(PROJECT_DIR / "run-pulumi.sh"), action, "dev"],
+                                env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+    lines = calls.read_text().splitlines()
+    assert [line.split()[2] for line in lines] == ["preview", "up"]
+    assert all(f"--policy-pack {PROJECT_DIR / 'policy'}" in line for line in lines)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from orchestrator.sandbox.policies import check
-from orchestrator.sandbox.pulumi_moto import MotoMocks, deploy_into_moto, sandbox_config
+from orchestrator.sandbox.stack import sandbox_config
 from orchestrator.site import parse_site
+from stacks.testing.moto import MotoMocks, deploy_into_moto
+from stacks.testing.policies import check
 from tests.stacks.conftest import (
     APPLIANCE_KEY,
     HOST_KEY,

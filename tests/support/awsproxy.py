@@ -1,6 +1,6 @@
 """An HTTP reverse proxy on 127.0.0.1 in front of the moto server: AWS faults, AWS latency, call counts.
 
-moto answers every call at once and never fails on its own (FACTS.md). This proxy makes the embedded
+moto answers every call at once and never fails on its own. This proxy makes the embedded
 site behave more like AWS, for the chaos tests and the benchmarks:
 
 * **faults** — a seeded fraction of calls is answered, without reaching moto, with AWS's own throttling
@@ -28,9 +28,10 @@ API (stable: the chaos tests and ``bench/`` use it)::
                                   #  "injected": {"throttle": n, "error": n}, "injected_by_call": {...}}
     proxy.stop()
 
-As a process (what ``orchestrator sandbox up`` starts when a latency or fault knob is set)::
+As a process (what ``embedded.up(..., front=start_process)`` starts in front of moto when a latency or fault
+knob is set; run from the repository root, where ``tests`` is importable)::
 
-    python -m orchestrator.sandbox.awsproxy --upstream http://127.0.0.1:5000 --port 5001 \\
+    python -m tests.support.awsproxy --upstream http://127.0.0.1:5000 --port 5001 \\
         [--seed N] [--throttle-rate 0.3] [--error-rate 0.1] [--insync-after S] [--inservice-after S]
 
 It prints ``awsproxy listening on URL seed=N`` once it accepts connections. Bodies are streamed both
@@ -54,8 +55,11 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 HOST = "127.0.0.1"
+#: the checkout: the proxy process runs there so that ``-m tests.support.awsproxy`` imports
+_REPO = Path(__file__).resolve().parents[2]
 CHUNK = 256 * 1024
 #: request bodies the proxy reads whole to find the operation (query protocol forms)
 MAX_FORM_BYTES = 8 * 1024 * 1024
@@ -526,14 +530,14 @@ def start_process(upstream: str, options, *, log_file=None, timeout: float = 30.
     from orchestrator.sandbox.motoserver import free_port, stop
 
     port = free_port()
-    command = [sys.executable, "-m", "orchestrator.sandbox.awsproxy", "--upstream", upstream, "--port", str(port),
+    command = [sys.executable, "-m", "tests.support.awsproxy", "--upstream", upstream, "--port", str(port),
                "--seed", str(options.fault_seed), "--throttle-rate", str(options.throttle_rate),
                "--error-rate", str(options.error_rate), "--insync-after", str(options.insync_seconds),
                "--inservice-after", str(options.inservice_seconds)]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   start_new_session=True, cwd=_REPO)
     finally:
         if log_file:
             out.close()
@@ -553,7 +557,7 @@ def start_process(upstream: str, options, *, log_file=None, timeout: float = 30.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.sandbox.awsproxy", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.awsproxy", description=__doc__.split("\n")[0])
     parser.add_argument("--upstream", required=True, help="the moto server's URL")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)

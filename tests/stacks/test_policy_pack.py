@@ -1,13 +1,18 @@
-"""Policy checks: the good site passes all of them, and each policy fails on a deliberately bad input."""
+"""The CrossGuard policy pack (stacks/policy) run on the program under mocks: the good site passes every
+policy, and each policy fails on a deliberately bad input."""
 
 from __future__ import annotations
 
 import copy
+import runpy
 from collections.abc import Callable
 
 import pytest
+import yaml
+from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
-from orchestrator.sandbox.policies import POLICIES, Deployment, Resource, check
+from stacks.testing.mocks import Resource
+from stacks.testing.policies import POLICIES, Deployment, check
 from tests.stacks.conftest import PULUMI_AWS_DEPRECATIONS, SFTP_KEY, declare, deployment_of, good_config
 
 pytestmark = PULUMI_AWS_DEPRECATIONS
@@ -199,3 +204,68 @@ def test_policies_accept_plain_tuples(good_site):
     tuples = [(r.type, r.name, dict(r.inputs)) for r in resources if r.type != PAB]
     dep = Deployment.of(tuples, outputs, primary_cidrs=config["network"]["primary_cidrs"])
     assert [v.policy for v in check(dep)] == ["public-access"]
+
+
+def test_the_pack_serves_exactly_the_rules_checked_here(monkeypatch):
+    """stacks/policy/__main__.py (what the Pulumi CLI runs) serves the very policy objects CI runs, mandatory."""
+    import pulumi_policy
+
+    from stacks.policy import rules
+    from stacks.testing.mocks import PROJECT_DIR
+
+    served = {}
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: served.update(kw))
+    runpy.run_path(str(PROJECT_DIR / "policy" / "__main__.py"), run_name="__main__")
+    assert served["policies"] == rules.POLICIES and served["enforcement_level"] is EnforcementLevel.MANDATORY
+    assert {p.name for p in served["policies"]} == set(POLICIES)
+    stack_rules = {p.name for p in served["policies"] if isinstance(p, StackValidationPolicy)}
+    assert {p.name for p in served["policies"]} - stack_rules == {"ingress"}
+
+
+def test_pulumi_policy_yaml_runs_the_pack_in_the_projects_venv():
+    """PulumiPolicy.yaml declares a Python pack whose virtualenv is the repository's .venv (where `stacks` is)."""
+    from stacks.testing.mocks import PROJECT_DIR
+
+    manifest = yaml.safe_load((PROJECT_DIR / "policy" / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    venv = (PROJECT_DIR / "policy" / manifest["runtime"]["options"]["virtualenv"]).resolve()
+    assert venv == PROJECT_DIR.parent / ".venv"
+
+
+def test_rules_needing_the_site_file_are_not_applicable_without_outputs(good_site):
+    """A preview has no stack outputs: the site-file, seats and secrets rules say so instead of passing."""
+    _, _, resources = good_site
+    found = check(Deployment(resources, {}), only=["site-file", "seats", "secrets"])
+    assert [(v.policy, v.message.split(":")[0]) for v in found] == [
+        ("site-file", "not applicable"), ("seats", "not applicable"), ("secrets", "not applicable")]
+
+
+def test_bucket_rules_follow_pulumis_property_dependencies():
+    """With the engine's property dependencies (a preview, the bucket name not known yet), the encryption rule
+    joins the configuration to its bucket through them, not through the name."""
+    from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, StackValidationArgs
+
+    from stacks.policy.rules import BUCKET_ENCRYPTION, validate_encryption
+
+    opts = PolicyResourceOptions(False, [], False, [], PolicyCustomTimeouts(0, 0, 0), [])
+
+    def resource(type_: str, name: str, props: dict, deps: dict | None = None) -> PolicyResource:
+        return PolicyResource(type_, props, f"urn:{name}", name, opts, None, None, [], deps or {})
+
+    bucket = resource("aws:s3/bucket:Bucket", "restore", {"bucket": "restore-bucket"})
+    rules = [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
+    linked = resource(BUCKET_ENCRYPTION, "sse", {"bucket": None, "rules": rules}, {"bucket": [bucket]})
+    unlinked = resource(BUCKET_ENCRYPTION, "sse", {"bucket": None, "rules": rules})
+    for sse, expected in ((linked, []), (unlinked, ["urn:restore"])):
+        reported: list = []
+        validate_encryption(StackValidationArgs([bucket, sse]), lambda msg, urn=None, out=reported: out.append(urn))
+        assert reported == expected
+
+
+def test_tags_without_outputs_require_one_site_everywhere(good_site):
+    """In a preview (no site file yet) the tags rule still holds every resource to one, non-empty site tag."""
+    _, _, resources = good_site
+    assert check(Deployment(resources, {}), only=["tags"]) == []
+    other = _edit("aws:ec2/vpc:Vpc", lambda i: i["tags"].update(site="another-site"))(list(resources))
+    found = check(Deployment(other, {}), only=["tags"])
+    assert [v.resource for v in found] == [r.name for r in resources if r.type == "aws:ec2/vpc:Vpc"]

@@ -1,24 +1,21 @@
 """Deploy the warm-site stack program into a moto server, without the Pulumi CLI.
 
-The very program the Pulumi CLI runs (``stacks/warm_site/program.py:build_site``) runs here under
+The very program the Pulumi CLI runs (:func:`stacks.warm_site.program.build_site`) runs here under
 ``pulumi.runtime.set_mocks``. :class:`MotoMocks` turns each resource registration into the boto3 calls
 that create it for real in moto, and answers with moto's ids and outputs (camelCase, like a provider).
 :func:`deploy_into_moto` runs the program and returns the resolved stack outputs: the site file.
+The sandbox (``orchestrator sandbox up``) and the tests use it.
 
 Pulumi calls ``Mocks.new_resource`` from several threads; clients and the resource log are guarded.
-Pulumi's runtime settings are process-global, so one program runs at a time (``_PROGRAM_LOCK``).
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import os
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -26,49 +23,15 @@ import botocore.exceptions
 import pulumi
 import structlog
 
-from orchestrator.sandbox.policies import BUCKET_ENCRYPTION, Resource
+from stacks.testing.mocks import Resource, run_under_mocks
+from stacks.warm_site import config as config_module
+from stacks.warm_site import program as program_module
 
 log = structlog.get_logger(__name__)
 
-PROJECT = "cc-dr-site"
 MOTO_ACCOUNT = "123456789012"
-STACKS_DIR_ENV = "ORCHESTRATOR_STACKS_DIR"
-_PROGRAM_LOCK = threading.Lock()
 MOTO_AMI_NAMES = ("amzn2-ami-hvm-*-x86_64-gp2", "*")
-
-
-def stacks_dir() -> Path:
-    """The Pulumi project directory (``$ORCHESTRATOR_STACKS_DIR`` or ``stacks/`` of this checkout)."""
-    return Path(os.environ.get(STACKS_DIR_ENV) or Path(__file__).resolve().parents[2] / "stacks")
-
-
-def import_stack_program():
-    """Import ``warm_site`` the way the Pulumi CLI does: with the project directory on ``sys.path``."""
-    path = str(stacks_dir())
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    from warm_site import config, program
-
-    return config, program
-
-
-def run_under_mocks(
-    build: Callable[[], Mapping[str, Any]], mocks: pulumi.runtime.Mocks, *, stack: str, project: str = PROJECT
-) -> dict[str, Any]:
-    """Run a Pulumi program under ``mocks`` (not a preview) and return its outputs fully resolved.
-
-    Every resource registration has completed when this returns; an exception raised by the program or by
-    a mock propagates.
-    """
-    resolved: dict[str, Any] = {}
-
-    def program() -> pulumi.Output:
-        return pulumi.Output.from_input(dict(build())).apply(resolved.update)
-
-    with _PROGRAM_LOCK:
-        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
-        pulumi.runtime.test(program)()
-    return resolved
+BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 
 
 def deploy_into_moto(
@@ -80,7 +43,6 @@ def deploy_into_moto(
     ``seats.ami`` is replaced by an image moto knows when moto does not know it. Pass ``mocks`` to keep
     the record of what was created (``mocks.resources``) for policy checks.
     """
-    config_module, program_module = import_stack_program()
     mocks = mocks or MotoMocks(endpoint_url, config["region"])
     raw = copy.deepcopy(dict(config))
     raw["seats"]["ami"] = mocks.known_ami(raw["seats"].get("ami"))
@@ -90,92 +52,10 @@ def deploy_into_moto(
     return outputs
 
 
-def sandbox_config(
-    *,
-    appliance: Mapping[str, Any],
-    sftp: Mapping[str, Any],
-    site: str = "cc-dr-sandbox",
-    region: str = "us-east-1",
-    state_table: str | None = None,
-    warm: int = 2,
-    target: int = 10,
-) -> dict[str, Any]:
-    """A complete stack config for the sandbox. ``appliance`` and ``sftp`` give host, port, username,
-    host_key (an OpenSSH public key line) and private_key (the key text to store in the secret);
-    ``sftp`` also gives path; ``appliance`` may give connections and swanctl."""
-    config: dict[str, Any] = {
-        "site": site,
-        "owner": "sandbox",
-        "region": region,
-        "objectives": {"rto_seconds": 900, "rpo_seconds": 86400},
-        "network": {
-            "vpc_cidr": "10.80.0.0/16",
-            "subnet_cidrs": ["10.80.1.0/24", "10.80.2.0/24"],
-            "primary_cidrs": ["10.10.0.0/16"],
-        },
-        "dns": {
-            "zone_name": "sandbox.example.com",
-            "create_zone": True,
-            "records": [
-                {
-                    "name": "agents.sandbox.example.com.",
-                    "type": "CNAME",
-                    "ttl": 60,
-                    "primary": "agents.primary.example.net",
-                    "secondary": "agents.dr.example.net",
-                },
-                {
-                    "name": "sip.sandbox.example.com.",
-                    "type": "A",
-                    "ttl": 60,
-                    "primary": ["198.51.100.10"],
-                    "secondary": ["192.0.2.10"],
-                },
-            ],
-        },
-        "vpn": {
-            "customer_gateway_ip": "198.51.100.1",
-            "bgp_asn": 65000,
-            "appliance": {
-                "kind": "strongswan",
-                "private_key_secret": f"{site}/appliance-key",
-                "connections": ["dr-tunnel-1"],
-                **appliance,
-            },
-        },
-        "backup": {
-            "bucket": f"{site}-restore",
-            "prefix": "restored/",
-            "sftp": {"private_key_secret": f"{site}/backup-key", **sftp},
-        },
-        "seats": {
-            "asg_name": f"{site}-agent-seats",
-            "warm": warm,
-            "target": target,
-            "max": target + 2,
-            "instance_type": "t3.medium",
-            "ami": "ami-sandbox",
-            "ingress": [
-                {
-                    "description": "SIP/TLS from the primary",
-                    "protocol": "tcp",
-                    "from_port": 5061,
-                    "to_port": 5061,
-                    "cidrs": ["10.10.0.0/16"],
-                }
-            ],
-        },
-        "notify": {"topic_name": f"{site}-milestones"},
-    }
-    if state_table:
-        config["state"] = {"table": state_table}
-    return config
-
-
 class MotoMocks(pulumi.runtime.Mocks):
     """Pulumi mocks that create every resource for real in a moto server and answer with moto's ids.
 
-    ``resources`` records each registration as a policies ``Resource`` (type, name, camelCase inputs);
+    ``resources`` records each registration as a ``Resource`` (type, name, camelCase inputs);
     ``skipped`` lists what moto cannot do (e.g. VPN static routes) and was therefore only recorded.
     """
 

@@ -1,0 +1,335 @@
+"""The warm site's rules as Pulumi CrossGuard policies: the mistakes a review should never let through.
+
+One policy per rule. ``pulumi preview --policy-pack stacks/policy`` runs them through the Pulumi CLI
+(``make preview`` does); ``stacks.testing.policies.check`` runs the very same policy objects in-process on
+what the program declared under Pulumi's mocks or on what was deployed into moto.
+
+What each kind of policy sees (Pulumi's rules): a ``ResourceValidationPolicy`` gets one resource's inputs
+before it is created; a ``StackValidationPolicy`` gets every resource's outputs at the end, including the
+root ``pulumi:pulumi:Stack`` resource whose outputs are the stack outputs -- the site file. Rules joining
+resources (a bucket and its encryption) or reading the site file are therefore stack policies. During a
+preview a value not known yet makes Pulumi report the policy as not runnable (advisory), and a preview
+has no stack outputs: the site-file, seats and secrets rules say "not applicable" then.
+
+Pulumi mocks and previews accept any value (``cidr_block="not-a-cidr"``), so every rule checks values.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+STACK = "pulumi:pulumi:Stack"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+ASG = "aws:autoscaling/group:Group"
+VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+TABLE = "aws:dynamodb/table:Table"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 (a type token)
+VPN_ROUTE = "aws:ec2/vpnConnectionRoute:VpnConnectionRoute"
+
+# AWS resources that cannot carry tags. Everything else from the aws provider must be tagged: a new
+# resource type is tagged-by-default-required, so forgetting tags on it fails CI.
+UNTAGGABLE = frozenset(
+    {
+        "aws:ec2/route:Route",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        VPN_ROUTE,
+        "aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment",
+        "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation",
+        SECRET_VERSION,
+        BUCKET_VERSIONING,
+        BUCKET_ENCRYPTION,
+        BUCKET_PUBLIC_ACCESS,
+        "aws:route53/record:Record",
+        SECURITY_GROUP_RULE,
+    }
+)
+GOOD_SSE = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
+PUBLIC_ACCESS_SWITCHES = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+PRIVATE_KEY_MARKERS = ("PRIVATE KEY-----", "PuTTY-User-Key-File")
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+
+
+def of_type(resources: Iterable[PolicyResource], type_: str) -> list[PolicyResource]:
+    return [r for r in resources if r.resource_type == type_]
+
+
+def stack_outputs(args: StackValidationArgs) -> Mapping[str, Any] | None:
+    """The stack outputs (the root stack resource's outputs), or None when there are none (a preview)."""
+    for root in of_type(args.resources, STACK):
+        if root.props:
+            return root.props
+    return None
+
+
+def _bucket_name(bucket: PolicyResource) -> Any:
+    # A bucket's id is its name, and the other S3 resources reference it by id.
+    return bucket.props.get("bucket") or bucket.name
+
+
+def attached(resources: Sequence[PolicyResource], type_: str, bucket: PolicyResource) -> list[PolicyResource]:
+    """The ``type_`` resources configuring ``bucket``: by Pulumi's recorded dependency of their ``bucket``
+    property when the engine gives it, else by the bucket name they hold."""
+    name = _bucket_name(bucket)
+    found = []
+    for resource in of_type(resources, type_):
+        depends = resource.property_dependencies.get("bucket") or []
+        if any(d is bucket for d in depends) or (not depends and resource.props.get("bucket") == name):
+            found.append(resource)
+    return found
+
+
+def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(value, strict=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _tags_of(resource: PolicyResource) -> dict[str, Any]:
+    tags = resource.props.get("tags") or {}
+    if isinstance(tags, list):  # Auto Scaling groups: [{key, value, propagateAtLaunch}]
+        return {t.get("key"): t.get("value") for t in tags}
+    return dict(tags)
+
+
+# -- encryption, versioning, public access ------------------------------------------------------------------
+
+
+def validate_encryption(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket has default encryption with a real algorithm; every DynamoDB table asks for SSE."""
+    for bucket in of_type(args.resources, BUCKET):
+        found = [
+            (rule.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm")
+            for config in attached(args.resources, BUCKET_ENCRYPTION, bucket)
+            for rule in config.props.get("rules") or []
+        ]
+        if not found or not all(alg in GOOD_SSE for alg in found):
+            report(f"{bucket.name}: no default encryption (found {found!r})", bucket.urn)
+    for table in of_type(args.resources, TABLE):
+        if not (table.props.get("serverSideEncryption") or {}).get("enabled"):
+            report(f"{table.name}: serverSideEncryption.enabled is not true", table.urn)
+
+
+def validate_versioning(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket keeps versions (a bad restore must not destroy a good one)."""
+    for bucket in of_type(args.resources, BUCKET):
+        statuses = [
+            (v.props.get("versioningConfiguration") or {}).get("status")
+            for v in attached(args.resources, BUCKET_VERSIONING, bucket)
+        ]
+        if "Enabled" not in statuses:
+            report(f"{bucket.name}: versioning is not enabled", bucket.urn)
+
+
+def validate_public_access(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket has a public access block with all four switches on."""
+    for bucket in of_type(args.resources, BUCKET):
+        blocks = attached(args.resources, BUCKET_PUBLIC_ACCESS, bucket)
+        block = blocks[-1].props if blocks else {}
+        off = [switch for switch in PUBLIC_ACCESS_SWITCHES if block.get(switch) is not True]
+        if off:
+            report(f"{bucket.name}: public access not blocked: {', '.join(off)}", bucket.urn)
+
+
+# -- ingress ------------------------------------------------------------------------------------------------
+
+
+def _ingress_sources(args: ResourceValidationArgs) -> Iterator[Any]:
+    props = args.props
+    if args.resource_type == SECURITY_GROUP:
+        for rule in props.get("ingress") or []:
+            yield from [*(rule.get("cidrBlocks") or []), *(rule.get("ipv6CidrBlocks") or [])]
+    elif args.resource_type == SECURITY_GROUP_RULE and props.get("type") == "ingress":
+        yield from [*(props.get("cidrBlocks") or []), *(props.get("ipv6CidrBlocks") or [])]
+    elif args.resource_type == INGRESS_RULE:
+        yield from [props.get("cidrIpv4"), props.get("cidrIpv6")]
+
+
+def validate_ingress(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """No security group admits traffic from the whole internet (0.0.0.0/0 or ::/0)."""
+    for source in _ingress_sources(args):
+        net = _network(source) if source else None
+        if net is not None and net.prefixlen == 0:
+            report(f"{args.name}: ingress open to {source}", None)
+
+
+# -- tags ---------------------------------------------------------------------------------------------------
+
+
+def validate_tags(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every taggable AWS resource carries ``site`` and a non-empty ``owner`` (= the config's ``owner`` when
+    given). The site is the site file's, else the config's ``site``, else (a preview) the one most resources
+    carry: a resource tagged for another site stands out."""
+    config = args.get_config()
+    outputs = stack_outputs(args) or {}
+    taggable = [r for r in args.resources if r.resource_type.startswith("aws:") and r.resource_type not in UNTAGGABLE]
+    carried = Counter(_tags_of(r).get("site") for r in taggable if _tags_of(r).get("site"))
+    site = outputs.get("site") or config.get("site") or next(iter(carried.most_common(1)), (None, 0))[0]
+    owner = config.get("owner")
+    for resource in taggable:
+        tags = _tags_of(resource)
+        wrong_site = not tags.get("site") or tags.get("site") != site
+        wrong_owner = not tags.get("owner") or (owner and tags["owner"] != owner)
+        if wrong_site or wrong_owner:
+            report(f"{resource.name}: needs site={site!r} and owner tags, has {tags!r}", resource.urn)
+
+
+# -- seats --------------------------------------------------------------------------------------------------
+
+
+def validate_seats(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The seat group can reach the target (warm <= target <= max) and is created at its warm size."""
+    outputs = stack_outputs(args)
+    if outputs is None:
+        args.not_applicable("no stack outputs yet (a preview): the site file names the seats' sizes")
+    seats = outputs.get("seats") or {}
+    warm, target, name = seats.get("warm", 0), seats.get("target", 0), seats.get("asg_name")
+    if warm > target:
+        report(f"{name}: warm {warm} > target {target}", None)
+    groups = [g for g in of_type(args.resources, ASG) if g.props.get("name") == name]
+    for group in groups:
+        size = {k: group.props.get(k) for k in ("minSize", "maxSize", "desiredCapacity")}
+        if not isinstance(size["maxSize"], int | float) or size["maxSize"] < target:
+            report(f"{group.name}: maxSize {size['maxSize']} < target {target}", group.urn)
+        if size["desiredCapacity"] != warm or (size["minSize"] or 0) > warm:
+            report(f"{group.name}: not created at warm size {warm}: {size}", group.urn)
+    if not groups:
+        report(f"{name}: the site file names no declared group", None)
+
+
+# -- cidrs --------------------------------------------------------------------------------------------------
+
+
+def _primary_networks(args: StackValidationArgs, report: ReportViolation) -> list[Any]:
+    """The primary site's CIDRs: the VPN's static routes (what the stack routes to the primary) and the
+    config's ``primary_cidrs``; each must parse."""
+    sources = [r.props.get("destinationCidrBlock") for r in of_type(args.resources, VPN_ROUTE)]
+    sources += list(args.get_config().get("primary_cidrs") or [])
+    networks = []
+    for cidr in dict.fromkeys(sources):
+        net = _network(cidr)
+        if net is None:
+            report(f"primary: {cidr!r} is not a CIDR", None)
+        else:
+            networks.append(net)
+    return networks
+
+
+def validate_cidrs(args: StackValidationArgs, report: ReportViolation) -> None:
+    """CIDRs parse; subnets sit inside the VPC without overlap; nothing overlaps the primary site."""
+    primary = _primary_networks(args, report)
+    vpcs = []
+    for vpc in of_type(args.resources, VPC):
+        net = _network(vpc.props.get("cidrBlock"))
+        if net is None:
+            report(f"{vpc.name}: {vpc.props.get('cidrBlock')!r} is not a CIDR", vpc.urn)
+            continue
+        vpcs.append(net)
+        for p in primary:
+            if net.overlaps(p):
+                report(f"{vpc.name}: {net} overlaps the primary's {p}", vpc.urn)
+    seen: list[Any] = []
+    for subnet in of_type(args.resources, SUBNET):
+        net = _network(subnet.props.get("cidrBlock"))
+        if net is None:
+            report(f"{subnet.name}: {subnet.props.get('cidrBlock')!r} is not a CIDR", subnet.urn)
+            continue
+        if not any(net.version == v.version and net.subnet_of(v) for v in vpcs):
+            report(f"{subnet.name}: {net} is outside the VPC", subnet.urn)
+        for other, what in [*((o, "subnet") for o in seen), *((p, "the primary's") for p in primary)]:
+            if net.overlaps(other):
+                report(f"{subnet.name}: {net} overlaps {what} {other}", subnet.urn)
+        seen.append(net)
+
+
+# -- the site file ------------------------------------------------------------------------------------------
+
+
+def validate_site_file(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The stack outputs validate as a site file (contract schema 1)."""
+    from orchestrator.errors import InvalidInput
+    from orchestrator.site import parse_site
+
+    outputs = stack_outputs(args)
+    if outputs is None:
+        args.not_applicable("no stack outputs yet (a preview)")
+    try:
+        parse_site(json.loads(json.dumps(outputs, default=str)), source="stack outputs")
+    except InvalidInput as exc:
+        report(str(exc), None)
+
+
+def validate_no_secret_in_outputs(args: StackValidationArgs, report: ReportViolation) -> None:
+    """No private key is in the outputs: neither a value the stack stores as a secret (or the config's
+    ``secret_values``) nor anything shaped like a key."""
+    outputs = stack_outputs(args)
+    if outputs is None:
+        args.not_applicable("no stack outputs yet (a preview)")
+    text = json.dumps(outputs, default=str)
+    stored = [v.props.get("secretString") for v in of_type(args.resources, SECRET_VERSION)]
+    known = [*list(args.get_config().get("secret_values") or []), *stored]
+    for number, value in enumerate(known):
+        if isinstance(value, str) and value.strip() and value.strip() in text:
+            report(f"outputs contain a secret value (secret #{number})", None)
+    for marker in PRIVATE_KEY_MARKERS:
+        if marker in text:
+            report(f"outputs contain {marker!r}", None)
+
+
+def _strings(description: str) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "string"}, "description": description}
+
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    StackValidationPolicy(name="encryption", description="Buckets and tables are encrypted at rest.",
+                          validate=validate_encryption),
+    StackValidationPolicy(name="versioning", description="Buckets keep object versions.",
+                          validate=validate_versioning),
+    StackValidationPolicy(name="public-access", description="Buckets block every kind of public access.",
+                          validate=validate_public_access),
+    ResourceValidationPolicy(name="ingress", description="No ingress from 0.0.0.0/0 or ::/0.",
+                             validate=validate_ingress),
+    StackValidationPolicy(
+        name="tags", description="Every taggable resource carries the site and owner tags.",
+        validate=validate_tags,
+        config_schema=PolicyConfigSchema({"site": {"type": "string"}, "owner": {"type": "string"}})),
+    StackValidationPolicy(name="seats", description="warm <= target <= max; the group starts at warm size.",
+                          validate=validate_seats),
+    StackValidationPolicy(
+        name="cidrs", description="CIDRs parse; subnets inside the VPC, disjoint, away from the primary.",
+        validate=validate_cidrs,
+        config_schema=PolicyConfigSchema({"primary_cidrs": _strings("the primary site's networks")})),
+    StackValidationPolicy(name="site-file", description="The stack outputs are a valid site file.",
+                          validate=validate_site_file),
+    StackValidationPolicy(
+        name="secrets", description="No key material in the stack outputs.",
+        validate=validate_no_secret_in_outputs,
+        config_schema=PolicyConfigSchema({"secret_values": _strings("values that must never be output")})),
+]
+
+#: a violation of any rule fails `pulumi preview` / `pulumi up`
+ENFORCEMENT = EnforcementLevel.MANDATORY

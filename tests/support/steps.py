@@ -1,0 +1,84 @@
+"""Step kinds for exercising the engine, registered only by the tests and the benchmarks (never shipped):
+``builtin.fail`` fails on demand, ``builtin.marker`` writes files. The test suite names this module in
+``ORCHESTRATOR_STEP_MODULES`` (tests/conftest.py), so a CLI it starts as a child process registers them too."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from orchestrator.errors import FatalError, RetryableError
+from orchestrator.steps import register
+from orchestrator.steps.base import Params, StepContext, StepKind
+
+
+class FailParams(Params):
+    #: how many attempts fail before one succeeds (-1: always)
+    failures: int = -1
+    retryable: bool = True
+    message: str = "injected failure"
+
+
+@register
+class Fail(StepKind):
+    name = "builtin.fail"
+    summary = "fail a number of times (retryable or fatal), then succeed"
+    Params = FailParams
+
+    def apply(self, ctx: StepContext) -> None:
+        seen = ctx.state.get("failed", 0)
+        if ctx.params.failures < 0 or seen < ctx.params.failures:
+            ctx.record(failed=seen + 1)
+            error = RetryableError if ctx.params.retryable else FatalError
+            raise error(ctx.params.message)
+        ctx.record(done=True)
+
+    def verify(self, ctx: StepContext) -> bool:
+        return bool(ctx.state.get("done"))
+
+
+class MarkerParams(Params):
+    dir: str
+    delay: float = 0.0
+    real_sleep: bool = False
+
+
+@register
+class Marker(StepKind):
+    """Each application atomically creates DIR/STEP.applied.N (one rename): the number of such files
+    is exactly the number of times the effect happened, even across kill -9."""
+
+    name = "builtin.marker"
+    summary = "write a marker file (counts applications and compensations)"
+    Params = MarkerParams
+    compensable = True
+
+    def _stem(self, ctx: StepContext) -> str:
+        return ctx.step_id.replace("/", "__")
+
+    def _applied(self, ctx: StepContext) -> list[Path]:
+        return sorted(Path(ctx.params.dir).glob(self._stem(ctx) + ".applied.*"))
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        return [f"create {Path(ctx.params.dir) / self._stem(ctx)}.applied.*"]
+
+    def verify(self, ctx: StepContext) -> bool:
+        return bool(self._applied(ctx))
+
+    def apply(self, ctx: StepContext) -> None:
+        if ctx.params.delay:
+            if ctx.params.real_sleep:
+                import time
+
+                time.sleep(ctx.params.delay)
+                ctx.check()
+            else:
+                ctx.sleep(ctx.params.delay)
+        tmp = Path(ctx.params.dir) / f".{self._stem(ctx)}.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(ctx.run_id)
+        os.replace(tmp, Path(ctx.params.dir) / f"{self._stem(ctx)}.applied.{uuid.uuid4().hex}")
+
+    def rollback(self, ctx: StepContext) -> None:
+        for applied in self._applied(ctx):
+            os.replace(applied, applied.with_name(applied.name.replace(".applied.", ".rolledback.")))
