@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestrator.sha256sums import format_sha256sums
+from orchestrator.backup.sha256sums import format_sha256sums
 
 _BLOCK = 1 << 20  # PRNG block; files are slices of it at per-file offsets
 SNAPSHOT_FORMAT = "%Y%m%dT%H%M%SZ"

@@ -8,16 +8,21 @@ is refused unless the run accepts the breach (``--accept-rpo-breach``, logged an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from pydantic import Field
 
 from orchestrator.adapters.s3 import PART_SIZE
 from orchestrator.adapters.sftp import Snapshot
+from orchestrator.backup.contract import (
+    MARKER_NAME,
+    RpoAge,
+    marker_content,
+    refuse_reserved,
+    rpo_age,
+    target_of,
+)
+from orchestrator.backup.pipeline import RestorePipeline, RestoreResult
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
-from orchestrator.restore import MARKER_NAME, RestorePipeline, RestoreResult, RestoreTarget
 from orchestrator.steps import register
 from orchestrator.steps.base import Params, StepContext, StepKind
 
@@ -37,34 +42,6 @@ class RestoreParams(Params):
     part_size_mib: int = Field(default=PART_SIZE >> 20, ge=5, le=512)
 
 
-@dataclass(frozen=True)
-class Freshness:
-    """Readiness view of the backups: the newest complete snapshot and its age against the RPO."""
-
-    ok: bool
-    snapshot: str | None
-    age_seconds: float | None
-    objective_seconds: int
-    detail: str
-
-
-def check_fresh(source, objective_seconds: int, now: datetime) -> Freshness:
-    """Is there a complete snapshot younger than the RPO objective? (read-only; for readiness)"""
-    snapshot = source.newest_complete_snapshot()
-    if snapshot is None:
-        return Freshness(False, None, None, objective_seconds, "no complete snapshot at the provider")
-    age = snapshot.age_seconds(now)
-    ok = age <= objective_seconds
-    detail = (
-        f"newest complete snapshot {snapshot.name} is {age:.0f}s old (RPO objective {objective_seconds}s)"
-    )
-    return Freshness(ok, snapshot.name, age, objective_seconds, detail)
-
-
-def target_of(site) -> RestoreTarget:
-    return RestoreTarget(site.backup.bucket, site.backup.prefix)
-
-
 @register
 class BackupRestore(StepKind):
     name = "backup.restore"
@@ -75,17 +52,17 @@ class BackupRestore(StepKind):
     def plan(self, ctx: StepContext) -> list[str]:
         snapshot = self._newest(ctx)
         target = target_of(ctx.site)
-        age = snapshot.age_seconds(ctx.clock.now())
-        objective = ctx.site.objectives.rpo_seconds
+        rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         if ctx.services.s3.exists(target.bucket, target.marker_key(snapshot.name)):
             return [f"{self.name}: snapshot {snapshot.name} is already restored (marker present): no change"]
         files = ctx.services.backup_source.manifest(snapshot)
         lines = [
-            f"{self.name}: restore snapshot {snapshot.name} (age {age:.0f}s, RPO objective {objective}s): "
+            f"{self.name}: restore snapshot {snapshot.name} "
+            f"(age {rpo.age_seconds:.0f}s, RPO objective {rpo.objective_seconds}s): "
             f"{len(files)} files, {sum(f.size for f in files)} bytes "
             f"to s3://{target.bucket}/{target.snapshot_prefix(snapshot.name)}, then write {MARKER_NAME}"
         ]
-        if age > objective:
+        if not rpo.within:
             verdict = "accepted (--accept-rpo-breach)" if ctx.options.accept_rpo_breach else "REFUSED"
             lines.append(f"{self.name}: snapshot older than the RPO objective: {verdict}")
         return lines
@@ -107,7 +84,7 @@ class BackupRestore(StepKind):
         self._check_rpo(ctx, snapshot)
         source, s3, target = ctx.services.backup_source, ctx.services.s3, target_of(ctx.site)
         files = source.manifest(snapshot)
-        _refuse_reserved(snapshot, files)
+        refuse_reserved(snapshot.name, files)
         aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
         if aborted:
             ctx.log.info("restore.aborted_stale_uploads", uploads=aborted)
@@ -121,8 +98,9 @@ class BackupRestore(StepKind):
             check=ctx.check,
         )
         result = pipeline.run(snapshot, files)
-        s3.put_json(target.bucket, target.marker_key(snapshot.name), _marker(ctx, snapshot, result))
-        ctx.record(**_summary(result), marker=f"s3://{target.bucket}/{target.marker_key(snapshot.name)}")
+        marker = marker_content(snapshot, result.files, run_id=ctx.run_id, restored_at=ctx.clock.now())
+        s3.put_json(target.bucket, target.marker_key(snapshot.name), marker)
+        ctx.record(**_summary(result), marker=target.url(target.marker_key(snapshot.name)))
         ctx.log.info(
             "restore.complete",
             snapshot=snapshot.name,
@@ -155,32 +133,32 @@ class BackupRestore(StepKind):
         return snapshot
 
     def _check_rpo(self, ctx: StepContext, snapshot: Snapshot) -> None:
-        age, objective = self._record_rpo(ctx, snapshot)
-        if age <= objective:
+        rpo = self._record_rpo(ctx, snapshot)
+        if rpo.within:
             return
         if not ctx.options.accept_rpo_breach:
             raise StaleSnapshot(
-                f"newest complete snapshot {snapshot.name} is {age:.0f}s old, over the RPO objective of "
-                f"{objective}s; refusing to restore it (rerun with --accept-rpo-breach to accept the breach)"
+                f"newest complete snapshot {snapshot.name} is {rpo.age_seconds:.0f}s old, over the RPO "
+                f"objective of {rpo.objective_seconds}s; refusing to restore it "
+                "(rerun with --accept-rpo-breach to accept the breach)"
             )
         ctx.log.warning(
             "rpo.breach_accepted",
             snapshot=snapshot.name,
-            rpo_seconds=round(age),
-            rpo_objective_seconds=objective,
+            rpo_seconds=round(rpo.age_seconds),
+            rpo_objective_seconds=rpo.objective_seconds,
         )
         ctx.record(rpo_breach_accepted=True)
 
-    def _record_rpo(self, ctx: StepContext, snapshot: Snapshot) -> tuple[float, int]:
-        age = snapshot.age_seconds(ctx.clock.now())
-        objective = ctx.site.objectives.rpo_seconds
+    def _record_rpo(self, ctx: StepContext, snapshot: Snapshot) -> RpoAge:
+        rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         ctx.record(
             snapshot=snapshot.name,
             snapshot_taken_at=iso(snapshot.taken_at),
-            rpo_seconds=round(age, 3),
-            rpo_objective_seconds=objective,
+            rpo_seconds=round(rpo.age_seconds, 3),
+            rpo_objective_seconds=rpo.objective_seconds,
         )
-        return age, objective
+        return rpo
 
 
 class CleanupParams(Params):
@@ -242,27 +220,6 @@ class BackupCleanup(StepKind):
 
     def manual(self, params) -> str:
         return "After a drill, delete s3://BUCKET/PREFIX/SNAPSHOT/ (the marker first) if the drill restored it."
-
-
-def _refuse_reserved(snapshot: Snapshot, files) -> None:
-    for remote in files:
-        if remote.path == MARKER_NAME:
-            raise FatalError(
-                f"{snapshot.name}: SHA256SUMS lists {MARKER_NAME}, the restore marker's own name; "
-                "refusing (it would forge the marker)"
-            )
-
-
-def _marker(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> dict:
-    return {
-        "snapshot": snapshot.name,
-        "taken_at": iso(snapshot.taken_at),
-        "run_id": ctx.run_id,
-        "restored_at": iso(ctx.clock.now()),
-        "files": len(result.files),
-        "bytes": result.bytes_total,
-        "sha256": [{"path": f.path, "sha256": f.sha256, "bytes": f.size} for f in result.files],
-    }
 
 
 def _summary(result: RestoreResult) -> dict:

@@ -28,31 +28,15 @@ from typing import Any
 
 from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
 from orchestrator.adapters.sftp import RemoteFile, Snapshot
+from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.errors import FatalError, Interrupted
 
-MARKER_NAME = "_RESTORE_COMPLETE.json"
-SHA256_METADATA = "sha256"
 #: how often a download looks at the stop flag and the run's cancellation (ctx.check)
 CHECK_EVERY_BYTES = 8 << 20
 
 
 class ChecksumMismatch(FatalError):
     """A downloaded file's sha256 differs from SHA256SUMS: it is not restored."""
-
-
-@dataclass(frozen=True)
-class RestoreTarget:
-    bucket: str
-    prefix: str  # "" or ending with "/"
-
-    def snapshot_prefix(self, snapshot: str) -> str:
-        return f"{self.prefix}{snapshot}/"
-
-    def key(self, snapshot: str, relpath: str) -> str:
-        return f"{self.prefix}{snapshot}/{relpath}"
-
-    def marker_key(self, snapshot: str) -> str:
-        return self.key(snapshot, MARKER_NAME)
 
 
 @dataclass(frozen=True)
