@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
-from orchestrator.backup.contract import rpo_age, target_of
+from orchestrator.backup.contract import MARKER_NAME, rpo_age, target_of
 from orchestrator.errors import OrchestratorError
 
 
@@ -33,6 +33,8 @@ class CheckEnv:
     accept_rpo_breach: bool = False
     #: the snapshot the restore step restored (smoke checks)
     snapshot: str | None = None
+    #: the marker that restore step writes (_RESTORE_CRITICAL.json for the critical tier of a tiered site)
+    marker_name: str = MARKER_NAME
 
 
 CheckFn = Callable[[CheckEnv], CheckResult]
@@ -240,11 +242,11 @@ def seats_in_service(env: CheckEnv) -> tuple:
 
 @check("smoke.restore_marker")
 def restore_marker(env: CheckEnv) -> tuple:
-    """The restored snapshot's _RESTORE_COMPLETE.json marker is in the bucket."""
+    """The restored snapshot's marker (the restore step's: complete, or critical when tiered) is in the bucket."""
     if not env.snapshot:
         return False, "no restored snapshot recorded by the restore step"
     target = target_of(env.site)
-    key = target.marker_key(env.snapshot)
+    key = target.key(env.snapshot, env.marker_name)
     present = env.services.s3.exists(target.bucket, key)
     return present, f"{'present' if present else 'missing'}: {target.url(key)}"
 
