@@ -4,6 +4,10 @@ Contract: ``s3://BUCKET/PREFIX/SNAPSHOT/RELPATH`` for every file in SHA256SUMS, 
 ``_RESTORE_COMPLETE.json`` written last and only when every file verified; a file whose bytes do not
 match never sits at its final key. The snapshot's age is the achieved RPO: older than the objective
 is refused unless the run accepts the breach (``--accept-rpo-breach``, logged and recorded).
+
+Tiered (``with: {tier: critical|bulk}``, contract 1.1): the two steps share one restore of the snapshot
+(``backup/tiered.py``); the critical step ends with ``_RESTORE_CRITICAL.json`` (when the site declares
+``backup.critical``), the bulk step with ``_RESTORE_COMPLETE.json``. ``tier: all`` is the one-step restore.
 """
 
 from __future__ import annotations
