@@ -1,4 +1,4 @@
-"""``python -m bench [all|rto|restore|scale|engine] [--full] [flags]`` (``make bench ARGS=...``).
+"""``python -m bench [all|rto|tiers|restore|scale|engine] [--full] [flags]`` (``make bench ARGS=...``).
 
 Without a name every benchmark runs with a short default (a few minutes on 2 cores); ``--full`` uses
 the sizes BENCHMARKS.md records (6 x 128 MiB + 1000 x 64 KiB restore, 3 rounds; 100 000-file snapshot).
@@ -14,17 +14,18 @@ from pathlib import Path
 
 import structlog
 
-NAMES = ("rto", "restore", "scale", "engine")
+NAMES = ("rto", "tiers", "restore", "scale", "engine")
 
 
 def parser() -> argparse.ArgumentParser:
-    from bench import restore, rto, scale
+    from bench import restore, rto, scale, tiers
 
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("name", nargs="?", default="all", choices=("all", *NAMES))
     p.add_argument("--full", action="store_true", help="the full sizes (slow); default: a short run")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     rto.add_arguments(p.add_argument_group("rto"))
+    tiers.add_arguments(p.add_argument_group("tiers"))
     restore.add_arguments(p.add_argument_group("restore"))
     scale.add_arguments(p.add_argument_group("scale"))
     return p
@@ -33,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from bench import engine_overhead, restore, rto, scale
+    from bench import engine_overhead, restore, rto, scale, tiers
     from bench.common import dump_json, print_machine
 
     print_machine()
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if name == "rto":
             results[name] = rto.run(args, full=args.full)
+        elif name == "tiers":
+            results[name] = tiers.run(args, full=args.full)
         elif name == "restore":
             results[name] = restore.run(args, full=args.full)
         elif name == "scale":
@@ -60,6 +63,8 @@ def summary(results: dict) -> str:
         r = results["rto"]
         lines.append(f"RTO / critical path (parallel runbook): {r['parallel']['ratio']:.3f} (goal <= 1.05); "
                      f"sequential RTO / parallel RTO: {r['speedup']:.2f}x")
+    if "tiers" in results:
+        lines.append(f"RTO with a bulk tier / critical alone: {results['tiers']['ratio']:.3f} (goal <= 1.1)")
     if "restore" in results:
         f = results["restore"]["figures"]
         if "ours" in f and "rclone" in f:

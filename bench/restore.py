@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.common import PYTHON, REPO, Measured, embedded_site, measure, median, process_cpu_seconds, table
-from orchestrator.sha256sums import format_sha256sums
+from orchestrator.backup.sha256sums import format_sha256sums
 
 RCLONE_TUNED = ["--transfers", "8", "--checkers", "16", "--sftp-concurrency", "128",
                 "--s3-upload-concurrency", "8", "--s3-chunk-size", "16M"]

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from orchestrator.adapters import Services
     from orchestrator.adapters.sftp import Snapshot, parse_snapshot_name
-    from orchestrator.restore import RestorePipeline, RestoreTarget
+    from orchestrator.backup.contract import RestoreTarget
+    from orchestrator.backup.pipeline import RestorePipeline
     from orchestrator.site import load_site
 
     if args.cipher:

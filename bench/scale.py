@@ -26,7 +26,7 @@ from pathlib import Path
 import boto3
 
 from bench.common import PYTHON, REPO, embedded_site, measure, table
-from orchestrator.sha256sums import format_sha256sums
+from orchestrator.backup.sha256sums import format_sha256sums
 
 ORCH = str(REPO / ".venv" / "bin" / "orchestrator")
 

@@ -220,6 +220,8 @@ def _record_drill(journal, folder: Path) -> None:
         "rpo_objective_seconds",
         "rto_met",
         "rpo_met",
+        "data_restored_seconds",
+        "restore_bytes_per_second",  # what readiness predicts the critical restore time from
     )
     journal.record_drill({k: report.get(k) for k in keys})
 

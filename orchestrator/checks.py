@@ -13,9 +13,8 @@ from typing import Any, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
+from orchestrator.backup.contract import MARKER_NAME, rpo_age, target_of
 from orchestrator.errors import OrchestratorError
-
-MARKER_NAME = "_RESTORE_COMPLETE.json"
 
 
 class CheckResult(NamedTuple):
@@ -34,6 +33,8 @@ class CheckEnv:
     accept_rpo_breach: bool = False
     #: the snapshot the restore step restored (smoke checks)
     snapshot: str | None = None
+    #: the marker that restore step writes (_RESTORE_CRITICAL.json for the critical tier of a tiered site)
+    marker_name: str = MARKER_NAME
 
 
 CheckFn = Callable[[CheckEnv], CheckResult]
@@ -177,10 +178,9 @@ def snapshot_fresh(env: CheckEnv) -> tuple:
     snapshot = env.services.backup_source.newest_complete_snapshot()
     if snapshot is None:
         return False, True, f"no complete snapshot under {env.site.backup.sftp.path}"
-    age = (env.services.clock.now() - snapshot.taken_at).total_seconds()
-    rpo = env.site.objectives.rpo_seconds
-    detail = f"{snapshot.name}: age {age:.0f}s, RPO {rpo}s"
-    if age <= rpo:
+    rpo = rpo_age(snapshot, env.site.objectives.rpo_seconds, env.services.clock.now())
+    detail = f"{snapshot.name}: age {rpo.age_seconds:.0f}s, RPO {rpo.objective_seconds}s"
+    if rpo.within:
         return True, True, detail
     if env.accept_rpo_breach:
         return False, False, detail + " (RPO breach accepted)"
@@ -242,17 +242,13 @@ def seats_in_service(env: CheckEnv) -> tuple:
 
 @check("smoke.restore_marker")
 def restore_marker(env: CheckEnv) -> tuple:
-    """The restored snapshot's _RESTORE_COMPLETE.json marker is in the bucket."""
+    """The restored snapshot's marker (the restore step's: complete, or critical when tiered) is in the bucket."""
     if not env.snapshot:
         return False, "no restored snapshot recorded by the restore step"
-    key = marker_key(env.site.backup.prefix, env.snapshot)
-    bucket = env.site.backup.bucket
-    present = env.services.s3.exists(bucket, key)
-    return present, f"{'present' if present else 'missing'}: s3://{bucket}/{key}"
-
-
-def marker_key(prefix: str, snapshot: str) -> str:
-    return f"{prefix}{snapshot}/{MARKER_NAME}"
+    target = target_of(env.site)
+    key = target.key(env.snapshot, env.marker_name)
+    present = env.services.s3.exists(target.bucket, key)
+    return present, f"{'present' if present else 'missing'}: {target.url(key)}"
 
 
 SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker)

@@ -202,6 +202,7 @@ class Engine:
         done: queue.Queue[_Result] = queue.Queue()
         running: dict[str, tuple[StepContext, float]] = {}
         failure: Step | None = None
+        deferred: Step | None = None  # a failed background step (rto: false, on_failure: stop)
         paused: Exception | None = None
         while True:
             if not self.cancel.is_set() and failure is None and paused is None:
@@ -219,9 +220,11 @@ class Engine:
             failed = self._finish(result)
             if result.status == "succeeded" or (failed is not None and failed.on_failure == "continue"):
                 self._release(result.step_id)
-            if failed is not None and failed.on_failure != "continue" and failure is None:
+            if failed is not None and failed.on_failure == "stop" and not failed.rto:
+                deferred = deferred or failed  # background work never holds up the service steps
+            elif failed is not None and failed.on_failure != "continue" and failure is None:
                 failure = failed
-        return self._conclude(failure, paused)
+        return self._conclude(failure or (None if paused else deferred), paused)
 
     def _launch_ready(self, running: dict, done: queue.Queue) -> Exception | None:
         while self._ready and len(running) < self.max_parallel:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orchestrator.adapters.route53 import normal_name
+from orchestrator.backup.estimate import RestoreEstimate, estimate_critical_restore
 from orchestrator.checks import PREFLIGHT, CheckEnv, CheckResult, check, run_checks
 from orchestrator.clock import parse_iso
 
@@ -79,11 +80,25 @@ def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_A
     return CheckResult("drill.recent", ok, False, f"last successful drill {days:.1f} days ago (limit {max_days})")
 
 
+def restore_estimate(services, site, drills: list[dict]) -> tuple[CheckResult, RestoreEstimate | None]:
+    """A warning when the critical restore alone, at the throughput of the last drills (or of a probe),
+    would not fit in the RTO objective."""
+    name = "restore.estimate"
+    try:
+        estimate = estimate_critical_restore(services.backup_source, site, drills)
+    except Exception as exc:  # the snapshot check reports the cause; this one only cannot estimate
+        return CheckResult(name, False, False, f"cannot estimate: {type(exc).__name__}: {exc}"), None
+    if estimate is None:
+        return CheckResult(name, False, False, "no complete snapshot to estimate"), None
+    return CheckResult(name, bool(estimate.holds), False, estimate.detail()), estimate
+
+
 @dataclass
 class Readiness:
     site: str
     checks: list[CheckResult]
     strict: bool = False
+    estimate: RestoreEstimate | None = None
 
     @property
     def ready(self) -> bool:
@@ -97,6 +112,7 @@ class Readiness:
             "blocking_failures": [c.name for c in self.checks if not c.ok and c.blocking],
             "warnings": [c.name for c in self.checks if not c.ok and not c.blocking],
             "checks": [c._asdict() for c in self.checks],
+            "restore_estimate": self.estimate.to_dict() if self.estimate else None,
         }
 
 
@@ -105,4 +121,6 @@ def evaluate(services, site, drills: list[dict], now: datetime, strict: bool = F
     env = CheckEnv(services, site)
     results = run_checks((*PREFLIGHT, *DRIFT), env)
     results.append(drill_recency(drills, now, max_drill_age_days))
-    return Readiness(site.site, results, strict)
+    estimate_check, estimate = restore_estimate(services, site, drills)
+    results.append(estimate_check)
+    return Readiness(site.site, results, strict, estimate)

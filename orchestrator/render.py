@@ -39,6 +39,8 @@ def render_runbook(book: Runbook) -> str:
             f"- On failure: {step.on_failure}"
             + ("" if kind.compensable and step.compensate else " (this step has no compensation)"),
         ]
+        if not step.rto:
+            lines.append("- Background work: not part of the RTO; only the steps that name it wait for it")
         if step.raw_params:
             lines.append("- Parameters: " + ", ".join(f"`{k}={v}`" for k, v in step.raw_params.items()))
         manual = kind().manual(step.params)

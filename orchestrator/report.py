@@ -25,7 +25,8 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
     book = run.runbook
     spec = {s["id"]: s for s in book.get("steps", [])}
     tolerated = {i for i, step in spec.items() if step.get("on_failure") == "continue"}
-    rto = _rto(run, steps, book.get("rto_phase"), tolerated)
+    background = {i for i, step in spec.items() if step.get("rto") is False}
+    rto = _rto(run, steps, book.get("rto_phase"), tolerated | background, background)
     rpo = max(
         (s.state["rpo_seconds"] for s in steps if isinstance(s.state.get("rpo_seconds"), int | float)),
         default=None,
@@ -47,6 +48,8 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
         "rpo_objective_seconds": rpo_objective,
         "rpo_met": None if rpo is None or rpo_objective is None else rpo <= rpo_objective,
         "rpo_breach_accepted": any(s.state.get("rpo_breach_accepted") for s in steps),
+        "data_restored_seconds": _data_restored(run, steps),
+        "restore_bytes_per_second": _restore_throughput(steps),
         "error": run.error,
         "runbook": book.get("name"),
         "runbook_source": book.get("source"),
@@ -75,14 +78,17 @@ def _step(rec, spec: dict) -> dict:
         "needs": spec.get("needs", []),
         "gate": spec.get("gate"),
         "outputs": rec.state,
+        "rto": spec.get("rto", True),
     }
 
 
-def _rto(run, steps, rto_phase: str | None, tolerated: set[str]) -> float | None:
-    """Run start to the last step verified (of the RTO phase, in a drill); None if not achieved. A failed
-    step whose runbook entry tolerates failure (``on_failure: continue``, e.g. a notification) does not
-    stop service from being restored."""
+def _rto(run, steps, rto_phase: str | None, tolerated: set[str], background: set[str]) -> float | None:
+    """Run start to the last RTO-counted step verified (of the RTO phase, in a drill); None if not
+    achieved. A failed step whose runbook entry tolerates failure (``on_failure: continue``, e.g. a
+    notification) does not stop service from being restored; a step marked ``rto: false`` (the bulk
+    restore) does not count at all, finished or not."""
     scope = [s for s in steps if (rto_phase is None or s.phase == rto_phase)
+             and s.step_id not in background
              and not (s.status == "failed" and s.step_id in tolerated)]
     if not scope or any(s.status != "succeeded" for s in scope):
         return None
@@ -91,6 +97,25 @@ def _rto(run, steps, rto_phase: str | None, tolerated: set[str]) -> float | None
     if start is None or not ends:
         return None
     return round((max(ends) - start).total_seconds(), 3)
+
+
+def _data_restored(run, steps) -> float | None:
+    """Run start to the complete restore marker written (recorded by the restore step that wrote it);
+    None when no restore wrote one in this run."""
+    start = parse_iso(run.started_at)
+    written = [parse_iso(s.state["complete_marker_written_at"]) for s in steps
+               if isinstance(s.state.get("complete_marker_written_at"), str)]
+    if start is None or not written:
+        return None
+    return round((max(written) - start).total_seconds(), 3)
+
+
+def _restore_throughput(steps) -> float | None:
+    """Bytes per second of the critical (or untiered) restore of this run: what readiness predicts from."""
+    rates = [s.state["bytes_per_second"] for s in steps
+             if s.uses == "backup.restore" and s.state.get("tier") != "bulk"
+             and s.state.get("bytes_transferred") and isinstance(s.state.get("bytes_per_second"), int | float)]
+    return max(rates, default=None)
 
 
 def write_report(report: dict, report_dir: Path) -> Path:
@@ -117,6 +142,7 @@ def render_markdown(report: dict, picture: str | None) -> str:
         f"- RTO: {_vs(report['rto_seconds'], report['rto_objective_seconds'], report['rto_met'])}",
         f"- RPO: {_vs(report['rpo_seconds'], report['rpo_objective_seconds'], report['rpo_met'])}"
         + (" — **breach accepted by the operator**" if report.get("rpo_breach_accepted") else ""),
+        f"- Data restored: {_data_line(report.get('data_restored_seconds'))}",
     ]
     if report.get("resumes"):
         lines.append(f"- Resumed {report['resumes']} time(s)")
@@ -164,6 +190,12 @@ def render_markdown(report: dict, picture: str | None) -> str:
             f"| {event['at']} | {event['step'] or ''} | {event['event']} | {text.replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _data_line(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a (no restore completed in this run)"
+    return f"{format_duration(seconds)} after the start (every file verified; not part of the RTO)"
 
 
 def _vs(value: float | None, objective: float | None, met: bool | None) -> str:
@@ -240,6 +272,7 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     for y, step in enumerate(rows):
         left = (parse_iso(step["started_at"]) - start).total_seconds()
         width = max((parse_iso(step["finished_at"]) - parse_iso(step["started_at"])).total_seconds(), 0.001)
+        background = step.get("rto") is False  # after the RTO line: background work, hatched
         ax.barh(
             y,
             width,
@@ -247,8 +280,10 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
             color=_COLOURS.get(step["status"], "#9e9e9e"),
             edgecolor="black",
             linewidth=0.4,
+            alpha=0.45 if background else 1.0,
+            hatch="//" if background else None,
         )
-        labels.append(f"{step['id']} ({step['owner']})")
+        labels.append(f"{step['id']} ({step['owner']})" + (" — background" if background else ""))
     index = {s["id"]: y for y, s in enumerate(rows)}
     for retry in report["retries"]:
         if retry["step"] in index:
@@ -257,6 +292,10 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     if report["rto_seconds"] is not None:
         ax.axvline(report["rto_seconds"], color="black", linestyle="--", linewidth=1)
         ax.text(report["rto_seconds"], -0.9, f" RTO {format_duration(report['rto_seconds'])}", fontsize=8)
+    if report.get("data_restored_seconds") is not None:
+        ax.axvline(report["data_restored_seconds"], color="#1565c0", linestyle="-.", linewidth=1)
+        ax.text(report["data_restored_seconds"], -0.4,
+                f" data restored {format_duration(report['data_restored_seconds'])}", fontsize=8, color="#1565c0")
     if (
         report["rto_objective_seconds"]
         and report["rto_seconds"] is not None

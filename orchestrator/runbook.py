@@ -79,6 +79,9 @@ class StepSpec(_Strict):
     gate: Literal["approval"] | None = None
     compensate: bool = True
     milestone: str | None = None
+    #: false: the step does not restore service (e.g. the bulk restore): the RTO does not wait for it,
+    #: and its failure (with on_failure: stop) holds no other step up -- the run fails once they are done
+    rto: bool = True
 
     _retry = field_validator("retry", mode="before")(_retry_value)
 
@@ -128,6 +131,7 @@ class Step:
     compensate: bool
     milestone: str | None
     phase: str | None = None
+    rto: bool = True
 
     def to_dict(self) -> dict:
         return {
@@ -148,6 +152,7 @@ class Step:
             "compensate": self.compensate,
             "milestone": self.milestone,
             "phase": self.phase,
+            "rto": self.rto,
         }
 
 
@@ -424,6 +429,7 @@ def _build_step(
         compensate=spec.compensate,
         milestone=spec.milestone,
         phase=phase,
+        rto=spec.rto,
     )
 
 

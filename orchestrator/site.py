@@ -9,10 +9,19 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from orchestrator.backup.contract import pattern_problem
 from orchestrator.errors import InvalidInput
 from orchestrator.validation import raise_invalid, read_input_text
 
@@ -119,10 +128,22 @@ class Sftp(SshEndpoint):
     path: str = Field(min_length=1)
 
 
+def _critical_pattern(value: object) -> object:
+    problem = pattern_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+#: one ``backup.critical`` entry: a glob relative to the snapshot directory (tiered restore, contract 1.1)
+CriticalPattern = Annotated[str, BeforeValidator(_critical_pattern)]
+
+
 class Backup(_Model):
     sftp: Sftp
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = ""
+    critical: list[CriticalPattern] | None = None
 
     @field_validator("prefix")
     @classmethod

@@ -85,9 +85,16 @@ class Services:
             "backup_source", lambda: SftpBackupSource(self.site.backup.sftp, self.secrets, self.clock)
         )
 
+    @property
+    def restores(self):
+        """The run's tiered restores: shared by the critical and the bulk restore steps."""
+        from orchestrator.backup.tiered import TieredRestores
+
+        return self._build("restores", TieredRestores)
+
     def close(self) -> None:
-        """Close whatever was opened (SSH connections)."""
-        for name in ("appliance", "backup_source"):
+        """Close whatever was opened (restore workers, SSH connections)."""
+        for name in ("restores", "appliance", "backup_source"):
             adapter = self.__dict__.get(name)
             if adapter is not None and hasattr(adapter, "close"):
                 adapter.close()

@@ -38,9 +38,9 @@ from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from orchestrator import retry
 from orchestrator.adapters import ssh
+from orchestrator.backup.sha256sums import SumEntry, parse_sha256sums
 from orchestrator.clock import Clock
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
-from orchestrator.sha256sums import SumEntry, parse_sha256sums
 
 SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z$")
 SUMS_NAME = "SHA256SUMS"
@@ -58,9 +58,6 @@ class Snapshot:
     name: str
     taken_at: datetime
     complete: bool
-
-    def age_seconds(self, now: datetime) -> float:
-        return (now - self.taken_at).total_seconds()
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,40 @@
 """Generate third-party backup snapshots in the contract layout, fast and deterministic.
 
 ``ROOT/YYYYMMDDTHHMMSSZ/`` holds an agent roster CSV, IVR prompts (WAV headers + noise), a CRM export
-(JSON and CSV) and call recordings in dated subdirectories (the bulk of the bytes), plus a GNU
-``SHA256SUMS``. Bytes come from one seeded PRNG block sliced at per-file offsets, so gigabytes are
-written at disk speed and the same seed always gives the same bytes.
+(JSON and CSV) -- what agents need to take calls, the critical tier (:data:`CRITICAL_PATTERNS`) -- and call
+recordings in dated subdirectories, the bulk tier: ``bulk_ratio`` times the critical bytes (default
+:data:`DEFAULT_BULK_RATIO`, or ``ORCHESTRATOR_SANDBOX_BULK_RATIO``), plus a GNU ``SHA256SUMS``.
+Bytes come from one seeded PRNG block sliced at per-file offsets, so gigabytes are written at disk speed
+and the same seed always gives the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from orchestrator.sha256sums import format_sha256sums
+from orchestrator.backup.contract import matches
+from orchestrator.backup.sha256sums import format_sha256sums
 
 _BLOCK = 1 << 20  # PRNG block; files are slices of it at per-file offsets
 SNAPSHOT_FORMAT = "%Y%m%dT%H%M%SZ"
+#: the site file's ``backup.critical`` for this layout: roster, IVR prompts, CRM export
+CRITICAL_PATTERNS = ("agents/**", "ivr/**", "crm/**")
+#: call recordings (bulk) per byte of the critical tier, by default
+DEFAULT_BULK_RATIO = 8.0
+#: an IVR prompt is at most ~5 min of 8 kHz audio
+MAX_PROMPT_BYTES = 2_400_000
+
+
+def bulk_ratio_from_env() -> float:
+    """``ORCHESTRATOR_SANDBOX_BULK_RATIO`` (the knob for a heavier bulk tier), else the default."""
+    return float(os.environ.get("ORCHESTRATOR_SANDBOX_BULK_RATIO") or DEFAULT_BULK_RATIO)
 
 
 def snapshot_name(moment: datetime) -> str:
@@ -36,6 +51,11 @@ class SnapshotInfo:
     @property
     def bytes(self) -> int:
         return sum(self.sizes.values())
+
+    @property
+    def critical_bytes(self) -> int:
+        """Bytes of the files :data:`CRITICAL_PATTERNS` select."""
+        return sum(size for rel, size in self.sizes.items() if any(matches(p, rel) for p in CRITICAL_PATTERNS))
 
     @property
     def taken_at(self) -> datetime:
@@ -65,13 +85,15 @@ def make_snapshots(
     files: int = 20,
     total_mb: float = 4.0,
     seed: int = 0,
+    bulk_ratio: float | None = None,
 ) -> list[SnapshotInfo]:
     """``days`` daily snapshots, the newest taken at ``newest``, oldest first."""
     out = []
     for age in range(days - 1, -1, -1):
         moment = newest - timedelta(days=age)
         out.append(
-            write_snapshot(root, snapshot_name(moment), files=files, total_mb=total_mb, seed=seed + age)
+            write_snapshot(root, snapshot_name(moment), files=files, total_mb=total_mb, seed=seed + age,
+                           bulk_ratio=bulk_ratio)
         )
     return out
 
@@ -84,13 +106,16 @@ def write_snapshot(
     total_mb: float = 4.0,
     seed: int = 0,
     with_sums: bool = True,
+    bulk_ratio: float | None = None,
 ) -> SnapshotInfo:
-    """One snapshot of about ``files`` files and ``total_mb`` MB; SHA256SUMS last (it marks completeness)."""
+    """One snapshot of about ``files`` files and ``total_mb`` MB, the recordings ``bulk_ratio`` times the
+    critical files' bytes (as far as the file count allows); SHA256SUMS last (it marks completeness)."""
     base = Path(root) / name
     base.mkdir(parents=True, exist_ok=True)
     info = SnapshotInfo(name, base)
     content = _Bytes(seed)
-    for index, (relpath, header, size) in enumerate(_layout(name, files, int(total_mb * 1_000_000), seed)):
+    ratio = bulk_ratio if bulk_ratio is not None else bulk_ratio_from_env()
+    for index, (relpath, header, size) in enumerate(_layout(name, files, int(total_mb * 1_000_000), seed, ratio)):
         _write_file(
             base / relpath, header, size, content, offset=index * 104729 + seed, info=info, rel=relpath
         )
@@ -121,8 +146,9 @@ def corrupt(info: SnapshotInfo, relpath: str | None = None) -> str:
     return relpath
 
 
-def _layout(name: str, files: int, total: int, seed: int) -> list[tuple[str, bytes, int]]:
-    """(relpath, header bytes, size) for every file: small fixed files, prompts, then recordings."""
+def _layout(name: str, files: int, total: int, seed: int, ratio: float) -> list[tuple[str, bytes, int]]:
+    """(relpath, header bytes, size) for every file: small fixed files, prompts (the critical tier is
+    ``total / (1 + ratio)``), then recordings (the rest)."""
     rng = random.Random(seed)
     fixed = [
         ("agents/roster.csv", _roster(rng), 0),
@@ -132,7 +158,7 @@ def _layout(name: str, files: int, total: int, seed: int) -> list[tuple[str, byt
     prompts = max(1, (files - len(fixed)) // 3)
     recordings = max(1, files - len(fixed) - prompts)
     small = sum(len(header) for _, header, _ in fixed)
-    prompt_size = max(4096, min(256_000, (total - small) // 10 // prompts))
+    prompt_size = max(4096, min(MAX_PROMPT_BYTES, (int(total / (1 + ratio)) - small) // prompts))
     recording_total = max(recordings * 8192, total - small - prompt_size * prompts)
     out = list(fixed)
     for index in range(prompts):

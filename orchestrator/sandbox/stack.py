@@ -117,6 +117,7 @@ def sandbox_config(
         "backup": {
             "bucket": f"{site}-restore",
             "prefix": "restored/",
+            "critical": ["agents/**", "ivr/**", "crm/**"],  # snapshots.CRITICAL_PATTERNS: the tiered restore
             "sftp": {"private_key_secret": f"{site}/backup-key", **sftp},
         },
         "seats": {

@@ -4,20 +4,34 @@ Contract: ``s3://BUCKET/PREFIX/SNAPSHOT/RELPATH`` for every file in SHA256SUMS, 
 ``_RESTORE_COMPLETE.json`` written last and only when every file verified; a file whose bytes do not
 match never sits at its final key. The snapshot's age is the achieved RPO: older than the objective
 is refused unless the run accepts the breach (``--accept-rpo-breach``, logged and recorded).
+
+Tiered (``with: {tier: critical|bulk}``, contract 1.1): the two steps share one restore of the snapshot
+(``backup/tiered.py``); the critical step ends with ``_RESTORE_CRITICAL.json`` (when the site declares
+``backup.critical``), the bulk step with ``_RESTORE_COMPLETE.json``. ``tier: all`` is the one-step restore.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from datetime import datetime
 
 from pydantic import Field
 
 from orchestrator.adapters.s3 import PART_SIZE
 from orchestrator.adapters.sftp import Snapshot
+from orchestrator.backup.contract import (
+    MARKER_NAME,
+    RestoreTarget,
+    RpoAge,
+    Tier,
+    Tiers,
+    critical_patterns,
+    marker_content,
+    refuse_reserved,
+    rpo_age,
+    target_of,
+)
+from orchestrator.backup.pipeline import RestorePipeline, RestoreResult
+from orchestrator.backup.tiered import TieredRestore
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
-from orchestrator.restore import MARKER_NAME, RestorePipeline, RestoreResult, RestoreTarget
 from orchestrator.steps import register
 from orchestrator.steps.base import Params, StepContext, StepKind
 
@@ -31,38 +45,14 @@ class NoSnapshot(FatalError):
 
 
 class RestoreParams(Params):
-    #: files downloaded at once, each over its own SFTP connection
+    #: files downloaded at once, each over its own SFTP connection (with tiers: shared by both tiers)
     workers: int = Field(default=4, ge=1, le=32)
     #: multipart part size (S3's minimum is 5 MiB); files up to this size are sent in one PUT
     part_size_mib: int = Field(default=PART_SIZE >> 20, ge=5, le=512)
-
-
-@dataclass(frozen=True)
-class Freshness:
-    """Readiness view of the backups: the newest complete snapshot and its age against the RPO."""
-
-    ok: bool
-    snapshot: str | None
-    age_seconds: float | None
-    objective_seconds: int
-    detail: str
-
-
-def check_fresh(source, objective_seconds: int, now: datetime) -> Freshness:
-    """Is there a complete snapshot younger than the RPO objective? (read-only; for readiness)"""
-    snapshot = source.newest_complete_snapshot()
-    if snapshot is None:
-        return Freshness(False, None, None, objective_seconds, "no complete snapshot at the provider")
-    age = snapshot.age_seconds(now)
-    ok = age <= objective_seconds
-    detail = (
-        f"newest complete snapshot {snapshot.name} is {age:.0f}s old (RPO objective {objective_seconds}s)"
-    )
-    return Freshness(ok, snapshot.name, age, objective_seconds, detail)
-
-
-def target_of(site) -> RestoreTarget:
-    return RestoreTarget(site.backup.bucket, site.backup.prefix)
+    #: ``all``: every file, then the complete marker (untiered); ``critical``: the files matching the
+    #: site's ``backup.critical`` (every file when it has none), then ``_RESTORE_CRITICAL.json``;
+    #: ``bulk``: the other files, then ``_RESTORE_COMPLETE.json`` once both tiers are verified
+    tier: Tier = Tier.ALL
 
 
 @register
@@ -75,17 +65,19 @@ class BackupRestore(StepKind):
     def plan(self, ctx: StepContext) -> list[str]:
         snapshot = self._newest(ctx)
         target = target_of(ctx.site)
-        age = snapshot.age_seconds(ctx.clock.now())
-        objective = ctx.site.objectives.rpo_seconds
-        if ctx.services.s3.exists(target.bucket, target.marker_key(snapshot.name)):
+        rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
+        marker_key = self._goal_marker(ctx, snapshot.name)
+        if ctx.services.s3.exists(target.bucket, marker_key):
             return [f"{self.name}: snapshot {snapshot.name} is already restored (marker present): no change"]
-        files = ctx.services.backup_source.manifest(snapshot)
+        files = self._files(ctx, snapshot)
         lines = [
-            f"{self.name}: restore snapshot {snapshot.name} (age {age:.0f}s, RPO objective {objective}s): "
+            f"{self.name}: restore snapshot {snapshot.name} "
+            f"(age {rpo.age_seconds:.0f}s, RPO objective {rpo.objective_seconds}s): "
             f"{len(files)} files, {sum(f.size for f in files)} bytes "
-            f"to s3://{target.bucket}/{target.snapshot_prefix(snapshot.name)}, then write {MARKER_NAME}"
+            f"to s3://{target.bucket}/{target.snapshot_prefix(snapshot.name)}, "
+            f"then write {marker_key.rsplit('/', 1)[-1]}"
         ]
-        if age > objective:
+        if not rpo.within:
             verdict = "accepted (--accept-rpo-breach)" if ctx.options.accept_rpo_breach else "REFUSED"
             lines.append(f"{self.name}: snapshot older than the RPO objective: {verdict}")
         return lines
@@ -95,7 +87,7 @@ class BackupRestore(StepKind):
         if snapshot is None:
             return False
         target = target_of(ctx.site)
-        marker = ctx.services.s3.get_json(target.bucket, target.marker_key(snapshot.name))
+        marker = ctx.services.s3.get_json(target.bucket, self._goal_marker(ctx, snapshot.name))
         if not isinstance(marker, dict) or marker.get("snapshot") != snapshot.name:
             return False
         if "snapshot" not in ctx.state:
@@ -105,31 +97,91 @@ class BackupRestore(StepKind):
     def apply(self, ctx: StepContext) -> None:
         snapshot = self._newest(ctx)
         self._check_rpo(ctx, snapshot)
-        source, s3, target = ctx.services.backup_source, ctx.services.s3, target_of(ctx.site)
-        files = source.manifest(snapshot)
-        _refuse_reserved(snapshot, files)
+        files = ctx.services.backup_source.manifest(snapshot)
+        refuse_reserved(snapshot.name, files)
+        if ctx.params.tier is Tier.ALL:
+            self._restore_all(ctx, snapshot, files)
+        else:
+            self._restore_tier(ctx, snapshot, Tiers.split(files, critical_patterns(ctx.site)))
+
+    def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list) -> None:
+        """Untiered: every file, then the complete marker."""
+        s3, target = ctx.services.s3, target_of(ctx.site)
+        pipeline = self._pipeline(ctx, snapshot, check=ctx.check)
+        result = pipeline.run(snapshot, files)
+        marker = marker_content(snapshot, result.files, run_id=ctx.run_id, restored_at=ctx.clock.now())
+        s3.put_json(target.bucket, target.marker_key(snapshot.name), marker)
+        ctx.record(**_summary(result), marker=target.url(target.marker_key(snapshot.name)),
+                   marker_name=MARKER_NAME, complete_marker_written_at=iso(ctx.clock.now()))
+        _log_done(ctx, snapshot, result)
+
+    def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
+        """One tier of the shared restore (both tiers queued by whichever step comes first)."""
+        restore = ctx.services.restores.get_or_start(
+            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot), snapshot, tiers)
+        )
+        if ctx.params.tier is Tier.CRITICAL:
+            result = restore.wait(Tier.CRITICAL, ctx.check)
+        else:
+            result = restore.wait_all(ctx.check)
+        ctx.record(**_summary(result), tier=str(ctx.params.tier), tier_files=len(result.files))
+        self._write_markers(ctx, restore)
+        _log_done(ctx, snapshot, result)
+
+    def _write_markers(self, ctx: StepContext, restore: TieredRestore) -> None:
+        """Under the restore's marker lock, in the contract's order: the critical marker (tiers declared),
+        then -- by the bulk step, or by the critical step when there is no bulk -- the complete marker."""
+        snapshot, tiers = restore.snapshot, restore.tiers
+        s3, target = ctx.services.s3, target_of(ctx.site)
+        complete_key, critical_key = target.marker_key(snapshot.name), target.critical_marker_key(snapshot.name)
+        with restore.markers:
+            if s3.exists(target.bucket, complete_key):
+                self._record_marker(ctx, complete_key if not tiers.declared else critical_key)
+                return  # written by the other tier's step: the complete marker stays the last object
+            if tiers.declared and not s3.exists(target.bucket, critical_key):
+                content = marker_content(snapshot, tiers.critical, run_id=ctx.run_id, restored_at=ctx.clock.now())
+                s3.put_json(target.bucket, critical_key, content)
+                ctx.log.info("restore.critical_marker", snapshot=snapshot.name, files=len(tiers.critical))
+            if ctx.params.tier is Tier.BULK or not tiers.bulk:
+                content = marker_content(snapshot, tiers.every_file, run_id=ctx.run_id, restored_at=ctx.clock.now())
+                s3.put_json(target.bucket, complete_key, content)
+                ctx.record(complete_marker_written_at=iso(ctx.clock.now()))
+        is_critical = ctx.params.tier is Tier.CRITICAL and tiers.declared
+        self._record_marker(ctx, critical_key if is_critical else complete_key)
+
+    def _record_marker(self, ctx: StepContext, key: str) -> None:
+        target = target_of(ctx.site)
+        ctx.record(marker=target.url(key), marker_name=key.rsplit("/", 1)[-1])
+
+    def _pipeline(self, ctx: StepContext, snapshot: Snapshot, check=None) -> RestorePipeline:
+        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind."""
+        s3, target = ctx.services.s3, target_of(ctx.site)
         aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
         if aborted:
             ctx.log.info("restore.aborted_stale_uploads", uploads=aborted)
-        pipeline = RestorePipeline(
-            source,
+        return RestorePipeline(
+            ctx.services.backup_source,
             s3,
             target,
             log=ctx.log,
             workers=ctx.params.workers,
             part_size=ctx.params.part_size_mib << 20,
-            check=ctx.check,
+            check=check,
         )
-        result = pipeline.run(snapshot, files)
-        s3.put_json(target.bucket, target.marker_key(snapshot.name), _marker(ctx, snapshot, result))
-        ctx.record(**_summary(result), marker=f"s3://{target.bucket}/{target.marker_key(snapshot.name)}")
-        ctx.log.info(
-            "restore.complete",
-            snapshot=snapshot.name,
-            files=len(result.files),
-            bytes=result.bytes_total,
-            bytes_per_second=round(result.bytes_per_second),
-        )
+
+    def _goal_marker(self, ctx: StepContext, snapshot: str) -> str:
+        """The marker whose presence means this step's work is done."""
+        target = target_of(ctx.site)
+        if ctx.params.tier is Tier.CRITICAL and critical_patterns(ctx.site) is not None:
+            return target.critical_marker_key(snapshot)
+        return target.marker_key(snapshot)
+
+    def _files(self, ctx: StepContext, snapshot: Snapshot) -> list:
+        files = ctx.services.backup_source.manifest(snapshot)
+        if ctx.params.tier is Tier.ALL:
+            return files
+        tiers = Tiers.split(files, critical_patterns(ctx.site))
+        return tiers.critical if ctx.params.tier is Tier.CRITICAL else tiers.bulk
 
     def rollback(self, ctx: StepContext) -> None:
         # Restored objects are verified copies of the provider's backups: deleting them would only
@@ -137,9 +189,25 @@ class BackupRestore(StepKind):
         ctx.log.info("restore.rollback", detail="restored data is kept; nothing destructive is done")
 
     def manual(self, params) -> str:
-        return (
+        find = (
             "Find the newest snapshot directory with a SHA256SUMS on the provider's SFTP server, check its "
-            "age against the RPO, download it, run `sha256sum -c SHA256SUMS`, upload every file to "
+            "age against the RPO, "
+        )
+        if params.tier is Tier.CRITICAL:
+            return find + (
+                "download the files matching the site's backup.critical patterns (every file if it has none), "
+                "check them with `sha256sum -c SHA256SUMS --ignore-missing`, upload them to "
+                "s3://BUCKET/PREFIX/SNAPSHOT/, then write _RESTORE_CRITICAL.json (or, without backup.critical, "
+                "_RESTORE_COMPLETE.json)."
+            )
+        if params.tier is Tier.BULK:
+            return find + (
+                "download the other files, check them with `sha256sum -c SHA256SUMS --ignore-missing`, upload "
+                "them to s3://BUCKET/PREFIX/SNAPSHOT/, then -- only once every file of both tiers is there -- "
+                "write _RESTORE_COMPLETE.json, last."
+            )
+        return find + (
+            "download it, run `sha256sum -c SHA256SUMS`, upload every file to "
             "s3://BUCKET/PREFIX/SNAPSHOT/, then write _RESTORE_COMPLETE.json."
         )
 
@@ -155,32 +223,32 @@ class BackupRestore(StepKind):
         return snapshot
 
     def _check_rpo(self, ctx: StepContext, snapshot: Snapshot) -> None:
-        age, objective = self._record_rpo(ctx, snapshot)
-        if age <= objective:
+        rpo = self._record_rpo(ctx, snapshot)
+        if rpo.within:
             return
         if not ctx.options.accept_rpo_breach:
             raise StaleSnapshot(
-                f"newest complete snapshot {snapshot.name} is {age:.0f}s old, over the RPO objective of "
-                f"{objective}s; refusing to restore it (rerun with --accept-rpo-breach to accept the breach)"
+                f"newest complete snapshot {snapshot.name} is {rpo.age_seconds:.0f}s old, over the RPO "
+                f"objective of {rpo.objective_seconds}s; refusing to restore it "
+                "(rerun with --accept-rpo-breach to accept the breach)"
             )
         ctx.log.warning(
             "rpo.breach_accepted",
             snapshot=snapshot.name,
-            rpo_seconds=round(age),
-            rpo_objective_seconds=objective,
+            rpo_seconds=round(rpo.age_seconds),
+            rpo_objective_seconds=rpo.objective_seconds,
         )
         ctx.record(rpo_breach_accepted=True)
 
-    def _record_rpo(self, ctx: StepContext, snapshot: Snapshot) -> tuple[float, int]:
-        age = snapshot.age_seconds(ctx.clock.now())
-        objective = ctx.site.objectives.rpo_seconds
+    def _record_rpo(self, ctx: StepContext, snapshot: Snapshot) -> RpoAge:
+        rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         ctx.record(
             snapshot=snapshot.name,
             snapshot_taken_at=iso(snapshot.taken_at),
-            rpo_seconds=round(age, 3),
-            rpo_objective_seconds=objective,
+            rpo_seconds=round(rpo.age_seconds, 3),
+            rpo_objective_seconds=rpo.objective_seconds,
         )
-        return age, objective
+        return rpo
 
 
 class CleanupParams(Params):
@@ -192,9 +260,10 @@ class CleanupParams(Params):
 class BackupCleanup(StepKind):
     """Drills must not leave resources behind: delete the snapshot copy *this run* restored.
 
-    Only when the marker was written by this run (its ``run_id``): a snapshot restored by a real
-    failover, or by an earlier run, is kept, with the reason logged. The marker goes first, so a
-    half-cleaned snapshot is never taken for a complete restore.
+    Only when the markers were written by this run (their ``run_id``): a snapshot restored by a real
+    failover, or by an earlier run, is kept, with the reason logged. The markers go first (complete,
+    then critical), so a half-cleaned snapshot is never taken for a (critical) restore. Both tiers'
+    objects live under the snapshot's prefix, so both are removed.
     """
 
     name = "backup.cleanup"
@@ -205,16 +274,16 @@ class BackupCleanup(StepKind):
         snapshot = ctx.outputs_of(ctx.params.restore_step).get("snapshot")
         if not snapshot:
             return None, f"step {ctx.params.restore_step!r} restored nothing in this run"
-        target = target_of(ctx.site)
-        marker = ctx.services.s3.get_json(target.bucket, target.marker_key(snapshot))
-        if isinstance(marker, dict) and marker.get("run_id") not in (None, ctx.run_id):
-            return None, f"snapshot {snapshot} was restored by run {marker.get('run_id')}: kept"
+        for key in _marker_keys(target_of(ctx.site), snapshot):
+            marker = ctx.services.s3.get_json(target_of(ctx.site).bucket, key)
+            if isinstance(marker, dict) and marker.get("run_id") not in (None, ctx.run_id):
+                return None, f"snapshot {snapshot} was restored by run {marker.get('run_id')}: kept"
         return snapshot, ""
 
     def plan(self, ctx: StepContext) -> list[str]:
         target = target_of(ctx.site)
         return [f"{self.name}: delete s3://{target.bucket}/{target.prefix}SNAPSHOT/ if this run restored it "
-                f"(marker first, then every file)"]
+                f"(markers first, then every file of both tiers)"]
 
     def verify(self, ctx: StepContext) -> bool:
         if ctx.state.get("cleaned"):
@@ -232,37 +301,37 @@ class BackupCleanup(StepKind):
             return
         target, s3 = target_of(ctx.site), ctx.services.s3
         keys = sorted(s3.list_keys(target.bucket, target.snapshot_prefix(snapshot)))
-        marker = target.marker_key(snapshot)
-        if marker in keys:
-            s3.delete(target.bucket, marker)
-            keys.remove(marker)
-        deleted = s3.delete_many(target.bucket, keys)
-        ctx.record(cleaned=True, snapshot=None, cleaned_snapshot=snapshot, deleted_objects=deleted + 1)
-        ctx.log.info("cleanup.done", snapshot=snapshot, deleted_objects=deleted + 1)
+        deleted = 0
+        for marker in _marker_keys(target, snapshot):
+            if marker in keys:
+                s3.delete(target.bucket, marker)
+                keys.remove(marker)
+                deleted += 1
+        deleted += s3.delete_many(target.bucket, keys)
+        ctx.record(cleaned=True, snapshot=None, cleaned_snapshot=snapshot, deleted_objects=deleted)
+        ctx.log.info("cleanup.done", snapshot=snapshot, deleted_objects=deleted)
 
     def manual(self, params) -> str:
-        return "After a drill, delete s3://BUCKET/PREFIX/SNAPSHOT/ (the marker first) if the drill restored it."
+        return (
+            "After a drill, delete s3://BUCKET/PREFIX/SNAPSHOT/ (_RESTORE_COMPLETE.json first, then "
+            "_RESTORE_CRITICAL.json, then every file) if the drill restored it."
+        )
 
 
-def _refuse_reserved(snapshot: Snapshot, files) -> None:
-    for remote in files:
-        if remote.path == MARKER_NAME:
-            raise FatalError(
-                f"{snapshot.name}: SHA256SUMS lists {MARKER_NAME}, the restore marker's own name; "
-                "refusing (it would forge the marker)"
-            )
+def _marker_keys(target: RestoreTarget, snapshot: str) -> tuple[str, str]:
+    """The markers in deletion order: the complete marker first, then the critical one."""
+    return target.marker_key(snapshot), target.critical_marker_key(snapshot)
 
 
-def _marker(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> dict:
-    return {
-        "snapshot": snapshot.name,
-        "taken_at": iso(snapshot.taken_at),
-        "run_id": ctx.run_id,
-        "restored_at": iso(ctx.clock.now()),
-        "files": len(result.files),
-        "bytes": result.bytes_total,
-        "sha256": [{"path": f.path, "sha256": f.sha256, "bytes": f.size} for f in result.files],
-    }
+def _log_done(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> None:
+    ctx.log.info(
+        "restore.complete",
+        snapshot=snapshot.name,
+        tier=str(ctx.params.tier),
+        files=len(result.files),
+        bytes=result.bytes_total,
+        bytes_per_second=round(result.bytes_per_second),
+    )
 
 
 def _summary(result: RestoreResult) -> dict:

@@ -71,7 +71,9 @@ class Smoke(_Checks):
 
     def _env(self, ctx: StepContext) -> checks.CheckEnv:
         env = super()._env(ctx)
-        env.snapshot = ctx.outputs_of(ctx.params.restore_step).get("snapshot")
+        restored = ctx.outputs_of(ctx.params.restore_step)
+        env.snapshot = restored.get("snapshot")
+        env.marker_name = restored.get("marker_name") or env.marker_name  # the critical tier's, when tiered
         return env
 
     def manual(self, params: Any) -> str:

@@ -93,6 +93,9 @@ class BackupConfig(_Knobs):
     prefix: str = "restored/"
     kms_key_id: str | None = None
     sftp: SftpConfig
+    # The tiered restore's critical tier: globs relative to the snapshot directory, passed through to the
+    # site file's backup.critical (the site file's own validation checks each pattern).
+    critical: list[str] | None = None
 
 
 class IngressConfig(_Knobs):

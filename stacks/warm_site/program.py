@@ -50,6 +50,7 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
             | {"path": cfg.backup.sftp.path},
             "bucket": restore.bucket_name,
             "prefix": cfg.backup.prefix,
+            **({"critical": list(cfg.backup.critical)} if cfg.backup.critical is not None else {}),
         },
         "seats": {"asg_name": seats.asg_name, "warm": cfg.seats.warm, "target": cfg.seats.target},
         "notify": {"topic_arn": notify.topic_arn},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.backup.contract import RESERVED_NAMES
 from orchestrator.sandbox import fake_swanctl
 from orchestrator.sandbox import site as embedded
 from tests.fixtures.sandbox import EmbeddedSite
@@ -125,7 +126,7 @@ def corrupt_objects(site: EmbeddedSite) -> list[str]:
     for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
         key = item["Key"]
         snapshot, _, rel = key[len(prefix):].partition("/")
-        if rel == "_RESTORE_COMPLETE.json":
+        if rel in RESERVED_NAMES:  # the markers are not snapshot files
             continue
         sums = site.exports / snapshot / "SHA256SUMS"
         wanted = {line.split(None, 1)[1].lstrip("*"): line.split(None, 1)[0]

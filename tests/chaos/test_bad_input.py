@@ -15,9 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.backup.sha256sums import Sha256SumsError, parse_sha256sums
 from orchestrator.errors import InvalidInput
 from orchestrator.runbook import load_runbook
-from orchestrator.sha256sums import Sha256SumsError, parse_sha256sums
 from orchestrator.site import load_site, parse_site
 from orchestrator.strongswan import parse_initiate, parse_list_sas
 from tests.chaos.support import trials

@@ -21,10 +21,11 @@ from structlog.testing import capture_logs
 from orchestrator.adapters.appliance import StrongSwanAppliance
 from orchestrator.adapters.sftp import SftpBackupSource, SnapshotError
 from orchestrator.adapters.ssh import SshAuthFailed
+from orchestrator.backup.contract import MARKER_NAME
+from orchestrator.backup.pipeline import ChecksumMismatch
+from orchestrator.backup.sha256sums import Sha256SumsError, format_sha256sums
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
-from orchestrator.restore import MARKER_NAME, ChecksumMismatch
 from orchestrator.sandbox import snapshots, sshd
-from orchestrator.sha256sums import Sha256SumsError, format_sha256sums
 from orchestrator.steps.backup import BackupRestore
 from orchestrator.steps.vpn import BringUp
 from tests.chaos.support import seeded, trials

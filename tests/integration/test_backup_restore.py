@@ -12,11 +12,12 @@ from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
 
 from orchestrator.adapters.ssh import HostKeyMismatch
-from orchestrator.restore import MARKER_NAME, ChecksumMismatch
+from orchestrator.backup.contract import MARKER_NAME, rpo_age
+from orchestrator.backup.pipeline import ChecksumMismatch
+from orchestrator.backup.sha256sums import Sha256SumsError
 from orchestrator.sandbox import snapshots
 from orchestrator.sandbox.sshd import generate_keypair
-from orchestrator.sha256sums import Sha256SumsError
-from orchestrator.steps.backup import BackupRestore, StaleSnapshot, check_fresh
+from orchestrator.steps.backup import BackupRestore, StaleSnapshot
 from orchestrator.steps.base import RunOptions
 from tests.fixtures.aws import make_step_context, run_step
 
@@ -231,10 +232,11 @@ def test_symlinked_file_is_not_followed(make_ssh_site, snapshot_root, clock, res
         BackupRestore().apply(restore_ctx(site, clock))
 
 
-def test_check_fresh_reports_age_against_the_objective(make_ssh_site, history, clock, restore_ctx):
-    """The readiness helper names the newest complete snapshot and whether it is within the RPO."""
+def test_rpo_age_reports_age_against_the_objective(make_ssh_site, history, clock, restore_ctx):
+    """The contract's RPO age names the newest complete snapshot and whether it is within the RPO."""
     site = make_ssh_site()
     ctx = restore_ctx(site, clock)
-    fresh = check_fresh(ctx.services.backup_source, 86400, clock.now())
-    assert (fresh.ok, fresh.snapshot, fresh.age_seconds) == (True, history[-1].name, 3600)
-    assert not check_fresh(ctx.services.backup_source, 600, clock.now()).ok
+    newest = ctx.services.backup_source.newest_complete_snapshot()
+    fresh = rpo_age(newest, 86400, clock.now())
+    assert (fresh.within, fresh.snapshot, fresh.age_seconds) == (True, history[-1].name, 3600)
+    assert not rpo_age(newest, 600, clock.now()).within

@@ -14,8 +14,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_failover_then_failback_leave_aws_as_the_contract_says(embedded_site, tmp_path):
-    """failover: records at secondary, seats at target, every file and the marker in S3, tunnel up,
-    milestones on SNS; failback: records at primary, seats at warm, tunnel terminated."""
+    """failover: records at secondary, seats at target, every file and both tiers' markers in S3 (the
+    embedded site declares backup.critical), tunnel up, milestones on SNS; failback: records at primary,
+    seats at warm, tunnel terminated."""
     site = embedded_site.site
     queue = subscribe_queue(embedded_site)
     state_dir = tmp_path / "state"
@@ -31,15 +32,15 @@ def test_failover_then_failback_leave_aws_as_the_contract_says(embedded_site, tm
     sums = (embedded_site.exports / newest / "SHA256SUMS").read_text().splitlines()
     prefix = site["backup"]["prefix"] + newest + "/"
     expected = sorted([prefix + line.split(None, 1)[1].lstrip("*") for line in sums] +
-                      [prefix + "_RESTORE_COMPLETE.json"])
+                      [prefix + "_RESTORE_COMPLETE.json", prefix + "_RESTORE_CRITICAL.json"])
     assert [k for k in after["keys"] if k.startswith(prefix)] == expected
     marker = json.loads(embedded_site.client("s3").get_object(
         Bucket=site["backup"]["bucket"], Key=prefix + "_RESTORE_COMPLETE.json")["Body"].read())
     assert marker["snapshot"] == newest and marker["files"] == len(sums)
     assert after["appliance"]["children"]["dr-tunnel-1"]["initiations"] == 1
     milestones = [m.get("milestone") or m.get("event") for m in drain(embedded_site, queue)]
-    assert {"started", "vpn-up", "backups-restored", "seats-in-service", "dns-cut-over", "finished"} <= \
-        set(milestones), milestones
+    assert {"started", "vpn-up", "critical-data-restored", "all-data-restored", "seats-in-service",
+            "dns-cut-over", "finished"} <= set(milestones), milestones
 
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
     assert report["status"] == "succeeded" and report["rpo_seconds"] > 0 and report["rto_seconds"] > 0

@@ -135,6 +135,19 @@ def test_state_table_has_the_journal_shape():
     assert inputs["serverSideEncryption"]["enabled"] is True
 
 
+def test_backup_critical_is_config_to_site_file_output():
+    """backup.critical in the stack config comes out as the site file's backup.critical (tiered restore);
+    without it the site file has none (every file critical)."""
+    config = good_config()
+    config["backup"]["critical"] = ["agents/**", "ivr/**", "crm/**"]
+    outputs, _ = declare(config)
+    assert outputs["backup"]["critical"] == ["agents/**", "ivr/**", "crm/**"]
+    assert parse_site(outputs).backup.critical == ["agents/**", "ivr/**", "crm/**"]
+    del config["backup"]["critical"]
+    untiered, _ = declare(config)
+    assert "critical" not in untiered["backup"] and parse_site(untiered).backup.critical is None
+
+
 def test_zone_is_looked_up_by_name_when_not_created():
     """With create_zone false and no zone_id, records go into the zone found by name; no zone is created."""
     config = good_config()

@@ -60,3 +60,14 @@ def test_bench_help_works():
     out = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "restore" in out.stdout and "--full" in out.stdout
+
+
+def test_critical_only_copy_drops_the_bulk_step_and_stays_valid(tmp_path: Path):
+    """The tiers benchmark's baseline runbook is the failover runbook minus restore-bulk, still valid."""
+    from bench.tiers import BULK_STEP, critical_only_copy
+    from orchestrator.runbook import load_runbook
+
+    copy = load_runbook(critical_only_copy(RUNBOOK, tmp_path / "alone.yaml"))
+    original = yaml.safe_load(RUNBOOK.read_text())
+    assert [s.id for s in copy.steps] == [s["id"] for s in original["steps"] if s["id"] != BULK_STEP]
+    assert BULK_STEP in {s["id"] for s in original["steps"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.sha256sums import Sha256SumsError, format_sha256sums, parse_sha256sums
+from orchestrator.backup.sha256sums import Sha256SumsError, format_sha256sums, parse_sha256sums
 
 H = "a" * 64
 

@@ -1,6 +1,7 @@
 """The restore pipeline: SFTP -> sha256 -> S3, several files at once, verified before anything is final.
 
-Shape (per file, ``workers`` files in parallel, largest first so the long files start early):
+Shape (per file, ``workers`` files in parallel, largest first so the long files start early; with tiers,
+every critical file is queued before the first bulk file, on the same workers):
 
 * download thread: streams the file from its own SFTP connection (resuming after a dropped link) and
   hashes each piece as it arrives;
@@ -21,38 +22,22 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
 from orchestrator.adapters.sftp import RemoteFile, Snapshot
+from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.errors import FatalError, Interrupted
 
-MARKER_NAME = "_RESTORE_COMPLETE.json"
-SHA256_METADATA = "sha256"
 #: how often a download looks at the stop flag and the run's cancellation (ctx.check)
 CHECK_EVERY_BYTES = 8 << 20
 
 
 class ChecksumMismatch(FatalError):
     """A downloaded file's sha256 differs from SHA256SUMS: it is not restored."""
-
-
-@dataclass(frozen=True)
-class RestoreTarget:
-    bucket: str
-    prefix: str  # "" or ending with "/"
-
-    def snapshot_prefix(self, snapshot: str) -> str:
-        return f"{self.prefix}{snapshot}/"
-
-    def key(self, snapshot: str, relpath: str) -> str:
-        return f"{self.prefix}{snapshot}/{relpath}"
-
-    def marker_key(self, snapshot: str) -> str:
-        return self.key(snapshot, MARKER_NAME)
 
 
 @dataclass(frozen=True)
@@ -105,6 +90,43 @@ class _Budget:
             self._cond.notify_all()
 
 
+class _Batch:
+    """One tier's files in a restore: its own stop flag and its small files' PUTs in flight. A failed
+    batch stops itself and every batch queued after it (the bulk cannot complete without the critical
+    tier), never the ones before it (a bad recording must not stop the roster)."""
+
+    def __init__(self, files: list[RemoteFile], later: list[_Batch]):
+        self.files = files
+        self.stop = threading.Event()
+        self.later = later  # batches queued after this one (filled in as they are created)
+        self.uploads: list[Future] = []
+        self.lock = threading.Lock()
+
+    def fail(self) -> None:
+        self.stop.set()
+        for batch in self.later:
+            batch.stop.set()
+
+    def add_upload(self, future: Future) -> None:
+        with self.lock:
+            self.uploads.append(future)
+
+    def pending_uploads(self) -> list[Future]:
+        with self.lock:
+            return list(self.uploads)
+
+
+class TierFuture(Future):
+    """A tier's :class:`RestoreResult`; :meth:`stop` stops its remaining files (and the later tiers')."""
+
+    def __init__(self, batch: _Batch):
+        super().__init__()
+        self._batch = batch
+
+    def stop(self) -> None:
+        self._batch.fail()
+
+
 class RestorePipeline:
     """Restore a snapshot's files from ``source`` (SftpBackupSource) into ``target`` through ``s3``."""
 
@@ -127,22 +149,70 @@ class RestorePipeline:
         self.part_size = part_size
         self.budget = _Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
         self.check = check or (lambda: None)
-        self._stop = threading.Event()
-        self._uploads: list[Future] = []  # small files' PUTs: the download worker does not wait for them
-        self._uploads_lock = threading.Lock()
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._pools_lock = threading.Lock()
 
     def run(self, snapshot: Snapshot, files: list[RemoteFile]) -> RestoreResult:
         """Restore every file; raises the first failure (others are stopped, their uploads aborted)."""
+        try:
+            return self.start(snapshot, [files])[0].result()
+        finally:
+            self.close()
+
+    def start(self, snapshot: Snapshot, tiers: Sequence[list[RemoteFile]]) -> list[TierFuture]:
+        """Queue the tiers' files on the shared workers, tier by tier (largest first within a tier), and
+        return at once: one future per tier, done when its last file is verified at its key (or failed)."""
         started = time.perf_counter()  # a measurement of real work (bytes/s), not a wait: no Clock
         existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
-        ordered = sorted(files, key=lambda f: f.size, reverse=True)
-        with (
-            ThreadPoolExecutor(self.workers, thread_name_prefix="restore-dl") as downloads,
-            ThreadPoolExecutor(self.upload_workers, thread_name_prefix="restore-ul") as uploads,
-        ):
-            futures = [downloads.submit(self._restore_one, snapshot, f, existing, uploads) for f in ordered]
-            results = self._collect(futures)
-        result = RestoreResult(sorted(results, key=lambda r: r.path), time.perf_counter() - started)
+        downloads, uploads = self._executors()
+        batches: list[_Batch] = []
+        for files in tiers:
+            batch = _Batch(sorted(files, key=lambda f: f.size, reverse=True), [])
+            for earlier in batches:
+                earlier.later.append(batch)
+            batches.append(batch)
+        out = []
+        for batch in batches:  # every file of a tier is queued before any file of the next tier
+            futures = [downloads.submit(self._restore_one, snapshot, f, existing, uploads, batch) for f in batch.files]
+            out.append(self._settle(snapshot, batch, futures, started))
+        return out
+
+    def close(self) -> None:
+        """Stop the worker threads (after the queued files are done)."""
+        with self._pools_lock:
+            pools, self._pools = self._pools, None
+        for pool in pools or ():
+            pool.shutdown(wait=True)
+
+    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+        with self._pools_lock:
+            if self._pools is None:
+                self._pools = (
+                    ThreadPoolExecutor(self.workers, thread_name_prefix="restore-dl"),
+                    ThreadPoolExecutor(self.upload_workers, thread_name_prefix="restore-ul"),
+                )
+            return self._pools
+
+    def _settle(
+        self, snapshot: Snapshot, batch: _Batch, futures: list[Future], started: float
+    ) -> TierFuture:
+        """A future of the batch's result, set by a small watcher thread when every file is settled."""
+        result = TierFuture(batch)
+
+        def watch() -> None:
+            try:
+                files = self._collect(batch, futures)
+            except BaseException as exc:
+                result.set_exception(exc)
+                return
+            done = RestoreResult(sorted(files, key=lambda r: r.path), time.perf_counter() - started)
+            self._log_done(snapshot, done)
+            result.set_result(done)
+
+        threading.Thread(target=watch, name="restore-watch", daemon=True).start()
+        return result
+
+    def _log_done(self, snapshot: Snapshot, result: RestoreResult) -> None:
         self.log.info(
             "restore.files_done",
             snapshot=snapshot.name,
@@ -152,21 +222,19 @@ class RestorePipeline:
             seconds=round(result.seconds, 3),
             bytes_per_second=round(result.bytes_per_second),
         )
-        return result
 
-    def _collect(self, futures: list[Future]) -> list[FileResult]:
+    def _collect(self, batch: _Batch, futures: list[Future]) -> list[FileResult]:
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:
-            self._stop.set()
+            batch.fail()
             for future in pending:
                 future.cancel()
             wait(pending)
-        with self._uploads_lock:
-            uploads = list(self._uploads)
+        uploads = batch.pending_uploads()
         wait(uploads)  # small files' PUTs still in flight
         errors = [u.exception() for u in uploads if not u.cancelled() and u.exception() is not None]
-        errors += [f.exception() for f in failed]
+        errors += [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
         if errors:  # the root cause first, not the Interrupted it caused in other files
             raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
         return [f.result() for f in futures]
@@ -174,16 +242,21 @@ class RestorePipeline:
     # --- one file ---------------------------------------------------------------------------------
 
     def _restore_one(
-        self, snapshot: Snapshot, remote: RemoteFile, existing: dict[str, int], uploads: ThreadPoolExecutor
+        self,
+        snapshot: Snapshot,
+        remote: RemoteFile,
+        existing: dict[str, int],
+        uploads: ThreadPoolExecutor,
+        batch: _Batch,
     ) -> FileResult:
         key = self.target.key(snapshot.name, remote.path)
         if self._already_restored(key, remote, existing):
             self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
             return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
         if remote.size <= self.part_size:
-            self._restore_small(snapshot, remote, key, uploads)
+            self._restore_small(snapshot, remote, key, uploads, batch)
         else:
-            self._restore_large(snapshot, remote, key, uploads)
+            self._restore_large(snapshot, remote, key, uploads, batch)
         self.log.debug("restore.file", file=remote.path, bytes=remote.size)
         return FileResult(remote.path, remote.size, remote.sha256, skipped=False)
 
@@ -193,13 +266,13 @@ class RestorePipeline:
         head = self.s3.head(self.target.bucket, key) or {}
         return (head.get("Metadata") or {}).get(SHA256_METADATA) == remote.sha256
 
-    def _restore_small(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads) -> None:
+    def _restore_small(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads, batch: _Batch) -> None:
         """Held in memory and hashed; PUT only once its digest matched. The PUT runs on the upload
         pool while this worker moves on to its next file (its bytes stay counted in the budget)."""
-        self.budget.acquire(remote.size, self._stop)
+        self.budget.acquire(remote.size, batch.stop)
         try:
             digest, pieces = hashlib.sha256(), []
-            for piece in self._pieces(snapshot, remote):
+            for piece in self._pieces(snapshot, remote, batch):
                 digest.update(piece)
                 pieces.append(piece)
             self._verify(remote, digest)
@@ -210,16 +283,15 @@ class RestorePipeline:
         except BaseException:
             self.budget.release(remote.size)
             raise
-        future.add_done_callback(lambda done: self._uploaded(done, remote.size))
-        with self._uploads_lock:
-            self._uploads.append(future)
+        future.add_done_callback(lambda done: self._uploaded(done, remote.size, batch))
+        batch.add_upload(future)
 
-    def _uploaded(self, future: Future, size: int) -> None:
+    def _uploaded(self, future: Future, size: int, batch: _Batch) -> None:
         self.budget.release(size)
         if future.cancelled() or future.exception() is not None:
-            self._stop.set()  # stop the downloads early: the run fails anyway
+            batch.fail()  # stop the downloads early: the tier fails anyway
 
-    def _restore_large(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads) -> None:
+    def _restore_large(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads, batch: _Batch) -> None:
         part_size = max(self.part_size, -(-remote.size // 10_000))
         upload = self.s3.start_upload(self.target.bucket, key, {SHA256_METADATA: remote.sha256})
         parts: list[Future] = []
@@ -227,16 +299,16 @@ class RestorePipeline:
             # a part is sent as soon as it holds part_size bytes (parts may differ in size: S3 only
             # wants >= 5 MiB but the last); one join per part, no sliding buffer copies
             digest, pending, pending_bytes, number = hashlib.sha256(), [], 0, 1
-            for piece in self._pieces(snapshot, remote):
+            for piece in self._pieces(snapshot, remote, batch):
                 digest.update(piece)
                 pending.append(piece)
                 pending_bytes += len(piece)
                 if pending_bytes >= part_size:
-                    parts.append(self._send_part(upload, number, b"".join(pending), uploads))
+                    parts.append(self._send_part(upload, number, b"".join(pending), uploads, batch))
                     pending, pending_bytes = [], 0
                     number += 1
             if pending or number == 1:
-                parts.append(self._send_part(upload, number, b"".join(pending), uploads))
+                parts.append(self._send_part(upload, number, b"".join(pending), uploads, batch))
             for part in parts:
                 part.result()
             self._verify(remote, digest)  # only now may the object appear at its key
@@ -246,9 +318,9 @@ class RestorePipeline:
             upload.abort()
             raise
 
-    def _send_part(self, upload: MultipartUpload, number: int, body: bytes, uploads) -> Future:
+    def _send_part(self, upload: MultipartUpload, number: int, body: bytes, uploads, batch: _Batch) -> Future:
         size = len(body)
-        self.budget.acquire(size, self._stop)
+        self.budget.acquire(size, batch.stop)
         future = uploads.submit(upload.upload_part, number, body)
         future.add_done_callback(lambda _future: self.budget.release(size))
         return future
@@ -259,17 +331,17 @@ class RestorePipeline:
             part.cancel()
         wait(parts)
 
-    def _pieces(self, snapshot: Snapshot, remote: RemoteFile):
+    def _pieces(self, snapshot: Snapshot, remote: RemoteFile, batch: _Batch):
         since_check = CHECK_EVERY_BYTES  # check before the first byte, then every few MiB
         for piece in self.source.stream(snapshot, remote):
             if since_check >= CHECK_EVERY_BYTES:
-                self._checkpoint()
+                self._checkpoint(batch)
                 since_check = 0
             since_check += len(piece)
             yield piece
 
-    def _checkpoint(self) -> None:
-        if self._stop.is_set():
+    def _checkpoint(self, batch: _Batch) -> None:
+        if batch.stop.is_set():
             raise Interrupted("restore stopped: another file failed")
         self.check()
 
