@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 
+#: a week: no step, retry or wait of a failover should take longer, and it keeps deadlines finite
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -13,20 +16,35 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m, 1h30m or a number of seconds")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = _as_float(value)
     elif isinstance(value, str) and value.strip():
         text = value.strip().replace(" ", "")
         parts = _PART.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
             raise ValueError(
-                f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}"
+                f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {_short(value)}"
             )
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+        seconds = sum(_as_float(n) * _UNITS[u] for n, u in parts)
     else:
-        raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}")
+        raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {_short(value)}")
     if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
+        raise ValueError(f"a duration must be positive, got {_short(value)}")
+    if not seconds <= MAX_DURATION_SECONDS:  # also catches NaN and infinity
+        raise ValueError(f"a duration must be at most {MAX_DURATION_SECONDS // 86400} days, got {_short(value)}")
     return seconds
+
+
+def _as_float(value: object) -> float:
+    """float(value), with integers too large for a float (a 400-digit timeout) as infinity."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
+
+
+def _short(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def format_duration(seconds: float | None) -> str:
