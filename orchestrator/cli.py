@@ -26,6 +26,22 @@ COMMON = ("state_dir", "log_format", "report_dir", "log_level")
 MAX_LAST = 100_000
 
 
+class _PathType(click.ParamType):
+    """A path argument; an empty one is refused (``Path("")`` would silently mean the current directory)."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not value:
+            self.fail("an empty path was given", param, ctx)
+        return Path(value)
+
+
+PATH = _PathType()
+
+
 def _remember(ctx: click.Context, param: click.Parameter, value):
     if value is not None:
         ctx.meta.setdefault("common", {})[param.name] = value
@@ -68,7 +84,7 @@ def common_options(fn):
     options = [
         click.option(
             "--state-dir",
-            type=click.Path(path_type=Path),
+            type=PATH,
             callback=_remember_dir,
             expose_value=False,
             help="State directory (default .orchestrator/ or $ORCHESTRATOR_STATE_DIR).",
@@ -82,7 +98,7 @@ def common_options(fn):
         ),
         click.option(
             "--report-dir",
-            type=click.Path(path_type=Path),
+            type=PATH,
             callback=_remember_dir,
             expose_value=False,
             help="Where reports go (default STATE_DIR/reports).",
@@ -129,12 +145,12 @@ def run_options(fn):
     fn = click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")(fn)
     fn = click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")(fn)
     fn = click.option(
-        "--runbook", type=click.Path(path_type=Path), help="Runbook file (default per command)."
+        "--runbook", type=PATH, help="Runbook file (default per command)."
     )(fn)
     fn = click.option(
         "--site",
         "site_file",
-        type=click.Path(path_type=Path),
+        type=PATH,
         required=True,
         help="Site file (the warm-site stack's outputs).",
     )(fn)
@@ -175,7 +191,7 @@ for _kind in ("failover", "failback", "drill"):
 @cli.command()
 @click.argument("run_id")
 @click.option(
-    "--site", "site_file", type=click.Path(path_type=Path), help="Site file (default: as recorded)."
+    "--site", "site_file", type=PATH, help="Site file (default: as recorded)."
 )
 @click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")
 @click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")
@@ -202,7 +218,7 @@ def resume(ctx, run_id, site_file, yes, approvals):
     help="How many recent runs (without RUN_ID).",
 )
 @click.option(
-    "--site", "site_file", type=click.Path(path_type=Path), help="Site file (team mode: read its state table)."
+    "--site", "site_file", type=PATH, help="Site file (team mode: read its state table)."
 )
 @common_options
 @click.pass_context
@@ -272,7 +288,7 @@ def _run_json(journal, run) -> dict:
 
 
 @cli.command()
-@click.option("--site", "site_file", type=click.Path(path_type=Path), required=True, help="Site file.")
+@click.option("--site", "site_file", type=PATH, required=True, help="Site file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--strict", is_flag=True, help="Warnings (drift, no recent drill) also make it not ready.")
 @click.option(
@@ -321,11 +337,11 @@ def _readiness_table(result) -> None:
 
 @cli.command()
 @click.option(
-    "--site", "site_file", type=click.Path(path_type=Path), help="Only this site's drills (and its table)."
+    "--site", "site_file", type=PATH, help="Only this site's drills (and its table)."
 )
 @click.option("--last", type=click.IntRange(1, MAX_LAST), default=10, show_default=True, help="How many drills.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--chart", type=click.Path(path_type=Path), help="Also draw the RTO trend to this PNG file.")
+@click.option("--chart", type=PATH, help="Also draw the RTO trend to this PNG file.")
 @common_options
 @click.pass_context
 def drills(ctx, site_file, last, as_json, chart):
@@ -350,7 +366,7 @@ def runbook() -> None:
 
 
 @runbook.command("validate")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PATH)
 @common_options
 @click.pass_context
 def runbook_validate(ctx, file):
@@ -361,7 +377,7 @@ def runbook_validate(ctx, file):
 
 
 @runbook.command("render")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PATH)
 @common_options
 @click.pass_context
 def runbook_render(ctx, file):
