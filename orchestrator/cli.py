@@ -58,6 +58,15 @@ def _remember_dir(ctx: click.Context, param: click.Parameter, value):
     return _remember(ctx, param, value)
 
 
+def _writable_file(ctx: click.Context, param: click.Parameter, value):
+    """A file this program will write (``--chart``): not a directory, in a directory it can write."""
+    if value is not None:
+        problem = "is a directory" if value.is_dir() else unusable_dir(value.parent)
+        if problem:
+            raise click.BadParameter(f"{value}: {problem}", ctx=ctx, param=param)
+    return value
+
+
 def unusable_dir(path: Path) -> str | None:
     """Why ``path`` cannot be a directory this program writes into (created if missing), or None."""
     path = Path(path)
@@ -341,7 +350,7 @@ def _readiness_table(result) -> None:
 )
 @click.option("--last", type=click.IntRange(1, MAX_LAST), default=10, show_default=True, help="How many drills.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--chart", type=PATH, help="Also draw the RTO trend to this PNG file.")
+@click.option("--chart", type=PATH, callback=_writable_file, help="Also draw the RTO trend to this PNG file.")
 @common_options
 @click.pass_context
 def drills(ctx, site_file, last, as_json, chart):
