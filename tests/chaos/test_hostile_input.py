@@ -35,9 +35,14 @@ pytestmark = pytest.mark.chaos
 ORCHESTRATOR = Path(sys.executable).with_name("orchestrator")
 SITE_DATA = json.loads(SITE.read_text())
 RECORD = SITE_DATA["dns"]["records"][0]
-#: bounds every repro must stay within (the billion-laughs file grew ~40 MB/s without end)
-MAX_SECONDS = 20.0
+#: bounds every repro must stay within (the billion-laughs file grew ~40 MB/s without end). Time is CPU
+#: time, which the load of other processes on the 2 shared cores does not stretch; a wall-clock limit
+#: (HANG_SECONDS) only catches a hang.
+MAX_CPU_SECONDS = 10.0
+HANG_SECONDS = 60.0
 MAX_RSS_MB = 300
+#: what one input file may make the loader allocate (the files themselves are at most 1 MiB)
+MAX_ALLOCATED = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Outcome:
     code: int
     stderr: str
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
 
 
@@ -59,17 +65,18 @@ def run_as_typed(cwd: Path, *args: str, env: dict | None = None) -> Outcome:
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
-            if time.monotonic() - started > MAX_SECONDS:
+            if time.monotonic() - started > HANG_SECONDS:
                 child.kill()
                 os.wait4(child.pid, 0)
-                pytest.fail(f"orchestrator {' '.join(args)[:200]} ran past {MAX_SECONDS}s")
+                pytest.fail(f"orchestrator {' '.join(args)[:200]} ran past {HANG_SECONDS}s")
             time.sleep(0.02)
         child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         stderr.seek(0)
         text = stderr.read().decode("utf-8", "replace")
-    outcome = Outcome(child.returncode, text, time.monotonic() - started, usage.ru_maxrss / 1024)
-    print(f"orchestrator {' '.join(args)[:80]}: exit {outcome.code}, {outcome.seconds:.2f}s, "
-          f"peak RSS {outcome.peak_rss_mb:.0f} MB")
+    outcome = Outcome(child.returncode, text, time.monotonic() - started, usage.ru_utime + usage.ru_stime,
+                      usage.ru_maxrss / 1024)
+    print(f"orchestrator {' '.join(args)[:80]}: exit {outcome.code}, {outcome.seconds:.2f}s "
+          f"({outcome.cpu_seconds:.2f} CPU-s), peak RSS {outcome.peak_rss_mb:.0f} MB")
     return outcome
 
 
@@ -161,12 +168,12 @@ def hostile_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(("label", "argv", "where"), REPROS, ids=[r[0] for r in REPROS])
 def test_issue_12_repro_exits_2_located_in_bounded_time_and_memory(hostile_dir, tmp_path, label, argv, where):
     """The repro, typed as a user would, exits 2 with FILE:LOCATION (or the option) in the message, no
-    internal error, within 20 s and 300 MB."""
+    internal error, within 10 CPU-seconds and 300 MB."""
     outcome = run_as_typed(hostile_dir, *argv, env={"ORCHESTRATOR_STATE_DIR": str(tmp_path / "state")})
     assert outcome.code == 2, outcome.stderr[-1500:]
     assert re.search(where, outcome.stderr), outcome.stderr[-1500:]
     assert "internal error" not in outcome.stderr and "Traceback" not in outcome.stderr
-    assert outcome.seconds < MAX_SECONDS and outcome.peak_rss_mb < MAX_RSS_MB, outcome
+    assert outcome.cpu_seconds < MAX_CPU_SECONDS and outcome.peak_rss_mb < MAX_RSS_MB, outcome
 
 
 def test_state_dir_in_the_environment_naming_a_file_is_located(hostile_dir):
@@ -352,18 +359,18 @@ def test_fuzz_cli_arguments_never_internal_error(tmp_path_factory, request, monk
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
     @given(cli_arguments(pools))
     def check(argv):
-        started = time.monotonic()
+        started = time.thread_time()
         code, text = run_in_process(argv)
-        slowest[0] = max(slowest[0], time.monotonic() - started)
+        slowest[0] = max(slowest[0], time.thread_time() - started)
         codes[code] += 1
         assert "internal error" not in text and "Traceback" not in text, (argv, text[-1500:])
         assert code in (0, 2, 3, 4), (argv, code, text[-1500:])
         if code == 2:
             assert located(text, argv), (argv, text[-1500:])
-        assert time.monotonic() - started < MAX_SECONDS, argv
+        assert time.thread_time() - started < MAX_CPU_SECONDS, argv
 
     check()
-    print(f"cli fuzz: exit codes {dict(sorted(codes.items()))}; slowest example {slowest[0]:.2f}s; "
+    print(f"cli fuzz: exit codes {dict(sorted(codes.items()))}; slowest example {slowest[0]:.2f} CPU-s; "
           f"RSS grew {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024:.0f} MB")
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before < MAX_RSS_MB * 1024
 
@@ -377,7 +384,8 @@ SITE_TEXT = SITE.read_text()
 #: YAML fragments that attack the reader rather than the schema
 YAML_ATTACKS = st.one_of(
     st.integers(1, 20_000).map(lambda n: "[" * n + "]" * n),
-    st.integers(1, 3_000).map(lambda n: "".join(f"{' ' * i}- \n" for i in range(n))),
+    # block nesting by indentation (up to ~500 KB: bigger texts would measure hypothesis, not the reader)
+    st.integers(1, 1_000).map(lambda n: "".join(f"{' ' * i}- \n" for i in range(n))),
     st.integers(1, 12).map(lambda n: f"&a [x, x]\nb: [*a, *a]\nc: {'*a, ' * n}"),
     st.sampled_from(["*a", "&a x", "<<: *a", "!!python/object:os.system x", "!!binary AAAA", "!!set {a, b}",
                      "2026-13-45", "1e99999", ".inf", ".nan", "0x" + "f" * 200, "9" * 400, "? [a]\n: b", "'\\x00'"]),
@@ -424,19 +432,21 @@ def hostile_site(draw) -> str:
 
 
 def _bounded_load(loader, text: str, suffix: str, folder: Path) -> tuple[float, int]:
-    """Load ``text`` from a file; a located InvalidInput is fine. Returns (seconds, peak traced bytes)."""
+    """Load ``text`` from a file; a located InvalidInput is fine. Returns the CPU seconds it took and the
+    peak of the memory it allocated (tracemalloc: exact per example, where a process RSS would mostly
+    measure hypothesis and the allocator)."""
     from orchestrator.errors import InvalidInput
 
     path = folder / f"input{suffix}"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.thread_time()
     try:
         loader(path)
     except InvalidInput as exc:
         assert str(exc).startswith(str(path)) and exc.detail, str(exc)
     finally:
-        seconds = time.monotonic() - started
+        seconds = time.thread_time() - started
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return seconds, peak
@@ -444,14 +454,16 @@ def _bounded_load(loader, text: str, suffix: str, folder: Path) -> tuple[float, 
 
 def _file_fuzz_settings(request):
     full = request.config.getoption("--chaos-full")
-    return settings(max_examples=trials(request.config, 100, 2000), deadline=None, database=None,
+    return settings(max_examples=trials(request.config, 100, 1000), deadline=None, database=None,
                     derandomize=not full, print_blob=True, phases=NO_EXPLAIN,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.timeout(1800)
 def test_fuzz_runbooks_with_reader_attacks(request, tmp_path):
     """Deep nesting, aliases, merge keys, unsafe and unknown tags, impossible dates, huge numbers spliced
-    into failover.yaml: a Runbook or a located InvalidInput, under 10 s and 64 MiB each (traced)."""
+    into failover.yaml: a Runbook or a located InvalidInput, each under 10 CPU-s and 64 MiB allocated
+    (one alias bomb would take gigabytes)."""
     from orchestrator.runbook import load_runbook
 
     worst = [0.0, 0]
@@ -461,15 +473,17 @@ def test_fuzz_runbooks_with_reader_attacks(request, tmp_path):
     def check(text):
         seconds, peak = _bounded_load(load_runbook, text, ".yaml", tmp_path)
         worst[:] = [max(worst[0], seconds), max(worst[1], peak)]
-        assert seconds < 10 and peak < 64 << 20, (seconds, peak)
+        assert seconds < MAX_CPU_SECONDS and peak < MAX_ALLOCATED, (seconds, peak)
 
     check()
-    print(f"runbook fuzz: slowest {worst[0]:.2f}s, peak traced memory {worst[1] / 2**20:.1f} MiB")
+    print(f"runbook fuzz: slowest {worst[0]:.2f} CPU-s (traced), peak allocated {worst[1] / 2**20:.1f} MiB")
 
 
+@pytest.mark.timeout(1800)
 def test_fuzz_site_files_with_meaning_attacks(request, tmp_path):
     """Booleans for numbers, huge numbers, empty/duplicate/option-like names, bad host keys, deep values
-    and whole files nested up to 100,000 deep: a Site or a located InvalidInput, under 10 s and 64 MiB each."""
+    and whole files nested up to 100,000 deep: a Site or a located InvalidInput, each under 10 CPU-s and
+    64 MiB allocated."""
     from orchestrator.site import load_site
 
     worst = [0.0, 0]
@@ -479,7 +493,7 @@ def test_fuzz_site_files_with_meaning_attacks(request, tmp_path):
     def check(text):
         seconds, peak = _bounded_load(load_site, text, ".json", tmp_path)
         worst[:] = [max(worst[0], seconds), max(worst[1], peak)]
-        assert seconds < 10 and peak < 64 << 20, (seconds, peak)
+        assert seconds < MAX_CPU_SECONDS and peak < MAX_ALLOCATED, (seconds, peak)
 
     check()
-    print(f"site fuzz: slowest {worst[0]:.2f}s, peak traced memory {worst[1] / 2**20:.1f} MiB")
+    print(f"site fuzz: slowest {worst[0]:.2f} CPU-s (traced), peak allocated {worst[1] / 2**20:.1f} MiB")
