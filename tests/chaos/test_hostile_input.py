@@ -55,13 +55,16 @@ class Outcome:
 
 
 def run_as_typed(cwd: Path, *args: str, env: dict | None = None) -> Outcome:
-    """``.venv/bin/orchestrator ARGS`` in ``cwd``: exit code, stderr, wall time and the child's own peak RSS
-    (reaped with wait4, so no other process of the test session counts)."""
+    """``.venv/bin/orchestrator ARGS`` in ``cwd``: exit code, stderr, wall and CPU time (wait4) and the
+    program's peak RSS, sampled from /proc every 20 ms once it runs (the ru_maxrss of wait4 would count
+    the forked copy of this pytest process from before the exec)."""
     started = time.monotonic()
+    peak_kb = 0
     with tempfile.TemporaryFile() as stderr:
         child = subprocess.Popen([str(ORCHESTRATOR), *args], cwd=cwd, stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=stderr, env={**os.environ, **(env or {})})
         while True:
+            peak_kb = max(peak_kb, _program_peak_kb(child.pid))
             pid, status, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
@@ -74,10 +77,22 @@ def run_as_typed(cwd: Path, *args: str, env: dict | None = None) -> Outcome:
         stderr.seek(0)
         text = stderr.read().decode("utf-8", "replace")
     outcome = Outcome(child.returncode, text, time.monotonic() - started, usage.ru_utime + usage.ru_stime,
-                      usage.ru_maxrss / 1024)
+                      peak_kb / 1024)
     print(f"orchestrator {' '.join(args)[:80]}: exit {outcome.code}, {outcome.seconds:.2f}s "
           f"({outcome.cpu_seconds:.2f} CPU-s), peak RSS {outcome.peak_rss_mb:.0f} MB")
     return outcome
+
+
+def _program_peak_kb(pid: int) -> int:
+    """VmHWM of ``pid`` once it is the orchestrator (before the exec it is still a copy of pytest); 0 else."""
+    try:
+        if str(ORCHESTRATOR).encode() not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return 0
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), "VmHWM: 0 kB")
+    return int(line.split()[1])
 
 
 def _site(folder: Path, name: str, **edits) -> str:
