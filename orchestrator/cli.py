@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 import sys
 from pathlib import Path
 
@@ -21,6 +22,24 @@ from orchestrator.journal import holder_alive
 from orchestrator.progress import ConsoleStream, LiveProgress
 
 COMMON = ("state_dir", "log_format", "report_dir", "log_level")
+#: the most runs/drills a listing shows (the journal's queries take an SQLite integer)
+MAX_LAST = 100_000
+
+
+class _PathType(click.ParamType):
+    """A path argument; an empty one is refused (``Path("")`` would silently mean the current directory)."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, Path):
+            return value
+        if not value:
+            self.fail("an empty path was given", param, ctx)
+        return Path(value)
+
+
+PATH = _PathType()
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
@@ -29,13 +48,53 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
+def _remember_dir(ctx: click.Context, param: click.Parameter, value):
+    """--state-dir / --report-dir: checked now, before anything is read or changed (a file or /dev/null
+    there would otherwise fail only when the first record or report is written)."""
+    if value is not None:
+        problem = unusable_dir(value)
+        if problem:
+            raise click.BadParameter(f"{value}: {problem}", ctx=ctx, param=param)
+    return _remember(ctx, param, value)
+
+
+def _writable_file(ctx: click.Context, param: click.Parameter, value):
+    """A file this program will write (``--chart``): not a directory, in a directory it can write."""
+    if value is not None:
+        problem = "is a directory" if value.is_dir() else unusable_dir(value.parent)
+        if problem:
+            raise click.BadParameter(f"{value}: {problem}", ctx=ctx, param=param)
+    return value
+
+
+def unusable_dir(path: Path) -> str | None:
+    """Why ``path`` cannot be a directory this program writes into (created if missing), or None."""
+    path = Path(path)
+    probe = path
+    while True:
+        try:
+            mode = probe.stat().st_mode
+        except FileNotFoundError:
+            if probe.parent == probe:
+                return None
+            probe = probe.parent
+            continue
+        except OSError as exc:  # a loop of symbolic links, a file on the way, a permission denied
+            return f"cannot be used ({probe}: {exc.strerror or exc.__class__.__name__})"
+        if not stat.S_ISDIR(mode):
+            return "is not a directory" if probe == path else f"cannot be created: {probe} is not a directory"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"cannot be written: {probe} is not writable"
+        return None
+
+
 def common_options(fn):
     """--state-dir/--log-format/--report-dir/--log-level, accepted before or after the subcommand."""
     options = [
         click.option(
             "--state-dir",
-            type=click.Path(path_type=Path),
-            callback=_remember,
+            type=PATH,
+            callback=_remember_dir,
             expose_value=False,
             help="State directory (default .orchestrator/ or $ORCHESTRATOR_STATE_DIR).",
         ),
@@ -48,8 +107,8 @@ def common_options(fn):
         ),
         click.option(
             "--report-dir",
-            type=click.Path(path_type=Path),
-            callback=_remember,
+            type=PATH,
+            callback=_remember_dir,
             expose_value=False,
             help="Where reports go (default STATE_DIR/reports).",
         ),
@@ -68,8 +127,13 @@ def common_options(fn):
 
 def settings_from(ctx: click.Context) -> app.Settings:
     common = ctx.meta.get("common", {})
+    state_dir = app.state_dir_from_env(common.get("state_dir") and str(common["state_dir"]))
+    problem = unusable_dir(state_dir)
+    if problem:  # --state-dir was checked as it was parsed: this is $ORCHESTRATOR_STATE_DIR or the default
+        where = "ORCHESTRATOR_STATE_DIR" if os.environ.get("ORCHESTRATOR_STATE_DIR") else "the state directory"
+        raise InvalidInput(f"{state_dir} {problem}", source=where)
     return app.Settings(
-        state_dir=app.state_dir_from_env(common.get("state_dir") and str(common["state_dir"])),
+        state_dir=state_dir,
         report_dir=common.get("report_dir"),
         log_format=common.get("log_format", "console"),
         log_level=common.get("log_level", "info"),
@@ -90,12 +154,12 @@ def run_options(fn):
     fn = click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")(fn)
     fn = click.option("--dry-run", is_flag=True, help="Print what would change; change nothing.")(fn)
     fn = click.option(
-        "--runbook", type=click.Path(path_type=Path), help="Runbook file (default per command)."
+        "--runbook", type=PATH, help="Runbook file (default per command)."
     )(fn)
     fn = click.option(
         "--site",
         "site_file",
-        type=click.Path(path_type=Path),
+        type=PATH,
         required=True,
         help="Site file (the warm-site stack's outputs).",
     )(fn)
@@ -136,7 +200,7 @@ for _kind in ("failover", "failback", "drill"):
 @cli.command()
 @click.argument("run_id")
 @click.option(
-    "--site", "site_file", type=click.Path(path_type=Path), help="Site file (default: as recorded)."
+    "--site", "site_file", type=PATH, help="Site file (default: as recorded)."
 )
 @click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")
 @click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")
@@ -155,9 +219,15 @@ def resume(ctx, run_id, site_file, yes, approvals):
 @cli.command()
 @click.argument("run_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--last", type=int, default=1, show_default=True, help="How many recent runs (without RUN_ID).")
 @click.option(
-    "--site", "site_file", type=click.Path(path_type=Path), help="Site file (team mode: read its state table)."
+    "--last",
+    type=click.IntRange(1, MAX_LAST),
+    default=1,
+    show_default=True,
+    help="How many recent runs (without RUN_ID).",
+)
+@click.option(
+    "--site", "site_file", type=PATH, help="Site file (team mode: read its state table)."
 )
 @common_options
 @click.pass_context
@@ -227,10 +297,16 @@ def _run_json(journal, run) -> dict:
 
 
 @cli.command()
-@click.option("--site", "site_file", type=click.Path(path_type=Path), required=True, help="Site file.")
+@click.option("--site", "site_file", type=PATH, required=True, help="Site file.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--strict", is_flag=True, help="Warnings (drift, no recent drill) also make it not ready.")
-@click.option("--max-drill-age-days", type=int, default=30, show_default=True, help="Older drills are a warning.")
+@click.option(
+    "--max-drill-age-days",
+    type=click.IntRange(0, 36500),
+    default=30,
+    show_default=True,
+    help="Older drills are a warning.",
+)
 @common_options
 @click.pass_context
 def readiness(ctx, site_file, as_json, strict, max_drill_age_days):
@@ -270,11 +346,11 @@ def _readiness_table(result) -> None:
 
 @cli.command()
 @click.option(
-    "--site", "site_file", type=click.Path(path_type=Path), help="Only this site's drills (and its table)."
+    "--site", "site_file", type=PATH, help="Only this site's drills (and its table)."
 )
-@click.option("--last", type=int, default=10, show_default=True, help="How many drills.")
+@click.option("--last", type=click.IntRange(1, MAX_LAST), default=10, show_default=True, help="How many drills.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--chart", type=click.Path(path_type=Path), help="Also draw the RTO trend to this PNG file.")
+@click.option("--chart", type=PATH, callback=_writable_file, help="Also draw the RTO trend to this PNG file.")
 @common_options
 @click.pass_context
 def drills(ctx, site_file, last, as_json, chart):
@@ -299,7 +375,7 @@ def runbook() -> None:
 
 
 @runbook.command("validate")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PATH)
 @common_options
 @click.pass_context
 def runbook_validate(ctx, file):
@@ -313,7 +389,7 @@ def runbook_validate(ctx, file):
 
 
 @runbook.command("render")
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=PATH)
 @common_options
 @click.pass_context
 def runbook_render(ctx, file):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 
+#: a week: no step, retry or wait of a failover should take longer, and it keeps deadlines finite
+MAX_DURATION_SECONDS = 7 * 24 * 3600
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -13,20 +16,30 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m, 1h30m or a number of seconds")
     if isinstance(value, int | float):
-        seconds = float(value)
+        seconds = _as_float(value)
     elif isinstance(value, str) and value.strip():
         text = value.strip().replace(" ", "")
         parts = _PART.findall(text)
         if not parts or "".join(n + u for n, u in parts) != text:
-            raise ValueError(
-                f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}"
-            )
-        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+            raise ValueError("expected a duration such as 30s, 5m, 1h30m or a number of seconds")
+        seconds = sum(_as_float(n) * _UNITS[u] for n, u in parts)
     else:
-        raise ValueError(f"expected a duration such as 30s, 5m, 1h30m or a number of seconds, got {value!r}")
+        raise ValueError("expected a duration such as 30s, 5m, 1h30m or a number of seconds")
     if seconds <= 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
+        raise ValueError("a duration must be positive")
+    if math.isnan(seconds):
+        raise ValueError("a duration must be a number of seconds, not NaN")
+    if seconds > MAX_DURATION_SECONDS:  # infinity included: deadlines must stay finite
+        raise ValueError(f"a duration must be at most {MAX_DURATION_SECONDS // 86400} days")
     return seconds
+
+
+def _as_float(value: object) -> float:
+    """float(value), with integers too large for a float (a 400-digit timeout) as infinity."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return math.inf
 
 
 def format_duration(seconds: float | None) -> str:

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.durations import parse_duration
 from orchestrator.errors import InvalidInput
+from orchestrator.inputs import decode_yaml_with_lines, read_text
 from orchestrator.retry import POLICIES, RetryPolicy
 from orchestrator.steps import registry
-from orchestrator.validation import describe, dotted, read_input_text
+from orchestrator.validation import describe, dotted
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
 
@@ -211,50 +211,7 @@ class Runbook:
         }
 
 
-# --------------------------------------------------------------------------- YAML with line numbers
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader that remembers the line of every mapping key and sequence item."""
-
-
-def _load_with_lines(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    try:
-        node = yaml.compose(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{mark.line + 1}" if mark else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InvalidInput(f"not valid YAML: {problem}", source=source, location=where) from None
-    lines: dict[tuple, int] = {}
-
-    def walk(n: yaml.Node, path: tuple) -> Any:
-        lines.setdefault(path, n.start_mark.line + 1)
-        if isinstance(n, yaml.MappingNode):
-            out = {}
-            for key_node, value_node in n.value:
-                key = key_node.value
-                if key in out:
-                    raise InvalidInput(
-                        f"duplicate key {key!r}", source=source, location=f"{key_node.start_mark.line + 1}"
-                    )
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                out[key] = walk(value_node, (*path, key))
-            return out
-        if isinstance(n, yaml.SequenceNode):
-            return [walk(item, (*path, i)) for i, item in enumerate(n.value)]
-        loader = _LineLoader("")
-        return loader.construct_object(n, deep=True)
-
-    if node is None:
-        raise InvalidInput("the runbook is empty", source=source, location="1")
-    try:
-        return walk(node, ()), lines
-    except yaml.YAMLError as exc:  # e.g. an unknown tag (!foo): composing succeeded, constructing did not
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        where = f"{mark.line + 1}" if mark else None
-        raise InvalidInput(f"not valid YAML: {problem}", source=source, location=where) from None
+# --------------------------------------------------------------------------- locating errors
 
 
 class _Locator:
@@ -302,8 +259,7 @@ def load_runbook(path: str | Path) -> Runbook:
     """Read, validate and resolve a runbook file (and the runbooks its phases name)."""
     path = Path(path)
     source = str(path)
-    text = read_input_text(path, "runbook file")
-    data, lines = _load_with_lines(text, source)
+    data, lines = _decode(read_text(path, "runbook file"), source)
     return _build(data, _Locator(lines), source, path.parent, seen=(path.resolve(),))
 
 
@@ -324,6 +280,10 @@ def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
     )
     _check_graph(book, locate, source, {s.id: ("steps", i) for i, s in enumerate(steps)})
     return book
+
+
+def _decode(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+    return decode_yaml_with_lines(text, source, what="runbook")
 
 
 def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
@@ -387,11 +347,9 @@ def _build_phases(head: RunbookFile, locate: _Locator, source: str, folder: Path
 
 
 def _load_nested(target: Path, locate: _Locator, loc: tuple, source: str, seen: tuple) -> Runbook:
-    try:
-        text = target.read_text(encoding="utf-8")
-    except OSError:
-        _fail(locate, loc, f"phase runbook {target} cannot be read", source)
-    data, lines = _load_with_lines(text, str(target))
+    if not target.is_file():
+        _fail(locate, loc, f"phase runbook {target} is not a file", source)
+    data, lines = _decode(read_text(target, "runbook file"), str(target))
     return _build(data, _Locator(lines), str(target), target.parent, (*seen, target))
 
 

@@ -6,12 +6,13 @@ orchestrator cannot drift apart.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -23,7 +24,8 @@ from pydantic import (
 
 from orchestrator.backup.contract import pattern_problem
 from orchestrator.errors import InvalidInput
-from orchestrator.validation import raise_invalid, read_input_text
+from orchestrator.inputs import decode_json, read_text
+from orchestrator.validation import fail_at, raise_invalid
 
 HOST_KEY_TYPES = (
     "ssh-ed25519",
@@ -36,20 +38,54 @@ HOST_KEY_TYPES = (
 )
 
 
+def _not_a_boolean(value: object) -> object:
+    # pydantic takes true/false for 1/0; in a site file that is a mistake ("warm": true), not a number
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not a boolean")
+    return value
+
+
+#: a whole number, never a boolean
+Int = Annotated[int, BeforeValidator(_not_a_boolean)]
+
+
+def _connection_name(value: str) -> str:
+    """A strongSwan CHILD SA name as swanctl is given it: one word, and never read as an option."""
+    if not value:
+        raise ValueError("a connection name cannot be empty")
+    if value.startswith("-"):
+        raise ValueError("a connection name cannot start with '-' (swanctl would read it as an option)")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError("a connection name cannot contain spaces, newlines or control characters")
+    return value
+
+
+ConnectionName = Annotated[str, Field(max_length=128), AfterValidator(_connection_name)]
+
+
+def _fail_on_repeats(keys: list, shown: list, where: str, what: str) -> None:
+    """fail_at the first item whose key an earlier item already has (``shown`` is what the user wrote)."""
+    first: dict = {}
+    for index, key in enumerate(keys):
+        if key in first:
+            fail_at((where, index), f"{what} {where}[{first[key]}]", shown[index])
+        first[key] = index
+
+
 class _Model(BaseModel):
     # Unknown keys are tolerated in the site file (extensions by newer stacks), but see Site.extra_keys.
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
 class Objectives(_Model):
-    rto_seconds: int = Field(gt=0)
-    rpo_seconds: int = Field(gt=0)
+    rto_seconds: Int = Field(gt=0)
+    rpo_seconds: Int = Field(gt=0)
 
 
 class DnsRecord(_Model):
     name: str = Field(min_length=1)
     type: Literal["A", "AAAA", "CNAME", "TXT"]
-    ttl: int = Field(ge=0, le=2147483647)
+    ttl: Int = Field(ge=0, le=2147483647)
     primary: list[str]
     secondary: list[str]
 
@@ -89,10 +125,30 @@ class Dns(_Model):
     zone_id: str = Field(min_length=1)
     records: list[DnsRecord] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _one_entry_per_name(self):
+        """Route 53 refuses a change batch naming one record set twice, and a CNAME beside any other
+        record of its name: refuse such a file here, not at the gated cutover."""
+        from orchestrator.adapters.route53 import normal_name
+
+        names = [normal_name(r.name) for r in self.records]
+        _fail_on_repeats(
+            [(n, r.type) for n, r in zip(names, self.records, strict=True)],
+            [f"{r.name} {r.type}" for r in self.records],
+            "records",
+            "the same record (name and type; case and the trailing dot do not count) as",
+        )
+        cnames = {n for n, r in zip(names, self.records, strict=True) if r.type == "CNAME"}
+        others = [n if n in cnames and r.type != "CNAME" else None for n, r in zip(names, self.records, strict=True)]
+        for index, name in enumerate(others):
+            if name is not None:
+                fail_at(("records", index), "a name with a CNAME record can have no other record", name)
+        return self
+
 
 class SshEndpoint(_Model):
     host: str = Field(min_length=1)
-    port: int = Field(default=22, ge=1, le=65535)
+    port: Int = Field(default=22, ge=1, le=65535)
     username: str = Field(min_length=1)
     host_key: str
     private_key_secret: str | None = None
@@ -104,6 +160,7 @@ class SshEndpoint(_Model):
         parts = value.split()
         if len(parts) < 2 or parts[0] not in HOST_KEY_TYPES:
             raise ValueError("expected an OpenSSH public key line such as 'ssh-ed25519 AAAA...'")
+        _parse_public_key(parts[0], parts[1])
         return value
 
     @model_validator(mode="after")
@@ -113,15 +170,41 @@ class SshEndpoint(_Model):
         return self
 
 
+def _parse_public_key(key_type: str, text: str) -> None:
+    """The key must load the way the SSH adapter will load it to pin the server (same parser), so that a
+    malformed key is a site-file error now rather than a failed step later."""
+    import paramiko
+
+    try:
+        blob = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ValueError(f"the {key_type} key is not valid base64 (expected 'TYPE BASE64 [comment]')") from None
+    try:
+        paramiko.PKey.from_type_string(key_type, blob)
+    except Exception:  # anything the parser raises on hostile bytes means "not a key"
+        raise ValueError(f"the base64 text is not an {key_type} public key") from None
+
+
 class Appliance(SshEndpoint):
     kind: Literal["strongswan"]
-    connections: list[str] = Field(min_length=1)
-    swanctl: str = "swanctl"
+    connections: list[ConnectionName] = Field(min_length=1)
+    swanctl: str = Field(default="swanctl", min_length=1)
+
+    @model_validator(mode="after")
+    def _connections_once(self):
+        _fail_on_repeats(list(self.connections), list(self.connections), "connections", "the same connection as")
+        return self
 
 
 class Vpn(_Model):
-    connection_ids: list[str] = Field(min_length=1)
+    connection_ids: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
     appliance: Appliance
+
+    @model_validator(mode="after")
+    def _ids_once(self):
+        ids = list(self.connection_ids)
+        _fail_on_repeats(ids, ids, "connection_ids", "the same VPN connection as")
+        return self
 
 
 class Sftp(SshEndpoint):
@@ -154,8 +237,8 @@ class Backup(_Model):
 
 class Seats(_Model):
     asg_name: str = Field(min_length=1)
-    warm: int = Field(ge=0)
-    target: int = Field(ge=1)
+    warm: Int = Field(ge=0)
+    target: Int = Field(ge=1)
 
     @model_validator(mode="after")
     def _target_above_warm(self):
@@ -173,7 +256,7 @@ class State(_Model):
 
 
 class Site(_Model):
-    schema_: Literal[1] = Field(alias="schema")
+    schema_: Annotated[Literal[1], BeforeValidator(_not_a_boolean)] = Field(alias="schema")
     site: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     objectives: Objectives
@@ -206,14 +289,6 @@ def _unwrap_stack_output(data: dict) -> dict:
 
 
 def load_site(path: str | Path) -> Site:
-    """Read and validate a site file."""
-    path = Path(path)
+    """Read and validate a site file (read and decoded with bounded size and nesting)."""
     source = str(path)
-    text = read_input_text(path, "site file")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"not valid JSON: {exc.msg}", source=source, location=f"{exc.lineno}:{exc.colno}"
-        ) from None
-    return parse_site(data, source)
+    return parse_site(decode_json(read_text(Path(path), "site file"), source), source)

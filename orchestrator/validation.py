@@ -1,24 +1,27 @@
-"""Turn pydantic validation errors into one located, human message."""
+"""The validation layer's wording: pydantic errors as one located, human message (``FILE:key.path: what``).
+
+Reading and decoding input files (size, nesting, aliases) is ``orchestrator.inputs``; what a valid site
+file or runbook is lives in their pydantic models (``site.py``, ``runbook.py``); this module only says
+where and what, the same way for both."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from orchestrator.errors import InvalidInput
 
 
-def read_input_text(path, what: str) -> str:
-    """The UTF-8 text of an input file (site file, runbook); InvalidInput naming the file otherwise."""
-    source = str(path)
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput(f"{what} not found", source=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"cannot read {what}: {exc.__class__.__name__}", source=source) from None
+def fail_at(loc: tuple, message: str, value: object) -> NoReturn:
+    """From inside a model validator, fail at ``loc`` (relative to that model), e.g. ``("records", 1)``.
+
+    A ValueError raised in a validator is located at the model itself; a ValidationError raised there
+    keeps its own locations, prefixed by pydantic with the model's path (``dns.records[1]``)."""
+    error = PydanticCustomError("invalid", "{detail}", {"detail": message})
+    raise ValidationError.from_exception_data("site", [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
 def dotted(loc: tuple) -> str:
@@ -34,7 +37,7 @@ def dotted(loc: tuple) -> str:
 
 def describe(err: dict) -> str:
     """One pydantic error as 'expected …, got …' prose (never echoing long values)."""
-    msg = err.get("msg", "invalid value")
+    msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         return "unknown key"
     if err.get("type") == "missing":

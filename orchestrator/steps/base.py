@@ -21,9 +21,10 @@ from orchestrator.errors import Interrupted, StepTimeout
 
 
 class Params(BaseModel):
-    """Base of every step kind's ``with:`` parameters: unknown keys are an error."""
+    """Base of every step kind's ``with:`` parameters: unknown keys are an error, and so are YAML's
+    ``.inf`` / ``.nan`` (a wait bounded by infinity, or compared with NaN, never ends)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class NoParams(Params):

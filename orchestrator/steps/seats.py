@@ -27,6 +27,15 @@ def _group(ctx: StepContext) -> Group:
     return ctx.services.autoscaling.require(ctx.site.seats.asg_name)
 
 
+def _fits(group: Group, target: int) -> None:
+    """The site file's seats.target within the group's MaxSize (known only from AWS, so checked here)."""
+    if target > group.max_size:
+        raise FatalError(
+            f"seats: target {target} exceeds MaxSize {group.max_size} of group {group.name!r}: "
+            "raise the group's maximum in the stack"
+        )
+
+
 def _remember(ctx: StepContext, group: Group) -> None:
     """Journal the sizes before the first change (a resumed step keeps the original ones)."""
     if "previous_desired" not in ctx.state:
@@ -52,6 +61,7 @@ class ScaleUp(StepKind):
 
     def plan(self, ctx: StepContext) -> list[str]:
         group, target = _group(ctx), ctx.site.seats.target
+        _fits(group, target)  # a dry run must fail where the failover would, not print the overflow
         if group.desired >= target:
             return [f"unchanged: {group.name} desired {group.desired} >= target {target}"]
         return [f"set {group.name} desired {group.desired} -> {target} (max {group.max_size})"]
@@ -62,11 +72,7 @@ class ScaleUp(StepKind):
 
     def apply(self, ctx: StepContext) -> None:
         group, target = _group(ctx), ctx.site.seats.target
-        if target > group.max_size:
-            raise FatalError(
-                f"seats: target {target} exceeds MaxSize {group.max_size} of group {group.name!r}: "
-                "raise the group's maximum in the stack"
-            )
+        _fits(group, target)
         _remember(ctx, group)
         if group.desired < target:
             min_size = max(group.min_size, target) if ctx.params.raise_min else None

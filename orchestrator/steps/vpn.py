@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from orchestrator.errors import FatalError
+from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 from orchestrator.steps import register
 from orchestrator.steps.base import Params, PollResult, StepContext, StepKind
 
@@ -126,8 +126,9 @@ class BringUp(StepKind):
 
     def rollback(self, ctx: StepContext) -> None:
         # Only what this step brought up is taken down: a tunnel that was already up stays up.
-        for child in ctx.state.get("initiated", []):
-            ctx.services.appliance.terminate(child)
+        # A retried rollback skips the tunnels an earlier attempt already terminated.
+        done = ctx.state.get("terminated", [])
+        _terminate_each(ctx, [c for c in ctx.state.get("initiated", []) if c not in done], done)
         ctx.record(rolled_back=True)
 
     def manual(self, params) -> str:
@@ -153,12 +154,32 @@ class TearDown(StepKind):
         return not any(c.name in _children(ctx) for ike in sas.ikes for c in ike.children)
 
     def apply(self, ctx: StepContext) -> None:
-        terminated = [child for child in _children(ctx) if ctx.services.appliance.terminate(child)]
-        ctx.record(terminated=terminated)
+        terminated = _terminate_each(ctx, _children(ctx), [])
         ctx.log.info("vpn.down", terminated=terminated)
 
     def manual(self, params) -> str:
         return "On the appliance run `swanctl --terminate --child NAME` for each connection."
+
+
+def _terminate_each(ctx: StepContext, children: list[str], already: list[str]) -> list[str]:
+    """``swanctl --terminate`` every child, going on past a failure (one stuck tunnel must not leave
+    the others up); journals the ones terminated, then raises one error naming every failure."""
+    terminated, failures = list(already), []
+    for child in children:
+        try:
+            if ctx.services.appliance.terminate(child):
+                terminated.append(child)
+        except OrchestratorError as exc:
+            ctx.log.error("vpn.terminate_failed", child=child, error=str(exc))
+            failures.append(exc)
+        ctx.record(terminated=terminated)
+    if failures:
+        error = RetryableError if all(isinstance(f, RetryableError) for f in failures) else FatalError
+        raise error(
+            f"vpn: {len(failures)} of {len(children)} tunnel(s) could not be terminated: "
+            + "; ".join(str(f) for f in failures)
+        )
+    return terminated
 
 
 def _log_telemetry(ctx: StepContext) -> None:

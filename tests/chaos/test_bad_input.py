@@ -119,7 +119,11 @@ def check_site_text(text: str | bytes) -> None:
 
 
 def budget(request, fast: int = 150, full: int = 3000):
+    """Derandomized (fixed examples) in the default run, where a flaky test is a failing test; random under
+    --chaos-full, printing the blob that replays a failure."""
+    full_run = request.config.getoption("--chaos-full")
     return settings(max_examples=trials(request.config, fast, full), deadline=None, database=None,
+                    derandomize=not full_run, print_blob=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

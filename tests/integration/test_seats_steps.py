@@ -112,3 +112,10 @@ def test_missing_group_is_fatal(make_moto_site, clock):
     site = make_moto_site(seats={"asg_name": "no-such-group", "warm": 2, "target": 6})
     with pytest.raises(FatalError, match="no-such-group"):
         ScaleUp().apply(make_step_context(ScaleUp, site, clock))
+
+
+def test_plan_fails_when_target_exceeds_max_size(make_moto_site, clock):
+    """The dry-run plan refuses a target above MaxSize (as apply would) instead of printing it."""
+    site = make_moto_site(target=12, max_size=8)
+    with pytest.raises(FatalError, match="target 12 exceeds MaxSize 8"):
+        ScaleUp().plan(make_step_context(ScaleUp, site, clock))

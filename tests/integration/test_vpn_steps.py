@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.adapters.ssh import HostKeyMismatch
-from orchestrator.errors import FatalError, StepTimeout
+from orchestrator.errors import FatalError, RetryableError, StepTimeout
 from orchestrator.sandbox.sshd import generate_keypair
 from orchestrator.steps.vpn import BringUp, TearDown
 from tests.fixtures.aws import run_step
@@ -115,3 +115,57 @@ def test_plan_names_the_initiate_command(make_ssh_site, fake_swanctl, clock, ste
     lines = BringUp().plan(step_contexts(BringUp, make_ssh_site(), clock))
     assert any(f"--initiate --child {CHILD}" in line for line in lines)
     assert fake_swanctl.child(CHILD) == {}
+
+
+def _with_stuck_terminate(site, fake_swanctl, stuck: str):
+    """``site`` whose appliance runs a swanctl wrapper: ``--terminate --child STUCK`` fails (charon not
+    answering for that tunnel); every other command goes to the fake swanctl."""
+    wrapper = fake_swanctl.directory / "swanctl-stuck"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'if [ "$1" = "--terminate" ] && [ "$3" = "{stuck}" ]; then\n'
+        "  echo \"terminate failed: connecting to 'unix:///var/run/charon.vici' failed\"; exit 1\n"
+        "fi\n"
+        f'exec {fake_swanctl.path} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    appliance = site.vpn.appliance.model_copy(update={"swanctl": str(wrapper)})
+    return site.model_copy(update={"vpn": site.vpn.model_copy(update={"appliance": appliance})})
+
+
+def test_rollback_goes_on_past_a_failed_terminate(make_ssh_site, fake_swanctl, clock, step_contexts):
+    """Rollback terminates every tunnel it brought up even when the first terminate fails, journals
+    which ones went down, and raises one error naming the stuck tunnel."""
+    names = ["tunnel-a", "tunnel-b", "tunnel-c"]
+    site = make_ssh_site(appliance={"connections": names})
+    up = step_contexts(BringUp, site, clock)
+    run_step(BringUp(), up)
+    down = step_contexts(BringUp, _with_stuck_terminate(site, fake_swanctl, "tunnel-a"), clock, state=dict(up.state))
+    with pytest.raises(RetryableError, match=r"1 of 3 tunnel\(s\) could not be terminated.*tunnel-a"):
+        BringUp().rollback(down)
+    assert [fake_swanctl.child(n).get("active") for n in names] == [True, False, False]
+    assert down.state["terminated"] == ["tunnel-b", "tunnel-c"]
+
+
+def test_retried_rollback_only_terminates_what_is_left(make_ssh_site, fake_swanctl, clock, step_contexts):
+    """A rollback attempt after a partial one terminates only the tunnels still up (each once)."""
+    names = ["tunnel-a", "tunnel-b"]
+    site = make_ssh_site(appliance={"connections": names})
+    up = step_contexts(BringUp, site, clock)
+    run_step(BringUp(), up)
+    up.state["terminated"] = ["tunnel-b"]  # an earlier attempt got this far
+    BringUp().rollback(up)
+    assert fake_swanctl.child("tunnel-a")["terminations"] == 1
+    assert fake_swanctl.child("tunnel-b").get("terminations", 0) == 0
+
+
+def test_tear_down_goes_on_past_a_failed_terminate(make_ssh_site, fake_swanctl, clock, step_contexts):
+    """Failback's tear_down tries every connection and names the one that would not go down."""
+    names = ["tunnel-a", "tunnel-b"]
+    site = make_ssh_site(appliance={"connections": names})
+    run_step(BringUp(), step_contexts(BringUp, site, clock))
+    ctx = step_contexts(TearDown, _with_stuck_terminate(site, fake_swanctl, "tunnel-a"), clock)
+    with pytest.raises(RetryableError, match="tunnel-a"):
+        TearDown().apply(ctx)
+    assert fake_swanctl.child("tunnel-b")["active"] is False
+    assert ctx.state["terminated"] == ["tunnel-b"]

@@ -42,6 +42,8 @@ class MarkerParams(Params):
     dir: str
     delay: float = 0.0
     real_sleep: bool = False
+    #: the compensation fails (for tests of a rollback that cannot complete)
+    rollback_fails: bool = False
 
 
 @register
@@ -80,5 +82,7 @@ class Marker(StepKind):
         os.replace(tmp, Path(ctx.params.dir) / f"{self._stem(ctx)}.applied.{uuid.uuid4().hex}")
 
     def rollback(self, ctx: StepContext) -> None:
+        if ctx.params.rollback_fails:
+            raise FatalError(f"injected rollback failure of {ctx.step_id}")
         for applied in self._applied(ctx):
             os.replace(applied, applied.with_name(applied.name.replace(".applied.", ".rolledback.")))

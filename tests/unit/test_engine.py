@@ -147,6 +147,31 @@ def test_rollback_compensates_in_reverse_completion_order(tmp_path, clock):
     }
 
 
+def test_a_failed_compensation_does_not_stop_the_others(tmp_path, clock):
+    """A step whose rollback fails is reported (compensation_failed, rollback_failed) and compensation goes
+    on with every older step; the run ends failed, not rolled back."""
+    book = load(
+        tmp_path,
+        f"""
+        name: rb
+        defaults: {{retry: none}}
+        steps:
+          - {{id: a, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
+          - {{id: b, uses: builtin.marker, needs: [a], with: {{dir: "{tmp_path}", rollback_fails: true}}}}
+          - {{id: c, uses: builtin.marker, needs: [b], with: {{dir: "{tmp_path}"}}}}
+          - {{id: boom, uses: builtin.fail, needs: [c]}}
+    """,
+    )
+    engine, journal = make_engine(tmp_path, clock)
+    assert start_run(engine, book).status == "failed"
+    assert [e["step"] for e in _events(journal, "compensation_succeeded")] == ["c", "a"]
+    assert [e["step"] for e in _events(journal, "compensation_failed")] == ["b"]
+    steps = _steps(journal)
+    statuses = [steps[k].status for k in "abc"]
+    assert statuses == ["rolled_back", "rollback_failed", "rolled_back"]
+    assert "injected rollback failure of b" in steps["b"].error
+
+
 def test_on_failure_continue_tolerates_the_failure(tmp_path, clock):
     """A step marked on_failure: continue may fail without failing the run or blocking dependents."""
     book = load(

@@ -179,3 +179,40 @@ def test_unknown_yaml_tag_is_located(tmp_path):
     """A YAML tag the safe loader cannot construct (found by hypothesis: `!0`) is a located error."""
     with pytest.raises(InvalidInput, match=r"runbook.yaml:3: not valid YAML: could not determine a constructor"):
         load_runbook(write_runbook(tmp_path, "name: t\nsteps:\n  - id: !0 a\n    uses: builtin.noop\n"))
+
+
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("9" * 400, "a number with more than 30 digits"),
+        ("'" + "9" * 400 + "s'", "at most 7 days"),
+        ("99999999h", "at most 7 days"),
+        (".inf", "at most 7 days"),
+        (".nan", "not NaN"),
+        ("0s", "must be positive"),
+    ],
+)
+def test_durations_out_of_range_are_located(tmp_path, value, needle):
+    """A timeout too long to be meant (or NaN, infinite, 400 digits) is refused at its line, not an
+    OverflowError or a deadline that never comes."""
+    steps = f"steps:\n  - id: a\n    uses: builtin.noop\n    timeout: {value}\n"
+    path = write_runbook(tmp_path, "name: t\nkind: test\n" + steps)
+    with pytest.raises(InvalidInput, match=rf"^{path}:6") as info:
+        load_runbook(path)
+    assert needle in str(info.value)
+
+
+def test_step_parameters_refuse_infinity(tmp_path):
+    """`.inf` as a wait bound is refused (a wait bounded by infinity never ends)."""
+    steps = "steps:\n  - id: a\n    uses: vpn.bring_up\n    with: {timeout_seconds: .inf}\n"
+    path = write_runbook(tmp_path, "name: t\n" + steps)
+    with pytest.raises(InvalidInput, match=r"steps\[0\]\.with\.timeout_seconds.*finite"):
+        load_runbook(path)
+
+
+def test_phase_runbook_that_is_not_a_file_is_located(tmp_path):
+    """A phase naming a directory (or a missing file) is refused at the phase's line."""
+    (tmp_path / "sub").mkdir()
+    path = write_runbook(tmp_path, "name: t\nphases:\n  - name: p\n    runbook: sub\n")
+    with pytest.raises(InvalidInput, match=r"runbook.yaml:4 \(phases\[0\]\.runbook\): phase runbook .* is not a file"):
+        load_runbook(path)

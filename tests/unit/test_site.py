@@ -1,0 +1,81 @@
+"""Site-file validation: every mistake found by trying to break the CLI is an InvalidInput naming the file
+and the key path (exit 2), never a failed run later."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from orchestrator.errors import InvalidInput
+from orchestrator.site import load_site
+from tests.helpers import SITE
+
+BASE = json.loads(SITE.read_text())
+RECORD = BASE["dns"]["records"][0]
+KEY = BASE["vpn"]["appliance"]["host_key"]
+
+
+def _edit(path: str, value):
+    """BASE with the value at dotted ``path`` replaced (a list index is a number in the path)."""
+    data = copy.deepcopy(BASE)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = data
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return data
+
+
+BAD = [
+    ("same record twice", "dns.records", [RECORD, RECORD], "dns.records[1]", "the same record"),
+    ("without trailing dot", "dns.records", [RECORD, {**RECORD, "name": "agents.example.com"}], "dns.records[1]",
+     "the same record"),
+    ("other case", "dns.records", [RECORD, {**RECORD, "name": "AGENTS.Example.COM."}], "dns.records[1]",
+     "the same record"),
+    ("CNAME beside an A", "dns.records",
+     [RECORD, {**RECORD, "type": "A", "primary": "192.0.2.1", "secondary": "192.0.2.2"}], "dns.records[1]",
+     "CNAME"),
+    ("host key not base64", "vpn.appliance.host_key", "ssh-ed25519 !!!!", "vpn.appliance.host_key", "not valid base64"),
+    ("host key too short", "backup.sftp.host_key", "ssh-ed25519 AAAA", "backup.sftp.host_key", "not an ssh-ed25519"),
+    ("host key of another type", "vpn.appliance.host_key", "ssh-rsa " + KEY.split()[1], "vpn.appliance.host_key",
+     "not an ssh-rsa"),
+    ("schema true", "schema", True, "schema", "not a boolean"),
+    ("warm true", "seats.warm", True, "seats.warm", "not a boolean"),
+    ("target false", "seats.target", False, "seats.target", "not a boolean"),
+    ("ttl true", "dns.records.0.ttl", True, "dns.records[0].ttl", "not a boolean"),
+    ("port true", "vpn.appliance.port", True, "vpn.appliance.port", "not a boolean"),
+    ("rto true", "objectives.rto_seconds", True, "objectives.rto_seconds", "not a boolean"),
+    ("empty connection", "vpn.appliance.connections", [""], "vpn.appliance.connections[0]", "cannot be empty"),
+    ("duplicate connection", "vpn.appliance.connections", ["t1", "t2", "t1"], "vpn.appliance.connections[2]",
+     "the same connection as connections[0]"),
+    ("newline in connection", "vpn.appliance.connections", ["t1\nt2"], "vpn.appliance.connections[0]", "newlines"),
+    ("space in connection", "vpn.appliance.connections", ["t 1"], "vpn.appliance.connections[0]", "spaces"),
+    ("option as connection", "vpn.appliance.connections", ["--help"], "vpn.appliance.connections[0]",
+     "cannot start with '-'"),
+    ("dash connection", "vpn.appliance.connections", ["-t"], "vpn.appliance.connections[0]", "read it as an option"),
+    ("duplicate VPN id", "vpn.connection_ids", ["vpn-0abc", "vpn-0abc"], "vpn.connection_ids[1]",
+     "the same VPN connection"),
+    ("empty swanctl", "vpn.appliance.swanctl", "", "vpn.appliance.swanctl", "at least 1 character"),
+]
+
+
+@pytest.mark.parametrize(("label", "path", "value", "where", "needle"), BAD, ids=[b[0] for b in BAD])
+def test_bad_site_values_name_the_file_and_key(tmp_path, label, path, value, where, needle):
+    """Each mistake is refused with FILE:key.path and says what was expected."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(_edit(path, value)))
+    with pytest.raises(InvalidInput) as info:
+        load_site(site_file)
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(f"{site_file}:{where}: "), str(info.value)
+    assert needle in str(info.value)
+
+
+def test_the_example_site_and_shell_characters_in_connection_names_still_load(tmp_path):
+    """The example site loads; names with shell metacharacters stay allowed (they are quoted when run)."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(_edit("vpn.appliance.connections", ["dr-tunnel-1", "t;$(id)", "a'b"])))
+    assert load_site(site_file).vpn.appliance.connections == ["dr-tunnel-1", "t;$(id)", "a'b"]
+    assert load_site(SITE).dns.records[0].name == "agents.example.com."
