@@ -51,7 +51,15 @@ from botocore.exceptions import ClientError
 from orchestrator.adapters.aws import AwsRetryableError, AwsSession
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.errors import InvalidInput, LockHeld
-from orchestrator.journal import LEASE_SECONDS, Holder, LockInfo, RunRecord, StepRecord, holder_alive
+from orchestrator.journal import (
+    LEASE_SECONDS,
+    Holder,
+    LockInfo,
+    RunNotFound,
+    RunRecord,
+    StepRecord,
+    holder_alive,
+)
 
 #: JSON fields larger than this are stored zlib-compressed (an item is limited to 400 KB)
 COMPRESS_ABOVE = 64 * 1024
@@ -161,7 +169,7 @@ class DynamoJournal:
     def get_run(self, run_id: str) -> RunRecord:
         item = self._raw_get(_run_pk(run_id), "META")
         if not item:
-            raise InvalidInput(f"no run {run_id!r} in this journal", source=self.source)
+            raise RunNotFound(f"no run {run_id!r} in this journal", source=self.source)
         run = RunRecord(**{name: _decode(name, item.get(name)) for name in _RUN_FIELDS})
         run.resumes = run.resumes or 0
         self._run_site[run_id] = run.site
