@@ -252,32 +252,38 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
             finally:
                 if hasattr(engine.notifier, "close"):
                     engine.notifier.close()
-                lost = _save_lost_journal(journal, run_id)
+                lost = _note_lost_journal(journal, run_id)
                 report = build_report(journal, run_id, site)
                 folder = _write_report(report, settings.reports)
                 engine.services.close()
         if engine.options.kind == "drill":
             _record_drill(journal, report)
         if lost is not None:
-            outcome = Outcome(run_id, outcome.status, lost)
+            outcome = Outcome(run_id, outcome.status, f"{lost}{_rescue(journal, run_id)}")
         return outcome, folder
+    except BaseException:
+        if lost is not None:
+            _rescue(journal, run_id)
+        raise
     finally:
         logs.close_audit(run_id)
 
 
-def _save_lost_journal(journal, run_id: str) -> str | None:
-    """When the journal file was removed or replaced during the run: record why the run stopped, save
-    the journal (``SqliteJournal.rescue``) and return the operator's message; None otherwise."""
+def _note_lost_journal(journal, run_id: str) -> str | None:
+    """When the journal file was removed or replaced during the run: record why the run stopped (in the
+    journal as it still is open) and return the start of the operator's message; None otherwise."""
     reason = getattr(journal, "lost", None)
     if reason is None:
         return None
-    run = journal.get_run(run_id)
-    stopped = "the run was stopped; " if run.status == "interrupted" else ""
-    message = f"{reason}; {stopped}"
-    journal.update_run(run_id, error=message + f"resume with `orchestrator resume {run_id}`")
+    stopped = "the run was stopped; " if journal.get_run(run_id).status == "interrupted" else ""
+    journal.update_run(run_id, error=f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
+    return f"{reason}; {stopped}"
+
+
+def _rescue(journal, run_id: str) -> str:
     saved = journal.rescue()
-    structlog.get_logger("orchestrator").error("journal_lost", run_id=run_id, reason=reason, saved=saved)
-    return f"{message}{saved}; resume with `orchestrator resume {run_id}`"
+    structlog.get_logger("orchestrator").error("journal_lost", run_id=run_id, reason=journal.lost, saved=saved)
+    return f"{saved}; resume with `orchestrator resume {run_id}`"
 
 
 def _write_report(report: dict, reports: Path) -> Path | None:

@@ -211,6 +211,16 @@ class SqliteJournal:
             self._identity: tuple[int, int] | None = None
             self._initialise()
             self._identity = _identity(self.path)
+            self._wal_identity = _identity_or_none(self._wal)
+            self._shm_identity = _identity_or_none(self._shm)
+
+    @property
+    def _wal(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
+
+    @property
+    def _shm(self) -> Path:
+        return self.path.with_name(self.path.name + "-shm")
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -283,7 +293,8 @@ class SqliteJournal:
             row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFound(f"no run {run_id!r} in this journal", source=str(self.path))
-        return self._run(row)
+        with _decoding(self.path):
+            return self._run(row)
 
     def update_run(self, run_id: str, **fields) -> None:
         for key in ("runbook", "options"):
@@ -302,7 +313,8 @@ class SqliteJournal:
         query += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(query, (*args, limit)).fetchall()
-        return [self._run(r) for r in rows]
+        with _decoding(self.path):
+            return [self._run(r) for r in rows]
 
     @staticmethod
     def _run(row) -> RunRecord:
@@ -330,7 +342,8 @@ class SqliteJournal:
         out = []
         for row in rows:
             data = dict(zip(_STEP_COLUMNS, row, strict=True))
-            data["state"] = json.loads(data["state"] or "{}")
+            with _decoding(self.path):
+                data["state"] = json.loads(data["state"] or "{}")
             data["applied"] = bool(data["applied"])
             out.append(StepRecord(**data))
         return out
@@ -363,7 +376,8 @@ class SqliteJournal:
             rows = self._db.execute(
                 "SELECT at, step_id, event, fields FROM events WHERE run_id=? ORDER BY id", (run_id,)
             ).fetchall()
-        return [{"at": r[0], "step": r[1], "event": r[2], **json.loads(r[3])} for r in rows]
+        with _decoding(self.path):
+            return [{"at": r[0], "step": r[1], "event": r[2], **json.loads(r[3])} for r in rows]
 
     # ---------------------------------------------------------------- lock
     def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
@@ -483,7 +497,8 @@ class SqliteJournal:
             query, args = query + " WHERE site=?", (site,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY finished_at DESC LIMIT ?", (*args, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        with _decoding(self.path):
+            return [json.loads(r[0]) for r in rows]
 
     def close(self) -> None:
         with self._lock:
@@ -495,12 +510,19 @@ class SqliteJournal:
     # ---------------------------------------------------------------- a journal lost under a run
     def rescue(self) -> str:
         """Save this connection's journal (its file was removed or replaced; the connection still reads
-        it): put it back at ``path`` when nothing is there, else merge its runs into the journal now
-        there, else keep it as ``path.rescued-STAMP``. Returns what was done, for the operator."""
+        it through its open files) and close it: put it back at ``path`` when nothing is there, else
+        merge its runs into the journal now there, else keep it as ``path.rescued-STAMP``. Returns what
+        was done, for the operator. The journal cannot be used afterwards."""
         copy = self.path.with_name(f"{self.path.name}.rescued-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
         copy.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, contextlib.closing(sqlite3.connect(copy)) as target:
             self._db.backup(target)
+            self._db.close()
+        # our -wal and -shm left next to another journal file: SQLite would replay that WAL into it as if it
+        # were its own (its content is in the copy now)
+        for path, mine in ((self._wal, self._wal_identity), (self._shm, self._shm_identity)):
+            if mine is not None and _identity_or_none(path) == mine:
+                path.unlink()
         try:
             os.link(copy, self.path)
         except FileExistsError:
@@ -545,6 +567,15 @@ class SqliteJournal:
                     raise
             finally:
                 self._db.execute("DETACH DATABASE rescued")
+
+
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """JSON columns that do not decode: the file's content was damaged (SQLite has no page checksums)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise JournalDamaged(path, f"a record does not decode: {exc.__class__.__name__}") from None
 
 
 def _describe_lock(lock: LockInfo) -> str:
@@ -594,6 +625,13 @@ def _exclusive(folder: Path) -> Iterator[None]:
 def _identity(path: Path) -> tuple[int, int]:
     st = os.stat(path)
     return st.st_dev, st.st_ino
+
+
+def _identity_or_none(path: Path) -> tuple[int, int] | None:
+    try:
+        return _identity(path)
+    except OSError:
+        return None
 
 
 #: statements that change the journal file (checked against a removed or replaced file first)
