@@ -43,13 +43,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import AwsRetryableError, AwsSession
-from orchestrator.clock import Clock, SystemClock, iso
+from orchestrator.clock import Clock, SystemClock, iso, parse_iso
 from orchestrator.errors import InvalidInput, LockHeld
 from orchestrator.journal import (
     LEASE_SECONDS,
@@ -313,6 +313,8 @@ class DynamoJournal:
         for _ in range(CONTENTION_ROUNDS):
             current = self._read_lock(site)
             previous = None
+            if current is None:
+                self._refuse_if_running_unlocked(site, holder, now)
             if current is not None and current.info.holder != holder:
                 if _alive(current, now):
                     raise _held_error(site, current.info)
@@ -328,6 +330,31 @@ class DynamoJournal:
                 self._held[site] = token
             return previous
         raise LockHeld(f"site {site!r}: the lock kept changing hands; try again")
+
+    def _refuse_if_running_unlocked(self, site: str, holder: Holder, now: datetime) -> None:
+        """No lock item, yet a recent run of the site is running and wrote to the journal within the lease:
+        its lock item was deleted under it (by hand: the TTL only removes expired leases). As far as anyone
+        can tell it is alive, so the lock is not free until its last write is older than the lease."""
+        for entry in self._query(f"RUNS#{site}", forward=False, page=3):
+            run_id = entry["run_id"]["S"]
+            if run_id == holder.run_id:
+                continue
+            try:
+                run = self.get_run(run_id)
+            except InvalidInput:
+                continue
+            last = self._last_event_at(run_id) if run.status == "running" else None
+            if last is not None and now - last < timedelta(seconds=LEASE_SECONDS):
+                raise LockHeld(
+                    f"site {site!r} is taken: run {run_id} is running (its last journal write at {iso(last)}) "
+                    f"but the site's lock item is missing from {self.source}, deleted while the run was live; "
+                    f"the lock is free {LEASE_SECONDS:.0f} s after that run's last write"
+                )
+
+    def _last_event_at(self, run_id: str) -> datetime | None:
+        for item in self._query(_run_pk(run_id), prefix="EVENT#", forward=False, page=1):
+            return parse_iso(_py(item.get("at")))
+        return None
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
         """Extend the lease; False when this holder no longer holds the lock (taken over or released)."""
@@ -459,7 +486,7 @@ class DynamoJournal:
             self._transact([fence, {kind: request}], uuid.uuid4().hex)
         except ConditionFailed as failed:
             if failed.reasons[0] == "ConditionalCheckFailed":
-                raise self._lost(site) from None
+                raise self._lost(site, run_id) from None
             raise
 
     def _site_of(self, run_id: str) -> str | None:
@@ -470,15 +497,17 @@ class DynamoJournal:
                 return None
         return self._run_site.get(run_id)
 
-    def _lost(self, site: str) -> LockLost:
+    def _lost(self, site: str, run_id: str) -> LockLost:
         """The error for a refused fenced write (the token stays: every later write is refused too)."""
         current = self._read_lock(site)
         who = "nobody"
         if current is not None:
             holder = current.info.holder
             who = f"run {holder.run_id} (pid {holder.pid} on {holder.host})"
+        resume = "" if current is not None else f"; resume it with `orchestrator resume {run_id} --site SITE.json`"
         return LockLost(
-            f"the lock on site {site!r} was lost (now held by {who}); this process stopped writing to the run"
+            f"the lock on site {site!r} was lost (now held by {who}); this process stopped writing to run "
+            f"{run_id}{resume}"
         )
 
     def _put(self, item: dict, condition: str | None = None) -> None:

@@ -468,3 +468,29 @@ def test_resume_with_a_moved_appliance_needs_the_flag_and_is_recorded(chaos_site
     assert change["changes"] == [{"key": "vpn.appliance.host", "was": "127.0.0.1", "now": "localhost"}]
     assert report["status"] == "succeeded"
 
+
+
+def test_team_mode_lock_item_deleted_mid_run(team_table, tmp_path):
+    """Team mode: the site's lock item deleted from the table while a failover is inside a step: a second
+    failover (another machine) exits 3 naming the live run; the first stops at its next journal write (the
+    fence) with exit 3 naming the lost lock and how to resume; `resume --site` finishes it, each step once."""
+    n = 3
+    work = tmp_path / "work"
+    site, book = team_site(tmp_path, team_table), chain(work, n, delay=4.0)
+    first = spawn("failover", "--site", str(site), "--runbook", str(book), "--yes", state_dir=tmp_path / "m1")
+    wait_for(lambda: applied(work, n)[0] == 1, first)
+    site_name = json.loads(site.read_text())["site"]
+    boto3.client("dynamodb", region_name=REGION).delete_item(
+        TableName=team_table, Key={"pk": {"S": f"LOCK#{site_name}"}, "sk": {"S": "LOCK"}}
+    )
+    second = orchestrator("failover", "--site", str(site), "--runbook", str(book), "--yes", state_dir=tmp_path / "m2")
+    assert second.returncode == 3, second.stderr[-1500:]
+    assert "is running" in second.stderr and "lock item is missing" in second.stderr
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 3, err[-1500:]
+    assert "was lost" in err and "orchestrator resume" in err
+    assert applied(work, n)[0] == 1 and applied(work, n)[2] == 0  # stopped before the last step
+    run_id = err.split("stopped writing to run ")[1].split(";")[0]
+    resumed = orchestrator("resume", run_id, "--site", str(site), state_dir=tmp_path / "m3")
+    assert resumed.returncode == 0, resumed.stderr[-1500:]
+    assert applied(work, n) == [1, 1, 1]
