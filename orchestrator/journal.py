@@ -588,14 +588,14 @@ def _describe_lock(lock: LockInfo) -> str:
 
 def _prepare_state_dir(folder: Path) -> None:
     """Create the state dir; InvalidInput naming it when it cannot be one (a file, /dev/null, no access)."""
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput("cannot use it as the state directory: not a directory", source=str(folder))
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInput(
             f"cannot use it as the state directory: {exc.strerror or exc}", source=str(folder)
         ) from None
-    if not folder.is_dir():
-        raise InvalidInput("cannot use it as the state directory: not a directory", source=str(folder))
 
 
 @contextlib.contextmanager
