@@ -730,7 +730,7 @@ class _HostLock:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.bind(name)
-            sock.listen(8)
+            sock.listen(128)  # probes (see _holder_pid) are never accepted: room for many
         except OSError:
             sock.close()
             raise _HostLockBusy(_HostLock._holder_pid(name)) from None

@@ -598,6 +598,11 @@ def _raise_result(exc: ClientError, method: str) -> None:
     """Turn a conditional failure into ``ConditionFailed`` and a retryable cancelled transaction into
     a retryable error; anything else goes on to the adapter's translation."""
     code = exc.response.get("Error", {}).get("Code", "")
+    if code == "500":
+        # a 500 whose body is not DynamoDB's JSON: every call the journal makes exists, so this is a server
+        # fault (seen from moto's server under concurrent transactions), and each journal write is retried
+        # unchanged, so a retry is safe
+        raise _retryable(method, "HTTP 500", "a 500 answer without DynamoDB's error body") from exc
     if code == "ConditionalCheckFailedException":
         raise ConditionFailed(["ConditionalCheckFailed"]) from None
     if code == "TransactionCanceledException":

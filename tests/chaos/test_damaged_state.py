@@ -334,6 +334,7 @@ def check_one_ran(results: list[subprocess.CompletedProcess], work: Path, n: int
     assert applied(work, n) == [1] * n
 
 
+@pytest.mark.timeout(1800)
 def test_two_failovers_at_once_on_a_fresh_state_dir(tmp_path, request):
     """Two `orchestrator failover` on one site and a fresh state dir, started together (half the trials
     synchronized to the same instant after imports): always exactly one runs (exit 0) and the other
@@ -341,7 +342,7 @@ def test_two_failovers_at_once_on_a_fresh_state_dir(tmp_path, request):
     n = 2
     for trial in range(trials(request.config, fast=8, full=50)):
         work = tmp_path / f"work{trial}"
-        book = chain(work, n, delay=0.5)
+        book = chain(work, n, delay=0.3)
         args = ["failover", "--site", str(SITE), "--runbook", str(book), "--yes"]
         check_one_ran(race(args, tmp_path / f"state{trial}", synchronized=trial % 2 == 0), work, n)
 
@@ -367,6 +368,7 @@ def team_site(folder: Path, table: str) -> Path:
     return path
 
 
+@pytest.mark.timeout(1800)
 def test_two_team_mode_failovers_at_once(team_table, tmp_path, request):
     """Team mode (DynamoDB on the moto server), two machines (two state dirs) starting a failover at the
     same instant: exactly one runs, the other exits 3 naming the holder; every step applied once."""
