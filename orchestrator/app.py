@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,11 +20,11 @@ from typing import Any
 
 import structlog
 
-from orchestrator import logs
-from orchestrator.clock import Clock, SystemClock
+from orchestrator import logs, site_change
+from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Engine, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
-from orchestrator.journal import Journal, RunRecord, SqliteJournal
+from orchestrator.journal import Journal, RunNotFound, RunRecord, SqliteJournal
 from orchestrator.notifier import BackgroundNotifier
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
@@ -100,6 +101,7 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
     site = load_site(request.site_file)
     book = load_runbook(request.runbook_file or default_runbook(request.kind))
     _check_approvals(book, request.approvals, "--approve")
+    check_directories(settings)
     journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
     run = RunRecord(
@@ -113,6 +115,7 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
             "accept_rpo_breach": request.accept_rpo_breach,
             "approved": sorted(request.approvals),
             "objectives": site.objectives.model_dump(),
+            site_change.JOURNAL_KEY: site_change.journaled(site),
         },
     )
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
@@ -128,26 +131,19 @@ def resume(
     approver,
     observer_factory,
     site_file: Path | None = None,
-) -> tuple[Outcome, Path]:
-    """Continue ``run_id`` from where it stopped (same runbook as recorded at its start)."""
-    if site_file is None:
-        try:
-            site_file = Path(SqliteJournal(settings.state_dir).get_run(run_id).site_file)
-        except InvalidInput:
-            raise InvalidInput(
-                f"no run {run_id!r} in the local journal ({settings.state_dir}); in team mode pass --site SITE.json",
-                source="resume",
-            ) from None
-    site_path = Path(site_file)
-    site = load_site(site_path)
-    journal = open_journal(settings, site)
-    run = journal.get_run(run_id)
+    allow_site_changes: tuple[str, ...] = (),
+) -> tuple[Outcome, Path | None]:
+    """Continue ``run_id`` from where it stopped, with the runbook and the site recorded at its start
+    (a site file given must match that site; see orchestrator.site_change)."""
+    check_directories(settings)
+    journal, run, site = _run_and_site(settings, run_id, site_file, allow_site_changes)
     if run.status == "succeeded":
         if not _report_written(settings.reports / run_id):
             # killed (kill -9) after the run succeeded but before its report was complete: write it now
-            folder = write_report(build_report(journal, run_id, site), settings.reports)
+            report = build_report(journal, run_id, site)
+            folder = _write_report(report, settings.reports)
             if run.kind == "drill":
-                _record_drill(journal, folder)
+                _record_drill(journal, report)
             return Outcome(run_id, "succeeded"), folder
         raise InvalidInput(f"run {run_id} already succeeded; nothing to resume", source="resume")
     from orchestrator.runbook import runbook_from_dict
@@ -156,6 +152,76 @@ def resume(
     _check_approvals(book, approvals, "--approve")
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     return _execute(settings, engine, journal, run_id, site, approvals, yes, book)
+
+
+def _run_and_site(settings: Settings, run_id: str, site_file: Path | None, allowed: tuple[str, ...]):
+    """The run's journal, record and site: the journaled site, or the given file's when it matches it
+    (allowed changes journaled as a ``site_changed`` event)."""
+    if site_file is None:
+        if allowed:
+            raise InvalidInput("--allow-site-change needs --site SITE.json (the changed site file)", source="resume")
+        journal = SqliteJournal(settings.state_dir)
+        try:
+            run = journal.get_run(run_id)
+        except RunNotFound:
+            raise InvalidInput(
+                f"no run {run_id!r} in the local journal ({journal.path}); in team mode pass --site SITE.json",
+                source="resume",
+            ) from None
+        return journal, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+    given = load_site(site_file)
+    journal = open_journal(settings, given)
+    run = journal.get_run(run_id)
+    if given.site != run.site:
+        raise InvalidInput(
+            f"is the site file of site {given.site!r}; run {run_id} belongs to site {run.site!r}",
+            source=str(site_file),
+            location="site",
+        )
+    recorded = site_change.site_of_run(run.options, run.site_file)
+    if recorded is None:  # a run started before sites were journaled: the site name is all we can check
+        return journal, run, given
+    changes = site_change.check_allowed(run_id, site_change.differences(recorded, given), allowed, str(site_file))
+    if changes:
+        _record_site_change(settings, journal, run, given, changes, site_file)
+    return journal, run, given
+
+
+def _record_site_change(settings, journal, run: RunRecord, given: Site, changes, site_file: Path) -> None:
+    """Journal the allowed changes (an event in the run's timeline and report) and make the new site
+    the run's own, so a later resume compares against it."""
+    journal.add_event(
+        run.run_id,
+        iso(settings.clock.now()),
+        "site_changed",
+        None,
+        {
+            "site_file": str(Path(site_file).resolve()),
+            "changes": [{"key": c.key, "was": c.journaled, "now": c.given} for c in changes],
+        },
+    )
+    journal.update_run(run.run_id, options={**run.options, site_change.JOURNAL_KEY: site_change.journaled(given)})
+    structlog.get_logger("orchestrator").warning(
+        "site_changed", run_id=run.run_id, changes=[c.describe() for c in changes]
+    )
+
+
+def check_directories(settings: Settings) -> None:
+    """The state and report directories exist (or are created) and can be written, before any change."""
+    _writable_directory(settings.state_dir, "state directory")
+    _writable_directory(settings.reports, "report directory")
+
+
+def _writable_directory(folder: Path, what: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput(f"cannot use it as the {what}: not a directory", source=str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write in it as the {what}: {exc.strerror or exc}", source=str(folder)) from None
 
 
 def _engine(settings, journal, site, approver, observer, book: Runbook) -> Engine:
@@ -185,9 +251,12 @@ def _notifier(services, site) -> Callable[..., None] | None:
     return BackgroundNotifier(notify)
 
 
-def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, book) -> tuple[Outcome, Path]:
+def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, book) -> tuple[Outcome, Path | None]:
     audit = settings.state_dir / "runs" / run_id / "audit.jsonl"
     logs.open_audit(run_id, audit)
+    if isinstance(journal, SqliteJournal):
+        journal.on_lost = engine.cancel.set  # a journal file removed under the run stops it, resumably
+    lost = None
     try:
         with _signals_cancel(engine):
             try:
@@ -195,19 +264,56 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
             finally:
                 if hasattr(engine.notifier, "close"):
                     engine.notifier.close()
-                folder = write_report(build_report(journal, run_id, site), settings.reports)
+                lost = _note_lost_journal(journal, run_id)
+                report = build_report(journal, run_id, site)
+                folder = _write_report(report, settings.reports)
                 engine.services.close()
         if engine.options.kind == "drill":
-            _record_drill(journal, folder)
+            _record_drill(journal, report)
+        if lost is not None:
+            outcome = Outcome(run_id, outcome.status, f"{lost}{_rescue(journal, run_id)}")
         return outcome, folder
+    except BaseException:
+        if lost is not None:
+            _rescue(journal, run_id)
+        raise
     finally:
         logs.close_audit(run_id)
 
 
-def _record_drill(journal, folder: Path) -> None:
-    import json
+def _note_lost_journal(journal, run_id: str) -> str | None:
+    """When the journal file was removed or replaced during the run: record why the run stopped (in the
+    journal as it still is open) and return the start of the operator's message; None otherwise."""
+    reason = getattr(journal, "lost", None)
+    if reason is None:
+        return None
+    stopped = "the run was stopped; " if journal.get_run(run_id).status == "interrupted" else ""
+    journal.update_run(run_id, error=f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
+    return f"{reason}; {stopped}"
 
-    report = json.loads((folder / "report.json").read_text())
+
+def _rescue(journal, run_id: str) -> str:
+    saved = journal.rescue()
+    structlog.get_logger("orchestrator").error("journal_lost", run_id=run_id, reason=journal.lost, saved=saved)
+    return f"{saved}; resume with `orchestrator resume {run_id}`"
+
+
+def _write_report(report: dict, reports: Path) -> Path | None:
+    """Write the report files; a report that cannot be written is a warning (the run's outcome stands)."""
+    try:
+        return write_report(report, reports)
+    except OSError as exc:
+        structlog.get_logger("orchestrator").warning(
+            "report_not_written",
+            run_id=report.get("run_id"),
+            report_dir=str(reports),
+            error=f"{exc.__class__.__name__}: {exc.strerror or exc}",
+            hint="the run is in the journal; `orchestrator status RUN_ID --json` shows it",
+        )
+        return None
+
+
+def _record_drill(journal, report: dict) -> None:
     keys = (
         "run_id",
         "site",

@@ -204,14 +204,28 @@ for _kind in ("failover", "failback", "drill"):
 )
 @click.option("--yes", "-y", is_flag=True, help="Approve every gated step.")
 @click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")
+@click.option(
+    "--allow-site-change",
+    "site_changes",
+    multiple=True,
+    metavar="KEY",
+    help="Let --site change this key of the run's site (e.g. vpn.appliance.host; see docs/decisions.md).",
+)
 @common_options
 @click.pass_context
-def resume(ctx, run_id, site_file, yes, approvals):
-    """Continue an interrupted or failed run from where it stopped."""
+def resume(ctx, run_id, site_file, yes, approvals, site_changes):
+    """Continue an interrupted or failed run from where it stopped (with the site it was started with)."""
     settings = _setup(ctx)
     with _progress(settings, "resume") as observer_factory:
         outcome, folder = app.resume(
-            settings, run_id, tuple(approvals), yes, _approver(yes, approvals), observer_factory, site_file
+            settings,
+            run_id,
+            tuple(approvals),
+            yes,
+            _approver(yes, approvals),
+            observer_factory,
+            site_file,
+            tuple(site_changes),
         )
     _finish(outcome, folder)
 
@@ -531,9 +545,9 @@ def _approver(yes: bool, approvals):
     return ask
 
 
-def _finish(outcome, folder: Path) -> None:
+def _finish(outcome, folder: Path | None) -> None:
     click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
-    click.echo(f"report: {folder / 'report.md'}")
+    click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
     sys.exit(outcome.exit_code)
 
 

@@ -7,11 +7,17 @@ in the state dir (one machine). A DynamoDB backend (team mode) implements the sa
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import socket
 import sqlite3
+import struct
 import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +28,32 @@ from orchestrator.errors import InvalidInput, LockHeld
 
 #: a lock whose holder has not heartbeaten for this long may be taken over (other hosts)
 LEASE_SECONDS = 60.0
+#: how long a journal write (or opening the journal) waits for another process's write to finish
+BUSY_TIMEOUT_SECONDS = 15.0
+
+
+class JournalDamaged(InvalidInput):
+    """The journal file cannot be read as a journal (garbage, damaged pages, another program's file).
+
+    Never repaired or overwritten by the orchestrator: the message says what the operator can do."""
+
+    def __init__(self, path: Path | str, cause: str):
+        super().__init__(
+            f"the journal {path} is damaged ({cause}); it was left exactly as it is. Runs recorded in it cannot "
+            f"be read or resumed until it is repaired: restore it from a backup, or try "
+            f"`sqlite3 {path} .recover | sqlite3 {path}.recovered` and move the result in its place. "
+            f"To start afresh instead, move it aside (with its -wal and -shm files): "
+            f"`mv {path} {path}.damaged`"
+        )
+        self.source = str(path)
+
+
+class RunNotFound(InvalidInput):
+    """The journal was read and holds no run of that id."""
+
+
+class JournalBusy(LockHeld):
+    """Another process kept the journal locked past the busy timeout (exit 3, like a held site lock)."""
 
 
 @dataclass
@@ -157,19 +189,73 @@ _STEP_COLUMNS = (
 
 
 class SqliteJournal:
-    """The journal in ``STATE_DIR/journal.sqlite`` (WAL; every write committed before returning)."""
+    """The journal in ``STATE_DIR/journal.sqlite`` (WAL; every write committed before returning).
+
+    Opening checks that the file is a readable journal (``JournalDamaged`` otherwise, never
+    overwriting it) and creates the schema under an exclusive lock of the state dir, so that two
+    orchestrators starting at the same moment on a fresh state dir both succeed. Every write checks
+    that the file at ``path`` is still the one opened: a journal removed or replaced under a run is
+    reported through ``on_lost`` (the engine's cancel) and ``lost``, and ``rescue`` saves it.
+    """
 
     def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / "journal.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self.lost: str | None = None
+        self.on_lost: Callable[[], None] | None = None
+        self._host_locks: dict[str, socket.socket] = {}
+        _prepare_state_dir(self.path.parent)
+        with _exclusive(self.path.parent):
+            conn = self._connect()
+            self._db = _GuardedDb(conn, self.path, self._check_identity)
+            self._identity: tuple[int, int] | None = None
+            self._initialise()
+            self._identity = _identity(self.path)
+            self._wal_identity = _identity_or_none(self._wal)
+            self._shm_identity = _identity_or_none(self._shm)
+
+    @property
+    def _wal(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
+
+    @property
+    def _shm(self) -> Path:
+        return self.path.with_name(self.path.name + "-shm")
+
+    def _connect(self) -> sqlite3.Connection:
         try:
-            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
+            return sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False, isolation_level=None
+            )
+        except sqlite3.Error as exc:
             raise InvalidInput(f"cannot open the journal: {exc}", source=str(self.path)) from None
+
+    def _initialise(self) -> None:
+        """WAL mode and the schema, after checking that the file is ours and undamaged (quick_check)."""
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "runs" not in tables:
+            raise JournalDamaged(self.path, f"it is an SQLite file of another program: tables {sorted(tables)[:5]}")
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise JournalDamaged(self.path, " ".join(" ".join(problems).split()))
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+
+    def _check_identity(self) -> None:
+        """Called before each write: is the file at ``path`` still the one this connection writes to?"""
+        if self.lost is not None or self._identity is None:
+            return
+        try:
+            now = _identity(self.path)
+        except OSError:
+            now = None
+        if now == self._identity:
+            return
+        how = "removed" if now is None else "replaced by another file"
+        self.lost = f"the journal {self.path} was {how} while this orchestrator was writing to it"
+        if self.on_lost is not None:
+            self.on_lost()
 
     # ---------------------------------------------------------------- runs
     def create_run(self, run: RunRecord, steps: list[StepRecord]) -> None:
@@ -206,8 +292,9 @@ class SqliteJournal:
         with self._lock:
             row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         if row is None:
-            raise InvalidInput(f"no run {run_id!r} in this journal", source=str(self.path))
-        return self._run(row)
+            raise RunNotFound(f"no run {run_id!r} in this journal", source=str(self.path))
+        with _decoding(self.path):
+            return self._run(row)
 
     def update_run(self, run_id: str, **fields) -> None:
         for key in ("runbook", "options"):
@@ -226,7 +313,8 @@ class SqliteJournal:
         query += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(query, (*args, limit)).fetchall()
-        return [self._run(r) for r in rows]
+        with _decoding(self.path):
+            return [self._run(r) for r in rows]
 
     @staticmethod
     def _run(row) -> RunRecord:
@@ -254,7 +342,8 @@ class SqliteJournal:
         out = []
         for row in rows:
             data = dict(zip(_STEP_COLUMNS, row, strict=True))
-            data["state"] = json.loads(data["state"] or "{}")
+            with _decoding(self.path):
+                data["state"] = json.loads(data["state"] or "{}")
             data["applied"] = bool(data["applied"])
             out.append(StepRecord(**data))
         return out
@@ -287,7 +376,8 @@ class SqliteJournal:
             rows = self._db.execute(
                 "SELECT at, step_id, event, fields FROM events WHERE run_id=? ORDER BY id", (run_id,)
             ).fetchall()
-        return [{"at": r[0], "step": r[1], "event": r[2], **json.loads(r[3])} for r in rows]
+        with _decoding(self.path):
+            return [{"at": r[0], "step": r[1], "event": r[2], **json.loads(r[3])} for r in rows]
 
     # ---------------------------------------------------------------- lock
     def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
@@ -295,9 +385,25 @@ class SqliteJournal:
 
         Raises LockHeld when a live run holds it. A holder on this host is dead when its PID is gone
         (or was reused); a holder on another host is dead when its heartbeat is older than the lease.
+        This process, as holder, also binds a host lock that lives as long as it does (see
+        ``_HostLock``), so a lock row that vanished with the journal file never lets a second run in.
         """
+        mine = holder.pid == os.getpid() and holder.host == socket.gethostname()
+        if mine and site not in self._host_locks:
+            self._host_locks[site] = self._bind_host_lock(site)
+        try:
+            return self._acquire_row(site, holder, now)
+        except BaseException:
+            if mine:
+                self._drop_host_lock(site)
+            raise
+
+    def _acquire_row(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except JournalBusy:
+                raise self._held_error(site, f"the journal stayed busy for {BUSY_TIMEOUT_SECONDS:.0f} s") from None
             try:
                 row = self._db.execute("SELECT * FROM locks WHERE site=?", (site,)).fetchone()
                 previous = None
@@ -309,10 +415,7 @@ class SqliteJournal:
                             beat = parse_iso(current.heartbeat_at)
                             alive = beat is not None and now - beat < timedelta(seconds=LEASE_SECONDS)
                         if alive:
-                            raise LockHeld(
-                                f"site {site!r} is locked by run {current.holder.run_id} "
-                                f"(pid {current.holder.pid} on {current.holder.host}) since {current.acquired_at}"
-                            )
+                            raise LockHeld(_describe_lock(current))
                         previous = current
                 self._db.execute(
                     "INSERT OR REPLACE INTO locks VALUES (?,?,?,?,?,?,?)",
@@ -321,8 +424,37 @@ class SqliteJournal:
                 self._db.execute("COMMIT")
                 return previous
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.rollback()
                 raise
+
+    def _bind_host_lock(self, site: str) -> socket.socket:
+        """Bind this (state dir, site)'s abstract socket; LockHeld naming the live holder if it is bound."""
+        key = f"{self.path.parent.resolve()}\0{site}"
+        try:
+            return _HostLock.bind(key)
+        except _HostLockBusy as busy:
+            raise self._held_error(site, busy.describe()) from None
+
+    def _drop_host_lock(self, site: str) -> None:
+        sock = self._host_locks.pop(site, None)
+        if sock is not None:
+            sock.close()
+
+    def _held_error(self, site: str, detail: str) -> LockHeld:
+        """LockHeld naming the holder as the journal records it (waiting briefly for a holder that has
+        just bound its host lock to write its row), else as ``detail`` describes it."""
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                current = self.current_lock(site)
+            except InvalidInput:
+                current = None
+            if current is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if current is not None:
+            return LockHeld(_describe_lock(current))
+        return LockHeld(f"site {site!r} is locked by {detail}; the journal {self.path} holds no lock row for it")
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
         with self._lock:
@@ -330,14 +462,19 @@ class SqliteJournal:
                 "UPDATE locks SET heartbeat_at=? WHERE site=? AND run_id=? AND pid=? AND host=?",
                 (iso(now), site, holder.run_id, holder.pid, holder.host),
             )
-            return cur.rowcount == 1
+            # a journal removed or replaced under the run: its lock row no longer guards anything
+            return cur.rowcount == 1 and self.lost is None
 
     def release_lock(self, site: str, holder: Holder) -> None:
-        with self._lock:
-            self._db.execute(
-                "DELETE FROM locks WHERE site=? AND run_id=? AND pid=? AND host=?",
-                (site, holder.run_id, holder.pid, holder.host),
-            )
+        try:
+            with self._lock:
+                self._db.execute(
+                    "DELETE FROM locks WHERE site=? AND run_id=? AND pid=? AND host=?",
+                    (site, holder.run_id, holder.pid, holder.host),
+                )
+        finally:
+            if holder.pid == os.getpid():
+                self._drop_host_lock(site)
 
     def current_lock(self, site: str) -> LockInfo | None:
         with self._lock:
@@ -360,8 +497,256 @@ class SqliteJournal:
             query, args = query + " WHERE site=?", (site,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY finished_at DESC LIMIT ?", (*args, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        with _decoding(self.path):
+            return [json.loads(r[0]) for r in rows]
 
     def close(self) -> None:
         with self._lock:
+            for site in list(self._host_locks):
+                self._drop_host_lock(site)
             self._db.close()
+
+
+    # ---------------------------------------------------------------- a journal lost under a run
+    def rescue(self) -> str:
+        """Save this connection's journal (its file was removed or replaced; the connection still reads
+        it through its open files) and close it: put it back at ``path`` when nothing is there, else
+        merge its runs into the journal now there, else keep it as ``path.rescued-STAMP``. Returns what
+        was done, for the operator. The journal cannot be used afterwards."""
+        copy = self.path.with_name(f"{self.path.name}.rescued-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, contextlib.closing(sqlite3.connect(copy)) as target:
+            self._db.backup(target)
+            self._db.close()
+        # our -wal and -shm left next to another journal file: SQLite would replay that WAL into it as if it
+        # were its own (its content is in the copy now)
+        for path, mine in ((self._wal, self._wal_identity), (self._shm, self._shm_identity)):
+            if mine is not None and _identity_or_none(path) == mine:
+                path.unlink()
+        try:
+            os.link(copy, self.path)
+        except FileExistsError:
+            return self._merge_into_current(copy)
+        except OSError as exc:
+            return f"its content was saved as {copy} ({exc.strerror} when putting it back)"
+        copy.unlink()
+        return f"its content was put back at {self.path}"
+
+    def _merge_into_current(self, copy: Path) -> str:
+        """Add the rescued runs (and their steps, events, drills) that the journal now at ``path`` lacks."""
+        try:
+            current = SqliteJournal(self.path.parent)
+            try:
+                current.merge_from(copy)
+            finally:
+                current.close()
+        except (InvalidInput, sqlite3.Error) as exc:
+            return f"its content was saved as {copy} (could not merge it into the new {self.path}: {exc})"
+        copy.unlink()
+        return f"its runs were merged into the journal now at {self.path}"
+
+    def merge_from(self, other: Path) -> None:
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS rescued", (str(other),))
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("CREATE TEMP TABLE new_runs AS SELECT run_id FROM rescued.runs "
+                                     "WHERE run_id NOT IN (SELECT run_id FROM main.runs)")
+                    for table in ("runs", "steps"):
+                        self._db.execute(f"INSERT INTO main.{table} SELECT * FROM rescued.{table} "  # noqa: S608
+                                         "WHERE run_id IN (SELECT run_id FROM new_runs)")
+                    self._db.execute("INSERT INTO main.events (run_id, at, step_id, event, fields) SELECT run_id, "
+                                     "at, step_id, event, fields FROM rescued.events WHERE run_id IN "
+                                     "(SELECT run_id FROM new_runs) ORDER BY id")
+                    self._db.execute("INSERT OR IGNORE INTO main.drills SELECT * FROM rescued.drills")
+                    self._db.execute("DROP TABLE new_runs")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.rollback()
+                    raise
+            finally:
+                self._db.execute("DETACH DATABASE rescued")
+
+
+@contextlib.contextmanager
+def _decoding(path: Path) -> Iterator[None]:
+    """JSON columns that do not decode: the file's content was damaged (SQLite has no page checksums)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise JournalDamaged(path, f"a record does not decode: {exc.__class__.__name__}") from None
+
+
+def _describe_lock(lock: LockInfo) -> str:
+    holder = lock.holder
+    return (
+        f"site {lock.site!r} is locked by run {holder.run_id} "
+        f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}"
+    )
+
+
+def _prepare_state_dir(folder: Path) -> None:
+    """Create the state dir; InvalidInput naming it when it cannot be one (a file, /dev/null, no access)."""
+    if folder.exists() and not folder.is_dir():
+        raise InvalidInput("cannot use it as the state directory: not a directory", source=str(folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot use it as the state directory: {exc.strerror or exc}", source=str(folder)
+        ) from None
+
+
+@contextlib.contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """An exclusive flock on the state dir itself while the journal is opened and its schema created:
+    SQLite may answer "database is locked" at once, without waiting, when two connections create the
+    schema or switch to WAL together (a deadlock it refuses to wait for), so openers take turns."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise JournalBusy(
+                        f"the journal {folder / 'journal.sqlite'} is being opened by another process "
+                        f"for more than {BUSY_TIMEOUT_SECONDS:.0f} s"
+                    ) from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _identity_or_none(path: Path) -> tuple[int, int] | None:
+    try:
+        return _identity(path)
+    except OSError:
+        return None
+
+
+#: statements that change the journal file (checked against a removed or replaced file first)
+_WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN", "REPLACE")
+
+
+class _Rows:
+    """Rows read eagerly inside the error translation (a damaged page can fail on any fetch)."""
+
+    def __init__(self, rows: list, rowcount: int):
+        self._rows, self.rowcount = rows, rowcount
+
+    def fetchone(self):
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list:
+        return self._rows
+
+    def __iter__(self):
+        return iter(self._rows)
+
+
+class _GuardedDb:
+    """The SQLite connection with its errors translated at the edge: a damaged file becomes
+    ``JournalDamaged`` (exit 2), a busy timeout ``JournalBusy`` (exit 3), a file that cannot be opened or
+    written ``InvalidInput`` naming it; every write first checks the file is still the one opened."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, before_write: Callable[[], None]):
+        self._conn, self._path, self._before_write = conn, path, before_write
+
+    def execute(self, sql: str, args: tuple = ()) -> _Rows:
+        if sql.lstrip().upper().startswith(_WRITES):
+            self._before_write()
+        with self._translated():
+            cursor = self._conn.execute(sql, args)
+            return _Rows(cursor.fetchall(), cursor.rowcount)
+
+    def executescript(self, script: str) -> None:
+        with self._translated():
+            self._conn.executescript(script)
+
+    def rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute("ROLLBACK")
+
+    def backup(self, target: sqlite3.Connection) -> None:
+        with self._translated():
+            self._conn.backup(target)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # our bug, not the file's
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise JournalBusy(
+                    f"the journal {self._path} stayed locked by another process for "
+                    f"{BUSY_TIMEOUT_SECONDS:.0f} s ({text})"
+                ) from None
+            if any(word in text for word in ("unable to open", "readonly", "disk I/O", "full")):
+                raise InvalidInput(f"cannot use the journal: {text}", source=str(self._path)) from None
+            raise JournalDamaged(self._path, text) from None
+        except sqlite3.DatabaseError as exc:
+            raise JournalDamaged(self._path, str(exc)) from None
+
+
+class _HostLockBusy(Exception):
+    def __init__(self, pid: int | None):
+        super().__init__(pid)
+        self.pid = pid
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "a live orchestrator on this host"
+        try:
+            command = Path(f"/proc/{self.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            command = "?"
+        return f"a live orchestrator (pid {self.pid} on {socket.gethostname()}: {command.strip()[:200]})"
+
+
+class _HostLock:
+    """A lock that lives exactly as long as its process: a listening Unix socket in Linux's abstract
+    namespace. Nothing on disk can remove it (unlike a row of a journal file that was deleted), and the
+    kernel frees it when the process dies, however it dies (so kill -9 leaves nothing to take over)."""
+
+    @staticmethod
+    def bind(key: str) -> socket.socket:
+        name = b"\0cc-failover/" + hashlib.sha256(key.encode()).hexdigest()[:40].encode()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(name)
+            sock.listen(128)  # probes (see _holder_pid) are never accepted: room for many
+        except OSError:
+            sock.close()
+            raise _HostLockBusy(_HostLock._holder_pid(name)) from None
+        sock.set_inheritable(False)
+        return sock
+
+    @staticmethod
+    def _holder_pid(name: bytes) -> int | None:
+        """The pid of the process that listens on ``name`` (SO_PEERCRED of a connection to it)."""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.settimeout(1.0)
+            probe.connect(name)
+            pid, _uid, _gid = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+            return pid
+        except OSError:
+            return None
+        finally:
+            probe.close()

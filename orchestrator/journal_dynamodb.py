@@ -43,15 +43,23 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from orchestrator.adapters.aws import AwsRetryableError, AwsSession
-from orchestrator.clock import Clock, SystemClock, iso
+from orchestrator.clock import Clock, SystemClock, iso, parse_iso
 from orchestrator.errors import InvalidInput, LockHeld
-from orchestrator.journal import LEASE_SECONDS, Holder, LockInfo, RunRecord, StepRecord, holder_alive
+from orchestrator.journal import (
+    LEASE_SECONDS,
+    Holder,
+    LockInfo,
+    RunNotFound,
+    RunRecord,
+    StepRecord,
+    holder_alive,
+)
 
 #: JSON fields larger than this are stored zlib-compressed (an item is limited to 400 KB)
 COMPRESS_ABOVE = 64 * 1024
@@ -161,7 +169,7 @@ class DynamoJournal:
     def get_run(self, run_id: str) -> RunRecord:
         item = self._raw_get(_run_pk(run_id), "META")
         if not item:
-            raise InvalidInput(f"no run {run_id!r} in this journal", source=self.source)
+            raise RunNotFound(f"no run {run_id!r} in this journal", source=self.source)
         run = RunRecord(**{name: _decode(name, item.get(name)) for name in _RUN_FIELDS})
         run.resumes = run.resumes or 0
         self._run_site[run_id] = run.site
@@ -305,6 +313,8 @@ class DynamoJournal:
         for _ in range(CONTENTION_ROUNDS):
             current = self._read_lock(site)
             previous = None
+            if current is None:
+                self._refuse_if_running_unlocked(site, holder, now)
             if current is not None and current.info.holder != holder:
                 if _alive(current, now):
                     raise _held_error(site, current.info)
@@ -320,6 +330,31 @@ class DynamoJournal:
                 self._held[site] = token
             return previous
         raise LockHeld(f"site {site!r}: the lock kept changing hands; try again")
+
+    def _refuse_if_running_unlocked(self, site: str, holder: Holder, now: datetime) -> None:
+        """No lock item, yet a recent run of the site is running and wrote to the journal within the lease:
+        its lock item was deleted under it (by hand: the TTL only removes expired leases). As far as anyone
+        can tell it is alive, so the lock is not free until its last write is older than the lease."""
+        for entry in self._query(f"RUNS#{site}", forward=False, page=3):
+            run_id = entry["run_id"]["S"]
+            if run_id == holder.run_id:
+                continue
+            try:
+                run = self.get_run(run_id)
+            except InvalidInput:
+                continue
+            last = self._last_event_at(run_id) if run.status == "running" else None
+            if last is not None and now - last < timedelta(seconds=LEASE_SECONDS):
+                raise LockHeld(
+                    f"site {site!r} is taken: run {run_id} is running (its last journal write at {iso(last)}) "
+                    f"but the site's lock item is missing from {self.source}, deleted while the run was live; "
+                    f"the lock is free {LEASE_SECONDS:.0f} s after that run's last write"
+                )
+
+    def _last_event_at(self, run_id: str) -> datetime | None:
+        for item in self._query(_run_pk(run_id), prefix="EVENT#", forward=False, page=1):
+            return parse_iso(_py(item.get("at")))
+        return None
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
         """Extend the lease; False when this holder no longer holds the lock (taken over or released)."""
@@ -451,7 +486,7 @@ class DynamoJournal:
             self._transact([fence, {kind: request}], uuid.uuid4().hex)
         except ConditionFailed as failed:
             if failed.reasons[0] == "ConditionalCheckFailed":
-                raise self._lost(site) from None
+                raise self._lost(site, run_id) from None
             raise
 
     def _site_of(self, run_id: str) -> str | None:
@@ -462,15 +497,17 @@ class DynamoJournal:
                 return None
         return self._run_site.get(run_id)
 
-    def _lost(self, site: str) -> LockLost:
+    def _lost(self, site: str, run_id: str) -> LockLost:
         """The error for a refused fenced write (the token stays: every later write is refused too)."""
         current = self._read_lock(site)
         who = "nobody"
         if current is not None:
             holder = current.info.holder
             who = f"run {holder.run_id} (pid {holder.pid} on {holder.host})"
+        resume = "" if current is not None else f"; resume it with `orchestrator resume {run_id} --site SITE.json`"
         return LockLost(
-            f"the lock on site {site!r} was lost (now held by {who}); this process stopped writing to the run"
+            f"the lock on site {site!r} was lost (now held by {who}); this process stopped writing to run "
+            f"{run_id}{resume}"
         )
 
     def _put(self, item: dict, condition: str | None = None) -> None:
@@ -561,6 +598,11 @@ def _raise_result(exc: ClientError, method: str) -> None:
     """Turn a conditional failure into ``ConditionFailed`` and a retryable cancelled transaction into
     a retryable error; anything else goes on to the adapter's translation."""
     code = exc.response.get("Error", {}).get("Code", "")
+    if code == "500":
+        # a 500 whose body is not DynamoDB's JSON: every call the journal makes exists, so this is a server
+        # fault (seen from moto's server under concurrent transactions), and each journal write is retried
+        # unchanged, so a retry is safe
+        raise _retryable(method, "HTTP 500", "a 500 answer without DynamoDB's error body") from exc
     if code == "ConditionalCheckFailedException":
         raise ConditionFailed(["ConditionalCheckFailed"]) from None
     if code == "TransactionCanceledException":

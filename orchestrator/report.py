@@ -58,6 +58,7 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
         "retries": [e for e in events if e["event"] == "attempt_failed"],
         "approvals": [e for e in events if e["event"].startswith("approval_")],
         "compensations": [e for e in events if e["event"].startswith("compensation_")],
+        "site_changes": [e for e in events if e["event"] == "site_changed"],
         "timeline": events,
     }
 
