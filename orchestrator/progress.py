@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
@@ -71,6 +73,20 @@ class LiveProgress:
     def __exit__(self, *exc) -> None:
         self.live.update(self._table())
         self.live.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop refreshing (the table stays on screen as it is) so that a prompt can be written
+        below it; the table starts again below the answer."""
+        with self._lock:
+            self.live.update(self._table())
+            self.live.stop()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+                self.live.start()
 
     def __call__(self, event: str, step_id: str | None, fields: dict) -> None:
         with self._lock:
