@@ -461,7 +461,8 @@ def _approver(progress: _progress):
                 return click.confirm(
                     f"Approve step '{request.id}' ({request.uses}, owner {request.owner})?", default=False, err=True
                 )
-            except click.exceptions.Abort:
+            except (click.exceptions.Abort, Interrupted):
+                click.echo("", err=True)  # end the prompt's line: what follows starts on its own
                 raise Interrupted("no answer at the approval prompt (EOF or Ctrl-C)") from None
 
     return ask

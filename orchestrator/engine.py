@@ -242,6 +242,10 @@ class Engine:
                 rec.error = None
                 self.journal.save_step(rec)
         self._init_ready()
+        if self.observer is not None:  # a resume: show what is already done
+            for rec in self.records.values():
+                if rec.status != "pending":
+                    self.observer("step_kept", rec.step_id, {"status": rec.status})
         done: queue.Queue[_Result] = queue.Queue()
         running: dict[str, tuple[StepContext, float]] = {}
         failure: Step | None = None
@@ -558,7 +562,8 @@ class Engine:
                     rec.status = "interrupted"
                     self.journal.save_step(rec)
             return self._end(
-                "interrupted", f"interrupted by a signal; resume with `orchestrator resume {self.run_id}`"
+                "interrupted",
+                f"interrupted ({self.cancel.reason or 'cancelled'}); resume with `orchestrator resume {self.run_id}`",
             )
         if failure is not None:
             error = self.records[failure.id].error

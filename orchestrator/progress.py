@@ -8,8 +8,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -64,6 +65,7 @@ class LiveProgress:
                 "started": None,
                 "elapsed": None,
                 "note": "",
+                "progress": None,
             }
 
     def __enter__(self) -> LiveProgress:
@@ -98,13 +100,18 @@ class LiveProgress:
     def _apply(self, row: dict, event: str, fields: dict) -> None:
         now = time.monotonic()
         if event == "step_started":
-            row.update(status="running", started=now, note="")
+            row.update(status="running", started=now, note="", progress=None)
+        elif event == "step_progress":
+            row["progress"] = fields
+        elif event == "step_kept":
+            row.update(status=fields.get("status", row["status"]), note="done before this resume")
         elif event == "step_applying":
             row["attempts"] = fields.get("attempt", row["attempts"])
         elif event == "attempt_failed":
             row["note"] = f"retry {fields.get('attempt')}: {str(fields.get('error'))[:60]}"
         elif event.startswith("step_") and event not in ("step_verified",):
             row["status"] = event.removeprefix("step_")
+            row["progress"] = None
             if row["started"] is not None:
                 row["elapsed"] = now - row["started"]
             if fields.get("error"):
@@ -135,6 +142,29 @@ class LiveProgress:
                 Text(row["status"], style=_STYLE.get(row["status"], "")),
                 str(row["attempts"] or ""),
                 f"{elapsed:.1f}s" if elapsed is not None else "",
-                row["note"],
+                _progress_cell(row["progress"]) if row["progress"] else row["note"],
             )
         return table
+
+
+def _progress_cell(fields: dict) -> RenderableType:
+    """A restore as a bar with MB done/total, MB/s and ETA; a wait as what and for how long."""
+    if fields.get("bytes_total"):
+        done, total = fields["bytes_done"], fields["bytes_total"]
+        eta = fields.get("eta_seconds")
+        text = (
+            f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB  {fields.get('bytes_per_second', 0) / 1e6:,.1f} MB/s"
+            + (f"  ETA {_clock(eta)}" if eta is not None and done < total else "")
+        )
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(ProgressBar(total=total, completed=done, width=24), Text(text))
+        return grid
+    if fields.get("waiting_for"):
+        seen = f" (last seen: {fields['last_seen']})" if fields.get("last_seen") else ""
+        return Text(f"waiting {fields.get('waited_seconds', 0):.0f}s for {fields['waiting_for']}{seen}"[:110])
+    return Text("")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"

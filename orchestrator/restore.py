@@ -85,6 +85,33 @@ class RestoreResult:
         return self.bytes_transferred / self.seconds if self.seconds > 0 else 0.0
 
 
+class ByteMeter:
+    """Bytes restored so far, for the live display: ``report(fields)`` at most every ``every`` seconds
+    with bytes done/total, MB/s and an ETA (real time: a measure of throughput, not a wait)."""
+
+    def __init__(self, total: int, report: Callable[[dict], None], every: float = 0.25):
+        self.total, self.report, self.every = total, report, every
+        self.done = 0
+        self._started = self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self.done += size
+            now = time.monotonic()
+            if now - self._last < self.every and self.done < self.total:
+                return
+            self._last = now
+            rate = self.done / max(now - self._started, 1e-6)
+            fields = {
+                "bytes_done": self.done,
+                "bytes_total": self.total,
+                "bytes_per_second": round(rate),
+                "eta_seconds": round((self.total - self.done) / rate, 1) if rate > 0 else None,
+            }
+        self.report(fields)
+
+
 class _Budget:
     """A byte semaphore: bounds the bytes waiting for S3."""
 
@@ -120,6 +147,7 @@ class RestorePipeline:
         part_size: int = PART_SIZE,
         max_inflight_bytes: int | None = None,
         check: Callable[[], None] | None = None,
+        progress: Callable[[dict], None] | None = None,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.workers = workers
@@ -127,6 +155,8 @@ class RestorePipeline:
         self.part_size = part_size
         self.budget = _Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
         self.check = check or (lambda: None)
+        self.progress = progress
+        self._meter: ByteMeter | None = None
         self._stop = threading.Event()
         self._uploads: list[Future] = []  # small files' PUTs: the download worker does not wait for them
         self._uploads_lock = threading.Lock()
@@ -136,6 +166,8 @@ class RestorePipeline:
         started = time.perf_counter()  # a measurement of real work (bytes/s), not a wait: no Clock
         existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
         ordered = sorted(files, key=lambda f: f.size, reverse=True)
+        if self.progress is not None:
+            self._meter = ByteMeter(sum(f.size for f in files), self.progress)
         with (
             ThreadPoolExecutor(self.workers, thread_name_prefix="restore-dl") as downloads,
             ThreadPoolExecutor(self.upload_workers, thread_name_prefix="restore-ul") as uploads,
@@ -179,6 +211,8 @@ class RestorePipeline:
         key = self.target.key(snapshot.name, remote.path)
         if self._already_restored(key, remote, existing):
             self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
+            if self._meter is not None:
+                self._meter.add(remote.size)
             return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
         if remote.size <= self.part_size:
             self._restore_small(snapshot, remote, key, uploads)
@@ -266,6 +300,8 @@ class RestorePipeline:
                 self._checkpoint()
                 since_check = 0
             since_check += len(piece)
+            if self._meter is not None:
+                self._meter.add(len(piece))
             yield piece
 
     def _checkpoint(self) -> None:

@@ -119,6 +119,7 @@ class BackupRestore(StepKind):
             workers=ctx.params.workers,
             part_size=ctx.params.part_size_mib << 20,
             check=ctx.check,
+            progress=lambda fields: ctx.progress(what="restore", **fields),
         )
         result = pipeline.run(snapshot, files)
         s3.put_json(target.bucket, target.marker_key(snapshot.name), _marker(ctx, snapshot, result))
