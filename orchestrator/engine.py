@@ -540,6 +540,9 @@ class Engine:
             if step.milestone:
                 self._notify(step.milestone, step=step.id, status="succeeded", rto_so_far=self._elapsed())
             return None
+        if result.status == "interrupted":
+            self.emit("step_interrupted", step.id, level="warning", error=result.error)
+            return None
         kind = "fatal" if not isinstance(result.exc, RetryableError) else "retries exhausted"
         self.emit(
             "step_" + result.status,
@@ -549,8 +552,6 @@ class Engine:
             classification=kind,
             on_failure=step.on_failure,
         )
-        if result.status == "interrupted":
-            return None
         self._notify("step_failed", step=step.id, error=result.error)
         return step
 
