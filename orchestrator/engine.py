@@ -251,6 +251,8 @@ class Engine:
         failure: Step | None = None
         paused: Exception | None = None
         while True:
+            if self.cancel.is_set() and self._cancelled_at is None:
+                self._note_cancel(running)
             if not self.cancel.is_set() and failure is None and paused is None:
                 paused = self._launch_ready(running, done)
             if not running:
@@ -397,14 +399,17 @@ class Engine:
             step_id = None if approval.step == approvals_mod.EVERY_STEP else approval.step
             self.emit("approval_recorded", step_id, by=approval.by, source=approval.source, given_at=approval.at)
 
+    def _note_cancel(self, running: dict) -> None:
+        """Say at once that the run is stopping (the operator pressed Ctrl-C: show it was heard)."""
+        self._cancelled_at = time.monotonic()
+        self.emit("run_stopping", None, level="warning", reason=self.cancel.reason, waiting_for=sorted(running))
+
     def _abandon_on_cancel(self, running: dict) -> None:
         """Once cancelled, running steps get CANCEL_GRACE real seconds to return, then are abandoned as
         interrupted (real time: this bounds threads stuck in real I/O, which no fake clock drives)."""
         if not self.cancel.is_set() or not running:
             return
-        if self._cancelled_at is None:
-            self._cancelled_at = time.monotonic()
-        if time.monotonic() - self._cancelled_at < CANCEL_GRACE:
+        if self._cancelled_at is None or time.monotonic() - self._cancelled_at < CANCEL_GRACE:
             return
         for step_id in list(running):
             running.pop(step_id)

@@ -477,3 +477,25 @@ def test_cancel_cuts_a_retry_backoff(tmp_path):
     assert time.monotonic() - started < 2.0
     assert _steps(journal)["flaky"].status == "interrupted"
     assert not _events(journal, "rollback_started")
+
+
+def test_a_step_deaf_to_the_cancel_is_abandoned_after_the_grace(tmp_path, monkeypatch):
+    """A step stuck where no cancel reaches it (a real sleep): once the grace has passed the run ends
+    interrupted anyway, the step recorded interrupted, and a warning says the run is stopping."""
+    import time
+
+    from orchestrator import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "CANCEL_GRACE", 0.5)
+    book = load(tmp_path, f"""
+        name: c
+        steps:
+          - {{id: deaf, uses: builtin.marker, with: {{dir: "{tmp_path}", delay: 30, real_sleep: true}}}}
+    """)
+    engine, journal = make_engine(tmp_path, SystemClock())
+    _cancel_after(engine, 0.2)
+    started = time.monotonic()
+    assert start_run(engine, book).status == "interrupted"
+    assert time.monotonic() - started < 3.0
+    assert _steps(journal)["deaf"].status == "interrupted"
+    assert _events(journal, "run_stopping")[0]["waiting_for"] == ["deaf"]
