@@ -190,6 +190,8 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
                 outcome = engine.run(run_id, approvals=set(approvals), approve_all=yes)
             finally:
                 if hasattr(engine.notifier, "close"):
+                    if engine.cancel.is_set():  # interrupted: exit within seconds, not after a 20 s flush
+                        engine.notifier.flush_seconds = min(engine.notifier.flush_seconds, 3.0)
                     engine.notifier.close()
                 folder = write_report(build_report(journal, run_id, site), settings.reports)
                 engine.services.close()

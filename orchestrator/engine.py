@@ -352,8 +352,8 @@ class Engine:
         ctx = self._context(step, self.records[step.id], register=False)
         try:
             changes = list(self._kinds[step.uses]().plan(ctx))
-        except OrchestratorError as exc:
-            changes = [f"cannot tell what it will change: {scrub(str(exc))}"]
+        except Exception as exc:  # the plan informs the approver; not knowing it is no reason to stop
+            changes = [f"cannot tell what it will change: {scrub(f'{type(exc).__name__}: {exc}')}"]
         return GateRequest(self.run_id, step, changes, needs)
 
     def _ask(self, step: Step, request: GateRequest) -> Approval | Exception:

@@ -161,7 +161,8 @@ def _progress_cell(fields: dict) -> RenderableType:
         return grid
     if fields.get("waiting_for"):
         seen = f" (last seen: {fields['last_seen']})" if fields.get("last_seen") else ""
-        return Text(f"waiting {fields.get('waited_seconds', 0):.0f}s for {fields['waiting_for']}{seen}"[:110])
+        text = f"waiting {fields.get('waited_seconds', 0):.0f}s for {fields['waiting_for']}{seen}"
+        return Text(text if len(text) <= 88 else text[:87] + "…", no_wrap=True)
     return Text("")
 
 
