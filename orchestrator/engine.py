@@ -245,7 +245,7 @@ class Engine:
         if self.observer is not None:  # a resume: show what is already done
             for rec in self.records.values():
                 if rec.status != "pending":
-                    self.observer("step_kept", rec.step_id, {"status": rec.status})
+                    self.observer("step_kept", rec.step_id, {"status": rec.status, "attempts": rec.attempts})
         done: queue.Queue[_Result] = queue.Queue()
         running: dict[str, tuple[StepContext, float]] = {}
         failure: Step | None = None

@@ -104,7 +104,8 @@ class LiveProgress:
         elif event == "step_progress":
             row["progress"] = fields
         elif event == "step_kept":
-            row.update(status=fields.get("status", row["status"]), note="done before this resume")
+            row.update(status=fields.get("status", row["status"]), attempts=fields.get("attempts", 0),
+                       note="done before this resume")
         elif event == "step_applying":
             row["attempts"] = fields.get("attempt", row["attempts"])
         elif event == "attempt_failed":
