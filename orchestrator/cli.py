@@ -475,7 +475,7 @@ def _gate_text(request) -> str:
         f"Approval needed for step '{request.id}' ({request.uses}, owner {request.owner}) of run {request.run_id}",
         f"  depends on: {needs}",
         "  it will change:",
-        *(f"    {line}" for line in request.changes),
+        *(f"    {line}" for line in request.changes or ["(nothing: already in the desired state)"]),
     ]
     return "\n".join(lines)
 
