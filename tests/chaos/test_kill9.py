@@ -148,8 +148,9 @@ def check_trial(site, baseline, trial: dict, taken_over: bool = True) -> None:
 
 @pytest.mark.timeout(3600)
 def test_kill_9_at_random_moments_then_resume(chaos_site, warm_group, baseline, tmp_path, request):
-    """kill -9 at a random moment of a failover (seeded), then resume: success, the uninterrupted run's
-    AWS state, each write made once, no corrupt object, lock recovered — every trial."""
+    """kill -9 at a random moment of a failover started with --yes (seeded), then a plain resume (no
+    --yes: the approval is kept with the run): success, the uninterrupted run's AWS state, each write made
+    once, no corrupt object, lock recovered, `status` never showing the dead run as running — every trial."""
     count = trials(request.config, fast=2, full=20)
     seed, rng = seeded("kill-9", request.config)
     window = baseline["run_seconds"] + 0.5  # from run_started to the end of the run (and its report)
