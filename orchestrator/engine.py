@@ -353,7 +353,9 @@ class Engine:
         try:
             changes = list(self._kinds[step.uses]().plan(ctx))
         except Exception as exc:  # the plan informs the approver; not knowing it is no reason to stop
-            changes = [f"cannot tell what it will change: {scrub(f'{type(exc).__name__}: {exc}')}"]
+            error = scrub(f"{type(exc).__name__}: {exc}")
+            self.emit("approval_plan_failed", step.id, level="warning", error=error)
+            changes = [f"cannot tell what it will change: {error}"]
         return GateRequest(self.run_id, step, changes, needs)
 
     def _ask(self, step: Step, request: GateRequest) -> Approval | Exception:

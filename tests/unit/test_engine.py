@@ -499,3 +499,21 @@ def test_a_step_deaf_to_the_cancel_is_abandoned_after_the_grace(tmp_path, monkey
     assert time.monotonic() - started < 3.0
     assert _steps(journal)["deaf"].status == "interrupted"
     assert _events(journal, "run_stopping")[0]["waiting_for"] == ["deaf"]
+
+
+def test_a_plan_that_cannot_be_computed_is_logged_and_the_gate_still_asks(tmp_path, clock, monkeypatch):
+    """The gated step's plan fails (e.g. its reads' retries spent): a warning event with the error is
+    journaled, the approver is told the changes are unknown, and the run goes on as answered."""
+    from orchestrator.errors import RetryableError
+    from orchestrator.steps.builtin import Marker
+
+    def broken_plan(self, ctx):
+        raise RetryableError("route53.list_resource_record_sets: Throttling")
+
+    monkeypatch.setattr(Marker, "plan", broken_plan)
+    seen = []
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=0))
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: seen.append(request) or True)
+    assert start_run(engine, book).status == "succeeded"
+    assert "Throttling" in _events(journal, "approval_plan_failed")[0]["error"]
+    assert seen[0].changes[0].startswith("cannot tell what it will change")
