@@ -20,7 +20,9 @@ from typing import Any
 
 import structlog
 
+from orchestrator import approvals as approvals_mod
 from orchestrator import logs, site_change
+from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Engine, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
@@ -113,14 +115,17 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
         status="pending",
         options={
             "accept_rpo_breach": request.accept_rpo_breach,
-            "approved": sorted(request.approvals),
+            # approvals belong to the run: journaled with it, honoured by every resume
+            "approvals": approvals_mod.dump(
+                approvals_mod.from_flags(request.approvals, request.yes, "start", iso(settings.clock.now()) or "")
+            ),
             "objectives": site.objectives.model_dump(),
             site_change.JOURNAL_KEY: site_change.journaled(site),
         },
     )
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)
-    return _execute(settings, engine, journal, run_id, site, request.approvals, request.yes, book)
+    return _execute(settings, engine, journal, run_id, site, (), False, book)
 
 
 def resume(
@@ -225,9 +230,12 @@ def _writable_directory(folder: Path, what: str) -> None:
 
 
 def _engine(settings, journal, site, approver, observer, book: Runbook) -> Engine:
-    services = build_services(site, settings.clock)
+    # one cancellation path: the adapters' clock sleeps on it, their connections close on it
+    cancel = Cancellation()
+    services = build_services(site, CancellableClock(settings.clock, cancel))
     notifier = None if book.kind == "test" else _notifier(services, site)
     return Engine(
+        cancel=cancel,
         journal=journal,
         services=services,
         site=site,
@@ -263,6 +271,8 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
                 outcome = engine.run(run_id, approvals=set(approvals), approve_all=yes)
             finally:
                 if hasattr(engine.notifier, "close"):
+                    if engine.cancel.is_set():  # interrupted: exit within seconds, not after a 20 s flush
+                        engine.notifier.flush_seconds = min(engine.notifier.flush_seconds, 3.0)
                     engine.notifier.close()
                 lost = _note_lost_journal(journal, run_id)
                 report = build_report(journal, run_id, site)
@@ -334,14 +344,13 @@ def _record_drill(journal, report: dict) -> None:
 
 @contextmanager
 def _signals_cancel(engine: Engine):
-    """SIGINT/SIGTERM: ask the engine to stop (steps see it at their next wait); a second SIGINT
-    aborts at once. The run stays resumable either way."""
+    """SIGINT/SIGTERM: cancel the run (orchestrator/cancel.py): every wait and backoff ends, every SSH
+    channel in use is closed, a prompt is interrupted; the run ends ``interrupted`` (exit 130) within
+    seconds, its report written and its lock released. One Ctrl-C is enough; more change nothing."""
     previous = {}
 
     def handler(signum, frame):
-        if engine.cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        engine.cancel.set()
+        engine.cancel.on_signal(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not in the main thread (tests)

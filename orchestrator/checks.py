@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.contract import MARKER_NAME, rpo_age, target_of
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, RetryableError
 
 
 class CheckResult(NamedTuple):
@@ -22,6 +22,8 @@ class CheckResult(NamedTuple):
     ok: bool
     blocking: bool
     detail: str
+    #: the check could not answer because of a transient fault (throttling, 5xx, a dropped link)
+    transient: bool = False
 
 
 @dataclass
@@ -48,7 +50,8 @@ def check(name: str, *, blocking: bool = True) -> Callable[[Callable[[CheckEnv],
             try:
                 answer = fn(env)
             except Exception as exc:  # a broken check is a failed check, never a crashed readiness run
-                return CheckResult(name, False, blocking, f"{type(exc).__name__}: {exc}")
+                transient = isinstance(exc, RetryableError)
+                return CheckResult(name, False, blocking, f"{type(exc).__name__}: {exc}", transient)
             if len(answer) == 2:
                 return CheckResult(name, bool(answer[0]), blocking, answer[1])
             return CheckResult(name, bool(answer[0]), bool(answer[1]), answer[2])

@@ -6,6 +6,7 @@ Exit codes (contract): 0 success · 1 the run failed · 2 invalid input · 3 loc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -17,7 +18,7 @@ import click
 from rich.console import Console
 
 from orchestrator import app, logs
-from orchestrator.errors import InvalidInput, OrchestratorError
+from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
 from orchestrator.journal import holder_alive
 from orchestrator.progress import ConsoleStream, LiveProgress
 
@@ -181,8 +182,8 @@ def _run_command(kind: str):
         )
         if dry_run:
             sys.exit(app.dry_run(settings, request, click.echo))
-        with _progress(settings, kind) as observer_factory:
-            outcome, folder = app.start(settings, request, _approver(yes, approvals), observer_factory)
+        with _progress(settings, kind) as progress:
+            outcome, folder = app.start(settings, request, _approver(progress), progress.factory)
         _finish(outcome, folder)
 
     command.__doc__ = {
@@ -216,14 +217,14 @@ for _kind in ("failover", "failback", "drill"):
 def resume(ctx, run_id, site_file, yes, approvals, site_changes):
     """Continue an interrupted or failed run from where it stopped (with the site it was started with)."""
     settings = _setup(ctx)
-    with _progress(settings, "resume") as observer_factory:
+    with _progress(settings, "resume") as progress:
         outcome, folder = app.resume(
             settings,
             run_id,
             tuple(approvals),
             yes,
-            _approver(yes, approvals),
-            observer_factory,
+            _approver(progress),
+            progress.factory,
             site_file,
             tuple(site_changes),
         )
@@ -273,6 +274,12 @@ def status(ctx, run_id, as_json, last, site_file):
             )
 
 
+def _shown_status(run, orphaned: bool) -> str:
+    """``running`` only while an orchestrator is alive for the run (contract): a run whose process died
+    (kill -9, a lost machine) is shown ``interrupted``, and resumable as such."""
+    return "interrupted" if orphaned else run.status
+
+
 def _orphaned(journal, run) -> bool:
     """A run the journal calls running whose orchestrator is gone (killed, machine lost): resume it."""
     if run.status != "running":
@@ -284,12 +291,13 @@ def _orphaned(journal, run) -> bool:
 
 
 def _run_json(journal, run) -> dict:
+    orphaned = _orphaned(journal, run)
     return {
         "run_id": run.run_id,
         "kind": run.kind,
         "site": run.site,
-        "status": run.status,
-        "orphaned": _orphaned(journal, run),
+        "status": _shown_status(run, orphaned),
+        "orphaned": orphaned,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "error": run.error,
@@ -298,7 +306,7 @@ def _run_json(journal, run) -> dict:
                 "id": s.step_id,
                 "uses": s.uses,
                 "owner": s.owner,
-                "status": s.status,
+                "status": "interrupted" if orphaned and s.status == "running" else s.status,
                 "attempts": s.attempts,
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,
@@ -502,6 +510,9 @@ def _setup(ctx: click.Context) -> app.Settings:
     if sys.stderr.isatty() and settings.log_format == "console":
         ctx.meta["console"] = Console(stderr=True)
         stream = ConsoleStream(ctx.meta["console"])
+        if "log_level" not in ctx.meta.get("common", {}):
+            # a calm terminal: the live table is the screen; info lines go to the audit log only
+            settings.log_level = "warning"
     logs.configure(settings.log_format, settings.log_level, stream=stream)
     ctx.meta["settings"] = settings
     return settings
@@ -514,35 +525,55 @@ class _progress:
         ctx = click.get_current_context()
         self.console = ctx.meta.get("console")
         self.title = title
-        self.live = None
+        self.live: LiveProgress | None = None
 
-    def __enter__(self):
-        def factory(book):
-            if self.console is None:
-                return None
-            self.live = LiveProgress(self.console, f"{book.name} ({self.title})")
-            self.live.seed([(s.id, s.uses, s.owner) for s in book.order()])
-            self.live.__enter__()
-            return self.live
+    def factory(self, book):
+        if self.console is None:
+            return None
+        self.live = LiveProgress(self.console, f"{book.name} ({self.title})")
+        self.live.seed([(s.id, s.uses, s.owner) for s in book.order()])
+        self.live.__enter__()
+        return self.live
 
-        return factory
+    def __enter__(self) -> _progress:
+        return self
 
     def __exit__(self, *exc):
         if self.live is not None:
             self.live.__exit__(*exc)
 
 
-def _approver(yes: bool, approvals):
-    def ask(step) -> bool | None:
-        if yes or step.id in approvals:
-            return True
+def _approver(progress: _progress):
+    """The prompt at a gated step: below the live table (paused while asking), showing exactly what
+    the step will change and where its dependencies stand. Off a terminal it answers nothing (the run
+    stops resumably, exit 4). EOF or Ctrl-C at the prompt interrupts the run (exit 130)."""
+
+    def ask(request) -> bool | None:
         if not app.is_interactive():
             return None
-        return click.confirm(
-            f"Approve step '{step.id}' ({step.uses}, owner {step.owner})?", default=False, err=True
-        )
+        with progress.live.paused() if progress.live is not None else contextlib.nullcontext():
+            click.echo(_gate_text(request), err=True)
+            try:
+                return click.confirm(
+                    f"Approve step '{request.id}' ({request.uses}, owner {request.owner})?", default=False, err=True
+                )
+            except (click.exceptions.Abort, Interrupted):
+                click.echo("", err=True)  # end the prompt's line: what follows starts on its own
+                raise Interrupted("no answer at the approval prompt (EOF or Ctrl-C)") from None
 
     return ask
+
+
+def _gate_text(request) -> str:
+    needs = ", ".join(f"{step} {status}" for step, status in request.needs) or "none"
+    lines = [
+        "",
+        f"Approval needed for step '{request.id}' ({request.uses}, owner {request.owner}) of run {request.run_id}",
+        f"  depends on: {needs}",
+        "  it will change:",
+        *(f"    {line}" for line in request.changes or ["(nothing: already in the desired state)"]),
+    ]
+    return "\n".join(lines)
 
 
 def _finish(outcome, folder: Path | None) -> None:

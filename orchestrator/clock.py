@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -32,6 +32,11 @@ class SystemClock:
         if seconds > 0:
             time.sleep(seconds)
 
+    def wait(self, token: Any, seconds: float) -> None:
+        """Sleep, waking early when ``token`` (an Event-like cancel token) is set."""
+        if seconds > 0:
+            token.wait(seconds)
+
 
 @dataclass
 class FakeClock:
@@ -52,6 +57,10 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds), record=True)
+
+    def wait(self, token: Any, seconds: float) -> None:
+        """Like ``sleep`` (time advances at once); the caller checks the token."""
+        self.sleep(seconds)
 
     def advance(self, seconds: float, record: bool = False) -> None:
         with self._lock:

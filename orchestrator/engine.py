@@ -12,11 +12,15 @@ import heapq
 import itertools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator import approvals as approvals_mod
 from orchestrator import retry as retry_mod
+from orchestrator.approvals import Approval
+from orchestrator.cancel import Cancellation
 from orchestrator.clock import Clock, iso
 from orchestrator.errors import (
     ApprovalRefused,
@@ -48,9 +52,38 @@ RERUNNABLE = {
 }
 #: how long past its deadline a step that does not return is abandoned
 HARD_TIMEOUT_GRACE = 30.0
+#: how long (real seconds) running steps get to return once the run is cancelled; then they are
+#: abandoned as interrupted (a cancel closes their connections and cuts their waits, so they rarely need it)
+CANCEL_GRACE = 5.0
 
-Approver = Callable[[Step], "bool | None"]
 Observer = Callable[[str, "str | None", dict], None]
+
+
+@dataclass
+class GateRequest:
+    """What an approver is shown before a gated step runs: the step, exactly what it will change
+    (its ``plan``) and where the steps it depends on stand."""
+
+    run_id: str
+    step: Step
+    changes: list[str]
+    needs: list[tuple[str, str]]
+
+    # approvers written for a bare Step keep working
+    @property
+    def id(self) -> str:
+        return self.step.id
+
+    @property
+    def uses(self) -> str:
+        return self.step.uses
+
+    @property
+    def owner(self) -> str:
+        return self.step.owner
+
+
+Approver = Callable[[GateRequest], "bool | None"]
 
 
 @dataclass
@@ -92,6 +125,7 @@ class Engine:
         notifier: Callable[..., None] | None = None,
         max_parallel: int = 16,
         heartbeat_seconds: float = 10.0,
+        cancel: Cancellation | None = None,
     ):
         self.journal = journal
         self.services = services
@@ -103,7 +137,8 @@ class Engine:
         self.notifier = notifier
         self.max_parallel = max_parallel
         self.heartbeat_seconds = heartbeat_seconds
-        self.cancel = threading.Event()
+        #: the run's one cancellation path (signals, a lost lock): see orchestrator/cancel.py
+        self.cancel = cancel or Cancellation()
         self._kinds = registry()
         self._seq = itertools.count(1)
         self._lock = threading.RLock()
@@ -115,8 +150,13 @@ class Engine:
         run.started_at = run.started_at or iso(self.clock.now())
         self.journal.create_run(run, new_step_records(run.run_id, book))
 
-    def run(self, run_id: str, approvals: set[str] | None = None, approve_all: bool = False) -> Outcome:
-        """Execute or resume ``run_id`` until it succeeds, fails, is rolled back or is interrupted."""
+    def run(
+        self, run_id: str, approvals: set[str] | None = None, approve_all: bool = False, when: str = "resume"
+    ) -> Outcome:
+        """Execute or resume ``run_id`` until it succeeds, fails, is rolled back or is interrupted.
+
+        ``approvals`` / ``approve_all`` (``--approve`` / ``--yes`` given ``when``) are added to the
+        approvals already recorded with the run, and journaled before anything runs."""
         run = self.journal.get_run(run_id)
         self.run_id = run_id
         self.book = runbook_from_dict(run.runbook)
@@ -125,8 +165,8 @@ class Engine:
         )
         self.records = {r.step_id: r for r in self.journal.get_steps(run_id)}
         self._contexts: dict[str, StepContext] = {}
-        self.approved = set(run.options.get("approved", [])) | set(approvals or ())
-        self.approve_all = approve_all or run.kind == "drill"
+        self.approvals: list[Approval] = approvals_mod.load(run.options)
+        self._cancelled_at: float | None = None
         self.log = self.base_log.bind(run_id=run_id)
         self._started_mono = self.clock.monotonic()
         self.run_started_at = run.started_at
@@ -155,6 +195,9 @@ class Engine:
                 resumes=run.resumes + (1 if resumed else 0),
             )
             self.emit("run_resumed" if resumed else "run_started", None, kind=run.kind, site=run.site)
+            given = approvals_mod.from_flags(tuple(approvals or ()), approve_all, when, iso(self.clock.now()))
+            if given:
+                self._record_approvals(given)
             self._notify("resumed" if resumed else "started")
             outcome = self._execute()
         finally:
@@ -186,7 +229,7 @@ class Engine:
             try:
                 if not self.journal.heartbeat(site, holder, self.clock.now()):
                     self.log.error("lock_lost", site=site)
-                    self.cancel.set()
+                    self.cancel.cancel("the site lock was lost")
                     return
             except Exception as exc:
                 self.log.warning("heartbeat_failed", error=str(exc))
@@ -199,12 +242,18 @@ class Engine:
                 rec.error = None
                 self.journal.save_step(rec)
         self._init_ready()
+        if self.observer is not None:  # a resume: show what is already done
+            for rec in self.records.values():
+                if rec.status != "pending":
+                    self.observer("step_kept", rec.step_id, {"status": rec.status, "attempts": rec.attempts})
         done: queue.Queue[_Result] = queue.Queue()
         running: dict[str, tuple[StepContext, float]] = {}
         failure: Step | None = None
         deferred: Step | None = None  # a failed background step (rto: false, on_failure: stop)
         paused: Exception | None = None
         while True:
+            if self.cancel.is_set() and self._cancelled_at is None:
+                self._note_cancel(running)
             if not self.cancel.is_set() and failure is None and paused is None:
                 paused = self._launch_ready(running, done)
             if not running:
@@ -213,6 +262,7 @@ class Engine:
                 result = done.get(timeout=0.2)
             except queue.Empty:
                 self._abandon_overdue(running, done)
+                self._abandon_on_cancel(running)
                 continue
             if result.step_id not in running:
                 continue  # an abandoned step finally returned: its result was already recorded
@@ -234,8 +284,10 @@ class Engine:
             if rec.status != "pending" or step.id in running:
                 heapq.heappop(self._ready)
                 continue
-            if step.gate == "approval" and not self._approved(step):
-                return self._gate_blocked(step)
+            if step.gate == "approval":
+                stop = self._pass_gate(step)
+                if stop is not None:
+                    return stop
             heapq.heappop(self._ready)
             ctx = self._context(step, rec)
             running[step.id] = (ctx, ctx.deadline or 0.0)
@@ -276,37 +328,97 @@ class Engine:
                 return False
         return True
 
-    def _approved(self, step: Step) -> bool:
-        if self.approve_all or step.id in self.approved:
-            if step.id in self.approved:
-                by = "--approve (or an earlier approval)"
-            else:
-                by = "auto (drill)" if self.options.kind == "drill" else "--yes"
-            self.emit("approval_granted", step.id, by=by)
-            return True
-        return False
+    # ------------------------------------------------------------------ approval gates
+    def _pass_gate(self, step: Step) -> Exception | None:
+        """None when ``step`` may run (approved now or earlier); else why the run stops before it."""
+        request = self._gate_request(step)
+        approval = approvals_mod.find(self.approvals, step.id)
+        if approval is None and self.options.kind == "drill":
+            approval = self._grant(step, "drill")
+        if approval is None:
+            answer = self._ask(step, request)
+            if isinstance(answer, Exception):
+                return answer
+            approval = answer
+        self.emit(
+            "approval_granted",
+            step.id,
+            by=approval.by,
+            source=approval.source,
+            given_at=approval.at,
+            changes=request.changes,
+        )
+        return None
 
-    def _gate_blocked(self, step: Step) -> Exception | None:
+    def _gate_request(self, step: Step) -> GateRequest:
+        needs = [(need, self.records[need].status) for need in step.needs]
+        ctx = self._context(step, self.records[step.id], register=False)
+        try:
+            changes = list(self._kinds[step.uses]().plan(ctx))
+        except Exception as exc:  # the plan informs the approver; not knowing it is no reason to stop
+            error = scrub(f"{type(exc).__name__}: {exc}")
+            self.emit("approval_plan_failed", step.id, level="warning", error=error)
+            changes = [f"cannot tell what it will change: {error}"]
+        return GateRequest(self.run_id, step, changes, needs)
+
+    def _ask(self, step: Step, request: GateRequest) -> Approval | Exception:
+        """Ask the approver (the prompt): an approval, or the reason the run stops before the gate."""
         rec = self.records[step.id]
-        self.emit("approval_requested", step.id, owner=step.owner)
-        decision = self.approver(step)
+        self.emit("approval_requested", step.id, owner=step.owner, changes=request.changes)
+        try:
+            with self.cancel.interruptible():
+                decision = self.approver(request)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            self.cancel.cancel("no answer at the approval prompt")
+            decision, stop = None, Interrupted(f"interrupted at the approval prompt of step {step.id!r}: {exc}")
+        else:
+            stop = None
         if decision:
-            self.approved.add(step.id)
-            self.journal.update_run(
-                self.run_id,
-                options={**self.journal.get_run(self.run_id).options, "approved": sorted(self.approved)},
-            )
-            self.emit("approval_granted", step.id, by="operator prompt")
-            return None
+            return self._grant(step, "prompt")
         rec.status = "awaiting_approval"
         self.journal.save_step(rec)
+        if stop is not None:
+            self.emit("approval_interrupted", step.id, level="warning")
+            return stop
         if decision is False:
-            self.emit("approval_refused", step.id, level="warning")
-            return ApprovalRefused(f"approval for step {step.id!r} was refused")
+            self.emit("approval_refused", step.id, level="warning", by=approvals_mod.operator())
+            return ApprovalRefused(
+                f"approval for step {step.id!r} was refused; `orchestrator resume {self.run_id}` asks again"
+            )
         self.emit("approval_missing", step.id, level="warning")
         return ApprovalRequired(
             f"step {step.id!r} needs approval: resume with `orchestrator resume {self.run_id} --approve {step.id}`"
         )
+
+    def _grant(self, step: Step, source: str) -> Approval:
+        approval = Approval(step.id, approvals_mod.operator(), source, iso(self.clock.now()) or "")
+        self._record_approvals([approval])
+        return approval
+
+    def _record_approvals(self, given: list[Approval]) -> None:
+        """Journal the run's approvals before the engine moves on (a resume honours them)."""
+        self.approvals = [*self.approvals, *given]
+        options = self.journal.get_run(self.run_id).options
+        self.journal.update_run(self.run_id, options={**options, "approvals": approvals_mod.dump(self.approvals)})
+        for approval in given:
+            step_id = None if approval.step == approvals_mod.EVERY_STEP else approval.step
+            self.emit("approval_recorded", step_id, by=approval.by, source=approval.source, given_at=approval.at)
+
+    def _note_cancel(self, running: dict) -> None:
+        """Say at once that the run is stopping (the operator pressed Ctrl-C: show it was heard)."""
+        self._cancelled_at = time.monotonic()
+        self.emit("run_stopping", None, level="warning", reason=self.cancel.reason, waiting_for=sorted(running))
+
+    def _abandon_on_cancel(self, running: dict) -> None:
+        """Once cancelled, running steps get CANCEL_GRACE real seconds to return, then are abandoned as
+        interrupted (real time: this bounds threads stuck in real I/O, which no fake clock drives)."""
+        if not self.cancel.is_set() or not running:
+            return
+        if self._cancelled_at is None or time.monotonic() - self._cancelled_at < CANCEL_GRACE:
+            return
+        for step_id in list(running):
+            running.pop(step_id)
+            self._finish(_Result(step_id, "interrupted", "abandoned after the run was cancelled", Interrupted("")))
 
     def _abandon_overdue(self, running: dict, done: queue.Queue) -> None:
         now = self.clock.monotonic()
@@ -324,7 +436,7 @@ class Engine:
                 )
 
     # ------------------------------------------------------------------ one step
-    def _context(self, step: Step, rec: StepRecord) -> StepContext:
+    def _context(self, step: Step, rec: StepRecord, register: bool = True) -> StepContext:
         def persist(state: dict) -> None:
             with self._lock:
                 rec.state = state
@@ -343,12 +455,17 @@ class Engine:
             deadline=self.clock.monotonic() + step.timeout,
             _persist=persist,
             _outputs_of=lambda other: self._outputs_of(step, other),
+            _progress=lambda fields: self._progress(step.id, fields),
             run_started_at=self.run_started_at,
+            cancel=self.cancel.child() if register else self.cancel,
         )
-        if self.cancel.is_set():
-            ctx.cancel.set()
-        self._contexts[step.id] = ctx
+        if register:
+            self._contexts[step.id] = ctx
         return ctx
+
+    def _progress(self, step_id: str, fields: dict) -> None:
+        if self.observer is not None:
+            self.observer("step_progress", step_id, fields)
 
     def _outputs_of(self, step: Step, other: str) -> dict:
         """Another step's recorded data; ids resolve within the step's own phase first (so a runbook
@@ -362,12 +479,17 @@ class Engine:
         try:
             self._attempts(step, ctx)
             done.put(_Result(step.id, "succeeded", None))
-        except Interrupted as exc:
-            done.put(_Result(step.id, "interrupted", str(exc), exc))
-        except OrchestratorError as exc:
-            done.put(_Result(step.id, "failed", scrub(str(exc)), exc))
-        except Exception as exc:  # a bug in a step: fatal, never retried, reported with its type
-            done.put(_Result(step.id, "failed", scrub(f"{exc.__class__.__name__}: {exc}"), exc))
+        except Exception as exc:
+            done.put(self._result_of(step, ctx, exc))
+
+    @staticmethod
+    def _result_of(step: Step, ctx: StepContext, exc: Exception) -> _Result:
+        if isinstance(exc, Interrupted) or ctx.cancel.is_set():  # whatever a cancel broke: interrupted
+            return _Result(step.id, "interrupted", scrub(str(exc)) or "interrupted", exc)
+        if isinstance(exc, OrchestratorError):
+            return _Result(step.id, "failed", scrub(str(exc)), exc)
+        # a bug in a step: fatal, never retried, reported with its type
+        return _Result(step.id, "failed", scrub(f"{exc.__class__.__name__}: {exc}"), exc)
 
     def _attempts(self, step: Step, ctx: StepContext) -> None:
         kind = self._kinds[step.uses]()
@@ -428,6 +550,9 @@ class Engine:
             if step.milestone:
                 self._notify(step.milestone, step=step.id, status="succeeded", rto_so_far=self._elapsed())
             return None
+        if result.status == "interrupted":
+            self.emit("step_interrupted", step.id, level="warning", error=result.error)
+            return None
         kind = "fatal" if not isinstance(result.exc, RetryableError) else "retries exhausted"
         self.emit(
             "step_" + result.status,
@@ -437,8 +562,6 @@ class Engine:
             classification=kind,
             on_failure=step.on_failure,
         )
-        if result.status == "interrupted":
-            return None
         self._notify("step_failed", step=step.id, error=result.error)
         return step
 
@@ -450,7 +573,8 @@ class Engine:
                     rec.status = "interrupted"
                     self.journal.save_step(rec)
             return self._end(
-                "interrupted", f"interrupted by a signal; resume with `orchestrator resume {self.run_id}`"
+                "interrupted",
+                f"interrupted ({self.cancel.reason or 'cancelled'}); resume with `orchestrator resume {self.run_id}`",
             )
         if failure is not None:
             error = self.records[failure.id].error

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
@@ -62,6 +65,7 @@ class LiveProgress:
                 "started": None,
                 "elapsed": None,
                 "note": "",
+                "progress": None,
             }
 
     def __enter__(self) -> LiveProgress:
@@ -71,6 +75,20 @@ class LiveProgress:
     def __exit__(self, *exc) -> None:
         self.live.update(self._table())
         self.live.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop refreshing (the table stays on screen as it is) so that a prompt can be written
+        below it; the table starts again below the answer."""
+        with self._lock:
+            self.live.update(self._table())
+            self.live.stop()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
+                self.live.start()
 
     def __call__(self, event: str, step_id: str | None, fields: dict) -> None:
         with self._lock:
@@ -82,13 +100,19 @@ class LiveProgress:
     def _apply(self, row: dict, event: str, fields: dict) -> None:
         now = time.monotonic()
         if event == "step_started":
-            row.update(status="running", started=now, note="")
+            row.update(status="running", started=now, note="", progress=None)
+        elif event == "step_progress":
+            row["progress"] = fields
+        elif event == "step_kept":
+            row.update(status=fields.get("status", row["status"]), attempts=fields.get("attempts", 0),
+                       note="done before this resume")
         elif event == "step_applying":
             row["attempts"] = fields.get("attempt", row["attempts"])
         elif event == "attempt_failed":
             row["note"] = f"retry {fields.get('attempt')}: {str(fields.get('error'))[:60]}"
         elif event.startswith("step_") and event not in ("step_verified",):
             row["status"] = event.removeprefix("step_")
+            row["progress"] = None
             if row["started"] is not None:
                 row["elapsed"] = now - row["started"]
             if fields.get("error"):
@@ -119,6 +143,30 @@ class LiveProgress:
                 Text(row["status"], style=_STYLE.get(row["status"], "")),
                 str(row["attempts"] or ""),
                 f"{elapsed:.1f}s" if elapsed is not None else "",
-                row["note"],
+                _progress_cell(row["progress"]) if row["progress"] else row["note"],
             )
         return table
+
+
+def _progress_cell(fields: dict) -> RenderableType:
+    """A restore as a bar with MB done/total, MB/s and ETA; a wait as what and for how long."""
+    if fields.get("bytes_total"):
+        done, total = fields["bytes_done"], fields["bytes_total"]
+        eta = fields.get("eta_seconds")
+        text = (
+            f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB  {fields.get('bytes_per_second', 0) / 1e6:,.1f} MB/s"
+            + (f"  ETA {_clock(eta)}" if eta is not None and done < total else "")
+        )
+        grid = Table.grid(padding=(0, 1))
+        grid.add_row(ProgressBar(total=total, completed=done, width=24), Text(text))
+        return grid
+    if fields.get("waiting_for"):
+        seen = f" (last seen: {fields['last_seen']})" if fields.get("last_seen") else ""
+        text = f"waiting {fields.get('waited_seconds', 0):.0f}s for {fields['waiting_for']}{seen}"
+        return Text(text if len(text) <= 88 else text[:87] + "…", no_wrap=True)
+    return Text("")
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from orchestrator import approvals as approvals_mod
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
 from orchestrator.journal import Journal
@@ -56,11 +57,19 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
         "resumes": run.resumes,
         "steps": [_step(s, spec.get(s.step_id, {})) for s in steps],
         "retries": [e for e in events if e["event"] == "attempt_failed"],
-        "approvals": [e for e in events if e["event"].startswith("approval_")],
+        "approvals": _approvals(run, spec, events),
         "compensations": [e for e in events if e["event"].startswith("compensation_")],
         "site_changes": [e for e in events if e["event"] == "site_changed"],
         "timeline": events,
     }
+
+
+def _approvals(run, spec: dict, events: list[dict]) -> list[dict]:
+    """The contract's ``{step, by, source, at}`` for each approved gated step (plus the changes shown
+    when its gate was passed); refusals and prompts stay in the timeline."""
+    gated = [step_id for step_id, step in spec.items() if step.get("gate") == "approval"]
+    changes = {e["step"]: e.get("changes") for e in events if e["event"] == "approval_granted" and e.get("changes")}
+    return approvals_mod.for_report(run.options, gated, changes)
 
 
 def _step(rec, spec: dict) -> dict:
@@ -171,11 +180,11 @@ def render_markdown(report: dict, picture: str | None) -> str:
         for e in report["retries"]
     ] or ["- nothing retried"]
     lines += ["", "## Approvals", ""]
-    lines += [
-        f"- {e['at']} `{e['step']}` {e['event'].removeprefix('approval_')}"
-        + (f" by {e['by']}" if e.get("by") else "")
-        for e in report["approvals"]
-    ] or ["- none required"]
+    for approval in report["approvals"]:
+        lines.append(f"- `{approval['step']}` approved by {approval['by']} ({approval['source']}) at {approval['at']}")
+        lines += [f"  - {change}" for change in approval.get("changes") or []]
+    if not report["approvals"]:
+        lines.append("- none given")
     if report["compensations"]:
         lines += ["", "## Compensations (rollback)", ""]
         lines += [

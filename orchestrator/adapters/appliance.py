@@ -93,7 +93,7 @@ class StrongSwanAppliance:
                 self._conn = ssh.connect(self.cfg, key, self.options)
             conn = self._conn
         try:
-            return conn.run(command, self.command_timeout)
+            return conn.run(command, self.command_timeout, clock=self.clock)
         except RetryableError:
             with self._lock:
                 if self._conn is conn:

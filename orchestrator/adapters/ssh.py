@@ -24,6 +24,7 @@ from typing import Any
 import paramiko
 import structlog
 
+from orchestrator import cancel
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 
 log = structlog.get_logger("orchestrator.ssh")
@@ -151,15 +152,19 @@ class SshConnection:
     def active(self) -> bool:
         return self.transport.is_active()
 
-    def run(self, command: str, timeout: float) -> CommandResult:
-        """Run ``command``; ``timeout`` bounds each wait for output. RetryableError on a dropped link."""
+    def run(self, command: str, timeout: float, clock: Any = None) -> CommandResult:
+        """Run ``command``; ``timeout`` bounds each wait for output. RetryableError on a dropped link.
+
+        When ``clock`` is a run's cancellable clock, cancelling the run closes the channel (the command
+        blocked in it ends at once) and this raises ``Interrupted``."""
         try:
             channel = self.transport.open_session(timeout=timeout)
-            channel.settimeout(timeout)
-            channel.exec_command(command)
-            stdout = channel.makefile("rb").read()
-            stderr = channel.makefile_stderr("rb").read()
-            code = channel.recv_exit_status()
+            with cancel.guard(clock, channel.close):
+                channel.settimeout(timeout)
+                channel.exec_command(command)
+                stdout = channel.makefile("rb").read()
+                stderr = channel.makefile_stderr("rb").read()
+                code = channel.recv_exit_status()
             channel.close()
         except Exception as exc:
             raise translate(exc, self.label) from None

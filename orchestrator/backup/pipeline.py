@@ -70,6 +70,33 @@ class RestoreResult:
         return self.bytes_transferred / self.seconds if self.seconds > 0 else 0.0
 
 
+class ByteMeter:
+    """Bytes restored so far, for the live display: ``report(fields)`` at most every ``every`` seconds
+    with bytes done/total, MB/s and an ETA (real time: a measure of throughput, not a wait)."""
+
+    def __init__(self, total: int, report: Callable[[dict], None], every: float = 0.25):
+        self.total, self.report, self.every = total, report, every
+        self.done = 0
+        self._started = self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, size: int) -> None:
+        with self._lock:
+            self.done += size
+            now = time.monotonic()
+            if now - self._last < self.every and self.done < self.total:
+                return
+            self._last = now
+            rate = self.done / max(now - self._started, 1e-6)
+            fields = {
+                "bytes_done": self.done,
+                "bytes_total": self.total,
+                "bytes_per_second": round(rate),
+                "eta_seconds": round((self.total - self.done) / rate, 1) if rate > 0 else None,
+            }
+        self.report(fields)
+
+
 class _Budget:
     """A byte semaphore: bounds the bytes waiting for S3."""
 
@@ -142,6 +169,7 @@ class RestorePipeline:
         part_size: int = PART_SIZE,
         max_inflight_bytes: int | None = None,
         check: Callable[[], None] | None = None,
+        progress: Callable[[dict], None] | None = None,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.workers = workers
@@ -151,6 +179,8 @@ class RestorePipeline:
         self.check = check or (lambda: None)
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._pools_lock = threading.Lock()
+        self.progress = progress
+        self._meter: ByteMeter | None = None
 
     def run(self, snapshot: Snapshot, files: list[RemoteFile]) -> RestoreResult:
         """Restore every file; raises the first failure (others are stopped, their uploads aborted)."""
@@ -165,6 +195,8 @@ class RestorePipeline:
         started = time.perf_counter()  # a measurement of real work (bytes/s), not a wait: no Clock
         existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
         downloads, uploads = self._executors()
+        if self.progress is not None:
+            self._meter = ByteMeter(sum(f.size for files in tiers for f in files), self.progress)
         batches: list[_Batch] = []
         for files in tiers:
             batch = _Batch(sorted(files, key=lambda f: f.size, reverse=True), [])
@@ -252,6 +284,8 @@ class RestorePipeline:
         key = self.target.key(snapshot.name, remote.path)
         if self._already_restored(key, remote, existing):
             self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
+            if self._meter is not None:
+                self._meter.add(remote.size)
             return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
         if remote.size <= self.part_size:
             self._restore_small(snapshot, remote, key, uploads, batch)
@@ -338,6 +372,8 @@ class RestorePipeline:
                 self._checkpoint(batch)
                 since_check = 0
             since_check += len(piece)
+            if self._meter is not None:
+                self._meter.add(len(piece))
             yield piece
 
     def _checkpoint(self, batch: _Batch) -> None:

@@ -167,6 +167,7 @@ class BackupRestore(StepKind):
             workers=ctx.params.workers,
             part_size=ctx.params.part_size_mib << 20,
             check=check,
+            progress=lambda fields: ctx.progress(what="restore", **fields),
         )
 
     def _goal_marker(self, ctx: StepContext, snapshot: str) -> str:

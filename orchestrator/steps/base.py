@@ -9,13 +9,13 @@ clients themselves, and wait only through ``ctx.sleep`` / ``ctx.wait_until`` (so
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from orchestrator.cancel import Cancellation, sleep_on
 from orchestrator.clock import Clock
 from orchestrator.errors import Interrupted, StepTimeout
 
@@ -63,11 +63,13 @@ class StepContext:
     options: RunOptions
     state: dict = field(default_factory=dict)
     deadline: float | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
+    #: cancelled with the run (a signal, a lost lock) or alone (the step abandoned past its timeout)
+    cancel: Cancellation = field(default_factory=Cancellation)
     #: when the run started (ISO 8601 UTC; a resumed run keeps its original start)
     run_started_at: str | None = None
     _persist: Callable[[dict], None] | None = None
     _outputs_of: Callable[[str], dict] | None = None
+    _progress: Callable[[dict], None] | None = None
 
     def record(self, **values: Any) -> None:
         """Store durable step data (e.g. previous DNS values) in the journal *now*, before moving on."""
@@ -79,6 +81,12 @@ class StepContext:
         """Durable data recorded by another step of this run."""
         return self._outputs_of(step_id) if self._outputs_of else {}
 
+    def progress(self, **fields: Any) -> None:
+        """Tell the live display how the step is doing (bytes done/total, what it waits for); not
+        journaled, not logged: a display hint only."""
+        if self._progress is not None:
+            self._progress(fields)
+
     def check(self) -> None:
         """Raise if the run was cancelled or this step is past its deadline."""
         if self.cancel.is_set():
@@ -87,15 +95,15 @@ class StepContext:
             raise StepTimeout(f"step {self.step_id} exceeded its timeout")
 
     def sleep(self, seconds: float) -> None:
-        """Sleep through the injected clock, never past the step deadline."""
+        """Sleep through the injected clock, never past the step deadline; a cancel ends it at once."""
         self.check()
         if self.deadline is not None:
             remaining = self.deadline - self.clock.monotonic()
             if seconds > remaining:
-                self.clock.sleep(max(0.0, remaining))
+                sleep_on(self.clock, self.cancel, max(0.0, remaining))
                 self.check()
                 raise StepTimeout(f"step {self.step_id} exceeded its timeout")
-        self.clock.sleep(seconds)
+        sleep_on(self.clock, self.cancel, seconds)
         self.check()
 
     def wait_until(
@@ -119,6 +127,7 @@ class StepContext:
             if result.done:
                 return result
             waited = self.clock.monotonic() - started
+            self.progress(waiting_for=what, waited_seconds=round(waited, 1), last_seen=result.detail)
             if waited + wait > timeout:
                 raise StepTimeout(
                     f"{what}: not reached after {timeout:g}s (last seen: {result.detail or 'nothing'})"

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from orchestrator import checks
-from orchestrator.errors import FatalError
+from orchestrator.errors import FatalError, RetryableError
 from orchestrator.steps import register
 from orchestrator.steps.base import Params, StepContext, StepKind
 
@@ -45,7 +45,10 @@ class _Checks(StepKind):
         ctx.record(checks=[r._asdict() for r in results], passed=not failed)
         if failed:
             listing = "; ".join(f"{r.name}: {r.detail}" for r in failed)
-            raise FatalError(f"{self.name}: {len(failed)} blocking check(s) failed: {listing}")
+            # a check that could not answer for a transient fault (its calls' own retries spent) is asked
+            # again under the step's retry policy; a check that answered "no" fails the step for good
+            error = RetryableError if all(r.transient for r in failed) else FatalError
+            raise error(f"{self.name}: {len(failed)} blocking check(s) failed: {listing}")
 
     def _env(self, ctx: StepContext) -> checks.CheckEnv:
         return checks.CheckEnv(ctx.services, ctx.site, accept_rpo_breach=ctx.options.accept_rpo_breach)

@@ -46,9 +46,11 @@ class _with_endpoint:
 
 
 def fault_events(events: list[dict]) -> list[dict]:
-    """Audit events that record a failed AWS call: a logged retry, a failed step attempt, or a notification
-    given up after its retries (a lost notification never fails the run, but it is logged)."""
-    return [e for e in events if e.get("event") in ("retry", "attempt_failed", "notify.failed", "notify_failed")
+    """Audit events that record a failed AWS call: a logged retry, a failed step attempt, a notification
+    given up after its retries (a lost notification never fails the run, but it is logged), or the plan shown
+    at an approval gate given up after its retries (it only informs the approver: the gate goes on)."""
+    names = ("retry", "attempt_failed", "notify.failed", "notify_failed", "approval_plan_failed")
+    return [e for e in events if e.get("event") in names
             and any(word in str(e.get("error", "")) for word in FAULT_WORDS)]
 
 

@@ -1,7 +1,8 @@
-"""The orchestrator killed with kill -9 at random moments of a real failover against the embedded site
-(moto server behind the AWS proxy with Route 53 / Auto Scaling / appliance latency, real sshd), then
-`orchestrator resume`: it completes every time, AWS ends as after an uninterrupted run, no effect is
-applied twice, no corrupt object sits at a final key, the lock is recovered."""
+"""The orchestrator killed with kill -9, or interrupted with SIGINT, at random moments of a real failover
+started with --yes against the embedded site (moto server behind the AWS proxy with Route 53 / Auto
+Scaling / appliance latency, real sshd), then a plain `orchestrator resume RUN_ID` (the --yes given at
+the start is kept with the run): it completes every time, AWS ends as after an uninterrupted run, no
+effect is applied twice, no corrupt object sits at a final key, the lock is recovered or released."""
 
 from __future__ import annotations
 
@@ -88,24 +89,25 @@ def wait_run_started(proc: subprocess.Popen, state_dir: Path, timeout: float = 6
     raise AssertionError(f"the failover did not start (exit {proc.poll()})")
 
 
-def kill_at(proc: subprocess.Popen, delay: float) -> bool:
-    """SIGKILL ``proc`` ``delay`` seconds from now; False when it had already exited by then."""
+def kill_at(proc: subprocess.Popen, delay: float, sig: int = signal.SIGKILL) -> bool:
+    """Send ``sig`` to ``proc`` ``delay`` seconds from now; False when it had already exited by then.
+    After SIGINT the orchestrator must be gone within seconds (cancellation cuts every wait)."""
     try:
         proc.wait(timeout=delay)
         return False
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
+        proc.send_signal(sig)
         proc.wait(timeout=10)
         return True
 
 
-def one_trial(site, warm_group, baseline, folder: Path, delay: float) -> dict:
+def one_trial(site, warm_group, baseline, folder: Path, delay: float, sig: int = signal.SIGKILL) -> dict:
     back_to_warm(site, warm_group)
     state_dir = folder / "state"
     proc = spawn_failover(site, state_dir, baseline["book"])
     try:
         run_id = wait_run_started(proc, state_dir)
-        killed = kill_at(proc, delay)
+        killed = kill_at(proc, delay, sig) and proc.returncode != 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -114,13 +116,18 @@ def one_trial(site, warm_group, baseline, folder: Path, delay: float) -> dict:
     running = sorted(s for s, st in statuses.items() if st not in ("succeeded", "pending"))
     if run_status(state_dir, run_id) == "succeeded":
         running = ["(report being written)"]
-    resumed = cli(site, state_dir, "resume", run_id, "--yes") if killed else None
+    status_before = run_status(state_dir, run_id)
+    shown = json.loads(cli(site, state_dir, "status", "--json").stdout)["runs"][0]["status"] if killed else None
+    resumed = cli(site, state_dir, "resume", run_id) if killed else None  # plain: --yes is kept with the run
     return {"run_id": run_id, "killed": killed, "running": running, "resumed": resumed, "state_dir": state_dir,
-            "done_before": sorted(s for s, st in statuses.items() if st == "succeeded")}
+            "done_before": sorted(s for s, st in statuses.items() if st == "succeeded"), "shown": shown,
+            "exit": proc.returncode, "status_before": status_before}
 
 
-def check_trial(site, baseline, trial: dict) -> None:
+def check_trial(site, baseline, trial: dict, taken_over: bool = True) -> None:
     resumed = trial["resumed"]
+    if trial["running"] != ["(report being written)"]:
+        assert trial["shown"] == "interrupted"  # status never says running for a run nobody runs
     assert resumed is not None and resumed.returncode == 0, (trial["running"], resumed.stderr[-3000:])
     assert comparable(aws_state(site)) == baseline["state"]
     stats = proxy_stats(site)
@@ -135,13 +142,15 @@ def check_trial(site, baseline, trial: dict) -> None:
     assert report["status"] == "succeeded"
     if trial["running"] != ["(report being written)"]:  # else the run had finished (lock released)
         assert report["resumes"] == 1
-        assert any(e["event"] == "lock_taken_over" for e in report["timeline"])
+        assert any(e["event"] == "lock_taken_over" for e in report["timeline"]) is taken_over
+    assert [a["source"] for a in report["approvals"]] == ["--yes at start"]
 
 
 @pytest.mark.timeout(3600)
 def test_kill_9_at_random_moments_then_resume(chaos_site, warm_group, baseline, tmp_path, request):
-    """kill -9 at a random moment of a failover (seeded), then resume: success, the uninterrupted run's
-    AWS state, each write made once, no corrupt object, lock recovered — every trial."""
+    """kill -9 at a random moment of a failover started with --yes (seeded), then a plain resume (no
+    --yes: the approval is kept with the run): success, the uninterrupted run's AWS state, each write made
+    once, no corrupt object, lock recovered, `status` never showing the dead run as running — every trial."""
     count = trials(request.config, fast=2, full=20)
     seed, rng = seeded("kill-9", request.config)
     window = baseline["run_seconds"] + 0.5  # from run_started to the end of the run (and its report)
@@ -157,4 +166,28 @@ def test_kill_9_at_random_moments_then_resume(chaos_site, warm_group, baseline, 
         check_trial(chaos_site, baseline, trial)
     print(f"kill-9 seed={seed} trials={count} landed in: {dict(landed)}")
     assert landed["(finished before the kill)"] < count
+
+
+@pytest.mark.timeout(3600)
+def test_sigint_at_random_moments_then_plain_resume(chaos_site, warm_group, baseline, tmp_path, request):
+    """SIGINT (one Ctrl-C) at a random moment of a failover started with --yes (seeded): exit 130 within
+    seconds with the run interrupted and its lock released; a plain resume then completes it with the
+    uninterrupted run's AWS state, each write made once, no corrupt object."""
+    count = trials(request.config, fast=2, full=20)
+    seed, rng = seeded("sigint", request.config)
+    window = baseline["run_seconds"] - 0.3  # inside the run: a SIGINT after its end only ends the process
+    landed: Counter[str] = Counter()
+    for number in range(count):
+        delay = rng.uniform(0.05, window)
+        trial = one_trial(chaos_site, warm_group, baseline, tmp_path / f"t{number}", delay, signal.SIGINT)
+        if not trial["killed"]:
+            landed["(finished before the signal)"] += 1
+            continue
+        landed[",".join(trial["running"]) or "(between steps)"] += 1
+        print(f"trial {number}: SIGINT at +{delay:.2f}s, running {trial['running']}, done {trial['done_before']}")
+        if trial["status_before"] != "succeeded":  # else it landed while the finished run exited
+            assert trial["exit"] == 130 and trial["status_before"] == "interrupted"
+            check_trial(chaos_site, baseline, trial, taken_over=False)
+    print(f"sigint seed={seed} trials={count} landed in: {dict(landed)}")
+    assert landed["(finished before the signal)"] < count
 

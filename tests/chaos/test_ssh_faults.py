@@ -72,19 +72,23 @@ def assert_refused(ctx, info, bad: set[str] = frozenset()) -> None:
 
 def test_links_cut_mid_file_end_in_a_verified_restore(make_ssh_site, snapshot_root, cutting_proxy, clock, step_contexts,
                                                       request):
-    """The SFTP connection is cut after a random number of bytes (1-3 cuts, seeded): the restore resumes
-    and ends verified, every file's bytes identical."""
+    """The SFTP links are cut at 1-3 random points of the transfer (seeded; each point chosen within the
+    bytes the snapshot's download carries, so every cut lands): the restore resumes and ends verified,
+    every file's bytes identical."""
     seed, rng = seeded("sftp-cuts", request.config)
     info = fresh_snapshot(snapshot_root, clock)
     site = make_ssh_site()
+    carried = sum(info.sizes.values())  # at least this much crosses the proxy: every file, once
     for _ in range(trials(request.config, fast=1, full=8)):
-        proxy = cutting_proxy(after_bytes=rng.randrange(50_000, 6_000_000), cuts=rng.randint(1, 3))
+        cuts = rng.randint(1, 3)
+        grid = rng.sample(range(50_000, carried - 300_000, 300_000), cuts)  # points >= 100 kB apart
+        proxy = cutting_proxy(at_total=[point + rng.randrange(0, 200_000) for point in grid])
         sftp = site.backup.sftp.model_copy(update={"port": proxy.port})
         site = site.model_copy(update={"backup": site.backup.model_copy(update={"sftp": sftp})})
         ctx = step_contexts(BackupRestore, site, clock, params={"workers": 2, "part_size_mib": 5})
         _empty_bucket(ctx)
         assert run_step(BackupRestore(), ctx)
-        assert proxy.cuts_done >= 1
+        assert proxy.cuts_done == cuts
         assert_verified(ctx, info)
     print(f"sftp-cuts seed={seed}")
 

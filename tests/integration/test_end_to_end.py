@@ -83,7 +83,7 @@ def test_drill_leaves_the_warm_site_as_it_found_it_and_reports_both_halves(embed
     phases = {s["phase"] for s in report["steps"]}
     assert {"failover", "failback", "cleanup"} <= phases
     assert report["rto_seconds"] > 0 and report["rto_met"] is True and report["rpo_met"] is True
-    assert any(a["event"] == "approval_granted" and a["by"] == "auto (drill)" for a in report["approvals"])
+    assert report["approvals"] and all(a["source"] == "drill" and a["by"] and a["at"] for a in report["approvals"])
     import matplotlib.image
 
     picture = matplotlib.image.imread(folder / "timeline.png")

@@ -257,7 +257,7 @@ def test_approval_gate_missing_then_granted_on_resume(tmp_path, clock):
     engine2, _ = make_engine(tmp_path, clock)
     assert engine2.run("run-1", approvals={"cutover"}).status == "succeeded"
     assert len(list(tmp_path.glob("prep.applied.*"))) == 1
-    assert _events(journal, "approval_granted")[-1]["by"].startswith("--approve")
+    assert _events(journal, "approval_granted")[-1]["source"] == "resume --approve"
 
 
 def test_approval_refused_at_prompt(tmp_path, clock):
@@ -289,7 +289,7 @@ def test_drill_auto_approves(tmp_path, clock):
     )
     engine, journal = make_engine(tmp_path, clock)
     assert start_run(engine, book, kind="drill").status == "succeeded"
-    assert _events(journal, "approval_granted")[0]["by"] == "auto (drill)"
+    assert _events(journal, "approval_granted")[0]["source"] == "drill"
 
 
 def test_lock_held_by_a_live_process(tmp_path, clock):
@@ -357,3 +357,188 @@ def test_rto_is_measured_when_only_a_tolerated_step_failed(tmp_path, clock):
     engine2, _ = make_engine(tmp_path, clock)
     assert start_run(engine2, failing, run_id="run-2", site="s2").status == "rolled_back"
     assert build_report(journal, "run-2")["rto_seconds"] is None
+
+
+# --- approvals at the prompt, approvals kept with the run, cancellation ------------------------------
+
+GATED = """
+name: g
+defaults: {{retry: none, on_failure: stop}}
+steps:
+  - {{id: prep, uses: builtin.marker, with: {{dir: "{d}"}}}}
+  - {{id: cutover, uses: builtin.marker, needs: [prep], gate: approval, with: {{dir: "{d}"}}}}
+  - {{id: after, uses: builtin.fail, needs: [cutover], with: {{failures: {failures}, retryable: false}}}}
+"""
+
+
+def _never_asked(request):
+    raise AssertionError(f"asked again for {request.id}")
+
+
+def test_yes_at_the_prompt_runs_the_gated_step_and_the_rest(tmp_path, clock):
+    """Answering yes at the prompt launches the gated step at once and the run goes on to success
+    (it used to end 'steps not run' when nothing else was running)."""
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=0))
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: True)
+    outcome = start_run(engine, book)
+    assert (outcome.status, outcome.exit_code) == ("succeeded", 0)
+    assert {s.step_id: s.status for s in journal.get_steps("run-1")} == dict.fromkeys(("prep", "cutover", "after"),
+                                                                                    "succeeded")
+    granted = _events(journal, "approval_granted")[0]
+    assert granted["source"] == "prompt" and granted["by"] and granted["given_at"]
+
+
+def test_the_prompt_is_shown_the_plan_and_the_dependencies(tmp_path, clock):
+    """The approver gets exactly what the gated step will change (its plan) and its dependencies' state;
+    the same changes are journaled with the grant."""
+    seen = []
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=0))
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: seen.append(request) or True)
+    start_run(engine, book)
+    (request,) = seen
+    assert request.needs == [("prep", "succeeded")]
+    assert request.changes == [f"create {tmp_path / 'cutover'}.applied.*"]
+    assert _events(journal, "approval_granted")[0]["changes"] == request.changes
+
+
+def test_interrupt_at_the_prompt_ends_the_run_interrupted(tmp_path, clock):
+    """Ctrl-C or EOF at the prompt (the approver raises Interrupted): exit 130, run interrupted, gate unrun."""
+    from orchestrator.errors import Interrupted
+
+    def interrupted(request):
+        raise Interrupted("Ctrl-C")
+
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=0))
+    engine, journal = make_engine(tmp_path, clock, approver=interrupted)
+    outcome = start_run(engine, book)
+    assert (outcome.status, outcome.exit_code) == ("interrupted", 130)
+    assert journal.get_run("run-1").status == "interrupted"
+    assert not list(tmp_path.glob("cutover.applied.*"))
+
+
+def test_an_answer_at_the_prompt_is_not_asked_again_on_resume(tmp_path, clock):
+    """Approved at the prompt, then a later step fails: the resume runs on without asking again."""
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=1))
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: True)
+    assert start_run(engine, book).status == "failed"
+    assert [a["source"] for a in journal.get_run("run-1").options["approvals"]] == ["prompt"]
+    engine2, _ = make_engine(tmp_path, clock, approver=_never_asked)
+    assert engine2.run("run-1").status == "succeeded"
+    assert len(list(tmp_path.glob("cutover.applied.*"))) == 1
+
+
+def test_yes_at_start_is_kept_with_the_run_for_a_plain_resume(tmp_path, clock):
+    """--yes given at start is journaled with the run: a plain resume after an interruption before the
+    gate does not ask, and the report lists the approval as {step, by, source, at}."""
+    from orchestrator import approvals
+    from orchestrator.journal import RunRecord
+    from orchestrator.report import build_report
+
+    book = load(tmp_path, f"""
+        name: g
+        defaults: {{retry: none, on_failure: stop}}
+        steps:
+          - {{id: prep, uses: builtin.fail, with: {{failures: 1, retryable: false}}}}
+          - {{id: cutover, uses: builtin.marker, needs: [prep], gate: approval, with: {{dir: "{tmp_path}"}}}}
+    """)
+    engine, journal = make_engine(tmp_path, clock, approver=_never_asked)
+    given = approvals.dump(approvals.from_flags((), True, "start", "2026-11-23T03:00:00.000Z"))
+    engine.create(RunRecord(run_id="run-1", kind="failover", site="s1", site_file="-", runbook={},
+                            options={"approvals": given}, status="pending"), book)
+    assert engine.run("run-1").status == "failed"
+    engine2, _ = make_engine(tmp_path, clock, approver=_never_asked)
+    assert engine2.run("run-1").status == "succeeded"
+    (entry,) = build_report(journal, "run-1")["approvals"]
+    assert {k: entry[k] for k in ("step", "source", "at")} == {
+        "step": "cutover", "source": "--yes at start", "at": "2026-11-23T03:00:00.000Z"}
+    assert entry["by"] and entry["changes"]
+
+
+def test_resume_approve_adds_an_approval_with_its_source(tmp_path, clock):
+    """`resume --approve STEP` is journaled as its own approval (source 'resume --approve')."""
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=0))
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, book)
+    engine2, _ = make_engine(tmp_path, clock, approver=_never_asked)
+    assert engine2.run("run-1", approvals={"cutover"}).status == "succeeded"
+    assert [a["source"] for a in journal.get_run("run-1").options["approvals"]] == ["resume --approve"]
+
+
+def _cancel_after(engine, seconds: float) -> None:
+    import threading
+
+    threading.Timer(seconds, engine.cancel.cancel, args=("SIGTERM",)).start()
+
+
+def test_cancel_cuts_a_long_wait_within_a_second(tmp_path):
+    """A step sleeping an hour (real clock): cancelling the run ends it interrupted (exit 130) at once."""
+    import time
+
+    book = load(tmp_path, "name: c\nsteps:\n  - {id: nap, uses: builtin.sleep, with: {seconds: 3600}, timeout: 2h}\n")
+    engine, journal = make_engine(tmp_path, SystemClock())
+    _cancel_after(engine, 0.3)
+    started = time.monotonic()
+    outcome = start_run(engine, book)
+    assert time.monotonic() - started < 2.0
+    assert (outcome.status, outcome.exit_code) == ("interrupted", 130)
+    assert _steps(journal)["nap"].status == "interrupted"
+
+
+def test_cancel_cuts_a_retry_backoff(tmp_path):
+    """A step between retries (a 10-minute backoff, real clock): a cancel ends the backoff at once and
+    the step is interrupted, not failed (nothing is compensated)."""
+    import time
+
+    book = load(tmp_path, """
+        name: c
+        steps:
+          - {id: flaky, uses: builtin.fail, retry: {attempts: 5, backoff: 10m, max_delay: 10m}, timeout: 2h}
+    """)
+    engine, journal = make_engine(tmp_path, SystemClock())
+    _cancel_after(engine, 0.3)
+    started = time.monotonic()
+    assert start_run(engine, book).status == "interrupted"
+    assert time.monotonic() - started < 2.0
+    assert _steps(journal)["flaky"].status == "interrupted"
+    assert not _events(journal, "rollback_started")
+
+
+def test_a_step_deaf_to_the_cancel_is_abandoned_after_the_grace(tmp_path, monkeypatch):
+    """A step stuck where no cancel reaches it (a real sleep): once the grace has passed the run ends
+    interrupted anyway, the step recorded interrupted, and a warning says the run is stopping."""
+    import time
+
+    from orchestrator import engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "CANCEL_GRACE", 0.5)
+    book = load(tmp_path, f"""
+        name: c
+        steps:
+          - {{id: deaf, uses: builtin.marker, with: {{dir: "{tmp_path}", delay: 30, real_sleep: true}}}}
+    """)
+    engine, journal = make_engine(tmp_path, SystemClock())
+    _cancel_after(engine, 0.2)
+    started = time.monotonic()
+    assert start_run(engine, book).status == "interrupted"
+    assert time.monotonic() - started < 3.0
+    assert _steps(journal)["deaf"].status == "interrupted"
+    assert _events(journal, "run_stopping")[0]["waiting_for"] == ["deaf"]
+
+
+def test_a_plan_that_cannot_be_computed_is_logged_and_the_gate_still_asks(tmp_path, clock, monkeypatch):
+    """The gated step's plan fails (e.g. its reads' retries spent): a warning event with the error is
+    journaled, the approver is told the changes are unknown, and the run goes on as answered."""
+    from orchestrator.errors import RetryableError
+    from orchestrator.steps.builtin import Marker
+
+    def broken_plan(self, ctx):
+        raise RetryableError("route53.list_resource_record_sets: Throttling")
+
+    monkeypatch.setattr(Marker, "plan", broken_plan)
+    seen = []
+    book = load(tmp_path, GATED.format(d=tmp_path, failures=0))
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: seen.append(request) or True)
+    assert start_run(engine, book).status == "succeeded"
+    assert "Throttling" in _events(journal, "approval_plan_failed")[0]["error"]
+    assert seen[0].changes[0].startswith("cannot tell what it will change")
