@@ -530,7 +530,7 @@ def test_a_plan_that_cannot_be_computed_is_logged_and_the_gate_still_asks(tmp_pa
     """The gated step's plan fails (e.g. its reads' retries spent): a warning event with the error is
     journaled, the approver is told the changes are unknown, and the run goes on as answered."""
     from orchestrator.errors import RetryableError
-    from orchestrator.steps.builtin import Marker
+    from tests.support.steps import Marker
 
     def broken_plan(self, ctx):
         raise RetryableError("route53.list_resource_record_sets: Throttling")
