@@ -10,7 +10,7 @@ SITE ?=
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps test lint format failover failback drill readiness sandbox-up sandbox-down \
+.PHONY: install system-deps test lint typecheck format failover failback drill readiness sandbox-up sandbox-down \
         bench chaos preview up site-file clean
 
 install: $(VENV)/.installed
@@ -30,6 +30,9 @@ test: install system-deps
 
 lint: install
 	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -1,0 +1,85 @@
+"""The run's vocabulary: statuses and event names as ``StrEnum`` members.
+
+A ``StrEnum`` member *is* its string (``RunStatus.SUCCEEDED == "succeeded"``), so the journal, the report
+and ``status --json`` keep the contract's exact words while the code names them once, here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def exit_code(self) -> int:
+        """The contract's exit code of a run that ended in this status."""
+        return {RunStatus.SUCCEEDED: 0, RunStatus.INTERRUPTED: 130}.get(self, 1)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    AWAITING_APPROVAL = "awaiting_approval"
+    ROLLING_BACK = "rolling_back"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+
+
+#: step statuses that a resume runs again (verifying first)
+RERUNNABLE: frozenset[StepStatus] = frozenset(set(StepStatus) - {StepStatus.SUCCEEDED})
+
+
+class EventName(StrEnum):
+    """Every event the engine journals (and logs); the report and the live table read them by name."""
+
+    RUN_STARTED = "run_started"
+    RUN_RESUMED = "run_resumed"
+    RUN_STOPPING = "run_stopping"
+    RUN_SUCCEEDED = "run_succeeded"
+    RUN_FAILED = "run_failed"
+    RUN_ROLLED_BACK = "run_rolled_back"
+    RUN_INTERRUPTED = "run_interrupted"
+    STEP_STARTED = "step_started"
+    STEP_APPLYING = "step_applying"
+    STEP_VERIFIED = "step_verified"
+    STEP_PROGRESS = "step_progress"
+    STEP_KEPT = "step_kept"
+    STEP_SUCCEEDED = "step_succeeded"
+    STEP_FAILED = "step_failed"
+    STEP_INTERRUPTED = "step_interrupted"
+    ATTEMPT_FAILED = "attempt_failed"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVAL_GRANTED = "approval_granted"
+    APPROVAL_RECORDED = "approval_recorded"
+    APPROVAL_REFUSED = "approval_refused"
+    APPROVAL_MISSING = "approval_missing"
+    APPROVAL_INTERRUPTED = "approval_interrupted"
+    APPROVAL_PLAN_FAILED = "approval_plan_failed"
+    ROLLBACK_STARTED = "rollback_started"
+    COMPENSATION_STARTED = "compensation_started"
+    COMPENSATION_SUCCEEDED = "compensation_succeeded"
+    COMPENSATION_FAILED = "compensation_failed"
+    LOCK_TAKEN_OVER = "lock_taken_over"
+    LOCK_LOST = "lock_lost"
+    JOURNAL_LOST = "journal_lost"
+    SITE_CHANGED = "site_changed"
+
+    @classmethod
+    def run_ended(cls, status: RunStatus) -> EventName:
+        """The event that closes a run in ``status``."""
+        return cls(f"run_{status.value}")
+
+    @classmethod
+    def step_ended(cls, status: StepStatus) -> EventName:
+        """The event that closes a step attempt loop in ``status`` (succeeded, failed or interrupted)."""
+        return cls(f"step_{status.value}")
