@@ -141,11 +141,11 @@ class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader without aliases and with a nesting bound, enforced while composing (the
     composer recurses once per level, and an alias is how a tiny file expands without end)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             problem = f"YAML aliases (*{event.anchor}) are not allowed here: write the value out"

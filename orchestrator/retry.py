@@ -29,7 +29,9 @@ class RetryPolicy:
     jitter: float = 0.0
 
     def wait(self) -> tenacity.wait.wait_base:
-        wait = tenacity.wait_exponential(multiplier=self.backoff, min=self.backoff, max=self.max_delay)
+        wait: tenacity.wait.wait_base = tenacity.wait_exponential(
+            multiplier=self.backoff, min=self.backoff, max=self.max_delay
+        )
         if self.jitter:
             wait = wait + tenacity.wait_random(0, self.jitter)
         return wait
@@ -53,9 +55,10 @@ def retrying(
     """A tenacity controller for ``policy`` that sleeps through ``clock``."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if on_retry is not None and error is not None:
             delay = state.next_action.sleep if state.next_action else 0.0
-            on_retry(state.attempt_number, state.outcome.exception(), delay)
+            on_retry(state.attempt_number, error, delay)
 
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
