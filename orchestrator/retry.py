@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import tenacity
+from structlog.typing import FilteringBoundLogger
 
 from orchestrator.clock import Clock
 from orchestrator.errors import RetryableError
@@ -75,7 +76,7 @@ def call(
     *,
     policy: RetryPolicy | str,
     clock: Clock,
-    log: Any,
+    log: FilteringBoundLogger,
     what: str,
 ) -> T:
     """Run ``fn`` under ``policy``; each retry is logged as ``retry`` with what, attempt, error, delay."""

@@ -287,11 +287,11 @@ def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
     return book
 
 
-def _decode(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+def _decode(text: str, source: str) -> tuple[object, dict[tuple, int]]:
     return decode_yaml_with_lines(text, source, what="runbook")
 
 
-def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
+def _build(data: object, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
     if not isinstance(data, dict):
         _fail(locate, (), "expected a mapping with name and steps (or phases)", source)
     head = _validate(RunbookFile, data, locate, source)
@@ -361,7 +361,7 @@ def _load_nested(target: Path, locate: _Locator, loc: tuple, source: str, seen: 
 
 
 def _build_step(
-    raw: Any, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None
+    raw: object, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None
 ) -> Step:
     if not isinstance(raw, dict):
         _fail(locate, (), "a step must be a mapping with id and uses", source)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
@@ -101,7 +101,7 @@ def refuse_reserved(snapshot: str, files: Sequence[_Listed]) -> None:
 
 def marker_content(
     snapshot: _Dated, files: Sequence[_Listed], *, run_id: str, restored_at: datetime
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The marker's JSON: snapshot, files, bytes, the sha256 list and the run that restored it."""
     listed = sorted(files, key=lambda f: f.path)
     return {

@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import Tiers, critical_patterns
@@ -48,7 +48,7 @@ class RestoreEstimate:
             return None
         return self.critical_restore_seconds <= self.rto_objective_seconds
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "holds": self.holds}
 
     def detail(self) -> str:
