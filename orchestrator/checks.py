@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.contract import MARKER_NAME, rpo_age, target_of
 from orchestrator.errors import OrchestratorError, RetryableError
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.site import Site
 
 
 class CheckResult(NamedTuple):
@@ -30,8 +34,8 @@ class CheckResult(NamedTuple):
 class CheckEnv:
     """What the checks look at."""
 
-    services: Any
-    site: Any
+    services: Services
+    site: Site
     accept_rpo_breach: bool = False
     #: the snapshot the restore step restored (smoke checks)
     snapshot: str | None = None
@@ -169,7 +173,7 @@ def secrets(env: CheckEnv) -> tuple:
         else:
             try:
                 env.services.secrets.ssh_private_key(endpoint, where=f"{where}.private_key_file")
-                names.append(endpoint.private_key_file)
+                names.append(str(endpoint.private_key_file))
             except OrchestratorError as exc:
                 problems.append(str(exc))
     return not problems, "; ".join(problems) or f"present: {', '.join(names)}"
@@ -197,7 +201,7 @@ def appliance(env: CheckEnv) -> tuple:
     return True, f"reachable ({_describe(answer)})"
 
 
-def _describe(answer: Any) -> str:
+def _describe(answer: object) -> str:
     if hasattr(answer, "ikes"):
         return f"{len(answer.ikes)} IKE SA(s)"
     return type(answer).__name__

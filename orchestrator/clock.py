@@ -10,13 +10,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 
 class Clock(Protocol):
     def monotonic(self) -> float: ...
     def now(self) -> datetime: ...
     def sleep(self, seconds: float) -> None: ...
+
+
+class Waitable(Protocol):
+    """What ``wait`` waits on: a cancel token or a ``threading.Event`` (true once set)."""
+
+    def wait(self, seconds: float, /) -> bool: ...
 
 
 class SystemClock:
@@ -32,7 +38,7 @@ class SystemClock:
         if seconds > 0:
             time.sleep(seconds)
 
-    def wait(self, token: Any, seconds: float) -> None:
+    def wait(self, token: Waitable, seconds: float) -> None:
         """Sleep, waking early when ``token`` (an Event-like cancel token) is set."""
         if seconds > 0:
             token.wait(seconds)
@@ -58,7 +64,7 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds), record=True)
 
-    def wait(self, token: Any, seconds: float) -> None:
+    def wait(self, token: Waitable, seconds: float) -> None:
         """Like ``sleep`` (time advances at once); the caller checks the token."""
         self.sleep(seconds)
 

@@ -18,7 +18,6 @@ import errno
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
@@ -81,7 +80,7 @@ def _unreadable(exc: OSError, what: str) -> str:
 _JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
-def decode_json(text: str, source: str) -> Any:
+def decode_json(text: str, source: str) -> object:
     """Decode JSON text whose nesting and integers are bounded; InvalidInput with LINE:COL otherwise."""
     _check_json_nesting(text, source)
     try:
@@ -141,11 +140,11 @@ class _BoundedLoader(yaml.SafeLoader):
     """PyYAML's safe loader without aliases and with a nesting bound, enforced while composing (the
     composer recurses once per level, and an alias is how a tiny file expands without end)."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             problem = f"YAML aliases (*{event.anchor}) are not allowed here: write the value out"
@@ -159,7 +158,7 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def decode_yaml_with_lines(text: str, source: str, what: str = "file") -> tuple[Any, dict[tuple, int]]:
+def decode_yaml_with_lines(text: str, source: str, what: str = "file") -> tuple[object, dict[tuple, int]]:
     """Decode YAML into plain data plus the line of every mapping key and sequence item (by key path).
 
     Duplicate keys are refused (PyYAML would silently keep the last one)."""
@@ -177,11 +176,11 @@ def _compose(text: str, source: str) -> yaml.Node | None:
         raise _located_yaml_error(exc, source) from None
 
 
-def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> Any:
+def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> object:
     """The composed node as dicts, lists and scalars (depth is bounded, so recursing is safe)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        out: dict = {}
+        out: dict[str, object] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):  # `? [a, b]: c` is valid YAML, not a key we know
                 raise InvalidInput("a mapping key must be a plain word", source=source,
@@ -197,7 +196,7 @@ def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -
     return _scalar(node, source)
 
 
-def _scalar(node: yaml.Node, source: str) -> Any:
+def _scalar(node: yaml.Node, source: str) -> object:
     if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":int") and _too_long(node.value):
         line = str(node.start_mark.line + 1)
         raise InvalidInput(f"a number with more than {MAX_INTEGER_DIGITS} digits", source=source, location=line)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 
@@ -15,15 +14,15 @@ import structlog
 class BackgroundNotifier:
     """Callable like the plain notifier; publishes in order on one daemon thread."""
 
-    def __init__(self, send: Callable[..., Any], flush_seconds: float = 20.0):
+    def __init__(self, send: Callable[..., object], flush_seconds: float = 20.0):
         self._send = send
-        self._queue: queue.Queue = queue.Queue()
+        self._queue: queue.Queue[tuple[str, dict[str, object]] | None] = queue.Queue()
         self.flush_seconds = flush_seconds
         self.log = structlog.get_logger("orchestrator.notify")
         self._thread = threading.Thread(target=self._drain, daemon=True, name="notifier")
         self._thread.start()
 
-    def __call__(self, milestone: str, **fields: Any) -> None:
+    def __call__(self, milestone: str, **fields: object) -> None:
         self._queue.put((milestone, fields))
 
     def _drain(self) -> None:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.estimate import RestoreEstimate, estimate_critical_restore
 from orchestrator.checks import PREFLIGHT, CheckEnv, CheckResult, check, run_checks
 from orchestrator.clock import parse_iso
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.site import Site
 
 #: a drill older than this is a warning
 MAX_DRILL_AGE_DAYS = 30
@@ -74,13 +79,13 @@ def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_A
     good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
     if not good:
         return CheckResult("drill.recent", False, False, "no successful drill recorded (orchestrator drill)")
-    last = max(parse_iso(d["finished_at"]) for d in good)
+    last = max(moment for d in good if (moment := parse_iso(d["finished_at"])) is not None)
     days = (now - last).total_seconds() / 86400
     ok = days <= max_days
     return CheckResult("drill.recent", ok, False, f"last successful drill {days:.1f} days ago (limit {max_days})")
 
 
-def restore_estimate(services, site, drills: list[dict]) -> tuple[CheckResult, RestoreEstimate | None]:
+def restore_estimate(services: Services, site: Site, drills: list[dict]) -> tuple[CheckResult, RestoreEstimate | None]:
     """A warning when the critical restore alone, at the throughput of the last drills (or of a probe),
     would not fit in the RTO objective."""
     name = "restore.estimate"
@@ -116,7 +121,7 @@ class Readiness:
         }
 
 
-def evaluate(services, site, drills: list[dict], now: datetime, strict: bool = False,
+def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, strict: bool = False,
              max_drill_age_days: int = MAX_DRILL_AGE_DAYS) -> Readiness:
     env = CheckEnv(services, site)
     results = run_checks((*PREFLIGHT, *DRIFT), env)

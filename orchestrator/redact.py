@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any
+
+from structlog.typing import EventDict
 
 REDACTED = "[REDACTED]"
 
@@ -64,7 +65,7 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: object) -> object:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
@@ -74,6 +75,6 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def redact_secrets(logger: Any, method: str, event_dict: dict) -> dict:
+def redact_secrets(logger: object, method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: redact secrets from every string in the event dict."""
     return {key: _redact(value) for key, value in event_dict.items()}

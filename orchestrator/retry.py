@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import tenacity
+from structlog.typing import FilteringBoundLogger
 
 from orchestrator.clock import Clock
 from orchestrator.errors import RetryableError
@@ -29,7 +30,9 @@ class RetryPolicy:
     jitter: float = 0.0
 
     def wait(self) -> tenacity.wait.wait_base:
-        wait = tenacity.wait_exponential(multiplier=self.backoff, min=self.backoff, max=self.max_delay)
+        wait: tenacity.wait.wait_base = tenacity.wait_exponential(
+            multiplier=self.backoff, min=self.backoff, max=self.max_delay
+        )
         if self.jitter:
             wait = wait + tenacity.wait_random(0, self.jitter)
         return wait
@@ -53,9 +56,10 @@ def retrying(
     """A tenacity controller for ``policy`` that sleeps through ``clock``."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
-        if on_retry is not None and state.outcome is not None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if on_retry is not None and error is not None:
             delay = state.next_action.sleep if state.next_action else 0.0
-            on_retry(state.attempt_number, state.outcome.exception(), delay)
+            on_retry(state.attempt_number, error, delay)
 
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
@@ -72,7 +76,7 @@ def call(
     *,
     policy: RetryPolicy | str,
     clock: Clock,
-    log: Any,
+    log: FilteringBoundLogger,
     what: str,
 ) -> T:
     """Run ``fn`` under ``policy``; each retry is logged as ``retry`` with what, attempt, error, delay."""

@@ -12,7 +12,7 @@ import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,6 +22,11 @@ from orchestrator.inputs import decode_yaml_with_lines, read_text
 from orchestrator.retry import POLICIES, RetryPolicy
 from orchestrator.steps import registry
 from orchestrator.validation import describe, dotted
+
+if TYPE_CHECKING:
+    from orchestrator.steps.base import Params
+
+M = TypeVar("M", bound=BaseModel)
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
 
@@ -37,14 +42,14 @@ class RetrySpec(_Strict):
 
     @field_validator("backoff", "max_delay", mode="before")
     @classmethod
-    def _duration(cls, value):
+    def _duration(cls, value: object) -> float:
         return parse_duration(value)
 
     def policy(self) -> RetryPolicy:
         return RetryPolicy(attempts=self.attempts, backoff=self.backoff, max_delay=self.max_delay)
 
 
-def _retry_value(value):
+def _retry_value(value: object) -> object:
     if isinstance(value, str):
         if value not in POLICIES:
             raise ValueError(f"unknown retry policy {value!r}; expected one of {', '.join(sorted(POLICIES))}")
@@ -62,7 +67,7 @@ class Defaults(_Strict):
 
     @field_validator("timeout", mode="before")
     @classmethod
-    def _duration(cls, value):
+    def _duration(cls, value: object) -> float:
         return parse_duration(value)
 
 
@@ -87,12 +92,12 @@ class StepSpec(_Strict):
 
     @field_validator("timeout", mode="before")
     @classmethod
-    def _duration(cls, value):
+    def _duration(cls, value: object) -> float | None:
         return None if value is None else parse_duration(value)
 
     @field_validator("needs", mode="before")
     @classmethod
-    def _needs_list(cls, value):
+    def _needs_list(cls, value: object) -> object:
         return [value] if isinstance(value, str) else value
 
 
@@ -118,7 +123,7 @@ class Step:
 
     id: str
     uses: str
-    params: Any
+    params: Params
     raw_params: dict
     needs: tuple[str, ...]
     owner: str
@@ -229,15 +234,15 @@ class _Locator:
                 return f"{line} ({dotted(path)})" if path else str(line)
         return dotted(path)
 
-    def sub(self, *more) -> _Locator:
+    def sub(self, *more: str | int) -> _Locator:
         return _Locator(self.lines, (*self.base, *more))
 
 
-def _fail(locate: _Locator, loc: tuple, message: str, source: str):
+def _fail(locate: _Locator, loc: tuple[str | int, ...], message: str, source: str) -> NoReturn:
     raise InvalidInput(message, source=source, location=locate(loc))
 
 
-def _validate(model: type[BaseModel], data: Any, locate: _Locator, source: str):
+def _validate(model: type[M], data: object, locate: _Locator, source: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -282,11 +287,11 @@ def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
     return book
 
 
-def _decode(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
+def _decode(text: str, source: str) -> tuple[object, dict[tuple, int]]:
     return decode_yaml_with_lines(text, source, what="runbook")
 
 
-def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
+def _build(data: object, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
     if not isinstance(data, dict):
         _fail(locate, (), "expected a mapping with name and steps (or phases)", source)
     head = _validate(RunbookFile, data, locate, source)
@@ -297,7 +302,7 @@ def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) 
             _build_step(raw, head.defaults, locate.sub("steps", i), source)
             for i, raw in enumerate(head.steps)
         ]
-        where = {s.id: ("steps", i) for i, s in enumerate(steps)}
+        where: dict[str, tuple[str | int, ...]] = {s.id: ("steps", i) for i, s in enumerate(steps)}
         book = Runbook(head.name, head.description, head.kind, steps, source)
     else:
         steps, where, rto_phase = _build_phases(head, locate, source, folder, seen)
@@ -308,9 +313,11 @@ def _build(data: Any, locate: _Locator, source: str, folder: Path, seen: tuple) 
     return book
 
 
-def _build_phases(head: RunbookFile, locate: _Locator, source: str, folder: Path, seen: tuple):
+def _build_phases(
+    head: RunbookFile, locate: _Locator, source: str, folder: Path, seen: tuple[Path, ...]
+) -> tuple[list[Step], dict[str, tuple[str | int, ...]], str | None]:
     steps: list[Step] = []
-    where: dict[str, tuple] = {}
+    where: dict[str, tuple[str | int, ...]] = {}
     previous: list[str] = []
     rto_phase = None
     for i, phase in enumerate(head.phases or []):
@@ -354,7 +361,7 @@ def _load_nested(target: Path, locate: _Locator, loc: tuple, source: str, seen: 
 
 
 def _build_step(
-    raw: Any, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None
+    raw: object, defaults: Defaults, locate: _Locator, source: str, phase: str | None = None
 ) -> Step:
     if not isinstance(raw, dict):
         _fail(locate, (), "a step must be a mapping with id and uses", source)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -63,9 +64,9 @@ def _connection_name(value: str) -> str:
 ConnectionName = Annotated[str, Field(max_length=128), AfterValidator(_connection_name)]
 
 
-def _fail_on_repeats(keys: list, shown: list, where: str, what: str) -> None:
+def _fail_on_repeats(keys: Sequence[Hashable], shown: Sequence[object], where: str, what: str) -> None:
     """fail_at the first item whose key an earlier item already has (``shown`` is what the user wrote)."""
-    first: dict = {}
+    first: dict[Hashable, int] = {}
     for index, key in enumerate(keys):
         if key in first:
             fail_at((where, index), f"{what} {where}[{first[key]}]", shown[index])
@@ -91,7 +92,7 @@ class DnsRecord(_Model):
 
     @field_validator("primary", "secondary", mode="before")
     @classmethod
-    def _as_list(cls, value):
+    def _as_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [value]
         return value
@@ -102,7 +103,7 @@ class DnsRecord(_Model):
         return value if value.endswith(".") else value + "."
 
     @model_validator(mode="after")
-    def _values_match_type(self):
+    def _values_match_type(self) -> Self:
         for side in ("primary", "secondary"):
             values = getattr(self, side)
             if not values:
@@ -126,7 +127,7 @@ class Dns(_Model):
     records: list[DnsRecord] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _one_entry_per_name(self):
+    def _one_entry_per_name(self) -> Self:
         """Route 53 refuses a change batch naming one record set twice, and a CNAME beside any other
         record of its name: refuse such a file here, not at the gated cutover."""
         from orchestrator.adapters.route53 import normal_name
@@ -164,7 +165,7 @@ class SshEndpoint(_Model):
         return value
 
     @model_validator(mode="after")
-    def _one_key_source(self):
+    def _one_key_source(self) -> Self:
         if bool(self.private_key_secret) == bool(self.private_key_file):
             raise ValueError("give exactly one of private_key_secret or private_key_file")
         return self
@@ -191,7 +192,7 @@ class Appliance(SshEndpoint):
     swanctl: str = Field(default="swanctl", min_length=1)
 
     @model_validator(mode="after")
-    def _connections_once(self):
+    def _connections_once(self) -> Self:
         _fail_on_repeats(list(self.connections), list(self.connections), "connections", "the same connection as")
         return self
 
@@ -201,7 +202,7 @@ class Vpn(_Model):
     appliance: Appliance
 
     @model_validator(mode="after")
-    def _ids_once(self):
+    def _ids_once(self) -> Self:
         ids = list(self.connection_ids)
         _fail_on_repeats(ids, ids, "connection_ids", "the same VPN connection as")
         return self
@@ -241,7 +242,7 @@ class Seats(_Model):
     target: Int = Field(ge=1)
 
     @model_validator(mode="after")
-    def _target_above_warm(self):
+    def _target_above_warm(self) -> Self:
         if self.target < self.warm:
             raise ValueError("target must be >= warm")
         return self

@@ -10,12 +10,15 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from pydantic import ValidationError
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from orchestrator.errors import InvalidInput
 
+#: a pydantic error location: keys and list indexes
+Loc = tuple[str | int, ...]
 
-def fail_at(loc: tuple, message: str, value: object) -> NoReturn:
+
+def fail_at(loc: Loc, message: str, value: object) -> NoReturn:
     """From inside a model validator, fail at ``loc`` (relative to that model), e.g. ``("records", 1)``.
 
     A ValueError raised in a validator is located at the model itself; a ValidationError raised there
@@ -24,7 +27,7 @@ def fail_at(loc: tuple, message: str, value: object) -> NoReturn:
     raise ValidationError.from_exception_data("site", [InitErrorDetails(type=error, loc=loc, input=value)])
 
 
-def dotted(loc: tuple) -> str:
+def dotted(loc: Loc) -> str:
     """``('dns', 'records', 0, 'ttl')`` -> ``dns.records[0].ttl``."""
     out = ""
     for part in loc:
@@ -35,7 +38,7 @@ def dotted(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def describe(err: dict) -> str:
+def describe(err: ErrorDetails) -> str:
     """One pydantic error as 'expected …, got …' prose (never echoing long values)."""
     msg = err.get("msg", "invalid value").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
@@ -51,7 +54,7 @@ def describe(err: dict) -> str:
     return f"{msg} (got {shown})"
 
 
-def raise_invalid(exc: ValidationError, source: str, locate: Callable[[tuple], str] | None = None) -> None:
+def raise_invalid(exc: ValidationError, source: str, locate: Callable[[Loc], str] | None = None) -> None:
     """Raise InvalidInput for the first error, listing the others too."""
     errors = exc.errors()
     lines = []

@@ -8,69 +8,85 @@ built at import time.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from orchestrator.clock import Clock, SystemClock
+
+if TYPE_CHECKING:
+    from orchestrator.adapters.appliance import StrongSwanAppliance
+    from orchestrator.adapters.autoscaling import AutoScaling
+    from orchestrator.adapters.aws import AwsSession
+    from orchestrator.adapters.route53 import Route53
+    from orchestrator.adapters.s3 import S3
+    from orchestrator.adapters.secrets import Secrets
+    from orchestrator.adapters.sftp import SftpBackupSource
+    from orchestrator.adapters.sns import Sns
+    from orchestrator.adapters.vpn import VpnConnections
+    from orchestrator.backup.tiered import TieredRestores
+    from orchestrator.site import Site
+
+A = TypeVar("A")
 
 
 class Services:
     """Lazily built adapters for one site. Thread-safe construction (steps run in parallel)."""
 
-    def __init__(self, site: Any, clock: Clock | None = None):
+    def __init__(self, site: Site, clock: Clock | None = None):
         self.site = site
         self.clock = clock or SystemClock()
         self._lock = threading.RLock()
 
-    def _build(self, name: str, factory):
+    def _build(self, name: str, factory: Callable[[], A]) -> A:
         with self._lock:
             if name not in self.__dict__:
                 self.__dict__[name] = factory()
-            return self.__dict__[name]
+            return cast(A, self.__dict__[name])
 
     @property
-    def aws(self):
+    def aws(self) -> AwsSession:
         from orchestrator.adapters.aws import AwsSession
 
         return self._build("aws", lambda: AwsSession(region=self.site.region, clock=self.clock))
 
     @property
-    def secrets(self):
+    def secrets(self) -> Secrets:
         from orchestrator.adapters.secrets import Secrets
 
         return self._build("secrets", lambda: Secrets(self.aws))
 
     @property
-    def route53(self):
+    def route53(self) -> Route53:
         from orchestrator.adapters.route53 import Route53
 
         return self._build("route53", lambda: Route53(self.aws))
 
     @property
-    def autoscaling(self):
+    def autoscaling(self) -> AutoScaling:
         from orchestrator.adapters.autoscaling import AutoScaling
 
         return self._build("autoscaling", lambda: AutoScaling(self.aws))
 
     @property
-    def vpn(self):
+    def vpn(self) -> VpnConnections:
         from orchestrator.adapters.vpn import VpnConnections
 
         return self._build("vpn", lambda: VpnConnections(self.aws))
 
     @property
-    def s3(self):
+    def s3(self) -> S3:
         from orchestrator.adapters.s3 import S3
 
         return self._build("s3", lambda: S3(self.aws))
 
     @property
-    def sns(self):
+    def sns(self) -> Sns:
         from orchestrator.adapters.sns import Sns
 
         return self._build("sns", lambda: Sns(self.aws))
 
     @property
-    def appliance(self):
+    def appliance(self) -> StrongSwanAppliance:
         from orchestrator.adapters.appliance import StrongSwanAppliance
 
         return self._build(
@@ -78,7 +94,7 @@ class Services:
         )
 
     @property
-    def backup_source(self):
+    def backup_source(self) -> SftpBackupSource:
         from orchestrator.adapters.sftp import SftpBackupSource
 
         return self._build(
@@ -86,7 +102,7 @@ class Services:
         )
 
     @property
-    def restores(self):
+    def restores(self) -> TieredRestores:
         """The run's tiered restores: shared by the critical and the bulk restore steps."""
         from orchestrator.backup.tiered import TieredRestores
 

@@ -284,7 +284,9 @@ class AwsSession:
             for client in self._clients.values():
                 client.meta.events.register(event, handler)
 
-    def call(self, service: str, method: str, /, *, policy: str | retry.RetryPolicy | None = None, **kwargs):
+    def call(
+        self, service: str, method: str, /, *, policy: str | retry.RetryPolicy | None = None, **kwargs: Any
+    ) -> Any:
         """``client(service).method(**kwargs)`` with errors translated and retried under ``policy``."""
         fn = getattr(self.client(service), method)
         return self.run(lambda: fn(**kwargs), service=service, operation=method, policy=policy)

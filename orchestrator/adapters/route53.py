@@ -3,7 +3,9 @@ change status, and the zone's name servers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
 from orchestrator.errors import OrchestratorError
@@ -154,8 +156,8 @@ class Route53:
                 )
         return found
 
-    def _all_record_sets(self, zone_id: str):
-        start: dict = {}
+    def _all_record_sets(self, zone_id: str) -> Iterator[dict[str, Any]]:
+        start: dict[str, str] = {}
         while True:
             answer = self.aws.call(
                 "route53", "list_resource_record_sets", HostedZoneId=normal_zone_id(zone_id), MaxItems="300", **start

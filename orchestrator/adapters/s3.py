@@ -80,7 +80,7 @@ class S3:
             "put_object", Bucket=bucket, Key=key, Body=body, Metadata=metadata or {}, ContentType=content_type
         )
 
-    def put_json(self, bucket: str, key: str, data: Any) -> None:
+    def put_json(self, bucket: str, key: str, data: object) -> None:
         body = json.dumps(data, indent=2, sort_keys=True).encode()
         self.put_bytes(bucket, key, body, content_type="application/json")
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
 from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
 from orchestrator.redact import register_secret
+
+if TYPE_CHECKING:
+    from orchestrator.site import SshEndpoint
 
 
 class Secrets:
@@ -45,10 +48,11 @@ class Secrets:
             raise
         return True
 
-    def ssh_private_key(self, endpoint: Any, where: str | None = None) -> str:
+    def ssh_private_key(self, endpoint: SshEndpoint, where: str | None = None) -> str:
         """The OpenSSH private key for a site SSH endpoint (``private_key_secret`` or ``_file``)."""
-        if getattr(endpoint, "private_key_secret", None):
-            return self.get_string(endpoint.private_key_secret)
+        secret = getattr(endpoint, "private_key_secret", None)
+        if secret:
+            return self.get_string(secret)
         path = getattr(endpoint, "private_key_file", None)
         if not path:
             where = where or _site_key(endpoint)
@@ -82,7 +86,7 @@ class Secrets:
         return value
 
 
-def _site_key(endpoint: Any) -> str:
+def _site_key(endpoint: SshEndpoint) -> str:
     """The site-file key path of an endpoint's private_key_file, for error messages."""
     kind = type(endpoint).__name__
     prefix = {"Appliance": "vpn.appliance", "Sftp": "backup.sftp"}.get(kind, "ssh endpoint")

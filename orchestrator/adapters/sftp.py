@@ -27,10 +27,10 @@ import contextlib
 import re
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
 import structlog
@@ -41,6 +41,12 @@ from orchestrator.adapters import ssh
 from orchestrator.backup.sha256sums import SumEntry, parse_sha256sums
 from orchestrator.clock import Clock
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
+
+if TYPE_CHECKING:
+    from orchestrator.adapters.secrets import Secrets
+    from orchestrator.site import Sftp
+
+T = TypeVar("T")
 
 SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z$")
 SUMS_NAME = "SHA256SUMS"
@@ -102,7 +108,7 @@ class SftpBackupSource:
     read_timeout = 60.0
     resume_attempts = 5
 
-    def __init__(self, sftp_cfg: Any, secrets: Any, clock: Clock, options: ssh.SshOptions | None = None):
+    def __init__(self, sftp_cfg: Sftp, secrets: Secrets, clock: Clock, options: ssh.SshOptions | None = None):
         self.cfg = sftp_cfg
         self.secrets = secrets
         self.clock = clock
@@ -214,7 +220,7 @@ class SftpBackupSource:
         raise SnapshotError(f"{path}: ends at byte {position}, its listing says {size} bytes")
 
     def _dropped(
-        self, session: _Session | None, remote: RemoteFile, position: int, failures: int, exc
+        self, session: _Session | None, remote: RemoteFile, position: int, failures: int, exc: BaseException
     ) -> int:
         if session is not None:
             self._discard(session)
@@ -254,8 +260,8 @@ class SftpBackupSource:
         for session in idle:
             session.close()
 
-    def _call(self, fn, what: str):
-        def attempt():
+    def _call(self, fn: Callable[[_Session], T], what: str) -> T:
+        def attempt() -> T:
             session = self._borrow()
             try:
                 with cancel.guard(self.clock, session.close):
@@ -381,16 +387,16 @@ def _prefetch_here(handle: paramiko.SFTPFile, end: int) -> None:
     is at most a few dozen small request packets, sent in microseconds; sent here, a dropped link is
     an exception of the reading thread, handled like any other (the download resumes at its offset)."""
 
-    def start_prefetch(chunks, max_concurrent_requests=None):
+    def start_prefetch(chunks: list[tuple[int, int]], max_concurrent_requests: int | None = None) -> None:
         handle._prefetching = True
         handle._prefetch_done = False
         handle._prefetch_thread(chunks, max_concurrent_requests)
 
-    handle._start_prefetch = start_prefetch  # type: ignore[method-assign]
+    handle._start_prefetch = start_prefetch
     handle.prefetch(end)
 
 
-def _listdir(session, path: str) -> list[paramiko.SFTPAttributes]:
+def _listdir(session: _Session, path: str) -> list[paramiko.SFTPAttributes]:
     """``listdir_attr``; a name that is not UTF-8 (paramiko cannot decode it) is a clear refusal."""
     try:
         return session.sftp.listdir_attr(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
@@ -22,7 +23,7 @@ class Sns:
         self,
         topic_arn: str,
         subject: str,
-        message: dict[str, Any],
+        message: Mapping[str, object],
         attributes: dict[str, str] | None = None,
         *,
         policy: str = "notify",

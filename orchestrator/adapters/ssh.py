@@ -19,13 +19,17 @@ import hashlib
 import io
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import paramiko
 import structlog
 
 from orchestrator import cancel
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
+
+if TYPE_CHECKING:
+    from orchestrator.clock import Clock
+    from orchestrator.site import SshEndpoint
 
 log = structlog.get_logger("orchestrator.ssh")
 
@@ -74,7 +78,7 @@ class CommandResult:
         return self.stdout + self.stderr
 
 
-def where(endpoint: Any) -> str:
+def where(endpoint: SshEndpoint) -> str:
     return f"{endpoint.username}@{endpoint.host}:{endpoint.port}"
 
 
@@ -152,7 +156,7 @@ class SshConnection:
     def active(self) -> bool:
         return self.transport.is_active()
 
-    def run(self, command: str, timeout: float, clock: Any = None) -> CommandResult:
+    def run(self, command: str, timeout: float, clock: Clock | None = None) -> CommandResult:
         """Run ``command``; ``timeout`` bounds each wait for output. RetryableError on a dropped link.
 
         When ``clock`` is a run's cancellable clock, cancelling the run closes the channel (the command
@@ -184,7 +188,7 @@ class SshConnection:
             self.transport.close()
 
 
-def connect(endpoint: Any, private_key: str, options: SshOptions | None = None) -> SshConnection:
+def connect(endpoint: SshEndpoint, private_key: str, options: SshOptions | None = None) -> SshConnection:
     """Open and authenticate a connection to ``endpoint`` (host, port, username, host_key)."""
     options = options or SshOptions()
     label = where(endpoint)

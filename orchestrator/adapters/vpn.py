@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any, TypedDict
+
 from orchestrator.adapters.aws import AwsSession
+
+
+class VpnTunnel(TypedDict):
+    """One tunnel's AWS telemetry (None where AWS reports nothing)."""
+
+    outside_ip: str | None
+    status: str | None
+    detail: str | None
+
+
+class VpnConnection(TypedDict):
+    """A VPN connection as ``describe`` returns it: never its pre-shared keys."""
+
+    id: str
+    state: str
+    tunnels: list[VpnTunnel]
+    customer_gateway_id: str | None
+    vpn_gateway_id: str | None
+    transit_gateway_id: str | None
 
 
 class VpnConnections:
@@ -11,7 +32,7 @@ class VpnConnections:
     def __init__(self, aws: AwsSession):
         self.aws = aws
 
-    def describe(self, ids: list[str]) -> list[dict]:
+    def describe(self, ids: list[str]) -> list[VpnConnection]:
         """One dict per connection: id, state, tunnels [{outside_ip, status}], customer/vpn gateway ids.
 
         The connection's CustomerGatewayConfiguration (which holds the pre-shared keys) is never
@@ -21,7 +42,7 @@ class VpnConnections:
         return [_connection(c) for c in answer.get("VpnConnections", [])]
 
 
-def _connection(raw: dict) -> dict:
+def _connection(raw: dict[str, Any]) -> VpnConnection:
     return {
         "id": raw["VpnConnectionId"],
         "state": raw.get("State", "unknown"),
@@ -32,7 +53,7 @@ def _connection(raw: dict) -> dict:
     }
 
 
-def _tunnel(raw: dict) -> dict:
+def _tunnel(raw: dict[str, Any]) -> VpnTunnel:
     return {
         "outside_ip": raw.get("OutsideIpAddress"),
         "status": raw.get("Status"),

@@ -13,10 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
+
+if TYPE_CHECKING:
+    from orchestrator.site import Site
 
 MARKER_NAME = "_RESTORE_COMPLETE.json"
 CRITICAL_MARKER_NAME = "_RESTORE_CRITICAL.json"
@@ -27,14 +30,19 @@ SHA256_METADATA = "sha256"
 
 
 class _Dated(Protocol):
-    name: str
-    taken_at: datetime
+    @property
+    def name(self) -> str: ...
+    @property
+    def taken_at(self) -> datetime: ...
 
 
 class _Listed(Protocol):
-    path: str
-    size: int
-    sha256: str
+    @property
+    def path(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class RestoreTarget:
         return f"s3://{self.bucket}/{key}"
 
 
-def target_of(site: Any) -> RestoreTarget:
+def target_of(site: Site) -> RestoreTarget:
     """The site's restore target (``backup.bucket``, ``backup.prefix``)."""
     return RestoreTarget(site.backup.bucket, site.backup.prefix)
 
@@ -93,7 +101,7 @@ def refuse_reserved(snapshot: str, files: Sequence[_Listed]) -> None:
 
 def marker_content(
     snapshot: _Dated, files: Sequence[_Listed], *, run_id: str, restored_at: datetime
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """The marker's JSON: snapshot, files, bytes, the sha256 list and the run that restored it."""
     listed = sorted(files, key=lambda f: f.path)
     return {
@@ -151,15 +159,15 @@ F = TypeVar("F", bound=_Listed)
 
 
 @dataclass(frozen=True)
-class Tiers:
+class Tiers(Generic[F]):
     """A snapshot's files split by the site's ``backup.critical`` patterns (None: every file is critical)."""
 
-    critical: list[Any]
-    bulk: list[Any]
+    critical: list[F]
+    bulk: list[F]
     declared: bool
 
     @classmethod
-    def split(cls, files: Sequence[F], patterns: Sequence[str] | None) -> Tiers:
+    def split(cls, files: Sequence[F], patterns: Sequence[str] | None) -> Tiers[F]:
         if patterns is None:
             return cls(list(files), [], declared=False)
         critical = [f for f in files if any(matches(p, f.path) for p in patterns)]
@@ -167,10 +175,10 @@ class Tiers:
         return cls(critical, [f for f in files if f.path not in chosen], declared=True)
 
     @property
-    def every_file(self) -> list[Any]:
+    def every_file(self) -> list[F]:
         return [*self.critical, *self.bulk]
 
 
-def critical_patterns(site: Any) -> list[str] | None:
+def critical_patterns(site: Site) -> list[str] | None:
     """The site's ``backup.critical`` (None when the site declares no tiers)."""
     return getattr(site.backup, "critical", None)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from orchestrator.adapters.sftp import RemoteFile
+from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import Tiers, critical_patterns
+
+if TYPE_CHECKING:
+    from orchestrator.site import Site
 
 #: drills looked at for the throughput (newest first)
 DRILLS_CONSIDERED = 5
@@ -45,7 +48,7 @@ class RestoreEstimate:
             return None
         return self.critical_restore_seconds <= self.rto_objective_seconds
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "holds": self.holds}
 
     def detail(self) -> str:
@@ -61,7 +64,7 @@ class RestoreEstimate:
         )
 
 
-def estimate_critical_restore(source: Any, site: Any, drills: list[dict]) -> RestoreEstimate | None:
+def estimate_critical_restore(source: SftpBackupSource, site: Site, drills: list[dict]) -> RestoreEstimate | None:
     """The estimate for the newest complete snapshot; None when there is none (another check says so)."""
     snapshot = source.newest_complete_snapshot()
     if snapshot is None:
@@ -93,7 +96,7 @@ def drill_throughput(drills: list[dict]) -> float | None:
     return float(statistics.median(rates[:DRILLS_CONSIDERED])) if rates else None
 
 
-def probe_throughput(source: Any, snapshot: Any, files: list[RemoteFile]) -> float | None:
+def probe_throughput(source: SftpBackupSource, snapshot: Snapshot, files: list[RemoteFile]) -> float | None:
     """Bytes/s of reading up to :data:`PROBE_BYTES` of the critical files over SFTP, largest first (a
     measurement of real work, not a wait: perf_counter, no Clock)."""
     started, read = time.perf_counter(), 0

@@ -22,15 +22,20 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+from structlog.typing import FilteringBoundLogger
 
 from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
-from orchestrator.adapters.sftp import RemoteFile, Snapshot
+from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.errors import FatalError, Interrupted
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 #: how often a download looks at the stop flag and the run's cancellation (ctx.check)
 CHECK_EVERY_BYTES = 8 << 20
@@ -159,11 +164,11 @@ class RestorePipeline:
 
     def __init__(
         self,
-        source: Any,
+        source: SftpBackupSource,
         s3: S3,
         target: RestoreTarget,
         *,
-        log: Any,
+        log: FilteringBoundLogger,
         workers: int = 4,
         upload_workers: int | None = None,
         part_size: int = PART_SIZE,
@@ -265,8 +270,8 @@ class RestorePipeline:
             wait(pending)
         uploads = batch.pending_uploads()
         wait(uploads)  # small files' PUTs still in flight
-        errors = [u.exception() for u in uploads if not u.cancelled() and u.exception() is not None]
-        errors += [f.exception() for f in futures if not f.cancelled() and f.exception() is not None]
+        errors = [e for u in uploads if not u.cancelled() and (e := u.exception()) is not None]
+        errors += [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
         if errors:  # the root cause first, not the Interrupted it caused in other files
             raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
         return [f.result() for f in futures]
@@ -300,7 +305,9 @@ class RestorePipeline:
         head = self.s3.head(self.target.bucket, key) or {}
         return (head.get("Metadata") or {}).get(SHA256_METADATA) == remote.sha256
 
-    def _restore_small(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads, batch: _Batch) -> None:
+    def _restore_small(
+        self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads: ThreadPoolExecutor, batch: _Batch
+    ) -> None:
         """Held in memory and hashed; PUT only once its digest matched. The PUT runs on the upload
         pool while this worker moves on to its next file (its bytes stay counted in the budget)."""
         self.budget.acquire(remote.size, batch.stop)
@@ -325,7 +332,9 @@ class RestorePipeline:
         if future.cancelled() or future.exception() is not None:
             batch.fail()  # stop the downloads early: the tier fails anyway
 
-    def _restore_large(self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads, batch: _Batch) -> None:
+    def _restore_large(
+        self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads: ThreadPoolExecutor, batch: _Batch
+    ) -> None:
         part_size = max(self.part_size, -(-remote.size // 10_000))
         upload = self.s3.start_upload(self.target.bucket, key, {SHA256_METADATA: remote.sha256})
         parts: list[Future] = []
@@ -352,7 +361,9 @@ class RestorePipeline:
             upload.abort()
             raise
 
-    def _send_part(self, upload: MultipartUpload, number: int, body: bytes, uploads, batch: _Batch) -> Future:
+    def _send_part(
+        self, upload: MultipartUpload, number: int, body: bytes, uploads: ThreadPoolExecutor, batch: _Batch
+    ) -> Future[None]:
         size = len(body)
         self.budget.acquire(size, batch.stop)
         future = uploads.submit(upload.upload_part, number, body)
@@ -365,7 +376,7 @@ class RestorePipeline:
             part.cancel()
         wait(parts)
 
-    def _pieces(self, snapshot: Snapshot, remote: RemoteFile, batch: _Batch):
+    def _pieces(self, snapshot: Snapshot, remote: RemoteFile, batch: _Batch) -> Iterator[bytes]:
         since_check = CHECK_EVERY_BYTES  # check before the first byte, then every few MiB
         for piece in self.source.stream(snapshot, remote):
             if since_check >= CHECK_EVERY_BYTES:
@@ -381,7 +392,7 @@ class RestorePipeline:
             raise Interrupted("restore stopped: another file failed")
         self.check()
 
-    def _verify(self, remote: RemoteFile, digest) -> None:
+    def _verify(self, remote: RemoteFile, digest: _Hash) -> None:
         actual = digest.hexdigest()
         if actual != remote.sha256:
             raise ChecksumMismatch(

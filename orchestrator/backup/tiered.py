@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from orchestrator.adapters.sftp import Snapshot
+from orchestrator.adapters.sftp import RemoteFile, Snapshot
 from orchestrator.backup.contract import Tier, Tiers
 from orchestrator.backup.pipeline import RestorePipeline, RestoreResult, TierFuture
 from orchestrator.errors import FatalError, Interrupted
@@ -29,7 +29,7 @@ class CriticalTierFailed(FatalError):
 class TieredRestore:
     """Both tiers of one snapshot's restore, on one pipeline."""
 
-    def __init__(self, pipeline: RestorePipeline, snapshot: Snapshot, tiers: Tiers):
+    def __init__(self, pipeline: RestorePipeline, snapshot: Snapshot, tiers: Tiers[RemoteFile]):
         self.pipeline = pipeline
         self.snapshot = snapshot
         self.tiers = tiers
