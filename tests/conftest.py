@@ -2,15 +2,21 @@
 (ssh.py); time is a FakeClock (clock fixture below)."""
 
 import os
+from pathlib import Path
 
 import pytest
 
 from orchestrator.clock import FakeClock
 from orchestrator.steps import STEP_MODULES_ENV
 
-# The test-only step kinds (builtin.fail, builtin.marker): registered here and in every CLI the tests start
-# (child processes inherit the variable and run from the repository root, where `tests` imports).
+# The test-only step kinds (builtin.fail, builtin.marker): registered here and in every CLI the tests start.
+# Child processes inherit the variable, and PYTHONPATH names the repository root so that `tests` imports
+# whatever directory a test runs the CLI from (a terminal test starts it in a temporary directory).
 os.environ[STEP_MODULES_ENV] = "tests.support.steps"
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_REPO_ROOT, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _REPO_ROOT)]
+)
 
 pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox"]
 
