@@ -418,6 +418,7 @@ def sandbox_up(ctx):
     _setup(ctx)
     state = embedded.up()
     click.echo(f"sandbox up: site file {state['site_file']}")
+    click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
     click.echo(f"room for {state['failover_budget']} more failovers (moto never frees a terminated seat's address)")
     click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
 
@@ -467,6 +468,7 @@ def sandbox_run(ctx, command):
     try:
         embedded.apply_env(state)
         args = [command[0], "--site", state["site_file"], *command[1:]]
+        click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}", err=True)
         click.echo(f"$ orchestrator {' '.join(args)}", err=True)
         try:
             cli.main(args=args, prog_name="orchestrator", standalone_mode=False, obj=ctx.obj)
