@@ -49,6 +49,9 @@ VPC_RANGE = "198.51.100.128/25"
 PROBE = "198.51.100.129"
 #: the far side's traffic selector when it is misconfigured: the VPC range without the probe
 WRONG_FAR_SELECTOR = "198.51.100.192/26"
+#: addresses on each side's loopback: libipsec installs a tunnel's route only with a local address inside
+#: the local selector, so the far side also has a host in the misconfigured range (a real VPC would)
+INSIDE = {"app": (APPLIANCE_INSIDE,), "aws": (f"{PROBE}/32", "198.51.100.193/32")}
 
 
 class TunnelUnavailable(FatalError):
@@ -142,13 +145,13 @@ def _make_network(layout: Layout) -> None:
     for side in ("app", "aws"):
         _ip("netns", "add", ns[side])
     _ip("link", "add", links["app"], "type", "veth", "peer", "name", links["aws"])
-    inside = {"app": APPLIANCE_INSIDE, "aws": f"{PROBE}/32"}
     for side in ("app", "aws"):
         _ip("link", "set", links[side], "netns", ns[side])
         _ip("-n", ns[side], "addr", "add", f"{OUTER[side]}/24", "dev", links[side])
         _ip("-n", ns[side], "link", "set", links[side], "up")
         _ip("-n", ns[side], "link", "set", "lo", "up")
-        _ip("-n", ns[side], "addr", "add", inside[side], "dev", "lo")
+        for address in INSIDE[side]:
+            _ip("-n", ns[side], "addr", "add", address, "dev", "lo")
 
 
 def _strongswan_conf(side_dir: Path) -> str:
