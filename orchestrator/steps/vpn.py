@@ -194,6 +194,8 @@ class TearDown(StepKind):
     def apply(self, ctx: StepContext) -> None:
         terminated = _terminate_each(ctx, _children(ctx), [])
         answer = _probe(ctx)
+        if answer is not None:
+            ctx.record(probe=answer.to_dict())  # the evidence that traffic stopped, for the report
         if answer is not None and answer.answered:
             raise FatalError(f"vpn: the tunnels are terminated but the probe still answers: {answer.describe()} "
                              "(traffic still reaches the warm site another way)")
