@@ -286,6 +286,9 @@ CONNECTIONS = ("dr-tunnel-1",)
 def _real_pair_refused(options: SandboxOptions) -> str | None:
     from orchestrator.sandbox import tunnel
 
+    if options.appliance not in ("auto", "real", "fake"):
+        raise InvalidInput(f"ORCHESTRATOR_SANDBOX_APPLIANCE={options.appliance!r}: expected auto, real or fake",
+                           source="environment")
     if options.appliance == "fake":
         return "ORCHESTRATOR_SANDBOX_APPLIANCE=fake"
     reason = tunnel.unavailable_reason()
