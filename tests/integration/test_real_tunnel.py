@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,6 +186,18 @@ def test_rollback_terminates_what_bring_up_initiated(make_pair, make_real_site, 
     assert pair.terminations() == 1
     assert not pair.list_sas().is_up(CHILD)
     assert not run_step(TearDown(), step_contexts(TearDown, site, clock))
+
+
+def test_the_ping_is_bounded_when_nothing_answers(make_pair, make_real_site, clock, step_contexts):
+    """An address inside the tunnel's range where no host lives: the appliance's ping gives up after its
+    deadline (5 s) and reports 0 of 3 replies, never an error."""
+    pair = make_pair()
+    ctx = step_contexts(BringUp, make_real_site(pair), clock)
+    run_step(BringUp(), ctx)
+    started = time.monotonic()
+    answer = ctx.services.appliance.ping("198.51.100.200")
+    assert time.monotonic() - started < 8
+    assert (answer.sent, answer.received, answer.answered) == (3, 0, False)
 
 
 def test_readiness_warns_and_smoke_requires_the_probe(make_pair, make_real_site, clock, step_contexts):

@@ -75,12 +75,14 @@ def test_sandbox_up_builds_the_real_pair_and_down_leaves_nothing(tmp_path):
         names = list(pair["namespaces"].values())
         pids = _namespace_pids(names)
         charons = _charons_of(pair["workdir"])
+        host_addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
         site = json.loads(Path(state["site_file"]).read_text())
     finally:
         down = _sandbox(folder, "down")
     assert f"VPN appliance: real strongSwan pair in network namespaces {', '.join(names)}" in up.stdout
     assert site["vpn"]["appliance"]["probe"] == tunnel.PROBE
     assert len(charons) == 2 and set(charons) <= set(pids)
+    assert "192.0.2." not in host_addresses and "198.51.100." not in host_addresses  # only in the namespaces
     assert down.returncode == 0, down.stderr[-2000:]
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not any(name in listed for name in names)
