@@ -78,8 +78,9 @@ class StrongSwanAppliance:
         return parse_list_sas(result.stdout)
 
     def ping(self, address: str, count: int = 3, deadline: int = 5) -> PingResult:
-        """A bounded ``ping`` run ON the appliance (so through its tunnel): ``count`` echoes 0.2 s apart,
-        each waited for 1 s, the whole bounded by ``deadline`` seconds. No reply is an answer, not an error."""
+        """A bounded ``ping`` run ON the appliance (so through its tunnel): echoes 0.2 s apart until ``count``
+        replies came back or ``deadline`` seconds passed (iputils' ``-c`` with ``-w``). No reply is an answer,
+        not an error."""
         command = " ".join(shlex.quote(part) for part in (
             "ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1", "-w", str(deadline), address))
         result = retry.call(lambda: self._run_once(command), policy="ssh", clock=self.clock, log=self.log,

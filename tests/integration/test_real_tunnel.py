@@ -117,7 +117,7 @@ def test_wrong_far_side_selector_fails_the_step_clearly(make_pair, make_real_sit
     CHILD SA INSTALLED, but nothing reaches the probe, and the step fails saying so."""
     pair = make_pair(far_selector=tunnel.WRONG_FAR_SELECTOR)
     ctx = step_contexts(BringUp, make_real_site(pair), clock)
-    with pytest.raises(FatalError, match=r"ESTABLISHED/INSTALLED but carry no traffic.*198\.51\.100\.129: 0 of 3 "
+    with pytest.raises(FatalError, match=r"ESTABLISHED/INSTALLED but carry no traffic.*198\.51\.100\.129: 0 of \d+ "
                                          r"replies.*traffic selectors"):
         BringUp().apply(ctx)
     assert pair.list_sas().is_up(CHILD)  # the SA state alone would have said "up"
@@ -171,7 +171,7 @@ def test_tear_down_fails_when_the_probe_still_answers(make_pair, make_real_site,
     appliance = site.vpn.appliance.model_copy(update={"swanctl": str(liar)})
     lying = site.model_copy(update={"vpn": site.vpn.model_copy(update={"appliance": appliance})})
     ctx = step_contexts(TearDown, lying, clock)
-    with pytest.raises(FatalError, match=r"the probe still answers: 198\.51\.100\.129: \d of 3 replies"):
+    with pytest.raises(FatalError, match=r"the probe still answers: 198\.51\.100\.129: \d+ of \d+ replies"):
         TearDown().apply(ctx)
     assert pair.list_sas().is_up(CHILD)
 
@@ -189,15 +189,15 @@ def test_rollback_terminates_what_bring_up_initiated(make_pair, make_real_site, 
 
 
 def test_the_ping_is_bounded_when_nothing_answers(make_pair, make_real_site, clock, step_contexts):
-    """An address inside the tunnel's range where no host lives: the appliance's ping gives up after its
-    deadline (5 s) and reports 0 of 3 replies, never an error."""
+    """An address inside the tunnel's range where no host lives: the appliance's ping gives up at its
+    deadline (5 s, echoes 0.2 s apart) and reports no reply, never an error."""
     pair = make_pair()
     ctx = step_contexts(BringUp, make_real_site(pair), clock)
     run_step(BringUp(), ctx)
     started = time.monotonic()
     answer = ctx.services.appliance.ping("198.51.100.200")
     assert time.monotonic() - started < 8
-    assert (answer.sent, answer.received, answer.answered) == (3, 0, False)
+    assert answer.sent >= 3 and (answer.received, answer.answered) == (0, False)
 
 
 def test_readiness_warns_and_smoke_requires_the_probe(make_pair, make_real_site, clock, step_contexts):
