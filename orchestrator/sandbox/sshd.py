@@ -211,7 +211,8 @@ def start_in_namespace(namespace: str, workdir: str | Path) -> SshServer:
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     port, _ = tunnel.start_port(namespace, inner_port, base / "port.log")
-    if not _wait_listening(port, process):
+    # generous: the port program is a Python start-up, slow on a loaded machine
+    if not _wait_listening(port, process, timeout=30.0):
         _terminate(process.pid, process)
         raise SshdUnavailable(f"sshd in namespace {namespace} did not start: {_tail(base / 'sshd.log')}")
     return SshServer("127.0.0.1", port, host_key, user, process.pid, base, process)

@@ -192,7 +192,7 @@ def _start_charon(layout: Layout, side: str) -> None:
     _wait_for(layout.vici(side), what=f"charon ({side} side)", log_file=side_dir / "charon.log")
 
 
-def _wait_for(path: Path, *, what: str, log_file: Path, timeout: float = 10.0) -> None:
+def _wait_for(path: Path, *, what: str, log_file: Path, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists():
