@@ -404,8 +404,9 @@ def runbook_render(ctx, file):
 
 @cli.group()
 def sandbox() -> None:
-    """The embedded site on 127.0.0.1: a moto server, a real sshd (SFTP provider and VPN appliance),
-    the warm-site stack deployed into moto. Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR."""
+    """The embedded site on 127.0.0.1: a moto server, a real sshd (SFTP provider), the VPN appliance (as root
+    a real strongSwan pair in network namespaces, else a fake swanctl), the warm-site stack deployed into
+    moto. Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)."""
 
 
 @sandbox.command("up")

@@ -1,8 +1,10 @@
 """The embedded site: everything a failover needs, on 127.0.0.1, with no AWS account.
 
 ``up`` starts a moto server (its own process) and a real OpenSSH sshd, seeds the third-party SFTP
-account with several days of realistic snapshots, installs the VPN appliance's ``swanctl`` (a program
-that speaks strongSwan's output format), deploys the warm-site stack from ``stacks/`` into moto through
+account with several days of realistic snapshots, starts the VPN appliance (as root with strongSwan
+installed, a real strongSwan pair in two network namespaces, :mod:`orchestrator.sandbox.tunnel`; otherwise
+a ``swanctl`` that speaks strongSwan's output format, :mod:`orchestrator.sandbox.fake_swanctl`; one line,
+``state["appliance"]``, says which and why), deploys the warm-site stack from ``stacks/`` into moto through
 the moto-backed Pulumi mocks, and writes the site file from the stack outputs. ``down`` stops every
 process it started. State lives in ``SANDBOX_DIR/state.json`` (default ``.sandbox/``), so ``down`` works
 from another process.
@@ -141,7 +143,8 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
                            "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
                            source="environment")
     existing = load_state(folder)
-    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing):
+    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing) \
+            and _tunnel_intact(existing):
         existing["failover_budget"] = _budget(existing)
         log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
         return existing
@@ -183,6 +186,12 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
     return state
 
 
+def _tunnel_intact(state: dict) -> bool:
+    """The real pair's namespaces are still there (always true for the fake appliance)."""
+    names = state.get("tunnel", {}).get("namespaces", {}).values()
+    return all(Path("/run/netns", name).exists() for name in names)
+
+
 def _budget(state: dict) -> int:
     from orchestrator.sandbox.stack import failover_budget
 
@@ -203,7 +212,10 @@ def down(folder: Path | None = None) -> bool:
     if "tunnel" in state:  # before sshd: the pair's files live in its work dir
         from orchestrator.sandbox import tunnel
 
-        tunnel.stop(state["tunnel"])
+        try:
+            tunnel.stop(state["tunnel"])
+        except Exception as exc:  # the other processes must still be stopped
+            log.warning("sandbox.tunnel_stop_failed", error=str(exc))
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
