@@ -171,7 +171,8 @@ class BringUp(StepKind):
         return (
             "In the AWS console check the site-to-site VPN connections are 'available'; on the appliance run "
             "`swanctl --initiate --child NAME` for each connection, then `swanctl --list-sas` until each "
-            "shows ESTABLISHED with its CHILD SA INSTALLED."
+            "shows ESTABLISHED with its CHILD SA INSTALLED; when the site file names a `probe`, "
+            "`ping -c 3 PROBE` on the appliance must get replies (no reply: check the traffic selectors)."
         )
 
 
@@ -202,7 +203,8 @@ class TearDown(StepKind):
         ctx.log.info("vpn.down", terminated=terminated)
 
     def manual(self, params) -> str:
-        return "On the appliance run `swanctl --terminate --child NAME` for each connection."
+        return ("On the appliance run `swanctl --terminate --child NAME` for each connection; when the site "
+                "file names a `probe`, `ping -c 3 PROBE` on the appliance must then get no reply.")
 
 
 def _terminate_each(ctx: StepContext, children: list[str], already: list[str]) -> list[str]:
