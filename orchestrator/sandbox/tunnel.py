@@ -193,13 +193,24 @@ def _start_charon(layout: Layout, side: str) -> None:
 
 
 def _wait_for(path: Path, *, what: str, log_file: Path, timeout: float = 30.0) -> None:
+    """Until ``path`` (charon's vici socket) accepts a connection: the file appears before charon listens on
+    it, and a ``swanctl`` run in between is refused (exit 111, seen on a loaded machine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists():
+        if _accepts(path):
             return
         time.sleep(0.02)
     tail = " | ".join(log_file.read_text(errors="replace").splitlines()[-3:]) if log_file.exists() else ""
     raise TunnelUnavailable(f"{what} did not open {path} within {timeout:.0f}s {tail}".strip())
+
+
+def _accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def _swanctl_conf(side: str, children: list[str], psk: str, far_selector: str) -> str:
@@ -249,7 +260,7 @@ def _load(layout: Layout, side: str, conf_text: str) -> None:
                             capture_output=True, text=True, check=False, timeout=30)
     if result.returncode != 0:
         raise TunnelUnavailable(f"swanctl --load-all ({side} side) exited {result.returncode}: "
-                                f"{result.stdout.strip()[-300:]}")
+                                f"{(result.stdout + result.stderr).strip()[-300:]}")
 
 
 def _give_socket(vici: Path, user: str) -> None:
