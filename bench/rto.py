@@ -124,7 +124,7 @@ def measure_one(report: dict) -> dict:
 def run(args: argparse.Namespace, full: bool = False) -> dict:
     size_mb = args.rto_mb if args.rto_mb is not None else (200.0 if full else 20.0)
     runs = args.rto_runs if args.rto_runs is not None else (3 if full else 1)
-    options = {"size_mb": size_mb, "days": 2, "files": 30, "tunnel_seconds": args.tunnel_seconds,
+    options = {"size_mb": size_mb, "days": 2, "files": 30, "tunnel_seconds": args.tunnel_seconds, "appliance": "fake",
                "insync_seconds": args.insync_seconds, "inservice_seconds": args.inservice_seconds}
     print(f"\n== RTO vs critical path: tunnel {args.tunnel_seconds}s, InService {args.inservice_seconds}s, "
           f"INSYNC {args.insync_seconds}s, snapshot {size_mb:.0f} MB, {runs} failover(s) per shape ==")

@@ -59,7 +59,7 @@ def untiered_site(site_file: Path, folder: Path) -> Path:
 def run(args: argparse.Namespace, full: bool = False) -> dict:
     size_mb = args.tiers_mb if args.tiers_mb is not None else (220.0 if full else 66.0)
     runs = args.tiers_runs if args.tiers_runs is not None else (3 if full else 1)
-    options = {"size_mb": size_mb, "days": 1, "files": 60, "tunnel_seconds": 0.0}
+    options = {"size_mb": size_mb, "days": 1, "files": 60, "tunnel_seconds": 0.0, "appliance": "fake"}
     critical_mb = size_mb / (1 + args.bulk_ratio)
     print(f"\n== RTO with a bulk tier vs critical alone: {size_mb:.0f} MB snapshot, critical ~{critical_mb:.1f} MB, "
           f"bulk {args.bulk_ratio:g}x, {runs} failover(s) per shape ==")

@@ -207,6 +207,19 @@ def _describe(answer: object) -> str:
     return type(answer).__name__
 
 
+@check("vpn.probe", blocking=False)
+def probe_reachable(env: CheckEnv) -> tuple:
+    """Whether the site's probe answers the appliance's ping: a warning only, since the tunnel is expected
+    down before a failover (a probe that answers already means traffic reaches the warm site)."""
+    address = env.site.vpn.appliance.probe
+    if address is None:
+        return True, "no vpn.appliance.probe in the site file: traffic through the tunnel not checked"
+    answer = env.services.appliance.ping(address)
+    if answer.answered:
+        return True, f"answers through the tunnel: {answer.describe()}"
+    return False, f"does not answer (expected before a failover: the tunnel is down): {answer.describe()}"
+
+
 PREFLIGHT: tuple[CheckFn, ...] = (
     credentials,
     dns_zone,
@@ -218,6 +231,7 @@ PREFLIGHT: tuple[CheckFn, ...] = (
     secrets,
     snapshot_fresh,
     appliance,
+    probe_reachable,
 )
 
 
@@ -258,6 +272,17 @@ def restore_marker(env: CheckEnv) -> tuple:
     return present, f"{'present' if present else 'missing'}: {target.url(key)}"
 
 
-SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker)
+@check("smoke.vpn_traffic")
+def vpn_traffic(env: CheckEnv) -> tuple:
+    """The site's probe answers the appliance's ping through the tunnel (without a probe, the VPN step's SA
+    check stands alone)."""
+    address = env.site.vpn.appliance.probe
+    if address is None:
+        return True, "no vpn.appliance.probe in the site file: tunnel state checked by the VPN step only"
+    answer = env.services.appliance.ping(address)
+    return answer.answered, answer.describe()
+
+
+SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic)
 
 ALL: dict[str, CheckFn] = {c.check_name: c for c in (*PREFLIGHT, *SMOKE)}  # type: ignore[attr-defined]

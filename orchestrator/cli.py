@@ -426,8 +426,9 @@ def runbook_render(ctx, file):
 
 @cli.group()
 def sandbox() -> None:
-    """The embedded site on 127.0.0.1: a moto server, a real sshd (SFTP provider and VPN appliance),
-    the warm-site stack deployed into moto. Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR."""
+    """The embedded site on 127.0.0.1: a moto server, a real sshd (SFTP provider), the VPN appliance (as root
+    a real strongSwan pair in network namespaces, else a fake swanctl), the warm-site stack deployed into
+    moto. Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)."""
 
 
 @sandbox.command("up")
@@ -440,6 +441,7 @@ def sandbox_up(ctx):
     _setup(ctx)
     state = embedded.up()
     click.echo(f"sandbox up: site file {state['site_file']}")
+    click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
     click.echo(f"room for {state['failover_budget']} more failovers (moto never frees a terminated seat's address)")
     click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
 
@@ -489,6 +491,7 @@ def sandbox_run(ctx, command):
     try:
         embedded.apply_env(state)
         args = [command[0], "--site", state["site_file"], *command[1:]]
+        click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}", err=True)
         click.echo(f"$ orchestrator {' '.join(args)}", err=True)
         try:
             cli.main(args=args, prog_name="orchestrator", standalone_mode=False, obj=ctx.obj)

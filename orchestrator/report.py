@@ -51,6 +51,7 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
         "rpo_breach_accepted": any(s.state.get("rpo_breach_accepted") for s in steps),
         "data_restored_seconds": _data_restored(run, steps),
         "restore_bytes_per_second": _restore_throughput(steps),
+        "vpn_probe": _vpn_probes(steps),
         "error": run.error,
         "runbook": book.get("name"),
         "runbook_source": book.get("source"),
@@ -142,6 +143,20 @@ def write_report(report: dict, report_dir: Path) -> Path:
 # --------------------------------------------------------------------------- Markdown
 
 
+def _vpn_probes(steps) -> list[dict]:
+    """The appliance's pings to the site's probe through the tunnel (VPN steps that recorded one)."""
+    return [{"step": s.step_id, **s.state["probe"]} for s in steps if isinstance(s.state.get("probe"), dict)]
+
+
+def _probe_line(probes: list[dict]) -> str | None:
+    if not probes:
+        return None
+    shown = [f"{p['address']} {p['received']}/{p['sent']} replies"
+             + (f", round trip {p['rtt_ms']:.2f} ms" if p.get("rtt_ms") is not None else "") + f" (`{p['step']}`)"
+             for p in probes]
+    return "- VPN probe through the tunnel: " + "; ".join(shown)
+
+
 def render_markdown(report: dict, picture: str | None) -> str:
     lines = [
         f"# {report['kind'].capitalize()} report — {report['site']}",
@@ -154,6 +169,9 @@ def render_markdown(report: dict, picture: str | None) -> str:
         + (" — **breach accepted by the operator**" if report.get("rpo_breach_accepted") else ""),
         f"- Data restored: {_data_line(report.get('data_restored_seconds'))}",
     ]
+    probe = _probe_line(report.get("vpn_probe") or [])
+    if probe:
+        lines.append(probe)
     if report.get("resumes"):
         lines.append(f"- Resumed {report['resumes']} time(s)")
     if report.get("error"):

@@ -190,6 +190,18 @@ class Appliance(SshEndpoint):
     kind: Literal["strongswan"]
     connections: list[ConnectionName] = Field(min_length=1)
     swanctl: str = Field(default="swanctl", min_length=1)
+    #: an address on the far side of the tunnel that the appliance pings to prove traffic passes
+    probe: str | None = None
+
+    @field_validator("probe")
+    @classmethod
+    def _probe_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"expected an IP address (e.g. 198.51.100.129), not {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _connections_once(self) -> Self:

@@ -186,3 +186,40 @@ def parse_initiate(output: str, exit_code: int) -> InitiateOutcome:
         return InitiateOutcome("established", "initiate completed successfully")
     tail = output.strip().splitlines()[-1:] or [f"exit code {exit_code}"]
     return InitiateOutcome("failed", tail[0][:200])
+
+
+@dataclass(frozen=True)
+class PingResult:
+    """What a bounded ``ping -c COUNT -w DEADLINE`` on the appliance saw (``rtt_ms`` is the average)."""
+
+    address: str
+    sent: int
+    received: int
+    rtt_ms: float | None = None
+    error: str = ""
+
+    @property
+    def answered(self) -> bool:
+        return self.received > 0
+
+    def describe(self) -> str:
+        rtt = f", rtt {self.rtt_ms:.2f} ms" if self.rtt_ms is not None else ""
+        why = f" ({self.error})" if self.error and not self.answered else ""
+        return f"{self.address}: {self.received} of {self.sent} replies{rtt}{why}"
+
+    def to_dict(self) -> dict:
+        return {"address": self.address, "sent": self.sent, "received": self.received, "rtt_ms": self.rtt_ms}
+
+
+_PING_COUNTS = re.compile(r"(\d+) packets transmitted, (\d+) (?:packets )?received")
+_PING_RTT = re.compile(r"= [\d.]+/([\d.]+)/")
+
+
+def parse_ping(address: str, output: str, count: int) -> PingResult:
+    """iputils ``ping -q`` output: the summary lines; anything else (no route, unknown host) is no reply."""
+    counts = _PING_COUNTS.search(output)
+    if counts is None:
+        last = output.strip().splitlines()[-1:] or ["no output"]
+        return PingResult(address, count, 0, None, last[0][:200])
+    rtt = _PING_RTT.search(output)
+    return PingResult(address, int(counts[1]), int(counts[2]), float(rtt[1]) if rtt else None)

@@ -1,16 +1,30 @@
 #!/usr/bin/env bash
 # Install the Debian packages the embedded site and the tests need, when missing.
+# Required: openssh-server/-client (the SFTP provider and the VPN appliance are a real sshd).
+# For the real VPN tunnel (root only): strongSwan's charon with kernel-libipsec, swanctl, ping. Without
+# them (or without root) the embedded site falls back to its fake appliance and says so.
 set -euo pipefail
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+tunnel=()
+[ -x /usr/lib/ipsec/charon ] || tunnel+=(strongswan-charon)
+[ -x /usr/sbin/swanctl ] || tunnel+=(strongswan-swanctl)
+[ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] || tunnel+=(libcharon-extra-plugins)
+[ -x /usr/bin/ping ] || tunnel+=(iputils-ping)
+command -v ip >/dev/null 2>&1 || tunnel+=(iproute2)
 if [ "$(id -u)" -ne 0 ]; then
+  if [ ${#tunnel[@]} -gt 0 ]; then
+    echo "note: no real VPN tunnel in the embedded site (needs root and: ${tunnel[*]}); it uses its fake appliance" >&2
+  fi
+  if [ ${#need[@]} -eq 0 ]; then exit 0; fi
   echo "missing Debian packages: ${need[*]}" >&2
   echo "install them with: sudo apt-get install -y ${need[*]}" >&2
   exit 1
 fi
+all=("${need[@]}" "${tunnel[@]}")
+if [ ${#all[@]} -eq 0 ]; then exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq "${need[@]}" >/dev/null
-echo "installed: ${need[*]}"
+apt-get install -y -qq "${all[@]}" >/dev/null
+echo "installed: ${all[*]}"

@@ -17,7 +17,14 @@ from orchestrator import retry
 from orchestrator.adapters import ssh
 from orchestrator.clock import Clock
 from orchestrator.errors import FatalError, RetryableError
-from orchestrator.strongswan import InitiateOutcome, SaList, parse_initiate, parse_list_sas
+from orchestrator.strongswan import (
+    InitiateOutcome,
+    PingResult,
+    SaList,
+    parse_initiate,
+    parse_list_sas,
+    parse_ping,
+)
 
 
 class StrongSwanAppliance:
@@ -69,6 +76,19 @@ class StrongSwanAppliance:
                 f"swanctl --list-sas exited {result.exit_code}: {result.output.strip()[-200:]}"
             )
         return parse_list_sas(result.stdout)
+
+    def ping(self, address: str, count: int = 3, deadline: int = 5) -> PingResult:
+        """A bounded ``ping`` run ON the appliance (so through its tunnel): echoes 0.2 s apart until ``count``
+        replies came back or ``deadline`` seconds passed (iputils' ``-c`` with ``-w``). No reply is an answer,
+        not an error."""
+        command = " ".join(shlex.quote(part) for part in (
+            "ping", "-n", "-q", "-c", str(count), "-i", "0.2", "-W", "1", "-w", str(deadline), address))
+        result = retry.call(lambda: self._run_once(command), policy="ssh", clock=self.clock, log=self.log,
+                            what="appliance ping")
+        answer = parse_ping(address, result.output, count)
+        self.log.info("appliance.ping", address=address, sent=answer.sent, received=answer.received,
+                      rtt_ms=answer.rtt_ms)
+        return answer
 
     def close(self) -> None:
         with self._lock:

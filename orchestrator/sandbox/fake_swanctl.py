@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A stand-in for strongSwan's ``swanctl`` that the sandbox appliance runs over SSH.
+"""A stand-in for strongSwan's ``swanctl`` that the sandbox appliance runs over SSH when the real strongSwan pair
+cannot run (not root, packages missing; see :mod:`orchestrator.sandbox.tunnel`), and that the tests configure.
 
 Standard library only: :func:`install` copies this file as an executable ``swanctl`` (shebang to a
 Python the SSH login user can run) into a directory that also holds its config and state:

@@ -1,8 +1,10 @@
 """The embedded site: everything a failover needs, on 127.0.0.1, with no AWS account.
 
 ``up`` starts a moto server (its own process) and a real OpenSSH sshd, seeds the third-party SFTP
-account with several days of realistic snapshots, installs the VPN appliance's ``swanctl`` (a program
-that speaks strongSwan's output format), deploys the warm-site stack from ``stacks/`` into moto through
+account with several days of realistic snapshots, starts the VPN appliance (as root with strongSwan
+installed, a real strongSwan pair in two network namespaces, :mod:`orchestrator.sandbox.tunnel`; otherwise
+a ``swanctl`` that speaks strongSwan's output format, :mod:`orchestrator.sandbox.fake_swanctl`; one line,
+``state["appliance"]``, says which and why), deploys the warm-site stack from ``stacks/`` into moto through
 the moto-backed Pulumi mocks, and writes the site file from the stack outputs. ``down`` stops every
 process it started. State lives in ``SANDBOX_DIR/state.json`` (default ``.sandbox/``), so ``down`` works
 from another process.
@@ -47,15 +49,18 @@ SITE_NAME = "cc-dr-sandbox"
 
 @dataclass
 class SandboxOptions:
-    """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS,
+    """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS, _APPLIANCE,
     _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED)."""
 
     size_mb: float = 200.0
     days: int = 4
     files: int = 60
     seats: int = 40
-    #: seconds the appliance takes to establish a tunnel after `--initiate`
+    #: seconds the fake appliance takes to establish a tunnel after `--initiate`
     tunnel_seconds: float = 0.5
+    #: the VPN appliance: ``auto`` (the real strongSwan pair when the machine allows it, else the fake
+    #: swanctl), ``real`` (the pair or an error), ``fake``
+    appliance: str = "auto"
     team_table: str | None = None
     #: seconds a Route 53 change stays PENDING after ChangeResourceRecordSets (AWS proxy)
     insync_seconds: float = 0.0
@@ -81,6 +86,7 @@ class SandboxOptions:
             files=int(env.get("ORCHESTRATOR_SANDBOX_FILES", cls.files)),
             seats=int(env.get("ORCHESTRATOR_SANDBOX_SEATS", cls.seats)),
             tunnel_seconds=float(env.get("ORCHESTRATOR_SANDBOX_TUNNEL_SECONDS", cls.tunnel_seconds)),
+            appliance=env.get("ORCHESTRATOR_SANDBOX_APPLIANCE", cls.appliance),
             team_table=env.get("ORCHESTRATOR_SANDBOX_TEAM_TABLE") or None,
             insync_seconds=float(env.get("ORCHESTRATOR_SANDBOX_INSYNC_SECONDS", cls.insync_seconds)),
             inservice_seconds=float(env.get("ORCHESTRATOR_SANDBOX_INSERVICE_SECONDS", cls.inservice_seconds)),
@@ -137,7 +143,8 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
                            "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
                            source="environment")
     existing = load_state(folder)
-    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing):
+    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing) \
+            and _tunnel_intact(existing):
         existing["failover_budget"] = _budget(existing)
         log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
         return existing
@@ -157,12 +164,15 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         key = sshd.generate_keypair("cc-dr-sandbox")
         server.authorize(key.public_line)
         exports = _seed_snapshots(server.workdir, options)
-        swanctl = _install_appliance(server, options)
-        site = _deploy(moto.endpoint, server, key.private_openssh, exports, swanctl, options)
+        appliance = _start_appliance(folder, server, key, options, state)
+        _save(folder, state)
+        site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
+        if "tunnel" in state:  # the stack has no probe output yet: the sandbox knows where the far side is
+            site["vpn"]["appliance"]["probe"] = state["tunnel"]["probe"]
         site_file = folder / "site.json"
         site_file.write_text(json.dumps(site, indent=2) + "\n")
         state["site_file"] = str(site_file.resolve())
-        state["appliance_dir"] = str(swanctl.parent)
+        state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
         state["exports"] = str(exports)
         state["failover_budget"] = _budget(state)
         if options.needs_proxy and front is not None:
@@ -174,6 +184,12 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         raise
     log.info("sandbox.up", site_file=state["site_file"], failover_budget=state["failover_budget"])
     return state
+
+
+def _tunnel_intact(state: dict) -> bool:
+    """The real pair's namespaces are still there (always true for the fake appliance)."""
+    names = state.get("tunnel", {}).get("namespaces", {}).values()
+    return all(Path("/run/netns", name).exists() for name in names)
 
 
 def _budget(state: dict) -> int:
@@ -193,6 +209,13 @@ def down(folder: Path | None = None) -> bool:
     if "proxy" in state:
         with suppress(Exception):
             motoserver.stop(state["proxy"]["pid"])
+    if "tunnel" in state:  # before sshd: the pair's files live in its work dir
+        from orchestrator.sandbox import tunnel
+
+        try:
+            tunnel.stop(state["tunnel"])
+        except Exception as exc:  # the other processes must still be stopped
+            log.warning("sandbox.tunnel_stop_failed", error=str(exc))
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
@@ -245,22 +268,74 @@ def _world_readable(root: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _install_appliance(server, options: SandboxOptions) -> Path:
+def _start_appliance(folder: Path, server, key, options: SandboxOptions, state: dict) -> dict:
+    """The VPN appliance's endpoint (host, port, username, host_key, swanctl): the real strongSwan pair when
+    the machine allows it (``state["tunnel"]``), else the fake ``swanctl`` on the sandbox's sshd; either way
+    ``state["appliance"]`` is the one line that says which, and why."""
+    from orchestrator.sandbox import tunnel
+
+    reason = _real_pair_refused(options)
+    if reason is None:
+        # saved before anything exists, so that down() finds every name even after a crash mid-start
+        state["tunnel"] = tunnel.plan(server.workdir / "tunnel")
+        _save(folder, state)
+        tunnel.start(state["tunnel"], server.username, list(CONNECTIONS))
+        appliance = _real_appliance(state["tunnel"], key)
+        namespaces = ", ".join(state["tunnel"]["namespaces"].values())
+        state["appliance"] = (f"real strongSwan pair in network namespaces {namespaces}; "
+                              f"ping {state['tunnel']['probe']} through the tunnel")
+    else:
+        appliance = _fake_appliance(server, options)
+        state["appliance"] = f"fake swanctl (no real tunnel): {reason}"
+    log.info("sandbox.appliance", detail=state["appliance"])
+    return appliance
+
+
+#: the appliance's connections (CHILD SA names) in the sandbox
+CONNECTIONS = ("dr-tunnel-1",)
+
+
+def _real_pair_refused(options: SandboxOptions) -> str | None:
+    from orchestrator.sandbox import tunnel
+
+    if options.appliance not in ("auto", "real", "fake"):
+        raise InvalidInput(f"ORCHESTRATOR_SANDBOX_APPLIANCE={options.appliance!r}: expected auto, real or fake",
+                           source="environment")
+    if options.appliance == "fake":
+        return "ORCHESTRATOR_SANDBOX_APPLIANCE=fake"
+    reason = tunnel.unavailable_reason()
+    if reason and options.appliance == "real":
+        raise InvalidInput(f"ORCHESTRATOR_SANDBOX_APPLIANCE=real, but the real strongSwan pair cannot run: {reason}",
+                           source="environment")
+    return reason
+
+
+def _real_appliance(pair: dict, key) -> dict:
+    from orchestrator.sandbox import sshd
+
+    server = sshd.start_in_namespace(pair["namespaces"]["app"], Path(pair["workdir"]) / "sshd")
+    server.authorize(key.public_line)
+    return {"host": server.host, "port": server.port, "username": server.username,
+            "host_key": server.host_key_line, "swanctl": pair["swanctl"]}
+
+
+def _fake_appliance(server, options: SandboxOptions) -> dict:
     from orchestrator.sandbox import fake_swanctl
 
-    directory = server.workdir / "appliance"
-    return fake_swanctl.install(directory, owner=server.username, ike_names={"dr-tunnel-1": "s2s"},
-                                establish_after_seconds=options.tunnel_seconds)
+    swanctl = fake_swanctl.install(server.workdir / "appliance", owner=server.username,
+                                   ike_names={"dr-tunnel-1": "s2s"}, establish_after_seconds=options.tunnel_seconds)
+    return {"host": server.host, "port": server.port, "username": server.username,
+            "host_key": server.host_key_line, "swanctl": str(swanctl)}
 
 
-def _deploy(endpoint: str, server, private_key: str, exports: Path, swanctl: Path,
+def _deploy(endpoint: str, server, private_key: str, exports: Path, appliance: dict,
             options: SandboxOptions) -> dict:
     from orchestrator.sandbox.stack import deploy, sandbox_config
 
     endpoint_cfg = {"host": server.host, "port": server.port, "username": server.username,
                     "host_key": server.host_key_line, "private_key": private_key}
     config = sandbox_config(
-        appliance={**endpoint_cfg, "swanctl": str(swanctl)},
+        appliance={**appliance, "private_key": private_key},
         sftp={**endpoint_cfg, "path": str(exports)},
         site=SITE_NAME, region=REGION, state_table=options.team_table, warm=2, target=options.seats,
     )

@@ -192,6 +192,32 @@ def start(workdir: str | Path | None = None, port: int | None = None, attempts: 
     raise SshdUnavailable(f"sshd did not start: {last_error or 'no log output'}")
 
 
+def start_in_namespace(namespace: str, workdir: str | Path) -> SshServer:
+    """sshd inside a network namespace (the real VPN appliance), reached from the host's 127.0.0.1 through
+    :mod:`orchestrator.sandbox.netns_port`; everything it runs sees the namespace's network only.
+    Stopped with the namespace (:func:`orchestrator.sandbox.tunnel.stop`)."""
+    from orchestrator.sandbox import tunnel
+
+    user = ensure_login_user()
+    base = Path(workdir)
+    base.mkdir(parents=True, exist_ok=True)
+    base.chmod(0o755)
+    host_key = _write_host_key(base)
+    (base / "authorized_keys").touch(mode=0o644)
+    inner_port = 22  # the namespace's own loopback: nothing else listens there
+    config = _write_config(base, inner_port, user)
+    process = subprocess.Popen(
+        tunnel.netns_exec(namespace, SSHD, "-D", "-e", "-f", str(config), "-E", str(base / "sshd.log")),
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    port, _ = tunnel.start_port(namespace, inner_port, base / "port.log")
+    # generous: the port program is a Python start-up, slow on a loaded machine
+    if not _wait_listening(port, process, timeout=30.0):
+        _terminate(process.pid, process)
+        raise SshdUnavailable(f"sshd in namespace {namespace} did not start: {_tail(base / 'sshd.log')}")
+    return SshServer("127.0.0.1", port, host_key, user, process.pid, base, process)
+
+
 def stop_from_state(state: dict | str | Path, remove_workdir: bool = True) -> None:
     """Stop an sshd started by another process, from :meth:`SshServer.state` (dict or JSON file)."""
     if not isinstance(state, dict):

@@ -5,6 +5,10 @@ Bring-up: the AWS VPN connections must exist and be ``available``; then each app
 ``ctx.wait_until`` until every child is INSTALLED under an ESTABLISHED IKE SA, or StepTimeout.
 Children already up are not initiated again (the step is idempotent; a resumed run re-initiates
 nothing that is up). Tunnel telemetry is checked when AWS reports it (moto does not).
+
+With ``vpn.appliance.probe`` in the site file, SA state is not proof enough (a wrong traffic selector or
+a missing route shows INSTALLED and carries nothing): bring-up also requires the appliance's bounded
+ping to that address to get replies, and tear-down requires it to get none.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pydantic import Field
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 from orchestrator.steps import register
 from orchestrator.steps.base import Params, PollResult, StepContext, StepKind
+from orchestrator.strongswan import PingResult
 
 
 class BringUpParams(Params):
@@ -25,6 +30,31 @@ class BringUpParams(Params):
 
 class TearDownParams(Params):
     pass
+
+
+def _probe(ctx: StepContext) -> PingResult | None:
+    """The appliance's ping to the site's probe address (None when the site names none)."""
+    address = ctx.site.vpn.appliance.probe
+    return None if address is None else ctx.services.appliance.ping(address)
+
+
+def _require_traffic(ctx: StepContext) -> None:
+    """FatalError when the probe does not answer through tunnels that show ESTABLISHED/INSTALLED."""
+    answer = _probe(ctx)
+    if answer is None:
+        return
+    ctx.record(probe=answer.to_dict())
+    if not answer.answered:
+        raise FatalError(
+            f"vpn: tunnel(s) {', '.join(_children(ctx))} are ESTABLISHED/INSTALLED but carry no traffic: "
+            f"ping on the appliance to the probe {answer.describe()}; check the traffic selectors and "
+            "routes on both sides")
+    ctx.log.info("vpn.traffic", probe=answer.address, rtt_ms=answer.rtt_ms, replies=answer.received)
+
+
+def _traffic_stopped(ctx: StepContext) -> bool:
+    answer = _probe(ctx)
+    return answer is None or not answer.answered
 
 
 def _children(ctx: StepContext) -> list[str]:
@@ -84,7 +114,12 @@ class BringUp(StepKind):
         return lines
 
     def verify(self, ctx: StepContext) -> bool:
-        return _appliance_probe(ctx).done
+        if not _appliance_probe(ctx).done:
+            return False
+        answer = _probe(ctx)
+        if answer is not None:
+            ctx.record(probe=answer.to_dict())
+        return answer is None or answer.answered
 
     def apply(self, ctx: StepContext) -> None:
         params = ctx.params
@@ -122,6 +157,7 @@ class BringUp(StepKind):
             )
         else:
             _log_telemetry(ctx)
+        _require_traffic(ctx)
         ctx.log.info("vpn.up", children=_children(ctx))
 
     def rollback(self, ctx: StepContext) -> None:
@@ -135,7 +171,8 @@ class BringUp(StepKind):
         return (
             "In the AWS console check the site-to-site VPN connections are 'available'; on the appliance run "
             "`swanctl --initiate --child NAME` for each connection, then `swanctl --list-sas` until each "
-            "shows ESTABLISHED with its CHILD SA INSTALLED."
+            "shows ESTABLISHED with its CHILD SA INSTALLED; when the site file names a `probe`, "
+            "`ping -c 3 PROBE` on the appliance must get replies (no reply: check the traffic selectors)."
         )
 
 
@@ -151,14 +188,23 @@ class TearDown(StepKind):
 
     def verify(self, ctx: StepContext) -> bool:
         sas = ctx.services.appliance.list_sas()
-        return not any(c.name in _children(ctx) for ike in sas.ikes for c in ike.children)
+        if any(c.name in _children(ctx) for ike in sas.ikes for c in ike.children):
+            return False
+        return _traffic_stopped(ctx)
 
     def apply(self, ctx: StepContext) -> None:
         terminated = _terminate_each(ctx, _children(ctx), [])
+        answer = _probe(ctx)
+        if answer is not None:
+            ctx.record(probe=answer.to_dict())  # the evidence that traffic stopped, for the report
+        if answer is not None and answer.answered:
+            raise FatalError(f"vpn: the tunnels are terminated but the probe still answers: {answer.describe()} "
+                             "(traffic still reaches the warm site another way)")
         ctx.log.info("vpn.down", terminated=terminated)
 
     def manual(self, params) -> str:
-        return "On the appliance run `swanctl --terminate --child NAME` for each connection."
+        return ("On the appliance run `swanctl --terminate --child NAME` for each connection; when the site "
+                "file names a `probe`, `ping -c 3 PROBE` on the appliance must then get no reply.")
 
 
 def _terminate_each(ctx: StepContext, children: list[str], already: list[str]) -> list[str]:

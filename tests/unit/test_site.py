@@ -58,6 +58,9 @@ BAD = [
     ("duplicate VPN id", "vpn.connection_ids", ["vpn-0abc", "vpn-0abc"], "vpn.connection_ids[1]",
      "the same VPN connection"),
     ("empty swanctl", "vpn.appliance.swanctl", "", "vpn.appliance.swanctl", "at least 1 character"),
+    ("probe not an address", "vpn.appliance.probe", "vpc-host", "vpn.appliance.probe", "expected an IP address"),
+    ("probe a network", "vpn.appliance.probe", "198.51.100.128/25", "vpn.appliance.probe", "expected an IP address"),
+    ("probe a number", "vpn.appliance.probe", 42, "vpn.appliance.probe", "string"),
 ]
 
 
@@ -79,3 +82,13 @@ def test_the_example_site_and_shell_characters_in_connection_names_still_load(tm
     site_file.write_text(json.dumps(_edit("vpn.appliance.connections", ["dr-tunnel-1", "t;$(id)", "a'b"])))
     assert load_site(site_file).vpn.appliance.connections == ["dr-tunnel-1", "t;$(id)", "a'b"]
     assert load_site(SITE).dns.records[0].name == "agents.example.com."
+
+
+def test_probe_is_optional_and_takes_an_address(tmp_path):
+    """Without vpn.appliance.probe the site loads with none; an IPv4 or IPv6 address is kept as written."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(BASE))
+    assert load_site(site_file).vpn.appliance.probe is None
+    for address in ("198.51.100.129", "2001:db8::1"):
+        site_file.write_text(json.dumps(_edit("vpn.appliance.probe", address)))
+        assert load_site(site_file).vpn.appliance.probe == address

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.strongswan import parse_initiate, parse_list_sas
+from orchestrator.strongswan import parse_initiate, parse_list_sas, parse_ping
 
 SAMPLE = Path("/work/shared/samples/strongswan-list-sas.txt")
 
@@ -118,3 +118,32 @@ def test_initiate_success_and_other_failure():
     assert parse_initiate("initiate completed successfully\n", 0).status == "established"
     outcome = parse_initiate("initiate failed: CHILD_SA config 'nope' not found\n", 1)
     assert (outcome.status, outcome.reason) == ("failed", "CHILD_SA config 'nope' not found")
+
+
+PING_OK = """PING 198.51.100.129 (198.51.100.129) 56(84) bytes of data.
+
+--- 198.51.100.129 ping statistics ---
+3 packets transmitted, 3 received, 0% packet loss, time 2046ms
+rtt min/avg/max/mdev = 0.436/0.787/1.295/0.367 ms
+"""
+PING_NONE = """PING 198.51.100.129 (198.51.100.129) 56(84) bytes of data.
+
+--- 198.51.100.129 ping statistics ---
+3 packets transmitted, 0 received, 100% packet loss, time 2030ms
+"""
+
+
+def test_ping_summary_gives_replies_and_average_rtt():
+    """iputils' summary: sent, received and the average round trip (the middle figure)."""
+    answer = parse_ping("198.51.100.129", PING_OK, 3)
+    assert (answer.sent, answer.received, answer.rtt_ms, answer.answered) == (3, 3, 0.787, True)
+    assert answer.describe() == "198.51.100.129: 3 of 3 replies, rtt 0.79 ms"
+
+
+def test_ping_without_replies_or_without_route_is_no_answer():
+    """All echoes lost, or ping refusing at once (no route through a missing tunnel), is no reply."""
+    lost = parse_ping("198.51.100.129", PING_NONE, 3)
+    assert (lost.received, lost.rtt_ms, lost.answered) == (0, None, False)
+    unreachable = parse_ping("198.51.100.129", "ping: connect: Network is unreachable\n", 3)
+    assert not unreachable.answered
+    assert unreachable.describe() == "198.51.100.129: 0 of 3 replies (ping: connect: Network is unreachable)"
