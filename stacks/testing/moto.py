@@ -89,6 +89,9 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:dynamodb/table:Table": self._table,
             "aws:route53/zone:Zone": self._zone,
             "aws:route53/record:Record": self._record,
+            "aws:iam/role:Role": self._role,
+            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
         }
 
     # -- pulumi.runtime.Mocks ------------------------------------------------------------------------------
@@ -412,6 +415,29 @@ class MotoMocks(pulumi.runtime.Mocks):
                 TableName=table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
             )
         return table_name, {"name": table_name, "arn": table["TableArn"]}
+
+    # -- access ----------------------------------------------------------------------------------------------
+
+    def _role(self, name: str, inputs: dict) -> tuple[str, dict]:
+        role = self.client("iam").create_role(
+            RoleName=inputs["name"], AssumeRolePolicyDocument=inputs["assumeRolePolicy"],
+            Description=inputs.get("description", ""), MaxSessionDuration=int(inputs.get("maxSessionDuration", 3600)),
+            Tags=_tag_list(inputs.get("tags")),
+        )["Role"]
+        return role["RoleName"], {"arn": role["Arn"], "name": role["RoleName"], "uniqueId": role["RoleId"]}
+
+    def _role_policy(self, name: str, inputs: dict) -> tuple[str, dict]:
+        self.client("iam").put_role_policy(
+            RoleName=inputs["role"], PolicyName=inputs["name"], PolicyDocument=inputs["policy"]
+        )
+        return f"{inputs['role']}:{inputs['name']}", {}
+
+    def _oidc_provider(self, name: str, inputs: dict) -> tuple[str, dict]:
+        arn = self.client("iam").create_open_id_connect_provider(
+            Url=inputs["url"], ClientIDList=list(inputs.get("clientIdLists") or []),
+            ThumbprintList=list(inputs.get("thumbprintLists") or []), Tags=_tag_list(inputs.get("tags")),
+        )["OpenIDConnectProviderArn"]
+        return arn, {"arn": arn}
 
     # -- route53 ---------------------------------------------------------------------------------------------
 
