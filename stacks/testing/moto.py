@@ -311,8 +311,10 @@ class MotoMocks(pulumi.runtime.Mocks):
                 for t in inputs.get("tags") or []
             ],
         )
-        arn = self._arn("autoscaling", f"autoScalingGroup:{uuid.uuid4()}:autoScalingGroupName/{group_name}")
-        return group_name, {"name": group_name, "arn": arn}
+        # moto's own ARN (the access component scopes the orchestrator's role to it)
+        (group,) = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])[
+            "AutoScalingGroups"]
+        return group_name, {"name": group_name, "arn": group["AutoScalingGroupARN"]}
 
     # -- restore ---------------------------------------------------------------------------------------------
 

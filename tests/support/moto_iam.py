@@ -5,7 +5,7 @@ served (the env variable at start; ``POST /moto-api/reset-auth`` sets it again a
 site is built with enforcement off (the count is huge); :func:`enforce` then turns it on (count 0), and
 every later call needs an IAM user's access key whose policies allow it.
 
-Two changes are made to moto **in this server process only** (``python -m tests.support.moto_iam``), never
+Six changes are made to moto **in this server process only** (``python -m tests.support.moto_iam``), never
 to the product, never to the other moto servers of the suite. Both are documented in docs/permissions.md:
 
 1. **Route 53 GET signatures** (a moto bug). moto re-computes a request's SigV4 signature from
@@ -21,6 +21,30 @@ to the product, never to the other moto servers of the suite. Both are documente
    resolve (``"*"``) matches any statement's ``Resource`` (:func:`_resource_matches`); actions are still
    checked exactly, and S3 resources (bucket, prefix) are still checked exactly. That the ARNs of the other
    services name this site's resources is asserted separately, against what was deployed.
+
+3. **DynamoDB transactions.** moto authorizes ``TransactWriteItems`` as the action
+   ``dynamodb:TransactWriteItems``, which AWS does not have: AWS authorizes each item by its own action
+   (``PutItem``, ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem``; DynamoDB developer guide, "Using IAM
+   with DynamoDB transactions"). The change: a transaction is authorized item action by item action
+   (:func:`_actions_aws_checks`).
+4. **The denial's format for JSON services.** moto answers an IAM denial with an XML ``ErrorResponse`` even
+   to DynamoDB and Secrets Manager, which speak JSON; botocore cannot parse it (the orchestrator then
+   reports "HTTP 403 ..., not an AWS answer"). AWS answers ``{"__type": "AccessDeniedException", "message":
+   "User: ... is not authorized to perform: ACTION on resource: ..."}``; the change answers that for the
+   services whose botocore model says ``json``. The decision itself is moto's.
+5. **S3 action names.** moto authorizes some S3 calls under names IAM does not have: ``HeadBucket`` (AWS
+   checks ``s3:ListBucket``), ``GetPublicAccessBlock`` (AWS: ``s3:GetBucketPublicAccessBlock``), and a
+   bucket's ``?encryption`` falls to its default ``ListBucket`` (AWS: ``s3:GetEncryptionConfiguration``).
+   The change renames them in moto's ``ACTION_MAP`` (:data:`_S3_IAM_NAMES`).
+6. **DynamoDB requests one at a time.** moto's ``TransactWriteItems`` deep-copies the table while other
+   request threads write to it, and fails with ``RuntimeError: dictionary changed size during iteration``
+   (HTTP 500) when the orchestrator's parallel steps journal at the same moment (seen in the drill here;
+   DynamoDB itself isolates transactions). The change serializes this server's DynamoDB requests
+   (:func:`_one_dynamodb_request_at_a_time`).
+
+Besides, when ``MOTO_IAM_ACTION_LOG`` names a file, the server appends one line per authorized call
+(``principal ARN, action, resource, allowed|denied``): what the tests read to prove which action was denied,
+that a denied call was not retried, and that every granted action is used. It changes no decision.
 """
 
 from __future__ import annotations
@@ -38,13 +62,16 @@ from orchestrator.sandbox import motoserver
 NO_AUTH_WHILE_BUILDING = 10**9
 
 
-def start(port: int | None = None, *, log_file: str | Path | None = None,
+def start(port: int | None = None, *, log_file: str | Path | None = None, action_log: str | Path | None = None,
           timeout: float = 30.0) -> motoserver.MotoServerState:
-    """Start this module as the moto server (same contract as ``orchestrator.sandbox.motoserver.start``)."""
+    """Start this module as the moto server (same contract as ``orchestrator.sandbox.motoserver.start``);
+    ``action_log``: where to log each authorization decision."""
     port = port or motoserver.free_port()
     endpoint = f"http://{motoserver.HOST}:{port}"
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_CA_BUNDLE", "AWS_ENDPOINT_URL")}
     env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(NO_AUTH_WHILE_BUILDING)
+    if action_log:
+        env["MOTO_IAM_ACTION_LOG"] = str(action_log)
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
         process = subprocess.Popen(
@@ -95,8 +122,100 @@ def _aws_request_signed_as_sent(self):
     return request
 
 
+def read_action_log(path: Path) -> list[tuple[str, str, str, str]]:
+    """The action log's lines as (principal ARN, action, resource, "allowed"|"denied")."""
+    if not path.exists():
+        return []
+    return [tuple(line.split("\t")) for line in path.read_text().splitlines() if line]  # type: ignore[misc]
+
+
+#: AWS authorizes a transaction by the actions of its items (DynamoDB developer guide, "Using IAM with
+#: DynamoDB transactions"); there is no IAM action ``dynamodb:TransactWriteItems``
+_TRANSACTION_ITEM_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem",
+                             "Delete": "dynamodb:DeleteItem", "ConditionCheck": "dynamodb:ConditionCheckItem",
+                             "Get": "dynamodb:GetItem"}
+_JSON_PROTOCOL_SERVICES: dict[str, bool] = {}
+
+
+def _actions_aws_checks(request) -> list[str]:
+    """The IAM actions AWS evaluates for this request: a DynamoDB transaction's item actions, else moto's."""
+    if request._action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
+        items = json.loads(request._body or b"{}").get("TransactItems") or []
+        return sorted({_TRANSACTION_ITEM_ACTIONS[kind] for item in items for kind in item})
+    return [request._action]
+
+
+def _json_protocol(service: str) -> bool:
+    if service not in _JSON_PROTOCOL_SERVICES:
+        import botocore.session
+
+        try:
+            protocol = botocore.session.get_session().get_service_model(service).protocol
+        except Exception:
+            protocol = ""
+        _JSON_PROTOCOL_SERVICES[service] = protocol == "json"
+    return _JSON_PROTOCOL_SERVICES[service]
+
+
+def _authorize_as_aws_does(access_control, log_path: str | None) -> None:
+    """Changes 3 and 4 of the module docstring, and the decision log."""
+    from moto.core.exceptions import JsonRESTError
+
+    original = access_control.IAMRequestBase.check_action_permitted
+
+    def check(self, resource):
+        for action in _actions_aws_checks(self):
+            self._action = action
+            outcome = "denied"
+            try:
+                original(self, resource)
+                outcome = "allowed"
+            except access_control.AccessDeniedError:
+                if _json_protocol(self._service):
+                    raise JsonRESTError("AccessDeniedException", f"User: {self._access_key.arn} is not "
+                                        f"authorized to perform: {action} on resource: {resource}") from None
+                raise
+            finally:
+                if log_path:
+                    with open(log_path, "a") as log:
+                        log.write(f"{self._access_key.arn}\t{action}\t{resource}\t{outcome}\n")
+
+    access_control.IAMRequestBase.check_action_permitted = check
+
+
+#: (moto's ACTION_MAP path) -> the IAM action AWS checks for that S3 call
+_S3_IAM_NAMES = {
+    ("BUCKET", "HEAD", "DEFAULT"): "ListBucket",
+    ("BUCKET", "GET", "public_access_block"): "GetBucketPublicAccessBlock",
+    ("BUCKET", "GET", "publicAccessBlock"): "GetBucketPublicAccessBlock",
+    ("BUCKET", "GET", "encryption"): "GetEncryptionConfiguration",
+}
+
+
+def _one_dynamodb_request_at_a_time() -> None:
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.Lock()
+    original = DynamoHandler.call_action
+
+    def call_action(self):
+        with lock:
+            return original(self)
+
+    DynamoHandler.call_action = call_action
+
+
 def _patch_moto() -> None:
     from moto.iam import access_control
+    from moto.s3 import responses as s3_responses
+
+    for (kind, method, key), action in _S3_IAM_NAMES.items():
+        s3_responses.ACTION_MAP[kind][method][key] = action
+
+    _authorize_as_aws_does(access_control, os.environ.get("MOTO_IAM_ACTION_LOG"))
+    _one_dynamodb_request_at_a_time()
 
     access_control.IAMRequestBase._create_aws_request = _aws_request_signed_as_sent
     original_match = access_control.IAMPolicyStatement._check_element_matches
