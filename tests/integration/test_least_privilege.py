@@ -171,14 +171,26 @@ def test_failover_then_failback_succeed_under_the_orchestrator_policy_alone(enfo
     assert not [d for d in enforced.decisions(operator) if d[3] == "denied"]
 
 
+def _no_restored_data(enforced: Enforced) -> None:
+    """Empty the restore bucket (as the admin): the drill then restores, and its clean-up deletes."""
+    s3, bucket = enforced.admin.client("s3"), enforced.admin.site["backup"]["bucket"]
+    keys = [{"Key": o["Key"]} for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    if keys:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+
+
 def test_drill_succeeds_under_the_orchestrator_policy_alone(enforced, tmp_path):
-    """A whole drill (failover, verify, failback, clean-up) as the orchestrator policy's principal."""
+    """A whole drill (failover with a restore, verify, failback, clean-up of what it restored) as the
+    orchestrator policy's principal."""
+    _no_restored_data(enforced)
     before = _warm(enforced)
     operator = enforced.principal(enforced.policies["orchestrator"])
     result = cli(operator, tmp_path, "drill", "--site", str(operator.site_file))
     assert result.returncode == 0, result.stderr[-3000:]
     after = aws_state(enforced.admin)
     assert after["records"] == before["records"] and after["desired"] == before["desired"]
+    assert after["keys"] == before["keys"] == []
+    assert {"s3:PutObject", "s3:DeleteObject"} <= {d[1] for d in enforced.decisions(operator) if d[3] == "allowed"}
 
 
 def test_resume_succeeds_under_the_orchestrator_policy_alone(enforced, tmp_path):

@@ -26,7 +26,7 @@ to the product, never to the other moto servers of the suite. Both are documente
    ``dynamodb:TransactWriteItems``, which AWS does not have: AWS authorizes each item by its own action
    (``PutItem``, ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem``; DynamoDB developer guide, "Using IAM
    with DynamoDB transactions"). The change: a transaction is authorized item action by item action
-   (:func:`_actions_aws_checks`).
+   (:func:`_checks_aws_makes`).
 4. **The denial's format for JSON services.** moto answers an IAM denial with an XML ``ErrorResponse`` even
    to DynamoDB and Secrets Manager, which speak JSON; botocore cannot parse it (the orchestrator then
    reports "HTTP 403 ..., not an AWS answer"). AWS answers ``{"__type": "AccessDeniedException", "message":
@@ -35,7 +35,9 @@ to the product, never to the other moto servers of the suite. Both are documente
 5. **S3 action names.** moto authorizes some S3 calls under names IAM does not have: ``HeadBucket`` (AWS
    checks ``s3:ListBucket``), ``GetPublicAccessBlock`` (AWS: ``s3:GetBucketPublicAccessBlock``), and a
    bucket's ``?encryption`` falls to its default ``ListBucket`` (AWS: ``s3:GetEncryptionConfiguration``).
-   The change renames them in moto's ``ACTION_MAP`` (:data:`_S3_IAM_NAMES`).
+   The change renames them in moto's ``ACTION_MAP`` (:data:`_S3_IAM_NAMES`). And moto authorizes
+   ``DeleteObjects`` as ``s3:DeleteObject`` on the *bucket*; AWS checks ``s3:DeleteObject`` on each key
+   deleted, so a prefix-scoped grant works there. The change checks each key (:func:`_checks_aws_makes`).
 6. **DynamoDB requests one at a time.** moto's ``TransactWriteItems`` deep-copies the table while other
    request threads write to it, and fails with ``RuntimeError: dictionary changed size during iteration``
    (HTTP 500) when the orchestrator's parallel steps journal at the same moment (seen in the drill here;
@@ -137,12 +139,19 @@ _TRANSACTION_ITEM_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:Upda
 _JSON_PROTOCOL_SERVICES: dict[str, bool] = {}
 
 
-def _actions_aws_checks(request) -> list[str]:
-    """The IAM actions AWS evaluates for this request: a DynamoDB transaction's item actions, else moto's."""
+def _checks_aws_makes(request, resource: str) -> list[tuple[str, str]]:
+    """The (action, resource) pairs AWS evaluates for this request: a DynamoDB transaction's item actions,
+    an S3 DeleteObjects' ``s3:DeleteObject`` on each key; else moto's own pair."""
     if request._action in ("dynamodb:TransactWriteItems", "dynamodb:TransactGetItems"):
         items = json.loads(request._body or b"{}").get("TransactItems") or []
-        return sorted({_TRANSACTION_ITEM_ACTIONS[kind] for item in items for kind in item})
-    return [request._action]
+        return [(action, resource) for action in sorted({_TRANSACTION_ITEM_ACTIONS[k] for i in items for k in i})]
+    if request._action == "s3:DeleteObject" and request._method == "POST" and "delete" in request._path:
+        import xml.etree.ElementTree as ElementTree
+
+        root = ElementTree.fromstring(request._body or b"<Delete/>")  # noqa: S314 (botocore wrote it: a test)
+        keys = [e.text or "" for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Key"]
+        return [("s3:DeleteObject", f"{resource}/{key}") for key in keys]
+    return [(request._action, resource)]
 
 
 def _json_protocol(service: str) -> bool:
@@ -163,8 +172,8 @@ def _authorize_as_aws_does(access_control, log_path: str | None) -> None:
 
     original = access_control.IAMRequestBase.check_action_permitted
 
-    def check(self, resource):
-        for action in _actions_aws_checks(self):
+    def check(self, requested):
+        for action, resource in _checks_aws_makes(self, requested):
             self._action = action
             outcome = "denied"
             try:
