@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Knobs(BaseModel):
@@ -147,6 +147,12 @@ class AccessConfig(_Knobs):
             if len(parts) < 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[4].isdigit():
                 raise ValueError(f"{arn!r} is not an IAM principal ARN (arn:aws:iam::ACCOUNT:role/NAME)")
         return value
+
+    @model_validator(mode="after")
+    def _someone_can_assume(self):
+        if not self.principals and self.github is None:
+            raise ValueError("give principals, github, or both: a role nobody can assume is useless")
+        return self
 
 
 class SiteConfig(_Knobs):

@@ -123,6 +123,14 @@ def test_the_site_file_refuses_an_access_key_that_is_not_a_role_arn(declared):
         parse_site(bad, "site.json")
 
 
+def test_stack_config_refuses_an_access_key_nobody_can_use():
+    """access with neither principals nor github is refused (a role nobody can assume)."""
+    config = good_config()
+    config["access"] = {"principals": []}
+    with pytest.raises(config_module.ConfigError, match=r"access: .*principals, github"):
+        config_module.parse_config(config)
+
+
 @pytest.mark.parametrize(("path", "value", "where"), [
     (("access", "principals"), ["*"], r"access\.principals"),
     (("access", "principals"), ["arn:aws:s3:::bucket"], r"access\.principals"),
