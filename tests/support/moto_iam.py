@@ -1,4 +1,4 @@
-"""A moto server that enforces IAM, for the least-privilege tests (tests/stacks/test_least_privilege.py).
+"""A moto server that enforces IAM, for the least-privilege tests (tests/integration/test_least_privilege.py).
 
 moto 5.2.5 authenticates and authorizes every call once ``INITIAL_NO_AUTH_ACTION_COUNT`` calls have been
 served (the env variable at start; ``POST /moto-api/reset-auth`` sets it again at run time). The embedded
@@ -6,14 +6,15 @@ site is built with enforcement off (the count is huge); :func:`enforce` then tur
 every later call needs an IAM user's access key whose policies allow it.
 
 Six changes are made to moto **in this server process only** (``python -m tests.support.moto_iam``), never
-to the product, never to the other moto servers of the suite. Both are documented in docs/permissions.md:
+to the product, never to the other moto servers of the suite. Each is also listed in docs/permissions.md:
 
 1. **Route 53 GET signatures** (a moto bug). moto re-computes a request's SigV4 signature from
    ``data=self._body or self._data``: for a GET, the body is empty, so moto signs its parsed parameters
-   (``self._data``) as if they were a form body, while the client signed an empty payload. Every Route 53
-   GET (``ListHostedZones``, ``GetHostedZone``, ``GetChange``, ``ListResourceRecordSets``) is then refused
-   with ``SignatureDoesNotMatch`` even for a principal allowed ``*``. The fix: a request with an empty body
-   is re-signed with an empty body (:func:`_aws_request_signed_as_sent`). The signature is still checked.
+   (``self._data``) as if they were a form body, while the client signed an empty payload. Measured without
+   the change: ``ListHostedZones``, ``GetHostedZone`` and ``ListResourceRecordSets`` are refused (403, an
+   empty error code: ``SignatureDoesNotMatch``) even for a principal allowed ``*``. The fix: a request
+   with an empty body is re-signed with an empty body (:func:`_aws_request_signed_as_sent`). The signature
+   is still checked.
 2. **Resources moto does not resolve.** moto 5.2.5 authorizes S3 calls against the bucket/object ARN, but
    calls to Route 53, Auto Scaling, EC2, SNS, Secrets Manager and DynamoDB against the resource ``"*"``
    (it has no resource resolution for them). A statement scoped to an ARN can never match ``"*"``, so a
@@ -21,7 +22,6 @@ to the product, never to the other moto servers of the suite. Both are documente
    resolve (``"*"``) matches any statement's ``Resource`` (:func:`_resource_matches`); actions are still
    checked exactly, and S3 resources (bucket, prefix) are still checked exactly. That the ARNs of the other
    services name this site's resources is asserted separately, against what was deployed.
-
 3. **DynamoDB transactions.** moto authorizes ``TransactWriteItems`` as the action
    ``dynamodb:TransactWriteItems``, which AWS does not have: AWS authorizes each item by its own action
    (``PutItem``, ``UpdateItem``, ``DeleteItem``, ``ConditionCheckItem``; DynamoDB developer guide, "Using IAM
