@@ -82,7 +82,8 @@ the suite's other moto servers) where moto differs from AWS:
 
 1. **Route 53 GET signatures** (the bug in `../shared/FACTS.md`): moto re-signs a request with
    `data=self._body or self._data`, so a GET's parsed parameters are signed as a form body while the client
-   signed an empty one; every Route 53 GET was refused with `SignatureDoesNotMatch`, even for `Action "*"`.
+   signed an empty one; `ListHostedZones`, `GetHostedZone` and `ListResourceRecordSets` were refused
+   (`SignatureDoesNotMatch`) even for `Action "*"`.
    Changed: an empty body is re-signed as empty. The signature is still checked.
 2. **Resources moto does not resolve**: moto authorizes S3 against the bucket/object ARN but Route 53,
    Auto Scaling, EC2, SNS, Secrets Manager and DynamoDB against `"*"`, which no ARN-scoped statement
@@ -95,9 +96,10 @@ the suite's other moto servers) where moto differs from AWS:
 4. **The denial's format**: moto answers a denial in XML even to JSON services (DynamoDB, Secrets
    Manager), which botocore cannot parse. Changed to AWS's JSON `AccessDeniedException`; the decision is
    moto's.
-5. **S3 action names**: moto authorizes `HeadBucket` as `s3:HeadBucket` (AWS: `s3:ListBucket`),
-   `GetPublicAccessBlock` as itself (AWS: `s3:GetBucketPublicAccessBlock`) and a bucket's `?encryption` as
-   `s3:ListBucket` (AWS: `s3:GetEncryptionConfiguration`). Renamed to AWS's. And moto authorizes
+5. **S3 action names**: moto's action map authorizes `HeadBucket` as `s3:HeadBucket` (AWS:
+   `s3:ListBucket`), names the public access block read `s3:GetPublicAccessBlock` (AWS:
+   `s3:GetBucketPublicAccessBlock`) and lets a bucket's `?encryption` fall to `s3:ListBucket` (AWS:
+   `s3:GetEncryptionConfiguration`). Renamed to AWS's. And moto authorizes
    `DeleteObjects` as `s3:DeleteObject` on the bucket, where AWS checks `s3:DeleteObject` on each key
    (so a prefix-scoped grant works): changed to check each key.
 6. **DynamoDB requests one at a time**: moto's `TransactWriteItems` deep-copies a table while other
