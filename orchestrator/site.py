@@ -268,6 +268,13 @@ class State(_Model):
     table: str = Field(min_length=3)
 
 
+class Access(_Model):
+    """The IAM roles the stack declares (stacks/warm_site/access.py): which one an operator assumes."""
+
+    orchestrator_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+    readiness_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+
+
 class Site(_Model):
     schema_: Annotated[Literal[1], BeforeValidator(_not_a_boolean)] = Field(alias="schema")
     site: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -279,6 +286,7 @@ class Site(_Model):
     seats: Seats
     notify: Notify
     state: State | None = None
+    access: Access | None = None
 
 
 def parse_site(data: object, source: str = "<site>") -> Site:

@@ -28,6 +28,9 @@ def read_config() -> dict:
     state = config.get_object("state")
     if state:
         raw["state"] = state
+    access = config.get_object("access")
+    if access:
+        raw["access"] = access
     for key, (section, endpoint) in SECRET_KEYS.items():
         if "private_key" in raw[section][endpoint]:
             raise pulumi.RunError(

@@ -33,6 +33,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from stacks.warm_site.access import UNSCOPABLE_ACTIONS
+
 STACK = "pulumi:pulumi:Stack"
 BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -47,6 +49,11 @@ SUBNET = "aws:ec2/subnet:Subnet"
 TABLE = "aws:dynamodb/table:Table"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 (a type token)
 VPN_ROUTE = "aws:ec2/vpnConnectionRoute:VpnConnectionRoute"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+#: resources whose ``policy`` input is an identity policy (what a principal may do)
+IDENTITY_POLICY_TYPES = frozenset({ROLE_POLICY, "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
+                                   "aws:iam/groupPolicy:GroupPolicy"})
 
 # AWS resources that cannot carry tags. Everything else from the aws provider must be tagged: a new
 # resource type is tagged-by-default-required, so forgetting tags on it fails CI.
@@ -63,6 +70,9 @@ UNTAGGABLE = frozenset(
         BUCKET_PUBLIC_ACCESS,
         "aws:route53/record:Record",
         SECURITY_GROUP_RULE,
+        ROLE_POLICY,
+        "aws:iam/userPolicy:UserPolicy",
+        "aws:iam/groupPolicy:GroupPolicy",
     }
 )
 GOOD_SSE = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
@@ -300,6 +310,106 @@ def validate_no_secret_in_outputs(args: StackValidationArgs, report: ReportViola
             report(f"outputs contain {marker!r}", None)
 
 
+# -- IAM ----------------------------------------------------------------------------------------------------
+
+
+def _document(value: Any) -> dict[str, Any] | None:
+    """A policy document from a resource input (a JSON string or an object); None when not known yet."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*", "Sid": "<not JSON>"}]}
+    return value if isinstance(value, dict) else None
+
+
+def _statements(document: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    if not document:
+        return []
+    statements = document.get("Statement") or []
+    return [statements] if isinstance(statements, dict) else [s for s in statements if isinstance(s, dict)]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _identity_documents(args: ResourceValidationArgs) -> list[dict[str, Any]]:
+    """The identity policies a resource declares: its ``policy``, or a role's ``inlinePolicies``."""
+    props = args.props
+    if args.resource_type in IDENTITY_POLICY_TYPES:
+        return [d for d in [_document(props.get("policy"))] if d]
+    if args.resource_type == ROLE:
+        return [d for d in (_document(p.get("policy")) for p in props.get("inlinePolicies") or []) if d]
+    return []
+
+
+def _where(args: ResourceValidationArgs, statement: Mapping[str, Any]) -> str:
+    return f"{args.name}: statement {statement.get('Sid') or '(no Sid)'}"
+
+
+def validate_iam_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """No identity policy allows every action (``*``) or every action of a service (``s3:*``), nor uses
+    ``NotAction`` (which allows everything not listed)."""
+    for document in _identity_documents(args):
+        for statement in _statements(document):
+            if statement.get("Effect") != "Allow":
+                continue
+            if "NotAction" in statement:
+                report(f"{_where(args, statement)}: NotAction allows everything it does not list", None)
+            for action in _as_list(statement.get("Action")):
+                if action == "*" or str(action).endswith(":*"):
+                    report(f"{_where(args, statement)}: Action {action!r} allows every action", None)
+
+
+def validate_iam_resources(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """No identity policy allows ``Resource: "*"`` (or ``NotResource``), except for the actions AWS cannot
+    scope to a resource (``UNSCOPABLE_ACTIONS``)."""
+    for document in _identity_documents(args):
+        for statement in _statements(document):
+            if statement.get("Effect") != "Allow":
+                continue
+            if "NotResource" in statement:
+                report(f"{_where(args, statement)}: NotResource allows every resource it does not list", None)
+            if "*" in _as_list(statement.get("Resource")):
+                scopable = sorted(set(map(str, _as_list(statement.get("Action")))) - UNSCOPABLE_ACTIONS)
+                if scopable:
+                    report(f"{_where(args, statement)}: Resource \"*\" for {', '.join(scopable)} "
+                           f"(only {', '.join(sorted(UNSCOPABLE_ACTIONS))} cannot be scoped)", None)
+
+
+def _principal_values(principal: Any) -> list[Any]:
+    if isinstance(principal, Mapping):
+        return [v for value in principal.values() for v in _as_list(value)]
+    return _as_list(principal)
+
+
+def _trust_statements(args: ResourceValidationArgs) -> list[dict[str, Any]]:
+    if args.resource_type != ROLE:
+        return []
+    return _statements(_document(args.props.get("assumeRolePolicy")))
+
+
+def validate_iam_principals(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """No policy names a wildcard principal (``"*"``, ``{"AWS": "*"}``, a principal with ``*`` in it)."""
+    statements = _trust_statements(args) + [s for d in _identity_documents(args) for s in _statements(d)]
+    for statement in statements:
+        for key in ("Principal", "NotPrincipal"):
+            if key in statement and any("*" in str(v) for v in _principal_values(statement[key])):
+                report(f"{_where(args, statement)}: {key} {statement[key]!r} is a wildcard", None)
+
+
+def validate_iam_trust(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Every statement of a role's trust policy that allows assuming it has a condition (which principal
+    ARN, which repository and branch), and a role has at least one such statement."""
+    statements = _trust_statements(args)
+    if args.resource_type == ROLE and args.props.get("assumeRolePolicy") is not None and not statements:
+        report(f"{args.name}: the trust policy has no statement", None)
+    for statement in statements:
+        if statement.get("Effect") == "Allow" and not statement.get("Condition"):
+            report(f"{_where(args, statement)}: a trust statement without a Condition", None)
+
+
 def _strings(description: str) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "string"}, "description": description}
 
@@ -329,6 +439,15 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         name="secrets", description="No key material in the stack outputs.",
         validate=validate_no_secret_in_outputs,
         config_schema=PolicyConfigSchema({"secret_values": _strings("values that must never be output")})),
+    ResourceValidationPolicy(name="iam-actions", description="No IAM policy allows * or service:* actions.",
+                             validate=validate_iam_actions),
+    ResourceValidationPolicy(name="iam-resources",
+                             description="No IAM Resource * except for the actions AWS cannot scope.",
+                             validate=validate_iam_resources),
+    ResourceValidationPolicy(name="iam-principals", description="No wildcard principal in any IAM policy.",
+                             validate=validate_iam_principals),
+    ResourceValidationPolicy(name="iam-trust", description="Every role trust statement has a condition.",
+                             validate=validate_iam_trust),
 ]
 
 #: a violation of any rule fails `pulumi preview` / `pulumi up`

@@ -89,6 +89,9 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:dynamodb/table:Table": self._table,
             "aws:route53/zone:Zone": self._zone,
             "aws:route53/record:Record": self._record,
+            "aws:iam/role:Role": self._role,
+            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
         }
 
     # -- pulumi.runtime.Mocks ------------------------------------------------------------------------------
@@ -308,8 +311,10 @@ class MotoMocks(pulumi.runtime.Mocks):
                 for t in inputs.get("tags") or []
             ],
         )
-        arn = self._arn("autoscaling", f"autoScalingGroup:{uuid.uuid4()}:autoScalingGroupName/{group_name}")
-        return group_name, {"name": group_name, "arn": arn}
+        # moto's own ARN (the access component scopes the orchestrator's role to it)
+        (group,) = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])[
+            "AutoScalingGroups"]
+        return group_name, {"name": group_name, "arn": group["AutoScalingGroupARN"]}
 
     # -- restore ---------------------------------------------------------------------------------------------
 
@@ -412,6 +417,29 @@ class MotoMocks(pulumi.runtime.Mocks):
                 TableName=table_name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
             )
         return table_name, {"name": table_name, "arn": table["TableArn"]}
+
+    # -- access ----------------------------------------------------------------------------------------------
+
+    def _role(self, name: str, inputs: dict) -> tuple[str, dict]:
+        role = self.client("iam").create_role(
+            RoleName=inputs["name"], AssumeRolePolicyDocument=inputs["assumeRolePolicy"],
+            Description=inputs.get("description", ""), MaxSessionDuration=int(inputs.get("maxSessionDuration", 3600)),
+            Tags=_tag_list(inputs.get("tags")),
+        )["Role"]
+        return role["RoleName"], {"arn": role["Arn"], "name": role["RoleName"], "uniqueId": role["RoleId"]}
+
+    def _role_policy(self, name: str, inputs: dict) -> tuple[str, dict]:
+        self.client("iam").put_role_policy(
+            RoleName=inputs["role"], PolicyName=inputs["name"], PolicyDocument=inputs["policy"]
+        )
+        return f"{inputs['role']}:{inputs['name']}", {}
+
+    def _oidc_provider(self, name: str, inputs: dict) -> tuple[str, dict]:
+        arn = self.client("iam").create_open_id_connect_provider(
+            Url=inputs["url"], ClientIDList=list(inputs.get("clientIdLists") or []),
+            ThumbprintList=list(inputs.get("thumbprintLists") or []), Tags=_tag_list(inputs.get("tags")),
+        )["OpenIDConnectProviderArn"]
+        return arn, {"arn": arn}
 
     # -- route53 ---------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Knobs(BaseModel):
@@ -124,6 +124,37 @@ class StateConfig(_Knobs):
     table: str = Field(min_length=3)
 
 
+class GithubOidcConfig(_Knobs):
+    """GitHub Actions may assume the roles from this repository's workflows on this branch only."""
+
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    branch: str = Field(default="main", min_length=1, pattern=r"^[^*?\s]+$")
+    # The account's existing provider for token.actions.githubusercontent.com (one per account); else created.
+    provider_arn: str | None = Field(default=None, pattern=r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/")
+
+
+class AccessConfig(_Knobs):
+    """Who may assume the orchestrator and readiness roles (see stacks/warm_site/access.py)."""
+
+    principals: list[str] = Field(default_factory=list)
+    github: GithubOidcConfig | None = None
+
+    @field_validator("principals")
+    @classmethod
+    def _principal_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            parts = arn.split(":")
+            if len(parts) < 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[4].isdigit():
+                raise ValueError(f"{arn!r} is not an IAM principal ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+        return value
+
+    @model_validator(mode="after")
+    def _someone_can_assume(self):
+        if not self.principals and self.github is None:
+            raise ValueError("give principals, github, or both: a role nobody can assume is useless")
+        return self
+
+
 class SiteConfig(_Knobs):
     site: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     owner: str
@@ -136,6 +167,7 @@ class SiteConfig(_Knobs):
     seats: SeatsConfig
     notify: NotifyConfig
     state: StateConfig | None = None
+    access: AccessConfig | None = None
 
 
 class ConfigError(ValueError):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
+from stacks.warm_site.access import Access, AccessArgs, SiteArns
 from stacks.warm_site.config import SiteConfig, SshEndpointConfig
 from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
 from stacks.warm_site.network import Network, NetworkArgs
@@ -55,10 +58,33 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
         "seats": {"asg_name": seats.asg_name, "warm": cfg.seats.warm, "target": cfg.seats.target},
         "notify": {"topic_arn": notify.topic_arn},
     }
+    state = None
     if cfg.state is not None:
         state = State(f"{cfg.site}-state", StateArgs(table_name=cfg.state.table, tags=tags))
         outputs["state"] = {"table": state.table_name}
+    if cfg.access is not None:
+        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state)
+        outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
+                             "readiness_role_arn": access.readiness_role_arn}
     return outputs
+
+
+def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
+            state: State | None) -> Access:
+    """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
+    assert cfg.access is not None
+    arns = pulumi.Output.all(
+        dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
+        restore.key_secret.arn, state.table.arn if state is not None else None,
+    ).apply(lambda v: SiteArns(zone_id=v[0], group_arn=v[1], bucket_arn=v[2], prefix=cfg.backup.prefix,
+                               topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6]))
+    github = cfg.access.github
+    return Access(f"{cfg.site}-access", AccessArgs(
+        site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,
+        github_repository=github.repository if github else None,
+        github_branch=github.branch if github else "main",
+        github_provider_arn=github.provider_arn if github else None,
+    ))
 
 
 def _network(cfg: SiteConfig, tags: Tags) -> Network:

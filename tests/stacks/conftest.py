@@ -27,6 +27,8 @@ SFTP_KEY = (
 )
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 PRIMARY_CIDRS = ["10.10.0.0/16"]
+#: an SSO permission set's role: its name ends in a random suffix, so the trust matches it with ArnLike
+OPERATOR_ROLE = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DR-Operator_*"
 
 
 # pulumi_aws warns about its own deprecated aliases (s3.BucketV2...) when Pulumi loads its modules; not ours.
@@ -107,6 +109,10 @@ def good_config() -> dict[str, Any]:
         },
         "notify": {"topic_name": "cc-dr-test-milestones"},
         "state": {"table": "cc-dr-test-runs"},
+        "access": {
+            "principals": [OPERATOR_ROLE],
+            "github": {"repository": "example-org/cc-dr", "branch": "main"},
+        },
     }
 
 
@@ -128,6 +134,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             resource_id = outputs["zoneId"] = "ZMOCK0123456789"
         if args.typ == "aws:sns/topic:Topic":
             resource_id = outputs["arn"]
+        if args.typ == "aws:iam/role:Role":
+            outputs["arn"] = f"arn:aws:iam::123456789012:role/{resource_id}"
+        if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            outputs["arn"] = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
         return resource_id, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

@@ -4,6 +4,7 @@ policy, and each policy fails on a deliberately bad input."""
 from __future__ import annotations
 
 import copy
+import json
 import runpy
 from collections.abc import Callable
 
@@ -116,6 +117,29 @@ def _add(resource: Resource) -> Callable[[list[Resource]], list[Resource]]:
     return lambda resources: [*resources, resource]
 
 
+def _iam_edit(type_: str, key: str, change: Callable[[dict], None], role: str = "orchestrator"):
+    """Edit the JSON policy document ``key`` of the ``role``'s resource of ``type_`` (a bad declaration)."""
+
+    def edit(inputs: dict) -> None:
+        if role in str(inputs.get("name") or inputs.get("role")):
+            document = json.loads(inputs[key])
+            change(document)
+            inputs[key] = json.dumps(document)
+
+    return _edit(type_, edit)
+
+
+def _statement(sid: str, **fields) -> Callable[[dict], None]:
+    def change(document: dict) -> None:
+        for statement in document["Statement"]:
+            if statement.get("Sid") == sid:
+                statement.update(fields)
+
+    return change
+
+
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ROLE = "aws:iam/role:Role"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 
@@ -167,6 +191,22 @@ BAD_DECLARATIONS = [
         ),
     ),
     ("seats", "seat-group-renamed", _edit("aws:autoscaling/group:Group", lambda i: i.update(name="other"))),
+    ("iam-actions", "action-star", _iam_edit(ROLE_POLICY, "policy", _statement("Notify", Action="*"))),
+    ("iam-actions", "service-star",
+     _iam_edit(ROLE_POLICY, "policy", _statement("NotifyRead", Action=["sns:*"]), role="readiness")),
+    ("iam-actions", "not-action", _iam_edit(ROLE_POLICY, "policy", lambda d: d["Statement"].append(
+        {"Sid": "Everything", "Effect": "Allow", "NotAction": "iam:*", "Resource": "arn:aws:s3:::x"}))),
+    ("iam-resources", "resource-star-on-a-scopable-action",
+     _iam_edit(ROLE_POLICY, "policy", _statement("DnsRecords", Resource="*"))),
+    ("iam-resources", "scopable-action-added-to-the-unscopable-statement",
+     _iam_edit(ROLE_POLICY, "policy", lambda d: d["Statement"][3]["Action"].append("s3:GetObject"))),
+    ("iam-principals", "principal-star", _iam_edit(ROLE, "assumeRolePolicy", _statement("Operators", Principal="*"))),
+    ("iam-principals", "aws-star",
+     _iam_edit(ROLE, "assumeRolePolicy", _statement("Operators", Principal={"AWS": ["*"]}), role="readiness")),
+    ("iam-trust", "trust-without-condition",
+     _iam_edit(ROLE, "assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition"))),
+    ("iam-trust", "github-trust-without-condition",
+     _iam_edit(ROLE, "assumeRolePolicy", _statement("GitHubActions", Condition={}))),
 ]
 
 
@@ -219,7 +259,8 @@ def test_the_pack_serves_exactly_the_rules_checked_here(monkeypatch):
     assert served["policies"] == rules.POLICIES and served["enforcement_level"] is EnforcementLevel.MANDATORY
     assert {p.name for p in served["policies"]} == set(POLICIES)
     stack_rules = {p.name for p in served["policies"] if isinstance(p, StackValidationPolicy)}
-    assert {p.name for p in served["policies"]} - stack_rules == {"ingress"}
+    resource_rules = {"ingress", "iam-actions", "iam-resources", "iam-principals", "iam-trust"}
+    assert {p.name for p in served["policies"]} - stack_rules == resource_rules
 
 
 def test_pulumi_policy_yaml_runs_the_pack_in_the_projects_venv():

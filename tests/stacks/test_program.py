@@ -172,6 +172,7 @@ def test_outputs_are_exactly_the_site_file_keys():
         "seats",
         "notify",
         "state",
+        "access",
     }
     assert APPLIANCE_KEY not in repr(outputs)
     assert parse_site(outputs).seats.target == 8
@@ -182,7 +183,7 @@ def test_each_concern_is_its_own_component():
     _, mocks = declare(good_config())
     components = {r.type for r in mocks.resources if r.type.startswith("cc-dr:site:")}
     assert components == {
-        f"cc-dr:site:{c}" for c in ("Network", "Vpn", "Seats", "Restore", "Dns", "Notify", "State")
+        f"cc-dr:site:{c}" for c in ("Network", "Vpn", "Seats", "Restore", "Dns", "Notify", "State", "Access")
     }
 
 

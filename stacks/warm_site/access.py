@@ -1,0 +1,261 @@
+"""Access: the IAM roles that run this site's failover (``orchestrator``) and check it (``readiness``).
+
+Every permission is scoped by ARN to this site's resources: its hosted zone, its seat group, its restore
+bucket and prefix, its topic, its two key secrets and (team mode) its state table. The only ``"*"``
+resources are the actions AWS itself cannot scope (:data:`UNSCOPABLE_ACTIONS`); the policy pack refuses
+any other ``"*"``. The policies are built by plain functions (:func:`orchestrator_policy`,
+:func:`readiness_policy`) from the site's ARNs, so the stack, docs/permissions.md (scripts/permissions_doc.py)
+and the tests all read the same statements.
+
+Trust: the roles can be assumed by the principals given in config (an operator role, an SSO permission
+set's role: ARNs, wildcards allowed in the name as ``ArnLike`` matches them) and, optionally, by GitHub
+Actions through its OIDC provider, restricted to one repository and branch (the scheduled drill).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from stacks.warm_site.tags import Tags
+
+POLICY_VERSION = "2012-10-17"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
+
+#: Actions AWS does not let a policy scope to a resource: they need ``"Resource": "*"``. Auto Scaling's and
+#: EC2's Describe* calls support no resource-level permissions at all (the service authorization reference
+#: lists no resource type for them), so the group and the VPN connections cannot be named here.
+UNSCOPABLE_ACTIONS = frozenset({"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeVpnConnections"})
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One action of a statement and why it is there: what the orchestrator does with it, in which step."""
+
+    action: str
+    why: str
+    steps: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    sid: str
+    grants: tuple[Grant, ...]
+    resources: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        resource: Any = list(self.resources) if len(self.resources) > 1 else self.resources[0]
+        return {"Sid": self.sid, "Effect": "Allow", "Action": sorted(g.action for g in self.grants),
+                "Resource": resource}
+
+
+@dataclass(frozen=True)
+class SiteArns:
+    """The ARNs of the site's resources the roles are scoped to (plain strings once resolved)."""
+
+    zone_id: str
+    group_arn: str
+    bucket_arn: str
+    prefix: str
+    topic_arn: str
+    secret_arns: tuple[str, ...]
+    table_arn: str | None = None
+
+    @property
+    def zone_arn(self) -> str:
+        return f"arn:aws:route53:::hostedzone/{self.zone_id}"
+
+    @property
+    def objects_arn(self) -> str:
+        # the prefix as the orchestrator normalizes it (orchestrator/site.py: "restored" -> "restored/")
+        prefix = self.prefix.strip("/")
+        return f"{self.bucket_arn}/{prefix}/*" if prefix else f"{self.bucket_arn}/*"
+
+
+def _statement(sid: str, resources: list[str] | tuple[str, ...], *grants: Grant) -> Statement:
+    return Statement(sid, tuple(grants), tuple(resources))
+
+
+def orchestrator_statements(arns: SiteArns) -> list[Statement]:
+    """Everything failover, failback, drill and resume need, and nothing else (one statement per resource)."""
+    statements = [
+        _statement("DnsRecords", [arns.zone_arn],
+                   Grant("route53:GetHostedZone", "the zone exists; its name servers", "preflight, readiness"),
+                   Grant("route53:ListResourceRecordSets", "read each record before changing it (journaled for "
+                         "rollback) and verify it after", "preflight, dns-cutover, dns-cutback, smoke"),
+                   Grant("route53:ChangeResourceRecordSets", "UPSERT the records to the secondary (and back)",
+                         "dns-cutover, dns-cutback, rollback")),
+        _statement("DnsChanges", ["arn:aws:route53:::change/*"],
+                   Grant("route53:GetChange", "wait until a record change is INSYNC", "dns-cutover, dns-cutback")),
+        _statement("SeatsGroup", [arns.group_arn],
+                   Grant("autoscaling:SetDesiredCapacity", "raise the seats to target (and back to warm)",
+                         "seats-up, seats-down, rollback")),
+        # AWS cannot scope Describe calls of Auto Scaling and EC2 to a resource: "*" is the only choice.
+        _statement("DescribeUnscopable", ["*"],
+                   Grant("autoscaling:DescribeAutoScalingGroups", "the group's size and its instances' health",
+                         "preflight, seats-up, seats-down, smoke"),
+                   Grant("ec2:DescribeVpnConnections", "the VPN connections are available",
+                         "preflight, vpn-up, vpn-down")),
+        _statement("RestoreBucket", [arns.bucket_arn],
+                   Grant("s3:ListBucket", "the bucket exists; list what is already restored (resume sends "
+                         "nothing twice)", "preflight, restore-critical, restore-bulk"),
+                   Grant("s3:ListBucketMultipartUploads", "find multipart uploads a killed run left behind",
+                         "restore-critical, restore-bulk")),
+        _statement("RestoreObjects", [arns.objects_arn],
+                   Grant("s3:PutObject", "upload restored files (multipart) and the restore markers",
+                         "restore-critical, restore-bulk"),
+                   Grant("s3:GetObject", "read the restore markers", "restore-critical, restore-bulk, smoke, cleanup"),
+                   Grant("s3:AbortMultipartUpload", "abort a killed run's uploads", "restore-critical, restore-bulk"),
+                   Grant("s3:DeleteObject", "a drill deletes the copy it restored, marker first",
+                         "cleanup (drill)")),
+        _statement("Notify", [arns.topic_arn],
+                   Grant("sns:Publish", "milestones, failures, the end of the run", "announce, every milestone"),
+                   Grant("sns:GetTopicAttributes", "the topic exists", "preflight")),
+        _statement("KeySecrets", list(arns.secret_arns),
+                   Grant("secretsmanager:GetSecretValue", "the appliance's and the SFTP account's SSH keys",
+                         "preflight, vpn-up, restore-*"),
+                   Grant("secretsmanager:DescribeSecret", "the key secrets exist", "preflight")),
+    ]
+    if arns.table_arn:
+        statements.append(_statement(
+            "TeamState", [arns.table_arn],
+            Grant("dynamodb:GetItem", "read a run, a step, the lock", "every command (team mode)"),
+            Grant("dynamodb:Query", "list runs, steps, events, drills", "every command (team mode)"),
+            Grant("dynamodb:PutItem", "create a run, journal steps and events, take a free lock",
+                  "every command (team mode)"),
+            Grant("dynamodb:UpdateItem", "update a run, heartbeat the lock", "every command (team mode)"),
+            Grant("dynamodb:DeleteItem", "release the lock", "end of every run (team mode)"),
+            Grant("dynamodb:ConditionCheckItem", "fence journal writes on the lock's token (transactions)",
+                  "every step (team mode)"),
+        ))
+    return statements
+
+
+def readiness_statements(arns: SiteArns) -> list[Statement]:
+    """Read-only: what ``orchestrator readiness`` and ``status``/``drills`` read, on the same resources."""
+    statements = [
+        _statement("DnsRead", [arns.zone_arn],
+                   Grant("route53:GetHostedZone", "the zone exists", "readiness"),
+                   Grant("route53:ListResourceRecordSets", "records at primary or secondary", "readiness")),
+        _statement("DescribeUnscopable", ["*"],
+                   Grant("autoscaling:DescribeAutoScalingGroups", "the group at its warm size", "readiness"),
+                   Grant("ec2:DescribeVpnConnections", "the VPN connections", "readiness")),
+        _statement("RestoreBucketRead", [arns.bucket_arn],
+                   Grant("s3:ListBucket", "the bucket exists", "readiness"),
+                   Grant("s3:GetBucketVersioning", "versioning still on (drift)", "readiness"),
+                   Grant("s3:GetEncryptionConfiguration", "default encryption still on (drift)", "readiness"),
+                   Grant("s3:GetBucketPublicAccessBlock", "public access still blocked (drift)", "readiness")),
+        _statement("NotifyRead", [arns.topic_arn],
+                   Grant("sns:GetTopicAttributes", "the topic exists", "readiness")),
+        _statement("KeySecretsRead", list(arns.secret_arns),
+                   Grant("secretsmanager:GetSecretValue", "the SSH keys, to reach the appliance and the SFTP "
+                         "account", "readiness"),
+                   Grant("secretsmanager:DescribeSecret", "the key secrets exist", "readiness")),
+    ]
+    if arns.table_arn:
+        statements.append(_statement(
+            "TeamStateRead", [arns.table_arn],
+            Grant("dynamodb:GetItem", "read a run", "status (team mode)"),
+            Grant("dynamodb:Query", "list runs and drills", "readiness, status, drills (team mode)"),
+        ))
+    return statements
+
+
+def policy_document(statements: list[Statement]) -> dict[str, Any]:
+    return {"Version": POLICY_VERSION, "Statement": [s.to_json() for s in statements]}
+
+
+def orchestrator_policy(arns: SiteArns) -> dict[str, Any]:
+    return policy_document(orchestrator_statements(arns))
+
+
+def readiness_policy(arns: SiteArns) -> dict[str, Any]:
+    return policy_document(readiness_statements(arns))
+
+
+def trust_policy(principals: list[str], github_provider_arn: str | None = None,
+                 github_subject: str | None = None) -> dict[str, Any]:
+    """Who may assume the roles: the configured principals (by ``aws:PrincipalArn``, within their own
+    accounts) and GitHub Actions of one repository and branch (by the OIDC token's ``sub`` and ``aud``).
+    Every statement has a condition; no principal is a wildcard."""
+    statements: list[dict[str, Any]] = []
+    if principals:
+        accounts = sorted({_account_of(p) for p in principals})
+        statements.append({
+            "Sid": "Operators", "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+            "Condition": {"ArnLike": {"aws:PrincipalArn": sorted(principals)}},
+        })
+    if github_provider_arn and github_subject:
+        statements.append({
+            "Sid": "GitHubActions", "Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": github_provider_arn},
+            "Condition": {"StringEquals": {f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
+                                           f"{GITHUB_OIDC_HOST}:sub": github_subject}},
+        })
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def github_subject(repository: str, branch: str) -> str:
+    """The OIDC token subject of a workflow run on ``branch`` of ``repository`` (GitHub's format)."""
+    return f"repo:{repository}:ref:refs/heads/{branch}"
+
+
+def _account_of(principal_arn: str) -> str:
+    return principal_arn.split(":")[4]
+
+
+@dataclass
+class AccessArgs:
+    site: str
+    arns: pulumi.Output  # of SiteArns
+    principals: list[str]
+    tags: Tags
+    github_repository: str | None = None
+    github_branch: str = "main"
+    github_provider_arn: str | None = None
+
+
+class Access(pulumi.ComponentResource):
+    """The ``orchestrator`` and ``readiness`` roles (and, when asked, GitHub's OIDC provider)."""
+
+    def __init__(self, name: str, args: AccessArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("cc-dr:site:Access", name, None, opts)
+        provider_arn = self._github_provider(name, args)
+        subject = github_subject(args.github_repository, args.github_branch) if args.github_repository else None
+        trust = pulumi.Output.from_input(provider_arn).apply(
+            lambda arn: json.dumps(trust_policy(list(args.principals), arn, subject)))
+        self.orchestrator_role = self._role(name, args, "orchestrator", trust,
+                                            args.arns.apply(lambda a: json.dumps(orchestrator_policy(a))))
+        self.readiness_role = self._role(name, args, "readiness", trust,
+                                         args.arns.apply(lambda a: json.dumps(readiness_policy(a))))
+        self.orchestrator_role_arn = self.orchestrator_role.arn
+        self.readiness_role_arn = self.readiness_role.arn
+        self.register_outputs({"orchestrator_role_arn": self.orchestrator_role_arn,
+                               "readiness_role_arn": self.readiness_role_arn})
+
+    def _github_provider(self, name: str, args: AccessArgs) -> Any:
+        if not args.github_repository:
+            return None
+        if args.github_provider_arn:  # one provider per URL per account: reuse the account's own
+            return args.github_provider_arn
+        provider = aws.iam.OpenIdConnectProvider(
+            f"{name}-github-oidc", url=GITHUB_OIDC_URL, client_id_lists=["sts.amazonaws.com"],
+            tags=args.tags.of(f"{args.site}-github-oidc"), opts=pulumi.ResourceOptions(parent=self))
+        return provider.arn
+
+    def _role(self, name: str, args: AccessArgs, purpose: str, trust: pulumi.Output,
+              policy: pulumi.Output) -> aws.iam.Role:
+        role_name = f"{args.site}-{purpose}"
+        role = aws.iam.Role(
+            f"{name}-{purpose}", name=role_name, assume_role_policy=trust, max_session_duration=3600,
+            description=f"cc-dr {purpose} of site {args.site} (scoped to its resources)",
+            tags=args.tags.of(role_name), opts=pulumi.ResourceOptions(parent=self))
+        aws.iam.RolePolicy(f"{name}-{purpose}-policy", name=f"{role_name}-scoped", role=role.id, policy=policy,
+                           opts=pulumi.ResourceOptions(parent=self))
+        return role

@@ -1,0 +1,149 @@
+"""The access component: the roles the stack declares, their trust, the site file's access key, and the
+generated permissions document (docs/permissions.md)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import InvalidInput
+from orchestrator.site import parse_site
+from stacks import permissions_doc
+from stacks.warm_site import config as config_module
+from stacks.warm_site.access import UNSCOPABLE_ACTIONS, SiteArns, orchestrator_policy, readiness_policy
+from tests.stacks.conftest import OPERATOR_ROLE, PULUMI_AWS_DEPRECATIONS, _fake_arn, declare, good_config
+
+pytestmark = PULUMI_AWS_DEPRECATIONS
+
+REPO = Path(__file__).resolve().parents[2]
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+OIDC = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+
+
+@pytest.fixture(scope="module")
+def declared():
+    """The good config's outputs and recorded resources (declared once for the module)."""
+    return declare(good_config())
+
+
+def _inputs(mocks, type_: str, name_part: str) -> dict:
+    (found,) = [r.inputs for r in mocks.resources if r.type == type_ and name_part in r.name]
+    return dict(found)
+
+
+def test_the_committed_permissions_doc_is_the_generated_one():
+    """docs/permissions.md is exactly what `python -m stacks.permissions_doc` writes (regenerate it)."""
+    assert (REPO / "docs" / "permissions.md").read_text() == permissions_doc.render()
+
+
+def test_declared_role_policies_are_built_from_the_declared_resources_arns(declared):
+    """Each role's inline policy is the access module's policy for the ARNs of the resources the program
+    declared (zone, group, bucket and prefix, topic, both key secrets, the team table)."""
+    outputs, mocks = declared
+    arns = SiteArns(
+        zone_id=outputs["dns"]["zone_id"],
+        group_arn=_fake_arn("aws:autoscaling/group:Group", "cc-test-agent-seats"),
+        bucket_arn=_fake_arn("aws:s3/bucket:Bucket", "cc-dr-test-restore"), prefix="restored/",
+        topic_arn=outputs["notify"]["topic_arn"],
+        secret_arns=(_fake_arn("aws:secretsmanager/secret:Secret", "cc-dr-test/appliance-key"),
+                     _fake_arn("aws:secretsmanager/secret:Secret", "cc-dr-test/backup-key")),
+        table_arn=_fake_arn("aws:dynamodb/table:Table", "cc-dr-test-runs"),
+    )
+    orchestrator = json.loads(_inputs(mocks, ROLE_POLICY, "orchestrator")["policy"])
+    assert orchestrator == orchestrator_policy(arns)
+    assert json.loads(_inputs(mocks, ROLE_POLICY, "readiness")["policy"]) == readiness_policy(arns)
+
+
+def test_only_the_unscopable_actions_have_resource_star():
+    """Every statement with Resource "*" holds only actions AWS cannot scope; no action is a wildcard."""
+    arns = SiteArns("Z1", "arn:g", "arn:aws:s3:::b", "p/", "arn:t", ("arn:s1", "arn:s2"), "arn:d")
+    for policy in (orchestrator_policy(arns), readiness_policy(arns)):
+        for statement in policy["Statement"]:
+            assert all("*" not in action for action in statement["Action"])
+            if statement["Resource"] == "*":
+                assert set(statement["Action"]) <= UNSCOPABLE_ACTIONS
+
+
+def test_trust_names_the_principals_and_one_repository_and_branch(declared):
+    """Both roles trust the configured principals (ArnLike on aws:PrincipalArn, their account's root as the
+    principal) and GitHub Actions only for repo example-org/cc-dr on branch main, audience STS."""
+    _, mocks = declared
+    for purpose in ("orchestrator", "readiness"):
+        trust = json.loads(_inputs(mocks, ROLE, purpose)["assumeRolePolicy"])
+        operators, github = trust["Statement"]
+        assert operators["Principal"] == {"AWS": ["arn:aws:iam::123456789012:root"]}
+        assert operators["Condition"] == {"ArnLike": {"aws:PrincipalArn": [OPERATOR_ROLE]}}
+        assert github["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert github["Condition"]["StringEquals"] == {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": "repo:example-org/cc-dr:ref:refs/heads/main",
+        }
+    assert _inputs(mocks, OIDC, "github")["url"] == "https://token.actions.githubusercontent.com"
+
+
+def test_an_existing_oidc_provider_is_reused_not_created():
+    """With github.provider_arn the stack creates no provider and trusts the given one."""
+    config = good_config()
+    provider = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+    config["access"]["github"]["provider_arn"] = provider
+    _, mocks = declare(config)
+    assert not [r for r in mocks.resources if r.type == OIDC]
+    trust = json.loads(_inputs(mocks, ROLE, "orchestrator")["assumeRolePolicy"])
+    assert trust["Statement"][1]["Principal"] == {"Federated": provider}
+
+
+def test_without_access_config_there_are_no_roles_and_no_access_key():
+    """access is optional: without it the stack declares no IAM and the site file has no access key."""
+    config = good_config()
+    del config["access"]
+    outputs, mocks = declare(config)
+    assert "access" not in outputs
+    assert not [r for r in mocks.resources if r.type.startswith("aws:iam/")]
+
+
+def test_the_site_file_names_both_role_arns(declared):
+    """The outputs' access key holds the two role ARNs, and the orchestrator's site schema accepts it."""
+    outputs, _ = declared
+    assert outputs["access"] == {"orchestrator_role_arn": "arn:aws:iam::123456789012:role/cc-dr-test-orchestrator",
+                                 "readiness_role_arn": "arn:aws:iam::123456789012:role/cc-dr-test-readiness"}
+    site = parse_site(copy.deepcopy(outputs), "site.json")
+    assert site.access is not None and site.access.orchestrator_role_arn.endswith("/cc-dr-test-orchestrator")
+
+
+def test_the_site_file_refuses_an_access_key_that_is_not_a_role_arn(declared):
+    """A wrong access value is invalid input naming the key path."""
+    outputs, _ = declared
+    bad = copy.deepcopy(outputs)
+    bad["access"]["readiness_role_arn"] = "arn:aws:iam::123456789012:user/someone"
+    with pytest.raises(InvalidInput, match=r"access\.readiness_role_arn"):
+        parse_site(bad, "site.json")
+
+
+def test_stack_config_refuses_an_access_key_nobody_can_use():
+    """access with neither principals nor github is refused (a role nobody can assume)."""
+    config = good_config()
+    config["access"] = {"principals": []}
+    with pytest.raises(config_module.ConfigError, match=r"access: .*principals, github"):
+        config_module.parse_config(config)
+
+
+@pytest.mark.parametrize(("path", "value", "where"), [
+    (("access", "principals"), ["*"], r"access\.principals"),
+    (("access", "principals"), ["arn:aws:s3:::bucket"], r"access\.principals"),
+    (("access", "github", "repository"), "no-owner", r"access\.github\.repository"),
+    (("access", "github", "branch"), "release/*", r"access\.github\.branch"),
+    (("access", "github", "provider"), "x", r"access\.github\.provider"),
+])
+def test_stack_config_refuses_bad_access_values(path, value, where):
+    """Principals must be IAM ARNs, the repository OWNER/NAME, the branch one branch (no wildcard)."""
+    config = good_config()
+    node = config
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(config_module.ConfigError, match=where):
+        config_module.parse_config(config)
