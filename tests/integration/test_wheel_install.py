@@ -46,13 +46,15 @@ def wheel(tmp_path_factory) -> Path:
 def installed(wheel, tmp_path_factory) -> Path:
     """A fresh venv (no system site-packages) with the wheel installed; returns its bin/ folder."""
     venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120, env=_env())
     site_packages = Path(subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True).stdout.strip())
+        check=True, capture_output=True, text=True, env=_env()).stdout.strip())
     (site_packages / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # without PYTHONPATH (the test session names the checkout there): pip would see the checkout's
+    # egg-info as an installed copy of the same version and skip the wheel
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=_env())
     return venv / "bin"
 
 
