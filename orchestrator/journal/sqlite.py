@@ -1,8 +1,7 @@
-"""The durable journal: runs, steps, events, the run lock and drill history.
+"""The journal in the state dir (one machine): ``SqliteJournal``.
 
-Every state change of a run or a step is written here *before* the engine moves on, so a run can be
-resumed after the orchestrator itself dies. ``Journal`` is the interface; ``SqliteJournal`` keeps it
-in the state dir (one machine). A DynamoDB backend (team mode) implements the same interface.
+It implements every interface of ``orchestrator.journal.protocols``; ``orchestrator.journal.dynamodb`` is
+the same on a DynamoDB table (team mode).
 """
 
 from __future__ import annotations
@@ -18,16 +17,17 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
-from orchestrator.clock import iso, parse_iso
+from orchestrator.clock import iso
 from orchestrator.errors import InvalidInput, LockHeld
+from orchestrator.journal.lease import describe_lock, lock_alive
+from orchestrator.journal.records import Holder, LockInfo, RunNotFound, RunRecord, StepRecord
+from orchestrator.model import RunStatus, StepStatus
 
-#: a lock whose holder has not heartbeaten for this long may be taken over (other hosts)
-LEASE_SECONDS = 60.0
 #: how long a journal write (or opening the journal) waits for another process's write to finish
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -48,108 +48,8 @@ class JournalDamaged(InvalidInput):
         self.source = str(path)
 
 
-class RunNotFound(InvalidInput):
-    """The journal was read and holds no run of that id."""
-
-
 class JournalBusy(LockHeld):
     """Another process kept the journal locked past the busy timeout (exit 3, like a held site lock)."""
-
-
-@dataclass
-class RunRecord:
-    run_id: str
-    kind: str
-    site: str
-    site_file: str
-    runbook: dict
-    options: dict
-    status: str = "running"
-    started_at: str | None = None
-    finished_at: str | None = None
-    error: str | None = None
-    resumes: int = 0
-
-
-@dataclass
-class StepRecord:
-    run_id: str
-    step_id: str
-    uses: str
-    owner: str
-    status: str = "pending"
-    attempts: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
-    duration_seconds: float | None = None
-    error: str | None = None
-    state: dict = field(default_factory=dict)
-    seq: int = 0
-    phase: str | None = None
-    applied: bool = False
-
-
-@dataclass
-class Holder:
-    """Who holds (or wants) a site lock."""
-
-    run_id: str
-    host: str
-    pid: int
-    pid_start: str
-
-    @classmethod
-    def me(cls, run_id: str) -> Holder:
-        return cls(run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
-
-
-@dataclass
-class LockInfo:
-    site: str
-    holder: Holder
-    acquired_at: str
-    heartbeat_at: str
-
-
-class Journal(Protocol):
-    def create_run(self, run: RunRecord, steps: list[StepRecord]) -> None: ...
-    def get_run(self, run_id: str) -> RunRecord: ...
-    def update_run(self, run_id: str, **fields) -> None: ...
-    def list_runs(self, limit: int = 20, site: str | None = None) -> list[RunRecord]: ...
-    def get_steps(self, run_id: str) -> list[StepRecord]: ...
-    def save_step(self, step: StepRecord) -> None: ...
-    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict) -> None: ...
-    def get_events(self, run_id: str) -> list[dict]: ...
-    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None: ...
-    def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool: ...
-    def release_lock(self, site: str, holder: Holder) -> None: ...
-    def current_lock(self, site: str) -> LockInfo | None: ...
-    def record_drill(self, entry: dict) -> None: ...
-    def drills(self, site: str | None, limit: int) -> list[dict]: ...
-    def close(self) -> None: ...
-
-
-def process_start(pid: int) -> str:
-    """The kernel's start time of ``pid`` (guards against PID reuse); '' if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def holder_alive(holder: Holder) -> bool | None:
-    """True/False for a holder on this host; None when it is on another host (use the lease)."""
-    if holder.host != socket.gethostname():
-        return None
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    start = process_start(holder.pid)
-    return not (holder.pid_start and start and start != holder.pid_start)
 
 
 _SCHEMA = """
@@ -296,7 +196,7 @@ class SqliteJournal:
         with _decoding(self.path):
             return self._run(row)
 
-    def update_run(self, run_id: str, **fields) -> None:
+    def update_run(self, run_id: str, **fields: Any) -> None:
         for key in ("runbook", "options"):
             if key in fields:
                 fields[key] = json.dumps(fields[key])
@@ -306,7 +206,7 @@ class SqliteJournal:
 
     def list_runs(self, limit: int = 20, site: str | None = None) -> list[RunRecord]:
         query = "SELECT * FROM runs"
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if site:
             query += " WHERE site=?"
             args = (site,)
@@ -317,7 +217,7 @@ class SqliteJournal:
             return [self._run(r) for r in rows]
 
     @staticmethod
-    def _run(row) -> RunRecord:
+    def _run(row: _Row) -> RunRecord:
         return RunRecord(
             run_id=row[0],
             kind=row[1],
@@ -325,7 +225,7 @@ class SqliteJournal:
             site_file=row[3],
             runbook=json.loads(row[4]),
             options=json.loads(row[5]),
-            status=row[6],
+            status=RunStatus(row[6]),
             started_at=row[7],
             finished_at=row[8],
             error=row[9],
@@ -344,6 +244,7 @@ class SqliteJournal:
             data = dict(zip(_STEP_COLUMNS, row, strict=True))
             with _decoding(self.path):
                 data["state"] = json.loads(data["state"] or "{}")
+                data["status"] = StepStatus(data["status"])
             data["applied"] = bool(data["applied"])
             out.append(StepRecord(**data))
         return out
@@ -357,21 +258,21 @@ class SqliteJournal:
             )
 
     @staticmethod
-    def _step_row(step: StepRecord) -> tuple:
+    def _step_row(step: StepRecord) -> tuple[Any, ...]:
         data = asdict(step)
         data["state"] = json.dumps(data["state"], default=str)
         data["applied"] = int(data["applied"])
         return tuple(data[c] for c in _STEP_COLUMNS)
 
     # ---------------------------------------------------------------- events
-    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict) -> None:
+    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT INTO events (run_id, at, step_id, event, fields) VALUES (?,?,?,?,?)",
                 (run_id, at, step_id, event, json.dumps(fields, default=str)),
             )
 
-    def get_events(self, run_id: str) -> list[dict]:
+    def get_events(self, run_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT at, step_id, event, fields FROM events WHERE run_id=? ORDER BY id", (run_id,)
@@ -410,12 +311,8 @@ class SqliteJournal:
                 if row is not None:
                     current = LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
                     if current.holder != holder:
-                        alive = holder_alive(current.holder)
-                        if alive is None:
-                            beat = parse_iso(current.heartbeat_at)
-                            alive = beat is not None and now - beat < timedelta(seconds=LEASE_SECONDS)
-                        if alive:
-                            raise LockHeld(_describe_lock(current))
+                        if lock_alive(current, now):
+                            raise LockHeld(describe_lock(current))
                         previous = current
                 self._db.execute(
                     "INSERT OR REPLACE INTO locks VALUES (?,?,?,?,?,?,?)",
@@ -453,7 +350,7 @@ class SqliteJournal:
                 break
             time.sleep(0.05)
         if current is not None:
-            return LockHeld(_describe_lock(current))
+            return LockHeld(describe_lock(current))
         return LockHeld(f"site {site!r} is locked by {detail}; the journal {self.path} holds no lock row for it")
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
@@ -484,14 +381,15 @@ class SqliteJournal:
         )
 
     # ---------------------------------------------------------------- drills
-    def record_drill(self, entry: dict) -> None:
+    def record_drill(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO drills VALUES (?,?,?,?)",
                 (entry["run_id"], entry["site"], entry.get("finished_at"), json.dumps(entry)),
             )
 
-    def drills(self, site: str | None, limit: int) -> list[dict]:
+    def drills(self, site: str | None, limit: int) -> list[dict[str, Any]]:
+        args: tuple[str, ...]
         query, args = "SELECT entry FROM drills", ()
         if site:
             query, args = query + " WHERE site=?", (site,)
@@ -578,14 +476,6 @@ def _decoding(path: Path) -> Iterator[None]:
         raise JournalDamaged(path, f"a record does not decode: {exc.__class__.__name__}") from None
 
 
-def _describe_lock(lock: LockInfo) -> str:
-    holder = lock.holder
-    return (
-        f"site {lock.site!r} is locked by run {holder.run_id} "
-        f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}"
-    )
-
-
 def _prepare_state_dir(folder: Path) -> None:
     """Create the state dir; InvalidInput naming it when it cannot be one (a file, /dev/null, no access)."""
     if folder.exists() and not folder.is_dir():
@@ -634,6 +524,9 @@ def _identity_or_none(path: Path) -> tuple[int, int] | None:
         return None
 
 
+#: a row as sqlite3 returns it (columns of any SQLite type)
+_Row = tuple[Any, ...]
+
 #: statements that change the journal file (checked against a removed or replaced file first)
 _WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN", "REPLACE")
 
@@ -641,16 +534,16 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN", "REPLACE")
 class _Rows:
     """Rows read eagerly inside the error translation (a damaged page can fail on any fetch)."""
 
-    def __init__(self, rows: list, rowcount: int):
+    def __init__(self, rows: list[_Row], rowcount: int):
         self._rows, self.rowcount = rows, rowcount
 
-    def fetchone(self):
+    def fetchone(self) -> _Row | None:
         return self._rows[0] if self._rows else None
 
-    def fetchall(self) -> list:
+    def fetchall(self) -> list[_Row]:
         return self._rows
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[_Row]:
         return iter(self._rows)
 
 
@@ -662,7 +555,7 @@ class _GuardedDb:
     def __init__(self, conn: sqlite3.Connection, path: Path, before_write: Callable[[], None]):
         self._conn, self._path, self._before_write = conn, path, before_write
 
-    def execute(self, sql: str, args: tuple = ()) -> _Rows:
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> _Rows:
         if sql.lstrip().upper().startswith(_WRITES):
             self._before_write()
         with self._translated():
