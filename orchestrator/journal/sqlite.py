@@ -376,9 +376,7 @@ class SqliteJournal:
     def current_lock(self, site: str) -> LockInfo | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM locks WHERE site=?", (site,)).fetchone()
-        return (
-            None if row is None else LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
-        )
+        return None if row is None else LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
 
     # ---------------------------------------------------------------- drills
     def record_drill(self, entry: dict[str, Any]) -> None:
@@ -403,7 +401,6 @@ class SqliteJournal:
             for site in list(self._host_locks):
                 self._drop_host_lock(site)
             self._db.close()
-
 
     # ---------------------------------------------------------------- a journal lost under a run
     def rescue(self) -> str:
@@ -449,14 +446,20 @@ class SqliteJournal:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.execute("CREATE TEMP TABLE new_runs AS SELECT run_id FROM rescued.runs "
-                                     "WHERE run_id NOT IN (SELECT run_id FROM main.runs)")
+                    self._db.execute(
+                        "CREATE TEMP TABLE new_runs AS SELECT run_id FROM rescued.runs "
+                        "WHERE run_id NOT IN (SELECT run_id FROM main.runs)"
+                    )
                     for table in ("runs", "steps"):
-                        self._db.execute(f"INSERT INTO main.{table} SELECT * FROM rescued.{table} "  # noqa: S608
-                                         "WHERE run_id IN (SELECT run_id FROM new_runs)")
-                    self._db.execute("INSERT INTO main.events (run_id, at, step_id, event, fields) SELECT run_id, "
-                                     "at, step_id, event, fields FROM rescued.events WHERE run_id IN "
-                                     "(SELECT run_id FROM new_runs) ORDER BY id")
+                        self._db.execute(
+                            f"INSERT INTO main.{table} SELECT * FROM rescued.{table} "  # noqa: S608
+                            "WHERE run_id IN (SELECT run_id FROM new_runs)"
+                        )
+                    self._db.execute(
+                        "INSERT INTO main.events (run_id, at, step_id, event, fields) SELECT run_id, "
+                        "at, step_id, event, fields FROM rescued.events WHERE run_id IN "
+                        "(SELECT run_id FROM new_runs) ORDER BY id"
+                    )
                     self._db.execute("INSERT OR IGNORE INTO main.drills SELECT * FROM rescued.drills")
                     self._db.execute("DROP TABLE new_runs")
                     self._db.execute("COMMIT")
@@ -483,9 +486,7 @@ def _prepare_state_dir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InvalidInput(
-            f"cannot use it as the state directory: {exc.strerror or exc}", source=str(folder)
-        ) from None
+        raise InvalidInput(f"cannot use it as the state directory: {exc.strerror or exc}", source=str(folder)) from None
 
 
 @contextlib.contextmanager

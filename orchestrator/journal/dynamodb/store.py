@@ -328,4 +328,3 @@ class DynamoJournal:
             except InvalidInput:
                 return None
         return self._run_site.get(run_id)
-
