@@ -7,6 +7,6 @@ resumed after the orchestrator itself dies.
 - ``protocols``: the narrow interfaces callers type against (``RunStore``, ``EventLog``, ``SiteLock``,
   ``DrillHistory``; ``Journal`` is all four, for the engine and the app that use all of them);
 - ``lease``: when a lock's holder counts as alive, and the "locked by ..." message (both backends);
-- ``sqlite``: ``SqliteJournal``, the journal in the state dir (one machine);
+- ``sqlite``: ``SqliteJournal``, the journal in the state dir (one machine), with ``hostlock``;
 - ``dynamodb``: ``DynamoJournal``, the same interface on a DynamoDB table (team mode).
 """

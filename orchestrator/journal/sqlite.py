@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import socket
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +22,7 @@ from typing import Any
 
 from orchestrator.clock import iso
 from orchestrator.errors import InvalidInput, LockHeld
+from orchestrator.journal.hostlock import HostLock, HostLockBusy
 from orchestrator.journal.lease import describe_lock, lock_alive
 from orchestrator.journal.records import Holder, LockInfo, RunNotFound, RunRecord, StepRecord
 from orchestrator.model import RunStatus, StepStatus
@@ -287,7 +286,7 @@ class SqliteJournal:
         Raises LockHeld when a live run holds it. A holder on this host is dead when its PID is gone
         (or was reused); a holder on another host is dead when its heartbeat is older than the lease.
         This process, as holder, also binds a host lock that lives as long as it does (see
-        ``_HostLock``), so a lock row that vanished with the journal file never lets a second run in.
+        ``HostLock``), so a lock row that vanished with the journal file never lets a second run in.
         """
         mine = holder.pid == os.getpid() and holder.host == socket.gethostname()
         if mine and site not in self._host_locks:
@@ -328,8 +327,8 @@ class SqliteJournal:
         """Bind this (state dir, site)'s abstract socket; LockHeld naming the live holder if it is bound."""
         key = f"{self.path.parent.resolve()}\0{site}"
         try:
-            return _HostLock.bind(key)
-        except _HostLockBusy as busy:
+            return HostLock.bind(key)
+        except HostLockBusy as busy:
             raise self._held_error(site, busy.describe()) from None
 
     def _drop_host_lock(self, site: str) -> None:
@@ -596,51 +595,3 @@ class _GuardedDb:
             raise JournalDamaged(self._path, text) from None
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(self._path, str(exc)) from None
-
-
-class _HostLockBusy(Exception):
-    def __init__(self, pid: int | None):
-        super().__init__(pid)
-        self.pid = pid
-
-    def describe(self) -> str:
-        if self.pid is None:
-            return "a live orchestrator on this host"
-        try:
-            command = Path(f"/proc/{self.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            command = "?"
-        return f"a live orchestrator (pid {self.pid} on {socket.gethostname()}: {command.strip()[:200]})"
-
-
-class _HostLock:
-    """A lock that lives exactly as long as its process: a listening Unix socket in Linux's abstract
-    namespace. Nothing on disk can remove it (unlike a row of a journal file that was deleted), and the
-    kernel frees it when the process dies, however it dies (so kill -9 leaves nothing to take over)."""
-
-    @staticmethod
-    def bind(key: str) -> socket.socket:
-        name = b"\0cc-failover/" + hashlib.sha256(key.encode()).hexdigest()[:40].encode()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(name)
-            sock.listen(128)  # probes (see _holder_pid) are never accepted: room for many
-        except OSError:
-            sock.close()
-            raise _HostLockBusy(_HostLock._holder_pid(name)) from None
-        sock.set_inheritable(False)
-        return sock
-
-    @staticmethod
-    def _holder_pid(name: bytes) -> int | None:
-        """The pid of the process that listens on ``name`` (SO_PEERCRED of a connection to it)."""
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(1.0)
-            probe.connect(name)
-            pid, _uid, _gid = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            return pid
-        except OSError:
-            return None
-        finally:
-            probe.close()
