@@ -296,7 +296,7 @@ class DynamoJournal:
     def close(self) -> None:
         """Nothing to close: boto3 clients hold no state worth flushing."""
 
-    # ================================================================ the table
+    # ================================================================ fenced writes
     def _fenced_write(self, run_id: str, write: dict[str, Any], single: str) -> None:
         """One write; inside a transaction with a check on the lock's token while this journal holds
         the lock of the run's site (the fence that stops a process whose lock was taken over)."""
