@@ -15,7 +15,8 @@ import structlog
 
 from orchestrator.clock import SystemClock
 from orchestrator.engine import Engine
-from orchestrator.journal import RunRecord, SqliteJournal
+from orchestrator.journal.records import RunRecord
+from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.runbook import load_runbook
 
 

@@ -26,7 +26,9 @@ from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Engine, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
-from orchestrator.journal import Journal, RunNotFound, RunRecord, SqliteJournal
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import RunNotFound, RunRecord
+from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.notifier import BackgroundNotifier
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
@@ -72,7 +74,7 @@ def runbook_file(argument: Path) -> Path:
 def open_journal(settings: Settings, site: Site | None = None) -> Journal:
     """The journal for this site: DynamoDB when the site names a state table, else SQLite locally."""
     if site is not None and site.state is not None:
-        from orchestrator.journal_dynamodb import DynamoJournal
+        from orchestrator.journal.dynamodb.store import DynamoJournal
 
         return DynamoJournal(site.state.table, region=site.region, clock=settings.clock)
     return SqliteJournal(settings.state_dir)

@@ -64,7 +64,7 @@ def dump(approvals: list[Approval]) -> list[dict]:
 def find(approvals: list[Approval], step_id: str) -> Approval | None:
     """The first approval covering ``step_id`` (a named one wins over ``--yes``)."""
     named = [a for a in approvals if a.step == step_id]
-    return (named or [a for a in approvals if a.covers(step_id)] or [None])[0]
+    return next(iter(named or [a for a in approvals if a.covers(step_id)]), None)
 
 
 def for_report(options: dict, gated_steps: list[str], changes: dict[str, Any]) -> list[dict]:

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from orchestrator import app, logs
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
-from orchestrator.journal import holder_alive
+from orchestrator.journal.lease import holder_alive
 from orchestrator.progress import ConsoleStream, LiveProgress
 
 COMMON = ("state_dir", "log_format", "report_dir", "log_level")

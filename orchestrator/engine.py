@@ -32,7 +32,8 @@ from orchestrator.errors import (
     StepTimeout,
     VerificationFailed,
 )
-from orchestrator.journal import Holder, Journal, RunRecord, StepRecord
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import Holder, RunRecord, StepRecord
 from orchestrator.redact import redact_text as scrub
 from orchestrator.runbook import Runbook, Step, runbook_from_dict
 from orchestrator.steps import registry

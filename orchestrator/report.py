@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator import approvals as approvals_mod
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
-from orchestrator.journal import Journal
+from orchestrator.journal.protocols import Journal
 
 PICTURE = "timeline.png"
 

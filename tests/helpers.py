@@ -12,7 +12,8 @@ import structlog
 
 from orchestrator.clock import Clock
 from orchestrator.engine import Engine
-from orchestrator.journal import RunRecord, SqliteJournal
+from orchestrator.journal.records import RunRecord
+from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.runbook import Runbook, load_runbook
 
 REPO = Path(__file__).resolve().parent.parent

@@ -352,7 +352,8 @@ OPEN_AND_LOCK = r"""
 import sys, time
 from datetime import UTC, datetime
 from orchestrator.errors import LockHeld
-from orchestrator.journal import Holder, SqliteJournal
+from orchestrator.journal.records import Holder
+from orchestrator.journal.sqlite import SqliteJournal
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 try:
     SqliteJournal(sys.argv[1]).acquire_lock("s1", Holder.me("r"), datetime.now(UTC))

@@ -11,8 +11,9 @@ import structlog
 from orchestrator import approvals
 from orchestrator.engine import Engine
 from orchestrator.errors import ApprovalRequired
-from orchestrator.journal import RunRecord, SqliteJournal
-from orchestrator.journal_dynamodb import DynamoJournal
+from orchestrator.journal.dynamodb.store import DynamoJournal
+from orchestrator.journal.records import RunRecord
+from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.report import build_report
 from tests.fixtures.aws import REGION
 from tests.helpers import load

@@ -27,8 +27,10 @@ from orchestrator.adapters.aws import AwsSession
 from orchestrator.clock import iso
 from orchestrator.engine import Engine
 from orchestrator.errors import FatalError, InvalidInput, LockHeld
-from orchestrator.journal import LEASE_SECONDS, Holder, RunRecord, StepRecord
-from orchestrator.journal_dynamodb import DynamoJournal, LockLost
+from orchestrator.journal.dynamodb.lock import LockLost
+from orchestrator.journal.dynamodb.store import DynamoJournal
+from orchestrator.journal.lease import LEASE_SECONDS
+from orchestrator.journal.records import Holder, RunRecord, StepRecord
 from tests.fixtures.aws import REGION
 from tests.helpers import REPO, SITE, load, orchestrator, write_runbook
 
@@ -319,8 +321,8 @@ RACER = textwrap.dedent("""
     import sys
     from orchestrator.clock import SystemClock
     from orchestrator.errors import LockHeld
-    from orchestrator.journal import Holder
-    from orchestrator.journal_dynamodb import DynamoJournal
+    from orchestrator.journal.dynamodb.store import DynamoJournal
+    from orchestrator.journal.records import Holder
 
     journal = DynamoJournal(sys.argv[1], region=sys.argv[2])
     clock = SystemClock()

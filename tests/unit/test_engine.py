@@ -7,7 +7,7 @@ from structlog.testing import capture_logs
 
 from orchestrator.clock import SystemClock, parse_iso
 from orchestrator.errors import ApprovalRefused, ApprovalRequired, LockHeld
-from orchestrator.journal import Holder
+from orchestrator.journal.records import Holder
 from tests.helpers import load, make_engine, start_run
 
 
@@ -224,7 +224,7 @@ def test_interrupted_step_is_verified_not_reapplied(tmp_path, clock):
     """,
     )
     engine, journal = make_engine(tmp_path, clock)
-    from orchestrator.journal import RunRecord
+    from orchestrator.journal.records import RunRecord
 
     engine.create(RunRecord("run-1", "failover", "s1", "-", {}, {}, status="running"), book)
     (tmp_path / "only.applied.crashed").write_text("effect happened, journal did not record it")
@@ -324,7 +324,7 @@ def test_lock_of_another_host_expires_after_the_lease(tmp_path, clock):
     """A holder on another host keeps the lock while its heartbeat is fresh and loses it after the lease."""
     from datetime import timedelta
 
-    from orchestrator.journal import LEASE_SECONDS
+    from orchestrator.journal.lease import LEASE_SECONDS
 
     _, journal = make_engine(tmp_path, clock)
     remote = Holder("remote-run", "elsewhere.example", 4242, "")
@@ -431,7 +431,7 @@ def test_yes_at_start_is_kept_with_the_run_for_a_plain_resume(tmp_path, clock):
     """--yes given at start is journaled with the run: a plain resume after an interruption before the
     gate does not ask, and the report lists the approval as {step, by, source, at}."""
     from orchestrator import approvals
-    from orchestrator.journal import RunRecord
+    from orchestrator.journal.records import RunRecord
     from orchestrator.report import build_report
 
     book = load(tmp_path, f"""

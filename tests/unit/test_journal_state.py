@@ -11,7 +11,8 @@ import sqlite3
 import pytest
 
 from orchestrator.errors import InvalidInput, LockHeld
-from orchestrator.journal import Holder, JournalDamaged, RunNotFound, RunRecord, SqliteJournal
+from orchestrator.journal.records import Holder, RunNotFound, RunRecord
+from orchestrator.journal.sqlite import JournalDamaged, SqliteJournal
 from orchestrator.site import load_site
 from orchestrator.site_change import check_allowed, differences
 from tests.helpers import SITE

@@ -1,33 +1,32 @@
-"""The durable journal: runs, steps, events, the run lock and drill history.
+"""The journal in the state dir (one machine): ``SqliteJournal``.
 
-Every state change of a run or a step is written here *before* the engine moves on, so a run can be
-resumed after the orchestrator itself dies. ``Journal`` is the interface; ``SqliteJournal`` keeps it
-in the state dir (one machine). A DynamoDB backend (team mode) implements the same interface.
+It implements every interface of ``orchestrator.journal.protocols``; ``orchestrator.journal.dynamodb`` is
+the same on a DynamoDB table (team mode).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import socket
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
-from orchestrator.clock import iso, parse_iso
+from orchestrator.clock import iso
 from orchestrator.errors import InvalidInput, LockHeld
+from orchestrator.journal.hostlock import HostLock, HostLockBusy
+from orchestrator.journal.lease import describe_lock, lock_alive
+from orchestrator.journal.records import Holder, LockInfo, RunNotFound, RunRecord, StepRecord
+from orchestrator.model import RunStatus, StepStatus
 
-#: a lock whose holder has not heartbeaten for this long may be taken over (other hosts)
-LEASE_SECONDS = 60.0
 #: how long a journal write (or opening the journal) waits for another process's write to finish
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -48,108 +47,8 @@ class JournalDamaged(InvalidInput):
         self.source = str(path)
 
 
-class RunNotFound(InvalidInput):
-    """The journal was read and holds no run of that id."""
-
-
 class JournalBusy(LockHeld):
     """Another process kept the journal locked past the busy timeout (exit 3, like a held site lock)."""
-
-
-@dataclass
-class RunRecord:
-    run_id: str
-    kind: str
-    site: str
-    site_file: str
-    runbook: dict
-    options: dict
-    status: str = "running"
-    started_at: str | None = None
-    finished_at: str | None = None
-    error: str | None = None
-    resumes: int = 0
-
-
-@dataclass
-class StepRecord:
-    run_id: str
-    step_id: str
-    uses: str
-    owner: str
-    status: str = "pending"
-    attempts: int = 0
-    started_at: str | None = None
-    finished_at: str | None = None
-    duration_seconds: float | None = None
-    error: str | None = None
-    state: dict = field(default_factory=dict)
-    seq: int = 0
-    phase: str | None = None
-    applied: bool = False
-
-
-@dataclass
-class Holder:
-    """Who holds (or wants) a site lock."""
-
-    run_id: str
-    host: str
-    pid: int
-    pid_start: str
-
-    @classmethod
-    def me(cls, run_id: str) -> Holder:
-        return cls(run_id, socket.gethostname(), os.getpid(), process_start(os.getpid()))
-
-
-@dataclass
-class LockInfo:
-    site: str
-    holder: Holder
-    acquired_at: str
-    heartbeat_at: str
-
-
-class Journal(Protocol):
-    def create_run(self, run: RunRecord, steps: list[StepRecord]) -> None: ...
-    def get_run(self, run_id: str) -> RunRecord: ...
-    def update_run(self, run_id: str, **fields) -> None: ...
-    def list_runs(self, limit: int = 20, site: str | None = None) -> list[RunRecord]: ...
-    def get_steps(self, run_id: str) -> list[StepRecord]: ...
-    def save_step(self, step: StepRecord) -> None: ...
-    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict) -> None: ...
-    def get_events(self, run_id: str) -> list[dict]: ...
-    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None: ...
-    def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool: ...
-    def release_lock(self, site: str, holder: Holder) -> None: ...
-    def current_lock(self, site: str) -> LockInfo | None: ...
-    def record_drill(self, entry: dict) -> None: ...
-    def drills(self, site: str | None, limit: int) -> list[dict]: ...
-    def close(self) -> None: ...
-
-
-def process_start(pid: int) -> str:
-    """The kernel's start time of ``pid`` (guards against PID reuse); '' if unknown."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def holder_alive(holder: Holder) -> bool | None:
-    """True/False for a holder on this host; None when it is on another host (use the lease)."""
-    if holder.host != socket.gethostname():
-        return None
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    start = process_start(holder.pid)
-    return not (holder.pid_start and start and start != holder.pid_start)
 
 
 _SCHEMA = """
@@ -296,7 +195,7 @@ class SqliteJournal:
         with _decoding(self.path):
             return self._run(row)
 
-    def update_run(self, run_id: str, **fields) -> None:
+    def update_run(self, run_id: str, **fields: Any) -> None:
         for key in ("runbook", "options"):
             if key in fields:
                 fields[key] = json.dumps(fields[key])
@@ -306,7 +205,7 @@ class SqliteJournal:
 
     def list_runs(self, limit: int = 20, site: str | None = None) -> list[RunRecord]:
         query = "SELECT * FROM runs"
-        args: tuple = ()
+        args: tuple[str, ...] = ()
         if site:
             query += " WHERE site=?"
             args = (site,)
@@ -317,7 +216,7 @@ class SqliteJournal:
             return [self._run(r) for r in rows]
 
     @staticmethod
-    def _run(row) -> RunRecord:
+    def _run(row: _Row) -> RunRecord:
         return RunRecord(
             run_id=row[0],
             kind=row[1],
@@ -325,7 +224,7 @@ class SqliteJournal:
             site_file=row[3],
             runbook=json.loads(row[4]),
             options=json.loads(row[5]),
-            status=row[6],
+            status=RunStatus(row[6]),
             started_at=row[7],
             finished_at=row[8],
             error=row[9],
@@ -344,6 +243,7 @@ class SqliteJournal:
             data = dict(zip(_STEP_COLUMNS, row, strict=True))
             with _decoding(self.path):
                 data["state"] = json.loads(data["state"] or "{}")
+                data["status"] = StepStatus(data["status"])
             data["applied"] = bool(data["applied"])
             out.append(StepRecord(**data))
         return out
@@ -357,21 +257,21 @@ class SqliteJournal:
             )
 
     @staticmethod
-    def _step_row(step: StepRecord) -> tuple:
+    def _step_row(step: StepRecord) -> tuple[Any, ...]:
         data = asdict(step)
         data["state"] = json.dumps(data["state"], default=str)
         data["applied"] = int(data["applied"])
         return tuple(data[c] for c in _STEP_COLUMNS)
 
     # ---------------------------------------------------------------- events
-    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict) -> None:
+    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT INTO events (run_id, at, step_id, event, fields) VALUES (?,?,?,?,?)",
                 (run_id, at, step_id, event, json.dumps(fields, default=str)),
             )
 
-    def get_events(self, run_id: str) -> list[dict]:
+    def get_events(self, run_id: str) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT at, step_id, event, fields FROM events WHERE run_id=? ORDER BY id", (run_id,)
@@ -386,7 +286,7 @@ class SqliteJournal:
         Raises LockHeld when a live run holds it. A holder on this host is dead when its PID is gone
         (or was reused); a holder on another host is dead when its heartbeat is older than the lease.
         This process, as holder, also binds a host lock that lives as long as it does (see
-        ``_HostLock``), so a lock row that vanished with the journal file never lets a second run in.
+        ``HostLock``), so a lock row that vanished with the journal file never lets a second run in.
         """
         mine = holder.pid == os.getpid() and holder.host == socket.gethostname()
         if mine and site not in self._host_locks:
@@ -410,12 +310,8 @@ class SqliteJournal:
                 if row is not None:
                     current = LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
                     if current.holder != holder:
-                        alive = holder_alive(current.holder)
-                        if alive is None:
-                            beat = parse_iso(current.heartbeat_at)
-                            alive = beat is not None and now - beat < timedelta(seconds=LEASE_SECONDS)
-                        if alive:
-                            raise LockHeld(_describe_lock(current))
+                        if lock_alive(current, now):
+                            raise LockHeld(describe_lock(current))
                         previous = current
                 self._db.execute(
                     "INSERT OR REPLACE INTO locks VALUES (?,?,?,?,?,?,?)",
@@ -431,8 +327,8 @@ class SqliteJournal:
         """Bind this (state dir, site)'s abstract socket; LockHeld naming the live holder if it is bound."""
         key = f"{self.path.parent.resolve()}\0{site}"
         try:
-            return _HostLock.bind(key)
-        except _HostLockBusy as busy:
+            return HostLock.bind(key)
+        except HostLockBusy as busy:
             raise self._held_error(site, busy.describe()) from None
 
     def _drop_host_lock(self, site: str) -> None:
@@ -453,7 +349,7 @@ class SqliteJournal:
                 break
             time.sleep(0.05)
         if current is not None:
-            return LockHeld(_describe_lock(current))
+            return LockHeld(describe_lock(current))
         return LockHeld(f"site {site!r} is locked by {detail}; the journal {self.path} holds no lock row for it")
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
@@ -479,19 +375,18 @@ class SqliteJournal:
     def current_lock(self, site: str) -> LockInfo | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM locks WHERE site=?", (site,)).fetchone()
-        return (
-            None if row is None else LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
-        )
+        return None if row is None else LockInfo(row[0], Holder(row[1], row[2], row[3], row[4]), row[5], row[6])
 
     # ---------------------------------------------------------------- drills
-    def record_drill(self, entry: dict) -> None:
+    def record_drill(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO drills VALUES (?,?,?,?)",
                 (entry["run_id"], entry["site"], entry.get("finished_at"), json.dumps(entry)),
             )
 
-    def drills(self, site: str | None, limit: int) -> list[dict]:
+    def drills(self, site: str | None, limit: int) -> list[dict[str, Any]]:
+        args: tuple[str, ...]
         query, args = "SELECT entry FROM drills", ()
         if site:
             query, args = query + " WHERE site=?", (site,)
@@ -505,7 +400,6 @@ class SqliteJournal:
             for site in list(self._host_locks):
                 self._drop_host_lock(site)
             self._db.close()
-
 
     # ---------------------------------------------------------------- a journal lost under a run
     def rescue(self) -> str:
@@ -551,14 +445,20 @@ class SqliteJournal:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.execute("CREATE TEMP TABLE new_runs AS SELECT run_id FROM rescued.runs "
-                                     "WHERE run_id NOT IN (SELECT run_id FROM main.runs)")
+                    self._db.execute(
+                        "CREATE TEMP TABLE new_runs AS SELECT run_id FROM rescued.runs "
+                        "WHERE run_id NOT IN (SELECT run_id FROM main.runs)"
+                    )
                     for table in ("runs", "steps"):
-                        self._db.execute(f"INSERT INTO main.{table} SELECT * FROM rescued.{table} "  # noqa: S608
-                                         "WHERE run_id IN (SELECT run_id FROM new_runs)")
-                    self._db.execute("INSERT INTO main.events (run_id, at, step_id, event, fields) SELECT run_id, "
-                                     "at, step_id, event, fields FROM rescued.events WHERE run_id IN "
-                                     "(SELECT run_id FROM new_runs) ORDER BY id")
+                        self._db.execute(
+                            f"INSERT INTO main.{table} SELECT * FROM rescued.{table} "  # noqa: S608
+                            "WHERE run_id IN (SELECT run_id FROM new_runs)"
+                        )
+                    self._db.execute(
+                        "INSERT INTO main.events (run_id, at, step_id, event, fields) SELECT run_id, "
+                        "at, step_id, event, fields FROM rescued.events WHERE run_id IN "
+                        "(SELECT run_id FROM new_runs) ORDER BY id"
+                    )
                     self._db.execute("INSERT OR IGNORE INTO main.drills SELECT * FROM rescued.drills")
                     self._db.execute("DROP TABLE new_runs")
                     self._db.execute("COMMIT")
@@ -578,14 +478,6 @@ def _decoding(path: Path) -> Iterator[None]:
         raise JournalDamaged(path, f"a record does not decode: {exc.__class__.__name__}") from None
 
 
-def _describe_lock(lock: LockInfo) -> str:
-    holder = lock.holder
-    return (
-        f"site {lock.site!r} is locked by run {holder.run_id} "
-        f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}"
-    )
-
-
 def _prepare_state_dir(folder: Path) -> None:
     """Create the state dir; InvalidInput naming it when it cannot be one (a file, /dev/null, no access)."""
     if folder.exists() and not folder.is_dir():
@@ -593,9 +485,7 @@ def _prepare_state_dir(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InvalidInput(
-            f"cannot use it as the state directory: {exc.strerror or exc}", source=str(folder)
-        ) from None
+        raise InvalidInput(f"cannot use it as the state directory: {exc.strerror or exc}", source=str(folder)) from None
 
 
 @contextlib.contextmanager
@@ -634,6 +524,9 @@ def _identity_or_none(path: Path) -> tuple[int, int] | None:
         return None
 
 
+#: a row as sqlite3 returns it (columns of any SQLite type)
+_Row = tuple[Any, ...]
+
 #: statements that change the journal file (checked against a removed or replaced file first)
 _WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN", "REPLACE")
 
@@ -641,16 +534,16 @@ _WRITES = ("INSERT", "UPDATE", "DELETE", "BEGIN", "REPLACE")
 class _Rows:
     """Rows read eagerly inside the error translation (a damaged page can fail on any fetch)."""
 
-    def __init__(self, rows: list, rowcount: int):
+    def __init__(self, rows: list[_Row], rowcount: int):
         self._rows, self.rowcount = rows, rowcount
 
-    def fetchone(self):
+    def fetchone(self) -> _Row | None:
         return self._rows[0] if self._rows else None
 
-    def fetchall(self) -> list:
+    def fetchall(self) -> list[_Row]:
         return self._rows
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[_Row]:
         return iter(self._rows)
 
 
@@ -662,7 +555,7 @@ class _GuardedDb:
     def __init__(self, conn: sqlite3.Connection, path: Path, before_write: Callable[[], None]):
         self._conn, self._path, self._before_write = conn, path, before_write
 
-    def execute(self, sql: str, args: tuple = ()) -> _Rows:
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> _Rows:
         if sql.lstrip().upper().startswith(_WRITES):
             self._before_write()
         with self._translated():
@@ -702,51 +595,3 @@ class _GuardedDb:
             raise JournalDamaged(self._path, text) from None
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(self._path, str(exc)) from None
-
-
-class _HostLockBusy(Exception):
-    def __init__(self, pid: int | None):
-        super().__init__(pid)
-        self.pid = pid
-
-    def describe(self) -> str:
-        if self.pid is None:
-            return "a live orchestrator on this host"
-        try:
-            command = Path(f"/proc/{self.pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            command = "?"
-        return f"a live orchestrator (pid {self.pid} on {socket.gethostname()}: {command.strip()[:200]})"
-
-
-class _HostLock:
-    """A lock that lives exactly as long as its process: a listening Unix socket in Linux's abstract
-    namespace. Nothing on disk can remove it (unlike a row of a journal file that was deleted), and the
-    kernel frees it when the process dies, however it dies (so kill -9 leaves nothing to take over)."""
-
-    @staticmethod
-    def bind(key: str) -> socket.socket:
-        name = b"\0cc-failover/" + hashlib.sha256(key.encode()).hexdigest()[:40].encode()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.bind(name)
-            sock.listen(128)  # probes (see _holder_pid) are never accepted: room for many
-        except OSError:
-            sock.close()
-            raise _HostLockBusy(_HostLock._holder_pid(name)) from None
-        sock.set_inheritable(False)
-        return sock
-
-    @staticmethod
-    def _holder_pid(name: bytes) -> int | None:
-        """The pid of the process that listens on ``name`` (SO_PEERCRED of a connection to it)."""
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(1.0)
-            probe.connect(name)
-            pid, _uid, _gid = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            return pid
-        except OSError:
-            return None
-        finally:
-            probe.close()

@@ -1,0 +1,80 @@
+"""Journal values as DynamoDB attribute values and back, and the table's keys.
+
+Record fields map to attribute values one to one; the dict fields (``runbook``, ``options``, ``state``)
+are stored as JSON text, zlib-compressed when large (an item is limited to 400 KB).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+#: JSON fields larger than this are stored zlib-compressed (an item is limited to 400 KB)
+COMPRESS_ABOVE = 64 * 1024
+#: the record fields stored as JSON
+JSON_FIELDS = frozenset({"runbook", "options", "state"})
+
+#: an attribute value as boto3's low-level client takes and returns it ({"S": ...}, {"N": ...}, ...)
+AttributeValue = dict[str, Any]
+#: an item: attribute name -> attribute value
+Item = dict[str, AttributeValue]
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def lock_pk(site: str) -> str:
+    return f"LOCK#{site}"
+
+
+def key(pk: str, sk: str) -> Item:
+    return {"pk": s(pk), "sk": s(sk)}
+
+
+def s(text: str) -> AttributeValue:
+    return {"S": text}
+
+
+def n(number: float) -> AttributeValue:
+    return {"N": repr(number)}
+
+
+def value(name: str, field_value: Any) -> AttributeValue:
+    """A record field as an attribute value; dict fields as JSON (compressed when large)."""
+    if name in JSON_FIELDS:
+        text = json.dumps(field_value, default=str)
+        return {"B": zlib.compress(text.encode())} if len(text) > COMPRESS_ABOVE else s(text)
+    return av(field_value)
+
+
+def decode(name: str, attribute: AttributeValue | None) -> Any:
+    """The record field stored as ``attribute`` (``value`` reversed)."""
+    plain = py(attribute)
+    if name in JSON_FIELDS and plain is not None:
+        return json.loads(zlib.decompress(plain).decode() if isinstance(plain, bytes) else plain)
+    return plain
+
+
+def av(plain: Any) -> AttributeValue:
+    """A plain value (None, bool, number, bytes, else its text) as an attribute value."""
+    if plain is None:
+        return {"NULL": True}
+    if isinstance(plain, bool):
+        return {"BOOL": plain}
+    if isinstance(plain, int | float):
+        return n(plain)
+    if isinstance(plain, bytes):
+        return {"B": plain}
+    return s(str(plain))
+
+
+def py(attribute: AttributeValue | None) -> Any:
+    """An attribute value as a plain value (``av`` reversed)."""
+    if not attribute or "NULL" in attribute:
+        return None
+    ((kind, stored),) = attribute.items()
+    if kind == "N":
+        return float(stored) if any(c in stored for c in ".eE") else int(stored)
+    return stored

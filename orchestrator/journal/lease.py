@@ -1,0 +1,57 @@
+"""When a site lock's holder counts as alive, and how a held lock is described -- for both backends.
+
+A holder on this host is alive while its PID runs (and was not reused); a holder on another host is
+alive until its lease, ``LEASE_SECONDS`` after its last heartbeat, has run out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+
+from orchestrator.clock import parse_iso
+from orchestrator.journal.records import Holder, LockInfo, process_start
+
+#: a lock whose holder has not heartbeaten for this long may be taken over (other hosts)
+LEASE_SECONDS = 60.0
+
+
+def holder_alive(holder: Holder) -> bool | None:
+    """True/False for a holder on this host; None when it is on another host (use the lease)."""
+    if holder.host != socket.gethostname():
+        return None
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = process_start(holder.pid)
+    return not (holder.pid_start and start and start != holder.pid_start)
+
+
+def lease_end(now: datetime) -> float:
+    """The end of a lease renewed at ``now``, in POSIX seconds (what DynamoDB's TTL reads)."""
+    return round(now.astimezone(UTC).timestamp() + LEASE_SECONDS, 3)
+
+
+def lock_alive(lock: LockInfo, now: datetime, lease_ends: float | None = None) -> bool:
+    """Is the lock's holder alive at ``now``? Its PID on this host, else its lease: until ``lease_ends``
+    (POSIX seconds) when the backend stores the lease's end, else one lease after the recorded heartbeat."""
+    alive = holder_alive(lock.holder)
+    if alive is not None:
+        return alive
+    if lease_ends is not None:
+        return now.timestamp() < lease_ends
+    beat = parse_iso(lock.heartbeat_at)
+    return beat is not None and now - beat < timedelta(seconds=LEASE_SECONDS)
+
+
+def describe_lock(lock: LockInfo) -> str:
+    """The "locked by ..." message of a held lock (the LockHeld error an operator reads)."""
+    holder = lock.holder
+    return (
+        f"site {lock.site!r} is locked by run {holder.run_id} "
+        f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}"
+    )

@@ -1,0 +1,60 @@
+"""The journal's interfaces, narrow so that each caller types against what it uses.
+
+``SqliteJournal`` and ``DynamoJournal`` implement all of them; ``Journal`` is their sum, for the engine and
+the app, which create runs, journal events, hold the site lock and record drills.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from orchestrator.journal.records import Holder, LockInfo, RunRecord, StepRecord
+
+
+class RunStore(Protocol):
+    """Runs and their steps."""
+
+    def create_run(self, run: RunRecord, steps: list[StepRecord]) -> None: ...
+    def get_run(self, run_id: str) -> RunRecord: ...
+    def update_run(self, run_id: str, **fields: Any) -> None: ...
+    def list_runs(self, limit: int = 20, site: str | None = None) -> list[RunRecord]: ...
+    def get_steps(self, run_id: str) -> list[StepRecord]: ...
+    def save_step(self, step: StepRecord) -> None: ...
+
+
+class EventLog(Protocol):
+    """A run's timeline, in the order it was written."""
+
+    def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict[str, Any]) -> None: ...
+    def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
+
+
+class SiteLock(Protocol):
+    """One live run per site (a dead holder's lock is taken over: see ``orchestrator.journal.lease``)."""
+
+    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None: ...
+    def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool: ...
+    def release_lock(self, site: str, holder: Holder) -> None: ...
+    def current_lock(self, site: str) -> LockInfo | None: ...
+
+
+class DrillHistory(Protocol):
+    """The entries of finished drills, newest first."""
+
+    def record_drill(self, entry: dict[str, Any]) -> None: ...
+    def drills(self, site: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+
+class RunReader(Protocol):
+    """What a report reads: a run, its steps and its events."""
+
+    def get_run(self, run_id: str) -> RunRecord: ...
+    def get_steps(self, run_id: str) -> list[StepRecord]: ...
+    def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
+
+
+class Journal(RunStore, EventLog, SiteLock, DrillHistory, Protocol):
+    """All of the journal, and its end."""
+
+    def close(self) -> None: ...
