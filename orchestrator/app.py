@@ -27,6 +27,7 @@ from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Engine, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.journal import Journal, RunNotFound, RunRecord, SqliteJournal
+from orchestrator.model import EventName, RunStatus
 from orchestrator.notifier import BackgroundNotifier
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
@@ -112,7 +113,7 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
         site=site.site,
         site_file=str(Path(request.site_file).resolve()),
         runbook={},
-        status="pending",
+        status=RunStatus.PENDING,
         options={
             "accept_rpo_breach": request.accept_rpo_breach,
             # approvals belong to the run: journaled with it, honoured by every resume
@@ -142,14 +143,14 @@ def resume(
     (a site file given must match that site; see orchestrator.site_change)."""
     check_directories(settings)
     journal, run, site = _run_and_site(settings, run_id, site_file, allow_site_changes)
-    if run.status == "succeeded":
+    if run.status == RunStatus.SUCCEEDED:
         if not _report_written(settings.reports / run_id):
             # killed (kill -9) after the run succeeded but before its report was complete: write it now
-            report = build_report(journal, run_id, site)
+            report = build_report(journal, run_id)
             folder = _write_report(report, settings.reports)
             if run.kind == "drill":
                 _record_drill(journal, report)
-            return Outcome(run_id, "succeeded"), folder
+            return Outcome(run_id, RunStatus.SUCCEEDED), folder
         raise InvalidInput(f"run {run_id} already succeeded; nothing to resume", source="resume")
     from orchestrator.runbook import runbook_from_dict
 
@@ -198,7 +199,7 @@ def _record_site_change(settings, journal, run: RunRecord, given: Site, changes,
     journal.add_event(
         run.run_id,
         iso(settings.clock.now()),
-        "site_changed",
+        EventName.SITE_CHANGED.value,
         None,
         {
             "site_file": str(Path(site_file).resolve()),
@@ -207,7 +208,7 @@ def _record_site_change(settings, journal, run: RunRecord, given: Site, changes,
     )
     journal.update_run(run.run_id, options={**run.options, site_change.JOURNAL_KEY: site_change.journaled(given)})
     structlog.get_logger("orchestrator").warning(
-        "site_changed", run_id=run.run_id, changes=[c.describe() for c in changes]
+        EventName.SITE_CHANGED.value, run_id=run.run_id, changes=[c.describe() for c in changes]
     )
 
 
@@ -266,19 +267,15 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
         journal.on_lost = engine.cancel.set  # a journal file removed under the run stops it, resumably
     lost = None
     try:
-        with _signals_cancel(engine):
+        with _signals_cancel(engine), structlog.contextvars.bound_contextvars(run_id=run_id):
             try:
                 outcome = engine.run(run_id, approvals=set(approvals), approve_all=yes)
             finally:
-                if hasattr(engine.notifier, "close"):
-                    if engine.cancel.is_set():  # interrupted: exit within seconds, not after a 20 s flush
-                        engine.notifier.flush_seconds = min(engine.notifier.flush_seconds, 3.0)
-                    engine.notifier.close()
+                engine.close()
                 lost = _note_lost_journal(journal, run_id)
-                report = build_report(journal, run_id, site)
+                report = build_report(journal, run_id)
                 folder = _write_report(report, settings.reports)
-                engine.services.close()
-        if engine.options.kind == "drill":
+        if report["kind"] == "drill":
             _record_drill(journal, report)
         if lost is not None:
             outcome = Outcome(run_id, outcome.status, f"{lost}{_rescue(journal, run_id)}")
@@ -297,14 +294,16 @@ def _note_lost_journal(journal, run_id: str) -> str | None:
     reason = getattr(journal, "lost", None)
     if reason is None:
         return None
-    stopped = "the run was stopped; " if journal.get_run(run_id).status == "interrupted" else ""
+    stopped = "the run was stopped; " if journal.get_run(run_id).status == RunStatus.INTERRUPTED else ""
     journal.update_run(run_id, error=f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
     return f"{reason}; {stopped}"
 
 
 def _rescue(journal, run_id: str) -> str:
     saved = journal.rescue()
-    structlog.get_logger("orchestrator").error("journal_lost", run_id=run_id, reason=journal.lost, saved=saved)
+    structlog.get_logger("orchestrator").error(
+        EventName.JOURNAL_LOST.value, run_id=run_id, reason=journal.lost, saved=saved
+    )
     return f"{saved}; resume with `orchestrator resume {run_id}`"
 
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from orchestrator import app, logs
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
 from orchestrator.journal import holder_alive
+from orchestrator.model import RunStatus, StepStatus
 from orchestrator.progress import ConsoleStream, LiveProgress
 
 COMMON = ("state_dir", "log_format", "report_dir", "log_level")
@@ -277,12 +278,12 @@ def status(ctx, run_id, as_json, last, site_file):
 def _shown_status(run, orphaned: bool) -> str:
     """``running`` only while an orchestrator is alive for the run (contract): a run whose process died
     (kill -9, a lost machine) is shown ``interrupted``, and resumable as such."""
-    return "interrupted" if orphaned else run.status
+    return RunStatus.INTERRUPTED if orphaned else run.status
 
 
 def _orphaned(journal, run) -> bool:
     """A run the journal calls running whose orchestrator is gone (killed, machine lost): resume it."""
-    if run.status != "running":
+    if run.status != RunStatus.RUNNING:
         return False
     lock = journal.current_lock(run.site)
     if lock is None or lock.holder.run_id != run.run_id:
@@ -306,7 +307,7 @@ def _run_json(journal, run) -> dict:
                 "id": s.step_id,
                 "uses": s.uses,
                 "owner": s.owner,
-                "status": "interrupted" if orphaned and s.status == "running" else s.status,
+                "status": StepStatus.INTERRUPTED if orphaned and s.status == StepStatus.RUNNING else s.status,
                 "attempts": s.attempts,
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,

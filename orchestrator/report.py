@@ -1,7 +1,7 @@
 """Run record -> report.json, report.md, timeline.png (a Gantt chart of steps and retries), junit.xml.
 
-Everything is derived from the journal, so a report can be rebuilt at any time (``orchestrator
-report RUN_ID``) and an interrupted or resumed run is reported like any other.
+Everything is derived from the journal, so a report can be rebuilt at any time (a resume of a run killed
+before its report was complete writes it) and an interrupted or resumed run is reported like any other.
 """
 
 from __future__ import annotations
@@ -9,17 +9,22 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
 
 from orchestrator import approvals as approvals_mod
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
 from orchestrator.journal import Journal
+from orchestrator.model import COMPENSATION_STATUS, EventName, StepStatus
+
+#: step statuses that count as failures in the summary and junit.xml
+_FAILURES = (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)
+#: step statuses a run leaves a step in when it got to it
+_ENDED = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.ROLLBACK_FAILED, StepStatus.ROLLED_BACK)
 
 PICTURE = "timeline.png"
 
 
-def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
+def build_report(journal: Journal, run_id: str) -> dict:
     run = journal.get_run(run_id)
     steps = journal.get_steps(run_id)
     events = journal.get_events(run_id)
@@ -56,10 +61,10 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
         "runbook_source": book.get("source"),
         "resumes": run.resumes,
         "steps": [_step(s, spec.get(s.step_id, {})) for s in steps],
-        "retries": [e for e in events if e["event"] == "attempt_failed"],
+        "retries": [e for e in events if e["event"] == EventName.ATTEMPT_FAILED],
         "approvals": _approvals(run, spec, events),
-        "compensations": [e for e in events if e["event"].startswith("compensation_")],
-        "site_changes": [e for e in events if e["event"] == "site_changed"],
+        "compensations": [e for e in events if e["event"] in COMPENSATION_STATUS],
+        "site_changes": [e for e in events if e["event"] == EventName.SITE_CHANGED],
         "timeline": events,
     }
 
@@ -68,7 +73,9 @@ def _approvals(run, spec: dict, events: list[dict]) -> list[dict]:
     """The contract's ``{step, by, source, at}`` for each approved gated step (plus the changes shown
     when its gate was passed); refusals and prompts stay in the timeline."""
     gated = [step_id for step_id, step in spec.items() if step.get("gate") == "approval"]
-    changes = {e["step"]: e.get("changes") for e in events if e["event"] == "approval_granted" and e.get("changes")}
+    changes = {
+        e["step"]: e.get("changes") for e in events if e["event"] == EventName.APPROVAL_GRANTED and e.get("changes")
+    }
     return approvals_mod.for_report(run.options, gated, changes)
 
 
@@ -99,8 +106,8 @@ def _rto(run, steps, rto_phase: str | None, tolerated: set[str], background: set
     restore) does not count at all, finished or not."""
     scope = [s for s in steps if (rto_phase is None or s.phase == rto_phase)
              and s.step_id not in background
-             and not (s.status == "failed" and s.step_id in tolerated)]
-    if not scope or any(s.status != "succeeded" for s in scope):
+             and not (s.status == StepStatus.FAILED and s.step_id in tolerated)]
+    if not scope or any(s.status != StepStatus.SUCCEEDED for s in scope):
         return None
     start = parse_iso(run.started_at)
     ends = [parse_iso(s.finished_at) for s in scope if s.finished_at]
@@ -220,9 +227,9 @@ def _vs(value: float | None, objective: float | None, met: bool | None) -> str:
 
 def render_junit(report: dict) -> str:
     steps = report["steps"]
-    failures = sum(1 for s in steps if s["status"] in ("failed", "rollback_failed"))
+    failures = sum(1 for s in steps if s["status"] in _FAILURES)
     skipped = sum(
-        1 for s in steps if s["status"] not in ("succeeded", "failed", "rollback_failed", "rolled_back")
+        1 for s in steps if s["status"] not in _ENDED
     )
     suite = ET.Element(
         "testsuite",
@@ -241,11 +248,11 @@ def render_junit(report: dict) -> str:
             name=step["id"],
             time=str(step["duration_seconds"] or 0),
         )
-        if step["status"] in ("failed", "rollback_failed"):
+        if step["status"] in _FAILURES:
             ET.SubElement(case, "failure", message=(step["error"] or step["status"])[:500]).text = step[
                 "error"
             ]
-        elif step["status"] not in ("succeeded", "rolled_back"):
+        elif step["status"] not in (StepStatus.SUCCEEDED, StepStatus.ROLLED_BACK):
             ET.SubElement(case, "skipped", message=step["status"])
     return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
 
@@ -253,13 +260,13 @@ def render_junit(report: dict) -> str:
 # --------------------------------------------------------------------------- the picture
 
 _COLOURS = {
-    "succeeded": "#2e7d32",
-    "failed": "#c62828",
-    "rolled_back": "#ef6c00",
-    "rollback_failed": "#6a1b9a",
-    "interrupted": "#757575",
-    "awaiting_approval": "#1565c0",
-    "running": "#9e9e9e",
+    StepStatus.SUCCEEDED: "#2e7d32",
+    StepStatus.FAILED: "#c62828",
+    StepStatus.ROLLED_BACK: "#ef6c00",
+    StepStatus.ROLLBACK_FAILED: "#6a1b9a",
+    StepStatus.INTERRUPTED: "#757575",
+    StepStatus.AWAITING_APPROVAL: "#1565c0",
+    StepStatus.RUNNING: "#9e9e9e",
 }
 
 
