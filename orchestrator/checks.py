@@ -255,5 +255,3 @@ def restore_marker(env: CheckEnv) -> tuple:
 
 
 SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker)
-
-ALL: dict[str, CheckFn] = {c.check_name: c for c in (*PREFLIGHT, *SMOKE)}  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import EventDict
 
 from orchestrator.redact import redact_secrets
 
@@ -47,7 +48,7 @@ def inherit_context(values: dict[str, Any]) -> None:
     structlog.contextvars.bind_contextvars(**values)
 
 
-def _tee_audit(logger: Any, method: str, event_dict: dict) -> dict:
+def _tee_audit(logger: Any, method: str, event_dict: EventDict) -> EventDict:
     """Append the event to the audit log of its run (``run_id``: given, or bound by the engine)."""
     run_id = event_dict.get("run_id")
     if run_id is None:
@@ -101,7 +102,7 @@ class _LevelFilter:
     def __init__(self, level: int):
         self.level = level
 
-    def __call__(self, logger: Any, method: str, event_dict: dict) -> dict:
+    def __call__(self, logger: Any, method: str, event_dict: EventDict) -> EventDict:
         if self._levels.get(method, 20) < self.level:
             raise structlog.DropEvent
         return event_dict

@@ -74,7 +74,7 @@ class LiveProgress:
         self.live.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.live.update(self._table())
         self.live.stop()
 

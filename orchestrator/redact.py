@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import MutableMapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -74,6 +75,6 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def redact_secrets(logger: Any, method: str, event_dict: dict) -> dict:
+def redact_secrets(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """structlog processor: redact secrets from every string in the event dict."""
     return {key: _redact(value) for key, value in event_dict.items()}

@@ -44,7 +44,7 @@ class Events:
 
     def emit(self, event: EventName, step_id: str | None, level: str = "info", **fields: Any) -> None:
         fields = {k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()}
-        self.journal.add_event(self.run_id, iso(self.clock.now()), event.value, step_id, fields)
+        self.journal.add_event(self.run_id, iso(self.clock.now()) or "", event.value, step_id, fields)
         getattr(self.log, level)(event.value, step=step_id, **fields)
         if self.observer is not None:
             self.observer(event, step_id, fields)

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.cancel import Cancellation, sleep_on
 from orchestrator.clock import Clock
 from orchestrator.errors import Interrupted, StepTimeout
+
+if TYPE_CHECKING:  # the adapters import the steps' errors; the steps only need their types here
+    from orchestrator.adapters import Services
+    from orchestrator.site import Site
 
 
 class Params(BaseModel):
@@ -29,6 +33,21 @@ class Params(BaseModel):
 
 class NoParams(Params):
     pass
+
+
+class Output(BaseModel):
+    """Base of every step kind's declared output: what it records in the journal (``ctx.record``) that
+    other steps read, by type (``ctx.output_of``). Read from the journaled state, so runs journaled
+    before outputs were typed resume unchanged; keys a kind records for itself only are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class NoOutput(Output):
+    pass
+
+
+OutputT = TypeVar("OutputT", bound=Output)
 
 
 @dataclass(frozen=True)
@@ -55,9 +74,10 @@ class StepContext:
 
     run_id: str
     step_id: str
+    #: the step kind's ``Params`` model, validated when the runbook was loaded
     params: Any
-    site: Any
-    services: Any
+    site: Site
+    services: Services
     clock: Clock
     log: Any
     options: RunOptions
@@ -77,9 +97,13 @@ class StepContext:
         if self._persist is not None:
             self._persist(dict(self.state))
 
-    def outputs_of(self, step_id: str) -> dict:
-        """Durable data recorded by another step of this run."""
+    def outputs_of(self, step_id: str) -> dict[str, Any]:
+        """Durable data recorded by another step of this run (untyped: prefer ``output_of``)."""
         return self._outputs_of(step_id) if self._outputs_of else {}
+
+    def output_of(self, step_id: str, output: type[OutputT]) -> OutputT:
+        """The typed output recorded by another step of this run (its defaults when it recorded nothing)."""
+        return output.model_validate(self.outputs_of(step_id))
 
     def progress(self, **fields: Any) -> None:
         """Tell the live display how the step is doing (bytes done/total, what it waits for); not
@@ -141,6 +165,8 @@ class StepKind:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = NoParams
+    #: what the kind records for other steps to read (``ctx.output_of(step_id, Kind.Output)``)
+    Output: ClassVar[type[Output]] = NoOutput
     #: a one-line description for `runbook render`
     summary: ClassVar[str] = ""
     #: whether ``rollback`` does anything (render and reports say "no compensation" otherwise)

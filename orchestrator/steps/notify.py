@@ -15,7 +15,7 @@ from pydantic import Field
 from orchestrator.clock import iso, parse_iso
 from orchestrator.notifier import deliver
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, StepContext, StepKind
+from orchestrator.steps.base import Output, Params, StepContext, StepKind
 
 
 class MilestoneParams(Params):
@@ -31,11 +31,17 @@ def run_elapsed(ctx: StepContext) -> float | None:
     return round((ctx.clock.now() - started_at).total_seconds(), 3)
 
 
+class MilestoneOutput(Output):
+    delivered: bool | None = None
+    message_id: str | None = None
+
+
 @register
 class Milestone(StepKind):
     name = "notify.milestone"
     summary = "publish a milestone notification (SNS); never fails the run"
     Params = MilestoneParams
+    Output = MilestoneOutput
 
     def plan(self, ctx: StepContext) -> list[str]:
         return [f"publish milestone {ctx.params.milestone!r} to {ctx.site.notify.topic_arn}"]
