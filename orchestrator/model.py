@@ -76,12 +76,17 @@ class EventName(StrEnum):
 
     @classmethod
     def run_ended(cls, status: RunStatus) -> EventName:
-        """The event that closes a run in ``status``."""
+        """The event that closes a run in ``status`` (ValueError for a status that does not end a run)."""
+        if status not in _RUN_ENDED:
+            raise ValueError(f"no run ends {status}")
         return _RUN_ENDED[status]
 
     @classmethod
     def step_ended(cls, status: StepStatus) -> EventName:
-        """The event that closes a step's attempt loop in ``status`` (succeeded, failed or interrupted)."""
+        """The event that closes a step's attempt loop in ``status`` (succeeded, failed or interrupted;
+        ValueError otherwise)."""
+        if status not in _STEP_ENDED:
+            raise ValueError(f"no step attempt loop ends {status}")
         return _STEP_ENDED[status]
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 
 from orchestrator import approvals as approvals_mod
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
-from orchestrator.journal import Journal
+from orchestrator.journal import Journal, RunRecord, StepRecord
 from orchestrator.model import COMPENSATION_STATUS, EventName, StepStatus
 
 #: step statuses that count as failures in the summary and junit.xml
@@ -69,7 +70,7 @@ def build_report(journal: Journal, run_id: str) -> dict:
     }
 
 
-def _approvals(run, spec: dict, events: list[dict]) -> list[dict]:
+def _approvals(run: RunRecord, spec: dict, events: list[dict]) -> list[dict]:
     """The contract's ``{step, by, source, at}`` for each approved gated step (plus the changes shown
     when its gate was passed); refusals and prompts stay in the timeline."""
     gated = [step_id for step_id, step in spec.items() if step.get("gate") == "approval"]
@@ -79,7 +80,7 @@ def _approvals(run, spec: dict, events: list[dict]) -> list[dict]:
     return approvals_mod.for_report(run.options, gated, changes)
 
 
-def _step(rec, spec: dict) -> dict:
+def _step(rec: StepRecord, spec: dict) -> dict:
     return {
         "id": rec.step_id,
         "uses": rec.uses,
@@ -99,7 +100,9 @@ def _step(rec, spec: dict) -> dict:
     }
 
 
-def _rto(run, steps, rto_phase: str | None, tolerated: set[str], background: set[str]) -> float | None:
+def _rto(
+    run: RunRecord, steps: list[StepRecord], rto_phase: str | None, tolerated: set[str], background: set[str]
+) -> float | None:
     """Run start to the last RTO-counted step verified (of the RTO phase, in a drill); None if not
     achieved. A failed step whose runbook entry tolerates failure (``on_failure: continue``, e.g. a
     notification) does not stop service from being restored; a step marked ``rto: false`` (the bulk
@@ -110,24 +113,24 @@ def _rto(run, steps, rto_phase: str | None, tolerated: set[str], background: set
     if not scope or any(s.status != StepStatus.SUCCEEDED for s in scope):
         return None
     start = parse_iso(run.started_at)
-    ends = [parse_iso(s.finished_at) for s in scope if s.finished_at]
+    ends = [end for s in scope if (end := parse_iso(s.finished_at)) is not None]
     if start is None or not ends:
         return None
     return round((max(ends) - start).total_seconds(), 3)
 
 
-def _data_restored(run, steps) -> float | None:
+def _data_restored(run: RunRecord, steps: list[StepRecord]) -> float | None:
     """Run start to the complete restore marker written (recorded by the restore step that wrote it);
     None when no restore wrote one in this run."""
     start = parse_iso(run.started_at)
-    written = [parse_iso(s.state["complete_marker_written_at"]) for s in steps
-               if isinstance(s.state.get("complete_marker_written_at"), str)]
+    written = [at for s in steps if isinstance(s.state.get("complete_marker_written_at"), str)
+               and (at := parse_iso(s.state["complete_marker_written_at"])) is not None]
     if start is None or not written:
         return None
     return round((max(written) - start).total_seconds(), 3)
 
 
-def _restore_throughput(steps) -> float | None:
+def _restore_throughput(steps: list[StepRecord]) -> float | None:
     """Bytes per second of the critical (or untiered) restore of this run: what readiness predicts from."""
     rates = [s.state["bytes_per_second"] for s in steps
              if s.uses == "backup.restore" and s.state.get("tier") != "bulk"
@@ -254,7 +257,7 @@ def render_junit(report: dict) -> str:
             ]
         elif step["status"] not in (StepStatus.SUCCEEDED, StepStatus.ROLLED_BACK):
             ET.SubElement(case, "skipped", message=step["status"])
-    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 # --------------------------------------------------------------------------- the picture
@@ -268,6 +271,12 @@ _COLOURS = {
     StepStatus.AWAITING_APPROVAL: "#1565c0",
     StepStatus.RUNNING: "#9e9e9e",
 }
+
+
+def _offset(text: str | None, start: datetime) -> float:
+    """Seconds from ``start`` to the moment ``text`` (ISO 8601); 0 when there is none."""
+    moment = parse_iso(text)
+    return 0.0 if moment is None else (moment - start).total_seconds()
 
 
 def draw_timeline(report: dict, path: Path) -> Path | None:
@@ -287,8 +296,8 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(11, min(height, 60)))
     labels = []
     for y, step in enumerate(rows):
-        left = (parse_iso(step["started_at"]) - start).total_seconds()
-        width = max((parse_iso(step["finished_at"]) - parse_iso(step["started_at"])).total_seconds(), 0.001)
+        left = _offset(step["started_at"], start)
+        width = max(_offset(step["finished_at"], start) - left, 0.001)
         background = step.get("rto") is False  # after the RTO line: background work, hatched
         ax.barh(
             y,
@@ -304,7 +313,7 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     index = {s["id"]: y for y, s in enumerate(rows)}
     for retry in report["retries"]:
         if retry["step"] in index:
-            x = (parse_iso(retry["at"]) - start).total_seconds()
+            x = _offset(retry["at"], start)
             ax.plot([x], [index[retry["step"]]], marker="|", color="red", markersize=14, mew=2)
     if report["rto_seconds"] is not None:
         ax.axvline(report["rto_seconds"], color="black", linestyle="--", linewidth=1)
