@@ -15,12 +15,23 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
 from structlog.typing import EventDict
 
 from orchestrator.redact import redact_secrets
+
+
+class Log(Protocol):
+    """What the orchestrator calls on a structlog logger (``structlog.get_logger()``, ``.bind()``)."""
+
+    def bind(self, **values: object) -> Log: ...
+    def debug(self, event: str, **fields: object) -> object: ...
+    def info(self, event: str, **fields: object) -> object: ...
+    def warning(self, event: str, **fields: object) -> object: ...
+    def error(self, event: str, **fields: object) -> object: ...
+
 
 _audit_lock = threading.Lock()
 _audit_files: dict[str, TextIO] = {}

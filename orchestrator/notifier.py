@@ -12,16 +12,17 @@ import functools
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import structlog
 
+from orchestrator.logs import Log
 from orchestrator.redact import redact_text
 
 T = TypeVar("T")
 
 
-def deliver(send: Callable[[], T], log: Any, **about: Any) -> T | None:
+def deliver(send: Callable[[], T], log: Log, **about: object) -> T | None:
     """``send()``'s result, or None when it failed: logged as ``notify.failed`` (with ``about``), never raised."""
     try:
         return send()
@@ -34,15 +35,15 @@ class BackgroundNotifier:
     """Callable like the plain notifier; publishes in order on one daemon thread, each send in the logging
     context (run id) of its caller."""
 
-    def __init__(self, send: Callable[..., Any], flush_seconds: float = 20.0) -> None:
+    def __init__(self, send: Callable[..., object], flush_seconds: float = 20.0) -> None:
         self._send = send
-        self._queue: queue.Queue[tuple[contextvars.Context, str, dict[str, Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[contextvars.Context, str, dict[str, object]] | None] = queue.Queue()
         self.flush_seconds = flush_seconds
         self.log = structlog.get_logger("orchestrator.notify")
         self._thread = threading.Thread(target=self._drain, daemon=True, name="notifier")
         self._thread.start()
 
-    def __call__(self, milestone: str, **fields: Any) -> None:
+    def __call__(self, milestone: str, **fields: object) -> None:
         self._queue.put((contextvars.copy_context(), milestone, fields))
 
     def _drain(self) -> None:

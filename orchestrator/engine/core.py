@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -26,11 +26,16 @@ from orchestrator.engine.scheduler import Scheduler
 from orchestrator.engine.state import RunState
 from orchestrator.errors import Interrupted, RetryableError, StepTimeout
 from orchestrator.journal import Holder, Journal, RunRecord, StepRecord
+from orchestrator.logs import Log
 from orchestrator.model import RERUNNABLE, EventName, RunStatus, StepStatus
 from orchestrator.notifier import BackgroundNotifier
 from orchestrator.runbook import Runbook, Step, runbook_from_dict
 from orchestrator.steps import registry
 from orchestrator.steps.base import RunOptions, StepContext
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.site import Site
 
 #: how long past its deadline a step that does not return is abandoned
 HARD_TIMEOUT_GRACE = 30.0
@@ -78,10 +83,10 @@ class Engine:
         self,
         *,
         journal: Journal,
-        services: Any,
-        site: Any,
+        services: Services,
+        site: Site,
         clock: Clock,
-        log: Any,
+        log: Log,
         approver: Approver | None = None,
         observer: Observer | None = None,
         notifier: Notifier | None = None,
@@ -151,7 +156,7 @@ class Engine:
         if self.services is not None:
             self.services.close()
 
-    def _heartbeat(self, site: str, holder: Holder, stop: threading.Event, log: Any) -> None:
+    def _heartbeat(self, site: str, holder: Holder, stop: threading.Event, log: Log) -> None:
         while not stop.wait(self.heartbeat_seconds):
             try:
                 if not self.journal.heartbeat(site, holder, self.clock.now()):

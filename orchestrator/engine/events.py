@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from orchestrator.clock import Clock, iso
 from orchestrator.journal import Journal
+from orchestrator.logs import Log
 from orchestrator.model import EventName
 from orchestrator.redact import redact_text as scrub
 
@@ -18,7 +19,7 @@ class Notifier(Protocol):
     """Milestone notifications (orchestrator/notifier.py). Calling one never raises and never blocks:
     a notification never fails the run (that policy lives in orchestrator/notifier.py, once)."""
 
-    def __call__(self, milestone: str, **fields: Any) -> None: ...
+    def __call__(self, milestone: str, **fields: object) -> None: ...
 
 
 class Events:
@@ -29,7 +30,7 @@ class Events:
         run_id: str,
         journal: Journal,
         clock: Clock,
-        log: Any,
+        log: Log,
         observer: Observer | None,
         notifier: Notifier | None,
         started_mono: float,
@@ -42,7 +43,7 @@ class Events:
         self.notifier = notifier
         self.started_mono = started_mono
 
-    def emit(self, event: EventName, step_id: str | None, level: str = "info", **fields: Any) -> None:
+    def emit(self, event: EventName, step_id: str | None, level: str = "info", **fields: object) -> None:
         fields = {k: scrub(v) if isinstance(v, str) else v for k, v in fields.items()}
         self.journal.add_event(self.run_id, iso(self.clock.now()) or "", event.value, step_id, fields)
         getattr(self.log, level)(event.value, step=step_id, **fields)
@@ -54,7 +55,7 @@ class Events:
         if self.observer is not None:
             self.observer(event, step_id, fields)
 
-    def notify(self, milestone: str, **fields: Any) -> None:
+    def notify(self, milestone: str, **fields: object) -> None:
         if self.notifier is not None:
             self.notifier(milestone, run_id=self.run_id, elapsed_seconds=self.elapsed(), **fields)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -23,6 +23,10 @@ from orchestrator.model import EventName, StepStatus
 from orchestrator.redact import redact_text as scrub
 from orchestrator.runbook import Step
 from orchestrator.steps.base import StepContext, StepKind
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.site import Site
 
 
 @dataclass
@@ -53,8 +57,8 @@ class StepRunner:
         kinds: dict[str, type[StepKind]],
         clock: Clock,
         cancel: Cancellation,
-        site: Any,
-        services: Any,
+        site: Site,
+        services: Services,
     ) -> None:
         self.run = run
         self.events = events

@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from orchestrator.approvals import Approval
 from orchestrator.journal import StepRecord
+from orchestrator.logs import Log
 from orchestrator.runbook import Runbook
 from orchestrator.steps.base import RunOptions, StepContext
 
@@ -25,7 +25,7 @@ class RunState:
     #: the approvals recorded with the run (and those given since it started)
     approvals: list[Approval]
     #: the run's logger (``run_id`` bound)
-    log: Any
+    log: Log
     #: clock.monotonic() when this execution began (milestones report the elapsed time from it)
     started_mono: float
     #: when the run started (ISO 8601; a resumed run keeps its original start)

@@ -21,6 +21,7 @@ from orchestrator.errors import Interrupted, StepTimeout
 
 if TYPE_CHECKING:  # the adapters import the steps' errors; the steps only need their types here
     from orchestrator.adapters import Services
+    from orchestrator.logs import Log
     from orchestrator.site import Site
 
 
@@ -79,7 +80,7 @@ class StepContext:
     site: Site
     services: Services
     clock: Clock
-    log: Any
+    log: Log
     options: RunOptions
     state: dict = field(default_factory=dict)
     deadline: float | None = None
@@ -91,7 +92,7 @@ class StepContext:
     _outputs_of: Callable[[str], dict] | None = None
     _progress: Callable[[dict], None] | None = None
 
-    def record(self, **values: Any) -> None:
+    def record(self, **values: object) -> None:
         """Store durable step data (e.g. previous DNS values) in the journal *now*, before moving on."""
         self.state.update(values)
         if self._persist is not None:
@@ -105,7 +106,7 @@ class StepContext:
         """The typed output recorded by another step of this run (its defaults when it recorded nothing)."""
         return output.model_validate(self.outputs_of(step_id))
 
-    def progress(self, **fields: Any) -> None:
+    def progress(self, **fields: object) -> None:
         """Tell the live display how the step is doing (bytes done/total, what it waits for); not
         journaled, not logged: a display hint only."""
         if self._progress is not None:
