@@ -352,7 +352,7 @@ def _write_report(report: dict, reports: Path) -> Path | None:
         return None
 
 
-def _record_drill(journal: Journal, report: dict[str, Any]) -> None:
+def _record_drill(journal: Journal, report: dict[str, object]) -> None:
     keys = (
         "run_id",
         "site",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from orchestrator.clock import Clock, iso
 from orchestrator.journal import Journal
@@ -12,7 +12,7 @@ from orchestrator.model import EventName
 from orchestrator.redact import redact_text as scrub
 
 #: the live display: (event, step id or None, fields)
-Observer = Callable[[str, "str | None", dict[str, Any]], None]
+Observer = Callable[[str, "str | None", dict[str, object]], None]
 
 
 class Notifier(Protocol):
@@ -50,7 +50,7 @@ class Events:
         if self.observer is not None:
             self.observer(event, step_id, fields)
 
-    def show(self, event: EventName, step_id: str, fields: dict[str, Any]) -> None:
+    def show(self, event: EventName, step_id: str, fields: dict[str, object]) -> None:
         """A display hint only (progress, steps kept by a resume): neither journaled nor logged."""
         if self.observer is not None:
             self.observer(event, step_id, fields)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -73,7 +73,7 @@ class StepRunner:
         """The step's context; ``register`` (a step about to run) gives it its own cancellation and keeps
         it so its state is journaled when it ends."""
 
-        def persist(state: dict[str, Any]) -> None:
+        def persist(state: dict[str, object]) -> None:
             with self.run.lock:
                 rec.state = state
                 self.journal.save_step(rec)
@@ -99,7 +99,7 @@ class StepRunner:
             self.run.contexts[step.id] = ctx
         return ctx
 
-    def outputs_of(self, step: Step, other: str) -> dict[str, Any]:
+    def outputs_of(self, step: Step, other: str) -> dict[str, object]:
         """Another step's recorded data; ids resolve within the step's own phase first (so a runbook
         included as a drill phase keeps working unchanged)."""
         for candidate in (f"{step.phase}/{other}" if step.phase else None, other):

@@ -98,7 +98,7 @@ class StepContext:
         if self._persist is not None:
             self._persist(dict(self.state))
 
-    def outputs_of(self, step_id: str) -> dict[str, Any]:
+    def outputs_of(self, step_id: str) -> dict[str, object]:
         """Durable data recorded by another step of this run (untyped: prefer ``output_of``)."""
         return self._outputs_of(step_id) if self._outputs_of else {}
 
