@@ -20,7 +20,7 @@ from orchestrator.cancel import Cancellation
 from orchestrator.clock import Clock, iso, parse_iso
 from orchestrator.engine.compensation import Compensation
 from orchestrator.engine.events import Events, Notifier, Observer
-from orchestrator.engine.gates import ApprovalGate, Approver, GateRequest
+from orchestrator.engine.gates import ApprovalGate, Approver, Gate, GateRequest
 from orchestrator.engine.runner import StepResult, StepRunner
 from orchestrator.engine.scheduler import Scheduler
 from orchestrator.engine.state import RunState
@@ -200,7 +200,7 @@ class _Execution:
         self.runner = StepRunner(
             self.run, self.events, self.journal, engine._kinds, self.clock, self.cancel, engine.site, engine.services
         )
-        self.gate = ApprovalGate(
+        self.gate: Gate = ApprovalGate(
             self.run, self.events, self.journal, self.clock, self.cancel, self.runner, engine.approver
         )
         self.compensation = Compensation(self.run, self.events, self.journal, self.runner)

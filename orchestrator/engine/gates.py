@@ -50,11 +50,14 @@ Approver = Callable[[GateRequest], "bool | None"]
 
 
 class Gate(Protocol):
-    """What the scheduler asks before launching a gated step."""
+    """What the engine asks before launching a gated step, and where it records approvals given with a
+    command (``--yes``, ``--approve``) before anything runs."""
 
     def admit(self, step: Step) -> Exception | None:
         """None when ``step`` may run; else why the run stops before it."""
         ...
+
+    def record(self, given: list[Approval]) -> None: ...
 
 
 class ApprovalGate:
