@@ -52,7 +52,7 @@ def installed(wheel, tmp_path_factory) -> Path:
         check=True, capture_output=True, text=True).stdout.strip())
     (site_packages / "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
-                   check=True, capture_output=True, timeout=300)
+                   check=True, capture_output=True, timeout=300, env=_env())  # not the checkout's path
     return venv / "bin"
 
 
