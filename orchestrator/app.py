@@ -11,12 +11,13 @@ import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -24,17 +25,24 @@ from orchestrator import approvals as approvals_mod
 from orchestrator import logs, site_change
 from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
-from orchestrator.engine import Engine, Outcome
+from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
+from orchestrator.model import EventName, RunStatus
 from orchestrator.notifier import BackgroundNotifier
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
 from orchestrator.steps import registry
 from orchestrator.steps.base import RunOptions, StepContext
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+
+#: what the CLI gives a run to build its live display from its runbook (None: no display)
+ObserverFactory = Callable[[Runbook], "Observer | None"]
 
 #: the default runbooks: package data of ``orchestrator.runbooks`` (the top-level runbooks/ folder, mapped in)
 DEFAULT_RUNBOOKS = {"failover": "failover.yaml", "failback": "failback.yaml", "drill": "drill.yaml"}
@@ -80,7 +88,7 @@ def open_journal(settings: Settings, site: Site | None = None) -> Journal:
     return SqliteJournal(settings.state_dir)
 
 
-def build_services(site: Site, clock: Clock):
+def build_services(site: Site, clock: Clock) -> Services:
     from orchestrator.adapters import Services
 
     return Services(site, clock)
@@ -100,7 +108,9 @@ class RunRequest:
     accept_rpo_breach: bool = False
 
 
-def start(settings: Settings, request: RunRequest, approver, observer_factory) -> tuple[Outcome, Path]:
+def start(
+    settings: Settings, request: RunRequest, approver: Approver, observer_factory: ObserverFactory
+) -> tuple[Outcome, Path | None]:
     """Validate inputs, record a new run, execute it, write its report."""
     site = load_site(request.site_file)
     book = load_runbook(request.runbook_file or default_runbook(request.kind))
@@ -114,7 +124,7 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
         site=site.site,
         site_file=str(Path(request.site_file).resolve()),
         runbook={},
-        status="pending",
+        status=RunStatus.PENDING,
         options={
             "accept_rpo_breach": request.accept_rpo_breach,
             # approvals belong to the run: journaled with it, honoured by every resume
@@ -127,7 +137,7 @@ def start(settings: Settings, request: RunRequest, approver, observer_factory) -
     )
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)
-    return _execute(settings, engine, journal, run_id, site, (), False, book)
+    return _execute(settings, engine, journal, run_id, (), False)
 
 
 def resume(
@@ -135,8 +145,8 @@ def resume(
     run_id: str,
     approvals: tuple[str, ...],
     yes: bool,
-    approver,
-    observer_factory,
+    approver: Approver,
+    observer_factory: ObserverFactory,
     site_file: Path | None = None,
     allow_site_changes: tuple[str, ...] = (),
 ) -> tuple[Outcome, Path | None]:
@@ -144,38 +154,40 @@ def resume(
     (a site file given must match that site; see orchestrator.site_change)."""
     check_directories(settings)
     journal, run, site = _run_and_site(settings, run_id, site_file, allow_site_changes)
-    if run.status == "succeeded":
+    if run.status == RunStatus.SUCCEEDED:
         if not _report_written(settings.reports / run_id):
             # killed (kill -9) after the run succeeded but before its report was complete: write it now
-            report = build_report(journal, run_id, site)
+            report = build_report(journal, run_id)
             folder = _write_report(report, settings.reports)
             if run.kind == "drill":
                 _record_drill(journal, report)
-            return Outcome(run_id, "succeeded"), folder
+            return Outcome(run_id, RunStatus.SUCCEEDED), folder
         raise InvalidInput(f"run {run_id} already succeeded; nothing to resume", source="resume")
     from orchestrator.runbook import runbook_from_dict
 
     book = runbook_from_dict(run.runbook)
     _check_approvals(book, approvals, "--approve")
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
-    return _execute(settings, engine, journal, run_id, site, approvals, yes, book)
+    return _execute(settings, engine, journal, run_id, approvals, yes)
 
 
-def _run_and_site(settings: Settings, run_id: str, site_file: Path | None, allowed: tuple[str, ...]):
+def _run_and_site(
+    settings: Settings, run_id: str, site_file: Path | None, allowed: tuple[str, ...]
+) -> tuple[Journal, RunRecord, Site]:
     """The run's journal, record and site: the journaled site, or the given file's when it matches it
     (allowed changes journaled as a ``site_changed`` event)."""
     if site_file is None:
         if allowed:
             raise InvalidInput("--allow-site-change needs --site SITE.json (the changed site file)", source="resume")
-        journal = SqliteJournal(settings.state_dir)
+        local = SqliteJournal(settings.state_dir)
         try:
-            run = journal.get_run(run_id)
+            run = local.get_run(run_id)
         except RunNotFound:
             raise InvalidInput(
-                f"no run {run_id!r} in the local journal ({journal.path}); in team mode pass --site SITE.json",
+                f"no run {run_id!r} in the local journal ({local.path}); in team mode pass --site SITE.json",
                 source="resume",
             ) from None
-        return journal, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+        return local, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
     given = load_site(site_file)
     journal = open_journal(settings, given)
     run = journal.get_run(run_id)
@@ -194,13 +206,20 @@ def _run_and_site(settings: Settings, run_id: str, site_file: Path | None, allow
     return journal, run, given
 
 
-def _record_site_change(settings, journal, run: RunRecord, given: Site, changes, site_file: Path) -> None:
+def _record_site_change(
+    settings: Settings,
+    journal: Journal,
+    run: RunRecord,
+    given: Site,
+    changes: list[site_change.Difference],
+    site_file: Path,
+) -> None:
     """Journal the allowed changes (an event in the run's timeline and report) and make the new site
     the run's own, so a later resume compares against it."""
     journal.add_event(
         run.run_id,
-        iso(settings.clock.now()),
-        "site_changed",
+        iso(settings.clock.now()) or "",
+        EventName.SITE_CHANGED.value,
         None,
         {
             "site_file": str(Path(site_file).resolve()),
@@ -209,7 +228,7 @@ def _record_site_change(settings, journal, run: RunRecord, given: Site, changes,
     )
     journal.update_run(run.run_id, options={**run.options, site_change.JOURNAL_KEY: site_change.journaled(given)})
     structlog.get_logger("orchestrator").warning(
-        "site_changed", run_id=run.run_id, changes=[c.describe() for c in changes]
+        EventName.SITE_CHANGED.value, run_id=run.run_id, changes=[c.describe() for c in changes]
     )
 
 
@@ -231,7 +250,14 @@ def _writable_directory(folder: Path, what: str) -> None:
         raise InvalidInput(f"cannot write in it as the {what}: {exc.strerror or exc}", source=str(folder)) from None
 
 
-def _engine(settings, journal, site, approver, observer, book: Runbook) -> Engine:
+def _engine(
+    settings: Settings,
+    journal: Journal,
+    site: Site,
+    approver: Approver,
+    observer: Observer | None,
+    book: Runbook,
+) -> Engine:
     # one cancellation path: the adapters' clock sleeps on it, their connections close on it
     cancel = Cancellation()
     services = build_services(site, CancellableClock(settings.clock, cancel))
@@ -249,7 +275,7 @@ def _engine(settings, journal, site, approver, observer, book: Runbook) -> Engin
     )
 
 
-def _notifier(services, site) -> Callable[..., None] | None:
+def _notifier(services: Services, site: Site) -> Notifier | None:
     try:
         from orchestrator.steps.notify import publish_event
     except ModuleNotFoundError:
@@ -261,26 +287,24 @@ def _notifier(services, site) -> Callable[..., None] | None:
     return BackgroundNotifier(notify)
 
 
-def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, book) -> tuple[Outcome, Path | None]:
+def _execute(
+    settings: Settings, engine: Engine, journal: Journal, run_id: str, approvals: tuple[str, ...], yes: bool
+) -> tuple[Outcome, Path | None]:
     audit = settings.state_dir / "runs" / run_id / "audit.jsonl"
     logs.open_audit(run_id, audit)
     if isinstance(journal, SqliteJournal):
         journal.on_lost = engine.cancel.set  # a journal file removed under the run stops it, resumably
     lost = None
     try:
-        with _signals_cancel(engine):
+        with _signals_cancel(engine), structlog.contextvars.bound_contextvars(run_id=run_id):
             try:
                 outcome = engine.run(run_id, approvals=set(approvals), approve_all=yes)
             finally:
-                if hasattr(engine.notifier, "close"):
-                    if engine.cancel.is_set():  # interrupted: exit within seconds, not after a 20 s flush
-                        engine.notifier.flush_seconds = min(engine.notifier.flush_seconds, 3.0)
-                    engine.notifier.close()
+                engine.close()
                 lost = _note_lost_journal(journal, run_id)
-                report = build_report(journal, run_id, site)
+                report = build_report(journal, run_id)
                 folder = _write_report(report, settings.reports)
-                engine.services.close()
-        if engine.options.kind == "drill":
+        if report["kind"] == "drill":
             _record_drill(journal, report)
         if lost is not None:
             outcome = Outcome(run_id, outcome.status, f"{lost}{_rescue(journal, run_id)}")
@@ -293,20 +317,25 @@ def _execute(settings, engine: Engine, journal, run_id, site, approvals, yes, bo
         logs.close_audit(run_id)
 
 
-def _note_lost_journal(journal, run_id: str) -> str | None:
+def _note_lost_journal(journal: Journal, run_id: str) -> str | None:
     """When the journal file was removed or replaced during the run: record why the run stopped (in the
     journal as it still is open) and return the start of the operator's message; None otherwise."""
     reason = getattr(journal, "lost", None)
     if reason is None:
         return None
-    stopped = "the run was stopped; " if journal.get_run(run_id).status == "interrupted" else ""
+    stopped = "the run was stopped; " if journal.get_run(run_id).status == RunStatus.INTERRUPTED else ""
     journal.update_run(run_id, error=f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
     return f"{reason}; {stopped}"
 
 
-def _rescue(journal, run_id: str) -> str:
+def _rescue(journal: Journal, run_id: str) -> str:
+    """Save what the lost journal file held (only a local journal file can be lost: see SqliteJournal)."""
+    if not isinstance(journal, SqliteJournal):
+        return "the journal was not lost"
     saved = journal.rescue()
-    structlog.get_logger("orchestrator").error("journal_lost", run_id=run_id, reason=journal.lost, saved=saved)
+    structlog.get_logger("orchestrator").error(
+        EventName.JOURNAL_LOST.value, run_id=run_id, reason=journal.lost, saved=saved
+    )
     return f"{saved}; resume with `orchestrator resume {run_id}`"
 
 
@@ -325,7 +354,7 @@ def _write_report(report: dict, reports: Path) -> Path | None:
         return None
 
 
-def _record_drill(journal, report: dict) -> None:
+def _record_drill(journal: Journal, report: dict[str, object]) -> None:
     keys = (
         "run_id",
         "site",
@@ -345,13 +374,13 @@ def _record_drill(journal, report: dict) -> None:
 
 
 @contextmanager
-def _signals_cancel(engine: Engine):
+def _signals_cancel(engine: Engine) -> Iterator[None]:
     """SIGINT/SIGTERM: cancel the run (orchestrator/cancel.py): every wait and backoff ends, every SSH
     channel in use is closed, a prompt is interrupted; the run ends ``interrupted`` (exit 130) within
     seconds, its report written and its lock released. One Ctrl-C is enough; more change nothing."""
     previous = {}
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> None:
         engine.cancel.on_signal(signum)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -364,7 +393,7 @@ def _signals_cancel(engine: Engine):
             signal.signal(sig, old)
 
 
-def _check_approvals(book: Runbook, approvals, flag: str) -> None:
+def _check_approvals(book: Runbook, approvals: Iterable[str], flag: str) -> None:
     for step_id in approvals:
         if step_id not in book.by_id:
             raise InvalidInput(f"{flag} {step_id}: no such step in runbook {book.name}", source=book.source)

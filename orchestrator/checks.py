@@ -285,4 +285,3 @@ def vpn_traffic(env: CheckEnv) -> tuple:
 
 SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic)
 
-ALL: dict[str, CheckFn] = {c.check_name: c for c in (*PREFLIGHT, *SMOKE)}  # type: ignore[attr-defined]

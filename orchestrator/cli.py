@@ -12,15 +12,28 @@ import os
 import shlex
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from orchestrator import app, logs
+from orchestrator.engine import Approver, GateRequest, Outcome
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
 from orchestrator.journal.lease import holder_alive
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import RunRecord
+from orchestrator.model import RunStatus, StepStatus
 from orchestrator.progress import ConsoleStream, LiveProgress
+from orchestrator.runbook import Runbook
+
+if TYPE_CHECKING:
+    from orchestrator.readiness import Readiness
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 COMMON = ("state_dir", "log_format", "report_dir", "log_level")
 #: the most runs/drills a listing shows (the journal's queries take an SQLite integer)
@@ -32,7 +45,7 @@ class _PathType(click.ParamType):
 
     name = "path"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
         if isinstance(value, Path):
             return value
         if not value:
@@ -43,13 +56,13 @@ class _PathType(click.ParamType):
 PATH = _PathType()
 
 
-def _remember(ctx: click.Context, param: click.Parameter, value):
+def _remember(ctx: click.Context, param: click.Parameter, value: T) -> T:
     if value is not None:
         ctx.meta.setdefault("common", {})[param.name] = value
     return value
 
 
-def _remember_dir(ctx: click.Context, param: click.Parameter, value):
+def _remember_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """--state-dir / --report-dir: checked now, before anything is read or changed (a file or /dev/null
     there would otherwise fail only when the first record or report is written)."""
     if value is not None:
@@ -59,7 +72,7 @@ def _remember_dir(ctx: click.Context, param: click.Parameter, value):
     return _remember(ctx, param, value)
 
 
-def _writable_file(ctx: click.Context, param: click.Parameter, value):
+def _writable_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
     """A file this program will write (``--chart``): not a directory, in a directory it can write."""
     if value is not None:
         problem = "is a directory" if value.is_dir() else unusable_dir(value.parent)
@@ -89,7 +102,7 @@ def unusable_dir(path: Path) -> str | None:
         return None
 
 
-def common_options(fn):
+def common_options(fn: F) -> F:
     """--state-dir/--log-format/--report-dir/--log-level, accepted before or after the subcommand."""
     options = [
         click.option(
@@ -147,7 +160,7 @@ def cli() -> None:
     """Failover orchestrator for contact centers: fail over to the warm AWS site, fail back, drill."""
 
 
-def run_options(fn):
+def run_options(fn: F) -> F:
     fn = click.option("--accept-rpo-breach", is_flag=True, help="Restore a snapshot older than the RPO.")(fn)
     fn = click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")(
         fn
@@ -167,10 +180,18 @@ def run_options(fn):
     return common_options(fn)
 
 
-def _run_command(kind: str):
+def _run_command(kind: str) -> Callable[..., None]:
     @run_options
     @click.pass_context
-    def command(ctx, site_file, runbook, dry_run, yes, approvals, accept_rpo_breach):
+    def command(
+        ctx: click.Context,
+        site_file: Path,
+        runbook: Path | None,
+        dry_run: bool,
+        yes: bool,
+        approvals: tuple[str, ...],
+        accept_rpo_breach: bool,
+    ) -> None:
         settings = _setup(ctx)
         request = app.RunRequest(
             kind=kind,
@@ -214,7 +235,14 @@ for _kind in ("failover", "failback", "drill"):
 )
 @common_options
 @click.pass_context
-def resume(ctx, run_id, site_file, yes, approvals, site_changes):
+def resume(
+    ctx: click.Context,
+    run_id: str,
+    site_file: Path | None,
+    yes: bool,
+    approvals: tuple[str, ...],
+    site_changes: tuple[str, ...],
+) -> None:
     """Continue an interrupted or failed run from where it stopped (with the site it was started with)."""
     settings = _setup(ctx)
     with _progress(settings, "resume") as progress:
@@ -246,7 +274,7 @@ def resume(ctx, run_id, site_file, yes, approvals, site_changes):
 )
 @common_options
 @click.pass_context
-def status(ctx, run_id, as_json, last, site_file):
+def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, site_file: Path | None) -> None:
     """Runs and their steps (the latest run by default)."""
     settings = _setup(ctx)
     site = app.load_site(site_file) if site_file else None
@@ -274,15 +302,15 @@ def status(ctx, run_id, as_json, last, site_file):
             )
 
 
-def _shown_status(run, orphaned: bool) -> str:
+def _shown_status(run: RunRecord, orphaned: bool) -> str:
     """``running`` only while an orchestrator is alive for the run (contract): a run whose process died
     (kill -9, a lost machine) is shown ``interrupted``, and resumable as such."""
-    return "interrupted" if orphaned else run.status
+    return RunStatus.INTERRUPTED if orphaned else run.status
 
 
-def _orphaned(journal, run) -> bool:
+def _orphaned(journal: Journal, run: RunRecord) -> bool:
     """A run the journal calls running whose orchestrator is gone (killed, machine lost): resume it."""
-    if run.status != "running":
+    if run.status != RunStatus.RUNNING:
         return False
     lock = journal.current_lock(run.site)
     if lock is None or lock.holder.run_id != run.run_id:
@@ -290,7 +318,7 @@ def _orphaned(journal, run) -> bool:
     return holder_alive(lock.holder) is False
 
 
-def _run_json(journal, run) -> dict:
+def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
     orphaned = _orphaned(journal, run)
     return {
         "run_id": run.run_id,
@@ -306,7 +334,7 @@ def _run_json(journal, run) -> dict:
                 "id": s.step_id,
                 "uses": s.uses,
                 "owner": s.owner,
-                "status": "interrupted" if orphaned and s.status == "running" else s.status,
+                "status": StepStatus.INTERRUPTED if orphaned and s.status == StepStatus.RUNNING else s.status,
                 "attempts": s.attempts,
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,
@@ -331,7 +359,9 @@ def _run_json(journal, run) -> dict:
 )
 @common_options
 @click.pass_context
-def readiness(ctx, site_file, as_json, strict, max_drill_age_days):
+def readiness(
+    ctx: click.Context, site_file: Path, as_json: bool, strict: bool, max_drill_age_days: int
+) -> None:
     """Would a failover work right now? Exit 0 ready, 4 not ready."""
     from orchestrator import readiness as ready_mod
 
@@ -352,7 +382,7 @@ def readiness(ctx, site_file, as_json, strict, max_drill_age_days):
     sys.exit(0 if result.ready else 4)
 
 
-def _readiness_table(result) -> None:
+def _readiness_table(result: Readiness) -> None:
     from rich.table import Table
 
     title = f"readiness of {result.site}: {'READY' if result.ready else 'NOT READY'}"
@@ -375,7 +405,7 @@ def _readiness_table(result) -> None:
 @click.option("--chart", type=PATH, callback=_writable_file, help="Also draw the RTO trend to this PNG file.")
 @common_options
 @click.pass_context
-def drills(ctx, site_file, last, as_json, chart):
+def drills(ctx: click.Context, site_file: Path | None, last: int, as_json: bool, chart: Path | None) -> None:
     """The trend of the last N drills: RTO, RPO, pass/fail."""
     from orchestrator import history
 
@@ -400,7 +430,7 @@ def runbook() -> None:
 @click.argument("file", type=PATH)
 @common_options
 @click.pass_context
-def runbook_validate(ctx, file):
+def runbook_validate(ctx: click.Context, file: Path) -> None:
     """Check a runbook: step kinds, parameters, dependencies, cycles, durations.
 
     FILE may also name a default runbook: failover, failback or drill."""
@@ -414,7 +444,7 @@ def runbook_validate(ctx, file):
 @click.argument("file", type=PATH)
 @common_options
 @click.pass_context
-def runbook_render(ctx, file):
+def runbook_render(ctx: click.Context, file: Path) -> None:
     """Print a runbook as Markdown a human can follow by hand.
 
     FILE may also name a default runbook: failover, failback or drill."""
@@ -434,7 +464,7 @@ def sandbox() -> None:
 @sandbox.command("up")
 @common_options
 @click.pass_context
-def sandbox_up(ctx):
+def sandbox_up(ctx: click.Context) -> None:
     """Start the embedded site and write its site file."""
     from orchestrator.sandbox import site as embedded
 
@@ -449,7 +479,7 @@ def sandbox_up(ctx):
 @sandbox.command("down")
 @common_options
 @click.pass_context
-def sandbox_down(ctx):
+def sandbox_down(ctx: click.Context) -> None:
     """Stop everything the embedded site started."""
     from orchestrator.sandbox import site as embedded
 
@@ -460,7 +490,7 @@ def sandbox_down(ctx):
 @sandbox.command("env")
 @common_options
 @click.pass_context
-def sandbox_env(ctx):
+def sandbox_env(ctx: click.Context) -> None:
     """Print the exports that point the aws CLI, boto3 and the orchestrator at the embedded site."""
     from orchestrator.sandbox import site as embedded
 
@@ -477,7 +507,7 @@ def sandbox_env(ctx):
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 @common_options
 @click.pass_context
-def sandbox_run(ctx, command):
+def sandbox_run(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Start the embedded site, run `orchestrator COMMAND --site SITE ...` against it, stop it.
 
     Example: orchestrator sandbox run -- failover --yes
@@ -530,7 +560,7 @@ class _progress:
         self.title = title
         self.live: LiveProgress | None = None
 
-    def factory(self, book):
+    def factory(self, book: Runbook) -> LiveProgress | None:
         if self.console is None:
             return None
         self.live = LiveProgress(self.console, f"{book.name} ({self.title})")
@@ -541,17 +571,17 @@ class _progress:
     def __enter__(self) -> _progress:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         if self.live is not None:
             self.live.__exit__(*exc)
 
 
-def _approver(progress: _progress):
+def _approver(progress: _progress) -> Approver:
     """The prompt at a gated step: below the live table (paused while asking), showing exactly what
     the step will change and where its dependencies stand. Off a terminal it answers nothing (the run
     stops resumably, exit 4). EOF or Ctrl-C at the prompt interrupts the run (exit 130)."""
 
-    def ask(request) -> bool | None:
+    def ask(request: GateRequest) -> bool | None:
         if not app.is_interactive():
             return None
         with progress.live.paused() if progress.live is not None else contextlib.nullcontext():
@@ -567,7 +597,7 @@ def _approver(progress: _progress):
     return ask
 
 
-def _gate_text(request) -> str:
+def _gate_text(request: GateRequest) -> str:
     needs = ", ".join(f"{step} {status}" for step, status in request.needs) or "none"
     lines = [
         "",
@@ -579,7 +609,7 @@ def _gate_text(request) -> str:
     return "\n".join(lines)
 
 
-def _finish(outcome, folder: Path | None) -> None:
+def _finish(outcome: Outcome, folder: Path | None) -> None:
     click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
     click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
     sys.exit(outcome.exit_code)

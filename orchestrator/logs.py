@@ -2,9 +2,10 @@
 
 Every event that carries a ``run_id`` is also appended, as one JSON line, to that run's audit log
 (``STATE_DIR/runs/RUN_ID/audit.jsonl``) whatever the console format; the redaction processor runs
-before both, so no secret reaches either. Events logged without a ``run_id`` while exactly one run's
-audit log is open (adapters' retries, from worker threads that know no run) go to that run's log too,
-tagged with its ``run_id``: every retry of a run must be in its audit log.
+before both, so no secret reaches either. The engine binds the run (and the step) with structlog's
+contextvars in every thread that works for the run -- its own, each step's, the notifier's, the restore
+pools' (``inherit_context``) -- so adapters' retries carry the ``run_id`` and land in that run's audit log:
+the tee routes by the bound run id, never by guessing.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
+from structlog.typing import EventDict
 
 from orchestrator.redact import redact_secrets
+
+
+class Log(Protocol):
+    """What the orchestrator calls on a structlog logger (``structlog.get_logger()``, ``.bind()``)."""
+
+    def bind(self, **values: object) -> Log: ...
+    def debug(self, event: str, **fields: object) -> object: ...
+    def info(self, event: str, **fields: object) -> object: ...
+    def warning(self, event: str, **fields: object) -> object: ...
+    def error(self, event: str, **fields: object) -> object: ...
+
 
 _audit_lock = threading.Lock()
 _audit_files: dict[str, TextIO] = {}
@@ -40,18 +53,22 @@ def close_audit(run_id: str | None = None) -> None:
                 handle.close()
 
 
-def _tee_audit(logger: Any, method: str, event_dict: dict) -> dict:
+def inherit_context(values: dict[str, Any]) -> None:
+    """Bind ``values`` (``structlog.contextvars.get_contextvars()`` of the thread that starts a worker pool)
+    in a pool's worker thread: pass it as the pool's ``initializer``."""
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def _tee_audit(logger: Any, method: str, event_dict: EventDict) -> EventDict:
+    """Append the event to the audit log of its run (``run_id``: given, or bound by the engine)."""
     run_id = event_dict.get("run_id")
+    if run_id is None:
+        return event_dict
     with _audit_lock:
-        if run_id is None and len(_audit_files) == 1:  # one run in this process: the event is its
-            run_id = next(iter(_audit_files))
-            event_dict = {**event_dict, "run_id": run_id}
-        if run_id is not None:
-            handle = _audit_files.get(run_id)
-            if handle is not None:
-                record = {"level": method, **event_dict}
-                handle.write(json.dumps(record, default=str) + "\n")
-                handle.flush()
+        handle = _audit_files.get(run_id)
+        if handle is not None:
+            handle.write(json.dumps({"level": method, **event_dict}, default=str) + "\n")
+            handle.flush()
     return event_dict
 
 
@@ -96,7 +113,7 @@ class _LevelFilter:
     def __init__(self, level: int):
         self.level = level
 
-    def __call__(self, logger: Any, method: str, event_dict: dict) -> dict:
+    def __call__(self, logger: Any, method: str, event_dict: EventDict) -> EventDict:
         if self._levels.get(method, 20) < self.level:
             raise structlog.DropEvent
         return event_dict

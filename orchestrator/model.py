@@ -76,10 +76,37 @@ class EventName(StrEnum):
 
     @classmethod
     def run_ended(cls, status: RunStatus) -> EventName:
-        """The event that closes a run in ``status``."""
-        return cls(f"run_{status.value}")
+        """The event that closes a run in ``status`` (ValueError for a status that does not end a run)."""
+        if status not in _RUN_ENDED:
+            raise ValueError(f"no run ends {status}")
+        return _RUN_ENDED[status]
 
     @classmethod
     def step_ended(cls, status: StepStatus) -> EventName:
-        """The event that closes a step attempt loop in ``status`` (succeeded, failed or interrupted)."""
-        return cls(f"step_{status.value}")
+        """The event that closes a step's attempt loop in ``status`` (succeeded, failed or interrupted;
+        ValueError otherwise)."""
+        if status not in _STEP_ENDED:
+            raise ValueError(f"no step attempt loop ends {status}")
+        return _STEP_ENDED[status]
+
+
+_RUN_ENDED: dict[RunStatus, EventName] = {
+    RunStatus.SUCCEEDED: EventName.RUN_SUCCEEDED,
+    RunStatus.FAILED: EventName.RUN_FAILED,
+    RunStatus.ROLLED_BACK: EventName.RUN_ROLLED_BACK,
+    RunStatus.INTERRUPTED: EventName.RUN_INTERRUPTED,
+}
+_STEP_ENDED: dict[StepStatus, EventName] = {
+    StepStatus.SUCCEEDED: EventName.STEP_SUCCEEDED,
+    StepStatus.FAILED: EventName.STEP_FAILED,
+    StepStatus.INTERRUPTED: EventName.STEP_INTERRUPTED,
+}
+
+#: the step-ending events and the status each leaves the step in (the live table reads them)
+STEP_ENDINGS: dict[EventName, StepStatus] = {event: status for status, event in _STEP_ENDED.items()}
+#: the compensation events and the status each leaves the step in
+COMPENSATION_STATUS: dict[EventName, StepStatus] = {
+    EventName.COMPENSATION_STARTED: StepStatus.ROLLING_BACK,
+    EventName.COMPENSATION_SUCCEEDED: StepStatus.ROLLED_BACK,
+    EventName.COMPENSATION_FAILED: StepStatus.ROLLBACK_FAILED,
+}

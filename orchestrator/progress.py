@@ -14,16 +14,18 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.model import COMPENSATION_STATUS, STEP_ENDINGS, EventName, StepStatus
+
 _STYLE = {
-    "pending": "dim",
-    "running": "yellow",
-    "succeeded": "green",
-    "failed": "bold red",
-    "rolled_back": "dark_orange",
-    "rolling_back": "dark_orange",
-    "interrupted": "grey50",
-    "awaiting_approval": "blue",
-    "rollback_failed": "bold magenta",
+    StepStatus.PENDING: "dim",
+    StepStatus.RUNNING: "yellow",
+    StepStatus.SUCCEEDED: "green",
+    StepStatus.FAILED: "bold red",
+    StepStatus.ROLLED_BACK: "dark_orange",
+    StepStatus.ROLLING_BACK: "dark_orange",
+    StepStatus.INTERRUPTED: "grey50",
+    StepStatus.AWAITING_APPROVAL: "blue",
+    StepStatus.ROLLBACK_FAILED: "bold magenta",
 }
 
 
@@ -60,7 +62,7 @@ class LiveProgress:
             self.rows[step_id] = {
                 "uses": uses,
                 "owner": owner,
-                "status": "pending",
+                "status": StepStatus.PENDING,
                 "attempts": 0,
                 "started": None,
                 "elapsed": None,
@@ -72,7 +74,7 @@ class LiveProgress:
         self.live.start()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.live.update(self._table())
         self.live.stop()
 
@@ -99,34 +101,30 @@ class LiveProgress:
 
     def _apply(self, row: dict, event: str, fields: dict) -> None:
         now = time.monotonic()
-        if event == "step_started":
-            row.update(status="running", started=now, note="", progress=None)
-        elif event == "step_progress":
+        if event == EventName.STEP_STARTED:
+            row.update(status=StepStatus.RUNNING, started=now, note="", progress=None)
+        elif event == EventName.STEP_PROGRESS:
             row["progress"] = fields
-        elif event == "step_kept":
+        elif event == EventName.STEP_KEPT:
             row.update(status=fields.get("status", row["status"]), attempts=fields.get("attempts", 0),
                        note="done before this resume")
-        elif event == "step_applying":
+        elif event == EventName.STEP_APPLYING:
             row["attempts"] = fields.get("attempt", row["attempts"])
-        elif event == "attempt_failed":
+        elif event == EventName.ATTEMPT_FAILED:
             row["note"] = f"retry {fields.get('attempt')}: {str(fields.get('error'))[:60]}"
-        elif event.startswith("step_") and event not in ("step_verified",):
-            row["status"] = event.removeprefix("step_")
+        elif event in STEP_ENDINGS:
+            row["status"] = STEP_ENDINGS[EventName(event)]
             row["progress"] = None
             if row["started"] is not None:
                 row["elapsed"] = now - row["started"]
             if fields.get("error"):
                 row["note"] = str(fields["error"])[:80]
-        elif event == "step_verified" and not fields.get("applied"):
+        elif event == EventName.STEP_VERIFIED and not fields.get("applied"):
             row["note"] = "already in the desired state"
-        elif event == "approval_requested":
-            row.update(status="awaiting_approval")
-        elif event.startswith("compensation_"):
-            row["status"] = {
-                "started": "rolling_back",
-                "succeeded": "rolled_back",
-                "failed": "rollback_failed",
-            }[event.removeprefix("compensation_")]
+        elif event == EventName.APPROVAL_REQUESTED:
+            row.update(status=StepStatus.AWAITING_APPROVAL)
+        elif event in COMPENSATION_STATUS:
+            row["status"] = COMPENSATION_STATUS[EventName(event)]
 
     def _table(self) -> Table:
         table = Table(title=self.title, expand=False, title_justify="left")
@@ -135,7 +133,7 @@ class LiveProgress:
         now = time.monotonic()
         for step_id, row in self.rows.items():
             elapsed = row["elapsed"]
-            if row["status"] == "running" and row["started"] is not None:
+            if row["status"] == StepStatus.RUNNING and row["started"] is not None:
                 elapsed = now - row["started"]
             table.add_row(
                 step_id,

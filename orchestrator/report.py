@@ -1,25 +1,32 @@
 """Run record -> report.json, report.md, timeline.png (a Gantt chart of steps and retries), junit.xml.
 
-Everything is derived from the journal, so a report can be rebuilt at any time (``orchestrator
-report RUN_ID``) and an interrupted or resumed run is reported like any other.
+Everything is derived from the journal, so a report can be rebuilt at any time (a resume of a run killed
+before its report was complete writes it) and an interrupted or resumed run is reported like any other.
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from orchestrator import approvals as approvals_mod
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
 from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import RunRecord, StepRecord
+from orchestrator.model import COMPENSATION_STATUS, EventName, StepStatus
+
+#: step statuses that count as failures in the summary and junit.xml
+_FAILURES = (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)
+#: step statuses a run leaves a step in when it got to it
+_ENDED = (StepStatus.SUCCEEDED, StepStatus.FAILED, StepStatus.ROLLBACK_FAILED, StepStatus.ROLLED_BACK)
 
 PICTURE = "timeline.png"
 
 
-def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
+def build_report(journal: Journal, run_id: str) -> dict:
     run = journal.get_run(run_id)
     steps = journal.get_steps(run_id)
     events = journal.get_events(run_id)
@@ -57,23 +64,25 @@ def build_report(journal: Journal, run_id: str, site: Any = None) -> dict:
         "runbook_source": book.get("source"),
         "resumes": run.resumes,
         "steps": [_step(s, spec.get(s.step_id, {})) for s in steps],
-        "retries": [e for e in events if e["event"] == "attempt_failed"],
+        "retries": [e for e in events if e["event"] == EventName.ATTEMPT_FAILED],
         "approvals": _approvals(run, spec, events),
-        "compensations": [e for e in events if e["event"].startswith("compensation_")],
-        "site_changes": [e for e in events if e["event"] == "site_changed"],
+        "compensations": [e for e in events if e["event"] in COMPENSATION_STATUS],
+        "site_changes": [e for e in events if e["event"] == EventName.SITE_CHANGED],
         "timeline": events,
     }
 
 
-def _approvals(run, spec: dict, events: list[dict]) -> list[dict]:
+def _approvals(run: RunRecord, spec: dict, events: list[dict]) -> list[dict]:
     """The contract's ``{step, by, source, at}`` for each approved gated step (plus the changes shown
     when its gate was passed); refusals and prompts stay in the timeline."""
     gated = [step_id for step_id, step in spec.items() if step.get("gate") == "approval"]
-    changes = {e["step"]: e.get("changes") for e in events if e["event"] == "approval_granted" and e.get("changes")}
+    changes = {
+        e["step"]: e.get("changes") for e in events if e["event"] == EventName.APPROVAL_GRANTED and e.get("changes")
+    }
     return approvals_mod.for_report(run.options, gated, changes)
 
 
-def _step(rec, spec: dict) -> dict:
+def _step(rec: StepRecord, spec: dict) -> dict:
     return {
         "id": rec.step_id,
         "uses": rec.uses,
@@ -93,35 +102,37 @@ def _step(rec, spec: dict) -> dict:
     }
 
 
-def _rto(run, steps, rto_phase: str | None, tolerated: set[str], background: set[str]) -> float | None:
+def _rto(
+    run: RunRecord, steps: list[StepRecord], rto_phase: str | None, tolerated: set[str], background: set[str]
+) -> float | None:
     """Run start to the last RTO-counted step verified (of the RTO phase, in a drill); None if not
     achieved. A failed step whose runbook entry tolerates failure (``on_failure: continue``, e.g. a
     notification) does not stop service from being restored; a step marked ``rto: false`` (the bulk
     restore) does not count at all, finished or not."""
     scope = [s for s in steps if (rto_phase is None or s.phase == rto_phase)
              and s.step_id not in background
-             and not (s.status == "failed" and s.step_id in tolerated)]
-    if not scope or any(s.status != "succeeded" for s in scope):
+             and not (s.status == StepStatus.FAILED and s.step_id in tolerated)]
+    if not scope or any(s.status != StepStatus.SUCCEEDED for s in scope):
         return None
     start = parse_iso(run.started_at)
-    ends = [parse_iso(s.finished_at) for s in scope if s.finished_at]
+    ends = [end for s in scope if (end := parse_iso(s.finished_at)) is not None]
     if start is None or not ends:
         return None
     return round((max(ends) - start).total_seconds(), 3)
 
 
-def _data_restored(run, steps) -> float | None:
+def _data_restored(run: RunRecord, steps: list[StepRecord]) -> float | None:
     """Run start to the complete restore marker written (recorded by the restore step that wrote it);
     None when no restore wrote one in this run."""
     start = parse_iso(run.started_at)
-    written = [parse_iso(s.state["complete_marker_written_at"]) for s in steps
-               if isinstance(s.state.get("complete_marker_written_at"), str)]
+    written = [at for s in steps if isinstance(s.state.get("complete_marker_written_at"), str)
+               and (at := parse_iso(s.state["complete_marker_written_at"])) is not None]
     if start is None or not written:
         return None
     return round((max(written) - start).total_seconds(), 3)
 
 
-def _restore_throughput(steps) -> float | None:
+def _restore_throughput(steps: list[StepRecord]) -> float | None:
     """Bytes per second of the critical (or untiered) restore of this run: what readiness predicts from."""
     rates = [s.state["bytes_per_second"] for s in steps
              if s.uses == "backup.restore" and s.state.get("tier") != "bulk"
@@ -238,9 +249,9 @@ def _vs(value: float | None, objective: float | None, met: bool | None) -> str:
 
 def render_junit(report: dict) -> str:
     steps = report["steps"]
-    failures = sum(1 for s in steps if s["status"] in ("failed", "rollback_failed"))
+    failures = sum(1 for s in steps if s["status"] in _FAILURES)
     skipped = sum(
-        1 for s in steps if s["status"] not in ("succeeded", "failed", "rollback_failed", "rolled_back")
+        1 for s in steps if s["status"] not in _ENDED
     )
     suite = ET.Element(
         "testsuite",
@@ -259,26 +270,32 @@ def render_junit(report: dict) -> str:
             name=step["id"],
             time=str(step["duration_seconds"] or 0),
         )
-        if step["status"] in ("failed", "rollback_failed"):
+        if step["status"] in _FAILURES:
             ET.SubElement(case, "failure", message=(step["error"] or step["status"])[:500]).text = step[
                 "error"
             ]
-        elif step["status"] not in ("succeeded", "rolled_back"):
+        elif step["status"] not in (StepStatus.SUCCEEDED, StepStatus.ROLLED_BACK):
             ET.SubElement(case, "skipped", message=step["status"])
-    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True) + "\n"
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
 
 
 # --------------------------------------------------------------------------- the picture
 
 _COLOURS = {
-    "succeeded": "#2e7d32",
-    "failed": "#c62828",
-    "rolled_back": "#ef6c00",
-    "rollback_failed": "#6a1b9a",
-    "interrupted": "#757575",
-    "awaiting_approval": "#1565c0",
-    "running": "#9e9e9e",
+    StepStatus.SUCCEEDED: "#2e7d32",
+    StepStatus.FAILED: "#c62828",
+    StepStatus.ROLLED_BACK: "#ef6c00",
+    StepStatus.ROLLBACK_FAILED: "#6a1b9a",
+    StepStatus.INTERRUPTED: "#757575",
+    StepStatus.AWAITING_APPROVAL: "#1565c0",
+    StepStatus.RUNNING: "#9e9e9e",
 }
+
+
+def _offset(text: str | None, start: datetime) -> float:
+    """Seconds from ``start`` to the moment ``text`` (ISO 8601); 0 when there is none."""
+    moment = parse_iso(text)
+    return 0.0 if moment is None else (moment - start).total_seconds()
 
 
 def draw_timeline(report: dict, path: Path) -> Path | None:
@@ -298,8 +315,8 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(11, min(height, 60)))
     labels = []
     for y, step in enumerate(rows):
-        left = (parse_iso(step["started_at"]) - start).total_seconds()
-        width = max((parse_iso(step["finished_at"]) - parse_iso(step["started_at"])).total_seconds(), 0.001)
+        left = _offset(step["started_at"], start)
+        width = max(_offset(step["finished_at"], start) - left, 0.001)
         background = step.get("rto") is False  # after the RTO line: background work, hatched
         ax.barh(
             y,
@@ -315,7 +332,7 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     index = {s["id"]: y for y, s in enumerate(rows)}
     for retry in report["retries"]:
         if retry["step"] in index:
-            x = (parse_iso(retry["at"]) - start).total_seconds()
+            x = _offset(retry["at"], start)
             ax.plot([x], [index[retry["step"]]], marker="|", color="red", markersize=14, mew=2)
     if report["rto_seconds"] is not None:
         ax.axvline(report["rto_seconds"], color="black", linestyle="--", linewidth=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import tenacity
 from structlog.typing import FilteringBoundLogger
@@ -18,6 +18,12 @@ from orchestrator.clock import Clock
 from orchestrator.errors import RetryableError
 
 T = TypeVar("T")
+
+
+class Sleeper(Protocol):
+    """What retrying needs of a clock: a sleep between attempts (a Clock is one)."""
+
+    def sleep(self, seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,10 @@ POLICIES: dict[str, RetryPolicy] = {
 
 def retrying(
     policy: RetryPolicy,
-    clock: Clock,
+    clock: Sleeper,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> tenacity.Retrying:
-    """A tenacity controller for ``policy`` that sleeps through ``clock``."""
+    """A tenacity controller for ``policy`` that sleeps through ``clock`` (a Clock, or a step's deadline)."""
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None

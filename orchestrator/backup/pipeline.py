@@ -19,6 +19,7 @@ retried or resumed restore cheap.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import threading
 import time
@@ -27,8 +28,10 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
 from structlog.typing import FilteringBoundLogger
 
+from orchestrator import logs
 from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
 from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
@@ -224,9 +227,10 @@ class RestorePipeline:
     def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
         with self._pools_lock:
             if self._pools is None:
+                bound = (structlog.contextvars.get_contextvars(),)  # the run: its retries go to its audit log
                 self._pools = (
-                    ThreadPoolExecutor(self.workers, thread_name_prefix="restore-dl"),
-                    ThreadPoolExecutor(self.upload_workers, thread_name_prefix="restore-ul"),
+                    ThreadPoolExecutor(self.workers, "restore-dl", logs.inherit_context, bound),
+                    ThreadPoolExecutor(self.upload_workers, "restore-ul", logs.inherit_context, bound),
                 )
             return self._pools
 
@@ -246,7 +250,8 @@ class RestorePipeline:
             self._log_done(snapshot, done)
             result.set_result(done)
 
-        threading.Thread(target=watch, name="restore-watch", daemon=True).start()
+        run_in_context = contextvars.copy_context().run
+        threading.Thread(target=run_in_context, args=(watch,), name="restore-watch", daemon=True).start()
         return result
 
     def _log_done(self, snapshot: Snapshot, result: RestoreResult) -> None:

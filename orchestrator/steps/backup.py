@@ -12,6 +12,9 @@ Tiered (``with: {tier: critical|bulk}``, contract 1.1): the two steps share one 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import Field
 
 from orchestrator.adapters.s3 import PART_SIZE
@@ -33,7 +36,7 @@ from orchestrator.backup.tiered import TieredRestore
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, StepContext, StepKind
+from orchestrator.steps.base import Output, Params, StepContext, StepKind
 
 
 class StaleSnapshot(FatalError):
@@ -55,10 +58,27 @@ class RestoreParams(Params):
     tier: Tier = Tier.ALL
 
 
+class RestoreOutput(Output):
+    """What a restore recorded: the snapshot, its age against the RPO, the marker written last, the totals."""
+
+    snapshot: str | None = None
+    snapshot_taken_at: str | None = None
+    rpo_seconds: float | None = None
+    rpo_objective_seconds: float | None = None
+    rpo_breach_accepted: bool = False
+    #: the marker this step's restore is checked by (``s3://...``) and its file name (a tier's own when tiered)
+    marker: str | None = None
+    marker_name: str | None = None
+    files: int | None = None
+    bytes: int | None = None
+    bytes_per_second: int | None = None
+
+
 @register
 class BackupRestore(StepKind):
     name = "backup.restore"
     Params = RestoreParams
+    Output = RestoreOutput
     summary = "restore the newest complete backup snapshot from the provider's SFTP server into S3, verified"
     compensable = False
 
@@ -153,7 +173,9 @@ class BackupRestore(StepKind):
         target = target_of(ctx.site)
         ctx.record(marker=target.url(key), marker_name=key.rsplit("/", 1)[-1])
 
-    def _pipeline(self, ctx: StepContext, snapshot: Snapshot, check=None) -> RestorePipeline:
+    def _pipeline(
+        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None
+    ) -> RestorePipeline:
         """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind."""
         s3, target = ctx.services.s3, target_of(ctx.site)
         aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
@@ -189,7 +211,7 @@ class BackupRestore(StepKind):
         # destroy good data (and a failback or the next drill wants them). Nothing to undo.
         ctx.log.info("restore.rollback", detail="restored data is kept; nothing destructive is done")
 
-    def manual(self, params) -> str:
+    def manual(self, params: Any) -> str:
         find = (
             "Find the newest snapshot directory with a SHA256SUMS on the provider's SFTP server, check its "
             "age against the RPO, "
@@ -257,6 +279,12 @@ class CleanupParams(Params):
     restore_step: str = "restore"
 
 
+class CleanupOutput(Output):
+    cleaned: bool = False
+    cleaned_snapshot: str | None = None
+    deleted_objects: int | None = None
+
+
 @register
 class BackupCleanup(StepKind):
     """Drills must not leave resources behind: delete the snapshot copy *this run* restored.
@@ -269,10 +297,11 @@ class BackupCleanup(StepKind):
 
     name = "backup.cleanup"
     Params = CleanupParams
+    Output = CleanupOutput
     summary = "delete the backup copy this run restored (drills), marker first"
 
     def _owned_snapshot(self, ctx: StepContext) -> tuple[str | None, str]:
-        snapshot = ctx.outputs_of(ctx.params.restore_step).get("snapshot")
+        snapshot = ctx.output_of(ctx.params.restore_step, RestoreOutput).snapshot
         if not snapshot:
             return None, f"step {ctx.params.restore_step!r} restored nothing in this run"
         for key in _marker_keys(target_of(ctx.site), snapshot):
@@ -312,7 +341,7 @@ class BackupCleanup(StepKind):
         ctx.record(cleaned=True, snapshot=None, cleaned_snapshot=snapshot, deleted_objects=deleted)
         ctx.log.info("cleanup.done", snapshot=snapshot, deleted_objects=deleted)
 
-    def manual(self, params) -> str:
+    def manual(self, params: Any) -> str:
         return (
             "After a drill, delete s3://BUCKET/PREFIX/SNAPSHOT/ (_RESTORE_COMPLETE.json first, then "
             "_RESTORE_CRITICAL.json, then every file) if the drill restored it."

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from orchestrator.cancel import Cancellation, sleep_on
 from orchestrator.clock import Clock
 from orchestrator.errors import Interrupted, StepTimeout
+
+if TYPE_CHECKING:  # the adapters import the steps' errors; the steps only need their types here
+    from orchestrator.adapters import Services
+    from orchestrator.logs import Log
+    from orchestrator.site import Site
 
 
 class Params(BaseModel):
@@ -29,6 +34,21 @@ class Params(BaseModel):
 
 class NoParams(Params):
     pass
+
+
+class Output(BaseModel):
+    """Base of every step kind's declared output: what it records in the journal (``ctx.record``) that
+    other steps read, by type (``ctx.output_of``). Read from the journaled state, so runs journaled
+    before outputs were typed resume unchanged; keys a kind records for itself only are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class NoOutput(Output):
+    pass
+
+
+OutputT = TypeVar("OutputT", bound=Output)
 
 
 @dataclass(frozen=True)
@@ -55,11 +75,12 @@ class StepContext:
 
     run_id: str
     step_id: str
+    #: the step kind's ``Params`` model, validated when the runbook was loaded
     params: Any
-    site: Any
-    services: Any
+    site: Site
+    services: Services
     clock: Clock
-    log: Any
+    log: Log
     options: RunOptions
     state: dict = field(default_factory=dict)
     deadline: float | None = None
@@ -71,17 +92,21 @@ class StepContext:
     _outputs_of: Callable[[str], dict] | None = None
     _progress: Callable[[dict], None] | None = None
 
-    def record(self, **values: Any) -> None:
+    def record(self, **values: object) -> None:
         """Store durable step data (e.g. previous DNS values) in the journal *now*, before moving on."""
         self.state.update(values)
         if self._persist is not None:
             self._persist(dict(self.state))
 
-    def outputs_of(self, step_id: str) -> dict:
-        """Durable data recorded by another step of this run."""
+    def outputs_of(self, step_id: str) -> dict[str, object]:
+        """Durable data recorded by another step of this run (untyped: prefer ``output_of``)."""
         return self._outputs_of(step_id) if self._outputs_of else {}
 
-    def progress(self, **fields: Any) -> None:
+    def output_of(self, step_id: str, output: type[OutputT]) -> OutputT:
+        """The typed output recorded by another step of this run (its defaults when it recorded nothing)."""
+        return output.model_validate(self.outputs_of(step_id))
+
+    def progress(self, **fields: object) -> None:
         """Tell the live display how the step is doing (bytes done/total, what it waits for); not
         journaled, not logged: a display hint only."""
         if self._progress is not None:
@@ -141,6 +166,8 @@ class StepKind:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = NoParams
+    #: what the kind records for other steps to read (``ctx.output_of(step_id, Kind.Output)``)
+    Output: ClassVar[type[Output]] = NoOutput
     #: a one-line description for `runbook render`
     summary: ClassVar[str] = ""
     #: whether ``rollback`` does anything (render and reports say "no compensation" otherwise)

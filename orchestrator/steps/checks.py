@@ -9,7 +9,8 @@ from pydantic import Field
 from orchestrator import checks
 from orchestrator.errors import FatalError, RetryableError
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, StepContext, StepKind
+from orchestrator.steps.backup import RestoreOutput
+from orchestrator.steps.base import Output, Params, StepContext, StepKind
 
 
 class PreflightParams(Params):
@@ -23,7 +24,14 @@ class SmokeParams(Params):
     skip: list[str] = Field(default_factory=list)
 
 
+class ChecksOutput(Output):
+    #: each check's result (name, ok, detail, ...)
+    checks: list[dict[str, Any]] = []
+    passed: bool | None = None
+
+
 class _Checks(StepKind):
+    Output = ChecksOutput
     """Run a list of checks; fail (FatalError listing them) when a blocking check fails."""
 
     suite: tuple = ()
@@ -74,9 +82,9 @@ class Smoke(_Checks):
 
     def _env(self, ctx: StepContext) -> checks.CheckEnv:
         env = super()._env(ctx)
-        restored = ctx.outputs_of(ctx.params.restore_step)
-        env.snapshot = restored.get("snapshot")
-        env.marker_name = restored.get("marker_name") or env.marker_name  # the critical tier's, when tiered
+        restored = ctx.output_of(ctx.params.restore_step, RestoreOutput)
+        env.snapshot = restored.snapshot
+        env.marker_name = restored.marker_name or env.marker_name  # the critical tier's, when tiered
         return env
 
     def manual(self, params: Any) -> str:

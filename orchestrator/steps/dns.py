@@ -7,6 +7,7 @@ back exactly what was there, deleting records that did not exist before.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from pydantic import Field
 from orchestrator.adapters.route53 import Change, RecordSet, normal_name, normal_value
 from orchestrator.errors import VerificationFailed
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, PollResult, StepContext, StepKind
+from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
 
 
 class DnsParams(Params):
@@ -68,7 +69,16 @@ def wait_insync(ctx: StepContext, change_ids: list[str]) -> None:
     ctx.log.info("dns.insync", change_ids=change_ids)
 
 
+class DnsOutput(Output):
+    #: the records as they were before the first change (rollback puts them back)
+    previous: list[dict[str, Any]] | None = None
+    change_ids: list[str] = []
+    #: what the public resolvers answered (status, detail or reason)
+    resolve: dict[str, Any] | None = None
+
+
 class _DnsSwitch(StepKind):
+    Output = DnsOutput
     """UPSERT every site record to one side's values; journal what was there first."""
 
     side: ClassVar[str] = "secondary"
@@ -207,10 +217,14 @@ def resolver_check(
     for server in name_servers:
         try:
             for ip in addresses(server, timeout):
-                return _compare(wanted, lambda name, type_, ip=ip: query(ip, name, type_, timeout))
+                return _compare(wanted, functools.partial(_ask_at, query, ip, timeout))
         except (dns.exception.DNSException, OSError) as exc:
             last = f"{server}: {type(exc).__name__}"
     return "skipped", f"no name server reachable ({last})"
+
+
+def _ask_at(query: QueryFn, ip: str, timeout: float, name: str, type_: str) -> list[str]:
+    return query(ip, name, type_, timeout)
 
 
 def _compare(wanted: list[RecordSet], ask: Callable[[str, str], list[str]]) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """Milestone notifications (SNS): "silence is not golden".
 
-A notification failure is logged and retried (policy "notify") but never fails the step or the run:
-the step records ``delivered: false`` and returns.
+A notification failure is logged and retried (policy "notify") but never fails the step or the run
+(orchestrator/notifier.py decides that, once): the step records ``delivered: false`` and returns.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import structlog
 from pydantic import Field
 
 from orchestrator.clock import iso, parse_iso
+from orchestrator.notifier import deliver
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, StepContext, StepKind
+from orchestrator.steps.base import Output, Params, StepContext, StepKind
 
 
 class MilestoneParams(Params):
@@ -23,20 +24,16 @@ class MilestoneParams(Params):
 
 
 def run_elapsed(ctx: StepContext) -> float | None:
-    """Seconds since the run started, when the engine tells the step when that was.
+    """Seconds since the run started (the engine gives the step the run's start); None without it."""
+    started_at = parse_iso(ctx.run_started_at) if ctx.run_started_at else None
+    if started_at is None:
+        return None
+    return round((ctx.clock.now() - started_at).total_seconds(), 3)
 
-    The engine may set ``run_started_monotonic`` (a clock.monotonic() value) or ``run_started_at``
-    (an aware datetime or ISO text) on the context; without either, None.
-    """
-    started = getattr(ctx, "run_started_monotonic", None)
-    if started is not None:
-        return round(ctx.clock.monotonic() - started, 3)
-    started_at = getattr(ctx, "run_started_at", None)
-    if isinstance(started_at, str):
-        started_at = parse_iso(started_at)
-    if isinstance(started_at, datetime):
-        return round((ctx.clock.now() - started_at).total_seconds(), 3)
-    return None
+
+class MilestoneOutput(Output):
+    delivered: bool | None = None
+    message_id: str | None = None
 
 
 @register
@@ -44,6 +41,7 @@ class Milestone(StepKind):
     name = "notify.milestone"
     summary = "publish a milestone notification (SNS); never fails the run"
     Params = MilestoneParams
+    Output = MilestoneOutput
 
     def plan(self, ctx: StepContext) -> list[str]:
         return [f"publish milestone {ctx.params.milestone!r} to {ctx.site.notify.topic_arn}"]
@@ -86,19 +84,13 @@ def publish_event(
     ``notify.failed`` and returns None.
     """
     log = log or structlog.get_logger("orchestrator.notify")
-    message = build_message(site, run_id, event, services.clock.now(), **fields)
-    subject = f"[{site.site}] {event}" + (f": {fields['milestone']}" if fields.get("milestone") else "")
-    attributes = {"event": event, "site": site.site, "run_id": run_id, "status": fields.get("status")}
-    try:
-        message_id = services.sns.publish(site.notify.topic_arn, subject, message, attributes)
-    except Exception as exc:  # a notification must never fail the failover
-        log.warning(
-            "notify.failed",
-            event_name=event,
-            topic_arn=site.notify.topic_arn,
-            error=str(exc),
-            error_type=type(exc).__name__,
-        )
-        return None
-    log.info("notify.sent", event_name=event, message_id=message_id)
-    return message_id
+
+    def send() -> str:
+        message = build_message(site, run_id, event, services.clock.now(), **fields)
+        subject = f"[{site.site}] {event}" + (f": {fields['milestone']}" if fields.get("milestone") else "")
+        attributes = {"event": event, "site": site.site, "run_id": run_id, "status": fields.get("status")}
+        message_id: str = services.sns.publish(site.notify.topic_arn, subject, message, attributes)
+        log.info("notify.sent", event_name=event, message_id=message_id)
+        return message_id
+
+    return deliver(send, log, event_name=event, topic_arn=site.notify.topic_arn)

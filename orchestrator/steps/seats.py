@@ -13,7 +13,7 @@ from pydantic import Field
 from orchestrator.adapters.autoscaling import Group
 from orchestrator.errors import FatalError
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, PollResult, StepContext, StepKind
+from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
 
 
 class SeatsParams(Params):
@@ -52,11 +52,20 @@ def _restore(ctx: StepContext) -> None:
     ctx.record(rolled_back=True)
 
 
+class SeatsOutput(Output):
+    #: the group's sizes before the change (rollback restores them)
+    previous_desired: int | None = None
+    previous_min: int | None = None
+    #: seats InService and Healthy when the wait ended
+    serving: int | None = None
+
+
 @register
 class ScaleUp(StepKind):
     name = "seats.scale_up"
     summary = "raise the agent seats' Auto Scaling group to the target size; wait until in service"
     Params = SeatsParams
+    Output = SeatsOutput
     compensable = True
 
     def plan(self, ctx: StepContext) -> list[str]:
@@ -94,6 +103,7 @@ class ScaleDown(StepKind):
     name = "seats.scale_down"
     summary = "return the agent seats' Auto Scaling group to its warm size"
     Params = SeatsParams
+    Output = SeatsOutput
     compensable = True
 
     def plan(self, ctx: StepContext) -> list[str]:

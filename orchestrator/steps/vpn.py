@@ -13,11 +13,13 @@ ping to that address to get replies, and tear-down requires it to get none.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 from orchestrator.steps import register
-from orchestrator.steps.base import Params, PollResult, StepContext, StepKind
+from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
 from orchestrator.strongswan import PingResult
 
 
@@ -92,10 +94,20 @@ def _appliance_probe(ctx: StepContext) -> PollResult:
     return PollResult(all(sas.is_up(c) for c in children), "; ".join(sas.describe(c) for c in children), sas)
 
 
+class BringUpOutput(Output):
+    #: the IPsec children this step initiated (rollback terminates them)
+    initiated: list[str] = []
+
+
+class TearDownOutput(Output):
+    terminated: list[str] = []
+
+
 @register
 class BringUp(StepKind):
     name = "vpn.bring_up"
     Params = BringUpParams
+    Output = BringUpOutput
     summary = "check the AWS VPN connections are available; initiate the appliance's tunnels; wait until up"
     compensable = True
 
@@ -167,7 +179,7 @@ class BringUp(StepKind):
         _terminate_each(ctx, [c for c in ctx.state.get("initiated", []) if c not in done], done)
         ctx.record(rolled_back=True)
 
-    def manual(self, params) -> str:
+    def manual(self, params: Any) -> str:
         return (
             "In the AWS console check the site-to-site VPN connections are 'available'; on the appliance run "
             "`swanctl --initiate --child NAME` for each connection, then `swanctl --list-sas` until each "
@@ -180,6 +192,7 @@ class BringUp(StepKind):
 class TearDown(StepKind):
     name = "vpn.tear_down"
     Params = TearDownParams
+    Output = TearDownOutput
     summary = "terminate the appliance's VPN tunnels (failback)"
 
     def plan(self, ctx: StepContext) -> list[str]:
@@ -202,7 +215,7 @@ class TearDown(StepKind):
                              "(traffic still reaches the warm site another way)")
         ctx.log.info("vpn.down", terminated=terminated)
 
-    def manual(self, params) -> str:
+    def manual(self, params: Any) -> str:
         return ("On the appliance run `swanctl --terminate --child NAME` for each connection; when the site "
                 "file names a `probe`, `ping -c 3 PROBE` on the appliance must then get no reply.")
 

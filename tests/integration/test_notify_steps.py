@@ -7,6 +7,7 @@ import pytest
 from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
 
+from orchestrator.clock import iso
 from orchestrator.steps.notify import Milestone, publish_event
 from tests.fixtures.aws import make_step_context, received_notifications, run_step
 
@@ -26,7 +27,7 @@ def throttle(**kwargs):
 def test_milestone_is_received_through_sqs(moto_site, clock):
     """The milestone arrives as JSON with run, step, site, milestone, status, elapsed and RTO so far."""
     ctx = make_step_context(Milestone, moto_site, clock, params={"milestone": "dns cut over"}, step_id="m1")
-    ctx.run_started_monotonic = clock.monotonic()
+    ctx.run_started_at = iso(clock.now())
     clock.advance(42)
     assert run_step(Milestone(), ctx)
     [note] = received_notifications(moto_site)

@@ -509,7 +509,7 @@ def test_a_step_deaf_to_the_cancel_is_abandoned_after_the_grace(tmp_path, monkey
     interrupted anyway, the step recorded interrupted, and a warning says the run is stopping."""
     import time
 
-    from orchestrator import engine as engine_mod
+    from orchestrator.engine import core as engine_mod
 
     monkeypatch.setattr(engine_mod, "CANCEL_GRACE", 0.5)
     book = load(tmp_path, f"""

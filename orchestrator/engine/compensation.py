@@ -1,0 +1,62 @@
+"""Rollback: undo in reverse order of completion, the failed step first (it may have half-applied),
+then every completed step whose kind can compensate and whose runbook entry allows it."""
+
+from __future__ import annotations
+
+from orchestrator import retry as retry_mod
+from orchestrator.engine.events import Events
+from orchestrator.engine.runner import StepRunner, StepSleep
+from orchestrator.engine.state import RunState
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import StepRecord
+from orchestrator.model import EventName, StepStatus
+from orchestrator.redact import redact_text as scrub
+from orchestrator.runbook import Step
+
+
+class Compensation:
+    def __init__(self, run: RunState, events: Events, journal: Journal, runner: StepRunner) -> None:
+        self.run = run
+        self.events = events
+        self.journal = journal
+        self.runner = runner
+
+    def compensate(self, failure: Step) -> bool:
+        """True when every compensation needed succeeded (the run is then rolled back)."""
+        records = self.run.records
+        done = sorted((r for r in records.values() if r.status == StepStatus.SUCCEEDED), key=lambda r: -r.seq)
+        targets = [rec for rec in (records[failure.id], *done) if self._compensable(rec)]
+        self.events.emit(
+            EventName.ROLLBACK_STARTED, failure.id, level="warning", steps=[r.step_id for r in targets]
+        )
+        self.events.notify("rollback_started", step=failure.id)
+        ok = True
+        for rec in targets:
+            ok = self._compensate_one(rec) and ok
+        return ok
+
+    def _compensable(self, rec: StepRecord) -> bool:
+        step = self.run.book.by_id[rec.step_id]
+        return step.compensate and self.runner.kinds[step.uses].compensable and (rec.applied or rec.state != {})
+
+    def _compensate_one(self, rec: StepRecord) -> bool:
+        step = self.run.book.by_id[rec.step_id]
+        kind = self.runner.kinds[step.uses]()
+        ctx = self.runner.context(step, rec)
+        previous_status = rec.status
+        rec.status = StepStatus.ROLLING_BACK
+        self.journal.save_step(rec)
+        self.events.emit(EventName.COMPENSATION_STARTED, step.id)
+        try:
+            retry_mod.retrying(step.retry, StepSleep(ctx))(kind.rollback, ctx)
+        except Exception as exc:
+            rec.status = StepStatus.ROLLBACK_FAILED
+            rec.error = scrub(f"{rec.error + '; ' if rec.error else ''}rollback failed: {exc}")
+            self.journal.save_step(rec)
+            self.events.emit(EventName.COMPENSATION_FAILED, step.id, level="error", error=scrub(str(exc)))
+            return False
+        rec.status = StepStatus.ROLLED_BACK if previous_status == StepStatus.SUCCEEDED else StepStatus.FAILED
+        rec.state = dict(ctx.state)
+        self.journal.save_step(rec)
+        self.events.emit(EventName.COMPENSATION_SUCCEEDED, step.id)
+        return True

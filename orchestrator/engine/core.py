@@ -1,0 +1,395 @@
+"""The engine: runs one run (new or resumed) to an end state, from its parts -- the scheduler (what may
+run now), the step runner (attempts, retries, timeouts), the approval gate and compensation.
+
+Every state change is journaled before the engine moves on, so ``resume`` continues after a crash:
+completed steps are kept, anything else is verified first and applied again only if needed.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from orchestrator import approvals as approvals_mod
+from orchestrator.cancel import Cancellation
+from orchestrator.clock import Clock, iso, parse_iso
+from orchestrator.engine.compensation import Compensation
+from orchestrator.engine.events import Events, Notifier, Observer
+from orchestrator.engine.gates import ApprovalGate, Approver, Gate, GateRequest
+from orchestrator.engine.runner import StepResult, StepRunner
+from orchestrator.engine.scheduler import Scheduler
+from orchestrator.engine.state import RunState
+from orchestrator.errors import Interrupted, RetryableError, StepTimeout
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import Holder, RunRecord, StepRecord
+from orchestrator.logs import Log
+from orchestrator.model import RERUNNABLE, EventName, RunStatus, StepStatus
+from orchestrator.notifier import BackgroundNotifier
+from orchestrator.runbook import Runbook, Step, runbook_from_dict
+from orchestrator.steps import registry
+from orchestrator.steps.base import RunOptions, StepContext
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.site import Site
+
+#: how long past its deadline a step that does not return is abandoned
+HARD_TIMEOUT_GRACE = 30.0
+#: how long (real seconds) running steps get to return once the run is cancelled; then they are
+#: abandoned as interrupted (a cancel closes their connections and cuts their waits, so they rarely need it)
+CANCEL_GRACE = 5.0
+#: how long the notifications still queued get when the run was cancelled (exit within seconds)
+CANCELLED_FLUSH_SECONDS = 3.0
+
+
+@dataclass
+class Outcome:
+    run_id: str
+    status: RunStatus
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return RunStatus(self.status).exit_code
+
+
+def _no_answer(request: GateRequest) -> bool | None:
+    return None
+
+
+def new_step_records(run_id: str, book: Runbook) -> list[StepRecord]:
+    return [StepRecord(run_id, s.id, s.uses, s.owner, phase=s.phase) for s in book.steps]
+
+
+@dataclass
+class _Loop:
+    """Where the DAG loop stands: the steps running (context, deadline) and why it stops launching."""
+
+    done: queue.Queue[StepResult]
+    running: dict[str, tuple[StepContext, float]]
+    failure: Step | None = None
+    deferred: Step | None = None  # a failed background step (rto: false, on_failure: stop)
+    paused: Exception | None = None
+
+
+class Engine:
+    """Runs one run (new or resumed) to an end state. Public: ``create``, ``run``, ``cancel``, ``close``."""
+
+    def __init__(
+        self,
+        *,
+        journal: Journal,
+        services: Services,
+        site: Site,
+        clock: Clock,
+        log: Log,
+        approver: Approver | None = None,
+        observer: Observer | None = None,
+        notifier: Notifier | None = None,
+        max_parallel: int = 16,
+        heartbeat_seconds: float = 10.0,
+        cancel: Cancellation | None = None,
+    ) -> None:
+        self.journal = journal
+        self.services = services
+        self.site = site
+        self.clock = clock
+        self.base_log = log
+        self.approver: Approver = approver or _no_answer
+        self.observer = observer
+        self.notifier = notifier
+        self.max_parallel = max_parallel
+        self.heartbeat_seconds = heartbeat_seconds
+        #: the run's one cancellation path (signals, a lost lock): see orchestrator/cancel.py
+        self.cancel = cancel or Cancellation()
+        self._kinds = registry()
+
+    # ------------------------------------------------------------------ public
+    def create(self, run: RunRecord, book: Runbook) -> None:
+        """Record a new run and its pending steps (nothing is executed)."""
+        run.runbook = book.to_dict()
+        run.started_at = run.started_at or iso(self.clock.now())
+        self.journal.create_run(run, new_step_records(run.run_id, book))
+
+    def run(
+        self, run_id: str, approvals: set[str] | None = None, approve_all: bool = False, when: str = "resume"
+    ) -> Outcome:
+        """Execute or resume ``run_id`` until it succeeds, fails, is rolled back or is interrupted.
+
+        ``approvals`` / ``approve_all`` (``--approve`` / ``--yes`` given ``when``) are added to the
+        approvals already recorded with the run, and journaled before anything runs."""
+        record = self.journal.get_run(run_id)
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            execution = _Execution(self, record)
+            holder = Holder.me(run_id)
+            previous = self.journal.acquire_lock(record.site, holder, self.clock.now())
+            if previous is not None:
+                execution.events.emit(
+                    EventName.LOCK_TAKEN_OVER,
+                    None,
+                    previous_run=previous.holder.run_id,
+                    previous_pid=previous.holder.pid,
+                    previous_host=previous.holder.host,
+                    since=previous.acquired_at,
+                    level="warning",
+                )
+            beat_stop = threading.Event()
+            beat = threading.Thread(
+                target=self._heartbeat, args=(record.site, holder, beat_stop, execution.run.log), daemon=True
+            )
+            beat.start()
+            try:
+                return execution.start(record, approvals or set(), approve_all, when)
+            finally:
+                beat_stop.set()
+                self.journal.release_lock(record.site, holder)
+
+    def close(self) -> None:
+        """After ``run``: send the notifications still queued (briefly when the run was cancelled: exit within
+        seconds, not after a 20 s flush) and close the adapters' connections."""
+        if isinstance(self.notifier, BackgroundNotifier):
+            self.notifier.close(CANCELLED_FLUSH_SECONDS if self.cancel.is_set() else None)
+        if self.services is not None:
+            self.services.close()
+
+    def _heartbeat(self, site: str, holder: Holder, stop: threading.Event, log: Log) -> None:
+        while not stop.wait(self.heartbeat_seconds):
+            try:
+                if not self.journal.heartbeat(site, holder, self.clock.now()):
+                    log.error(EventName.LOCK_LOST.value, site=site)
+                    self.cancel.cancel("the site lock was lost")
+                    return
+            except Exception as exc:
+                log.warning("heartbeat_failed", error=str(exc))
+
+
+class _Execution:
+    """One execution of a run by an engine: its state, created whole here, and the parts that share it."""
+
+    def __init__(self, engine: Engine, record: RunRecord) -> None:
+        self.engine = engine
+        self.journal = engine.journal
+        self.clock = engine.clock
+        self.cancel = engine.cancel
+        options = RunOptions(
+            kind=record.kind, dry_run=False, accept_rpo_breach=bool(record.options.get("accept_rpo_breach"))
+        )
+        self.run = RunState(
+            run_id=record.run_id,
+            book=runbook_from_dict(record.runbook),
+            options=options,
+            records={r.step_id: r for r in self.journal.get_steps(record.run_id)},
+            approvals=approvals_mod.load(record.options),
+            log=engine.base_log.bind(run_id=record.run_id),
+            started_mono=self.clock.monotonic(),
+            started_at=record.started_at,
+        )
+        self.events = Events(
+            record.run_id,
+            self.journal,
+            self.clock,
+            self.run.log,
+            engine.observer,
+            engine.notifier,
+            self.run.started_mono,
+        )
+        self.runner = StepRunner(
+            self.run, self.events, self.journal, engine._kinds, self.clock, self.cancel, engine.site, engine.services
+        )
+        self.gate: Gate = ApprovalGate(
+            self.run, self.events, self.journal, self.clock, self.cancel, self.runner, engine.approver
+        )
+        self.compensation = Compensation(self.run, self.events, self.journal, self.runner)
+
+    def start(self, record: RunRecord, approvals: set[str], approve_all: bool, when: str) -> Outcome:
+        resumed = record.status != RunStatus.PENDING and any(
+            r.status != StepStatus.PENDING for r in self.run.records.values()
+        )
+        self.journal.update_run(
+            record.run_id,
+            status=RunStatus.RUNNING.value,
+            finished_at=None,
+            error=None,
+            resumes=record.resumes + (1 if resumed else 0),
+        )
+        started = EventName.RUN_RESUMED if resumed else EventName.RUN_STARTED
+        self.events.emit(started, None, kind=record.kind, site=record.site)
+        given = approvals_mod.from_flags(tuple(approvals), approve_all, when, iso(self.clock.now()) or "")
+        if given:
+            self.gate.record(given)
+        self.events.notify("resumed" if resumed else "started")
+        return self._execute()
+
+    # ------------------------------------------------------------------ the DAG loop
+    def _execute(self) -> Outcome:
+        self._reset_rerunnable()
+        scheduler = Scheduler(self.run.book, self.run.records)
+        for rec in self.run.records.values():  # a resume: show what is already done
+            if rec.status != StepStatus.PENDING:
+                self.events.show(EventName.STEP_KEPT, rec.step_id, {"status": rec.status, "attempts": rec.attempts})
+        loop = _Loop(done=queue.Queue(), running={})
+        while True:
+            if self.cancel.is_set() and self.run.cancelled_at is None:
+                self._note_cancel(loop.running)
+            if not self.cancel.is_set() and loop.failure is None and loop.paused is None:
+                loop.paused = self._launch_ready(scheduler, loop)
+            if not loop.running:
+                break
+            try:
+                result = loop.done.get(timeout=0.2)
+            except queue.Empty:
+                self._abandon_overdue(loop.running)
+                self._abandon_on_cancel(loop.running)
+                continue
+            if result.step_id in loop.running:  # else an abandoned step finally returned: already recorded
+                loop.running.pop(result.step_id)
+                self._settle(result, scheduler, loop)
+        return self._conclude(loop.failure or (None if loop.paused else loop.deferred), loop.paused)
+
+    def _reset_rerunnable(self) -> None:
+        for rec in self.run.records.values():
+            if rec.status in RERUNNABLE and rec.status != StepStatus.PENDING:
+                rec.status = StepStatus.PENDING
+                rec.error = None
+                self.journal.save_step(rec)
+
+    def _settle(self, result: StepResult, scheduler: Scheduler, loop: _Loop) -> None:
+        """Record a step's end and what it means for the rest of the run."""
+        failed = self._finish(result)
+        if result.status == StepStatus.SUCCEEDED or (failed is not None and failed.on_failure == "continue"):
+            scheduler.release(result.step_id)
+        if failed is not None and failed.on_failure == "stop" and not failed.rto:
+            loop.deferred = loop.deferred or failed  # background work never holds up the service steps
+        elif failed is not None and failed.on_failure != "continue" and loop.failure is None:
+            loop.failure = failed
+
+    def _launch_ready(self, scheduler: Scheduler, loop: _Loop) -> Exception | None:
+        """Launch ready steps up to the parallelism; the reason to stop when a gate does not open."""
+        while len(loop.running) < self.engine.max_parallel:
+            step = scheduler.peek()
+            if step is None:
+                return None
+            if step.gate == "approval":
+                stop = self.gate.admit(step)
+                if stop is not None:
+                    return stop
+            scheduler.take()
+            ctx = self.runner.context(step, self.run.records[step.id])
+            loop.running[step.id] = (ctx, ctx.deadline or 0.0)
+            self.runner.launch(step, ctx, loop.done)
+        return None
+
+    def _note_cancel(self, running: dict[str, tuple[StepContext, float]]) -> None:
+        """Say at once that the run is stopping (the operator pressed Ctrl-C: show it was heard)."""
+        self.run.cancelled_at = time.monotonic()
+        self.events.emit(
+            EventName.RUN_STOPPING, None, level="warning", reason=self.cancel.reason, waiting_for=sorted(running)
+        )
+
+    def _abandon_on_cancel(self, running: dict[str, tuple[StepContext, float]]) -> None:
+        """Once cancelled, running steps get CANCEL_GRACE real seconds to return, then are abandoned as
+        interrupted (real time: this bounds threads stuck in real I/O, which no fake clock drives)."""
+        if not self.cancel.is_set() or not running:
+            return
+        if self.run.cancelled_at is None or time.monotonic() - self.run.cancelled_at < CANCEL_GRACE:
+            return
+        for step_id in list(running):
+            running.pop(step_id)
+            self._finish(
+                StepResult(step_id, StepStatus.INTERRUPTED, "abandoned after the run was cancelled", Interrupted(""))
+            )
+
+    def _abandon_overdue(self, running: dict[str, tuple[StepContext, float]]) -> None:
+        now = self.clock.monotonic()
+        for step_id, (ctx, deadline) in list(running.items()):
+            if deadline and now > deadline + HARD_TIMEOUT_GRACE:
+                ctx.cancel.set()
+                running.pop(step_id)
+                error = f"step {step_id} did not return within its timeout"
+                self._finish(StepResult(step_id, StepStatus.FAILED, error, StepTimeout("abandoned")))
+
+    def _finish(self, result: StepResult) -> Step | None:
+        """Journal a step's end; the step when it failed (the loop decides what that means)."""
+        step = self.run.book.by_id[result.step_id]
+        rec = self.run.records[result.step_id]
+        self._record_end(rec, result)
+        if result.status == StepStatus.SUCCEEDED:
+            self.events.emit(
+                EventName.STEP_SUCCEEDED, step.id, attempts=rec.attempts, duration_seconds=rec.duration_seconds
+            )
+            if step.milestone:
+                self.events.notify(
+                    step.milestone, step=step.id, status=StepStatus.SUCCEEDED.value, rto_so_far=self.events.elapsed()
+                )
+            return None
+        if result.status == StepStatus.INTERRUPTED:
+            self.events.emit(EventName.STEP_INTERRUPTED, step.id, level="warning", error=result.error)
+            return None
+        self.events.emit(
+            EventName.step_ended(result.status),
+            step.id,
+            level="error",
+            error=result.error,
+            classification="retries exhausted" if isinstance(result.exc, RetryableError) else "fatal",
+            on_failure=step.on_failure,
+        )
+        self.events.notify("step_failed", step=step.id, error=result.error)
+        return step
+
+    def _record_end(self, rec: StepRecord, result: StepResult) -> None:
+        with self.run.lock:
+            rec.status = result.status
+            rec.error = result.error
+            rec.finished_at = iso(self.clock.now())
+            rec.duration_seconds = _duration(rec.started_at, rec.finished_at)
+            ctx = self.run.contexts.get(rec.step_id)
+            if ctx is not None:
+                rec.state = dict(ctx.state)
+            rec.seq = next(self.run.seq) if result.status == StepStatus.SUCCEEDED else rec.seq
+            self.journal.save_step(rec)
+
+    # ------------------------------------------------------------------ the end
+    def _conclude(self, failure: Step | None, paused: Exception | None) -> Outcome:
+        run_id = self.run.run_id
+        if self.cancel.is_set():
+            for rec in self.run.records.values():
+                if rec.status == StepStatus.RUNNING:
+                    rec.status = StepStatus.INTERRUPTED
+                    self.journal.save_step(rec)
+            reason = self.cancel.reason or "cancelled"
+            return self._end(
+                RunStatus.INTERRUPTED, f"interrupted ({reason}); resume with `orchestrator resume {run_id}`"
+            )
+        if failure is not None:
+            error = f"step {failure.id} failed: {self.run.records[failure.id].error}"
+            if failure.on_failure == "rollback":
+                ok = self.compensation.compensate(failure)
+                return self._end(RunStatus.ROLLED_BACK if ok else RunStatus.FAILED, error)
+            return self._end(RunStatus.FAILED, error)
+        if paused is not None:
+            self._end(RunStatus.INTERRUPTED, str(paused))
+            raise paused
+        ended = (StepStatus.SUCCEEDED, StepStatus.FAILED)
+        unfinished = [r.step_id for r in self.run.records.values() if r.status not in ended]
+        if unfinished:
+            return self._end(RunStatus.FAILED, f"steps not run: {', '.join(unfinished)}")
+        return self._end(RunStatus.SUCCEEDED, None)
+
+    def _end(self, status: RunStatus, error: str | None) -> Outcome:
+        run_id = self.run.run_id
+        self.journal.update_run(run_id, status=status.value, finished_at=iso(self.clock.now()), error=error)
+        level = "info" if status == RunStatus.SUCCEEDED else "warning"
+        self.events.emit(EventName.run_ended(status), None, level=level, error=error)
+        milestone = "finished" if status == RunStatus.SUCCEEDED else status.value
+        self.events.notify(milestone, status=status.value, error=error)
+        return Outcome(run_id, status, error)
+
+
+def _duration(start: str | None, end: str | None) -> float | None:
+    a, b = parse_iso(start), parse_iso(end)
+    return None if a is None or b is None else round((b - a).total_seconds(), 3)
