@@ -30,6 +30,7 @@ test: install system-deps
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 typecheck: install
 	$(BIN)/mypy

@@ -154,7 +154,7 @@ def write_report(report: dict, report_dir: Path) -> Path:
 # --------------------------------------------------------------------------- Markdown
 
 
-def _vpn_probes(steps) -> list[dict]:
+def _vpn_probes(steps: list[StepRecord]) -> list[dict]:
     """The appliance's pings to the site's probe through the tunnel (VPN steps that recorded one)."""
     return [{"step": s.step_id, **s.state["probe"]} for s in steps if isinstance(s.state.get("probe"), dict)]
 

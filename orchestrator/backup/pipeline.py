@@ -29,13 +29,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
-from structlog.typing import FilteringBoundLogger
 
 from orchestrator import logs
 from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
 from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.errors import FatalError, Interrupted
+from orchestrator.logs import Log
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -171,7 +171,7 @@ class RestorePipeline:
         s3: S3,
         target: RestoreTarget,
         *,
-        log: FilteringBoundLogger,
+        log: Log,
         workers: int = 4,
         upload_workers: int | None = None,
         part_size: int = PART_SIZE,

@@ -31,7 +31,9 @@ import shutil
 import sys
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 CONFIG_NAME = "swanctl.json"
 STATE_NAME = "swanctl.state.json"
@@ -56,7 +58,7 @@ def load_config(directory: Path) -> dict:
 
 
 @contextlib.contextmanager
-def locked_state(directory: Path):
+def locked_state(directory: Path) -> Iterator[dict[str, Any]]:
     """The state dict, read and written back under an exclusive lock."""
     with open(directory / (STATE_NAME + ".lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 # --- used by the fixtures and the sandbox (never by the appliance) ---------------------------------
 
 
-def install(directory: str | Path, python: str | None = None, owner: str | None = None, **config) -> Path:
+def install(directory: str | Path, python: str | None = None, owner: str | None = None, **config: object) -> Path:
     """Copy this program as ``DIRECTORY/swanctl`` with its config; returns the executable's path.
 
     ``python`` defaults to a system Python (the venv's may live under /root, unreadable by the login
@@ -250,7 +252,7 @@ def install(directory: str | Path, python: str | None = None, owner: str | None 
     return target
 
 
-def configure(directory: str | Path, **config) -> None:
+def configure(directory: str | Path, **config: object) -> None:
     """Merge ``config`` into the program's config file (mode, establish_after_polls, ...)."""
     path = Path(directory) / CONFIG_NAME
     current = load_config(Path(directory))

@@ -43,7 +43,10 @@ class MotoServerState:
 
     @classmethod
     def from_dict(cls, data: dict) -> MotoServerState:
-        return cls(**{k: data.get(k) for k in ("endpoint", "pid", "port", "log_file")})
+        log_file = data.get("log_file")
+        return cls(
+            str(data["endpoint"]), int(data["pid"]), int(data["port"]), None if log_file is None else str(log_file)
+        )
 
 
 def free_port(host: str = HOST) -> int:
@@ -120,7 +123,7 @@ def start(
             env=_server_env(),
         )
     finally:
-        if log_file:
+        if not isinstance(out, int):
             out.close()
     try:
         wait_ready(endpoint, timeout, process)

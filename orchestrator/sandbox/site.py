@@ -32,11 +32,14 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from orchestrator.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from orchestrator.sandbox.sshd import KeyPair, SshServer
 
 log = structlog.get_logger("sandbox")
 
@@ -268,7 +271,7 @@ def _world_readable(root: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _start_appliance(folder: Path, server, key, options: SandboxOptions, state: dict) -> dict:
+def _start_appliance(folder: Path, server: SshServer, key: KeyPair, options: SandboxOptions, state: dict) -> dict:
     """The VPN appliance's endpoint (host, port, username, host_key, swanctl): the real strongSwan pair when
     the machine allows it (``state["tunnel"]``), else the fake ``swanctl`` on the sandbox's sshd; either way
     ``state["appliance"]`` is the one line that says which, and why."""
@@ -310,7 +313,7 @@ def _real_pair_refused(options: SandboxOptions) -> str | None:
     return reason
 
 
-def _real_appliance(pair: dict, key) -> dict:
+def _real_appliance(pair: dict, key: KeyPair) -> dict:
     from orchestrator.sandbox import sshd
 
     server = sshd.start_in_namespace(pair["namespaces"]["app"], Path(pair["workdir"]) / "sshd")
@@ -319,7 +322,7 @@ def _real_appliance(pair: dict, key) -> dict:
             "host_key": server.host_key_line, "swanctl": pair["swanctl"]}
 
 
-def _fake_appliance(server, options: SandboxOptions) -> dict:
+def _fake_appliance(server: SshServer, options: SandboxOptions) -> dict:
     from orchestrator.sandbox import fake_swanctl
 
     swanctl = fake_swanctl.install(server.workdir / "appliance", owner=server.username,
@@ -328,7 +331,7 @@ def _fake_appliance(server, options: SandboxOptions) -> dict:
             "host_key": server.host_key_line, "swanctl": str(swanctl)}
 
 
-def _deploy(endpoint: str, server, private_key: str, exports: Path, appliance: dict,
+def _deploy(endpoint: str, server: SshServer, private_key: str, exports: Path, appliance: dict,
             options: SandboxOptions) -> dict:
     from orchestrator.sandbox.stack import deploy, sandbox_config
 

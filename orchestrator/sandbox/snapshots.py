@@ -18,6 +18,7 @@ import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from orchestrator.backup.contract import matches
 from orchestrator.backup.sha256sums import format_sha256sums
@@ -68,7 +69,7 @@ class _Bytes:
     def __init__(self, seed: int):
         self.block = random.Random(seed).randbytes(_BLOCK) * 2
 
-    def write(self, handle, size: int, offset: int) -> None:
+    def write(self, handle: BinaryIO, size: int, offset: int) -> None:
         offset %= _BLOCK
         while size > 0:
             take = min(size, _BLOCK)
@@ -129,7 +130,7 @@ def write_sums(info: SnapshotInfo) -> None:
     (info.path / "SHA256SUMS").write_text(text)
 
 
-def make_incomplete(root: str | Path, name: str, **kwargs) -> SnapshotInfo:
+def make_incomplete(root: str | Path, name: str, **kwargs: Any) -> SnapshotInfo:
     """A snapshot still being written by the provider: files, but no SHA256SUMS."""
     return write_snapshot(root, name, with_sums=False, **kwargs)
 
@@ -173,7 +174,9 @@ def _layout(name: str, files: int, total: int, seed: int, ratio: float) -> list[
     return out
 
 
-def _write_file(path: Path, header: bytes, size: int, content: _Bytes, *, offset: int, info, rel) -> None:
+def _write_file(
+    path: Path, header: bytes, size: int, content: _Bytes, *, offset: int, info: SnapshotInfo, rel: str
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as handle:
         handle.write(header)

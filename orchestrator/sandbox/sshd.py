@@ -220,9 +220,8 @@ def start_in_namespace(namespace: str, workdir: str | Path) -> SshServer:
 
 def stop_from_state(state: dict | str | Path, remove_workdir: bool = True) -> None:
     """Stop an sshd started by another process, from :meth:`SshServer.state` (dict or JSON file)."""
-    if not isinstance(state, dict):
-        state = json.loads(Path(state).read_text())
-    pid, workdir = int(state["pid"]), Path(state["workdir"])
+    record: dict = state if isinstance(state, dict) else json.loads(Path(state).read_text())
+    pid, workdir = int(record["pid"]), Path(record["workdir"])
     if _is_our_sshd(pid, workdir):
         _terminate(pid, None)
     if remove_workdir:
