@@ -171,6 +171,7 @@ class Runbook:
     rto_phase: str | None = None
     by_id: dict[str, Step] = field(default_factory=dict)
     _order: list[Step] | None = field(default=None, repr=False)
+    _dependents: dict[str, list[str]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.by_id = {s.id: s for s in self.steps}
@@ -180,10 +181,7 @@ class Runbook:
         if self._order is None:
             index = {s.id: i for i, s in enumerate(self.steps)}
             remaining = {s.id: len(set(s.needs)) for s in self.steps}
-            dependents: dict[str, list[str]] = {s.id: [] for s in self.steps}
-            for step in self.steps:
-                for need in set(step.needs):
-                    dependents[need].append(step.id)
+            dependents = self.dependents()
             ready = [index[i] for i, n in remaining.items() if n == 0]
             heapq.heapify(ready)
             out: list[Step] = []
@@ -198,12 +196,14 @@ class Runbook:
         return self._order
 
     def dependents(self) -> dict[str, list[str]]:
-        """Step id -> the ids of the steps that need it."""
-        out: dict[str, list[str]] = {s.id: [] for s in self.steps}
-        for step in self.steps:
-            for need in set(step.needs):
-                out[need].append(step.id)
-        return out
+        """Step id -> the ids of the steps that need it (computed once; callers only read it)."""
+        if self._dependents is None:
+            out: dict[str, list[str]] = {s.id: [] for s in self.steps}
+            for step in self.steps:
+                for need in set(step.needs):
+                    out[need].append(step.id)
+            self._dependents = out
+        return self._dependents
 
     def to_dict(self) -> dict:
         return {
@@ -430,10 +430,7 @@ def _find_cycle(book: Runbook) -> list[str] | None:
     1000-step chain must not hit Python's recursion limit)."""
     remaining = {s.id: set(s.needs) for s in book.steps}
     ready = [i for i, needs in remaining.items() if not needs]
-    dependents: dict[str, list[str]] = {s.id: [] for s in book.steps}
-    for step in book.steps:
-        for need in step.needs:
-            dependents[need].append(step.id)
+    dependents = book.dependents()
     while ready:
         node = ready.pop()
         del remaining[node]
