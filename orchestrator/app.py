@@ -155,20 +155,30 @@ def resume(
     check_directories(settings)
     journal, run, site = _run_and_site(settings, run_id, site_file, allow_site_changes)
     if run.status == RunStatus.SUCCEEDED:
-        if not _report_written(settings.reports / run_id):
-            # killed (kill -9) after the run succeeded but before its report was complete: write it now
-            report = build_report(journal, run_id)
-            folder = _write_report(report, settings.reports)
-            if run.kind == "drill":
-                _record_drill(journal, report)
-            return Outcome(run_id, RunStatus.SUCCEEDED), folder
-        raise InvalidInput(f"run {run_id} already succeeded; nothing to resume", source="resume")
+        return _resume_succeeded(settings, journal, run)
     from orchestrator.runbook import runbook_from_dict
 
     book = runbook_from_dict(run.runbook)
     _check_approvals(book, approvals, "--approve")
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     return _execute(settings, engine, journal, run_id, approvals, yes)
+
+
+def _resume_succeeded(settings: Settings, journal: Journal, run: RunRecord) -> tuple[Outcome, Path | None]:
+    """A run that already succeeded: nothing to run again. Its report is written when a kill -9 (after the
+    journal said succeeded, before or while the report was written) left it missing or incomplete; either way
+    the resume succeeds, so a script that resumes after a crash is safe to run twice."""
+    folder: Path | None = settings.reports / run.run_id
+    if not _report_written(settings.reports / run.run_id):
+        report = build_report(journal, run.run_id)
+        folder = _write_report(report, settings.reports)
+        if run.kind == "drill":
+            _record_drill(journal, report)
+    else:
+        structlog.get_logger("orchestrator").warning(
+            "resume.nothing_to_do", run_id=run.run_id, reason="the run already succeeded and its report is complete"
+        )
+    return Outcome(run.run_id, RunStatus.SUCCEEDED), folder
 
 
 def _run_and_site(

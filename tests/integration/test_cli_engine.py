@@ -242,3 +242,21 @@ def test_dry_run_changes_nothing_and_writes_no_journal(tmp_path):
     assert "DRY RUN" in result.stdout and "s1" in result.stdout
     assert applied_counts(tmp_path, 2) == [0, 0]
     assert not (state / "journal.sqlite").exists()
+
+
+def test_resume_of_a_succeeded_run_is_a_no_op_that_succeeds(tmp_path):
+    """Resuming a run that already succeeded (e.g. killed after its report was written) runs nothing again,
+    exits 0, and rewrites a report that a kill left incomplete."""
+    book = chain(tmp_path, 2, delay=0)
+    state = tmp_path / "state"
+    assert orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state).returncode == 0
+    run_id = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["run_id"]
+    again = orchestrator("resume", run_id, state_dir=state)
+    assert again.returncode == 0, again.stderr
+    assert "nothing_to_do" in again.stderr and f"run {run_id}: succeeded" in again.stdout
+    assert applied_counts(tmp_path, 2) == [1, 1]
+    junit = state / "reports" / run_id / "junit.xml"
+    junit.write_text(junit.read_text()[:40])  # as a kill -9 while writing it would leave it
+    rewritten = orchestrator("resume", run_id, state_dir=state)
+    assert rewritten.returncode == 0, rewritten.stderr
+    assert "</testsuite" in junit.read_text()
