@@ -83,7 +83,7 @@ def test_kill_9_mid_run_then_resume_applies_each_step_exactly_once(tmp_path):
 
 def test_second_run_on_a_locked_site_exits_3(tmp_path):
     """While one run holds the site lock, another exits 3 naming the holder."""
-    book = chain(tmp_path, 1, delay=5)
+    book = chain(tmp_path, 1, delay=60)  # ended by the SIGTERM below: long enough for a loaded machine
     state = tmp_path / "state"
     first = spawn("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
     try:
@@ -260,3 +260,21 @@ def test_resume_of_a_succeeded_run_is_a_no_op_that_succeeds(tmp_path):
     rewritten = orchestrator("resume", run_id, state_dir=state)
     assert rewritten.returncode == 0, rewritten.stderr
     assert "</testsuite" in junit.read_text()
+
+
+def test_a_run_refused_by_the_lock_leaves_no_run_behind(tmp_path):
+    """A failover refused with exit 3 records no run: status still shows the holder as the latest run, and
+    no run carrying the refused command's --yes exists for a later resume to honour."""
+    book = chain(tmp_path, 1, delay=60)
+    state = tmp_path / "state"
+    first = spawn("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
+    try:
+        wait_for(lambda: (state / "journal.sqlite").exists() and "step_started" in _audit_text(state))
+        second = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--yes", state_dir=state)
+        assert second.returncode == 3, second.stderr
+        runs = json.loads(orchestrator("status", "--json", "--last", "10", state_dir=state).stdout)["runs"]
+        assert len(runs) == 1 and runs[0]["status"] == "running"
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)
+    assert first.returncode == 130
