@@ -175,7 +175,8 @@ def run_options(fn: F) -> F:
         "site_file",
         type=PATH,
         required=True,
-        help="Site file (the warm-site stack's outputs).",
+        envvar="ORCHESTRATOR_SITE",
+        help="Site file (the warm-site stack's outputs; default: $ORCHESTRATOR_SITE).",
     )(fn)
     return common_options(fn)
 
@@ -347,7 +348,10 @@ def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
 
 
 @cli.command()
-@click.option("--site", "site_file", type=PATH, required=True, help="Site file.")
+@click.option(
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
+    help="Site file (default: $ORCHESTRATOR_SITE).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--strict", is_flag=True, help="Warnings (drift, no recent drill) also make it not ready.")
 @click.option(

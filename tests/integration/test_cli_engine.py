@@ -278,3 +278,21 @@ def test_a_run_refused_by_the_lock_leaves_no_run_behind(tmp_path):
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=60)
     assert first.returncode == 130
+
+
+def test_site_defaults_to_orchestrator_site_variable(tmp_path):
+    """failover takes --site from $ORCHESTRATOR_SITE (what `sandbox env` exports) when it is not given."""
+    book = chain(tmp_path, 1, delay=0)
+    state = tmp_path / "state"
+    env_run = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "failover", "--runbook", str(book)],
+        cwd=REPO, env={**os.environ, "ORCHESTRATOR_STATE_DIR": str(state), "ORCHESTRATOR_SITE": str(SITE)},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert env_run.returncode == 0, env_run.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "failover", "--runbook", str(book)],
+        cwd=REPO, env={k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_SITE"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert missing.returncode == 2 and "--site" in missing.stderr
