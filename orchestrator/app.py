@@ -159,6 +159,8 @@ def _void_refused_run(settings: Settings, journal: Journal, run: RunRecord, exc:
     """Two runs started in the same instant both passed the check above and one lost the lock: its record
     (nothing of it ran) ends ``failed`` as never run, and its approvals are dropped, so that resuming it
     asks again instead of applying what the refused command had approved."""
+    if journal.get_run(run.run_id).status != RunStatus.PENDING:
+        return  # it ran, then lost its lock (LockLost is a LockHeld): it stays as it is, resumable
     options = {**run.options, "approvals": []}
     journal.update_run(run.run_id, status=RunStatus.FAILED, error=f"never ran: {exc}", options=options)
     _write_report(build_report(journal, run.run_id), settings.reports)
