@@ -260,8 +260,56 @@ class Seats(_Model):
         return self
 
 
+class StatusPage(_Model):
+    """Where the live status page for managers and agents is published (issue 15): a private S3 object,
+    shared through a presigned link carried by every milestone message."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(min_length=1, max_length=1024)
+    #: how long the presigned link in a milestone message stays valid (S3 allows at most 7 days)
+    link_expiry_seconds: Int = Field(default=12 * 3600, gt=0, le=7 * 24 * 3600)
+
+
 class Notify(_Model):
     topic_arn: str = Field(pattern=r"^arn:aws[a-z-]*:sns:")
+    status_page: StatusPage | None = None
+
+
+Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
+
+
+class ConnectAnnouncement(_Model):
+    """The outage announcement the contact flow already carries, switched on without rewriting the flow:
+    an hours-of-operation override on ``hours_of_operation_id`` named ``override_name`` (issue 16)."""
+
+    hours_of_operation_id: str = Field(min_length=1)
+    override_name: str = Field(default="dr-outage-announcement", min_length=1, max_length=127)
+    #: the prompt the flow plays during the override (for readiness and the report; optional)
+    prompt_id: str | None = None
+    #: what callers hear, in words, for the runbook render and the report
+    text: str | None = None
+
+
+class Connect(_Model):
+    """An Amazon Connect site (Connect Global Resiliency): telephony and agents move by shifting the
+    traffic distribution group between ``primary_region`` and ``secondary_region``."""
+
+    instance_id: str = Field(min_length=1)
+    instance_arn: str = Field(pattern=r"^arn:aws[a-z-]*:connect:")
+    traffic_distribution_group_id: str = Field(min_length=1)
+    primary_region: Region
+    secondary_region: Region
+    announcement: ConnectAnnouncement | None = None
+    #: agents that must be available in the secondary Region before each traffic shift step (0: no gate)
+    min_agents_available: Int = Field(default=0, ge=0)
+    #: the queues whose current metrics count available agents
+    queue_ids: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _two_regions(self) -> Self:
+        if self.primary_region == self.secondary_region:
+            raise ValueError("primary_region and secondary_region must differ")
+        return self
 
 
 class State(_Model):
@@ -287,6 +335,7 @@ class Site(_Model):
     notify: Notify
     state: State | None = None
     access: Access | None = None
+    connect: Connect | None = None
 
 
 def parse_site(data: object, source: str = "<site>") -> Site:
