@@ -235,6 +235,59 @@ PREFLIGHT: tuple[CheckFn, ...] = (
 )
 
 
+
+# ------------------------------------------------------------------------------ Amazon Connect sites
+
+
+@check("connect.traffic_group")
+def connect_traffic_group(env: CheckEnv) -> tuple:
+    """The traffic distribution group exists and is ACTIVE (replicated) as seen from the secondary Region."""
+    site = env.site.connect
+    assert site is not None
+    connect = env.services.connect
+    group = connect.group(site.secondary_region)
+    now = connect.distribution(site.secondary_region).describe()
+    default = ", default group" if group.is_default else ""
+    detail = f"{site.traffic_distribution_group_id}: {group.status}{default}; {now}"
+    return group.status == "ACTIVE", detail
+
+
+@check("connect.announcement", blocking=False)
+def connect_announcement(env: CheckEnv) -> tuple:
+    """The announcement's hours of operation (the override's base), and its prompt when named, exist in the
+    secondary Region (a warning: a failed announcement never blocks a failover)."""
+    site = env.site.connect
+    assert site is not None
+    announcement = site.announcement
+    if announcement is None:
+        return True, "no connect.announcement in the site file: callers hear no outage announcement"
+    connect, region = env.services.connect, site.secondary_region
+    found = [f"hours of operation {connect.hours_name(region, announcement.hours_of_operation_id)!r}"]
+    if announcement.prompt_id:
+        found.append(f"prompt {connect.prompt_name(region, announcement.prompt_id)!r}")
+    return True, f"{region}: {', '.join(found)}"
+
+
+@check("connect.agents", blocking=False)
+def connect_agents(env: CheckEnv) -> tuple:
+    """Agents available in the secondary Region reach connect.min_agents_available (a warning before a failover:
+    the traffic shift waits for them)."""
+    site = env.site.connect
+    assert site is not None
+    if site.min_agents_available == 0:
+        return True, "no minimum of agents available configured (connect.min_agents_available 0)"
+    available = env.services.connect.agents_available(site.secondary_region)
+    return available >= site.min_agents_available, (
+        f"{available} agents available in {site.secondary_region} (minimum {site.min_agents_available})")
+
+
+CONNECT: tuple[CheckFn, ...] = (connect_traffic_group, connect_announcement, connect_agents)
+
+
+def preflight_for(site: Site) -> tuple[CheckFn, ...]:
+    """The preflight checks of a site: the Connect ones too when it has a ``connect`` key."""
+    return PREFLIGHT + (CONNECT if site.connect is not None else ())
+
 # ------------------------------------------------------------------------------ smoke (post-cutover)
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.estimate import RestoreEstimate, estimate_critical_restore
-from orchestrator.checks import PREFLIGHT, CheckEnv, CheckResult, check, run_checks
+from orchestrator.checks import CheckEnv, CheckResult, check, preflight_for, run_checks
 from orchestrator.clock import parse_iso
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Readiness:
 def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, strict: bool = False,
              max_drill_age_days: int = MAX_DRILL_AGE_DAYS) -> Readiness:
     env = CheckEnv(services, site)
-    results = run_checks((*PREFLIGHT, *DRIFT), env)
+    results = run_checks((*preflight_for(site), *DRIFT), env)
     results.append(drill_recency(drills, now, max_drill_age_days))
     estimate_check, estimate = restore_estimate(services, site, drills)
     results.append(estimate_check)

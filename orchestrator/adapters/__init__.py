@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from orchestrator.adapters.appliance import StrongSwanAppliance
     from orchestrator.adapters.autoscaling import AutoScaling
     from orchestrator.adapters.aws import AwsSession
+    from orchestrator.adapters.connect import Connect
     from orchestrator.adapters.route53 import Route53
     from orchestrator.adapters.s3 import S3
     from orchestrator.adapters.secrets import Secrets
@@ -84,6 +85,18 @@ class Services:
         from orchestrator.adapters.sns import Sns
 
         return self._build("sns", lambda: Sns(self.aws))
+
+    @property
+    def connect(self) -> Connect:
+        """Amazon Connect, one client per Region (the site's ``connect`` key; FatalError without it)."""
+        from orchestrator.adapters.aws import AwsSession
+        from orchestrator.adapters.connect import Connect
+        from orchestrator.errors import FatalError
+
+        site = self.site.connect
+        if site is None:
+            raise FatalError("the site file has no connect key: it is not an Amazon Connect site")
+        return self._build("connect", lambda: Connect(site, lambda region: AwsSession(region, clock=self.clock)))
 
     @property
     def appliance(self) -> StrongSwanAppliance:

@@ -22,6 +22,7 @@ _MODULES = (
     "orchestrator.steps.vpn",
     "orchestrator.steps.backup",
     "orchestrator.steps.checks",
+    "orchestrator.steps.connect",
 )
 
 

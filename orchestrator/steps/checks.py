@@ -36,8 +36,12 @@ class _Checks(StepKind):
 
     suite: tuple = ()
 
+    def suite_for(self, ctx: StepContext) -> tuple:
+        """The checks this step runs for the run's site."""
+        return self.suite
+
     def plan(self, ctx: StepContext) -> list[str]:
-        names = [c.check_name for c in self.suite if c.check_name not in ctx.params.skip]
+        names = [c.check_name for c in self.suite_for(ctx) if c.check_name not in ctx.params.skip]
         return [f"check (read-only): {', '.join(names)}"]
 
     def verify(self, ctx: StepContext) -> bool:
@@ -45,7 +49,7 @@ class _Checks(StepKind):
         return ctx.state.get("passed") is True
 
     def apply(self, ctx: StepContext) -> None:
-        results = checks.run_checks(self.suite, self._env(ctx), skip=ctx.params.skip)
+        results = checks.run_checks(self.suite_for(ctx), self._env(ctx), skip=ctx.params.skip)
         for r in results:
             level = ctx.log.info if r.ok else (ctx.log.error if r.blocking else ctx.log.warning)
             level("check", check=r.name, ok=r.ok, blocking=r.blocking, detail=r.detail)
@@ -68,6 +72,9 @@ class Preflight(_Checks):
     summary = "credentials, every site resource, SFTP + snapshot freshness, appliance reachable"
     Params = PreflightParams
     suite = checks.PREFLIGHT
+
+    def suite_for(self, ctx: StepContext) -> tuple:
+        return checks.preflight_for(ctx.site)  # an Amazon Connect site adds its checks
 
     def manual(self, params: Any) -> str:
         return "Run `orchestrator readiness --site SITE.json` and stop if a blocking check fails."

@@ -1,0 +1,355 @@
+"""Amazon Connect (Global Resiliency): move telephony and agents between the site's two Regions in steps, and
+switch the outage announcement on and off.
+
+``connect.shift_traffic`` (failover: to the secondary Region) and ``connect.shift_back`` (failback: to the
+primary) set the traffic distribution group's telephony and agent distribution to each percentage of
+``steps`` in turn (10 % steps ending at 100, AWS's own granularity), each made with UpdateTrafficDistribution
+in the Region taking the traffic and read back with GetTrafficDistribution. Before each step a gate: the
+seats in service (the seats step's typed output, when ``seats_step`` names it) and, with
+``connect.min_agents_available`` > 0, that many agents available in the target Region (GetCurrentMetricData,
+waited for through the step's clock, bounded). The distribution found before the first change is journaled
+first; rollback restores it exactly. A resumed step starts from the distribution it finds: a step already
+reached is never applied again. On the default group (the only one AWS lets change sign-in) agents are also
+allowed to sign in to the target Region.
+
+``connect.announce`` / ``connect.unannounce``: an hours-of-operation override (CLOSED, all day) named
+``connect.announcement.override_name`` on ``announcement.hours_of_operation_id`` in each Region, which sends
+the contact flow's hours check down the branch that plays the outage announcement (docs/decisions.md says
+why an override). Verified by reading the overrides back; a Region that fails does not stop the others, and
+the step fails naming it: run it with ``on_failure: continue`` so a failed announcement never blocks the
+failover.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import pairwise
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from orchestrator.adapters.connect import Connect, Distribution
+from orchestrator.errors import FatalError, OrchestratorError, VerificationFailed
+from orchestrator.site import Connect as ConnectSite
+from orchestrator.site import ConnectAnnouncement
+from orchestrator.steps import register
+from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
+from orchestrator.steps.seats import SeatsOutput
+
+
+class ShiftParams(Params):
+    #: percent of telephony and agents in the target Region after each step: 10 % multiples, rising, ending at 100
+    steps: list[int] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
+    #: the id of the seats step whose output (seats in service) gates each step; none: no seats gate
+    seats_step: str | None = None
+    #: how long to wait for enough agents available before a step
+    agents_timeout_seconds: float = Field(default=600.0, gt=0)
+    poll_interval_seconds: float = Field(default=10.0, gt=0)
+    #: on the default group, let agents sign in to the target Region too
+    sign_in: bool = True
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, steps: list[int]) -> list[int]:
+        for percent in steps:
+            if percent % 10 or not 10 <= percent <= 100:
+                raise ValueError(f"{percent}: each step is a multiple of 10 from 10 to 100 (AWS's 10 % increments)")
+        if any(b <= a for a, b in pairwise(steps)):
+            raise ValueError(f"{steps}: the steps must rise")
+        if steps[-1] != 100:
+            raise ValueError(f"{steps}: the last step must be 100 (everything moved)")
+        return steps
+
+
+class ShiftOutput(Output):
+    #: the distribution read before the first change (rollback restores it)
+    original: dict[str, Any] | None = None
+    #: the last step reached (percent in the target Region)
+    reached: int | None = None
+    #: the Region the traffic moved to
+    region: str | None = None
+
+
+def _site(ctx: StepContext) -> ConnectSite:
+    if ctx.site.connect is None:
+        raise FatalError(f"{ctx.step_id}: the site file has no connect key (not an Amazon Connect site)")
+    return ctx.site.connect
+
+
+class _Shift(StepKind):
+    Params = ShiftParams
+    Output = ShiftOutput
+    compensable = True
+    direction: str = ""
+
+    def regions(self, site: ConnectSite) -> tuple[str, str]:
+        """(target, source)."""
+        raise NotImplementedError
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        to, source = self.regions(_site(ctx))
+        current = ctx.services.connect.distribution(to)
+        lines = [f"now: {current.describe()}"]
+        for percent in ctx.params.steps:
+            done = " (already there: skipped)" if current.share(to) >= percent else ""
+            lines.append(f"step {percent}%: telephony and agents {to} {percent}% / {source} {100 - percent}% "
+                         f"(UpdateTrafficDistribution in {to}){done}")
+        return lines
+
+    def verify(self, ctx: StepContext) -> bool:
+        to, _ = self.regions(_site(ctx))
+        return ctx.services.connect.distribution(to).share(to) == 100
+
+    def apply(self, ctx: StepContext) -> None:
+        to, source = self.regions(_site(ctx))
+        connect = ctx.services.connect
+        current = connect.distribution(to)
+        if "original" not in ctx.state:  # journaled before anything changes; a resumed step keeps the first one
+            ctx.record(original=current.to_dict(), region=to)
+        sign_in = self._sign_in(ctx, connect, current, to)
+        for percent in ctx.params.steps:
+            if current.share(to) >= percent:
+                ctx.log.info("connect.step_already_reached", percent=percent, region=to, now=current.describe())
+                continue
+            self._gate(ctx, to, percent)
+            wanted = Distribution.split(to, percent, source, sign_in)
+            connect.update_distribution(to, wanted, sign_in=bool(sign_in))
+            current = self._read_back(ctx, to, wanted)
+            ctx.record(reached=percent)
+            ctx.log.info("connect.shifted", percent=percent, region=to, now=current.describe())
+            ctx.progress(detail=f"{to} {percent}%")
+
+    def _sign_in(self, ctx: StepContext, connect: Connect, current: Distribution, to: str) -> dict[str, bool]:
+        """The sign-in distribution to send: only on the default group (AWS refuses it on any other),
+        with the target Region enabled when ``sign_in`` asks for it."""
+        if not current.sign_in or not connect.group(to).is_default:
+            return {}
+        if ctx.params.sign_in and not current.sign_in.get(to, False):
+            ctx.record(sign_in_changed=True)
+            return {**current.sign_in, to: True}
+        return dict(current.sign_in)
+
+    def _gate(self, ctx: StepContext, to: str, percent: int) -> None:
+        """Before a step: the seats in service and enough agents available in the target Region."""
+        site = _site(ctx)
+        if ctx.params.seats_step:
+            serving = ctx.output_of(ctx.params.seats_step, SeatsOutput).serving
+            if serving is None or serving < ctx.site.seats.target:
+                raise FatalError(f"{ctx.step_id}: before {percent}% to {to}: the seats step "
+                                 f"{ctx.params.seats_step!r} recorded {serving} seats in service, "
+                                 f"fewer than the target {ctx.site.seats.target}")
+        if site.min_agents_available > 0:
+            self._wait_agents(ctx, site, to, percent)
+
+    def _wait_agents(self, ctx: StepContext, site: ConnectSite, to: str, percent: int) -> None:
+        if not site.queue_ids:
+            raise FatalError(f"{ctx.step_id}: connect.min_agents_available is {site.min_agents_available} but "
+                             "connect.queue_ids is empty: name the queues whose agents count")
+
+        def probe() -> PollResult:
+            available = ctx.services.connect.agents_available(to)
+            return PollResult(available >= site.min_agents_available, f"{available} agents available in {to}")
+
+        ctx.wait_until(probe, timeout=ctx.params.agents_timeout_seconds, interval=ctx.params.poll_interval_seconds,
+                       what=f"{site.min_agents_available} agents available in {to} before {percent}%")
+
+    def _read_back(self, ctx: StepContext, region: str, wanted: Distribution) -> Distribution:
+        found = ctx.services.connect.distribution(region)
+        if found.telephony != wanted.telephony or found.agents != wanted.agents:
+            raise VerificationFailed(f"{ctx.step_id}: asked for {wanted.describe()}, read back {found.describe()}")
+        return found
+
+    def rollback(self, ctx: StepContext) -> None:
+        if "original" not in ctx.state:
+            ctx.log.info("connect.rollback_nothing", reason="no distribution was journaled: nothing changed")
+            return
+        original = Distribution.from_dict(ctx.state["original"])
+        # the Region that takes the most traffic once restored makes the call (AWS requires a Region taking traffic)
+        region = max(original.telephony, key=lambda r: original.telephony[r])
+        connect = ctx.services.connect
+        current = connect.distribution(region)
+        if current.telephony != original.telephony or current.agents != original.agents or (
+                ctx.state.get("sign_in_changed") and current.sign_in != original.sign_in):
+            connect.update_distribution(region, original, sign_in=bool(ctx.state.get("sign_in_changed")))
+            self._read_back(ctx, region, original)
+        ctx.log.info("connect.restored", now=original.describe())
+        ctx.record(rolled_back=True)
+
+    def manual(self, params: Any) -> str:
+        steps = " -> ".join(f"{p}%" for p in params.steps)
+        return (f"In the Region taking the traffic, call UpdateTrafficDistribution on the traffic distribution group "
+                f"({self.direction}): telephony and agents {steps}, checking GetTrafficDistribution after each.")
+
+
+@register
+class ShiftTraffic(_Shift):
+    name = "connect.shift_traffic"
+    summary = "move Amazon Connect telephony and agents to the secondary Region in steps, each verified"
+    direction = "to the secondary Region"
+
+    def regions(self, site: ConnectSite) -> tuple[str, str]:
+        return site.secondary_region, site.primary_region
+
+
+@register
+class ShiftBack(_Shift):
+    name = "connect.shift_back"
+    summary = "move Amazon Connect telephony and agents back to the primary Region in steps, each verified"
+    direction = "back to the primary Region"
+
+    def regions(self, site: ConnectSite) -> tuple[str, str]:
+        return site.primary_region, site.secondary_region
+
+
+# ---------------------------------------------------------------------------------------------- announcement
+
+RegionRole = Literal["secondary", "primary"]
+_BOTH: tuple[RegionRole, ...] = ("secondary", "primary")
+
+
+class AnnounceParams(Params):
+    #: the Regions whose hours of operation carry the override, in order (the secondary first: it answers
+    #: the calls once shifted; the primary may be the one that is down)
+    regions: list[RegionRole] = Field(default_factory=lambda: list(_BOTH), min_length=1)
+    #: how many days the override lasts (it is removed by connect.unannounce at failback)
+    days: int = Field(default=7, ge=1, le=365)
+
+
+class AnnounceOutput(Output):
+    #: Region -> the override this step created (rollback deletes these only)
+    created: dict[str, str] = {}
+    #: Region -> why it failed
+    failed: dict[str, str] = {}
+
+
+def _announcement(ctx: StepContext) -> ConnectAnnouncement | None:
+    return _site(ctx).announcement
+
+
+def _region_of(site: ConnectSite, role: str) -> str:
+    return site.secondary_region if role == "secondary" else site.primary_region
+
+
+class _Announcement(StepKind):
+    Params = AnnounceParams
+    Output = AnnounceOutput
+
+    def regions(self, ctx: StepContext) -> list[str]:
+        site = _site(ctx)
+        return [_region_of(site, role) for role in ctx.params.regions]
+
+    def present(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> list[str]:
+        """The ids of the overrides named like the announcement in ``region``."""
+        overrides = ctx.services.connect.overrides(region, announcement.hours_of_operation_id)
+        return [o.override_id for o in overrides if o.name == announcement.override_name]
+
+    def seen(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement, on: bool) -> str:
+        """For a plan: whether the override is already there (a Region that does not answer, e.g. the primary
+        that is down, is said so, not a failed dry run)."""
+        try:
+            present = bool(self.present(ctx, region, announcement))
+        except OrchestratorError as exc:
+            return f" (cannot read now: {exc})"
+        if present == on:
+            return " (already on)" if on else " (already off)"
+        return ""
+
+    def each_region(self, ctx: StepContext, action: Any) -> None:
+        """``action(region)`` in every Region; failures collected and raised together at the end."""
+        failed: dict[str, str] = {}
+        for region in self.regions(ctx):
+            try:
+                action(region)
+            except OrchestratorError as exc:
+                failed[region] = str(exc)
+                ctx.log.warning("connect.announcement_failed", region=region, error=str(exc))
+        ctx.record(failed=failed)
+        if failed:
+            raise FatalError(f"{self.name}: " + "; ".join(f"{r}: {e}" for r, e in failed.items()))
+
+
+@register
+class Announce(_Announcement):
+    name = "connect.announce"
+    summary = "switch on the outage announcement: an hours-of-operation override, read back"
+    compensable = True
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        announcement = _announcement(ctx)
+        if announcement is None:
+            return ["no connect.announcement in the site file: nothing to announce"]
+        said = f"; callers hear: {announcement.text!r}" if announcement.text else ""
+        return [f"{region}: override {announcement.override_name!r} (CLOSED, all day, {ctx.params.days} days) on "
+                f"hours of operation {announcement.hours_of_operation_id}{self.seen(ctx, region, announcement, True)}"
+                f"{said}" for region in self.regions(ctx)]
+
+    def verify(self, ctx: StepContext) -> bool:
+        announcement = _announcement(ctx)
+        return announcement is None or all(self.present(ctx, r, announcement) for r in self.regions(ctx))
+
+    def apply(self, ctx: StepContext) -> None:
+        announcement = _announcement(ctx)
+        if announcement is None:
+            return
+        today = ctx.clock.now().date()
+
+        def announce(region: str) -> None:
+            if self.present(ctx, region, announcement):
+                return
+            override = ctx.services.connect.create_override(
+                region, announcement.hours_of_operation_id, name=announcement.override_name,
+                description=f"outage announcement (run {ctx.run_id})"[:250],
+                effective_from=today.isoformat(), effective_till=(today + timedelta(days=ctx.params.days)).isoformat())
+            ctx.record(created={**ctx.state.get("created", {}), region: override})
+            if not self.present(ctx, region, announcement):
+                raise VerificationFailed(f"{region}: override {announcement.override_name!r} not read back")
+            ctx.log.info("connect.announced", region=region, override=announcement.override_name)
+
+        self.each_region(ctx, announce)
+
+    def rollback(self, ctx: StepContext) -> None:
+        announcement = _announcement(ctx)
+        if announcement is None:
+            return
+        for region, override in dict(ctx.state.get("created", {})).items():
+            if override in self.present(ctx, region, announcement):
+                ctx.services.connect.delete_override(region, announcement.hours_of_operation_id, override)
+            ctx.log.info("connect.announcement_removed", region=region, override=announcement.override_name)
+
+    def manual(self, params: Any) -> str:
+        return ("In the Connect console, on the announcement's hours of operation, add a CLOSED override for "
+                "every day, named as the site file's connect.announcement.override_name.")
+
+
+@register
+class Unannounce(_Announcement):
+    name = "connect.unannounce"
+    summary = "switch off the outage announcement: remove the hours-of-operation override, read back"
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        announcement = _announcement(ctx)
+        if announcement is None:
+            return ["no connect.announcement in the site file: nothing to remove"]
+        return [f"{region}: remove override {announcement.override_name!r}"
+                f"{self.seen(ctx, region, announcement, False)}" for region in self.regions(ctx)]
+
+    def verify(self, ctx: StepContext) -> bool:
+        announcement = _announcement(ctx)
+        return announcement is None or not any(self.present(ctx, r, announcement) for r in self.regions(ctx))
+
+    def apply(self, ctx: StepContext) -> None:
+        announcement = _announcement(ctx)
+        if announcement is None:
+            return
+
+        def unannounce(region: str) -> None:
+            for override in self.present(ctx, region, announcement):
+                ctx.services.connect.delete_override(region, announcement.hours_of_operation_id, override)
+            if self.present(ctx, region, announcement):
+                raise VerificationFailed(f"{region}: override {announcement.override_name!r} still there")
+            ctx.log.info("connect.unannounced", region=region, override=announcement.override_name)
+
+        self.each_region(ctx, unannounce)
+
+    def manual(self, params: Any) -> str:
+        return "In the Connect console, delete the outage override from the announcement's hours of operation."
