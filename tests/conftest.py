@@ -18,7 +18,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [_REPO_ROOT, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _REPO_ROOT)]
 )
 
-pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox", "tests.fixtures.connect"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from orchestrator.errors import InvalidInput
+from orchestrator.errors import FatalError, InvalidInput
 
 if TYPE_CHECKING:
     from orchestrator.sandbox.sshd import KeyPair, SshServer
@@ -123,6 +123,7 @@ def env_for(state: dict) -> dict[str, str]:
         "AWS_DEFAULT_REGION": state["region"],
         "AWS_REGION": state["region"],
         "ORCHESTRATOR_SITE": state["site_file"],
+        **({"AWS_ENDPOINT_URL_CONNECT": state["connect"]["endpoint"]} if "connect" in state else {}),
     }
 
 
@@ -146,7 +147,8 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
                            "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
                            source="environment")
     existing = load_state(folder)
-    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy") if part in existing) \
+    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy", "connect")
+                                if part in existing) \
             and _tunnel_intact(existing):
         existing["failover_budget"] = _budget(existing)
         log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
@@ -156,9 +158,11 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
     folder.mkdir(parents=True, exist_ok=True)
     state: dict = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
     try:
+        connect = _spawn_connect(folder, state)  # its start overlaps moto's
         moto = motoserver.start(log_file=folder / "moto.log")
         state["moto"] = moto.to_dict()
         _save(folder, state)
+        connect_key = _connect_ready(connect, state)
         log.info("sandbox.moto_started", endpoint=moto.endpoint, pid=moto.pid)
         server = sshd.start()
         state["sshd"] = server.state()
@@ -172,6 +176,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
         if "tunnel" in state:  # the stack has no probe output yet: the sandbox knows where the far side is
             site["vpn"]["appliance"]["probe"] = state["tunnel"]["probe"]
+        site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
         site_file = folder / "site.json"
         site_file.write_text(json.dumps(site, indent=2) + "\n")
         state["site_file"] = str(site_file.resolve())
@@ -187,6 +192,40 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         raise
     log.info("sandbox.up", site_file=state["site_file"], failover_budget=state["failover_budget"])
     return state
+
+
+#: the Amazon Connect instance's home Region in the sandbox; its replica is in the warm site's REGION
+CONNECT_PRIMARY_REGION = "us-east-1"
+#: agents the sandbox's traffic shift waits for in the target Region (12 are seeded in each Region)
+CONNECT_MIN_AGENTS = 5
+
+
+def _spawn_connect(folder: Path, state: dict) -> tuple[Any, Any]:
+    """Start the Amazon Connect double (its own process; :mod:`orchestrator.sandbox.connect`), seeded with an
+    instance replicated from CONNECT_PRIMARY_REGION to REGION, 100 % of the traffic in the primary."""
+    from orchestrator.sandbox.connect import server as connect_double
+    from orchestrator.sandbox.connect.world import Seed
+    from orchestrator.sandbox.motoserver import HOST, free_port
+
+    seed = Seed.default(primary_region=CONNECT_PRIMARY_REGION, secondary_region=REGION)
+    port = free_port()
+    process = connect_double.spawn(seed, folder / "connect-seed.json", port, log_file=folder / "connect.log")
+    state["connect"] = {"endpoint": f"http://{HOST}:{port}", "pid": process.pid, "port": port}
+    _save(folder, state)
+    return process, seed
+
+
+def _connect_ready(started: tuple[Any, Any], state: dict) -> dict:
+    """Wait for the double to answer; the site file's ``connect`` key."""
+    from orchestrator.sandbox.connect import server as connect_double
+
+    process, seed = started
+    try:
+        connect_double.wait_healthy(process, state["connect"]["port"])
+    except RuntimeError as exc:
+        raise FatalError(f"sandbox: {exc}") from None
+    log.info("sandbox.connect_started", endpoint=state["connect"]["endpoint"], pid=process.pid)
+    return dict(seed.site_key(min_agents_available=CONNECT_MIN_AGENTS))
 
 
 def _tunnel_intact(state: dict) -> bool:
@@ -222,6 +261,9 @@ def down(folder: Path | None = None) -> bool:
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
+    if "connect" in state:
+        with suppress(Exception):
+            motoserver.stop(state["connect"]["pid"])
     if "moto" in state:
         with suppress(Exception):
             motoserver.stop(state["moto"]["pid"])

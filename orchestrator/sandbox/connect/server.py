@@ -8,7 +8,8 @@ Besides the Connect operations it answers a small control endpoint under ``/_dou
   contract test; ``GET /_double/calls``: how many calls of each operation succeeded;
 - ``POST /_double/faults`` ``{"operation": NAME, "throttle": N}`` (the next N calls answer
   ``ThrottlingException``) and/or ``{"operation": NAME, "latency_seconds": S}``;
-- ``POST /_double/agents`` ``{"region": R, "available": N}``; ``POST /_double/reset`` (back to the seed).
+- ``POST /_double/agents`` ``{"region": R, "available": N[, "after_updates": K]}`` (K: once K more
+  UpdateTrafficDistribution calls succeeded); ``POST /_double/reset`` (back to the seed).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ class Service:
             call = protocol.parse(method, target, headers, body)
             operation = call.operation
             with self._lock:
-                self.accepted.append({"operation": call.operation, "region": call.region, "params": call.params})
+                self.accepted.append({"operation": call.operation, "region": call.region, "params": call.params,
+                                      "method": method, "path": target})
             time.sleep(self.faults.latency.get(operation, 0.0))  # the double's own network latency
             if self.faults.take_throttle(operation):
                 raise ConnectError("ThrottlingException", "Rate exceeded")
@@ -110,7 +112,7 @@ class Service:
                     self.faults.latency[data["operation"]] = float(data["latency_seconds"])
             return 200, {"ok": True}
         if method == "POST" and path == "/_double/agents":
-            self.world.set_agents(data["region"], int(data["available"]))
+            self.world.set_agents(data["region"], int(data["available"]), int(data.get("after_updates", 0)))
             return 200, {"ok": True}
         if method == "POST" and path == "/_double/reset":
             self.reset()
@@ -159,7 +161,8 @@ class ConnectDouble:
         self.service = Service(seed or Seed.default())
         self._server = _Server((HOST, port), _Handler)
         self._server.service = self.service
-        self._thread = threading.Thread(target=self._server.serve_forever, name="connect-double", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="connect-double", daemon=True)
 
     @property
     def endpoint(self) -> str:
@@ -218,33 +221,38 @@ class DoubleControl:
     def latency(self, operation: str, seconds: float) -> None:
         self._call("POST", "/_double/faults", {"operation": operation, "latency_seconds": seconds})
 
-    def set_agents(self, region: str, available: int) -> None:
-        self._call("POST", "/_double/agents", {"region": region, "available": available})
+    def set_agents(self, region: str, available: int, after_updates: int = 0) -> None:
+        self._call("POST", "/_double/agents", {"region": region, "available": available,
+                                               "after_updates": after_updates})
 
     def reset(self) -> None:
         self._call("POST", "/_double/reset", {})
 
 
-def start(seed: Seed, seed_file: Path, port: int, *, log_file: Path | None = None,
-          timeout: float = 15.0) -> subprocess.Popen[bytes]:
-    """Start the double as its own process (it outlives the caller, like the sandbox's moto server)."""
+def spawn(seed: Seed, seed_file: Path, port: int, *, log_file: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start the double as its own process (it outlives the caller, like the sandbox's moto server); it answers
+    once :func:`wait_healthy` returns, so a caller can start other things meanwhile."""
     seed_file.write_text(json.dumps(seed.to_dict(), indent=2) + "\n")
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
     try:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "orchestrator.sandbox.connect", "--seed", str(seed_file), "--port", str(port)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
             start_new_session=True)
     finally:
         if not isinstance(out, int):
             out.close()
+
+
+def wait_healthy(process: subprocess.Popen[bytes], port: int, timeout: float = 15.0) -> None:
+    """Until the spawned double answers; RuntimeError (the process killed) if it exits or the time is up."""
     control = DoubleControl(f"http://{HOST}:{port}")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:  # a real child process: no clock to inject
         if process.poll() is not None:
             raise RuntimeError(f"the Connect double exited with status {process.returncode} before answering")
         if control.healthy():
-            return process
+            return
         time.sleep(0.05)
     process.kill()
     raise RuntimeError(f"the Connect double did not answer within {timeout:g}s")

@@ -78,6 +78,25 @@ class Seed:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def site_key(self, min_agents_available: int = 0) -> dict[str, Any]:
+        """The site file's ``connect`` key for this state."""
+        return {
+            "instance_id": self.instance_id,
+            "instance_arn": instance_arn(self, self.primary_region),
+            "traffic_distribution_group_id": self.traffic_distribution_group_id,
+            "primary_region": self.primary_region,
+            "secondary_region": self.secondary_region,
+            "announcement": {
+                "hours_of_operation_id": self.hours_of_operation_id,
+                "override_name": "dr-outage-announcement",
+                "prompt_id": self.prompt_id,
+                "text": "We are experiencing a service disruption and are answering from our backup site; "
+                        "waiting times may be longer than usual.",
+            },
+            "min_agents_available": min_agents_available,
+            "queue_ids": list(self.queue_ids),
+        }
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Seed:
         return cls(**data)
@@ -115,6 +134,9 @@ class World:
         self.agents = {seed.primary_region: 100, seed.secondary_region: 0}
         self.sign_in = {seed.primary_region: True, seed.secondary_region: True}
         self.status = seed.group_status
+        #: successful UpdateTrafficDistribution calls, and agent changes waiting for a count of them
+        self.updates = 0
+        self.pending_agents: list[tuple[int, str, int]] = []
         self.by_region = {region: self._region(region) for region in self.regions}
 
     def _region(self, region: str) -> RegionState:
@@ -199,6 +221,10 @@ class World:
                 self.agents = agents
             if sign_in is not None:
                 self.sign_in = sign_in
+            self.updates += 1
+            for change in [c for c in self.pending_agents if c[0] <= self.updates]:
+                self.pending_agents.remove(change)
+                self.set_agents(change[1], change[2])
             return {}
 
     def _percent_config(self, name: str, config: dict[str, Any]) -> dict[str, int]:
@@ -316,9 +342,13 @@ class World:
 
     # ------------------------------------------------------------------ control (tests, the sandbox)
 
-    def set_agents(self, region: str, available: int) -> None:
-        """Agents available in ``region``, all in its first queue."""
+    def set_agents(self, region: str, available: int, after_updates: int = 0) -> None:
+        """Agents available in ``region``, all in its first queue; with ``after_updates``, only once that many
+        more UpdateTrafficDistribution calls have succeeded (e.g. agents who log off after the first shift)."""
         with self.lock:
+            if after_updates > 0:
+                self.pending_agents.append((self.updates + after_updates, region, available))
+                return
             agents = self.by_region[region].agents
             for queue in agents:
                 agents[queue] = 0
