@@ -1,0 +1,103 @@
+"""Whole runs of an Amazon Connect site through the real CLI: a kill -9 between two traffic-shift steps then a
+resume (no step applied twice, counted at the double), and a failover + failback of the embedded site with
+its ``connect`` key (the sandbox's own Connect double) that leaves the distribution and the hours as they
+started."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.sandbox.connect.server import DoubleControl
+from tests.e2e_helpers import cli
+from tests.fixtures.connect import PRIMARY, SECONDARY, with_connect
+from tests.helpers import REPO
+from tests.support import connect_contract
+
+pytestmark = pytest.mark.integration
+
+RUNBOOKS = Path(__file__).resolve().parent.parent / "data" / "runbooks"
+
+
+def shift_percents(requests: list[dict]) -> list[int]:
+    return [next(d["Percentage"] for d in r["params"]["TelephonyConfig"]["Distributions"] if d["Region"] == SECONDARY)
+            for r in requests if r["operation"] == "UpdateTrafficDistribution"]
+
+
+def orchestrator(state_dir: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir)}
+    return subprocess.Popen([sys.executable, "-m", "orchestrator", *args], cwd=REPO, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition was not reached in time"
+        time.sleep(0.05)  # watching another process: there is no clock of ours to drive
+
+
+def test_kill_9_between_two_shift_steps_then_resume_applies_no_step_twice(moto_site, connect_double, tmp_path):
+    """The orchestrator killed with SIGKILL while it waits for agents between 10 % and 50 %; `resume` continues
+    from the 10 % it finds: the double receives exactly the updates 10, 50, 100, and ends at 100 %."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(with_connect(moto_site).model_dump(by_alias=True, exclude_none=True)))
+    connect_double.world.set_agents(SECONDARY, 0, after_updates=1)  # the gate before 50 % holds the run
+    state_dir = tmp_path / "state"
+    run = orchestrator(state_dir, "failover", "--site", str(site_file), "--runbook",
+                       str(RUNBOOKS / "connect-shift.yaml"), "--yes")
+    try:
+        metric_calls = lambda: connect_double.service.calls["GetCurrentMetricData"]  # noqa: E731
+        wait_for(lambda: connect_double.service.calls["UpdateTrafficDistribution"] == 1 and metric_calls() >= 3)
+    finally:
+        run.kill()
+        run.wait(timeout=10)
+    assert run.returncode == -9
+    assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 90, SECONDARY: 10}
+    connect_double.world.set_agents(SECONDARY, 12)
+    (run_id,) = [p.name for p in (state_dir / "runs").iterdir()]
+    resumed = orchestrator(state_dir, "resume", run_id)
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err[-3000:]
+    assert shift_percents(connect_double.service.accepted) == [10, 50, 100]
+    assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 0, SECONDARY: 100}
+
+
+def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_started(embedded_site, tmp_path):
+    """The sandbox exports AWS_ENDPOINT_URL_CONNECT and writes a connect key; a failover with the Connect steps
+    announces in both Regions and moves 100 % to the secondary in three verified steps (preflight runs the
+    Connect checks); the failback returns the distribution and the hours of operation to where they started."""
+    assert embedded_site.env["AWS_ENDPOINT_URL_CONNECT"] == embedded_site.state["connect"]["endpoint"]
+    connect = embedded_site.site["connect"]
+    assert (connect["primary_region"], connect["secondary_region"]) == ("us-east-1", embedded_site.state["region"])
+    double = DoubleControl(embedded_site.state["connect"]["endpoint"])
+    before = double.state()
+    state_dir = tmp_path / "state"
+    site = str(embedded_site.site_file)
+
+    over = cli(embedded_site, state_dir, "failover", "--site", site, "--runbook",
+               str(RUNBOOKS / "connect-failover.yaml"), "--yes")
+    assert over.returncode == 0, over.stderr[-3000:]
+    during = double.state()
+    assert during["telephony"] == during["agents"] == {"us-east-1": 0, "us-west-2": 100}
+    assert {r: sorted(n for names in by_hours.values() for n in names) for r, by_hours in during["overrides"].items()} \
+        == {"us-east-1": ["dr-outage-announcement"], "us-west-2": ["dr-outage-announcement"]}
+    report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
+    preflight = next(s for s in report["steps"] if s["id"] == "preflight")
+    assert preflight["status"] == "succeeded"
+    assert {s["id"]: s["status"] for s in report["steps"]}["connect-shift"] == "succeeded"
+
+    back = cli(embedded_site, state_dir, "failback", "--site", site, "--runbook",
+               str(RUNBOOKS / "connect-failback.yaml"), "--yes")
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert double.state() == before
+    accepted = double.requests()
+    assert shift_percents(accepted) == [10, 50, 100, 50, 0]
+    connect_contract.ACCEPTED.extend(accepted)
+    assert connect_contract.problems(accepted) == []
