@@ -128,9 +128,9 @@ def test_a_request_outside_the_model_is_refused(connect_double):
     body = json.dumps({"TelephonyConfig": shares(PRIMARY, 100, SECONDARY), "Weights": [1]}).encode()
     request = AWSRequest(method="PUT", url=url, data=body)
     SigV4Auth(Credentials("testing", "testing"), "connect", PRIMARY).add_auth(request)
-    prepared = urllib.request.Request(url, data=body, method="PUT", headers=dict(request.headers))
+    prepared = urllib.request.Request(url, data=body, method="PUT", headers=dict(request.headers))  # noqa: S310
     with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(prepared, timeout=5)
+        urllib.request.urlopen(prepared, timeout=5)  # noqa: S310
     assert caught.value.code == 400
     assert caught.value.headers["x-amzn-ErrorType"] == "InvalidRequestException"
     assert "Weights" in caught.value.read().decode()

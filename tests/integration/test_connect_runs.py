@@ -63,7 +63,7 @@ def test_kill_9_between_two_shift_steps_then_resume_applies_no_step_twice(moto_s
     connect_double.world.set_agents(SECONDARY, 12)
     (run_id,) = [p.name for p in (state_dir / "runs").iterdir()]
     resumed = orchestrator(state_dir, "resume", run_id)
-    out, err = resumed.communicate(timeout=120)
+    _out, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err[-3000:]
     assert shift_percents(connect_double.service.accepted) == [10, 50, 100]
     assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 0, SECONDARY: 100}

@@ -54,7 +54,7 @@ def test_plan_prints_each_steps_percentages_and_changes_nothing(connect_site, co
 @pytest.mark.parametrize("steps", [[10, 55, 100], [50, 20, 100], [10, 50], [0, 100], [10, 50, 100, 100]])
 def test_steps_param_refuses_bad_sequences(steps):
     """Steps must be 10 % multiples from 10 to 100, rising, ending at 100."""
-    with pytest.raises(ValueError, match="multiple of 10|must rise|last step must be 100"):
+    with pytest.raises(ValueError, match=r"multiple of 10|must rise|last step must be 100"):
         ShiftParams(steps=steps)
 
 
@@ -86,7 +86,7 @@ def test_refused_update_is_fatal_named_and_not_retried(connect_site, connect_dou
 def test_group_not_active_fails_the_shift_without_change(connect_site, connect_double, clock):
     """A group still replicating (not ACTIVE) refuses the update: the step fails at once, nothing moved."""
     connect_double.world.status = "UPDATE_IN_PROGRESS"
-    with pytest.raises(AwsFatalError, match="InvalidRequestException.*not ACTIVE"):
+    with pytest.raises(AwsFatalError, match=r"InvalidRequestException.*not ACTIVE"):
         ShiftTraffic().apply(shift_ctx(connect_site, clock, steps=[10, 100]))
     assert len(updates(connect_double)) == 1
     assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 100, SECONDARY: 0}
@@ -133,7 +133,7 @@ def test_agents_gate_waits_through_the_clock_and_times_out(connect_site, connect
     in StepTimeout naming the count seen; no update was made."""
     connect_double.world.set_agents(SECONDARY, 2)
     ctx = shift_ctx(connect_site, clock, agents_timeout_seconds=60, poll_interval_seconds=10)
-    with pytest.raises(StepTimeout, match="5 agents available in us-west-2 before 10%.*2 agents available"):
+    with pytest.raises(StepTimeout, match=r"5 agents available in us-west-2 before 10%.*2 agents available"):
         ShiftTraffic().apply(ctx)
     assert updates(connect_double) == []
     assert clock.monotonic() >= 50  # it waited, on the fake clock
@@ -236,7 +236,7 @@ def test_readiness_checks_pass_on_a_ready_connect_site(connect_site, connect_dou
     found = connect_checks(connect_site, services)
     assert all(r.ok for r in found.values()), found
     assert "ACTIVE" in found["connect.traffic_group"].detail
-    assert "12 agents available in us-west-2 (minimum 5)" == found["connect.agents"].detail
+    assert found["connect.agents"].detail == "12 agents available in us-west-2 (minimum 5)"
     assert "connect.traffic_group" in [c.check_name for c in checks.preflight_for(connect_site)]
     assert "connect.traffic_group" not in [c.check_name for c in checks.preflight_for(
         connect_site.model_copy(update={"connect": None}))]
