@@ -147,7 +147,7 @@ class LiveProgress:
 
 
 def _progress_cell(fields: dict) -> RenderableType:
-    """A restore as a bar with MB done/total, MB/s and ETA; a wait as what and for how long."""
+    """A restore as a bar with MB done/total, MB/s and ETA; a wait as what and for how long; else a step's text."""
     if fields.get("bytes_total"):
         done, total = fields["bytes_done"], fields["bytes_total"]
         eta = fields.get("eta_seconds")
@@ -162,6 +162,8 @@ def _progress_cell(fields: dict) -> RenderableType:
         seen = f" (last seen: {fields['last_seen']})" if fields.get("last_seen") else ""
         text = f"waiting {fields.get('waited_seconds', 0):.0f}s for {fields['waiting_for']}{seen}"
         return Text(text if len(text) <= 88 else text[:87] + "…", no_wrap=True)
+    if fields.get("text"):  # a step's own one-line state (e.g. a traffic shift's current step)
+        return Text(str(fields["text"])[:88], no_wrap=True)
     return Text("")
 
 

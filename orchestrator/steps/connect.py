@@ -117,7 +117,7 @@ class _Shift(StepKind):
             current = self._read_back(ctx, to, wanted)
             ctx.record(reached=percent)
             ctx.log.info("connect.shifted", percent=percent, region=to, now=current.describe())
-            ctx.progress(detail=f"{to} {percent}%")
+            ctx.progress(text=f"{to} at {percent}% ({current.describe()})")
 
     def _sign_in(self, ctx: StepContext, connect: Connect, current: Distribution, to: str) -> dict[str, bool]:
         """The sign-in distribution to send: only on the default group (AWS refuses it on any other),
@@ -304,6 +304,7 @@ class Announce(_Announcement):
             if not self.present(ctx, region, announcement):
                 raise VerificationFailed(f"{region}: override {announcement.override_name!r} not read back")
             ctx.log.info("connect.announced", region=region, override=announcement.override_name)
+            ctx.progress(text=f"announcement on in {region}")
 
         self.each_region(ctx, announce)
 

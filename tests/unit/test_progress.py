@@ -56,3 +56,13 @@ def test_byte_meter_reports_throttled_and_always_the_end():
         meter.add(100)
     assert [f["bytes_done"] for f in seen] == [1000]
     assert seen[-1]["bytes_total"] == 1000 and seen[-1]["bytes_per_second"] > 0
+
+
+def test_a_step_text_shows_in_its_row_while_it_runs():
+    """A step's own one-line state (a traffic shift's current step) is shown until the step ends."""
+    progress = table()
+    progress("step_started", "preflight", {})
+    progress("step_progress", "preflight", {"text": "us-west-2 at 50% (telephony us-east-1 50%, us-west-2 50%)"})
+    assert "us-west-2 at 50% (telephony us-east-1 50%, us-west-2 50%)" in screen(progress)
+    progress("step_succeeded", "preflight", {})
+    assert "us-west-2 at 50%" not in screen(progress)
