@@ -460,9 +460,10 @@ def runbook_render(ctx: click.Context, file: Path) -> None:
 
 @cli.group()
 def sandbox() -> None:
-    """The embedded site on 127.0.0.1: a moto server, a real sshd (SFTP provider), the VPN appliance (as root
-    a real strongSwan pair in network namespaces, else a fake swanctl), the warm-site stack deployed into
-    moto. Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)."""
+    """The embedded site on 127.0.0.1: a moto server, an Amazon Connect double, a real sshd (SFTP provider),
+    the VPN appliance (as root a real strongSwan pair in network namespaces, else a fake swanctl), the
+    warm-site stack deployed into moto.
+    Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)."""
 
 
 @sandbox.command("up")
@@ -476,6 +477,8 @@ def sandbox_up(ctx: click.Context) -> None:
     state = embedded.up()
     click.echo(f"sandbox up: site file {state['site_file']}")
     click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
+    if "connect" in state:
+        click.echo(f"Amazon Connect double: {state['connect']['endpoint']} (AWS_ENDPOINT_URL_CONNECT)")
     click.echo(f"room for {state['failover_budget']} more failovers (moto never frees a terminated seat's address)")
     click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
 

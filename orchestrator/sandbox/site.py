@@ -1,8 +1,11 @@
 """The embedded site: everything a failover needs, on 127.0.0.1, with no AWS account.
 
-``up`` starts a moto server (its own process) and a real OpenSSH sshd, seeds the third-party SFTP
-account with several days of realistic snapshots, starts the VPN appliance (as root with strongSwan
-installed, a real strongSwan pair in two network namespaces, :mod:`orchestrator.sandbox.tunnel`; otherwise
+``up`` starts a moto server (its own process), the Amazon Connect double (its own process, started while
+moto starts; :mod:`orchestrator.sandbox.connect`; ``state["connect"]``, exported as
+``AWS_ENDPOINT_URL_CONNECT`` by ``env_for``; the site file's ``connect`` key describes its seeded instance)
+and a real OpenSSH sshd, seeds the third-party SFTP account with several days of realistic snapshots,
+starts the VPN appliance (as root with strongSwan installed, a real strongSwan pair in two network
+namespaces, :mod:`orchestrator.sandbox.tunnel`; otherwise
 a ``swanctl`` that speaks strongSwan's output format, :mod:`orchestrator.sandbox.fake_swanctl`; one line,
 ``state["appliance"]``, says which and why), deploys the warm-site stack from ``stacks/`` into moto through
 the moto-backed Pulumi mocks, and writes the site file from the stack outputs. ``down`` stops every
