@@ -68,6 +68,8 @@ class ShiftOutput(Output):
     reached: int | None = None
     #: the Region the traffic moved to
     region: str | None = None
+    #: each step applied by this step (percent, when, the distribution read back), for the report
+    shifts: list[dict[str, Any]] = []
 
 
 def _site(ctx: StepContext) -> ConnectSite:
@@ -115,7 +117,9 @@ class _Shift(StepKind):
             wanted = Distribution.split(to, percent, source, sign_in)
             connect.update_distribution(to, wanted, sign_in=bool(sign_in))
             current = self._read_back(ctx, to, wanted)
-            ctx.record(reached=percent)
+            moment = ctx.clock.now().isoformat()
+            ctx.record(reached=percent, shifts=[*ctx.state.get("shifts", []),
+                                                {"percent": percent, "at": moment, **current.to_dict()}])
             ctx.log.info("connect.shifted", percent=percent, region=to, now=current.describe())
             ctx.progress(text=f"{to} at {percent}% ({current.describe()})")
 

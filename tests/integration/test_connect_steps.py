@@ -40,6 +40,7 @@ def test_shift_in_steps_each_made_in_the_secondary_and_verified(connect_site, co
     assert world["telephony"] == world["agents"] == {PRIMARY: 0, SECONDARY: 100}
     assert ctx.state["original"]["telephony"] == {PRIMARY: 100, SECONDARY: 0}
     assert ctx.state["reached"] == 100
+    assert [(s["percent"], s["telephony"][SECONDARY]) for s in ctx.state["shifts"]] == [(10, 10), (50, 50), (100, 100)]
 
 
 def test_plan_prints_each_steps_percentages_and_changes_nothing(connect_site, connect_double, clock):
