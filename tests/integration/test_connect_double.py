@@ -134,3 +134,17 @@ def test_a_request_outside_the_model_is_refused(connect_double):
     assert caught.value.code == 400
     assert caught.value.headers["x-amzn-ErrorType"] == "InvalidRequestException"
     assert "Weights" in caught.value.read().decode()
+
+
+def test_an_answer_outside_the_model_is_a_defect_not_a_reply(connect_double, monkeypatch):
+    """A field the output shape does not have is never sent: the client gets InternalServiceException (500) and
+    the double records the defect (the fixture fails any test that leaves one)."""
+    real = connect_double.world.describe_prompt
+    monkeypatch.setattr(connect_double.world, "describe_prompt",
+                        lambda region, params: {**real(region, params), "Voice": "Joanna"})
+    code, status, _ = refused(lambda: client(PRIMARY).describe_prompt(InstanceId=seed().instance_id,
+                                                                       PromptId=seed().prompt_id))
+    assert (code, status) == ("InternalServiceException", 500)
+    assert connect_double.service.defects == ["DescribePrompt: AssertionError: DescribePrompt: ['Voice'] not in "
+                                              "the model's DescribePromptResponse"]
+    connect_double.service.defects.clear()

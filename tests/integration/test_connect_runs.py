@@ -101,3 +101,4 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
     assert shift_percents(accepted) == [10, 50, 100, 50, 0]
     connect_contract.ACCEPTED.extend(accepted)
     assert connect_contract.problems(accepted) == []
+    assert double.defects() == []

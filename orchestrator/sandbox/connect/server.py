@@ -63,6 +63,8 @@ class Service:
         self.faults = Faults()
         self.accepted: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
+        #: defects of the double itself (an answer the model does not allow...): the tests require none
+        self.defects: list[str] = []
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -71,6 +73,7 @@ class Service:
             self.faults = Faults()
             self.accepted.clear()
             self.calls.clear()
+            self.defects.clear()
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
         operation = None
@@ -91,6 +94,10 @@ class Service:
             return protocol.error(operation, failure)
         except protocol.ProtocolError as failure:
             return protocol.error(operation, ConnectError("InvalidRequestException", str(failure)))
+        except Exception as exc:  # a defect of the double (e.g. an answer outside the model): loud, kept for tests
+            with self._lock:
+                self.defects.append(f"{operation or method + ' ' + target}: {type(exc).__name__}: {exc}")
+            return protocol.error(None, ConnectError("InternalServiceException", f"Connect double defect: {exc}"))
 
     def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         data = json.loads(body) if body.strip() else {}
@@ -104,6 +111,9 @@ class Service:
         if method == "GET" and path == "/_double/calls":
             with self._lock:
                 return 200, dict(self.calls)
+        if method == "GET" and path == "/_double/defects":
+            with self._lock:
+                return 200, list(self.defects)
         if method == "POST" and path == "/_double/faults":
             with self.faults.lock:
                 if "throttle" in data:
@@ -214,6 +224,9 @@ class DoubleControl:
 
     def calls(self) -> dict[str, int]:
         return dict(self._call("GET", "/_double/calls"))
+
+    def defects(self) -> list[str]:
+        return list(self._call("GET", "/_double/defects"))
 
     def throttle(self, operation: str, count: int) -> None:
         self._call("POST", "/_double/faults", {"operation": operation, "throttle": count})
