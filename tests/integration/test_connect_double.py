@@ -148,3 +148,30 @@ def test_an_answer_outside_the_model_is_a_defect_not_a_reply(connect_double, mon
     assert connect_double.service.defects == ["DescribePrompt: AssertionError: DescribePrompt: ['Voice'] not in "
                                               "the model's DescribePromptResponse"]
     connect_double.service.defects.clear()
+
+
+def test_control_endpoint_injects_faults_latency_and_agents_over_http(connect_double):
+    """Over /_double/: throttle the next call, add latency, set agents, read calls and state, reset to the seed."""
+    import time
+
+    from orchestrator.sandbox.connect.server import DoubleControl
+
+    control = DoubleControl(connect_double.endpoint)
+    control.throttle("GetCurrentMetricData", 1)
+    control.latency("GetCurrentMetricData", 0.3)
+    control.set_agents(SECONDARY, 3)
+    s = seed()
+
+    def agents() -> float:
+        answer = client(SECONDARY).get_current_metric_data(
+            InstanceId=s.instance_id, Filters={"Queues": s.queue_ids},
+            CurrentMetrics=[{"Name": "AGENTS_AVAILABLE", "Unit": "COUNT"}])
+        return answer["MetricResults"][0]["Collections"][0]["Value"]
+
+    assert refused(agents)[:2] == ("ThrottlingException", 429)
+    started = time.monotonic()
+    assert agents() == 3.0
+    assert time.monotonic() - started >= 0.3
+    assert control.calls() == {"GetCurrentMetricData": 1}
+    control.reset()
+    assert agents() == 12.0 and control.state()["telephony"] == {PRIMARY: 100, SECONDARY: 0}
