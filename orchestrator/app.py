@@ -81,6 +81,19 @@ def runbook_file(argument: Path) -> Path:
     return argument
 
 
+def run_runbook(book: Runbook, site: Site) -> Runbook:
+    """The steps a run on ``site`` is made of: those whose ``when`` the site satisfies (decided once, at the
+    run's creation; the journal keeps this runbook, so a resume runs the same steps). Approvals given for a
+    left-out step are checked against the whole runbook and simply not used."""
+    left_out = book.left_out_on(site)
+    if left_out:
+        structlog.get_logger("orchestrator").info(
+            "runbook.steps_left_out", steps=[s.id for s in left_out],
+            reason=", ".join(sorted({f"the site has no {s.when}" for s in left_out})),
+        )
+    return book.for_site(site)
+
+
 def open_journal(settings: Settings, site: Site | None = None) -> Journal:
     """The journal for this site: DynamoDB when the site names a state table, else SQLite locally."""
     if site is not None and site.state is not None:
@@ -115,8 +128,9 @@ def start(
 ) -> tuple[Outcome, Path | None]:
     """Validate inputs, record a new run, execute it, write its report."""
     site = load_site(request.site_file)
-    book = load_runbook(request.runbook_file or default_runbook(request.kind))
-    _check_approvals(book, request.approvals, "--approve")
+    full = load_runbook(request.runbook_file or default_runbook(request.kind))
+    _check_approvals(full, request.approvals, "--approve")
+    book = run_runbook(full, site)
     check_directories(settings)
     journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
@@ -441,8 +455,9 @@ def _check_approvals(book: Runbook, approvals: Iterable[str], flag: str) -> None
 def dry_run(settings: Settings, request: RunRequest, out: Callable[[str], None]) -> int:
     """Print, step by step, what would change. Takes no lock, writes no journal, changes nothing."""
     site = load_site(request.site_file)
-    book = load_runbook(request.runbook_file or default_runbook(request.kind))
-    _check_approvals(book, request.approvals, "--approve")
+    full = load_runbook(request.runbook_file or default_runbook(request.kind))
+    _check_approvals(full, request.approvals, "--approve")
+    book = run_runbook(full, site)
     services = build_services(site, settings.clock)
     options = RunOptions(kind=request.kind, dry_run=True, accept_rpo_breach=request.accept_rpo_breach)
     kinds = registry()
