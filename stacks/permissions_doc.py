@@ -30,7 +30,7 @@ PLACEHOLDERS = SiteArns(
     secret_arns=("arn:aws:secretsmanager:REGION:ACCOUNT:secret:APPLIANCE_KEY_SECRET-??????",
                  "arn:aws:secretsmanager:REGION:ACCOUNT:secret:SFTP_KEY_SECRET-??????"),
     table_arn="arn:aws:dynamodb:REGION:ACCOUNT:table/TEAM_TABLE",
-    connect=ConnectArns(partition="aws", account="ACCOUNT", instance_id="INSTANCE_ID",
+    connect=ConnectArns(partition="aws", account="ACCOUNT", instance_id="INSTANCE_ID", home_region="PRIMARY_REGION",
                         regions=("PRIMARY_REGION", "SECONDARY_REGION"), traffic_distribution_group_id="TDG_ID",
                         hours_of_operation_id="HOURS_ID", prompt_id="PROMPT_ID", queue_ids=("QUEUE_ID",)),
 )
@@ -51,8 +51,9 @@ The warm-site stack declares two IAM roles when its config has an `access` key
 Every statement names this site's resources by ARN (below, placeholders in capitals). The only
 `"Resource": "*"` is for {unscopable}: AWS supports no resource-level permission for these Describe calls.
 Amazon Connect operations (`connect:*` actions, each named) are granted only when the site has `connect`
-(docs/connect.md); each is scoped to the resource type the Service Authorization Reference gives it, in both
-Regions of the Global Resiliency pair (the replica keeps the instance's id).
+(docs/connect.md); each is scoped to the resource type the Service Authorization Reference gives it: the
+traffic distribution group by its one ARN (in the instance's Region, where it is created), the instance's
+resources in both Regions of the Global Resiliency pair (the replica keeps the instance's id).
 
 Trust (both roles): `sts:AssumeRole` by the principals listed in `access.principals` (principal = their
 accounts' root, condition `ArnLike aws:PrincipalArn` = the list: an SSO permission set's role can be given

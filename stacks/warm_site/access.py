@@ -57,13 +57,17 @@ class Statement:
 @dataclass(frozen=True)
 class ConnectArns:
     """The Amazon Connect resources the roles are scoped to, in both Regions of the Global Resiliency pair:
-    the replica keeps the instance's id (and replicated resources theirs), so each ARN is named once per
-    Region. Resource types per action are those of the Service Authorization Reference (docs/connect.md)."""
+    the replica keeps the instance's id (and replicated resources theirs), so each instance-level ARN is named
+    once per Region; the traffic distribution group has one ARN, in its home Region. Resource types per action
+    are those of the Service Authorization Reference (docs/connect.md)."""
 
     partition: str
     account: str
     instance_id: str
+    #: the instance's own Region (its ARN's): where the traffic distribution group lives
+    home_region: str
     regions: tuple[str, ...]
+    #: the group's id, or its ARN
     traffic_distribution_group_id: str
     hours_of_operation_id: str | None = None
     prompt_id: str | None = None
@@ -74,7 +78,8 @@ class ConnectArns:
     def of(cls, instance_arn: str, **kw: Any) -> ConnectArns:
         """From the instance's ARN (``arn:PARTITION:connect:REGION:ACCOUNT:instance/ID``) and the rest."""
         parts = instance_arn.split(":")
-        return cls(partition=parts[1], account=parts[4], instance_id=parts[5].split("/", 1)[1], **kw)
+        return cls(partition=parts[1], account=parts[4], instance_id=parts[5].split("/", 1)[1],
+                   home_region=parts[3], **kw)
 
     def _in_each_region(self, resource: str) -> list[str]:
         return [f"arn:{self.partition}:connect:{r}:{self.account}:{resource}" for r in self.regions]
@@ -85,7 +90,12 @@ class ConnectArns:
 
     @property
     def traffic_distribution_group_arns(self) -> list[str]:
-        return self._in_each_region(f"traffic-distribution-group/{self.traffic_distribution_group_id}")
+        """The group's one ARN, in its home Region: a call made in the other Region names the group by that
+        ARN (the API requires it there), so IAM sees the same resource whichever Region is called."""
+        given = self.traffic_distribution_group_id
+        if given.startswith("arn:"):
+            return [given]
+        return [f"arn:{self.partition}:connect:{self.home_region}:{self.account}:traffic-distribution-group/{given}"]
 
     @property
     def hours_arns(self) -> list[str]:

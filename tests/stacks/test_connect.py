@@ -170,11 +170,12 @@ def _arns(region_resource: str) -> list[str]:
 
 
 def test_the_orchestrator_role_gets_exactly_the_connect_actions_scoped_to_their_arns(existing):
-    """The orchestrator role: the nine Connect actions, each on what IAM scopes it to (traffic distribution
-    group, instance and hours, prompt, queues), in both Regions of the pair; never "*"."""
+    """The orchestrator role: the nine Connect actions, each on what IAM scopes it to: the traffic distribution
+    group's one ARN (the instance's Region), the instance and hours, prompt, queues in both Regions; never "*"."""
     _, _, mocks = existing
     instance = f"instance/{EXISTING_INSTANCE_ID}"
-    tdg, hours = _arns(f"traffic-distribution-group/{TDG_ID}"), _arns(f"{instance}/operating-hours/{EXISTING_HOURS_ID}")
+    tdg = [f"arn:aws:connect:us-east-1:123456789012:traffic-distribution-group/{TDG_ID}"]
+    hours = _arns(f"{instance}/operating-hours/{EXISTING_HOURS_ID}")
     overrides = sorted([*_arns(instance), *hours])
     assert _connect_grants(_policy(mocks, "orchestrator")) == {
         "connect:DescribeTrafficDistributionGroup": tdg,
@@ -208,11 +209,17 @@ def test_connect_permissions_follow_what_the_site_uses():
 
 
 def test_connect_arns_come_from_the_instance_arn():
-    """Partition, account and instance id are read from the instance's ARN (GovCloud included)."""
+    """Partition, account, instance id and the group's home Region are read from the instance's ARN
+    (GovCloud included); a group given as an ARN is used as it is."""
     arns = ConnectArns.of("arn:aws-us-gov:connect:us-gov-west-1:210987654321:instance/abc", regions=(
         "us-gov-west-1", "us-gov-east-1"), traffic_distribution_group_id="t")
     assert arns.instance_arns == ["arn:aws-us-gov:connect:us-gov-west-1:210987654321:instance/abc",
                                   "arn:aws-us-gov:connect:us-gov-east-1:210987654321:instance/abc"]
+    assert arns.traffic_distribution_group_arns == [
+        "arn:aws-us-gov:connect:us-gov-west-1:210987654321:traffic-distribution-group/t"]
+    given = "arn:aws:connect:us-east-1:1:traffic-distribution-group/t"
+    assert ConnectArns.of("arn:aws:connect:us-east-1:1:instance/i", regions=("us-east-1",),
+                          traffic_distribution_group_id=given).traffic_distribution_group_arns == [given]
 
 
 # -- policy rules -------------------------------------------------------------------------------------------
