@@ -85,13 +85,21 @@ def run_runbook(book: Runbook, site: Site) -> Runbook:
     """The steps a run on ``site`` is made of: those whose ``when`` the site satisfies (decided once, at the
     run's creation; the journal keeps this runbook, so a resume runs the same steps). Approvals given for a
     left-out step are checked against the whole runbook and simply not used."""
-    left_out = book.left_out_on(site)
-    if left_out:
-        structlog.get_logger("orchestrator").info(
-            "runbook.steps_left_out", steps=[s.id for s in left_out],
-            reason=", ".join(sorted({f"the site has no {s.when}" for s in left_out})),
-        )
     return book.for_site(site)
+
+
+def left_out_detail(book: Runbook, site: Site) -> dict[str, str]:
+    """Step id -> the site key it waited for, for the steps a run on ``site`` is made without."""
+    return {s.id: s.when for s in book.left_out_on(site) if s.when is not None}
+
+
+def _journal_left_out(settings: Settings, journal: Journal, run_id: str, left_out: dict[str, str]) -> None:
+    """A ``steps_left_out`` event in the run's timeline (report.json/md) naming each step and its key."""
+    if not left_out:
+        return
+    journal.add_event(run_id, iso(settings.clock.now()) or "", EventName.STEPS_LEFT_OUT.value, None,
+                      {"steps": list(left_out), "when": sorted(set(left_out.values()))})
+    structlog.get_logger("orchestrator").info(EventName.STEPS_LEFT_OUT.value, run_id=run_id, steps=list(left_out))
 
 
 def open_journal(settings: Settings, site: Site | None = None) -> Journal:
@@ -154,6 +162,7 @@ def start(
     _refuse_if_locked(journal, site.site, settings.clock.now())
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)
+    _journal_left_out(settings, journal, run_id, left_out_detail(full, site))
     try:
         return _execute(settings, engine, journal, run_id, (), False)
     except LockHeld as exc:
@@ -463,6 +472,8 @@ def dry_run(settings: Settings, request: RunRequest, out: Callable[[str], None])
     kinds = registry()
     log = structlog.get_logger("orchestrator").bind(dry_run=True)
     out(f"DRY RUN of {book.name} ({book.source}) against site {site.site} — nothing will be changed")
+    for step_id, key in left_out_detail(full, site).items():
+        out(f"  left out: {step_id} (only when the site has `{key}`)")
     failures = 0
     for number, step in enumerate(book.order(), 1):
         kind = kinds[step.uses]()

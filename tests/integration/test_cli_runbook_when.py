@@ -46,8 +46,8 @@ def test_render_marks_the_connect_steps(tmp_path):
 
 
 def test_failover_on_a_site_without_connect_leaves_the_steps_out_and_succeeds(tmp_path):
-    """On a site without connect the run is made of the other steps only: the report, status and the plan
-    list no connect step, and the run succeeds."""
+    """On a site without connect the run is made of the other steps only: report and status list no connect
+    step, the timeline names the left-out ones, and the run succeeds."""
     state = tmp_path / "state"
     result = orchestrator("failover", "--site", str(SITE), "--runbook", str(BOOK), state_dir=state)
     assert result.returncode == 0, result.stderr
@@ -56,8 +56,19 @@ def test_failover_on_a_site_without_connect_leaves_the_steps_out_and_succeeds(tm
     assert [s["id"] for s in report["steps"]] == ["seats-up", "dns-cutover", "smoke"]
     status = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]
     assert [s["id"] for s in status["steps"]] == ["seats-up", "dns-cutover", "smoke"]
-    plan = orchestrator("failover", "--site", str(SITE), "--runbook", str(BOOK), "--dry-run", state_dir=state)
-    assert plan.returncode == 0 and "shift-traffic" not in plan.stdout and "dns-cutover" in plan.stdout
+    (left_out,) = [e for e in report["timeline"] if e["event"] == "steps_left_out"]
+    assert (left_out["steps"], left_out["when"]) == (["announce-outage", "shift-traffic"], ["connect"])
+    assert "steps_left_out" in (state / "reports" / report["run_id"] / "report.md").read_text()
+
+
+def test_dry_run_plans_only_the_steps_of_the_run(tmp_path):
+    """The dry run plans the run's steps (numbered) and names the left-out ones as left out, not as steps."""
+    plan = orchestrator("failover", "--site", str(SITE), "--runbook", str(BOOK), "--dry-run", state_dir=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    numbered = [line.split()[1] for line in plan.stdout.splitlines() if line[:4].strip().rstrip(".").isdigit()]
+    assert numbered == ["seats-up", "dns-cutover", "smoke"]
+    assert "left out: announce-outage (only when the site has `connect`)" in plan.stdout
+    assert "left out: shift-traffic (only when the site has `connect`)" in plan.stdout
 
 
 def test_failover_on_a_connect_site_runs_every_step(tmp_path):
@@ -70,3 +81,4 @@ def test_failover_on_a_connect_site_runs_every_step(tmp_path):
     steps = _report(state)["steps"]
     assert [s["id"] for s in steps] == ["seats-up", "announce-outage", "shift-traffic", "dns-cutover", "smoke"]
     assert all(s["status"] == "succeeded" for s in steps)
+    assert not [e for e in _report(state)["timeline"] if e["event"] == "steps_left_out"]
