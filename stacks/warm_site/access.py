@@ -215,13 +215,12 @@ def connect_statements(connect: ConnectArns) -> list[Statement]:
             "ConnectAnnouncement", [*connect.instance_arns, *connect.hours_arns],
             Grant("connect:CreateHoursOfOperationOverride", "switch the outage announcement on", ANNOUNCE_STEPS),
             Grant("connect:ListHoursOfOperationOverrides", "find the announcement's override (verify, idempotence)",
-                  f"{ANNOUNCE_STEPS}, readiness"),
+                  ANNOUNCE_STEPS),
             Grant("connect:DeleteHoursOfOperationOverride", "switch the announcement off", ANNOUNCE_STEPS),
         ))
         statements.append(_statement(
             "ConnectHours", connect.hours_arns,
-            Grant("connect:DescribeHoursOfOperation", "the override's base hours exist",
-                  f"{ANNOUNCE_STEPS}, readiness"),
+            Grant("connect:DescribeHoursOfOperation", "the override's base hours exist", "preflight, readiness"),
         ))
     statements += _connect_reads(connect)
     return statements
@@ -236,7 +235,7 @@ def _connect_reads(connect: ConnectArns, suffix: str = "", readiness_only: bool 
     if connect.prompt_id is not None:
         statements.append(_statement(
             f"ConnectPrompt{suffix}", connect.prompt_arns,
-            Grant("connect:DescribePrompt", "the announcement's prompt exists", steps(ANNOUNCE_STEPS))))
+            Grant("connect:DescribePrompt", "the announcement's prompt exists", steps("preflight"))))
     if connect.queue_ids:
         statements.append(_statement(
             f"ConnectAgents{suffix}", connect.queue_arns,
@@ -246,14 +245,13 @@ def _connect_reads(connect: ConnectArns, suffix: str = "", readiness_only: bool 
 
 
 def connect_read_statements(connect: ConnectArns) -> list[Statement]:
-    """What readiness reads of Connect: the group, the distribution, the override's base, prompt, agents."""
+    """What readiness reads of Connect: the group, the distribution, the override's base, prompt, agents (not
+    the overrides: only the announcement steps read those)."""
     return [
         _statement("ConnectTrafficRead", connect.traffic_distribution_group_arns,
                    Grant("connect:DescribeTrafficDistributionGroup", "the group exists and is replicated", "readiness"),
                    Grant("connect:GetTrafficDistribution", "where telephony and agents are now", "readiness")),
-        *([_statement("ConnectAnnouncementRead", [*connect.instance_arns, *connect.hours_arns],
-                      Grant("connect:ListHoursOfOperationOverrides", "an announcement left on", "readiness")),
-           _statement("ConnectHoursRead", connect.hours_arns,
+        *([_statement("ConnectHoursRead", connect.hours_arns,
                       Grant("connect:DescribeHoursOfOperation", "the override's base exists", "readiness"))]
           if connect.hours_of_operation_id is not None else []),
         *_connect_reads(connect, "Read", readiness_only=True),
