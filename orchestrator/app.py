@@ -84,8 +84,14 @@ def runbook_file(argument: Path) -> Path:
 def run_runbook(book: Runbook, site: Site) -> Runbook:
     """The steps a run on ``site`` is made of: those whose ``when`` the site satisfies (decided once, at the
     run's creation; the journal keeps this runbook, so a resume runs the same steps). Approvals given for a
-    left-out step are checked against the whole runbook and simply not used."""
-    return book.for_site(site)
+    left-out step are checked against the whole runbook and simply not used. A runbook none of whose steps
+    is for this site is invalid input: a run that does nothing must not report a failover as done."""
+    run_book = book.for_site(site)
+    if not run_book.steps:
+        keys = ", ".join(sorted({s.when for s in book.steps if s.when}))
+        raise InvalidInput(f"no step of runbook {book.name!r} is for site {site.site!r}: every step needs a site "
+                           f"key it does not have ({keys})", source=book.source, location="steps")
+    return run_book
 
 
 def left_out_detail(book: Runbook, site: Site) -> dict[str, str]:

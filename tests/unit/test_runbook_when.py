@@ -119,3 +119,14 @@ def test_render_marks_conditional_steps():
     assert "| `shift-traffic` (only when the site has `connect`) |" in text
     assert "## 3. `shift-traffic` (only when the site has `connect`)" in text
     assert "| `seats-up` |" in text and "`seats-up` (only" not in text
+
+
+def test_a_runbook_with_no_step_for_the_site_is_invalid_input(tmp_path):
+    """A run would do nothing (every step is `when: connect`, the site has none): refused as invalid input
+    naming the runbook, not reported as a failover done."""
+    from orchestrator.app import run_runbook
+
+    book = load(tmp_path, "name: only-connect\nsteps:\n  - {id: a, uses: builtin.noop, when: connect}\n")
+    with pytest.raises(InvalidInput, match=r"runbook.yaml:steps: no step of runbook 'only-connect' is for site"):
+        run_runbook(book, _site())
+    assert [s.id for s in run_runbook(book, _site(CONNECT)).steps] == ["a"]
