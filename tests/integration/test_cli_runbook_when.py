@@ -3,7 +3,9 @@ on sites with and without Amazon Connect (builtin step kinds only, no AWS)."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,28 @@ def test_failover_on_a_connect_site_runs_every_step(tmp_path):
     assert [s["id"] for s in steps] == ["seats-up", "announce-outage", "shift-traffic", "dns-cutover", "smoke"]
     assert all(s["status"] == "succeeded" for s in steps)
     assert not [e for e in _report(state)["timeline"] if e["event"] == "steps_left_out"]
+
+
+def test_at_a_terminal_the_live_table_and_the_approval_show_only_the_runs_steps(tmp_path):
+    """At a real terminal (pexpect, 160x45) on a site without connect: the live table lists only the run's
+    steps, the gated cutover's prompt says it depends on the seats (through the left-out shift), `y` runs it."""
+    import sys
+
+    import pexpect
+
+    gated = REPO / "tests" / "data" / "runbooks" / "when_connect_gated.yaml"
+    env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state"), "TERM": "xterm-256color",
+           "COLUMNS": "160"}
+    child = pexpect.spawn(str(Path(sys.executable).parent / "orchestrator"),
+                          ["failover", "--site", str(SITE), "--runbook", str(gated)], env=env, cwd=str(REPO),
+                          dimensions=(45, 160), encoding="utf-8", codec_errors="replace", timeout=60)
+    screen = io.StringIO()
+    child.logfile_read = screen
+    child.expect(r"Approve step 'dns-cutover' \(builtin\.noop, owner incident-commander\)\? \[y/N\]: ")
+    shown = screen.getvalue()
+    assert "depends on: seats-up succeeded" in shown and "shift-traffic" not in shown
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and "succeeded" in screen.getvalue()
+    assert "shift-traffic" not in screen.getvalue()
