@@ -291,3 +291,21 @@ def test_connect_rules_are_in_the_pack():
     from stacks.policy.rules import POLICIES
 
     assert set(CONNECT_POLICIES) <= {p.name for p in POLICIES}
+
+
+def test_a_lookup_that_finds_nothing_fails_the_deployment():
+    """An existing instance id AWS does not know fails the program (here: the lookup answers an error, as the
+    provider does for a wrong id), so no site file names an instance that is not there."""
+    from stacks.testing.mocks import run_under_mocks
+    from stacks.warm_site import program as program_module
+    from tests.stacks.conftest import RecordingMocks
+
+    class NoSuchInstance(RecordingMocks):
+        def call(self, args):
+            if args.token == "aws:connect/getInstance:getInstance":
+                raise LookupError(f"no Connect instance {args.args['instanceId']}")
+            return super().call(args)
+
+    cfg = config_module.parse_config(_config())
+    with pytest.raises(Exception, match="no Connect instance 11111111"):
+        run_under_mocks(lambda: program_module.build_site(cfg), NoSuchInstance(), stack=cfg.site)
