@@ -207,7 +207,7 @@ def connect_statements(connect: ConnectArns) -> list[Statement]:
               f"{SHIFT_STEPS}, readiness"),
         Grant("connect:GetTrafficDistribution", "read the distribution before changing it (journaled for rollback) "
               "and verify each step", f"{SHIFT_STEPS}, readiness"),
-        Grant("connect:UpdateTrafficDistribution", "move telephony and agents in 10 % steps (and back)",
+        Grant("connect:UpdateTrafficDistribution", "move telephony and agents step by step (and back)",
               SHIFT_STEPS),
     )]
     if connect.hours_of_operation_id is not None:
