@@ -81,6 +81,33 @@ def runbook_file(argument: Path) -> Path:
     return argument
 
 
+def run_runbook(book: Runbook, site: Site) -> Runbook:
+    """The steps a run on ``site`` is made of: those whose ``when`` the site satisfies (decided once, at the
+    run's creation; the journal keeps this runbook, so a resume runs the same steps). Approvals given for a
+    left-out step are checked against the whole runbook and simply not used. A runbook none of whose steps
+    is for this site is invalid input: a run that does nothing must not report a failover as done."""
+    run_book = book.for_site(site)
+    if not run_book.steps:
+        keys = ", ".join(sorted({s.when for s in book.steps if s.when}))
+        raise InvalidInput(f"no step of runbook {book.name!r} is for site {site.site!r}: every step needs a site "
+                           f"key it does not have ({keys})", source=book.source, location="steps")
+    return run_book
+
+
+def left_out_detail(book: Runbook, site: Site) -> dict[str, str]:
+    """Step id -> the site key it waited for, for the steps a run on ``site`` is made without."""
+    return {s.id: s.when for s in book.left_out_on(site) if s.when is not None}
+
+
+def _journal_left_out(settings: Settings, journal: Journal, run_id: str, left_out: dict[str, str]) -> None:
+    """A ``steps_left_out`` event in the run's timeline (report.json/md) naming each step and its key."""
+    if not left_out:
+        return
+    journal.add_event(run_id, iso(settings.clock.now()) or "", EventName.STEPS_LEFT_OUT.value, None,
+                      {"steps": list(left_out), "when": sorted(set(left_out.values()))})
+    structlog.get_logger("orchestrator").info(EventName.STEPS_LEFT_OUT.value, run_id=run_id, steps=list(left_out))
+
+
 def open_journal(settings: Settings, site: Site | None = None) -> Journal:
     """The journal for this site: DynamoDB when the site names a state table, else SQLite locally."""
     if site is not None and site.state is not None:
@@ -115,8 +142,9 @@ def start(
 ) -> tuple[Outcome, Path | None]:
     """Validate inputs, record a new run, execute it, write its report."""
     site = load_site(request.site_file)
-    book = load_runbook(request.runbook_file or default_runbook(request.kind))
-    _check_approvals(book, request.approvals, "--approve")
+    full = load_runbook(request.runbook_file or default_runbook(request.kind))
+    _check_approvals(full, request.approvals, "--approve")
+    book = run_runbook(full, site)
     check_directories(settings)
     journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
@@ -140,6 +168,7 @@ def start(
     _refuse_if_locked(journal, site.site, settings.clock.now())
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)
+    _journal_left_out(settings, journal, run_id, left_out_detail(full, site))
     try:
         return _execute(settings, engine, journal, run_id, (), False)
     except LockHeld as exc:
@@ -441,13 +470,16 @@ def _check_approvals(book: Runbook, approvals: Iterable[str], flag: str) -> None
 def dry_run(settings: Settings, request: RunRequest, out: Callable[[str], None]) -> int:
     """Print, step by step, what would change. Takes no lock, writes no journal, changes nothing."""
     site = load_site(request.site_file)
-    book = load_runbook(request.runbook_file or default_runbook(request.kind))
-    _check_approvals(book, request.approvals, "--approve")
+    full = load_runbook(request.runbook_file or default_runbook(request.kind))
+    _check_approvals(full, request.approvals, "--approve")
+    book = run_runbook(full, site)
     services = build_services(site, settings.clock)
     options = RunOptions(kind=request.kind, dry_run=True, accept_rpo_breach=request.accept_rpo_breach)
     kinds = registry()
     log = structlog.get_logger("orchestrator").bind(dry_run=True)
     out(f"DRY RUN of {book.name} ({book.source}) against site {site.site} — nothing will be changed")
+    for step_id, key in left_out_detail(full, site).items():
+        out(f"  left out: {step_id} (only when the site has `{key}`)")
     failures = 0
     for number, step in enumerate(book.order(), 1):
         kind = kinds[step.uses]()

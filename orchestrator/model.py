@@ -73,6 +73,8 @@ class EventName(StrEnum):
     LOCK_LOST = "lock_lost"
     JOURNAL_LOST = "journal_lost"
     SITE_CHANGED = "site_changed"
+    #: the runbook's steps this run is made without (``when: KEY`` and the site has no KEY)
+    STEPS_LEFT_OUT = "steps_left_out"
 
     @classmethod
     def run_ended(cls, status: RunStatus) -> EventName:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.durations import format_duration
-from orchestrator.runbook import Runbook
+from orchestrator.runbook import Runbook, Step
 from orchestrator.steps import registry
 
 
@@ -16,7 +16,9 @@ def render_runbook(book: Runbook) -> str:
         lines += [book.description.strip(), ""]
     lines += [
         f"Source: `{Path(book.source).name}` · {len(book.steps)} steps. Steps whose dependencies are done may run "
-        "in parallel; a step marked **APPROVAL** waits for an explicit go.",
+        "in parallel; a step marked **APPROVAL** waits for an explicit go."
+        + (" A step marked *(only when the site has `KEY`)* is part of a run only on a site file with that key; "
+           "elsewhere skip it (what needs it waits for what it needs)." if any(s.when for s in book.steps) else ""),
         "",
         "| # | step | owner | needs | on failure |",
         "|---|---|---|---|---|",
@@ -25,10 +27,13 @@ def render_runbook(book: Runbook) -> str:
     number = {s.id: i for i, s in enumerate(ordered, 1)}
     for step in ordered:
         needs = ", ".join(f"{number[n]}" for n in step.needs) or "—"
-        lines.append(f"| {number[step.id]} | `{step.id}` | {step.owner} | {needs} | {step.on_failure} |")
+        lines.append(
+            f"| {number[step.id]} | `{step.id}`{_condition(step)} | {step.owner} | {needs} | {step.on_failure} |"
+        )
     for step in ordered:
         kind = kinds[step.uses]
-        lines += ["", f"## {number[step.id]}. `{step.id}`" + (" — **APPROVAL**" if step.gate else ""), ""]
+        gate = " — **APPROVAL**" if step.gate else ""
+        lines += ["", f"## {number[step.id]}. `{step.id}`{gate}{_condition(step)}", ""]
         if step.description:
             lines += [step.description, ""]
         lines += [
@@ -49,3 +54,8 @@ def render_runbook(book: Runbook) -> str:
         if step.gate:
             lines += ["", f"> Get an explicit go from **{step.owner}** before this step."]
     return "\n".join(lines) + "\n"
+
+
+def _condition(step: Step) -> str:
+    """The mark of a step that is part of a run only on sites with an optional key (``when: connect``)."""
+    return f" (only when the site has `{step.when}`)" if step.when else ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
 
@@ -20,6 +20,7 @@ from orchestrator.durations import parse_duration
 from orchestrator.errors import InvalidInput
 from orchestrator.inputs import decode_yaml_with_lines, read_text
 from orchestrator.retry import POLICIES, RetryPolicy
+from orchestrator.site import Site
 from orchestrator.steps import registry
 from orchestrator.validation import describe, dotted
 
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
+
+#: the site file's optional top-level keys (``connect``, ``state``, ``access``): what a step's ``when`` may name
+OPTIONAL_SITE_KEYS = tuple(sorted(name for name, f in Site.model_fields.items() if not f.is_required()))
 
 
 class _Strict(BaseModel):
@@ -88,12 +92,25 @@ class StepSpec(_Strict):
     #: and its failure (with on_failure: stop) holds no other step up -- the run fails once they are done
     rto: bool = True
 
+    #: the step is part of a run only when the site file has this optional top-level key (non-null)
+    when: str | None = None
+
     _retry = field_validator("retry", mode="before")(_retry_value)
 
     @field_validator("timeout", mode="before")
     @classmethod
     def _duration(cls, value: object) -> float | None:
         return None if value is None else parse_duration(value)
+
+    @field_validator("when")
+    @classmethod
+    def _known_site_key(cls, value: str | None) -> str | None:
+        if value is not None and value not in OPTIONAL_SITE_KEYS:
+            raise ValueError(
+                f"unknown site key: `when` names an optional top-level key of the site file "
+                f"({', '.join(OPTIONAL_SITE_KEYS)})"
+            )
+        return value
 
     @field_validator("needs", mode="before")
     @classmethod
@@ -137,6 +154,8 @@ class Step:
     milestone: str | None
     phase: str | None = None
     rto: bool = True
+    #: the optional site key this step depends on (``connect``): left out of runs on sites without it
+    when: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -158,6 +177,7 @@ class Step:
             "milestone": self.milestone,
             "phase": self.phase,
             "rto": self.rto,
+            "when": self.when,
         }
 
 
@@ -204,6 +224,24 @@ class Runbook:
                     out[need].append(step.id)
             self._dependents = out
         return self._dependents
+
+    def for_site(self, site: Site) -> Runbook:
+        """The runbook of a run on ``site``: every step whose ``when`` names a key the site lacks (or holds
+        null) is left out. A step that needed a left-out step needs what that step needed instead
+        (transitively), so the order the runbook states still holds and the DAG stays valid."""
+        left_out = {s.id for s in self.left_out_on(site)}
+        if not left_out:
+            return self
+        needs: dict[str, tuple[str, ...]] = {}
+        for step in self.order():  # topological: a step's needs are resolved before it
+            resolved = (n for need in step.needs for n in (needs[need] if need in left_out else (need,)))
+            needs[step.id] = tuple(dict.fromkeys(resolved))
+        kept = [replace(s, needs=needs[s.id]) for s in self.steps if s.id not in left_out]
+        return Runbook(self.name, self.description, self.kind, kept, self.source, rto_phase=self.rto_phase)
+
+    def left_out_on(self, site: Site) -> list[Step]:
+        """The steps :meth:`for_site` leaves out on ``site`` (file order)."""
+        return [s for s in self.steps if s.when is not None and getattr(site, s.when, None) is None]
 
     def to_dict(self) -> dict:
         return {
@@ -395,6 +433,7 @@ def _build_step(
         milestone=spec.milestone,
         phase=phase,
         rto=spec.rto,
+        when=spec.when,
     )
 
 

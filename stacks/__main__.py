@@ -31,6 +31,9 @@ def read_config() -> dict:
     access = config.get_object("access")
     if access:
         raw["access"] = access
+    connect = config.get_object("connect")  # Amazon Connect sites only (docs/connect.md)
+    if connect:
+        raw["connect"] = connect
     for key, (section, endpoint) in SECRET_KEYS.items():
         if "private_key" in raw[section][endpoint]:
             raise pulumi.RunError(

@@ -14,6 +14,7 @@ import sys
 from stacks.warm_site.access import (
     GITHUB_OIDC_HOST,
     UNSCOPABLE_ACTIONS,
+    ConnectArns,
     SiteArns,
     Statement,
     orchestrator_statements,
@@ -29,6 +30,9 @@ PLACEHOLDERS = SiteArns(
     secret_arns=("arn:aws:secretsmanager:REGION:ACCOUNT:secret:APPLIANCE_KEY_SECRET-??????",
                  "arn:aws:secretsmanager:REGION:ACCOUNT:secret:SFTP_KEY_SECRET-??????"),
     table_arn="arn:aws:dynamodb:REGION:ACCOUNT:table/TEAM_TABLE",
+    connect=ConnectArns(partition="aws", account="ACCOUNT", instance_id="INSTANCE_ID", home_region="PRIMARY_REGION",
+                        regions=("PRIMARY_REGION", "SECONDARY_REGION"), traffic_distribution_group_id="TDG_ID",
+                        hours_of_operation_id="HOURS_ID", prompt_id="PROMPT_ID", queue_ids=("QUEUE_ID",)),
 )
 
 HEADER = """# Permissions: the orchestrator's and the readiness check's IAM roles
@@ -46,8 +50,10 @@ The warm-site stack declares two IAM roles when its config has an `access` key
 
 Every statement names this site's resources by ARN (below, placeholders in capitals). The only
 `"Resource": "*"` is for {unscopable}: AWS supports no resource-level permission for these Describe calls.
-Amazon Connect operations are granted only when a site has Connect resources; the site file has none yet,
-so no Connect permission is granted.
+Amazon Connect operations (`connect:*` actions, each named) are granted only when the site has `connect`
+(docs/connect.md); each is scoped to the resource type the Service Authorization Reference gives it: the
+traffic distribution group by its one ARN (in the instance's Region, where it is created), the instance's
+resources in both Regions of the Global Resiliency pair (the replica keeps the instance's id).
 
 Trust (both roles): `sts:AssumeRole` by the principals listed in `access.principals` (principal = their
 accounts' root, condition `ArnLike aws:PrincipalArn` = the list: an SSO permission set's role can be given
@@ -111,6 +117,10 @@ policy, not sessions of the role, so who may assume the roles is checked by the 
 statement has a condition, no wildcard principal) and by tests/stacks/test_access.py (the conditions name
 the configured principals, repository and branch), not by moto.
 
+The Connect statements are not exercised there: moto implements only Connect instances (no traffic
+distribution, hours of operation, prompts or metrics). tests/stacks/test_connect.py checks that each
+Connect action is granted on exactly its resources, and only when the site uses it.
+
 This test found a gap: the first policy lacked `s3:DeleteObject`, which a drill's clean-up needs once it
 has restored a snapshot; a drill under it failed with `AccessDenied` on the first delete.
 """
@@ -129,7 +139,10 @@ def render() -> str:
     unscopable = " and ".join(f"`{a}`" for a in sorted(UNSCOPABLE_ACTIONS))
     parts = [HEADER.format(unscopable=unscopable, host=GITHUB_OIDC_HOST)]
     parts += ["## `SITE-orchestrator`", "", *_table(orchestrator_statements(PLACEHOLDERS)), ""]
-    parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`).")
+    parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`). The `connect:` "
+                 "statements exist only when the site has `connect`: the traffic distribution group's always, "
+                 "the hours of operation's with `connect.announcement`, `PROMPT_ID`'s with its `prompt_id`, "
+                 "`QUEUE_ID`'s when `min_agents_available` is above 0 (one ARN per queue of `queue_ids`).")
     parts += ["", "## `SITE-readiness`", "", *_table(readiness_statements(PLACEHOLDERS))]
     return "\n".join(parts) + "\n" + PROOF
 

@@ -50,6 +50,8 @@ TABLE = "aws:dynamodb/table:Table"
 SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 (a type token)
 VPN_ROUTE = "aws:ec2/vpnConnectionRoute:VpnConnectionRoute"
 ROLE = "aws:iam/role:Role"
+CONNECT_INSTANCE = "aws:connect/instance:Instance"
+CONNECT_HOURS = "aws:connect/hoursOfOperation:HoursOfOperation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 #: resources whose ``policy`` input is an identity policy (what a principal may do)
 IDENTITY_POLICY_TYPES = frozenset({ROLE_POLICY, "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
@@ -310,6 +312,74 @@ def validate_no_secret_in_outputs(args: StackValidationArgs, report: ReportViola
             report(f"outputs contain {marker!r}", None)
 
 
+# -- Amazon Connect -----------------------------------------------------------------------------------------
+
+
+def _connect_of(args: StackValidationArgs) -> Mapping[str, Any] | None:
+    """The site file's ``connect`` key; not applicable without stack outputs (a preview)."""
+    outputs = stack_outputs(args)
+    if outputs is None:
+        args.not_applicable("no stack outputs yet (a preview): the site file names the Connect settings")
+    return outputs.get("connect") or None
+
+
+def validate_connect_flow_logs(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A Connect instance the stack creates logs its contact flows: the record of what callers heard (the
+    outage announcement) and where they went during an incident."""
+    if args.resource_type == CONNECT_INSTANCE and args.props.get("contactFlowLogsEnabled") is not True:
+        report(f"{args.name}: contactFlowLogsEnabled is not true", None)
+
+
+def validate_connect_regions(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The Connect pair is two Regions, and the traffic goes where the warm site is: the secondary Region
+    is the site's region (the seats and the restored data the agents need are there)."""
+    connect = _connect_of(args)
+    if connect is None:
+        return
+    primary, secondary = connect.get("primary_region"), connect.get("secondary_region")
+    if primary == secondary:
+        report(f"connect: primary_region and secondary_region are both {primary!r}", None)
+    region = (stack_outputs(args) or {}).get("region")
+    if secondary != region:
+        report(f"connect: secondary_region {secondary!r} is not the warm site's region {region!r}", None)
+
+
+def validate_connect_agent_gate(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A minimum of available agents names the queues whose agents count: without them the gate between
+    traffic shift steps would read no metric (and the role would grant no queue)."""
+    connect = _connect_of(args)
+    if connect and (connect.get("min_agents_available") or 0) > 0 and not connect.get("queue_ids"):
+        report(f"connect: min_agents_available is {connect['min_agents_available']} but queue_ids is empty", None)
+
+
+def _period_problem(config: Mapping[str, Any]) -> str | None:
+    for end in ("startTime", "endTime"):
+        time = config.get(end) or {}
+        hours, minutes = time.get("hours"), time.get("minutes")
+        if not (isinstance(hours, int | float) and 0 <= hours <= 23 and isinstance(minutes, int | float)
+                and 0 <= minutes <= 59):
+            return f"{config.get('day')}: {end} {time!r} is not a time of day"
+    return None
+
+
+def validate_connect_hours(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The hours of operation the announcement's override is based on are on the site's Connect instance,
+    in a time zone, open at least once a week, every period a real time of day."""
+    connect = _connect_of(args) or {}
+    for hours in of_type(args.resources, CONNECT_HOURS):
+        props = hours.props
+        if connect.get("instance_id") and props.get("instanceId") != connect["instance_id"]:
+            report(f"{hours.name}: on instance {props.get('instanceId')!r}, not the site's "
+                   f"{connect['instance_id']!r}", hours.urn)
+        if not props.get("timeZone"):
+            report(f"{hours.name}: no timeZone", hours.urn)
+        configs = props.get("configs") or []
+        if not configs:
+            report(f"{hours.name}: never open (no configs): the flow would always announce", hours.urn)
+        for problem in filter(None, map(_period_problem, configs)):
+            report(f"{hours.name}: {problem}", hours.urn)
+
+
 # -- IAM ----------------------------------------------------------------------------------------------------
 
 
@@ -439,6 +509,17 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         name="secrets", description="No key material in the stack outputs.",
         validate=validate_no_secret_in_outputs,
         config_schema=PolicyConfigSchema({"secret_values": _strings("values that must never be output")})),
+    ResourceValidationPolicy(name="connect-flow-logs", description="Connect instances log their contact flows.",
+                             validate=validate_connect_flow_logs),
+    StackValidationPolicy(name="connect-regions",
+                          description="Connect's two Regions differ; the secondary is the warm site's region.",
+                          validate=validate_connect_regions),
+    StackValidationPolicy(name="connect-agent-gate",
+                          description="A minimum of available agents names the queues that count.",
+                          validate=validate_connect_agent_gate),
+    StackValidationPolicy(name="connect-hours",
+                          description="The announcement's hours of operation: site's instance, time zone, open.",
+                          validate=validate_connect_hours),
     ResourceValidationPolicy(name="iam-actions", description="No IAM policy allows * or service:* actions.",
                              validate=validate_iam_actions),
     ResourceValidationPolicy(name="iam-resources",

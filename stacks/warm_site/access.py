@@ -55,6 +55,62 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class ConnectArns:
+    """The Amazon Connect resources the roles are scoped to, in both Regions of the Global Resiliency pair:
+    the replica keeps the instance's id (and replicated resources theirs), so each instance-level ARN is named
+    once per Region; the traffic distribution group has one ARN, in its home Region. Resource types per action
+    are those of the Service Authorization Reference (docs/connect.md)."""
+
+    partition: str
+    account: str
+    instance_id: str
+    #: the instance's own Region (its ARN's): where the traffic distribution group lives
+    home_region: str
+    regions: tuple[str, ...]
+    #: the group's id, or its ARN
+    traffic_distribution_group_id: str
+    hours_of_operation_id: str | None = None
+    prompt_id: str | None = None
+    #: the queues whose agents the traffic shift counts (empty: no agent gate, no metrics read)
+    queue_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, instance_arn: str, **kw: Any) -> ConnectArns:
+        """From the instance's ARN (``arn:PARTITION:connect:REGION:ACCOUNT:instance/ID``) and the rest."""
+        parts = instance_arn.split(":")
+        return cls(partition=parts[1], account=parts[4], instance_id=parts[5].split("/", 1)[1],
+                   home_region=parts[3], **kw)
+
+    def _in_each_region(self, resource: str) -> list[str]:
+        return [f"arn:{self.partition}:connect:{r}:{self.account}:{resource}" for r in self.regions]
+
+    @property
+    def instance_arns(self) -> list[str]:
+        return self._in_each_region(f"instance/{self.instance_id}")
+
+    @property
+    def traffic_distribution_group_arns(self) -> list[str]:
+        """The group's one ARN, in its home Region: a call made in the other Region names the group by that
+        ARN (the API requires it there), so IAM sees the same resource whichever Region is called."""
+        given = self.traffic_distribution_group_id
+        if given.startswith("arn:"):
+            return [given]
+        return [f"arn:{self.partition}:connect:{self.home_region}:{self.account}:traffic-distribution-group/{given}"]
+
+    @property
+    def hours_arns(self) -> list[str]:
+        return self._in_each_region(f"instance/{self.instance_id}/operating-hours/{self.hours_of_operation_id}")
+
+    @property
+    def prompt_arns(self) -> list[str]:
+        return self._in_each_region(f"instance/{self.instance_id}/prompt/{self.prompt_id}")
+
+    @property
+    def queue_arns(self) -> list[str]:
+        return [a for q in self.queue_ids for a in self._in_each_region(f"instance/{self.instance_id}/queue/{q}")]
+
+
+@dataclass(frozen=True)
 class SiteArns:
     """The ARNs of the site's resources the roles are scoped to (plain strings once resolved)."""
 
@@ -65,6 +121,7 @@ class SiteArns:
     topic_arn: str
     secret_arns: tuple[str, ...]
     table_arn: str | None = None
+    connect: ConnectArns | None = None
 
     @property
     def zone_arn(self) -> str:
@@ -133,7 +190,72 @@ def orchestrator_statements(arns: SiteArns) -> list[Statement]:
             Grant("dynamodb:ConditionCheckItem", "fence journal writes on the lock's token (transactions)",
                   "every step (team mode)"),
         ))
+    if arns.connect is not None:
+        statements += connect_statements(arns.connect)
     return statements
+
+
+SHIFT_STEPS = "connect.shift_traffic, connect.shift_back, rollback"
+ANNOUNCE_STEPS = "connect.announce, connect.unannounce"
+
+
+def connect_statements(connect: ConnectArns) -> list[Statement]:
+    """The Connect operations of the traffic shift and the announcement, each on what IAM scopes it to."""
+    statements = [_statement(
+        "ConnectTraffic", connect.traffic_distribution_group_arns,
+        Grant("connect:DescribeTrafficDistributionGroup", "the group exists and is ACTIVE (replicated)",
+              f"{SHIFT_STEPS}, readiness"),
+        Grant("connect:GetTrafficDistribution", "read the distribution before changing it (journaled for rollback) "
+              "and verify each step", f"{SHIFT_STEPS}, readiness"),
+        Grant("connect:UpdateTrafficDistribution", "move telephony and agents step by step (and back)",
+              SHIFT_STEPS),
+    )]
+    if connect.hours_of_operation_id is not None:
+        statements.append(_statement(
+            "ConnectAnnouncement", [*connect.instance_arns, *connect.hours_arns],
+            Grant("connect:CreateHoursOfOperationOverride", "switch the outage announcement on", ANNOUNCE_STEPS),
+            Grant("connect:ListHoursOfOperationOverrides", "find the announcement's override (verify, idempotence)",
+                  ANNOUNCE_STEPS),
+            Grant("connect:DeleteHoursOfOperationOverride", "switch the announcement off", ANNOUNCE_STEPS),
+        ))
+        statements.append(_statement(
+            "ConnectHours", connect.hours_arns,
+            Grant("connect:DescribeHoursOfOperation", "the override's base hours exist", "preflight, readiness"),
+        ))
+    statements += _connect_reads(connect)
+    return statements
+
+
+def _connect_reads(connect: ConnectArns, suffix: str = "", readiness_only: bool = False) -> list[Statement]:
+    """The prompt and the agent count: read by the steps and by readiness alike."""
+    def steps(of_steps: str) -> str:
+        return "readiness" if readiness_only else f"{of_steps}, readiness"
+
+    statements = []
+    if connect.prompt_id is not None:
+        statements.append(_statement(
+            f"ConnectPrompt{suffix}", connect.prompt_arns,
+            Grant("connect:DescribePrompt", "the announcement's prompt exists", steps("preflight"))))
+    if connect.queue_ids:
+        statements.append(_statement(
+            f"ConnectAgents{suffix}", connect.queue_arns,
+            Grant("connect:GetCurrentMetricData", "agents available in the secondary Region (the gate between "
+                  "shift steps)", steps("connect.shift_traffic"))))
+    return statements
+
+
+def connect_read_statements(connect: ConnectArns) -> list[Statement]:
+    """What readiness reads of Connect: the group, the distribution, the override's base, prompt, agents (not
+    the overrides: only the announcement steps read those)."""
+    return [
+        _statement("ConnectTrafficRead", connect.traffic_distribution_group_arns,
+                   Grant("connect:DescribeTrafficDistributionGroup", "the group exists and is replicated", "readiness"),
+                   Grant("connect:GetTrafficDistribution", "where telephony and agents are now", "readiness")),
+        *([_statement("ConnectHoursRead", connect.hours_arns,
+                      Grant("connect:DescribeHoursOfOperation", "the override's base exists", "readiness"))]
+          if connect.hours_of_operation_id is not None else []),
+        *_connect_reads(connect, "Read", readiness_only=True),
+    ]
 
 
 def readiness_statements(arns: SiteArns) -> list[Statement]:
@@ -163,6 +285,8 @@ def readiness_statements(arns: SiteArns) -> list[Statement]:
             Grant("dynamodb:GetItem", "read a run", "status (team mode)"),
             Grant("dynamodb:Query", "list runs and drills", "readiness, status, drills (team mode)"),
         ))
+    if arns.connect is not None:
+        statements += connect_read_statements(arns.connect)
     return statements
 
 

@@ -155,6 +155,82 @@ class AccessConfig(_Knobs):
         return self
 
 
+HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class OpenPeriodConfig(_Knobs):
+    """One day's opening of the hours of operation: ``{day: MONDAY, start: "08:00", end: "18:00"}``."""
+
+    day: Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+    start: str = Field(pattern=HHMM)
+    end: str = Field(pattern=HHMM)
+
+
+class HoursOfOperationConfig(_Knobs):
+    """Hours of operation the stack declares: the base the contact flow's "Check hours of operation" block
+    reads, on which the orchestrator creates the outage override."""
+
+    name: str = Field(min_length=1, max_length=127)
+    time_zone: str = Field(min_length=1)
+    description: str | None = None
+    open: list[OpenPeriodConfig] = Field(min_length=1)
+
+
+class AnnouncementConfig(_Knobs):
+    """The outage announcement the contact flow already carries: the hours of operation it checks (an
+    existing id, or declared here), the override's name, and the prompt it plays (an id, or a prompt's name
+    looked up on the instance: pulumi-aws has no prompt resource)."""
+
+    hours_of_operation_id: str | None = None
+    hours_of_operation: HoursOfOperationConfig | None = None
+    override_name: str = Field(default="dr-outage-announcement", min_length=1, max_length=127)
+    prompt_id: str | None = None
+    prompt_name: str | None = None
+    text: str | None = None
+
+    @model_validator(mode="after")
+    def _one_base_one_prompt(self):
+        if (self.hours_of_operation_id is None) == (self.hours_of_operation is None):
+            raise ValueError("give exactly one of hours_of_operation_id (existing) or hours_of_operation (declared)")
+        if self.prompt_id is not None and self.prompt_name is not None:
+            raise ValueError("give at most one of prompt_id or prompt_name")
+        return self
+
+
+class ConnectInstanceConfig(_Knobs):
+    """An Amazon Connect instance the stack creates (in ``primary_region``)."""
+
+    alias: str = Field(min_length=1, max_length=45)
+    identity_management_type: Literal["CONNECT_MANAGED", "SAML", "EXISTING_DIRECTORY"] = "CONNECT_MANAGED"
+    directory_id: str | None = None
+    inbound_calls: bool = True
+    outbound_calls: bool = True
+    contact_flow_logs: bool = True
+
+
+class ConnectConfig(_Knobs):
+    """Amazon Connect (optional): the instance (an existing ``instance_id``, looked up, or ``instance`` to
+    create), its Global Resiliency pair of Regions and traffic distribution group, the announcement, and the
+    agents the traffic shift waits for."""
+
+    instance_id: str | None = None
+    instance: ConnectInstanceConfig | None = None
+    primary_region: str
+    secondary_region: str
+    # pulumi-aws declares no traffic distribution group (nor the instance's replica): both are made with
+    # ReplicateInstance / CreateTrafficDistributionGroup outside the stack (stacks/README.md), the id comes here.
+    traffic_distribution_group_id: str = Field(min_length=1)
+    announcement: AnnouncementConfig | None = None
+    min_agents_available: int = Field(default=0, ge=0)
+    queue_ids: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_instance(self):
+        if (self.instance_id is None) == (self.instance is None):
+            raise ValueError("give exactly one of instance_id (existing) or instance (created by the stack)")
+        return self
+
+
 class SiteConfig(_Knobs):
     site: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     owner: str
@@ -168,6 +244,7 @@ class SiteConfig(_Knobs):
     notify: NotifyConfig
     state: StateConfig | None = None
     access: AccessConfig | None = None
+    connect: ConnectConfig | None = None
 
 
 class ConfigError(ValueError):

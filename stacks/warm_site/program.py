@@ -10,8 +10,9 @@ from typing import Any
 
 import pulumi
 
-from stacks.warm_site.access import Access, AccessArgs, SiteArns
+from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns
 from stacks.warm_site.config import SiteConfig, SshEndpointConfig
+from stacks.warm_site.connect import Connect, ConnectArgs
 from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
 from stacks.warm_site.network import Network, NetworkArgs
 from stacks.warm_site.notify import Notify, NotifyArgs
@@ -62,22 +63,26 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
     if cfg.state is not None:
         state = State(f"{cfg.site}-state", StateArgs(table_name=cfg.state.table, tags=tags))
         outputs["state"] = {"table": state.table_name}
+    connect = None
+    if cfg.connect is not None:
+        connect = Connect(f"{cfg.site}-connect", ConnectArgs(config=cfg.connect, tags=tags))
+        outputs["connect"] = connect.site_file_key()
     if cfg.access is not None:
-        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state)
+        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
                              "readiness_role_arn": access.readiness_role_arn}
     return outputs
 
 
 def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
-            state: State | None) -> Access:
+            state: State | None, connect: Connect | None) -> Access:
     """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
     assert cfg.access is not None
     arns = pulumi.Output.all(
         dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
-        restore.key_secret.arn, state.table.arn if state is not None else None,
+        restore.key_secret.arn, state.table.arn if state is not None else None, _connect_arns(cfg, connect),
     ).apply(lambda v: SiteArns(zone_id=v[0], group_arn=v[1], bucket_arn=v[2], prefix=cfg.backup.prefix,
-                               topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6]))
+                               topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7]))
     github = cfg.access.github
     return Access(f"{cfg.site}-access", AccessArgs(
         site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,
@@ -85,6 +90,18 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
         github_branch=github.branch if github else "main",
         github_provider_arn=github.provider_arn if github else None,
     ))
+
+
+def _connect_arns(cfg: SiteConfig, connect: Connect | None) -> pulumi.Output | None:
+    """What the roles' Connect statements are scoped to (None: the site has no Connect)."""
+    if connect is None or cfg.connect is None:
+        return None
+    wanted = cfg.connect
+    return pulumi.Output.all(connect.instance_arn, connect.hours_of_operation_id, connect.prompt_id).apply(
+        lambda v: ConnectArns.of(
+            instance_arn=v[0], regions=(wanted.primary_region, wanted.secondary_region),
+            traffic_distribution_group_id=wanted.traffic_distribution_group_id, hours_of_operation_id=v[1],
+            prompt_id=v[2], queue_ids=tuple(wanted.queue_ids) if wanted.min_agents_available else ()))
 
 
 def _network(cfg: SiteConfig, tags: Tags) -> Network:

@@ -122,6 +122,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.resources: list[Resource] = []
+        self.calls: list[tuple[str, dict]] = []  # the invokes answered (data source lookups)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         inputs = dict(args.inputs)
@@ -138,6 +139,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:iam::123456789012:role/{resource_id}"
         if args.typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
             outputs["arn"] = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+        if args.typ == "aws:connect/instance:Instance":
+            resource_id = CREATED_INSTANCE_ID
+            outputs["arn"] = connect_instance_arn(inputs["region"], resource_id)
+        if args.typ == "aws:connect/hoursOfOperation:HoursOfOperation":
+            outputs["hoursOfOperationId"] = DECLARED_HOURS_ID
         return resource_id, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
@@ -145,10 +151,49 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"names": ["us-west-2a", "us-west-2b", "us-west-2c"], "id": "us-west-2"}
         if args.token == "aws:route53/getZone:getZone":
             return {"zoneId": "ZLOOKEDUP0001", "name": args.args["name"], "id": "ZLOOKEDUP0001"}
+        self.calls.append((args.token, dict(args.args)))
+        if args.token == "aws:connect/getInstance:getInstance":
+            instance = args.args["instanceId"]
+            return {"instanceId": instance, "arn": connect_instance_arn(args.args["region"], instance),
+                    "id": instance}
+        if args.token == "aws:connect/getHoursOfOperation:getHoursOfOperation":
+            return {"hoursOfOperationId": args.args["hoursOfOperationId"], "instanceId": args.args["instanceId"],
+                    "id": args.args["hoursOfOperationId"]}
+        if args.token == "aws:connect/getPrompt:getPrompt":
+            return {"promptId": LOOKED_UP_PROMPT_ID, "name": args.args["name"], "instanceId": args.args["instanceId"],
+                    "id": LOOKED_UP_PROMPT_ID}
         raise NotImplementedError(args.token)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]
+
+
+EXISTING_INSTANCE_ID = "11111111-2222-3333-4444-555555555555"
+CREATED_INSTANCE_ID = "99999999-8888-7777-6666-555555555555"
+TDG_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+EXISTING_HOURS_ID = "hhhhhhhh-0000-0000-0000-000000000001"
+DECLARED_HOURS_ID = "hhhhhhhh-0000-0000-0000-000000000002"
+LOOKED_UP_PROMPT_ID = "pppppppp-0000-0000-0000-000000000001"
+
+
+def connect_instance_arn(region: str, instance_id: str) -> str:
+    return f"arn:aws:connect:{region}:123456789012:instance/{instance_id}"
+
+
+def connect_config(**changes: Any) -> dict[str, Any]:
+    """A Connect block for the stack config: an existing, replicated instance (Global Resiliency pair
+    us-east-1 -> us-west-2, the site's Region), an existing hours of operation and prompt, an agent gate."""
+    return {
+        "instance_id": EXISTING_INSTANCE_ID,
+        "primary_region": "us-east-1",
+        "secondary_region": "us-west-2",
+        "traffic_distribution_group_id": TDG_ID,
+        "announcement": {"hours_of_operation_id": EXISTING_HOURS_ID, "prompt_name": "DR outage announcement",
+                         "text": "We are experiencing a network outage; please hold."},
+        "min_agents_available": 5,
+        "queue_ids": ["qqqqqqqq-0000-0000-0000-000000000001"],
+        **changes,
+    }
 
 
 def _fake_arn(type_: str, resource_id: str) -> str:

@@ -96,3 +96,20 @@ def test_run_pulumi_preview_and_up_pass_the_policy_pack(tmp_path):
     lines = calls.read_text().splitlines()
     assert [line.split()[2] for line in lines] == ["preview", "up"]
     assert all(f"--policy-pack {PROJECT_DIR / 'policy'}" in line for line in lines)
+
+
+def test_the_prod_example_is_an_amazon_connect_site(monkeypatch):
+    """Pulumi.prod.yaml's `connect` block goes through __main__.py into the site file's connect key."""
+    outputs, mocks = _run_main(PROJECT_DIR / "Pulumi.prod.yaml", monkeypatch=monkeypatch)
+    connect = parse_site(outputs).connect
+    assert connect is not None and connect.announcement is not None
+    assert (connect.primary_region, connect.secondary_region, connect.min_agents_available) == (
+        "us-east-1", "us-west-2", 5)
+    assert connect.announcement.override_name == "dr-outage-announcement"
+    assert "aws:connect/getInstance:getInstance" in [token for token, _ in mocks.calls]
+
+
+def test_the_dev_example_has_no_connect(monkeypatch):
+    """Without `connect` in the stack config (a SIP/DNS site) the site file has no connect key."""
+    outputs, _ = _run_main(PROJECT_DIR / "Pulumi.dev.yaml", monkeypatch=monkeypatch)
+    assert "connect" not in outputs and parse_site(outputs).connect is None

@@ -14,7 +14,14 @@ from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
 from stacks.testing.mocks import Resource
 from stacks.testing.policies import POLICIES, Deployment, check
-from tests.stacks.conftest import PULUMI_AWS_DEPRECATIONS, SFTP_KEY, declare, deployment_of, good_config
+from tests.stacks.conftest import (
+    PULUMI_AWS_DEPRECATIONS,
+    SFTP_KEY,
+    connect_config,
+    declare,
+    deployment_of,
+    good_config,
+)
 
 pytestmark = PULUMI_AWS_DEPRECATIONS
 
@@ -78,6 +85,11 @@ BAD_CONFIGS = [
     ("site-file", "host-key-not-a-key", _set("vpn.appliance.host_key", "AAAAC3NzaC1lZDI1NTE5")),
     ("site-file", "a-record-with-a-hostname", _set("dns.records.1.primary", "sip.primary.example.net")),
     ("secrets", "private-key-pasted-as-host-key", _set("backup.sftp.host_key", SFTP_KEY)),
+    ("connect-flow-logs", "instance-without-flow-logs", _set("connect", connect_config(
+        instance_id=None, instance={"alias": "cc-dr-test", "contact_flow_logs": False}, announcement=None))),
+    ("connect-regions", "traffic-shifted-away-from-the-warm-site",
+     _set("connect", connect_config(primary_region="us-west-2", secondary_region="us-east-1"))),
+    ("connect-agent-gate", "agents-required-in-no-queue", _set("connect", connect_config(queue_ids=[]))),
 ]
 
 
@@ -207,6 +219,9 @@ BAD_DECLARATIONS = [
      _iam_edit(ROLE, "assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition"))),
     ("iam-trust", "github-trust-without-condition",
      _iam_edit(ROLE, "assumeRolePolicy", _statement("GitHubActions", Condition={}))),
+    ("connect-hours", "announcement-hours-never-open",
+     _add(Resource("aws:connect/hoursOfOperation:HoursOfOperation", "never-open",
+                   {"instanceId": "i-1", "timeZone": "UTC", "configs": [], "tags": {}}))),
 ]
 
 
@@ -259,7 +274,7 @@ def test_the_pack_serves_exactly_the_rules_checked_here(monkeypatch):
     assert served["policies"] == rules.POLICIES and served["enforcement_level"] is EnforcementLevel.MANDATORY
     assert {p.name for p in served["policies"]} == set(POLICIES)
     stack_rules = {p.name for p in served["policies"] if isinstance(p, StackValidationPolicy)}
-    resource_rules = {"ingress", "iam-actions", "iam-resources", "iam-principals", "iam-trust"}
+    resource_rules = {"ingress", "connect-flow-logs", "iam-actions", "iam-resources", "iam-principals", "iam-trust"}
     assert {p.name for p in served["policies"]} - stack_rules == resource_rules
 
 
