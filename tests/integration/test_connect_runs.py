@@ -102,3 +102,32 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
     connect_contract.ACCEPTED.extend(accepted)
     assert connect_contract.problems(accepted) == []
     assert double.defects() == []
+
+
+def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded_site, tmp_path):
+    """With no --runbook, a failover of the embedded (Connect) site announces and shifts 10 -> 50 -> 100 % after
+    the DNS cutover, and the failback shifts back (50 -> 100 % to the primary) and removes the announcement:
+    the double ends as it started, and both reports name the Connect steps as succeeded."""
+    double = DoubleControl(embedded_site.state["connect"]["endpoint"])
+    before = double.state()
+    already = len(double.requests())
+    state_dir = tmp_path / "state"
+    site = str(embedded_site.site_file)
+
+    over = cli(embedded_site, state_dir, "failover", "--site", site, "--yes")
+    assert over.returncode == 0, over.stderr[-3000:]
+    during = double.state()
+    assert during["telephony"] == during["agents"] == {"us-east-1": 0, "us-west-2": 100}
+    back = cli(embedded_site, state_dir, "failback", "--site", site, "--yes")
+    assert back.returncode == 0, back.stderr[-3000:]
+    assert double.state() == before
+    assert shift_percents(double.requests()[already:]) == [10, 50, 100, 50, 0]
+
+    statuses = {}
+    for path in (state_dir / "reports").glob("*/report.json"):
+        report = json.loads(path.read_text())
+        statuses[report["kind"]] = {s["id"]: s["status"] for s in report["steps"]}
+    assert {k: statuses["failover"][k] for k in ("connect-announce", "connect-shift")} \
+        == {"connect-announce": "succeeded", "connect-shift": "succeeded"}
+    assert {k: statuses["failback"][k] for k in ("connect-shift-back", "connect-unannounce")} \
+        == {"connect-shift-back": "succeeded", "connect-unannounce": "succeeded"}
