@@ -107,7 +107,7 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
 def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded_site, tmp_path):
     """With no --runbook, a failover of the embedded (Connect) site announces and shifts 10 -> 50 -> 100 % after
     the DNS cutover, and the failback shifts back (50 -> 100 % to the primary) and removes the announcement:
-    the double ends as it started, and both reports name the Connect steps as succeeded."""
+    the double ends as it started, and both reports name the Connect steps as succeeded; so does a drill."""
     double = DoubleControl(embedded_site.state["connect"]["endpoint"])
     before = double.state()
     already = len(double.requests())
@@ -131,3 +131,12 @@ def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded
         == {"connect-announce": "succeeded", "connect-shift": "succeeded"}
     assert {k: statuses["failback"][k] for k in ("connect-shift-back", "connect-unannounce")} \
         == {"connect-shift-back": "succeeded", "connect-unannounce": "succeeded"}
+
+    # a drill runs both runbooks: it moves the traffic and announces too, and leaves the double as it was
+    drill = cli(embedded_site, tmp_path / "drill-state", "drill", "--site", site)
+    assert drill.returncode == 0, drill.stderr[-3000:]
+    report = json.loads(next((tmp_path / "drill-state" / "reports").glob("*/report.json")).read_text())
+    assert {s["id"]: s["status"] for s in report["steps"] if "connect" in s["id"]} == {
+        "failover/connect-announce": "succeeded", "failover/connect-shift": "succeeded",
+        "failback/connect-shift-back": "succeeded", "failback/connect-unannounce": "succeeded"}
+    assert double.state() == before
