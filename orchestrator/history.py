@@ -1,7 +1,18 @@
-"""Drill history: the trend of the last N drills (RTO, RPO, pass/fail) as a table and a chart."""
+"""Drill history: the trend of the last N drills (RTO, RPO, pass/fail) as a table and a chart, and each
+drill's per-step durations (what the ETA of a run is learned from: orchestrator/eta.py).
+
+A drill's entry (``DrillHistory.record_drill``) keeps, besides its RTO and RPO, a ``steps`` list: for each
+step its id, kind, status, duration (seconds, from the journal's started/finished times), the moment it
+ended (seconds after the run started), what it needs, whether it counts for the RTO and, for a restore,
+its bytes and bytes/s. Entries recorded before that have no ``steps``: they are read as before and simply
+contribute no step duration.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +33,89 @@ def trend_rows(entries: list[dict]) -> list[dict]:
         )
         rows.append({**entry, "passed": passed})
     return rows
+
+
+#: what a drill entry keeps of a restore step's outputs (bytes restored, bytes sent, throughput)
+RESTORE_FIGURES = ("bytes", "bytes_transferred", "bytes_per_second")
+
+
+def drill_steps(report: Mapping[str, Any], rto_phase: str | None) -> list[dict[str, Any]]:
+    """The ``steps`` of a drill's history entry, from its report (in runbook order)."""
+    start = parse_iso(report.get("started_at"))
+    out = []
+    for step in report.get("steps") or []:
+        entry: dict[str, Any] = {
+            "id": step["id"],
+            "uses": step.get("uses"),
+            "status": step.get("status"),
+            "duration_seconds": step.get("duration_seconds"),
+            "end_seconds": _seconds_after(start, step.get("finished_at")),
+            "needs": list(step.get("needs") or []),
+            "rto": step.get("rto", True) is not False and (rto_phase is None or step.get("phase") == rto_phase),
+        }
+        outputs = step.get("outputs") or {}
+        entry.update({k: outputs[k] for k in RESTORE_FIGURES if isinstance(outputs.get(k), int | float)})
+        out.append(entry)
+    return out
+
+
+def _seconds_after(start: datetime | None, moment: str | None) -> float | None:
+    end = parse_iso(moment)
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation between the closest ranks (numpy's default):
+    the sorted values ``v``, position ``(n - 1) * q``, interpolated between its neighbours."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def step_samples(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+    """Step id -> the durations of that step in the drills where it succeeded (one per drill), in the
+    order the entries are given; steps ordered as first met (give the newest drill first for its order)."""
+    samples: dict[str, list[float]] = {}
+    for entry in entries:
+        for step in entry.get("steps") or []:
+            duration = step.get("duration_seconds")
+            if step.get("status") == RunStatus.SUCCEEDED and isinstance(duration, int | float):
+                samples.setdefault(step["id"], []).append(float(duration))
+    return samples
+
+
+@dataclass(frozen=True)
+class StepStats:
+    """A step's duration over the drills that ran it successfully: its median and 90th percentile."""
+
+    step: str
+    drills: int
+    p50: float
+    p90: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "drills": self.drills, "p50_seconds": round(self.p50, 3),
+                "p90_seconds": round(self.p90, 3)}
+
+
+def step_stats(entries: Iterable[Mapping[str, Any]]) -> list[StepStats]:
+    """Per-step p50/p90 over ``entries`` (newest first: the newest drill's step order is kept)."""
+    return [StepStats(step, len(values), percentile(values, 0.5), percentile(values, 0.9))
+            for step, values in step_samples(entries).items()]
+
+
+def render_step_table(stats: list[StepStats]) -> str:
+    """The per-step table printed beside the trend."""
+    if not stats:
+        return "no per-step durations recorded yet (drills recorded before this version keep none)"
+    width = max(30, *(len(s.step) for s in stats))
+    lines = [f"{'step':<{width}} {'drills':>6} {'p50':>9} {'p90':>9}"]
+    lines += [f"{s.step:<{width}} {s.drills:>6} {format_duration(s.p50):>9} {format_duration(s.p90):>9}"
+              for s in stats]
+    return "\n".join(lines)
 
 
 def render_table(rows: list[dict]) -> str:
