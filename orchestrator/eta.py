@@ -125,11 +125,11 @@ def estimate(
     """The run's ETA (see the module's rules); None when there is no estimate to give."""
     if any(r.status in _UNDOING for r in records.values()):
         return None
-    walk = _walk(book, records, history, now, live or {})
     service = [s for s in book.steps if _counted(book, s)]
     data = [s for s in book.steps if not s.rto and (book.rto_phase is None or s.phase == book.rto_phase)]
     if not service or not any(history.lookup(s.id, book.kind) for s in service):
         return None
+    walk = _walk(book, records, history, now, live or {})
     return Eta(
         *_latest_end(walk, service),
         drills=history.drills,
