@@ -129,38 +129,98 @@ def render_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def critical_path(steps: list[Mapping[str, Any]]) -> list[tuple[str, float]]:
+    """A drill's RTO split by the steps on its critical path, first to last: from the RTO-counted step that
+    ended last, back through the step each one needed that ended last; each step's share is the time from
+    that predecessor's end to its own (the first's from the run's start). The shares add up to the RTO."""
+    ends = {s["id"]: s["end_seconds"] for s in steps if isinstance(s.get("end_seconds"), int | float)}
+    needs = {s["id"]: [n for n in s.get("needs") or [] if n in ends] for s in steps}
+    counted = [s["id"] for s in steps if s.get("rto") and s["id"] in ends]
+    if not counted:
+        return []
+    path: list[tuple[str, float]] = []
+    current: str | None = max(counted, key=lambda i: ends[i])
+    while current is not None:
+        before = max(needs.get(current) or [], key=lambda i: ends[i], default=None)
+        path.append((current, max(0.0, ends[current] - (ends[before] if before else 0.0))))
+        current = before
+    return path[::-1]
+
+
 def draw_trend(rows: list[dict], path: Path) -> Path | None:
-    """RTO of each drill over time (failed drills in red) against the RTO objective."""
+    """One bar per drill (oldest left, labelled with its finish time): its RTO stacked by the steps on its
+    critical path (legend by step; drills recorded without steps in grey), its RTO as a point (red when the
+    drill failed) and the RTO objective as a line. The x axis is the drills shown, one slot each."""
+    figure = trend_figure(rows)
+    if figure is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def trend_figure(rows: list[dict]) -> Any:
+    """The figure ``draw_trend`` saves (a matplotlib Figure), or None when no drill finished."""
     points = _finished(rows)
     if not points:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.5))
-    xs = mdates.date2num([p[0] for p in points])
+    fig, ax = plt.subplots(figsize=(max(7.0, 2.5 + 0.9 * len(points)), 4.2))
+    colours = _step_colours([critical_path(p[1].get("steps") or []) for p in points])
+    for x, (_, row) in enumerate(points):
+        _stack(ax, x, row, colours)
+    xs = list(range(len(points)))
     ys = [p[1].get("rto_seconds") or 0 for p in points]
-    ax.plot(xs, ys, color="#455a64", linewidth=1)
-    ax.scatter(xs, ys, c=["#2e7d32" if p[1]["passed"] else "#c62828" for p in points], zorder=3)
+    ax.plot(xs, ys, color="#263238", linewidth=1, zorder=3)
+    ax.scatter(xs, ys, c=["#2e7d32" if p[1]["passed"] else "#c62828" for p in points], zorder=4,
+               edgecolors="white", label="RTO (red = failed drill)")
     objective = next(
         (p[1].get("rto_objective_seconds") for p in reversed(points) if p[1].get("rto_objective_seconds")),
         None,
     )
     if objective:
         ax.axhline(objective, color="red", linestyle=":", label=f"RTO objective {format_duration(objective)}")
-        ax.legend(fontsize=8)
-    ax.xaxis_date()
-    ax.set_ylabel("RTO (seconds)")
-    ax.set_title("Drill history: RTO per drill (red = failed)", fontsize=10)
-    fig.autofmt_xdate()
+    ax.set_xticks(xs, [f"{p[0]:%Y-%m-%d}\n{p[0]:%H:%M}" for p in points], fontsize=8)
+    ax.set_xlim(-0.75 if len(points) > 1 else -1.5, len(points) - 0.25 if len(points) > 1 else 1.5)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("seconds")
+    ax.set_title("Drill history: RTO per drill, split by the steps on its critical path", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _step_colours(paths: list[list[tuple[str, float]]]) -> dict[str, Any]:
+    """One colour per step id, in order of first appearance (the same step, the same colour, every drill)."""
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab20"].colors
+    ids = list(dict.fromkeys(step for found in paths for step, _ in found))
+    return {step: palette[i % len(palette)] for i, step in enumerate(ids)}
+
+
+def _stack(ax: Any, x: int, row: Mapping[str, Any], colours: Mapping[str, Any]) -> None:
+    """One drill's bar: its critical path's steps stacked, or its RTO in grey when it kept no steps."""
+    shares = critical_path(row.get("steps") or [])
+    labelled = set(ax.get_legend_handles_labels()[1])
+    if not shares:
+        label = "RTO (no per-step data)"
+        ax.bar(x, row.get("rto_seconds") or 0, width=0.6, color="#cfd8dc", edgecolor="#90a4ae",
+               label=None if label in labelled else label)
+        return
+    bottom = 0.0
+    for step, seconds in shares:
+        ax.bar(x, seconds, width=0.6, bottom=bottom, color=colours[step], edgecolor="white", linewidth=0.5,
+               label=None if step in labelled else step)
+        labelled.add(step)
+        bottom += seconds
 
 
 def _finished(rows: list[dict[str, Any]]) -> list[tuple[datetime, dict[str, Any]]]:
