@@ -201,7 +201,7 @@ def _step_colours(paths: list[list[tuple[str, float]]]) -> dict[str, Any]:
     """One colour per step id, in order of first appearance (the same step, the same colour, every drill)."""
     import matplotlib
 
-    palette = matplotlib.colormaps["tab20"].colors
+    palette = matplotlib.colormaps["tab20"](range(20))  # tab20: 20 distinct colours
     ids = list(dict.fromkeys(step for found in paths for step, _ in found))
     return {step: palette[i % len(palette)] for i, step in enumerate(ids)}
 
