@@ -29,6 +29,7 @@ PLACEHOLDERS = SiteArns(
     secret_arns=("arn:aws:secretsmanager:REGION:ACCOUNT:secret:APPLIANCE_KEY_SECRET-??????",
                  "arn:aws:secretsmanager:REGION:ACCOUNT:secret:SFTP_KEY_SECRET-??????"),
     table_arn="arn:aws:dynamodb:REGION:ACCOUNT:table/TEAM_TABLE",
+    status_page_arn="arn:aws:s3:::STATUS_BUCKET/STATUS_KEY",
 )
 
 HEADER = """# Permissions: the orchestrator's and the readiness check's IAM roles
@@ -129,7 +130,9 @@ def render() -> str:
     unscopable = " and ".join(f"`{a}`" for a in sorted(UNSCOPABLE_ACTIONS))
     parts = [HEADER.format(unscopable=unscopable, host=GITHUB_OIDC_HOST)]
     parts += ["## `SITE-orchestrator`", "", *_table(orchestrator_statements(PLACEHOLDERS)), ""]
-    parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`).")
+    parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`); the "
+                 "`StatusPage` statement (`STATUS_BUCKET/STATUS_KEY`: one object, the page) only when the "
+                 "stack config has `notify.status_page`.")
     parts += ["", "## `SITE-readiness`", "", *_table(readiness_statements(PLACEHOLDERS))]
     return "\n".join(parts) + "\n" + PROOF
 

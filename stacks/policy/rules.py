@@ -40,6 +40,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -68,6 +69,7 @@ UNTAGGABLE = frozenset(
         BUCKET_VERSIONING,
         BUCKET_ENCRYPTION,
         BUCKET_PUBLIC_ACCESS,
+        BUCKET_POLICY,
         "aws:route53/record:Record",
         SECURITY_GROUP_RULE,
         ROLE_POLICY,

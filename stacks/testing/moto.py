@@ -83,6 +83,7 @@ class MotoMocks(pulumi.runtime.Mocks):
             "aws:s3/bucketVersioning:BucketVersioning": self._bucket_versioning,
             BUCKET_ENCRYPTION: self._bucket_encryption,
             "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": self._public_access_block,
+            "aws:s3/bucketPolicy:BucketPolicy": self._bucket_policy,
             "aws:secretsmanager/secret:Secret": self._secret,
             "aws:secretsmanager/secretVersion:SecretVersion": self._secret_version,
             "aws:sns/topic:Topic": self._topic,
@@ -365,6 +366,10 @@ class MotoMocks(pulumi.runtime.Mocks):
         self.client("s3").put_public_access_block(
             Bucket=inputs["bucket"], PublicAccessBlockConfiguration=configuration
         )
+        return inputs["bucket"], {}
+
+    def _bucket_policy(self, name: str, inputs: dict) -> tuple[str, dict]:
+        self.client("s3").put_bucket_policy(Bucket=inputs["bucket"], Policy=inputs["policy"])
         return inputs["bucket"], {}
 
     def _secret(self, name: str, inputs: dict) -> tuple[str, dict]:

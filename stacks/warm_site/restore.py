@@ -41,7 +41,7 @@ class Restore(pulumi.ComponentResource):
             opts=child,
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=self.bucket.id, rules=[_encryption_rule(args.kms_key_id)], opts=child
+            f"{name}-encryption", bucket=self.bucket.id, rules=[encryption_rule(args.kms_key_id)], opts=child
         )
         aws.s3.BucketPublicAccessBlock(
             f"{name}-no-public-access",
@@ -60,7 +60,8 @@ class Restore(pulumi.ComponentResource):
         self.register_outputs({"bucket": self.bucket_name, "key_secret_name": self.key_secret_name})
 
 
-def _encryption_rule(kms_key_id: str | None) -> dict:
+def encryption_rule(kms_key_id: str | None) -> dict:
+    """Default encryption: SSE-KMS with the given key, else SSE-S3 (AES256); shared by the site's buckets."""
     default = (
         {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_id}
         if kms_key_id
