@@ -183,9 +183,8 @@ def test_status_page_key_expiry_and_kms_key_come_from_config():
     outputs, mocks = declare(config)
     assert outputs["notify"]["status_page"] == {"bucket": "cc-dr-test-status", "key": "dr/page.html",
                                                 "link_expiry_seconds": 3600}
-    (rule,) = [r.inputs for r in mocks.of_type(
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-        if "status-page" in r.name][0]["rules"]
+    encryption = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    (rule,) = next(r.inputs for r in mocks.of_type(encryption) if "status-page" in r.name)["rules"]
     assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "alias/cc-dr"}
 
 
