@@ -196,6 +196,13 @@ def test_no_drill_history_is_no_estimate(failover):
     assert estimate(failover, records_at(failover, 17), StepHistory.from_drills(old), at(17)) is None
 
 
+def test_the_last_ten_drills_count_by_default():
+    """12 timed drills: the ETA's durations come from the newest 10."""
+    entries = drill_entries({"preflight": list(range(1, 13))})
+    kept = StepHistory.from_drills(entries)
+    assert kept.drills == 10 and kept.samples["failover/preflight"] == list(range(1, 11))
+
+
 def test_only_the_last_n_drills_count():
     """With last=2 only the two newest timed drills count (newest first); untimed ones are skipped."""
     entries = [{"run_id": "old"}, *drill_entries()]
