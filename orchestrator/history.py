@@ -185,8 +185,10 @@ def trend_figure(rows: list[dict]) -> Any:
         (p[1].get("rto_objective_seconds") for p in reversed(points) if p[1].get("rto_objective_seconds")),
         None,
     )
-    if objective:
+    if objective and objective <= 2 * max(ys, default=0):
         ax.axhline(objective, color="red", linestyle=":", label=f"RTO objective {format_duration(objective)}")
+    elif objective:  # far above every drill: a line there would flatten the bars to nothing
+        ax.plot([], [], color="red", linestyle=":", label=f"RTO objective {format_duration(objective)} (off scale)")
     ax.set_xticks(xs, [f"{p[0]:%Y-%m-%d}\n{p[0]:%H:%M}" for p in points], fontsize=8)
     ax.set_xlim(-0.75 if len(points) > 1 else -1.5, len(points) - 0.25 if len(points) > 1 else 1.5)
     ax.set_ylim(bottom=0)

@@ -74,6 +74,18 @@ def test_the_chart_has_one_slot_per_drill_labelled_with_its_date() -> None:
     assert tops[-1] == 17  # the last drill's stack reaches its RTO
 
 
+def test_an_objective_far_above_the_drills_is_named_not_drawn() -> None:
+    """A 900 s objective over 12 s drills would flatten the bars: it is in the legend, off scale, and the
+    y axis fits the drills; within twice the highest RTO it is drawn as a line."""
+    far = history.trend_figure(history.trend_rows([_timed("d1", "2026-03-01T00:00:00Z", 12,
+                                                          rto_objective_seconds=900)])).axes[0]
+    assert "RTO objective 15m00s (off scale)" in far.get_legend_handles_labels()[1]
+    assert far.get_ylim()[1] < 20
+    near = history.trend_figure(history.trend_rows([_timed("d1", "2026-03-01T00:00:00Z", 12,
+                                                           rto_objective_seconds=20)])).axes[0]
+    assert "RTO objective 20.0s" in near.get_legend_handles_labels()[1] and near.get_ylim()[1] >= 20
+
+
 def test_step_stats_over_the_drills_that_timed_each_step() -> None:
     """p50/p90 per step over the succeeded runs of it; an entry without steps adds nothing."""
     entries = [_timed("d1", "2026-03-01T00:00:00Z", 12), _timed("d2", "2026-03-02T00:00:00Z", 22),
