@@ -167,6 +167,31 @@ def validate_public_access(args: StackValidationArgs, report: ReportViolation) -
             report(f"{bucket.name}: public access not blocked: {', '.join(off)}", bucket.urn)
 
 
+def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
+    """A statement denying every S3 action to everyone when the request is not over TLS."""
+    condition = (statement.get("Condition") or {}).get("Bool") or {}
+    return (
+        statement.get("Effect") == "Deny"
+        and any(str(v) == "*" for v in _principal_values(statement.get("Principal")))
+        and "s3:*" in _as_list(statement.get("Action"))
+        and str(condition.get("aws:SecureTransport")).lower() == "false"
+    )
+
+
+def validate_tls_only(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket's policy denies every request not made over TLS, on the bucket and on its objects."""
+    for bucket in of_type(args.resources, BUCKET):
+        denied: set[str] = set()
+        for policy in attached(args.resources, BUCKET_POLICY, bucket):
+            for statement in _statements(_document(policy.props.get("policy"))):
+                if _denies_plain_http(statement):
+                    denied.update("objects" if str(r).endswith("/*") else "bucket"
+                                  for r in _as_list(statement.get("Resource")))
+        missing = sorted({"bucket", "objects"} - denied)
+        if missing:
+            report(f"{bucket.name}: requests without TLS are not denied on its {' and '.join(missing)}", bucket.urn)
+
+
 # -- ingress ------------------------------------------------------------------------------------------------
 
 
@@ -423,6 +448,8 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
                           validate=validate_versioning),
     StackValidationPolicy(name="public-access", description="Buckets block every kind of public access.",
                           validate=validate_public_access),
+    StackValidationPolicy(name="tls-only", description="Buckets refuse every request not made over TLS.",
+                          validate=validate_tls_only),
     ResourceValidationPolicy(name="ingress", description="No ingress from 0.0.0.0/0 or ::/0.",
                              validate=validate_ingress),
     StackValidationPolicy(

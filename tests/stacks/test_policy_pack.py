@@ -158,6 +158,9 @@ BAD_DECLARATIONS = [
         _edit("aws:dynamodb/table:Table", lambda i: i.update(serverSideEncryption={"enabled": False})),
     ),
     ("public-access", "public-policy-allowed", _edit(PAB, lambda i: i.update(blockPublicPolicy=False))),
+    ("tls-only", "bucket-policy-removed", _drop("aws:s3/bucketPolicy:BucketPolicy")),
+    ("tls-only", "objects-left-out", _edit("aws:s3/bucketPolicy:BucketPolicy", lambda i: i.update(
+        policy=i["policy"].replace('/*"', '"')))),
     ("public-access", "public-access-block-removed", _drop(PAB)),
     (
         "versioning",
@@ -335,17 +338,25 @@ def _status_page_only(type_: str, change: Callable[[dict], None]) -> Callable[[l
 
 
 def test_the_status_page_bucket_is_declared_and_passes_the_bucket_rules(good_site):
-    """The good site declares a status-page bucket with its own versioning, encryption and public access
-    block, and the encryption, versioning and public-access rules find nothing to report on it."""
+    """The good site declares a status-page bucket with its own versioning, encryption, public access block
+    and TLS-only policy, and the bucket rules find nothing to report on it."""
     config, outputs, resources = good_site
     buckets = [r for r in resources if r.type == "aws:s3/bucket:Bucket" and STATUS_PAGE in r.name]
     assert [b.inputs["bucket"] for b in buckets] == ["cc-dr-test-status"]
-    for kind in ("bucketVersioning", "bucketServerSideEncryptionConfiguration", "bucketPublicAccessBlock"):
+    for kind in ("bucketVersioning", "bucketServerSideEncryptionConfiguration", "bucketPublicAccessBlock",
+                 "bucketPolicy"):
         assert any(STATUS_PAGE in r.name and f"/{kind}:" in r.type for r in resources), kind
-    assert check(deployment_of(config, outputs, resources), only=["encryption", "versioning", "public-access"]) == []
+    assert check(deployment_of(config, outputs, resources),
+                 only=["encryption", "versioning", "public-access", "tls-only"]) == []
 
 
 STATUS_PAGE_BREAKS = [
+    ("tls-only", "status-page-without-tls-policy",
+     lambda resources: [r for r in resources
+                        if not (r.type == "aws:s3/bucketPolicy:BucketPolicy" and STATUS_PAGE in r.name)]),
+    ("tls-only", "status-page-policy-allowing-plain-http",
+     _status_page_only("aws:s3/bucketPolicy:BucketPolicy", lambda i: i.update(policy=json.dumps(
+         {"Statement": [{**json.loads(i["policy"])["Statement"][0], "Effect": "Allow"}]})))),
     ("public-access", "status-page-public",
      _status_page_only("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
                        lambda i: i.update(blockPublicPolicy=False, restrictPublicBuckets=False))),
@@ -361,7 +372,8 @@ STATUS_PAGE_BREAKS = [
 @pytest.mark.parametrize(("policy", "mutate"), [(p, m) for p, _, m in STATUS_PAGE_BREAKS],
                          ids=[name for _, name, _ in STATUS_PAGE_BREAKS])
 def test_a_public_or_unencrypted_status_page_bucket_fails(good_site, policy, mutate):
-    """A status-page bucket made public, unencrypted or unversioned is reported, naming that bucket."""
+    """A status-page bucket made public, unencrypted, unversioned or reachable over plain HTTP is reported,
+    naming that bucket."""
     config, outputs, resources = good_site
     violations = check(deployment_of(config, outputs, mutate(list(resources))), only=[policy])
     assert violations and all(STATUS_PAGE in v.message for v in violations), violations
