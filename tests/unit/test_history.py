@@ -87,8 +87,11 @@ def test_an_objective_far_above_the_drills_is_named_not_drawn() -> None:
 
 
 def test_step_stats_over_the_drills_that_timed_each_step() -> None:
-    """p50/p90 per step over the succeeded runs of it; an entry without steps adds nothing."""
-    entries = [_timed("d1", "2026-03-01T00:00:00Z", 12), _timed("d2", "2026-03-02T00:00:00Z", 22),
+    """p50/p90 per step over the succeeded runs of it; a failed run of the step and an entry without steps
+    add nothing."""
+    failed = _timed("d3", "2026-03-03T00:00:00Z", 109)
+    failed["steps"][-1]["status"] = "failed"  # c "took" 100 s: it timed out, which says nothing of its duration
+    entries = [_timed("d1", "2026-03-01T00:00:00Z", 12), _timed("d2", "2026-03-02T00:00:00Z", 22), failed,
                _drill("old", "2026-02-01T00:00:00Z")]
     stats = {s.step: s for s in history.step_stats(entries)}
     assert (stats["c"].drills, stats["c"].p50, stats["c"].p90) == (2, 8, 12)  # 3 and 13: 8, 3 + 0.9 * 10
