@@ -67,6 +67,27 @@ class Eta:
     data: Eta | None = None
 
 
+#: what is said when there is no estimate (no drill has timed the steps yet)
+NO_ESTIMATE = "no estimate yet \u2014 run a drill"
+
+
+def describe(eta: Eta | None) -> str:
+    """The ETA in words, for a milestone message or the page: a range of UTC clock times, from how many
+    drills, and what makes it uncertain; ``NO_ESTIMATE`` for None."""
+    if eta is None:
+        return NO_ESTIMATE
+    if eta.done:
+        return f"service restored at {eta.latest:%H:%M} UTC"
+    when = (f"about {eta.earliest:%H:%M} UTC" if f"{eta.earliest:%H:%M}" == f"{eta.latest:%H:%M}"
+            else f"between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC")
+    notes = [f"learned from {eta.drills} drill{'s' if eta.drills != 1 else ''}"]
+    if eta.overdue:
+        notes.append(f"{', '.join(eta.overdue)} taking longer than in the drills")
+    if eta.unestimated:
+        notes.append(f"or later: no drill has timed {', '.join(eta.unestimated)}")
+    return f"{when} ({'; '.join(notes)})"
+
+
 @dataclass(frozen=True)
 class ByteProgress:
     """A running restore's live progress as last reported (orchestrator/backup/pipeline.py's meter)."""

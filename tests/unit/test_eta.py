@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from orchestrator.clock import iso
-from orchestrator.eta import ByteProgress, StepHistory, estimate
+from orchestrator.eta import NO_ESTIMATE, ByteProgress, Eta, StepHistory, describe, estimate
 from orchestrator.history import percentile
 from orchestrator.journal.records import StepRecord
 from orchestrator.model import StepStatus
@@ -230,3 +230,13 @@ def test_a_drill_counts_its_failover_phase_only():
     eta = estimate(drill, records, history(), at(240))
     assert eta is not None and eta.done and eta.earliest == at(72)
     assert eta.data is not None and eta.data.done and eta.data.earliest == at(230)
+
+
+def test_describe_says_the_range_its_source_and_its_doubts():
+    """In words: a UTC range from N drills, the overdue and untimed steps; restored once done; no estimate."""
+    assert describe(None) == NO_ESTIMATE == "no estimate yet \u2014 run a drill"
+    assert describe(Eta(at(70), at(190), 5)) == "between 03:01 and 03:03 UTC (learned from 5 drills)"
+    assert describe(Eta(at(70), at(80), 1, overdue=("vpn-up",), unestimated=("smoke",))) == (
+        "about 03:01 UTC (learned from 1 drill; vpn-up taking longer than in the drills; "
+        "or later: no drill has timed smoke)")
+    assert describe(Eta(at(72), at(72), 5, done=True)) == "service restored at 03:01 UTC"
