@@ -181,14 +181,7 @@ def trend_figure(rows: list[dict]) -> Any:
     ax.plot(xs, ys, color="#263238", linewidth=1, zorder=3)
     ax.scatter(xs, ys, c=["#2e7d32" if p[1]["passed"] else "#c62828" for p in points], zorder=4,
                edgecolors="white", label="RTO (red = failed drill)")
-    objective = next(
-        (p[1].get("rto_objective_seconds") for p in reversed(points) if p[1].get("rto_objective_seconds")),
-        None,
-    )
-    if objective and objective <= 2 * max(ys, default=0):
-        ax.axhline(objective, color="red", linestyle=":", label=f"RTO objective {format_duration(objective)}")
-    elif objective:  # far above every drill: a line there would flatten the bars to nothing
-        ax.plot([], [], color="red", linestyle=":", label=f"RTO objective {format_duration(objective)} (off scale)")
+    _objective(ax, [p[1] for p in points], max(ys, default=0))
     ax.set_xticks(xs, [f"{p[0]:%Y-%m-%d}\n{p[0]:%H:%M}" for p in points], fontsize=8)
     ax.set_xlim(-0.75 if len(points) > 1 else -1.5, len(points) - 0.25 if len(points) > 1 else 1.5)
     ax.set_ylim(bottom=0)
@@ -197,6 +190,16 @@ def trend_figure(rows: list[dict]) -> Any:
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
+
+
+def _objective(ax: Any, rows: list[dict[str, Any]], highest_rto: float) -> None:
+    """The newest drill's RTO objective as a line, or only named in the legend when it is far above every
+    drill (a line there would flatten the bars to nothing)."""
+    objective = next((r["rto_objective_seconds"] for r in reversed(rows) if r.get("rto_objective_seconds")), None)
+    if objective and objective <= 2 * highest_rto:
+        ax.axhline(objective, color="red", linestyle=":", label=f"RTO objective {format_duration(objective)}")
+    elif objective:
+        ax.plot([], [], color="red", linestyle=":", label=f"RTO objective {format_duration(objective)} (off scale)")
 
 
 def _step_colours(paths: list[list[tuple[str, float]]]) -> dict[str, Any]:
