@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from orchestrator import approvals as approvals_mod
-from orchestrator import logs, site_change
+from orchestrator import history, logs, site_change
 from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
@@ -435,7 +435,10 @@ def _record_drill(journal: Journal, report: dict[str, object]) -> None:
         "data_restored_seconds",
         "restore_bytes_per_second",  # what readiness predicts the critical restore time from
     )
-    journal.record_drill({k: report.get(k) for k in keys})
+    # each step's duration: what `drills` tabulates and the ETA of later runs is learned from
+    rto_phase = journal.get_run(str(report["run_id"])).runbook.get("rto_phase")
+    steps = history.drill_steps(report, rto_phase)
+    journal.record_drill({**{k: report.get(k) for k in keys}, "steps": steps})
 
 
 @contextmanager

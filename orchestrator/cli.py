@@ -410,19 +410,24 @@ def _readiness_table(result: Readiness) -> None:
 @common_options
 @click.pass_context
 def drills(ctx: click.Context, site_file: Path | None, last: int, as_json: bool, chart: Path | None) -> None:
-    """The trend of the last N drills: RTO, RPO, pass/fail."""
+    """The trend of the last N drills: RTO, RPO, pass/fail; each step's p50/p90 over them."""
     from orchestrator import history
 
     settings = _setup(ctx)
     site = app.load_site(site_file) if site_file else None
     journal = app.open_journal(settings, site)
     rows = history.trend_rows(journal.drills(site.site if site else None, last))
+    stats = history.step_stats(reversed(rows))  # newest first: the newest drill's step order
     if chart:
         history.draw_trend(rows, chart)
     if as_json:
-        click.echo(json.dumps({"drills": rows}, indent=2))
+        click.echo(json.dumps({"drills": rows, "steps": [s.to_dict() for s in stats]}, indent=2))
+    elif rows:
+        click.echo(history.render_table(rows))
+        click.echo(f"\nPer step, over these {len(rows)} drill(s) (succeeded runs of the step):")
+        click.echo(history.render_step_table(stats))
     else:
-        click.echo(history.render_table(rows) if rows else "no drills recorded yet")
+        click.echo("no drills recorded yet")
 
 
 @cli.group()

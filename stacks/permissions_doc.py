@@ -33,6 +33,7 @@ PLACEHOLDERS = SiteArns(
     connect=ConnectArns(partition="aws", account="ACCOUNT", instance_id="INSTANCE_ID", home_region="PRIMARY_REGION",
                         regions=("PRIMARY_REGION", "SECONDARY_REGION"), traffic_distribution_group_id="TDG_ID",
                         hours_of_operation_id="HOURS_ID", prompt_id="PROMPT_ID", queue_ids=("QUEUE_ID",)),
+    status_page_arn="arn:aws:s3:::STATUS_BUCKET/STATUS_KEY",
 )
 
 HEADER = """# Permissions: the orchestrator's and the readiness check's IAM roles
@@ -139,7 +140,9 @@ def render() -> str:
     unscopable = " and ".join(f"`{a}`" for a in sorted(UNSCOPABLE_ACTIONS))
     parts = [HEADER.format(unscopable=unscopable, host=GITHUB_OIDC_HOST)]
     parts += ["## `SITE-orchestrator`", "", *_table(orchestrator_statements(PLACEHOLDERS)), ""]
-    parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`). The `connect:` "
+    parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`); the "
+                 "`StatusPage` statement (`STATUS_BUCKET/STATUS_KEY`: one object, the page) only when the "
+                 "stack config has `notify.status_page`. The `connect:` "
                  "statements exist only when the site has `connect`: the traffic distribution group's always, "
                  "the hours of operation's with `connect.announcement`, `PROMPT_ID`'s with its `prompt_id`, "
                  "`QUEUE_ID`'s when `min_agents_available` is above 0 (one ARN per queue of `queue_ids`).")

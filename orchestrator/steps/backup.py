@@ -138,7 +138,7 @@ class BackupRestore(StepKind):
     def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
         """One tier of the shared restore (both tiers queued by whichever step comes first)."""
         restore = ctx.services.restores.get_or_start(
-            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot), snapshot, tiers)
+            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot, tiers=tiers), snapshot, tiers)
         )
         if ctx.params.tier is Tier.CRITICAL:
             result = restore.wait(Tier.CRITICAL, ctx.check)
@@ -174,13 +174,17 @@ class BackupRestore(StepKind):
         ctx.record(marker=target.url(key), marker_name=key.rsplit("/", 1)[-1])
 
     def _pipeline(
-        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None
+        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None,
+        tiers: Tiers | None = None,
     ) -> RestorePipeline:
-        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind."""
+        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind. With
+        declared tiers its progress also carries the critical tier's size (``critical_bytes_total``): the
+        critical files go first on the shared workers, so the ETA of the critical step is that many bytes."""
         s3, target = ctx.services.s3, target_of(ctx.site)
         aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
         if aborted:
             ctx.log.info("restore.aborted_stale_uploads", uploads=aborted)
+        extra = {"critical_bytes_total": sum(f.size for f in tiers.critical)} if tiers and tiers.declared else {}
         return RestorePipeline(
             ctx.services.backup_source,
             s3,
@@ -189,7 +193,7 @@ class BackupRestore(StepKind):
             workers=ctx.params.workers,
             part_size=ctx.params.part_size_mib << 20,
             check=check,
-            progress=lambda fields: ctx.progress(what="restore", **fields),
+            progress=lambda fields: ctx.progress(what="restore", **fields, **extra),
         )
 
     def _goal_marker(self, ctx: StepContext, snapshot: str) -> str:

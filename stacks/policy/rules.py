@@ -40,6 +40,7 @@ BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -70,6 +71,7 @@ UNTAGGABLE = frozenset(
         BUCKET_VERSIONING,
         BUCKET_ENCRYPTION,
         BUCKET_PUBLIC_ACCESS,
+        BUCKET_POLICY,
         "aws:route53/record:Record",
         SECURITY_GROUP_RULE,
         ROLE_POLICY,
@@ -165,6 +167,31 @@ def validate_public_access(args: StackValidationArgs, report: ReportViolation) -
         off = [switch for switch in PUBLIC_ACCESS_SWITCHES if block.get(switch) is not True]
         if off:
             report(f"{bucket.name}: public access not blocked: {', '.join(off)}", bucket.urn)
+
+
+def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
+    """A statement denying every S3 action to everyone when the request is not over TLS."""
+    condition = (statement.get("Condition") or {}).get("Bool") or {}
+    return (
+        statement.get("Effect") == "Deny"
+        and any(str(v) == "*" for v in _principal_values(statement.get("Principal")))
+        and "s3:*" in _as_list(statement.get("Action"))
+        and str(condition.get("aws:SecureTransport")).lower() == "false"
+    )
+
+
+def validate_tls_only(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket's policy denies every request not made over TLS, on the bucket and on its objects."""
+    for bucket in of_type(args.resources, BUCKET):
+        denied: set[str] = set()
+        for policy in attached(args.resources, BUCKET_POLICY, bucket):
+            for statement in _statements(_document(policy.props.get("policy"))):
+                if _denies_plain_http(statement):
+                    denied.update("objects" if str(r).endswith("/*") else "bucket"
+                                  for r in _as_list(statement.get("Resource")))
+        missing = sorted({"bucket", "objects"} - denied)
+        if missing:
+            report(f"{bucket.name}: requests without TLS are not denied on its {' and '.join(missing)}", bucket.urn)
 
 
 # -- ingress ------------------------------------------------------------------------------------------------
@@ -491,6 +518,8 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
                           validate=validate_versioning),
     StackValidationPolicy(name="public-access", description="Buckets block every kind of public access.",
                           validate=validate_public_access),
+    StackValidationPolicy(name="tls-only", description="Buckets refuse every request not made over TLS.",
+                          validate=validate_tls_only),
     ResourceValidationPolicy(name="ingress", description="No ingress from 0.0.0.0/0 or ::/0.",
                              validate=validate_ingress),
     StackValidationPolicy(

@@ -1,7 +1,8 @@
 """Access: the IAM roles that run this site's failover (``orchestrator``) and check it (``readiness``).
 
 Every permission is scoped by ARN to this site's resources: its hosted zone, its seat group, its restore
-bucket and prefix, its topic, its two key secrets and (team mode) its state table. The only ``"*"``
+bucket and prefix, its topic, its two key secrets, (team mode) its state table and (with a status page) the
+page's one object. The only ``"*"``
 resources are the actions AWS itself cannot scope (:data:`UNSCOPABLE_ACTIONS`); the policy pack refuses
 any other ``"*"``. The policies are built by plain functions (:func:`orchestrator_policy`,
 :func:`readiness_policy`) from the site's ARNs, so the stack, docs/permissions.md (scripts/permissions_doc.py)
@@ -122,6 +123,8 @@ class SiteArns:
     secret_arns: tuple[str, ...]
     table_arn: str | None = None
     connect: ConnectArns | None = None
+    #: the status page's object (``arn:aws:s3:::BUCKET/KEY``) when the site publishes one
+    status_page_arn: str | None = None
 
     @property
     def zone_arn(self) -> str:
@@ -178,6 +181,13 @@ def orchestrator_statements(arns: SiteArns) -> list[Statement]:
                          "preflight, vpn-up, restore-*"),
                    Grant("secretsmanager:DescribeSecret", "the key secrets exist", "preflight")),
     ]
+    if arns.status_page_arn:
+        statements.append(_statement(
+            "StatusPage", [arns.status_page_arn],
+            Grant("s3:PutObject", "publish the live status page at every milestone", "every milestone, the end"),
+            Grant("s3:GetObject", "the presigned link in each milestone message is a GET signed by this role",
+                  "every milestone"),
+        ))
     if arns.table_arn:
         statements.append(_statement(
             "TeamState", [arns.table_arn],

@@ -116,8 +116,19 @@ class SeatsConfig(_Knobs):
     ingress: list[IngressConfig] = Field(default_factory=list)
 
 
+class StatusPageConfig(_Knobs):
+    """The live status page's bucket (created private, versioned, encrypted) and object key (issue 15)."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    key: str = Field(default="status/index.html", min_length=1, max_length=1024)
+    #: how long a milestone message's presigned link stays valid (S3 allows at most 7 days)
+    link_expiry_seconds: int = Field(default=12 * 3600, gt=0, le=7 * 24 * 3600)
+    kms_key_id: str | None = None
+
+
 class NotifyConfig(_Knobs):
     topic_name: str
+    status_page: StatusPageConfig | None = None
 
 
 class StateConfig(_Knobs):

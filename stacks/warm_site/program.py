@@ -19,6 +19,7 @@ from stacks.warm_site.notify import Notify, NotifyArgs
 from stacks.warm_site.restore import Restore, RestoreArgs
 from stacks.warm_site.seats import IngressRule, Seats, SeatsArgs
 from stacks.warm_site.state import State, StateArgs
+from stacks.warm_site.status_page import StatusPage, StatusPageArgs
 from stacks.warm_site.tags import Tags
 from stacks.warm_site.vpn import Vpn, VpnArgs
 
@@ -59,6 +60,9 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
         "seats": {"asg_name": seats.asg_name, "warm": cfg.seats.warm, "target": cfg.seats.target},
         "notify": {"topic_arn": notify.topic_arn},
     }
+    status_page = _status_page(cfg, tags)
+    if status_page is not None:
+        outputs["notify"]["status_page"] = _status_page_output(cfg, status_page)
     state = None
     if cfg.state is not None:
         state = State(f"{cfg.site}-state", StateArgs(table_name=cfg.state.table, tags=tags))
@@ -68,21 +72,24 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
         connect = Connect(f"{cfg.site}-connect", ConnectArgs(config=cfg.connect, tags=tags))
         outputs["connect"] = connect.site_file_key()
     if cfg.access is not None:
-        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect)
+        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
                              "readiness_role_arn": access.readiness_role_arn}
     return outputs
 
 
 def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
-            state: State | None, connect: Connect | None) -> Access:
+            state: State | None, connect: Connect | None, status_page: StatusPage | None) -> Access:
     """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
     assert cfg.access is not None
+    page = cfg.notify.status_page
     arns = pulumi.Output.all(
         dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
         restore.key_secret.arn, state.table.arn if state is not None else None, _connect_arns(cfg, connect),
+        status_page.bucket.arn if status_page is not None else None,
     ).apply(lambda v: SiteArns(zone_id=v[0], group_arn=v[1], bucket_arn=v[2], prefix=cfg.backup.prefix,
-                               topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7]))
+                               topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7],
+                               status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None))
     github = cfg.access.github
     return Access(f"{cfg.site}-access", AccessArgs(
         site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,
@@ -102,6 +109,21 @@ def _connect_arns(cfg: SiteConfig, connect: Connect | None) -> pulumi.Output | N
             instance_arn=v[0], regions=(wanted.primary_region, wanted.secondary_region),
             traffic_distribution_group_id=wanted.traffic_distribution_group_id, hours_of_operation_id=v[1],
             prompt_id=v[2], queue_ids=tuple(wanted.queue_ids) if wanted.min_agents_available else ()))
+
+
+def _status_page(cfg: SiteConfig, tags: Tags) -> StatusPage | None:
+    page = cfg.notify.status_page
+    if page is None:
+        return None
+    return StatusPage(f"{cfg.site}-status-page",
+                      StatusPageArgs(bucket_name=page.bucket, tags=tags, kms_key_id=page.kms_key_id))
+
+
+def _status_page_output(cfg: SiteConfig, status_page: StatusPage) -> dict[str, Any]:
+    """The site file's ``notify.status_page``: where the page is published and how long its links live."""
+    page = cfg.notify.status_page
+    assert page is not None
+    return {"bucket": status_page.bucket_name, "key": page.key, "link_expiry_seconds": page.link_expiry_seconds}
 
 
 def _network(cfg: SiteConfig, tags: Tags) -> Network:

@@ -1,7 +1,8 @@
 """Restore: where restored backups land, and the key for the third-party SFTP account they come from.
 
 The bucket is versioned (a bad restore never destroys a good one), encrypted by default (SSE-S3, or
-SSE-KMS when a key is configured) and closed to the public by all four public-access-block switches.
+SSE-KMS when a key is configured), closed to the public by all four public-access-block switches, and its
+policy refuses any request not made over TLS (``buckets.private_bucket``).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 
+from stacks.warm_site.buckets import private_bucket
 from stacks.warm_site.secrets import private_key_secret
 from stacks.warm_site.tags import Tags
 
@@ -26,32 +27,11 @@ class RestoreArgs:
 
 
 class Restore(pulumi.ComponentResource):
-    """The restore bucket (versioning, encryption, public access blocked) and the SFTP key secret."""
+    """The restore bucket (versioning, encryption, public access blocked, TLS only) and the SFTP key secret."""
 
     def __init__(self, name: str, args: RestoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("cc-dr:site:Restore", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        self.bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket=args.bucket_name, tags=args.tags.of(args.bucket_name), opts=child
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=self.bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption", bucket=self.bucket.id, rules=[_encryption_rule(args.kms_key_id)], opts=child
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-no-public-access",
-            bucket=self.bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
+        self.bucket = private_bucket(name, args.bucket_name, args.tags, args.kms_key_id, self)
         self.key_secret = private_key_secret(
             f"{name}-sftp-key", args.key_secret_name, args.private_key, args.tags, self
         )
@@ -59,11 +39,3 @@ class Restore(pulumi.ComponentResource):
         self.key_secret_name = self.key_secret.name
         self.register_outputs({"bucket": self.bucket_name, "key_secret_name": self.key_secret_name})
 
-
-def _encryption_rule(kms_key_id: str | None) -> dict:
-    default = (
-        {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_id}
-        if kms_key_id
-        else {"sse_algorithm": "AES256"}
-    )
-    return {"apply_server_side_encryption_by_default": default, "bucket_key_enabled": bool(kms_key_id)}

@@ -107,7 +107,7 @@ def good_config() -> dict[str, Any]:
                 }
             ],
         },
-        "notify": {"topic_name": "cc-dr-test-milestones"},
+        "notify": {"topic_name": "cc-dr-test-milestones", "status_page": {"bucket": "cc-dr-test-status"}},
         "state": {"table": "cc-dr-test-runs"},
         "access": {
             "principals": [OPERATOR_ROLE],

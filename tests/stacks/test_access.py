@@ -42,7 +42,7 @@ def test_the_committed_permissions_doc_is_the_generated_one():
 
 def test_declared_role_policies_are_built_from_the_declared_resources_arns(declared):
     """Each role's inline policy is the access module's policy for the ARNs of the resources the program
-    declared (zone, group, bucket and prefix, topic, both key secrets, the team table)."""
+    declared (zone, group, bucket and prefix, topic, both key secrets, the team table, the status page)."""
     outputs, mocks = declared
     arns = SiteArns(
         zone_id=outputs["dns"]["zone_id"],
@@ -52,6 +52,7 @@ def test_declared_role_policies_are_built_from_the_declared_resources_arns(decla
         secret_arns=(_fake_arn("aws:secretsmanager/secret:Secret", "cc-dr-test/appliance-key"),
                      _fake_arn("aws:secretsmanager/secret:Secret", "cc-dr-test/backup-key")),
         table_arn=_fake_arn("aws:dynamodb/table:Table", "cc-dr-test-runs"),
+        status_page_arn=_fake_arn("aws:s3/bucket:Bucket", "cc-dr-test-status") + "/status/index.html",
     )
     orchestrator = json.loads(_inputs(mocks, ROLE_POLICY, "orchestrator")["policy"])
     assert orchestrator == orchestrator_policy(arns)

@@ -170,6 +170,9 @@ BAD_DECLARATIONS = [
         _edit("aws:dynamodb/table:Table", lambda i: i.update(serverSideEncryption={"enabled": False})),
     ),
     ("public-access", "public-policy-allowed", _edit(PAB, lambda i: i.update(blockPublicPolicy=False))),
+    ("tls-only", "bucket-policy-removed", _drop("aws:s3/bucketPolicy:BucketPolicy")),
+    ("tls-only", "objects-left-out", _edit("aws:s3/bucketPolicy:BucketPolicy", lambda i: i.update(
+        policy=i["policy"].replace('/*"', '"')))),
     ("public-access", "public-access-block-removed", _drop(PAB)),
     (
         "versioning",
@@ -258,7 +261,9 @@ def test_policies_accept_plain_tuples(good_site):
     config, outputs, resources = good_site
     tuples = [(r.type, r.name, dict(r.inputs)) for r in resources if r.type != PAB]
     dep = Deployment.of(tuples, outputs, primary_cidrs=config["network"]["primary_cidrs"])
-    assert [v.policy for v in check(dep)] == ["public-access"]
+    # both buckets (restore, status page) lost their public access block: one violation each
+    assert sorted((v.policy, v.resource) for v in check(dep)) == [
+        ("public-access", "cc-dr-test-restore-bucket"), ("public-access", "cc-dr-test-status-page-bucket")]
 
 
 def test_the_pack_serves_exactly_the_rules_checked_here(monkeypatch):
@@ -325,3 +330,65 @@ def test_tags_without_outputs_require_one_site_everywhere(good_site):
     other = _edit("aws:ec2/vpc:Vpc", lambda i: i["tags"].update(site="another-site"))(list(resources))
     found = check(Deployment(other, {}), only=["tags"])
     assert [v.resource for v in found] == [r.name for r in resources if r.type == "aws:ec2/vpc:Vpc"]
+
+
+# -- the status-page bucket (issue 15): covered by the same bucket rules as the restore bucket -----------------
+
+STATUS_PAGE = "status-page"
+
+
+def _status_page_only(type_: str, change: Callable[[dict], None]) -> Callable[[list[Resource]], list[Resource]]:
+    """Edit (``change``) or, with change=None, drop the status page's resource of ``type_``; nothing else."""
+
+    def mutate(resources: list[Resource]) -> list[Resource]:
+        out = []
+        for r in resources:
+            inputs = copy.deepcopy(dict(r.inputs))
+            if r.type == type_ and STATUS_PAGE in r.name:
+                change(inputs)
+            out.append(Resource(r.type, r.name, inputs))
+        return out
+
+    return mutate
+
+
+def test_the_status_page_bucket_is_declared_and_passes_the_bucket_rules(good_site):
+    """The good site declares a status-page bucket with its own versioning, encryption, public access block
+    and TLS-only policy, and the bucket rules find nothing to report on it."""
+    config, outputs, resources = good_site
+    buckets = [r for r in resources if r.type == "aws:s3/bucket:Bucket" and STATUS_PAGE in r.name]
+    assert [b.inputs["bucket"] for b in buckets] == ["cc-dr-test-status"]
+    for kind in ("bucketVersioning", "bucketServerSideEncryptionConfiguration", "bucketPublicAccessBlock",
+                 "bucketPolicy"):
+        assert any(STATUS_PAGE in r.name and f"/{kind}:" in r.type for r in resources), kind
+    assert check(deployment_of(config, outputs, resources),
+                 only=["encryption", "versioning", "public-access", "tls-only"]) == []
+
+
+STATUS_PAGE_BREAKS = [
+    ("tls-only", "status-page-without-tls-policy",
+     lambda resources: [r for r in resources
+                        if not (r.type == "aws:s3/bucketPolicy:BucketPolicy" and STATUS_PAGE in r.name)]),
+    ("tls-only", "status-page-policy-allowing-plain-http",
+     _status_page_only("aws:s3/bucketPolicy:BucketPolicy", lambda i: i.update(policy=json.dumps(
+         {"Statement": [{**json.loads(i["policy"])["Statement"][0], "Effect": "Allow"}]})))),
+    ("public-access", "status-page-public",
+     _status_page_only("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+                       lambda i: i.update(blockPublicPolicy=False, restrictPublicBuckets=False))),
+    ("encryption", "status-page-unencrypted",
+     _status_page_only("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                       lambda i: i.update(rules=[]))),
+    ("versioning", "status-page-unversioned",
+     _status_page_only("aws:s3/bucketVersioning:BucketVersioning",
+                       lambda i: i.update(versioningConfiguration={"status": "Suspended"}))),
+]
+
+
+@pytest.mark.parametrize(("policy", "mutate"), [(p, m) for p, _, m in STATUS_PAGE_BREAKS],
+                         ids=[name for _, name, _ in STATUS_PAGE_BREAKS])
+def test_a_public_or_unencrypted_status_page_bucket_fails(good_site, policy, mutate):
+    """A status-page bucket made public, unencrypted, unversioned or reachable over plain HTTP is reported,
+    naming that bucket."""
+    config, outputs, resources = good_site
+    violations = check(deployment_of(config, outputs, mutate(list(resources))), only=[policy])
+    assert violations and all(STATUS_PAGE in v.message for v in violations), violations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
@@ -148,6 +150,67 @@ def test_backup_critical_is_config_to_site_file_output():
     assert "critical" not in untiered["backup"] and parse_site(untiered).backup.critical is None
 
 
+def test_status_page_bucket_is_private_versioned_encrypted_tls_only_and_in_the_site_file():
+    """notify.status_page in config: a bucket with versioning, AES256 by default, all four public-access
+    switches, a bucket policy denying non-TLS requests; the site file's notify.status_page names it."""
+    outputs, mocks = declare(good_config())
+    assert outputs["notify"]["status_page"] == {
+        "bucket": "cc-dr-test-status", "key": "status/index.html", "link_expiry_seconds": 43200,
+    }
+    assert parse_site(outputs).notify.status_page.link_expiry_seconds == 43200
+
+    def of(kind: str) -> dict:
+        (found,) = [r.inputs for r in mocks.of_type(kind) if "status-page" in r.name]
+        return dict(found)
+
+    assert of("aws:s3/bucketVersioning:BucketVersioning")["versioningConfiguration"] == {"status": "Enabled"}
+    (rule,) = of("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    block = of("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    (statement,) = json.loads(of("aws:s3/bucketPolicy:BucketPolicy")["policy"])["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Deny", "s3:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert all(r.startswith("arn:aws:s3") and "cc-dr-test-status" in r for r in statement["Resource"])
+
+
+def test_status_page_key_expiry_and_kms_key_come_from_config():
+    """A configured key, link expiry and KMS key go to the site file and the bucket's encryption."""
+    config = good_config()
+    config["notify"]["status_page"] = {"bucket": "cc-dr-test-status", "key": "dr/page.html",
+                                       "link_expiry_seconds": 3600, "kms_key_id": "alias/cc-dr"}
+    outputs, mocks = declare(config)
+    assert outputs["notify"]["status_page"] == {"bucket": "cc-dr-test-status", "key": "dr/page.html",
+                                                "link_expiry_seconds": 3600}
+    encryption = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    (rule,) = next(r.inputs for r in mocks.of_type(encryption) if "status-page" in r.name)["rules"]
+    assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": "alias/cc-dr"}
+
+
+def test_status_page_is_optional():
+    """Without notify.status_page in config: no status-page bucket, no key in the site file, no grant."""
+    config = good_config()
+    del config["notify"]["status_page"]
+    outputs, mocks = declare(config)
+    assert "status_page" not in outputs["notify"]
+    assert not [r for r in mocks.resources if "status-page" in r.name]
+    policies = [r.inputs["policy"] for r in mocks.of_type("aws:iam/rolePolicy:RolePolicy")]
+    assert policies and all("StatusPage" not in p for p in policies)
+
+
+@pytest.mark.parametrize(("value", "where"), [({"bucket": "x"}, "notify.status_page.bucket"),
+                                              ({"bucket": "cc-status", "link_expiry_seconds": 8 * 86400},
+                                               "notify.status_page.link_expiry_seconds"),
+                                              ({"bucket": "cc-status", "public": True}, "notify.status_page.public")])
+def test_stack_config_refuses_a_bad_status_page(value, where):
+    """A too-short bucket name, a link living past S3's 7 days or an unknown key fail naming the key path."""
+    config = good_config()
+    config["notify"]["status_page"] = value
+    with pytest.raises(config_module.ConfigError, match=where.replace(".", r"\.")):
+        config_module.parse_config(config)
+
+
 def test_zone_is_looked_up_by_name_when_not_created():
     """With create_zone false and no zone_id, records go into the zone found by name; no zone is created."""
     config = good_config()
@@ -183,7 +246,8 @@ def test_each_concern_is_its_own_component():
     _, mocks = declare(good_config())
     components = {r.type for r in mocks.resources if r.type.startswith("cc-dr:site:")}
     assert components == {
-        f"cc-dr:site:{c}" for c in ("Network", "Vpn", "Seats", "Restore", "Dns", "Notify", "State", "Access")
+        f"cc-dr:site:{c}"
+        for c in ("Network", "Vpn", "Seats", "Restore", "Dns", "Notify", "StatusPage", "State", "Access")
     }
 
 

@@ -27,6 +27,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "report": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
     "progress": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
     "sandbox": {"orchestrator.engine", "orchestrator.app", "orchestrator.cli"},
+    "eta": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine", "orchestrator.cli",
+            "orchestrator.app"},
+    "live_eta": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.cli", "orchestrator.app"},
 }
 #: nothing shipped imports the test tooling
 EVERYWHERE = {"tests", "bench"}
