@@ -519,15 +519,16 @@ def test_stopped_run_resumed_from_a_new_journal_skips_done_steps(table, clock, t
 
 
 def test_engine_refused_while_another_host_leases_then_takes_over(table, clock, tmp_path):
-    """The engine is refused while another host's lease runs, and takes over after it, journaling who it
-    took the lock from."""
+    """The engine is refused while another host's lease runs (recording nothing), and a start after it
+    takes over, journaling who it took the lock from."""
     book = load(tmp_path, "name: l\nsteps:\n  - {id: a, uses: builtin.noop}\n")
     journal = journal_for(clock)
     journal.acquire_lock("s1", Holder("remote-run", "elsewhere.example", 7, ""), clock.now())
     with pytest.raises(LockHeld, match="remote-run"):
         _start(_engine(journal, clock), book)
+    assert journal.list_runs(site="s1") == []
     clock.advance(LEASE_SECONDS + 1)
-    assert _engine(journal_for(clock), clock).run("run-1").status == "succeeded"
+    assert _start(_engine(journal_for(clock), clock), book).status == "succeeded"
     taken = [e for e in journal.get_events("run-1") if e["event"] == "lock_taken_over"]
     assert taken[0]["previous_run"] == "remote-run" and taken[0]["previous_host"] == "elsewhere.example"
     assert journal.takeovers("s1")[0]["by"]["run_id"] == "run-1"
