@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
-from orchestrator.backup.contract import MARKER_NAME, rpo_age, target_of
+from orchestrator.backup.contract import MARKER_NAME, RestoreTarget, rpo_age, target_of
 from orchestrator.errors import OrchestratorError, RetryableError
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class CheckEnv:
     snapshot: str | None = None
     #: the marker that restore step writes (_RESTORE_CRITICAL.json for the critical tier of a tiered site)
     marker_name: str = MARKER_NAME
+    #: where that restore step put the snapshot (a drill: its own folder); None: the site's prefix
+    restored_to: RestoreTarget | None = None
 
 
 CheckFn = Callable[[CheckEnv], CheckResult]
@@ -266,7 +268,7 @@ def restore_marker(env: CheckEnv) -> tuple:
     """The restored snapshot's marker (the restore step's: complete, or critical when tiered) is in the bucket."""
     if not env.snapshot:
         return False, "no restored snapshot recorded by the restore step"
-    target = target_of(env.site)
+    target = env.restored_to or target_of(env.site)
     key = target.key(env.snapshot, env.marker_name)
     present = env.services.s3.exists(target.bucket, key)
     return present, f"{'present' if present else 'missing'}: {target.url(key)}"
