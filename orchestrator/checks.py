@@ -211,15 +211,24 @@ def _describe(answer: object) -> str:
 
 @check("vpn.probe", blocking=False)
 def probe_reachable(env: CheckEnv) -> tuple:
-    """Whether the site's probe answers the appliance's ping: a warning only, since the tunnel is expected
-    down before a failover (a probe that answers already means traffic reaches the warm site)."""
+    """Whether the site's probe answers the appliance's ping, judged against the tunnel's state. Before a
+    failover no tunnel is up and silence is what an SRE expects: passed, said to be expected (``readiness
+    --strict`` and preflight stay quiet). A tunnel up (a CHILD SA installed) whose probe does not answer
+    carries no traffic: a warning. A probe that answers passes either way."""
     address = env.site.vpn.appliance.probe
     if address is None:
         return True, "no vpn.appliance.probe in the site file: traffic through the tunnel not checked"
     answer = env.services.appliance.ping(address)
     if answer.answered:
         return True, f"answers through the tunnel: {answer.describe()}"
-    return False, f"does not answer (expected before a failover: the tunnel is down): {answer.describe()}"
+    sas = env.services.appliance.list_sas()
+    up = [child for child in env.site.vpn.appliance.connections if sas.is_up(child)]
+    if not up:
+        return True, f"no answer, as expected while no tunnel is up (before a failover): {answer.describe()}"
+    return False, (
+        f"does not answer though tunnel(s) {', '.join(up)} are INSTALLED: no traffic passes; "
+        f"check the traffic selectors and routes: {answer.describe()}"
+    )
 
 
 PREFLIGHT: tuple[CheckFn, ...] = (
