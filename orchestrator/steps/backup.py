@@ -158,8 +158,10 @@ class BackupRestore(StepKind):
     def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
         """One tier of the shared restore (both tiers queued by whichever step comes first)."""
         restore = ctx.services.restores.get_or_start(
-            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot), snapshot, tiers)
+            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot, metered=False), snapshot, tiers)
         )
+        # this step's row shows its own tier's bytes (the bulk's bar on restore-bulk, not on restore-critical)
+        restore.watch(Tier.CRITICAL if ctx.params.tier is Tier.CRITICAL else Tier.BULK, _progress_of(ctx))
         if ctx.params.tier is Tier.CRITICAL:
             result = restore.wait(Tier.CRITICAL, ctx.check)
         else:
@@ -194,9 +196,10 @@ class BackupRestore(StepKind):
         ctx.record(marker=target.url(key), marker_name=key.rsplit("/", 1)[-1])
 
     def _pipeline(
-        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None
+        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None, metered: bool = True
     ) -> RestorePipeline:
-        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind."""
+        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind; its
+        progress on this step's row when ``metered`` (a tiered restore reports each tier to its own step)."""
         s3, target = ctx.services.s3, restore_target(ctx)
         aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
         if aborted:
@@ -209,7 +212,7 @@ class BackupRestore(StepKind):
             workers=ctx.params.workers,
             part_size=ctx.params.part_size_mib << 20,
             check=check,
-            progress=lambda fields: ctx.progress(what="restore", **fields),
+            progress=_progress_of(ctx) if metered else None,
         )
 
     def _goal_marker(self, ctx: StepContext, snapshot: str) -> str:
@@ -376,6 +379,11 @@ class BackupCleanup(StepKind):
 def _marker_keys(target: RestoreTarget, snapshot: str) -> tuple[str, str]:
     """The markers in deletion order: the complete marker first, then the critical one."""
     return target.marker_key(snapshot), target.critical_marker_key(snapshot)
+
+
+def _progress_of(ctx: StepContext) -> Callable[[dict], None]:
+    """The restore's byte progress, shown on this step's row of the live table."""
+    return lambda fields: ctx.progress(what="restore", **fields)
 
 
 def _log_done(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> None:
