@@ -9,6 +9,7 @@ resources the program actually declares.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -76,6 +77,19 @@ class ApplianceConfig(SshEndpointConfig):
     kind: Literal["strongswan"] = "strongswan"
     connections: list[str] = Field(min_length=1)
     swanctl: str = "swanctl"
+    # An address on the far side of the tunnel (e.g. a host in this VPC) that the appliance pings to prove
+    # traffic passes: passed through to the site file's vpn.appliance.probe. Without it, SA state only.
+    probe: str | None = None
+
+    @field_validator("probe")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"expected an IP address (v4 or v6), got {value!r}") from None
+        return value
 
 
 class VpnConfig(_Knobs):
