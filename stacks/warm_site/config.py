@@ -9,10 +9,11 @@ resources the program actually declares.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orchestrator.site import probe_address
 
 
 class _Knobs(BaseModel):
@@ -84,12 +85,7 @@ class ApplianceConfig(SshEndpointConfig):
     @field_validator("probe")
     @classmethod
     def _an_address(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(f"expected an IP address (v4 or v6), got {value!r}") from None
-        return value
+        return probe_address(value)  # the site file's own rule, so the stack never outputs what it would refuse
 
 
 class VpnConfig(_Knobs):

@@ -32,7 +32,7 @@ from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.lease import LEASE_SECONDS
 from orchestrator.journal.records import Holder, RunRecord, StepRecord
 from tests.fixtures.aws import REGION
-from tests.helpers import REPO, SITE, load, orchestrator, write_runbook
+from tests.helpers import REPO, SITE, chain, load, orchestrator
 
 pytestmark = pytest.mark.integration
 
@@ -543,15 +543,6 @@ def team_site(folder: Path) -> Path:
     path = folder / "site.json"
     path.write_text(json.dumps(data))
     return path
-
-
-def chain(folder: Path, n: int, delay: float) -> Path:
-    steps = "\n".join(
-        f"  - {{id: s{i}, uses: builtin.marker{f', needs: [s{i - 1}]' if i else ''}, "
-        f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true}}}}"
-        for i in range(n)
-    )
-    return write_runbook(folder, f"name: chain\nkind: test\ndefaults: {{owner: sre}}\nsteps:\n{steps}\n")
 
 
 def applied_counts(folder: Path, n: int) -> list[int]:

@@ -7,37 +7,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import boto3
 import pytest
 import structlog
 
 from orchestrator.engine import Engine
 from orchestrator.errors import LockHeld
-from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.lease import LEASE_SECONDS
 from orchestrator.journal.records import Holder, RunRecord
-from orchestrator.journal.sqlite import SqliteJournal
-from tests.fixtures.aws import REGION
 from tests.helpers import load
 
 pytestmark = pytest.mark.integration
-
-TABLE = "cc-dr-lock-first"
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def journals(request, tmp_path, clock):
-    """A factory of journal objects on one store: each call is another process (or machine) opening it."""
-    if request.param == "sqlite":
-        return lambda: SqliteJournal(tmp_path / "state")
-    request.getfixturevalue("aws_env")
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk")],
-    )
-    return lambda: DynamoJournal(TABLE, region=REGION, clock=clock)
 
 
 def engine(journal, clock) -> Engine:
