@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from types import FrameType
@@ -27,8 +26,7 @@ from orchestrator import history, logs, site_change
 from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
-from orchestrator.errors import InvalidInput, LockHeld, OrchestratorError
-from orchestrator.journal.lease import describe_lock, lock_alive
+from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
@@ -165,34 +163,10 @@ def start(
             site_change.JOURNAL_KEY: site_change.journaled(site),
         },
     )
-    _refuse_if_locked(journal, site.site, settings.clock.now())
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
-    engine.create(run, book)
+    engine.create(run, book)  # takes the site lock first: a command refused by it (exit 3) records nothing
     _journal_left_out(settings, journal, run_id, left_out_detail(full, site))
-    try:
-        return _execute(settings, engine, journal, run_id, (), False)
-    except LockHeld as exc:
-        _void_refused_run(settings, journal, run, exc)
-        raise
-
-
-def _refuse_if_locked(journal: Journal, site: str, now: datetime) -> None:
-    """Exit 3 naming the holder before a new run is recorded, so a refused command leaves no run behind
-    (a run whose approvals a later ``resume`` would honour, and that ``status`` would show as the latest)."""
-    current = journal.current_lock(site)
-    if current is not None and lock_alive(current, now):
-        raise LockHeld(describe_lock(current))
-
-
-def _void_refused_run(settings: Settings, journal: Journal, run: RunRecord, exc: LockHeld) -> None:
-    """Two runs started in the same instant both passed the check above and one lost the lock: its record
-    (nothing of it ran) ends ``failed`` as never run, and its approvals are dropped, so that resuming it
-    asks again instead of applying what the refused command had approved."""
-    if journal.get_run(run.run_id).status != RunStatus.PENDING:
-        return  # it ran, then lost its lock (LockLost is a LockHeld): it stays as it is, resumable
-    options = {**run.options, "approvals": []}
-    journal.update_run(run.run_id, status=RunStatus.FAILED, error=f"never ran: {exc}", options=options)
-    _write_report(build_report(journal, run.run_id), settings.reports)
+    return _execute(settings, engine, journal, run_id, (), False)
 
 
 def resume(

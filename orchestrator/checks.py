@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
-from orchestrator.backup.contract import MARKER_NAME, rpo_age, target_of
+from orchestrator.backup.contract import MARKER_NAME, RestoreTarget, rpo_age, target_of
 from orchestrator.errors import OrchestratorError, RetryableError
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class CheckEnv:
     snapshot: str | None = None
     #: the marker that restore step writes (_RESTORE_CRITICAL.json for the critical tier of a tiered site)
     marker_name: str = MARKER_NAME
+    #: where that restore step put the snapshot (a drill: its own folder); None: the site's prefix
+    restored_to: RestoreTarget | None = None
 
 
 CheckFn = Callable[[CheckEnv], CheckResult]
@@ -209,15 +211,24 @@ def _describe(answer: object) -> str:
 
 @check("vpn.probe", blocking=False)
 def probe_reachable(env: CheckEnv) -> tuple:
-    """Whether the site's probe answers the appliance's ping: a warning only, since the tunnel is expected
-    down before a failover (a probe that answers already means traffic reaches the warm site)."""
+    """Whether the site's probe answers the appliance's ping, judged against the tunnel's state. Before a
+    failover no tunnel is up and silence is what an SRE expects: passed, said to be expected (``readiness
+    --strict`` and preflight stay quiet). A tunnel up (a CHILD SA installed) whose probe does not answer
+    carries no traffic: a warning. A probe that answers passes either way."""
     address = env.site.vpn.appliance.probe
     if address is None:
         return True, "no vpn.appliance.probe in the site file: traffic through the tunnel not checked"
     answer = env.services.appliance.ping(address)
     if answer.answered:
         return True, f"answers through the tunnel: {answer.describe()}"
-    return False, f"does not answer (expected before a failover: the tunnel is down): {answer.describe()}"
+    sas = env.services.appliance.list_sas()
+    up = [child for child in env.site.vpn.appliance.connections if sas.is_up(child)]
+    if not up:
+        return True, f"no answer, as expected while no tunnel is up (before a failover): {answer.describe()}"
+    return False, (
+        f"does not answer though tunnel(s) {', '.join(up)} are INSTALLED: no traffic passes; "
+        f"check the traffic selectors and routes: {answer.describe()}"
+    )
 
 
 PREFLIGHT: tuple[CheckFn, ...] = (
@@ -319,7 +330,7 @@ def restore_marker(env: CheckEnv) -> tuple:
     """The restored snapshot's marker (the restore step's: complete, or critical when tiered) is in the bucket."""
     if not env.snapshot:
         return False, "no restored snapshot recorded by the restore step"
-    target = target_of(env.site)
+    target = env.restored_to or target_of(env.site)
     key = target.key(env.snapshot, env.marker_name)
     present = env.services.s3.exists(target.bucket, key)
     return present, f"{'present' if present else 'missing'}: {target.url(key)}"

@@ -19,6 +19,9 @@ from orchestrator.errors import RetryableError
 
 T = TypeVar("T")
 
+#: the event of a call given up: its last attempt failed with a transient error too
+RETRIES_EXHAUSTED = "retries_exhausted"
+
 
 class Sleeper(Protocol):
     """What retrying needs of a clock: a sleep between attempts (a Clock is one)."""
@@ -85,11 +88,25 @@ def call(
     log: FilteringBoundLogger,
     what: str,
 ) -> T:
-    """Run ``fn`` under ``policy``; each retry is logged as ``retry`` with what, attempt, error, delay."""
+    """Run ``fn`` under ``policy``. Each retry is logged as ``retry`` (what, attempt, error, delay), and a
+    transient error that is still there after the policy's last attempt as ``retries_exhausted`` (what,
+    attempts, error) before it goes up: every failed attempt has its own line in the audit log, whatever
+    the caller then makes of the error (a failed step, a warning, a check that could not answer)."""
     if isinstance(policy, str):
         policy = POLICIES[policy]
+    attempts = 0
+
+    def attempt() -> T:
+        nonlocal attempts
+        attempts += 1
+        return fn()
 
     def on_retry(attempt: int, error: BaseException, delay: float) -> None:
         log.warning("retry", what=what, attempt=attempt, error=str(error), delay_seconds=round(delay, 3))
 
-    return retrying(policy, clock, on_retry)(fn)
+    try:
+        return retrying(policy, clock, on_retry)(attempt)
+    except RetryableError as exc:
+        if attempts >= policy.attempts:
+            log.warning(RETRIES_EXHAUSTED, what=what, attempts=attempts, error=str(exc))
+        raise

@@ -186,6 +186,16 @@ def _parse_public_key(key_type: str, text: str) -> None:
         raise ValueError(f"the base64 text is not an {key_type} public key") from None
 
 
+def probe_address(value: str | None) -> str | None:
+    """``vpn.appliance.probe``: None, or an IP address (v4 or v6); the stack's config checks it the same way."""
+    if value is not None:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(f"expected an IP address (e.g. 198.51.100.129), not {value!r}") from None
+    return value
+
+
 class Appliance(SshEndpoint):
     kind: Literal["strongswan"]
     connections: list[ConnectionName] = Field(min_length=1)
@@ -196,12 +206,7 @@ class Appliance(SshEndpoint):
     @field_validator("probe")
     @classmethod
     def _probe_address(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError(f"expected an IP address (e.g. 198.51.100.129), not {value!r}") from None
-        return value
+        return probe_address(value)
 
     @model_validator(mode="after")
     def _connections_once(self) -> Self:

@@ -2,6 +2,7 @@
 (ssh.py); time is a FakeClock (clock fixture below)."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,18 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox", "tests.fixtures.connect"]
+
+
+def _stop_like_ctrl_c(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped by SIGTERM or SIGHUP (a CI time limit, `timeout`, a closed terminal) ends as a Ctrl-C does:
+    pytest tears the fixtures down, so the sshd, moto server and sandbox processes they started -- each in its
+    own session, out of reach of a kill of the run's process group -- are stopped, not left running."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_like_ctrl_c)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -71,6 +71,18 @@ def target_of(site: Site) -> RestoreTarget:
     return RestoreTarget(site.backup.bucket, site.backup.prefix)
 
 
+#: a drill's own folder under the site's backup prefix: ``PREFIX/drills/RUN_ID/SNAPSHOT/RELPATH``
+DRILL_FOLDER = "drills"
+
+
+def drill_target(site: Site, run_id: str) -> RestoreTarget:
+    """Where a drill restores: its own copy under ``PREFIX/drills/RUN_ID/``, never the site's copy. A real
+    failover's restore stays in the bucket after a failback, so a drill restoring there would find its
+    snapshot "already restored" and prove nothing; in its own folder every drill restores every file, and
+    its cleanup removes exactly what it wrote."""
+    return RestoreTarget(site.backup.bucket, f"{site.backup.prefix}{DRILL_FOLDER}/{run_id}/")
+
+
 @dataclass(frozen=True)
 class RpoAge:
     """A snapshot's age (the achieved RPO) against the objective."""

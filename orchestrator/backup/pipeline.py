@@ -130,8 +130,9 @@ class _Batch:
     batch stops itself and every batch queued after it (the bulk cannot complete without the critical
     tier), never the ones before it (a bad recording must not stop the roster)."""
 
-    def __init__(self, files: list[RemoteFile], later: list[_Batch]):
+    def __init__(self, files: list[RemoteFile], later: list[_Batch], meter: ByteMeter | None = None):
         self.files = files
+        self.meter = meter  # this tier's bytes, reported to the step that waits for this tier
         self.stop = threading.Event()
         self.later = later  # batches queued after this one (filled in as they are created)
         self.uploads: list[Future] = []
@@ -188,7 +189,6 @@ class RestorePipeline:
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._pools_lock = threading.Lock()
         self.progress = progress
-        self._meter: ByteMeter | None = None
 
     def run(self, snapshot: Snapshot, files: list[RemoteFile]) -> RestoreResult:
         """Restore every file; raises the first failure (others are stopped, their uploads aborted)."""
@@ -197,17 +197,24 @@ class RestorePipeline:
         finally:
             self.close()
 
-    def start(self, snapshot: Snapshot, tiers: Sequence[list[RemoteFile]]) -> list[TierFuture]:
+    def start(
+        self,
+        snapshot: Snapshot,
+        tiers: Sequence[list[RemoteFile]],
+        progress: Sequence[Callable[[dict], None] | None] | None = None,
+    ) -> list[TierFuture]:
         """Queue the tiers' files on the shared workers, tier by tier (largest first within a tier), and
-        return at once: one future per tier, done when its last file is verified at its key (or failed)."""
+        return at once: one future per tier, done when its last file is verified at its key (or failed).
+        Each tier's bytes are metered apart and reported to its own ``progress[i]`` (the step that waits for
+        that tier: the bulk's bar is on the bulk's row); without ``progress``, to the pipeline's one."""
         started = time.perf_counter()  # a measurement of real work (bytes/s), not a wait: no Clock
         existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
         downloads, uploads = self._executors()
-        if self.progress is not None:
-            self._meter = ByteMeter(sum(f.size for files in tiers for f in files), self.progress)
+        sinks = list(progress) if progress is not None else [self.progress] * len(tiers)
         batches: list[_Batch] = []
-        for files in tiers:
-            batch = _Batch(sorted(files, key=lambda f: f.size, reverse=True), [])
+        for files, sink in zip(tiers, sinks, strict=True):
+            meter = ByteMeter(sum(f.size for f in files), sink) if sink is not None else None
+            batch = _Batch(sorted(files, key=lambda f: f.size, reverse=True), [], meter)
             for earlier in batches:
                 earlier.later.append(batch)
             batches.append(batch)
@@ -294,8 +301,8 @@ class RestorePipeline:
         key = self.target.key(snapshot.name, remote.path)
         if self._already_restored(key, remote, existing):
             self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
-            if self._meter is not None:
-                self._meter.add(remote.size)
+            if batch.meter is not None:
+                batch.meter.add(remote.size)
             return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
         if remote.size <= self.part_size:
             self._restore_small(snapshot, remote, key, uploads, batch)
@@ -388,8 +395,8 @@ class RestorePipeline:
                 self._checkpoint(batch)
                 since_check = 0
             since_check += len(piece)
-            if self._meter is not None:
-                self._meter.add(len(piece))
+            if batch.meter is not None:
+                batch.meter.add(len(piece))
             yield piece
 
     def _checkpoint(self, batch: _Batch) -> None:

@@ -9,6 +9,7 @@ marker always before the complete marker, the complete marker last.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -37,6 +38,25 @@ class TieredRestore:
         self.markers = threading.Lock()
         self._futures: dict[Tier, TierFuture] = {}
         self._lock = threading.Lock()
+        #: where each tier's progress goes: the step that waits for it (see ``watch``), and the last report
+        self._sinks: dict[Tier, Callable[[dict], None]] = {}
+        self._last: dict[Tier, dict] = {}
+
+    def watch(self, tier: Tier, sink: Callable[[dict], None]) -> None:
+        """Send ``tier``'s progress (bytes done/total, MB/s, ETA) to ``sink`` (its step's row), starting with
+        the last report made before the step asked."""
+        with self._lock:
+            self._sinks[tier] = sink
+            last = self._last.get(tier)
+        if last is not None:
+            sink(last)
+
+    def _report(self, tier: Tier, fields: dict) -> None:
+        with self._lock:
+            self._last[tier] = fields
+            sink = self._sinks.get(tier)
+        if sink is not None:
+            sink(fields)
 
     def ensure_running(self) -> None:
         """Queue every tier that is neither running nor succeeded (the first call queues both; a retry
@@ -46,7 +66,8 @@ class TieredRestore:
             if not todo:
                 return
             files = {Tier.CRITICAL: self.tiers.critical, Tier.BULK: self.tiers.bulk}
-            started = self.pipeline.start(self.snapshot, [files[tier] for tier in todo])
+            reports = [functools.partial(self._report, tier) for tier in todo]
+            started = self.pipeline.start(self.snapshot, [files[tier] for tier in todo], reports)
             self._futures.update(zip(todo, started, strict=True))
 
     def _needs_start(self, tier: Tier) -> bool:

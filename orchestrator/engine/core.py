@@ -26,7 +26,7 @@ from orchestrator.engine.scheduler import Scheduler
 from orchestrator.engine.state import RunState
 from orchestrator.errors import Interrupted, RetryableError, StepTimeout
 from orchestrator.journal.protocols import Journal
-from orchestrator.journal.records import Holder, RunRecord, StepRecord
+from orchestrator.journal.records import Holder, LockInfo, RunRecord, StepRecord
 from orchestrator.logs import Log
 from orchestrator.model import RERUNNABLE, EventName, RunStatus, StepStatus
 from orchestrator.notifier import BackgroundNotifier
@@ -64,6 +64,15 @@ def _no_answer(request: GateRequest) -> bool | None:
 
 def new_step_records(run_id: str, book: Runbook) -> list[StepRecord]:
     return [StepRecord(run_id, s.id, s.uses, s.owner, phase=s.phase) for s in book.steps]
+
+
+@dataclass(frozen=True)
+class _HeldLock:
+    """The site lock :meth:`Engine.create` took for a new run (and the dead holder it replaced, if any)."""
+
+    run_id: str
+    holder: Holder
+    previous: LockInfo | None
 
 
 @dataclass
@@ -108,13 +117,24 @@ class Engine:
         #: the run's one cancellation path (signals, a lost lock): see orchestrator/cancel.py
         self.cancel = cancel or Cancellation()
         self._kinds = registry()
+        self._created: _HeldLock | None = None
 
     # ------------------------------------------------------------------ public
     def create(self, run: RunRecord, book: Runbook) -> None:
-        """Record a new run and its pending steps (nothing is executed)."""
-        run.runbook = book.to_dict()
-        run.started_at = run.started_at or iso(self.clock.now())
-        self.journal.create_run(run, new_step_records(run.run_id, book))
+        """Take the site's lock for the new run, then record the run and its pending steps (nothing is
+        executed). The lock comes first so that a command refused by it (``LockHeld``: another run is live)
+        writes nothing: no run that ``status`` would show as the latest, none whose approvals a later
+        ``resume`` would honour. The lock stays held for :meth:`run` of this run, which releases it."""
+        holder = Holder.me(run.run_id)
+        previous = self.journal.acquire_lock(run.site, holder, self.clock.now())
+        try:
+            run.runbook = book.to_dict()
+            run.started_at = run.started_at or iso(self.clock.now())
+            self.journal.create_run(run, new_step_records(run.run_id, book))
+        except BaseException:
+            self.journal.release_lock(run.site, holder)
+            raise
+        self._created = _HeldLock(run.run_id, holder, previous)
 
     def run(
         self, run_id: str, approvals: set[str] | None = None, approve_all: bool = False, when: str = "resume"
@@ -125,29 +145,51 @@ class Engine:
         approvals already recorded with the run, and journaled before anything runs."""
         record = self.journal.get_run(run_id)
         with structlog.contextvars.bound_contextvars(run_id=run_id):
-            execution = _Execution(self, record)
-            holder = Holder.me(run_id)
-            previous = self.journal.acquire_lock(record.site, holder, self.clock.now())
-            if previous is not None:
-                execution.events.emit(
-                    EventName.LOCK_TAKEN_OVER,
-                    None,
-                    previous_run=previous.holder.run_id,
-                    previous_pid=previous.holder.pid,
-                    previous_host=previous.holder.host,
-                    since=previous.acquired_at,
-                    level="warning",
-                )
-            beat_stop = threading.Event()
-            beat = threading.Thread(
-                target=self._heartbeat, args=(record.site, holder, beat_stop, execution.run.log), daemon=True
-            )
-            beat.start()
+            holder, previous = self._lock_for(record)
             try:
-                return execution.start(record, approvals or set(), approve_all, when)
+                return self._execute_locked(record, holder, previous, approvals or set(), approve_all, when)
             finally:
-                beat_stop.set()
                 self.journal.release_lock(record.site, holder)
+
+    def _execute_locked(
+        self,
+        record: RunRecord,
+        holder: Holder,
+        previous: LockInfo | None,
+        approvals: set[str],
+        approve_all: bool,
+        when: str,
+    ) -> Outcome:
+        """The run, its site lock held (and heartbeaten meanwhile)."""
+        execution = _Execution(self, record)
+        if previous is not None:
+            execution.events.emit(
+                EventName.LOCK_TAKEN_OVER,
+                None,
+                previous_run=previous.holder.run_id,
+                previous_pid=previous.holder.pid,
+                previous_host=previous.holder.host,
+                since=previous.acquired_at,
+                level="warning",
+            )
+        beat_stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(record.site, holder, beat_stop, execution.run.log), daemon=True
+        )
+        beat.start()
+        try:
+            return execution.start(record, approvals, approve_all, when)
+        finally:
+            beat_stop.set()
+
+    def _lock_for(self, record: RunRecord) -> tuple[Holder, LockInfo | None]:
+        """The site lock for ``record``: the one :meth:`create` took for it, else taken now (a resume);
+        with the dead holder it replaced, if any."""
+        created, self._created = self._created, None
+        if created is not None and created.run_id == record.run_id:
+            return created.holder, created.previous
+        holder = Holder.me(record.run_id)
+        return holder, self.journal.acquire_lock(record.site, holder, self.clock.now())
 
     def close(self) -> None:
         """After ``run``: send the notifications still queued (briefly when the run was cancelled: exit within

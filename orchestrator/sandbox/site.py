@@ -177,8 +177,6 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         appliance = _start_appliance(folder, server, key, options, state)
         _save(folder, state)
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        if "tunnel" in state:  # the stack has no probe output yet: the sandbox knows where the far side is
-            site["vpn"]["appliance"]["probe"] = state["tunnel"]["probe"]
         site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
         site_file = folder / "site.json"
         site_file.write_text(json.dumps(site, indent=2) + "\n")
@@ -363,8 +361,9 @@ def _real_appliance(pair: dict, key: KeyPair) -> dict:
 
     server = sshd.start_in_namespace(pair["namespaces"]["app"], Path(pair["workdir"]) / "sshd")
     server.authorize(key.public_line)
+    # the probe lives on the far side of the pair's tunnel: stack config, so the stack outputs it
     return {"host": server.host, "port": server.port, "username": server.username,
-            "host_key": server.host_key_line, "swanctl": pair["swanctl"]}
+            "host_key": server.host_key_line, "swanctl": pair["swanctl"], "probe": pair["probe"]}
 
 
 def _fake_appliance(server: SshServer, options: SandboxOptions) -> dict:

@@ -13,7 +13,7 @@ Tiered (``with: {tier: critical|bulk}``, contract 1.1): the two steps share one 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -26,6 +26,7 @@ from orchestrator.backup.contract import (
     Tier,
     Tiers,
     critical_patterns,
+    drill_target,
     marker_content,
     refuse_reserved,
     rpo_age,
@@ -37,6 +38,9 @@ from orchestrator.clock import iso
 from orchestrator.errors import FatalError
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, StepContext, StepKind
+
+if TYPE_CHECKING:
+    from orchestrator.site import Site
 
 
 class StaleSnapshot(FatalError):
@@ -72,6 +76,20 @@ class RestoreOutput(Output):
     files: int | None = None
     bytes: int | None = None
     bytes_per_second: int | None = None
+    #: the S3 prefix restored into: the site's ``backup.prefix``, or a drill's own ``PREFIX/drills/RUN_ID/``
+    #: (None in runs journaled before drills had their own: the site's)
+    prefix: str | None = None
+
+    def target(self, site: Site) -> RestoreTarget:
+        """Where this restore put the snapshot (what the smoke check and a drill's cleanup look at)."""
+        return target_of(site) if self.prefix is None else RestoreTarget(site.backup.bucket, self.prefix)
+
+
+def restore_target(ctx: StepContext) -> RestoreTarget:
+    """Where this run restores: the site's prefix; a drill into its own folder (see ``drill_target``)."""
+    if ctx.options.kind == "drill":
+        return drill_target(ctx.site, ctx.run_id)
+    return target_of(ctx.site)
 
 
 @register
@@ -84,7 +102,7 @@ class BackupRestore(StepKind):
 
     def plan(self, ctx: StepContext) -> list[str]:
         snapshot = self._newest(ctx)
-        target = target_of(ctx.site)
+        target = restore_target(ctx)
         rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         marker_key = self._goal_marker(ctx, snapshot.name)
         if ctx.services.s3.exists(target.bucket, marker_key):
@@ -106,17 +124,19 @@ class BackupRestore(StepKind):
         snapshot = ctx.services.backup_source.newest_complete_snapshot()
         if snapshot is None:
             return False
-        target = target_of(ctx.site)
+        target = restore_target(ctx)
         marker = ctx.services.s3.get_json(target.bucket, self._goal_marker(ctx, snapshot.name))
         if not isinstance(marker, dict) or marker.get("snapshot") != snapshot.name:
             return False
         if "snapshot" not in ctx.state:
             self._record_rpo(ctx, snapshot)
+        ctx.record(prefix=target.prefix)
         return True
 
     def apply(self, ctx: StepContext) -> None:
         snapshot = self._newest(ctx)
         self._check_rpo(ctx, snapshot)
+        ctx.record(prefix=restore_target(ctx).prefix)
         files = ctx.services.backup_source.manifest(snapshot)
         refuse_reserved(snapshot.name, files)
         if ctx.params.tier is Tier.ALL:
@@ -126,7 +146,7 @@ class BackupRestore(StepKind):
 
     def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list) -> None:
         """Untiered: every file, then the complete marker."""
-        s3, target = ctx.services.s3, target_of(ctx.site)
+        s3, target = ctx.services.s3, restore_target(ctx)
         pipeline = self._pipeline(ctx, snapshot, check=ctx.check)
         result = pipeline.run(snapshot, files)
         marker = marker_content(snapshot, result.files, run_id=ctx.run_id, restored_at=ctx.clock.now())
@@ -138,8 +158,10 @@ class BackupRestore(StepKind):
     def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
         """One tier of the shared restore (both tiers queued by whichever step comes first)."""
         restore = ctx.services.restores.get_or_start(
-            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot, tiers=tiers), snapshot, tiers)
+            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot, metered=False), snapshot, tiers)
         )
+        # this step's row shows its own tier's bytes (the bulk's bar on restore-bulk, not on restore-critical)
+        restore.watch(Tier.CRITICAL if ctx.params.tier is Tier.CRITICAL else Tier.BULK, _progress_of(ctx))
         if ctx.params.tier is Tier.CRITICAL:
             result = restore.wait(Tier.CRITICAL, ctx.check)
         else:
@@ -152,7 +174,7 @@ class BackupRestore(StepKind):
         """Under the restore's marker lock, in the contract's order: the critical marker (tiers declared),
         then -- by the bulk step, or by the critical step when there is no bulk -- the complete marker."""
         snapshot, tiers = restore.snapshot, restore.tiers
-        s3, target = ctx.services.s3, target_of(ctx.site)
+        s3, target = ctx.services.s3, restore_target(ctx)
         complete_key, critical_key = target.marker_key(snapshot.name), target.critical_marker_key(snapshot.name)
         with restore.markers:
             if s3.exists(target.bucket, complete_key):
@@ -170,21 +192,18 @@ class BackupRestore(StepKind):
         self._record_marker(ctx, critical_key if is_critical else complete_key)
 
     def _record_marker(self, ctx: StepContext, key: str) -> None:
-        target = target_of(ctx.site)
+        target = restore_target(ctx)
         ctx.record(marker=target.url(key), marker_name=key.rsplit("/", 1)[-1])
 
     def _pipeline(
-        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None,
-        tiers: Tiers | None = None,
+        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None, metered: bool = True
     ) -> RestorePipeline:
-        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind. With
-        declared tiers its progress also carries the critical tier's size (``critical_bytes_total``): the
-        critical files go first on the shared workers, so the ETA of the critical step is that many bytes."""
-        s3, target = ctx.services.s3, target_of(ctx.site)
+        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind; its
+        progress on this step's row when ``metered`` (a tiered restore reports each tier to its own step)."""
+        s3, target = ctx.services.s3, restore_target(ctx)
         aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
         if aborted:
             ctx.log.info("restore.aborted_stale_uploads", uploads=aborted)
-        extra = {"critical_bytes_total": sum(f.size for f in tiers.critical)} if tiers and tiers.declared else {}
         return RestorePipeline(
             ctx.services.backup_source,
             s3,
@@ -193,12 +212,12 @@ class BackupRestore(StepKind):
             workers=ctx.params.workers,
             part_size=ctx.params.part_size_mib << 20,
             check=check,
-            progress=lambda fields: ctx.progress(what="restore", **fields, **extra),
+            progress=_progress_of(ctx) if metered else None,
         )
 
     def _goal_marker(self, ctx: StepContext, snapshot: str) -> str:
         """The marker whose presence means this step's work is done."""
-        target = target_of(ctx.site)
+        target = restore_target(ctx)
         if ctx.params.tier is Tier.CRITICAL and critical_patterns(ctx.site) is not None:
             return target.critical_marker_key(snapshot)
         return target.marker_key(snapshot)
@@ -304,18 +323,23 @@ class BackupCleanup(StepKind):
     Output = CleanupOutput
     summary = "delete the backup copy this run restored (drills), marker first"
 
+    def _restored(self, ctx: StepContext) -> RestoreTarget:
+        """Where this run's restore step put its copy (a drill: its own folder)."""
+        return ctx.output_of(ctx.params.restore_step, RestoreOutput).target(ctx.site)
+
     def _owned_snapshot(self, ctx: StepContext) -> tuple[str | None, str]:
         snapshot = ctx.output_of(ctx.params.restore_step, RestoreOutput).snapshot
         if not snapshot:
             return None, f"step {ctx.params.restore_step!r} restored nothing in this run"
-        for key in _marker_keys(target_of(ctx.site), snapshot):
-            marker = ctx.services.s3.get_json(target_of(ctx.site).bucket, key)
+        target = self._restored(ctx)
+        for key in _marker_keys(target, snapshot):
+            marker = ctx.services.s3.get_json(target.bucket, key)
             if isinstance(marker, dict) and marker.get("run_id") not in (None, ctx.run_id):
                 return None, f"snapshot {snapshot} was restored by run {marker.get('run_id')}: kept"
         return snapshot, ""
 
     def plan(self, ctx: StepContext) -> list[str]:
-        target = target_of(ctx.site)
+        target = restore_target(ctx)
         return [f"{self.name}: delete s3://{target.bucket}/{target.prefix}SNAPSHOT/ if this run restored it "
                 f"(markers first, then every file of both tiers)"]
 
@@ -326,14 +350,14 @@ class BackupCleanup(StepKind):
         if snapshot is None:
             ctx.log.info("cleanup.nothing_to_do", reason=reason)
             return True
-        target = target_of(ctx.site)
+        target = self._restored(ctx)
         return not ctx.services.s3.list_keys(target.bucket, target.snapshot_prefix(snapshot))
 
     def apply(self, ctx: StepContext) -> None:
         snapshot, _ = self._owned_snapshot(ctx)
         if snapshot is None:
             return
-        target, s3 = target_of(ctx.site), ctx.services.s3
+        target, s3 = self._restored(ctx), ctx.services.s3
         keys = sorted(s3.list_keys(target.bucket, target.snapshot_prefix(snapshot)))
         deleted = 0
         for marker in _marker_keys(target, snapshot):
@@ -343,18 +367,23 @@ class BackupCleanup(StepKind):
                 deleted += 1
         deleted += s3.delete_many(target.bucket, keys)
         ctx.record(cleaned=True, snapshot=None, cleaned_snapshot=snapshot, deleted_objects=deleted)
-        ctx.log.info("cleanup.done", snapshot=snapshot, deleted_objects=deleted)
+        ctx.log.info("cleanup.done", snapshot=snapshot, prefix=target.prefix, deleted_objects=deleted)
 
     def manual(self, params: Any) -> str:
         return (
-            "After a drill, delete s3://BUCKET/PREFIX/SNAPSHOT/ (_RESTORE_COMPLETE.json first, then "
-            "_RESTORE_CRITICAL.json, then every file) if the drill restored it."
+            "After a drill, delete s3://BUCKET/PREFIX/drills/RUN_ID/SNAPSHOT/ (_RESTORE_COMPLETE.json first, "
+            "then _RESTORE_CRITICAL.json, then every file): the drill's own copy."
         )
 
 
 def _marker_keys(target: RestoreTarget, snapshot: str) -> tuple[str, str]:
     """The markers in deletion order: the complete marker first, then the critical one."""
     return target.marker_key(snapshot), target.critical_marker_key(snapshot)
+
+
+def _progress_of(ctx: StepContext) -> Callable[[dict], None]:
+    """The restore's byte progress, shown on this step's row of the live table."""
+    return lambda fields: ctx.progress(what="restore", **fields)
 
 
 def _log_done(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> None:

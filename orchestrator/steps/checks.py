@@ -92,6 +92,7 @@ class Smoke(_Checks):
         restored = ctx.output_of(ctx.params.restore_step, RestoreOutput)
         env.snapshot = restored.snapshot
         env.marker_name = restored.marker_name or env.marker_name  # the critical tier's, when tiered
+        env.restored_to = restored.target(ctx.site)  # a drill's own folder
         return env
 
     def manual(self, params: Any) -> str:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from orchestrator.site import probe_address
+
 
 class _Knobs(BaseModel):
     # Typos in a stack config must fail loudly, not be ignored.
@@ -76,6 +78,14 @@ class ApplianceConfig(SshEndpointConfig):
     kind: Literal["strongswan"] = "strongswan"
     connections: list[str] = Field(min_length=1)
     swanctl: str = "swanctl"
+    # An address on the far side of the tunnel (e.g. a host in this VPC) that the appliance pings to prove
+    # traffic passes: passed through to the site file's vpn.appliance.probe. Without it, SA state only.
+    probe: str | None = None
+
+    @field_validator("probe")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        return probe_address(value)  # the site file's own rule, so the stack never outputs what it would refuse
 
 
 class VpnConfig(_Knobs):

@@ -48,6 +48,7 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
                 "kind": cfg.vpn.appliance.kind,
                 "connections": cfg.vpn.appliance.connections,
                 "swanctl": cfg.vpn.appliance.swanctl,
+                **({"probe": cfg.vpn.appliance.probe} if cfg.vpn.appliance.probe is not None else {}),
             },
         },
         "backup": {

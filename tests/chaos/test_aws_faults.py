@@ -1,15 +1,16 @@
 """AWS throttling and 5xx on 30 % of the calls (the AWS proxy in front of the embedded site's moto
 server, AWS's own error shapes per protocol): the failover completes, every injected fault is in the run's
-audit log as a retry (or a failed step attempt that the engine retried), backoff stays bounded and the
+audit log once, where the call failed (a retry, or the retries given up), backoff stays bounded and the
 RTO within its objective."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 
-from orchestrator.retry import POLICIES
+from orchestrator.retry import POLICIES, RETRIES_EXHAUSTED
 from tests.chaos.support import LATENCY, audit_events, back_to_warm, corrupt_objects, fast_runbook, seeded, trials
 from tests.e2e_helpers import aws_state, cli
 from tests.support.awsproxy import AwsProxy
@@ -46,12 +47,21 @@ class _with_endpoint:
 
 
 def fault_events(events: list[dict]) -> list[dict]:
-    """Audit events that record a failed AWS call: a logged retry, a failed step attempt, a notification
-    given up after its retries (a lost notification never fails the run, but it is logged), or the plan shown
-    at an approval gate given up after its retries (it only informs the approver: the gate goes on)."""
-    names = ("retry", "attempt_failed", "notify.failed", "notify_failed", "approval_plan_failed")
+    """Audit events that record a failed AWS call where it failed, in the retry layer every call goes
+    through: a ``retry`` (it is tried again) or ``retries_exhausted`` (its last attempt failed too; what the
+    caller made of the error -- a step attempt retried, a notification given up, a non-blocking check that
+    could not answer -- is a consequence, not another fault)."""
+    names = ("retry", RETRIES_EXHAUSTED)
     return [e for e in events if e.get("event") in names
             and any(word in str(e.get("error", "")) for word in FAULT_WORDS)]
+
+
+def by_service(counts: dict[str, int]) -> Counter:
+    """Faults per AWS service, from the proxy's ``service.Operation`` counts."""
+    out: Counter = Counter()
+    for name, count in counts.items():
+        out[name.split(".", 1)[0]] += count
+    return out
 
 
 def test_failover_completes_with_30_percent_aws_faults(chaos_site, warm_group, tmp_path, request):
@@ -76,6 +86,7 @@ def test_failover_completes_with_30_percent_aws_faults(chaos_site, warm_group, t
               f"RTO {report['rto_seconds']:.1f}s")
         assert injected > 0
         assert len(logged) == injected, (stats["injected_by_call"], [e.get("what") for e in logged])
+        assert Counter(e["what"].split(".", 1)[0] for e in logged) == by_service(stats["injected_by_call"])
         assert max(delays, default=0) <= bound
         assert report["status"] == "succeeded" and report["rto_seconds"] <= report["rto_objective_seconds"]
         after = aws_state(chaos_site)

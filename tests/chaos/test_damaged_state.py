@@ -25,7 +25,7 @@ import pytest
 from tests.chaos.support import back_to_warm, fast_runbook, seeded, trials
 from tests.e2e_helpers import aws_state, cli
 from tests.fixtures.aws import REGION
-from tests.helpers import REPO, SITE, orchestrator, write_runbook
+from tests.helpers import REPO, SITE, chain, orchestrator
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -33,20 +33,6 @@ TABLE = "cc-dr-runs-chaos"
 
 
 # ------------------------------------------------------------------ helpers
-
-
-def chain(folder: Path, n: int, delay: float, gate: str | None = None) -> Path:
-    """A runbook of ``n`` marker steps in a chain, each sleeping ``delay`` real seconds first."""
-    folder.mkdir(parents=True, exist_ok=True)
-    steps = []
-    for i in range(n):
-        needs = f", needs: [s{i - 1}]" if i else ""
-        gated = ", gate: approval" if gate == f"s{i}" else ""
-        steps.append(
-            f"  - {{id: s{i}, uses: builtin.marker{needs}{gated}, "
-            f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true}}}}"
-        )
-    return write_runbook(folder, "name: chain\nkind: test\ndefaults: {owner: sre}\nsteps:\n" + "\n".join(steps) + "\n")
 
 
 def applied(folder: Path, n: int) -> list[int]:

@@ -4,40 +4,17 @@ resume by another process (another machine in team mode: a fresh journal object)
 
 from __future__ import annotations
 
-import boto3
 import pytest
 import structlog
 
 from orchestrator import approvals
 from orchestrator.engine import Engine
 from orchestrator.errors import ApprovalRequired
-from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.records import RunRecord
-from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.report import build_report
-from tests.fixtures.aws import REGION
 from tests.helpers import load
 
 pytestmark = pytest.mark.integration
-
-TABLE = "cc-dr-approvals"
-
-
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def journals(request, tmp_path, clock):
-    """A factory of journal objects on one store: each call is another process (or machine) opening it."""
-    if request.param == "sqlite":
-        return lambda: SqliteJournal(tmp_path / "state")
-    request.getfixturevalue("aws_env")
-    client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                              {"AttributeName": "sk", "AttributeType": "S"}],
-    )
-    return lambda: DynamoJournal(TABLE, region=REGION, clock=clock)
 
 
 def book(tmp_path, failures: int):

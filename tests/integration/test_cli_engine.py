@@ -13,23 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SITE, orchestrator, write_runbook
+from tests.helpers import REPO, SITE, chain, orchestrator, write_runbook
 
 pytestmark = pytest.mark.integration
-
-
-def chain(tmp_path: Path, n: int, delay: float, gate: str | None = None) -> Path:
-    steps = []
-    for i in range(n):
-        needs = f", needs: [s{i - 1}]" if i else ""
-        gated = ", gate: approval" if gate == f"s{i}" else ""
-        steps.append(
-            f"  - {{id: s{i}, uses: builtin.marker{needs}{gated}, "
-            f"with: {{dir: '{tmp_path}', delay: {delay}, real_sleep: true}}}}"
-        )
-    return write_runbook(
-        tmp_path, "name: chain\nkind: test\ndefaults: {owner: sre}\nsteps:\n" + "\n".join(steps) + "\n"
-    )
 
 
 def spawn(*args: str, state_dir: Path) -> subprocess.Popen:

@@ -106,3 +106,30 @@ def test_readiness_ready_then_not_ready(embedded_site, tmp_path):
     broken = cli(embedded_site, state_dir, "readiness", "--site", str(embedded_site.site_file), "--json")
     assert broken.returncode == 4
     assert "backup.bucket" in json.loads(broken.stdout)["blocking_failures"]
+
+
+def test_a_drill_after_a_real_failover_restores_its_own_copy_and_removes_only_it(embedded_site, tmp_path):
+    """After a failover and failback (the site's restored copy stays in the bucket), a drill still restores
+    the whole snapshot -- into PREFIX/drills/RUN_ID/, each restore step applied, not found "already in the
+    desired state" -- so its data_restored_seconds is measured; its cleanup leaves the bucket as the drill
+    found it: the failover's copy kept, nothing of the drill's."""
+    state_dir = tmp_path / "state"
+    for command in ("failover", "failback"):
+        done = cli(embedded_site, state_dir, command, "--site", str(embedded_site.site_file), "--yes")
+        assert done.returncode == 0, done.stderr[-3000:]
+    kept = aws_state(embedded_site)["keys"]
+    assert kept  # the failover's verified copy, markers included
+    drill = cli(embedded_site, state_dir, "drill", "--site", str(embedded_site.site_file))
+    assert drill.returncode == 0, drill.stderr[-3000:]
+    folder = next((state_dir / "reports").glob("*-drill-*"))
+    report = json.loads((folder / "report.json").read_text())
+    assert report["status"] == "succeeded" and report["data_restored_seconds"] is not None
+    audit_log = state_dir / "runs" / report["run_id"] / "audit.jsonl"
+    audit = [json.loads(line) for line in audit_log.read_text().splitlines()]
+    restores = {e["step"]: e["applied"] for e in audit
+                if e.get("event") == "step_verified" and e.get("step", "").startswith("failover/restore-")}
+    assert restores == {"failover/restore-critical": True, "failover/restore-bulk": True}
+    drill_prefix = f"{embedded_site.site['backup']['prefix']}drills/{report['run_id']}/"
+    cleaned = [e for e in audit if e.get("event") == "cleanup.done"]
+    assert [e["prefix"] for e in cleaned] == [drill_prefix] and cleaned[0]["deleted_objects"] > 2
+    assert aws_state(embedded_site)["keys"] == kept

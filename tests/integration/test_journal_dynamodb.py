@@ -32,7 +32,7 @@ from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.lease import LEASE_SECONDS
 from orchestrator.journal.records import Holder, RunRecord, StepRecord
 from tests.fixtures.aws import REGION
-from tests.helpers import REPO, SITE, load, orchestrator, write_runbook
+from tests.helpers import REPO, SITE, chain, load, orchestrator
 
 pytestmark = pytest.mark.integration
 
@@ -519,15 +519,16 @@ def test_stopped_run_resumed_from_a_new_journal_skips_done_steps(table, clock, t
 
 
 def test_engine_refused_while_another_host_leases_then_takes_over(table, clock, tmp_path):
-    """The engine is refused while another host's lease runs, and takes over after it, journaling who it
-    took the lock from."""
+    """The engine is refused while another host's lease runs (recording nothing), and a start after it
+    takes over, journaling who it took the lock from."""
     book = load(tmp_path, "name: l\nsteps:\n  - {id: a, uses: builtin.noop}\n")
     journal = journal_for(clock)
     journal.acquire_lock("s1", Holder("remote-run", "elsewhere.example", 7, ""), clock.now())
     with pytest.raises(LockHeld, match="remote-run"):
         _start(_engine(journal, clock), book)
+    assert journal.list_runs(site="s1") == []
     clock.advance(LEASE_SECONDS + 1)
-    assert _engine(journal_for(clock), clock).run("run-1").status == "succeeded"
+    assert _start(_engine(journal_for(clock), clock), book).status == "succeeded"
     taken = [e for e in journal.get_events("run-1") if e["event"] == "lock_taken_over"]
     assert taken[0]["previous_run"] == "remote-run" and taken[0]["previous_host"] == "elsewhere.example"
     assert journal.takeovers("s1")[0]["by"]["run_id"] == "run-1"
@@ -542,15 +543,6 @@ def team_site(folder: Path) -> Path:
     path = folder / "site.json"
     path.write_text(json.dumps(data))
     return path
-
-
-def chain(folder: Path, n: int, delay: float) -> Path:
-    steps = "\n".join(
-        f"  - {{id: s{i}, uses: builtin.marker{f', needs: [s{i - 1}]' if i else ''}, "
-        f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true}}}}"
-        for i in range(n)
-    )
-    return write_runbook(folder, f"name: chain\nkind: test\ndefaults: {{owner: sre}}\nsteps:\n{steps}\n")
 
 
 def applied_counts(folder: Path, n: int) -> list[int]:

@@ -123,6 +123,8 @@ def test_wrong_far_side_selector_fails_the_step_clearly(make_pair, make_real_sit
     assert pair.list_sas().is_up(CHILD)  # the SA state alone would have said "up"
     assert not BringUp().verify(ctx)
     assert ctx.state["probe"]["received"] == 0
+    warned = checks.probe_reachable(checks.CheckEnv(ctx.services, ctx.site))  # readiness: a tunnel up, no traffic
+    assert (warned.ok, warned.blocking) == (False, False) and f"{CHILD} are INSTALLED" in warned.detail
 
 
 def test_without_a_probe_the_sa_state_check_stays(make_pair, make_real_site, clock, step_contexts):
@@ -200,16 +202,17 @@ def test_the_ping_is_bounded_when_nothing_answers(make_pair, make_real_site, clo
     assert answer.sent >= 3 and (answer.received, answer.answered) == (0, False)
 
 
-def test_readiness_warns_and_smoke_requires_the_probe(make_pair, make_real_site, clock, step_contexts):
-    """Before bring-up the probe check is a non-blocking warning (the tunnel is expected down) and the smoke
-    check fails; after bring-up both pass and show the round trip."""
+def test_readiness_expects_silence_before_and_smoke_requires_the_probe(make_pair, make_real_site, clock,
+                                                                      step_contexts):
+    """Before bring-up the probe check passes saying no answer is expected (no tunnel up: nothing for
+    `readiness --strict` to fail on) and the smoke check fails; after bring-up both pass with the round trip."""
     pair = make_pair()
     site = make_real_site(pair)
     ctx = step_contexts(BringUp, site, clock)
     env = checks.CheckEnv(ctx.services, site)
     before = checks.probe_reachable(env)
-    assert (before.ok, before.blocking) == (False, False)
-    assert "expected before a failover" in before.detail
+    assert (before.ok, before.blocking) == (True, False)
+    assert "as expected while no tunnel is up" in before.detail
     assert not checks.vpn_traffic(env).ok
     run_step(BringUp(), ctx)
     after = checks.vpn_traffic(env)

@@ -70,8 +70,9 @@ def _charons_of(workdir: str) -> list[int]:
 
 @needs_pair
 def test_sandbox_up_builds_the_real_pair_and_down_leaves_nothing(tmp_path):
-    """`sandbox up` as root says it built the real pair and writes the probe into the site file; `sandbox
-    down` kills both charons and the appliance's sshd, deletes both namespaces and the veth pair."""
+    """`sandbox up` as root says it built the real pair and writes the probe into the site file, whose silence
+    readiness reports as expected before a failover (not a warning); `sandbox down` kills both charons and the
+    appliance's sshd, deletes both namespaces and the veth pair."""
     folder = tmp_path / "sbx"
     host_before = _host_addresses()
     try:
@@ -84,10 +85,15 @@ def test_sandbox_up_builds_the_real_pair_and_down_leaves_nothing(tmp_path):
         charons = _charons_of(pair["workdir"])
         host_during = _host_addresses()
         site = json.loads(Path(state["site_file"]).read_text())
+        ready = cli(EmbeddedSite(folder, state), tmp_path / "state", "readiness", "--site", state["site_file"],
+                    "--json")
     finally:
         down = _sandbox(folder, "down")
     assert f"VPN appliance: real strongSwan pair in network namespaces {', '.join(names)}" in up.stdout
     assert site["vpn"]["appliance"]["probe"] == tunnel.PROBE
+    readiness = json.loads(ready.stdout)  # before a failover the probe's silence is expected, not a warning
+    (probe,) = [c for c in readiness["checks"] if c["name"] == "vpn.probe"]
+    assert probe["ok"] and "as expected" in probe["detail"] and "vpn.probe" not in readiness["warnings"]
     assert len(charons) == 2 and set(charons) <= set(pids)
     assert host_during == host_before  # the pair's addresses live in its namespaces only
     assert down.returncode == 0, down.stderr[-2000:]

@@ -20,7 +20,7 @@ import pytest
 
 from orchestrator.sandbox import site as embedded
 from tests.e2e_helpers import aws_state, cli
-from tests.fixtures.sandbox import EmbeddedSite
+from tests.fixtures.sandbox import EmbeddedSite, embedded_site_up
 from tests.helpers import REPO, SITE
 
 pytestmark = pytest.mark.integration
@@ -35,17 +35,9 @@ CRITICAL, COMPLETE = "_RESTORE_CRITICAL.json", "_RESTORE_COMPLETE.json"
 @pytest.fixture
 def tiered_site(tmp_path_factory, monkeypatch) -> Iterator[EmbeddedSite]:
     """The embedded site with a heavy bulk tier; boto3 in this process pointed at it."""
-    monkeypatch.setenv("ORCHESTRATOR_SANDBOX_BULK_RATIO", BULK_RATIO)
-    folder = tmp_path_factory.mktemp("tiered")
-    state = embedded.up(folder, TIERED)
-    try:
-        for key, value in embedded.env_for(state).items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
-        monkeypatch.delenv("AWS_PROFILE", raising=False)
-        yield EmbeddedSite(folder, state)
-    finally:
-        embedded.down(folder)
+    with embedded_site_up(tmp_path_factory.mktemp("tiered"), TIERED, monkeypatch,
+                          env={"ORCHESTRATOR_SANDBOX_BULK_RATIO": BULK_RATIO}) as site:
+        yield site
 
 
 def newest_snapshot(site: EmbeddedSite) -> Path:

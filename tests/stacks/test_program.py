@@ -211,6 +211,22 @@ def test_stack_config_refuses_a_bad_status_page(value, where):
         config_module.parse_config(config)
 
 
+def test_appliance_probe_is_config_to_site_file_output():
+    """vpn.appliance.probe in the stack config comes out as the site file's vpn.appliance.probe (traffic through
+    the tunnel is checked); without it the site file has none (SA state only); a non-address is refused."""
+    config = good_config()
+    config["vpn"]["appliance"]["probe"] = "10.20.1.10"
+    outputs, _ = declare(config)
+    assert outputs["vpn"]["appliance"]["probe"] == "10.20.1.10"
+    assert parse_site(outputs).vpn.appliance.probe == "10.20.1.10"
+    del config["vpn"]["appliance"]["probe"]
+    without, _ = declare(config)
+    assert "probe" not in without["vpn"]["appliance"] and parse_site(without).vpn.appliance.probe is None
+    config["vpn"]["appliance"]["probe"] = "probe.example.net"
+    with pytest.raises(config_module.ConfigError, match=r"vpn\.appliance\.probe.*expected an IP address"):
+        config_module.parse_config(config)
+
+
 def test_zone_is_looked_up_by_name_when_not_created():
     """With create_zone false and no zone_id, records go into the zone found by name; no zone is created."""
     config = good_config()
