@@ -14,7 +14,7 @@ Wiring (in ``app.py``, where a run's engine is built)::
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from orchestrator.engine import Observer
 from orchestrator.eta import DEFAULT_DRILLS, ByteProgress, Eta, StepHistory, estimate
 from orchestrator.journal.protocols import Journal
 from orchestrator.model import EventName
-from orchestrator.runbook import Runbook, Step, runbook_from_dict
+from orchestrator.runbook import Runbook, runbook_from_dict
 
 #: the step kind whose live byte progress gives its ETA
 RESTORE_KIND = "backup.restore"
@@ -46,38 +46,19 @@ class RestoreProgress:
                 self._latest[step_id] = (dict(fields), self.clock.now())
 
     def live(self, book: Runbook) -> dict[str, ByteProgress]:
-        """Step id -> the byte progress that step waits for, for each restore step with progress.
-
-        With tiers, one restore of both tiers reports under whichever step started it: a critical step
-        waits for the critical bytes (queued first, so ``min(done, critical total)`` of them are through),
-        a bulk step for every byte."""
+        """Step id -> the byte progress that step waits for, for each restore step with progress. With
+        tiers, each tier's progress goes to its own step's row (``TieredRestore.watch``): a critical step
+        waits for the critical bytes, a bulk step for the bulk's; a restore step that has not reported yet
+        is timed by the drills."""
         with self._lock:
             latest = dict(self._latest)
-        out = {}
-        for step in book.steps:
-            found = _own_or_sibling(step, book, latest) if step.uses == RESTORE_KIND else None
-            if found is not None:
-                out[step.id] = _progress_for(step, *found)
-        return out
+        return {step.id: _progress_of(*latest[step.id]) for step in book.steps
+                if step.uses == RESTORE_KIND and step.id in latest}
 
 
-def _own_or_sibling(step: Step, book: Runbook, latest: Mapping[str, tuple[dict[str, Any], datetime]]
-                    ) -> tuple[dict[str, Any], datetime] | None:
-    """The step's own progress, else that of another restore step of its phase (the shared tiered restore)."""
-    if step.id in latest:
-        return latest[step.id]
-    siblings = [latest[s.id] for s in book.steps
-                if s.uses == RESTORE_KIND and s.phase == step.phase and s.id in latest]
-    return max(siblings, key=lambda found: found[1]) if siblings else None
-
-
-def _progress_for(step: Step, fields: dict[str, Any], at: datetime) -> ByteProgress:
+def _progress_of(fields: dict[str, Any], at: datetime) -> ByteProgress:
     done, total = int(fields.get("bytes_done") or 0), int(fields["bytes_total"])
-    rate = float(fields.get("bytes_per_second") or 0)
-    critical = fields.get("critical_bytes_total")
-    if step.raw_params.get("tier") == "critical" and isinstance(critical, int):
-        return ByteProgress(min(done, critical), critical, rate, at)
-    return ByteProgress(done, total, rate, at)
+    return ByteProgress(done, total, float(fields.get("bytes_per_second") or 0), at)
 
 
 def chain_observers(*observers: Observer | None) -> Observer | None:

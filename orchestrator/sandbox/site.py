@@ -56,7 +56,7 @@ SITE_NAME = "cc-dr-sandbox"
 @dataclass
 class SandboxOptions:
     """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS, _APPLIANCE,
-    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED)."""
+    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT)."""
 
     size_mb: float = 200.0
     days: int = 4
@@ -78,6 +78,8 @@ class SandboxOptions:
     error_rate: float = 0.0
     #: seed of the proxy's fault draws
     fault_seed: int = 0
+    #: an Amazon Connect site (the Connect double started, the site file's ``connect`` key); off: a SIP/DNS site
+    connect: bool = True
 
     @property
     def needs_proxy(self) -> bool:
@@ -94,6 +96,7 @@ class SandboxOptions:
             tunnel_seconds=float(env.get("ORCHESTRATOR_SANDBOX_TUNNEL_SECONDS", cls.tunnel_seconds)),
             appliance=env.get("ORCHESTRATOR_SANDBOX_APPLIANCE", cls.appliance),
             team_table=env.get("ORCHESTRATOR_SANDBOX_TEAM_TABLE") or None,
+            connect=env.get("ORCHESTRATOR_SANDBOX_CONNECT", "on").strip().lower() not in ("0", "off", "no", "false"),
             insync_seconds=float(env.get("ORCHESTRATOR_SANDBOX_INSYNC_SECONDS", cls.insync_seconds)),
             inservice_seconds=float(env.get("ORCHESTRATOR_SANDBOX_INSERVICE_SECONDS", cls.inservice_seconds)),
             throttle_rate=float(env.get("ORCHESTRATOR_SANDBOX_THROTTLE_RATE", cls.throttle_rate)),
@@ -161,11 +164,11 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
     folder.mkdir(parents=True, exist_ok=True)
     state: dict = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
     try:
-        connect = _spawn_connect(folder, state)  # its start overlaps moto's
+        connect = _spawn_connect(folder, state) if options.connect else None  # its start overlaps moto's
         moto = motoserver.start(log_file=folder / "moto.log")
         state["moto"] = moto.to_dict()
         _save(folder, state)
-        connect_key = _connect_ready(connect, state)
+        connect_key = _connect_ready(connect, state) if connect is not None else None
         log.info("sandbox.moto_started", endpoint=moto.endpoint, pid=moto.pid)
         server = sshd.start()
         state["sshd"] = server.state()
@@ -177,7 +180,8 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         appliance = _start_appliance(folder, server, key, options, state)
         _save(folder, state)
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
+        if connect_key is not None:
+            site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
         site_file = folder / "site.json"
         site_file.write_text(json.dumps(site, indent=2) + "\n")
         state["site_file"] = str(site_file.resolve())

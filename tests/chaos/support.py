@@ -22,7 +22,7 @@ from tests.helpers import REPO
 from tests.support import awsproxy
 
 #: the fake appliance: the chaos tests configure it (latency, modes) and read its state
-SMALL = dict(size_mb=12, days=3, files=24, seats=10, appliance="fake")
+SMALL = dict(size_mb=12, days=3, files=24, seats=10, appliance="fake", connect=False)  # a SIP/DNS site
 #: latency the shared chaos site injects, so that each wait takes real time and a kill can land inside it
 LATENCY = {"insync_seconds": 1.5, "inservice_seconds": 2.0, "tunnel_seconds": 1.0}
 

@@ -69,19 +69,20 @@ def test_kill_9_between_two_shift_steps_then_resume_applies_no_step_twice(moto_s
     assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 0, SECONDARY: 100}
 
 
-def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_started(embedded_site, tmp_path):
+def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_started(embedded_connect_site, tmp_path):
     """The sandbox exports AWS_ENDPOINT_URL_CONNECT and writes a connect key; a failover with the Connect steps
     announces in both Regions and moves 100 % to the secondary in three verified steps (preflight runs the
     Connect checks); the failback returns the distribution and the hours of operation to where they started."""
-    assert embedded_site.env["AWS_ENDPOINT_URL_CONNECT"] == embedded_site.state["connect"]["endpoint"]
-    connect = embedded_site.site["connect"]
-    assert (connect["primary_region"], connect["secondary_region"]) == ("us-east-1", embedded_site.state["region"])
-    double = DoubleControl(embedded_site.state["connect"]["endpoint"])
+    assert embedded_connect_site.env["AWS_ENDPOINT_URL_CONNECT"] == embedded_connect_site.state["connect"]["endpoint"]
+    connect = embedded_connect_site.site["connect"]
+    regions = (connect["primary_region"], connect["secondary_region"])
+    assert regions == ("us-east-1", embedded_connect_site.state["region"])
+    double = DoubleControl(embedded_connect_site.state["connect"]["endpoint"])
     before = double.state()
     state_dir = tmp_path / "state"
-    site = str(embedded_site.site_file)
+    site = str(embedded_connect_site.site_file)
 
-    over = cli(embedded_site, state_dir, "failover", "--site", site, "--runbook",
+    over = cli(embedded_connect_site, state_dir, "failover", "--site", site, "--runbook",
                str(RUNBOOKS / "connect-failover.yaml"), "--yes")
     assert over.returncode == 0, over.stderr[-3000:]
     during = double.state()
@@ -93,7 +94,7 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
     assert preflight["status"] == "succeeded"
     assert {s["id"]: s["status"] for s in report["steps"]}["connect-shift"] == "succeeded"
 
-    back = cli(embedded_site, state_dir, "failback", "--site", site, "--runbook",
+    back = cli(embedded_connect_site, state_dir, "failback", "--site", site, "--runbook",
                str(RUNBOOKS / "connect-failback.yaml"), "--yes")
     assert back.returncode == 0, back.stderr[-3000:]
     assert double.state() == before
@@ -104,21 +105,21 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
     assert double.defects() == []
 
 
-def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded_site, tmp_path):
+def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded_connect_site, tmp_path):
     """With no --runbook, a failover of the embedded (Connect) site announces and shifts 10 -> 50 -> 100 % after
     the DNS cutover, and the failback shifts back (50 -> 100 % to the primary) and removes the announcement:
     the double ends as it started, and both reports name the Connect steps as succeeded; so does a drill."""
-    double = DoubleControl(embedded_site.state["connect"]["endpoint"])
+    double = DoubleControl(embedded_connect_site.state["connect"]["endpoint"])
     before = double.state()
     already = len(double.requests())
     state_dir = tmp_path / "state"
-    site = str(embedded_site.site_file)
+    site = str(embedded_connect_site.site_file)
 
-    over = cli(embedded_site, state_dir, "failover", "--site", site, "--yes")
+    over = cli(embedded_connect_site, state_dir, "failover", "--site", site, "--yes")
     assert over.returncode == 0, over.stderr[-3000:]
     during = double.state()
     assert during["telephony"] == during["agents"] == {"us-east-1": 0, "us-west-2": 100}
-    back = cli(embedded_site, state_dir, "failback", "--site", site, "--yes")
+    back = cli(embedded_connect_site, state_dir, "failback", "--site", site, "--yes")
     assert back.returncode == 0, back.stderr[-3000:]
     assert double.state() == before
     assert shift_percents(double.requests()[already:]) == [10, 50, 100, 50, 0]
@@ -133,10 +134,38 @@ def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded
         == {"connect-shift-back": "succeeded", "connect-unannounce": "succeeded"}
 
     # a drill runs both runbooks: it moves the traffic and announces too, and leaves the double as it was
-    drill = cli(embedded_site, tmp_path / "drill-state", "drill", "--site", site)
+    drill = cli(embedded_connect_site, tmp_path / "drill-state", "drill", "--site", site)
     assert drill.returncode == 0, drill.stderr[-3000:]
     report = json.loads(next((tmp_path / "drill-state" / "reports").glob("*/report.json")).read_text())
     assert {s["id"]: s["status"] for s in report["steps"] if "connect" in s["id"]} == {
         "failover/connect-announce": "succeeded", "failover/connect-shift": "succeeded",
         "failback/connect-shift-back": "succeeded", "failback/connect-unannounce": "succeeded"}
     assert double.state() == before
+
+
+def test_at_a_terminal_a_connect_site_asks_for_the_cutover_then_for_the_shift(embedded_connect_site, tmp_path):
+    """At a real terminal, a failover of the Connect sandbox asks twice: the DNS cutover (its records shown),
+    then the traffic shift (each step's percentages shown); `y` to both: exit 0, 100 % in the secondary, and
+    the report lists both approvals as given at the prompt."""
+    import io
+
+    import pexpect
+
+    site, state_dir = embedded_connect_site, tmp_path / "state"
+    env = {**site.env, "ORCHESTRATOR_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "COLUMNS": "160"}
+    orchestrator_cli = str(Path(sys.executable).parent / "orchestrator")
+    child = pexpect.spawn(orchestrator_cli, ["failover", "--site", str(site.site_file)], env=env, cwd=str(REPO), dimensions=(45, 160), encoding="utf-8", timeout=180)
+    child.logfile_read = screen = io.StringIO()
+    child.expect(r"Approve step 'dns-cutover' \(dns\.cutover, owner incident-commander\)\? \[y/N\]: ")
+    child.sendline("y")
+    child.expect(r"Approve step 'connect-shift' \(connect\.shift_traffic, owner incident-commander\)\? \[y/N\]: ")
+    shown = child.before
+    child.sendline("y")
+    child.expect(pexpect.EOF, timeout=180)
+    child.close()
+    assert child.exitstatus == 0, screen.getvalue()[-3000:]
+    assert "step 10%" in shown and "step 100%" in shown
+    assert DoubleControl(site.state["connect"]["endpoint"]).state()["telephony"] == {PRIMARY: 0, SECONDARY: 100}
+    report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
+    assert [(a["step"], a["source"]) for a in report["approvals"]] == [("dns-cutover", "prompt"),
+                                                                       ("connect-shift", "prompt")]

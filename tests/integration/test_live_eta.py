@@ -36,8 +36,8 @@ def seed_history(state_dir, site: str) -> None:
 
 def test_eta_at_each_milestone_of_a_real_tiered_failover(tiered_site, tmp_path):  # noqa: F811 (the fixture)
     """At every milestone the ETA is a range from the two seeded drills (earliest <= latest, 2 drills), done
-    once the service steps ended; the restore's live bytes reach RestoreProgress with the critical tier's
-    size, and the critical step waits for no more than those bytes."""
+    once the service steps ended; the restore's live bytes reach RestoreProgress per tier, and the
+    critical step waits for no more than the critical tier's bytes."""
     settings = app.Settings(state_dir=tmp_path / "state")
     seed_history(settings.state_dir, tiered_site.site["site"])
     journal = SqliteJournal(settings.state_dir)
@@ -61,6 +61,6 @@ def test_eta_at_each_milestone_of_a_real_tiered_failover(tiered_site, tmp_path):
         assert eta is not None and eta.drills == 2 and eta.earliest <= eta.latest, (step, eta)
         assert eta.latest - eta.earliest < timedelta(seconds=30)
     assert dict(seen)["dns-cutover"].latest <= datetime.now(UTC) + timedelta(seconds=10)
-    # the shared tiered restore's progress: the critical step waits for the critical bytes only
+    # each tier's progress on its own step: the critical step waits for the critical bytes only
     both = [sizes for sizes in live if {"restore-critical", "restore-bulk"} <= set(sizes)]
     assert both and all(s["restore-critical"] < s["restore-bulk"] for s in both)

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.integration
 
 #: a small critical tier (~4 MB: roster, prompts, CRM) and a bulk tier 40x its size, so the bulk outlasts
 #: the cutover by seconds on this machine
-TIERED = embedded.SandboxOptions(size_mb=160, days=1, files=40, seats=10, tunnel_seconds=0.0, appliance="fake")
+TIERED = embedded.SandboxOptions(size_mb=160, days=1, files=40, seats=10, tunnel_seconds=0.0, appliance="fake",
+                                 connect=False)
 BULK_RATIO = "40"
 CRITICAL, COMPLETE = "_RESTORE_CRITICAL.json", "_RESTORE_COMPLETE.json"
 
