@@ -154,7 +154,8 @@ def test_at_a_terminal_a_connect_site_asks_for_the_cutover_then_for_the_shift(em
     site, state_dir = embedded_connect_site, tmp_path / "state"
     env = {**site.env, "ORCHESTRATOR_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "COLUMNS": "160"}
     orchestrator_cli = str(Path(sys.executable).parent / "orchestrator")
-    child = pexpect.spawn(orchestrator_cli, ["failover", "--site", str(site.site_file)], env=env, cwd=str(REPO), dimensions=(45, 160), encoding="utf-8", timeout=180)
+    child = pexpect.spawn(orchestrator_cli, ["failover", "--site", str(site.site_file)], env=env, cwd=str(REPO),
+                          dimensions=(45, 160), encoding="utf-8", timeout=180)
     child.logfile_read = screen = io.StringIO()
     child.expect(r"Approve step 'dns-cutover' \(dns\.cutover, owner incident-commander\)\? \[y/N\]: ")
     child.sendline("y")
