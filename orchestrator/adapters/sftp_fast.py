@@ -47,6 +47,8 @@ class ChunkPipe(BufferedPipe):
         self._chunks: deque[bytes] = deque()
         self._size = 0
         self._waiting = 0
+        #: the most bytes it held at once (what the memory-bound test checks)
+        self.peak = 0
 
     def set_event(self, event: threading.Event) -> None:
         with self._lock:
@@ -63,6 +65,7 @@ class ChunkPipe(BufferedPipe):
                 self._event.set()
             self._chunks.append(data)
             self._size += len(data)
+            self.peak = max(self.peak, self._size)
             if self._waiting:
                 self._cv.notify_all()
 
@@ -160,8 +163,8 @@ class PipelinedRead:
         self.sftp = sftp
         self.channel: paramiko.Channel = sftp.sock
         self.handle = handle
-        self.request_size = request_size
-        self.inflight_bytes = max(inflight_bytes, request_size)
+        self.inflight_bytes = max(inflight_bytes, 1024)
+        self.request_size = min(request_size, self.inflight_bytes)  # a window smaller than one request wins
         #: the most bytes that were requested and not yet yielded at any time (what the tests check)
         self.peak_inflight = 0
 
@@ -171,13 +174,7 @@ class PipelinedRead:
         requested: dict[int, tuple[int, int]] = {}  # request id -> (offset, length)
         arrived: dict[int, bytes] = {}  # offset -> data, not yet yielded (out of order)
         position, next_offset, inflight, eof_at = start, start, 0, end
-        while position < end:
-            while next_offset < eof_at and inflight + min(self.request_size, end - next_offset) <= self.inflight_bytes:
-                length = min(self.request_size, end - next_offset)
-                requested[self._send_read(next_offset, length)] = (next_offset, length)
-                next_offset += length
-                inflight += length
-            self.peak_inflight = max(self.peak_inflight, inflight)
+        while True:
             while position in arrived:
                 piece = arrived.pop(position)
                 position += len(piece)
@@ -187,6 +184,13 @@ class PipelinedRead:
                 if position < end:
                     raise ShortFile(position)
                 return
+            # refill the window (after the pieces above were taken: that is what made room)
+            while next_offset < eof_at and inflight + min(self.request_size, end - next_offset) <= self.inflight_bytes:
+                length = min(self.request_size, end - next_offset)
+                requested[self._send_read(next_offset, length)] = (next_offset, length)
+                next_offset += length
+                inflight += length
+            self.peak_inflight = max(self.peak_inflight, inflight)
             request_id, kind, body = self._response()
             if request_id not in requested:
                 self._stray(request_id)
