@@ -2,15 +2,17 @@
 
 Reading is built for throughput and for hostile content:
 
-* Downloads use paramiko's prefetch (many outstanding reads), never a plain ``read()`` loop
-  (4.9 MB/s measured on loopback) and never a 16-64 request cap (busy-wait bug). Each read asks for as much as
-  the server accepts (``limits@openssh.com``: 255 KiB on OpenSSH 8.6+, else 32 KiB): paramiko's
-  cost is per request and per prefetch buffer, so 8x fewer requests cut the client's CPU by 25-40%
-  (BENCHMARKS.md). A file that one request covers is read without prefetch (no prefetch thread).
-  Prefetch is issued one bounded WINDOW at a time: paramiko buffers prefetched data until it is
-  read, so prefetching a whole file lets a slow consumer (S3) pile a file's worth of bytes in
-  memory; and a window also re-arms
-  prefetch should paramiko's prefetch race drop it back to synchronous reads.
+* Downloads never use a plain ``read()`` loop (4.9 MB/s measured on loopback) nor paramiko's prefetch:
+  ``sftp_fast.PipelinedRead`` keeps a sliding window of READ requests in flight (a new one as each
+  answer is taken; at most :attr:`SftpBackupSource.window` = 8 MiB requested and not yet delivered, the
+  memory bound of a download, sized to a long link's bandwidth-delay product: 8 MiB / 30 ms = 280 MB/s)
+  and parses the answers straight from the channel, whose receive buffer is a ``ChunkPipe`` (paramiko's
+  moves every buffered byte on each read). Each read asks for as much as the server accepts
+  (``limits@openssh.com``: 255 KiB on OpenSSH 8.6+, else 32 KiB): the cost is per request, so 8x fewer
+  requests cut the client's CPU (BENCHMARKS.md). Handles are closed without waiting for the answer.
+* Small files (one request each) are fetched in groups (``fetch_small``): every OPEN of the group at
+  once, then every READ: two round trips per group instead of three per file, which is what a long link
+  makes expensive.
 * Each parallel download borrows its own SSH connection from a pool (paramiko decrypts a
   connection's packets in one thread; separate transports spread that work).
 * A dropped connection mid-file is resumed: the stream reconnects, reopens the file, seeks to the

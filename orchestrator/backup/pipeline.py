@@ -11,8 +11,11 @@ every critical file is queued before the first bulk file, on the same workers):
   completed only when the digest matched (see adapters/s3.py for why that keeps corrupt bytes off
   the final key).
 
-Memory is bounded: at most ``max_inflight_bytes`` of parts/small files wait for S3, each download
-holds one part being filled plus one prefetch window; a slow S3 blocks the downloads, not the RAM.
+Memory is bounded: at most ``max_inflight_bytes`` (default 64 MiB) of parts/small files wait for S3;
+each download holds one part being filled (``part_size``, 8 MiB) plus its SFTP read window
+(``SftpBackupSource.window``, 8 MiB requested and not yet delivered; a group of small files: at most
+``GROUP_FILES`` x 255 KiB, counted in the budget). With the runbook's 4 workers: 4 x (8 + 8) + 64 =
+128 MiB of data in flight, whatever the link or the file sizes; a slow S3 blocks the downloads, not the RAM.
 Files already at their key with the same sha256 (object metadata) are skipped, which is what makes a
 retried or resumed restore cheap.
 """
