@@ -45,6 +45,7 @@ class ChunkPipe(BufferedPipe):
         self._event: threading.Event | None = None
         self._closed = False
         self._chunks: deque[bytes] = deque()
+        self._front = 0  # bytes of the first chunk already read
         self._size = 0
         self._waiting = 0
         #: the most bytes it held at once (what the memory-bound test checks)
@@ -98,14 +99,15 @@ class ChunkPipe(BufferedPipe):
         """Up to ``nbytes`` from the front (lock held): whole chunks joined, at most one split."""
         chunks, out, taken = self._chunks, [], 0
         while chunks and taken < nbytes:
-            chunk = chunks[0]
-            room = nbytes - taken
-            if len(chunk) <= room:
-                out.append(chunks.popleft())
-                taken += len(chunk)
-            else:
-                out.append(chunk[:room])
-                chunks[0] = chunk[room:]
+            chunk, front = chunks[0], self._front
+            room, left = nbytes - taken, len(chunk) - front
+            if left <= room:  # the rest of this chunk
+                out.append(chunks.popleft()[front:] if front else chunks.popleft())
+                self._front = 0
+                taken += left
+            else:  # a slice; the chunk stays, only the taken bytes are copied
+                out.append(chunk[front: front + room])
+                self._front = front + room
                 taken += room
         self._size -= taken
         if self._size == 0 and self._event is not None and not self._closed:
@@ -114,8 +116,9 @@ class ChunkPipe(BufferedPipe):
 
     def empty(self) -> bytes:
         with self._lock:
-            out = b"".join(self._chunks)
+            out = b"".join(self._chunks)[self._front:]
             self._chunks.clear()
+            self._front = 0
             self._size = 0
             if self._event is not None and not self._closed:
                 self._event.clear()

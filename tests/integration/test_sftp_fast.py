@@ -92,3 +92,24 @@ def test_chunk_pipe_reads_split_and_join_chunks_exactly():
     pipe.close()
     assert pipe.read(5) == b"z"
     assert pipe.read(5) == b""
+
+
+def test_chunk_pipe_returns_every_byte_in_order_for_any_read_sizes():
+    """Seeded random chunk and read sizes: the bytes read are exactly the bytes fed; empty() returns the
+    unread rest of a partly read chunk."""
+    import random
+
+    rng = random.Random(14)
+    data = rng.randbytes(300_000)
+    pipe, offset = ChunkPipe(), 0
+    while offset < len(data):
+        size = rng.randint(1, 40_000)
+        pipe.feed(data[offset: offset + size])
+        offset += size
+    out = []
+    while len(pipe):
+        out.append(pipe.read(rng.randint(1, 70_000)))
+    assert b"".join(out) == data
+    pipe.feed(b"abc")
+    assert pipe.read(1) == b"a"
+    assert pipe.empty() == b"bc"
