@@ -66,10 +66,17 @@ def summary(results: dict) -> str:
     if "tiers" in results:
         lines.append(f"RTO with a bulk tier / critical alone: {results['tiers']['ratio']:.3f} (goal <= 1.1)")
     if "restore" in results:
-        f = results["restore"]["figures"]
-        if "ours" in f and "rclone" in f:
-            lines.append(f"restore: ours {f['ours']['mb_per_s']:.1f} MB/s, rclone {f['rclone']['mb_per_s']:.1f} MB/s: "
-                         f"{f['ours']['ratio_to_rclone']:.2f}x rclone (goal >= 1.0)")
+        from bench.restore import GOALS
+
+        for name, link in results["restore"]["links"].items():
+            f = link["figures"]
+            if "ours" in f and "rclone" in f:
+                ours, rclone, goal = f["ours"], f["rclone"], GOALS.get(name)
+                lines.append(
+                    f"restore {name}: ours {ours['mb_per_s']:.1f} MB/s, rclone {rclone['mb_per_s']:.1f} MB/s: "
+                    f"{ours['ratio_to_rclone']:.2f}x rclone" + (f" (goal >= {goal})" if goal else "")
+                    + f"; client CPU-s/GB ours {ours['cpu_s_per_gb']:.2f}, rclone {rclone['cpu_s_per_gb']:.2f}"
+                    " (goal: ours <= rclone)")
     if "scale" in results:
         for dim, info in results["scale"].items():
             lines.append(f"scale {dim}: time growth x{info['time_growth']:.1f} for size x{info['size_growth']:.0f}")

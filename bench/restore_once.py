@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--snapshot", required=True)
     parser.add_argument("--prefix", required=True, help="target prefix inside the site's bucket, ending with /")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--sftp-port", type=int, default=None, help="connect here instead (the delay proxy)")
     parser.add_argument("--part-size-mib", type=int, default=8)
     parser.add_argument("--cipher", default=None, help="prefer this SSH cipher (experiments; paramiko has no chacha20)")
     parser.add_argument("--manifest-only", action="store_true", help="list + manifest only, no transfer")
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> dict:
         ssh.PREFERRED_CIPHERS = (args.cipher, *(c for c in ssh.PREFERRED_CIPHERS if c != args.cipher))
     started = time.perf_counter()
     site = load_site(args.site)
+    if args.sftp_port:
+        sftp = site.backup.sftp.model_copy(update={"port": args.sftp_port})
+        site = site.model_copy(update={"backup": site.backup.model_copy(update={"sftp": sftp})})
     services = Services(site)
     try:
         source = services.backup_source

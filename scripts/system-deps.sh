@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the embedded site and the tests need, when missing.
+# `system-deps.sh --bench` (make bench): also rclone, the restore benchmark's reference tool (not needed by make test).
 # Required: openssh-server/-client (the SFTP provider and the VPN appliance are a real sshd).
 # For the real VPN tunnel (root only): strongSwan's charon with kernel-libipsec, swanctl, ping. Without
 # them (or without root) the embedded site falls back to its fake appliance and says so.
@@ -7,6 +8,9 @@ set -euo pipefail
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
+if [ "${1:-}" = "--bench" ]; then
+  command -v rclone >/dev/null 2>&1 || need+=(rclone)
+fi
 tunnel=()
 [ -x /usr/lib/ipsec/charon ] || tunnel+=(strongswan-charon)
 [ -x /usr/sbin/swanctl ] || tunnel+=(strongswan-swanctl)

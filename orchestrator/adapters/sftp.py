@@ -2,15 +2,17 @@
 
 Reading is built for throughput and for hostile content:
 
-* Downloads use paramiko's prefetch (many outstanding reads), never a plain ``read()`` loop
-  (4.9 MB/s measured on loopback) and never a 16-64 request cap (busy-wait bug). Each read asks for as much as
-  the server accepts (``limits@openssh.com``: 255 KiB on OpenSSH 8.6+, else 32 KiB): paramiko's
-  cost is per request and per prefetch buffer, so 8x fewer requests cut the client's CPU by 25-40%
-  (BENCHMARKS.md). A file that one request covers is read without prefetch (no prefetch thread).
-  Prefetch is issued one bounded WINDOW at a time: paramiko buffers prefetched data until it is
-  read, so prefetching a whole file lets a slow consumer (S3) pile a file's worth of bytes in
-  memory; and a window also re-arms
-  prefetch should paramiko's prefetch race drop it back to synchronous reads.
+* Downloads never use a plain ``read()`` loop (4.9 MB/s measured on loopback) nor paramiko's prefetch:
+  ``sftp_fast.PipelinedRead`` keeps a sliding window of READ requests in flight (a new one as each
+  answer is taken; at most :attr:`SftpBackupSource.window` = 8 MiB requested and not yet delivered, the
+  memory bound of a download, sized to a long link's bandwidth-delay product: 8 MiB / 30 ms = 280 MB/s)
+  and parses the answers straight from the channel, whose receive buffer is a ``ChunkPipe`` (paramiko's
+  moves every buffered byte on each read). Each read asks for as much as the server accepts
+  (``limits@openssh.com``: 255 KiB on OpenSSH 8.6+, else 32 KiB): the cost is per request, so 8x fewer
+  requests cut the client's CPU (BENCHMARKS.md). Handles are closed without waiting for the answer.
+* Small files (one request each) are fetched in groups (``fetch_small``): every OPEN of the group at
+  once, then every READ: two round trips per group instead of three per file, which is what a long link
+  makes expensive.
 * Each parallel download borrows its own SSH connection from a pool (paramiko decrypts a
   connection's packets in one thread; separate transports spread that work).
 * A dropped connection mid-file is resumed: the stream reconnects, reopens the file, seeks to the
@@ -38,6 +40,7 @@ from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from orchestrator import cancel, retry
 from orchestrator.adapters import ssh
+from orchestrator.adapters.sftp_fast import PipelinedRead, ShortFile, ShortSmallFile, fetch_group, open_sftp
 from orchestrator.backup.sha256sums import SumEntry, parse_sha256sums
 from orchestrator.clock import Clock
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
@@ -101,7 +104,13 @@ class _Session:
 class SftpBackupSource:
     """Snapshots under ``sftp_cfg.path`` on the provider's SFTP server."""
 
-    window = 16 * 1024 * 1024
+    #: bytes of READ requests in flight per download (its memory bound; sized to a link's
+    #: bandwidth-delay product: 8 MiB / 30 ms RTT = 280 MB/s per download)
+    window = 8 * 1024 * 1024
+    #: the SSH channel's receive window: above ``window``, so it never throttles a download
+    channel_window = 16 * 1024 * 1024
+    #: the largest SSH data packet the server may send on the channel
+    max_packet = 32 * 1024
     #: largest SFTP read request; the server's own limit (limits@openssh.com) wins when lower, and
     #: a server that does not say gets paramiko's 32 KiB
     max_request_size = 255 * 1024
@@ -189,29 +198,46 @@ class SftpBackupSource:
             self._return(session)
 
     def _read_from(self, session: _Session, path: str, position: int, size: int) -> Iterator[bytes]:
-        request_size = self._request_size or PIECE
-        with session.sftp.open(path, "rb") as handle:
-            handle.MAX_REQUEST_SIZE = request_size
-            if size - position <= request_size:
-                # one request answers it: no prefetch (and no prefetch thread) for small files
-                handle.seek(position)
-                while position < size:
-                    piece = handle.read(size - position)
-                    if not piece:
-                        self._short_read(session, path, position, size)
-                    position += len(piece)
-                    yield piece
-                return
-            while position < size:
-                end = min(size, position + self.window)
-                handle.seek(position)
-                _prefetch_here(handle, end)
-                while position < end:
-                    piece = handle.read(min(request_size, end - position))
-                    if not piece:
-                        self._short_read(session, path, position, size)
-                    position += len(piece)
-                    yield piece
+        handle = session.sftp.open(path, "rb")
+        handle._closed = True  # closed below without waiting for the answer (never by paramiko's __del__)
+        reader = PipelinedRead(session.sftp, handle.handle, self._request_size or PIECE, self.window)
+        try:
+            yield from reader.read(position, size)
+        except ShortFile as short:
+            self._short_read(session, path, short.position, size)
+        reader.close_async()
+
+    def single_request_size(self) -> int:
+        """The largest file one READ request covers (negotiated on the first connection)."""
+        if self._request_size is None:
+            self._return(self._borrow())
+        return self._request_size or PIECE
+
+    def fetch_small(self, snapshot: Snapshot, remotes: list[RemoteFile]) -> list[bytes]:
+        """Whole files of at most :meth:`single_request_size` bytes, together on one session: two round
+        trips for the group instead of three per file (what a long link makes expensive). A dropped link
+        fetches the group again (``resume_attempts``); a file shorter than listed is a SnapshotError."""
+        paths = [(f"{self._dir(snapshot)}/{r.path}", r.size) for r in remotes]
+        failures = 0
+        while True:
+            session = None
+            try:
+                session = self._borrow()
+                with cancel.guard(self.clock, session.close):
+                    try:
+                        data = fetch_group(session.sftp, paths)
+                    except ShortSmallFile as short:
+                        path, size = paths[short.index]
+                        self._short_read(session, path, short.position, size)
+            except (OSError, EOFError, paramiko.SSHException, RetryableError) as exc:
+                failures = self._dropped(session, remotes[0], 0, failures, exc)
+                continue
+            except BaseException:
+                if session is not None:
+                    self._discard(session)
+                raise
+            self._return(session)
+            return data
 
     def _short_read(self, session: _Session, path: str, position: int, size: int) -> None:
         # paramiko reports a dropped connection as EOF inside read(): tell the two apart
@@ -294,13 +320,19 @@ class SftpBackupSource:
         key = self.secrets.ssh_private_key(self.cfg)
         conn = ssh.connect(self.cfg, key, self.options)
         try:
-            session = _Session(conn, conn.open_sftp(), self.read_timeout)
+            session = _Session(conn, self._open_sftp(conn), self.read_timeout)
             if self._request_size is None:
                 self._request_size = self._negotiate_request_size(session)
             return session
         except BaseException:
             conn.close()
             raise
+
+    def _open_sftp(self, conn: ssh.SshConnection) -> paramiko.SFTPClient:
+        try:
+            return open_sftp(conn.transport, max(self.channel_window, self.window), self.max_packet)
+        except Exception as exc:
+            raise ssh.translate(exc, conn.label) from None
 
     def _negotiate_request_size(self, session: _Session) -> int:
         """The read size to request: up to the server's ``max-read-length`` (the ``limits@openssh.com``

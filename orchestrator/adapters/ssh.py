@@ -5,7 +5,8 @@
   offered, so a server with several host keys must present that one.
 * The private key comes from ``Secrets.ssh_private_key(endpoint)`` (Secrets Manager or a file).
 * aes128-gcm is preferred (paramiko's default order starts with aes-ctr + HMAC, measurably slower),
-  paramiko's default window is kept (a 64 MiB window measured slower on loopback: 35-41 vs 94-136 MB/s).
+  paramiko's default window is kept for commands; the backup SFTP channel sets its own (adapters/sftp.py,
+  with a receive buffer that does not slow down as the window grows: adapters/sftp_fast.py).
 * Errors are translated here: host key mismatch and authentication failure are FatalError (retrying
   cannot fix them); refused/reset connections, timeouts and EOF are RetryableError. Messages name the
   user, host and port and, for host keys, fingerprints: never key material.

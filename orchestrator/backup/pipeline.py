@@ -11,8 +11,11 @@ every critical file is queued before the first bulk file, on the same workers):
   completed only when the digest matched (see adapters/s3.py for why that keeps corrupt bytes off
   the final key).
 
-Memory is bounded: at most ``max_inflight_bytes`` of parts/small files wait for S3, each download
-holds one part being filled plus one prefetch window; a slow S3 blocks the downloads, not the RAM.
+Memory is bounded: at most ``max_inflight_bytes`` (default 64 MiB) of parts/small files wait for S3;
+each download holds one part being filled (``part_size``, 8 MiB) plus its SFTP read window
+(``SftpBackupSource.window``, 8 MiB requested and not yet delivered; a group of small files: at most
+``GROUP_FILES`` x 255 KiB, counted in the budget). With the runbook's 4 workers: 4 x (8 + 8) + 64 =
+128 MiB of data in flight, whatever the link or the file sizes; a slow S3 blocks the downloads, not the RAM.
 Files already at their key with the same sha256 (object metadata) are skipped, which is what makes a
 retried or resumed restore cheap.
 """
@@ -20,6 +23,7 @@ retried or resumed restore cheap.
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 import threading
 import time
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
 
 #: how often a download looks at the stop flag and the run's cancellation (ctx.check)
 CHECK_EVERY_BYTES = 8 << 20
+#: small files (one SFTP read each) one worker fetches together: 2 round trips per group instead of
+#: 3 per file; at most GROUP_FILES x the negotiated read size (16 x 255 KiB ~ 4 MiB) in memory per group
+GROUP_FILES = 16
 
 
 class ChecksumMismatch(FatalError):
@@ -185,6 +192,8 @@ class RestorePipeline:
         self.upload_workers = upload_workers or max(2, workers)
         self.part_size = part_size
         self.budget = _Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
+        #: small files fetched together by one worker (1: every file alone)
+        self.group_files = GROUP_FILES
         self.check = check or (lambda: None)
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._pools_lock = threading.Lock()
@@ -219,9 +228,23 @@ class RestorePipeline:
                 earlier.later.append(batch)
             batches.append(batch)
         out = []
+        group_limit = self.source.single_request_size() if self.group_files > 1 else 0
         for batch in batches:  # every file of a tier is queued before any file of the next tier
-            futures = [downloads.submit(self._restore_one, snapshot, f, existing, uploads, batch) for f in batch.files]
+            futures = [downloads.submit(self._restore_group, snapshot, group, existing, uploads, batch)
+                       for group in self._groups(batch.files, group_limit)]
             out.append(self._settle(snapshot, batch, futures, started))
+        return out
+
+    def _groups(self, files: list[RemoteFile], group_limit: int) -> list[list[RemoteFile]]:
+        """Each file alone, except files one SFTP read covers: ``group_files`` of them together (fetched in
+        two round trips for the group). ``files`` is largest first, so groups come after the large files."""
+        out: list[list[RemoteFile]] = []
+        for remote in files:
+            if 0 < remote.size <= group_limit and out and len(out[-1]) < self.group_files \
+                    and 0 < out[-1][0].size <= group_limit:
+                out[-1].append(remote)
+            else:
+                out.append([remote])
         return out
 
     def close(self) -> None:
@@ -286,9 +309,71 @@ class RestorePipeline:
         errors += [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
         if errors:  # the root cause first, not the Interrupted it caused in other files
             raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
-        return [f.result() for f in futures]
+        return [result for f in futures for result in f.result()]
 
     # --- one file ---------------------------------------------------------------------------------
+
+    def _restore_group(
+        self,
+        snapshot: Snapshot,
+        group: list[RemoteFile],
+        existing: dict[str, int],
+        uploads: ThreadPoolExecutor,
+        batch: _Batch,
+    ) -> list[FileResult]:
+        if len(group) == 1:
+            return [self._restore_one(snapshot, group[0], existing, uploads, batch)]
+        results, todo = [], []
+        for remote in group:
+            key = self.target.key(snapshot.name, remote.path)
+            if self._already_restored(key, remote, existing):
+                results.append(self._skipped(remote, batch))
+            else:
+                todo.append(remote)
+        if todo:
+            self._restore_small_group(snapshot, todo, uploads, batch)
+            results += [FileResult(r.path, r.size, r.sha256, skipped=False) for r in todo]
+        return results
+
+    def _skipped(self, remote: RemoteFile, batch: _Batch) -> FileResult:
+        self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
+        if batch.meter is not None:
+            batch.meter.add(remote.size)
+        return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
+
+    def _restore_small_group(
+        self, snapshot: Snapshot, group: list[RemoteFile], uploads: ThreadPoolExecutor, batch: _Batch
+    ) -> None:
+        """Small files fetched together, each hashed and PUT only once its digest matched (as
+        :meth:`_restore_small`); the first mismatch is raised after the group's verified files were sent."""
+        total = sum(r.size for r in group)
+        self._checkpoint(batch)
+        self.budget.acquire(total, batch.stop)
+        sent = 0
+        try:
+            bodies = self.source.fetch_small(snapshot, group)
+            mismatch: ChecksumMismatch | None = None
+            for remote, body in zip(group, bodies, strict=True):
+                if batch.meter is not None:
+                    batch.meter.add(remote.size)
+                try:
+                    self._verify(remote, hashlib.sha256(body))
+                except ChecksumMismatch as exc:
+                    mismatch = mismatch or exc
+                    continue
+                key = self.target.key(snapshot.name, remote.path)
+                future = uploads.submit(self.s3.put_bytes, self.target.bucket, key, body,
+                                        {SHA256_METADATA: remote.sha256})
+                sent += remote.size
+                future.add_done_callback(functools.partial(self._group_uploaded, size=remote.size, batch=batch))
+                batch.add_upload(future)
+                self.log.debug("restore.file", file=remote.path, bytes=remote.size)
+        except BaseException:
+            self.budget.release(total - sent)
+            raise
+        self.budget.release(total - sent)  # the bytes of files not sent (a mismatch)
+        if mismatch is not None:
+            raise mismatch
 
     def _restore_one(
         self,
@@ -300,10 +385,7 @@ class RestorePipeline:
     ) -> FileResult:
         key = self.target.key(snapshot.name, remote.path)
         if self._already_restored(key, remote, existing):
-            self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
-            if batch.meter is not None:
-                batch.meter.add(remote.size)
-            return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
+            return self._skipped(remote, batch)
         if remote.size <= self.part_size:
             self._restore_small(snapshot, remote, key, uploads, batch)
         else:
@@ -338,6 +420,9 @@ class RestorePipeline:
             raise
         future.add_done_callback(lambda done: self._uploaded(done, remote.size, batch))
         batch.add_upload(future)
+
+    def _group_uploaded(self, future: Future, *, size: int, batch: _Batch) -> None:
+        self._uploaded(future, size, batch)
 
     def _uploaded(self, future: Future, size: int, batch: _Batch) -> None:
         self.budget.release(size)

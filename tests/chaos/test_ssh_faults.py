@@ -240,6 +240,9 @@ def test_file_changing_while_read_is_refused(make_ssh_site, snapshot_root, clock
                     handle.write(os.urandom(65536))
 
     monkeypatch.setattr(SftpBackupSource, "stream", stream)
+    # at most 1 MiB requested ahead of what was delivered, so the server has not read the rewritten half yet
+    # when piece 8 (~2 MB) is delivered (the default 8 MiB window would have it read ahead of the rewrite)
+    monkeypatch.setattr(SftpBackupSource, "window", 1 << 20)
     ctx = step_contexts(BackupRestore, make_ssh_site(), clock, params={"workers": 1, "part_size_mib": 5})
     with pytest.raises(ChecksumMismatch, match=victim):
         BackupRestore().apply(ctx)
