@@ -27,6 +27,9 @@ FORBIDDEN: dict[str, set[str]] = {
     "report": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
     "progress": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
     "sandbox": {"orchestrator.engine", "orchestrator.app", "orchestrator.cli"},
+    "status_page": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine",
+                    "orchestrator.cli", "orchestrator.app"},
+    "publisher": {"boto3", "botocore", "paramiko", "orchestrator.engine", "orchestrator.cli", "orchestrator.app"},
 }
 #: nothing shipped imports the test tooling
 EVERYWHERE = {"tests", "bench"}
