@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from orchestrator.clock import Clock, iso
+from orchestrator.clock import Clock, iso, parse_iso
 from orchestrator.eta import Eta
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import OutboxEntry
@@ -32,7 +32,7 @@ from orchestrator.report import build_report
 from orchestrator.site import Site
 from orchestrator.status_page import build_view, render_page
 from orchestrator.status_page.render import write_page
-from orchestrator.status_page.view import PageView
+from orchestrator.status_page.view import PageView, as_of
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
@@ -124,32 +124,42 @@ class Delivery:
             done = Delivered()
             if not pending:
                 return done
-            view = self._publish_page(run_id, [e for e in pending if e.channel == PAGE], done)
+            report = deliver(lambda: build_report(self.journal, run_id), self.log, what="status_page.report")
+            eta = deliver(self.eta, self.log, what="eta")
+            self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
             for entry in (e for e in pending if e.channel == SNS):
-                self._send_message(entry, view, done)
+                self._send_message(entry, self._view_at(run_id, report, eta, entry.created_at), done)
             return done
 
-    # ------------------------------------------------------------------ the page
-    def _publish_page(self, run_id: str, uploads: list[OutboxEntry], done: Delivered) -> PageView | None:
-        eta = deliver(self.eta, self.log, what="eta")
-        view = deliver(lambda: self._page_view(run_id, eta), self.log, what="status_page.render")
-        if view is None:
+    def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
+        """What the run was doing when the milestone was reached (the message may go out later)."""
+        moment = parse_iso(at)
+        if report is None or moment is None:
             return None
+        book = self.journal.get_run(run_id).runbook
+        return deliver(lambda: build_view(as_of(report, moment), book, eta, moment), self.log, what="message.phase")
+
+    # ------------------------------------------------------------------ the page
+    def _publish_page(
+        self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, uploads: list[OutboxEntry], done: Delivered
+    ) -> None:
+        if report is None:
+            return
+        now = self.services.clock.now()
+        book = self.journal.get_run(run_id).runbook
+        view = deliver(lambda: build_view(report, book, eta, now), self.log, what="status_page.render")
+        if view is None:
+            return
         html = render_page(view)
         done.page_file = deliver(lambda: write_page(html, self.report_dir, run_id), self.log, what="status_page.file")
         page = self.site.notify.status_page
         if page is None:
             self._mark(uploads, str(done.page_file) if done.page_file else None)
-            return view
+            return
         if uploads and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
             done.page_uploaded = True
             self._mark(uploads, f"s3://{page.bucket}/{page.key}")
         done.link = deliver(self.page_link, self.log, what="status_page.link")
-        return view
-
-    def _page_view(self, run_id: str, eta: Eta | None) -> PageView:
-        report = build_report(self.journal, run_id)
-        return build_view(report, self.journal.get_run(run_id).runbook, eta, self.services.clock.now())
 
     def _upload(self, html: str) -> bool:
         page = self.site.notify.status_page

@@ -95,7 +95,7 @@ class S3:
 
     def presigned_get(self, bucket: str, key: str, expires_seconds: int) -> str:
         """A link that fetches the object without credentials until it expires (computed locally: no call)."""
-        url: str = self.aws.client("s3").generate_presigned_url(
+        url: str = self.aws.presigner("s3").generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
         )
         return url

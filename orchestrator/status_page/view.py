@@ -81,6 +81,30 @@ def build_view(report: dict[str, Any], runbook: dict[str, Any], eta: Eta | None,
     )
 
 
+def as_of(report: dict[str, Any], moment: datetime) -> dict[str, Any]:
+    """The report rewound to ``moment`` (from each step's start and end): what a milestone message says was
+    happening when the milestone was reached, even when it is delivered later."""
+    steps = [{**s, "status": _status_at(s, moment)} for s in report.get("steps", [])]
+    finished = parse_iso(report.get("finished_at"))
+    ended = finished is not None and finished <= moment
+    return {
+        **report,
+        "status": report["status"] if ended else RunStatus.RUNNING,
+        "finished_at": report.get("finished_at") if ended else None,
+        "steps": steps,
+        "timeline": [e for e in report.get("timeline", []) if (at := parse_iso(e.get("at"))) and at <= moment],
+    }
+
+
+def _status_at(step: dict[str, Any], moment: datetime) -> str:
+    started, finished = parse_iso(step.get("started_at")), parse_iso(step.get("finished_at"))
+    if started is None or started > moment:
+        return StepStatus.PENDING
+    if finished is not None and finished <= moment:
+        return str(step["status"])
+    return StepStatus.RUNNING
+
+
 # --------------------------------------------------------------------------- the phase
 
 
@@ -88,9 +112,15 @@ def _running_phase(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]],
     """The running service step's words (background work only when nothing else runs)."""
     if paused:
         return phases.WAITING_FOR_APPROVAL
-    running = [s for s in steps if s["status"] == StepStatus.RUNNING]
+    running = [s for s in steps if s["status"] == StepStatus.RUNNING] or _ready(steps)
     running.sort(key=lambda s: not _counts_for_rto(s, spec))
     return _words(running[0], spec) if running else None
+
+
+def _ready(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Between two steps nothing runs: the steps about to start (pending, their dependencies done)."""
+    done = {s["id"] for s in steps if s["status"] == StepStatus.SUCCEEDED}
+    return [s for s in steps if s["status"] == StepStatus.PENDING and set(s.get("needs") or []) <= done]
 
 
 def _paused_for_approval(timeline: list[dict[str, Any]]) -> bool:
