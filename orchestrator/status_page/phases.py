@@ -24,7 +24,7 @@ STEP_WORDS: Mapping[str, str] = {
     "dns.cutover": "Moving calls to the backup site",
     "dns.cutback": "Moving calls back to the main site",
     "checks.smoke": "Checking the backup site serves calls",
-    "notify.milestone": "Telling everyone where things stand",
+    "notify.milestone": "Sending an update to everyone",
 }
 #: the bulk tier of a tiered restore: background work, said so
 BULK_RESTORE_WORDS = "Restoring call recordings (background)"

@@ -77,7 +77,7 @@ def build_view(report: dict[str, Any], runbook: dict[str, Any], eta: Eta | None,
         ended=ended,
         outcome=phase if ended else None,
         rto=_against(report.get("rto_seconds"), report.get("rto_objective_seconds")) if ended else None,
-        rpo=_against(report.get("rpo_seconds"), report.get("rpo_objective_seconds")) if ended else None,
+        rpo=_data_age(report.get("rpo_seconds"), report.get("rpo_objective_seconds")) if ended else None,
     )
 
 
@@ -220,9 +220,9 @@ def plain_duration(seconds: float | None) -> str:
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
     if minutes:
-        return f"{minutes} min {secs} s"
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
     return f"{secs} s"
 
 
@@ -237,6 +237,15 @@ def eta_words(eta: Eta | None, now: datetime) -> str:
         f"Service expected back between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC "
         f"(in {soonest} to {latest}; learned from {drills})"
     )
+
+
+def _data_age(age: float | None, objective: float | None) -> str | None:
+    """The restored backup's age (the RPO achieved) against the objective, in words."""
+    if age is None:
+        return None
+    limit = "" if objective is None else f" (objective: at most {plain_duration(objective)})"
+    verdict = "" if objective is None else (" — met" if age <= objective else " — missed")
+    return f"as of {plain_duration(age)} before the start{limit}{verdict}"
 
 
 def _against(achieved: float | None, objective: float | None) -> str | None:

@@ -123,13 +123,14 @@ def test_eta_is_a_range_of_clock_times_and_minutes():
     """An ETA reads as two clock times, minutes from now and how many drills it comes from."""
     eta = Eta(NOW + timedelta(minutes=5), NOW + timedelta(minutes=9, seconds=30), drills=3)
     assert eta_words(eta, NOW) == ("Service expected back between 03:15 and 03:19 UTC "
-                                   "(in 5 min 0 s to 9 min 30 s; learned from 3 drills)")
+                                   "(in 5 min to 9 min 30 s; learned from 3 drills)")
     assert eta_words(None, NOW) == "No estimate yet — run a drill"
 
 
 def test_durations_read_as_a_person_says_them():
     """Seconds, minutes and hours in words (no 12m34s shorthand)."""
-    assert [plain_duration(s) for s in (7, 754, 7260, None)] == ["7 s", "12 min 34 s", "2 h 1 min", "—"]
+    assert [plain_duration(s) for s in (7, 754, 900, 7260, 86400, None)] == [
+        "7 s", "12 min 34 s", "15 min", "2 h 1 min", "24 h", "—"]
 
 
 def test_the_page_is_self_contained_and_forbids_every_request():
