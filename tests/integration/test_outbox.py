@@ -16,6 +16,8 @@ import boto3
 import pytest
 
 from orchestrator import site_change
+from orchestrator.journal.dynamodb.store import DynamoJournal
+from orchestrator.journal.records import OutboxEntry
 from orchestrator.journal.sqlite import SqliteJournal
 from tests.fixtures.aws import REGION, received_notifications
 from tests.helpers import orchestrator, write_runbook
@@ -86,6 +88,39 @@ def _ids(notes: list[dict]) -> Counter:
     return Counter(n["MessageAttributes"]["notification_id"]["Value"] for n in notes)
 
 
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def journal(request, aws_env, tmp_path):
+    """Each backend of the journal: SQLite in a state dir, DynamoDB in a table of the moto server."""
+    if request.param == "sqlite":
+        store = SqliteJournal(tmp_path / "state")
+    else:
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName="cc-dr-runs", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        store = DynamoJournal("cc-dr-runs", region=REGION)
+    yield store
+    store.close()
+
+
+def test_the_outbox_keeps_entries_in_order_until_marked_sent(journal):
+    """Both backends: entries come back in the order written, a second write of an id keeps the first, and
+    marking one sent records when and the far side's receipt; other runs' entries stay apart."""
+    first = OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T03:00:00.000Z", {"kind": "failover"}, 1)
+    journal.add_outbox(OutboxEntry("r1:prepared:page", "r1", "status_page", "prepared", "2026-11-29T03:00:01.000Z",
+                                   {}, 2))
+    journal.add_outbox(first)
+    journal.add_outbox(OutboxEntry("r2:started", "r2", "sns", "started", "2026-11-29T03:00:02.000Z", {}, 1))
+    journal.add_outbox(OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T04:00:00.000Z", {"x": 1}, 9))
+    assert [e.entry_id for e in journal.outbox("r1")] == ["r1:started", "r1:prepared:page"]
+    assert journal.outbox("r1")[0] == first and all(e.pending for e in journal.outbox("r1"))
+    journal.mark_sent("r1", "r1:started", "2026-11-29T03:00:05.000Z", "message-1")
+    sent, page = journal.outbox("r1")
+    assert (sent.pending, sent.sent_at, sent.receipt) == (False, "2026-11-29T03:00:05.000Z", "message-1")
+    assert page.pending and [e.entry_id for e in journal.outbox("r2")] == ["r2:started"]
+
+
 def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site, tmp_path):
     """kill -9 right after the last step did its work: `resume` ends the run and "finished" is delivered once."""
     site_file = _site_file(tmp_path, moto_site)
@@ -124,6 +159,26 @@ def test_a_kill_in_the_last_second_loses_nothing(moto_site, tmp_path, command):
     assert finished["body"]["phase"] == "Failover complete"
     again = orchestrator(command, run_id, state_dir=tmp_path / "state")
     assert again.returncode == 0 and received_notifications(moto_site) == []
+
+
+def test_team_mode_a_kill_in_the_last_second_is_delivered_from_another_machine(moto_site, tmp_path):
+    """In team mode the outbox is in the DynamoDB table: after a kill -9 in the run's last second, `status
+    RUN_ID --site` from another state dir (another machine) delivers "finished", once."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="cc-dr-runs", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+    site_file = _site_file(tmp_path, moto_site)
+    site_file.write_text(json.dumps({**json.loads(site_file.read_text()), "state": {"table": "cc-dr-runs"}}))
+    killed = _failover(tmp_path, site_file, _runbook(tmp_path), ORCHESTRATOR_TEST_KILL_BEFORE_SENDING="finished")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    [run] = DynamoJournal("cc-dr-runs", region=REGION).list_runs()
+    assert run.status == "succeeded" and f"{run.run_id}:finished" not in _ids(received_notifications(moto_site))
+
+    opened = orchestrator("status", run.run_id, "--site", str(site_file), state_dir=tmp_path / "elsewhere")
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    assert _ids(received_notifications(moto_site)) == Counter({f"{run.run_id}:finished": 1})
 
 
 def test_every_message_carries_phase_eta_and_a_link_that_fetches_the_page(moto_site, tmp_path):
