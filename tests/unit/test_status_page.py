@@ -173,3 +173,24 @@ def test_no_host_key_or_arn_of_the_site_reaches_the_page(tmp_path):
     html = render_run(journal, "r1", None, NOW)
     assert [s for s in NEVER_SHOWN if s in html] == []
     assert "cc-dr-west" in html and "network-oncall" in html and "Failover failed" in html
+
+
+def test_a_message_says_what_was_happening_when_its_milestone_was_reached():
+    """Rewound to a milestone's time (as_of), a report of a finished run shows the run then: later steps not
+    started, the next one about to start as the phase, no outcome yet."""
+    from orchestrator.status_page.view import as_of
+
+    book = _failover_book()
+    report = _report({s["id"]: "succeeded" for s in book["steps"]}, RunStatus.SUCCEEDED,
+                     finished_at="2026-11-29T03:09:00.000Z")
+    for number, step in enumerate(report["steps"]):
+        step["started_at"], step["finished_at"] = f"2026-11-29T03:0{number}:00.000Z", f"2026-11-29T03:0{number}:30.000Z"
+        step["needs"] = next(s["needs"] for s in book["steps"] if s["id"] == step["id"])
+    during = datetime(2026, 11, 29, 3, 3, 10, tzinfo=UTC)  # restore-critical running
+    then = build_view(as_of(report, during), book, None, during)
+    assert not then.ended and then.phase == "Restoring customer data" and then.eta == NO_ESTIMATE
+    assert [s.state for s in then.steps[:4]] == ["Done", "Done", "Done", "In progress"]
+    assert then.steps[-1].state == "Not started" and then.last_milestone == "VPN connected"
+    between = datetime(2026, 11, 29, 3, 2, 45, tzinfo=UTC)  # vpn-up done, nothing running: what starts next
+    assert build_view(as_of(report, between), book, None, between).phase == "Restoring customer data"
+    assert build_view(report, book, None, NOW).phase == "Failover complete"
