@@ -343,7 +343,11 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
     at most ``PENDING_DELIVERY_SECONDS``; None when nothing was pending (or the time ran out)."""
     if not any(e.pending for e in journal.outbox(run.run_id)):
         return None
-    site = site or site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+    try:
+        site = site or site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+    except (OrchestratorError, OSError) as exc:  # the run's site cannot be read: its messages stay pending
+        structlog.get_logger("orchestrator.notify").warning("outbox.no_site", run_id=run.run_id, error=str(exc))
+        return None
     services = build_services(site, settings.clock)
     try:
         done = deliver_in_bound(_delivery(settings, journal, site, services, run.run_id), run.run_id,

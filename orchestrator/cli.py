@@ -207,7 +207,7 @@ def _run_command(kind: str) -> Callable[..., None]:
             sys.exit(app.dry_run(settings, request, click.echo))
         with _progress(settings, kind) as progress:
             outcome, folder = app.start(settings, request, _approver(progress), progress.factory)
-        _finish(outcome, folder, settings)
+        _finish(outcome, folder, settings, site_file)
 
     command.__doc__ = {
         "failover": "Fail over to the warm site (default runbook runbooks/failover.yaml).",
