@@ -6,6 +6,7 @@ Kept apart from cli.py so tests and benchmarks can run a whole failover in-proce
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -138,7 +139,7 @@ def start(
         },
     )
     _refuse_if_locked(journal, site.site, settings.clock.now())
-    engine = _engine(settings, journal, site, approver, observer_factory(book), book, run_id)
+    engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)
     try:
         return _execute(settings, engine, journal, run_id, (), False)
@@ -187,7 +188,7 @@ def resume(
 
     book = runbook_from_dict(run.runbook)
     _check_approvals(book, approvals, "--approve")
-    engine = _engine(settings, journal, site, approver, observer_factory(book), book, run_id)
+    engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     return _execute(settings, engine, journal, run_id, approvals, yes)
 
 
@@ -294,12 +295,11 @@ def _engine(
     approver: Approver,
     observer: Observer | None,
     book: Runbook,
-    run_id: str,
 ) -> Engine:
     # one cancellation path: the adapters' clock sleeps on it, their connections close on it
     cancel = Cancellation()
     services = build_services(site, CancellableClock(settings.clock, cancel))
-    notifier = None if book.kind == "test" else _publisher(settings, journal, site, services, run_id)
+    notifier = None if book.kind == "test" else _publisher(settings, journal, site, services)
     return Engine(
         cancel=cancel,
         journal=journal,
@@ -324,14 +324,14 @@ def eta_source(journal: Journal, site: Site, run_id: str) -> EtaSource:
     return no_estimate
 
 
-def _delivery(settings: Settings, journal: Journal, site: Site, services: Services, run_id: str) -> Delivery:
+def _delivery(settings: Settings, journal: Journal, site: Site, services: Services) -> Delivery:
     log = structlog.get_logger("orchestrator.notify")
-    return Delivery(journal, site, services, settings.reports, eta_source(journal, site, run_id), log)
+    return Delivery(journal, site, services, settings.reports, functools.partial(eta_source, journal, site), log)
 
 
-def _publisher(settings: Settings, journal: Journal, site: Site, services: Services, run_id: str) -> Notifier:
+def _publisher(settings: Settings, journal: Journal, site: Site, services: Services) -> Notifier:
     """The run's milestones: journaled in the outbox, delivered (page + SNS) in the background."""
-    return Publisher(Outbox(journal, settings.clock), _delivery(settings, journal, site, services, run_id))
+    return Publisher(Outbox(journal, settings.clock), _delivery(settings, journal, site, services))
 
 
 #: how long a command that opens a run (status, resume of a finished run) waits for its pending notifications
@@ -350,8 +350,7 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
         return None
     services = build_services(site, settings.clock)
     try:
-        done = deliver_in_bound(_delivery(settings, journal, site, services, run.run_id), run.run_id,
-                                PENDING_DELIVERY_SECONDS)
+        done = deliver_in_bound(_delivery(settings, journal, site, services), run.run_id, PENDING_DELIVERY_SECONDS)
     finally:
         services.close()
     if done is not None:

@@ -107,15 +107,28 @@ class Delivery:
     """Sends what a run's outbox holds: the page first (file, then S3), then the messages pointing to it."""
 
     def __init__(
-        self, journal: Journal, site: Site, services: Services, report_dir: Path, eta: EtaSource, log: Log
+        self,
+        journal: Journal,
+        site: Site,
+        services: Services,
+        report_dir: Path,
+        eta_for: Callable[[str], EtaSource],
+        log: Log,
     ) -> None:
         self.journal = journal
         self.site = site
         self.services = services
         self.report_dir = report_dir
-        self.eta = eta
+        #: the ETA source of a run (``orchestrator.app.eta_source``), asked once per run
+        self.eta_for = eta_for
         self.log = log
         self._lock = threading.Lock()
+        self._etas: dict[str, EtaSource] = {}
+
+    def eta(self, run_id: str) -> Eta | None:
+        if run_id not in self._etas:
+            self._etas[run_id] = self.eta_for(run_id)
+        return self._etas[run_id]()
 
     def deliver_pending(self, run_id: str) -> Delivered:
         """Deliver every pending entry of ``run_id``; never raises (each failure is logged, left pending)."""
@@ -125,7 +138,7 @@ class Delivery:
             if not pending:
                 return done
             report = deliver(lambda: build_report(self.journal, run_id), self.log, what="status_page.report")
-            eta = deliver(self.eta, self.log, what="eta")
+            eta = deliver(lambda: self.eta(run_id), self.log, what="eta")
             self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
             for entry in (e for e in pending if e.channel == SNS):
                 self._send_message(entry, self._view_at(run_id, report, eta, entry.created_at), done)

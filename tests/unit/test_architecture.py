@@ -24,12 +24,12 @@ FORBIDDEN: dict[str, set[str]] = {
     "adapters": {"orchestrator.engine", "orchestrator.journal", "orchestrator.steps", "orchestrator.cli",
                  "orchestrator.app", "orchestrator.sandbox"},
     "app": {"orchestrator.cli", "orchestrator.sandbox"},
-    "report": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
-    "progress": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
-    "sandbox": {"orchestrator.engine", "orchestrator.app", "orchestrator.cli"},
     "status_page": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine",
                     "orchestrator.cli", "orchestrator.app"},
     "publisher": {"boto3", "botocore", "paramiko", "orchestrator.engine", "orchestrator.cli", "orchestrator.app"},
+    "report": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
+    "progress": {"boto3", "botocore", "paramiko", "orchestrator.adapters"},
+    "sandbox": {"orchestrator.engine", "orchestrator.app", "orchestrator.cli"},
 }
 #: nothing shipped imports the test tooling
 EVERYWHERE = {"tests", "bench"}
