@@ -70,6 +70,7 @@ class Outbox:
             base = f"{run_id}:{slug(milestone)}" + (f":{fields['step']}" if milestone == "step_failed" else "")
             entry_id = self._unique(run_id, base)
             at = iso(self.clock.now()) or ""
+            fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
             for channel, suffix in ((PAGE, ":page"), (SNS, "")):
                 self._seq[run_id] += 1
                 entry = OutboxEntry(entry_id + suffix, run_id, channel, milestone, at, fields, self._seq[run_id])
