@@ -6,6 +6,7 @@ Kept apart from cli.py so tests and benchmarks can run a whole failover in-proce
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import signal
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -31,7 +32,7 @@ from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import EventName, RunStatus
-from orchestrator.notifier import BackgroundNotifier
+from orchestrator.publisher import Delivered, Delivery, EtaSource, Outbox, Publisher, deliver_in_bound, no_estimate
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
@@ -184,6 +185,7 @@ def resume(
     check_directories(settings)
     journal, run, site = _run_and_site(settings, run_id, site_file, allow_site_changes)
     if run.status == RunStatus.SUCCEEDED:
+        deliver_pending(settings, journal, run, site)
         return _resume_succeeded(settings, journal, run)
     from orchestrator.runbook import runbook_from_dict
 
@@ -300,7 +302,7 @@ def _engine(
     # one cancellation path: the adapters' clock sleeps on it, their connections close on it
     cancel = Cancellation()
     services = build_services(site, CancellableClock(settings.clock, cancel))
-    notifier = None if book.kind == "test" else _notifier(services, site)
+    notifier = None if book.kind == "test" else _publisher(settings, journal, site, services)
     return Engine(
         cancel=cancel,
         journal=journal,
@@ -314,16 +316,74 @@ def _engine(
     )
 
 
-def _notifier(services: Services, site: Site) -> Notifier | None:
-    try:
-        from orchestrator.steps.notify import publish_event
-    except ModuleNotFoundError:
+# --------------------------------------------------------------------------- milestones and the status page
+
+
+def eta_source(journal: Journal, site: Site, run_id: str) -> EtaSource:
+    """THE SEAM for the ETA estimator (issue 15): what the status page and every milestone message show as
+    the ETA of ``run_id``. Wire the estimator of orchestrator/eta.py in here (a callable returning
+    ``Eta | None``, computed from the drill history and the run's progress); until then there is no
+    estimate and the page says so ("No estimate yet — run a drill")."""
+    return no_estimate
+
+
+def _delivery(settings: Settings, journal: Journal, site: Site, services: Services) -> Delivery:
+    log = structlog.get_logger("orchestrator.notify")
+    return Delivery(journal, site, services, settings.reports, functools.partial(eta_source, journal, site), log)
+
+
+def _publisher(settings: Settings, journal: Journal, site: Site, services: Services) -> Notifier:
+    """The run's milestones: journaled in the outbox, delivered (page + SNS) in the background."""
+    return Publisher(Outbox(journal, settings.clock), _delivery(settings, journal, site, services))
+
+
+#: how long a command that opens a run (status, resume of a finished run) waits for its pending notifications
+PENDING_DELIVERY_SECONDS = 20.0
+
+
+def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: Site | None = None) -> Delivered | None:
+    """Send what the outbox of ``run`` still holds (a process killed before it sent its last milestones), in
+    at most ``PENDING_DELIVERY_SECONDS``; None when nothing was pending (or the time ran out)."""
+    if not any(e.pending for e in journal.outbox(run.run_id)):
         return None
+    try:
+        site = site or site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+    except (OrchestratorError, OSError) as exc:  # the run's site cannot be read: its messages stay pending
+        structlog.get_logger("orchestrator.notify").warning("outbox.no_site", run_id=run.run_id, error=str(exc))
+        return None
+    services = build_services(site, settings.clock)
+    try:
+        done = deliver_in_bound(_delivery(settings, journal, site, services), run.run_id, PENDING_DELIVERY_SECONDS)
+    finally:
+        services.close()
+    if done is not None:
+        structlog.get_logger("orchestrator.notify").info(
+            "outbox.delivered", run_id=run.run_id, messages=done.messages, page_uploaded=done.page_uploaded,
+            still_pending=done.failed,
+        )
+    return done
 
-    def notify(milestone: str, **fields: Any) -> None:
-        publish_event(services, site, fields.pop("run_id"), milestone, **fields)
 
-    return BackgroundNotifier(notify)
+def status_page_of(settings: Settings, run_id: str, site_file: Path | None = None) -> tuple[Path | None, str | None]:
+    """Where the page of ``run_id`` is: its file (when written) and a fresh presigned link (when the site
+    publishes it to S3; computed locally, no call)."""
+    from orchestrator.status_page import PAGE_FILE
+
+    page = settings.reports / run_id / PAGE_FILE
+    try:
+        journal = open_journal(settings, load_site(site_file) if site_file else None)
+        run = journal.get_run(run_id)
+        site = site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+        if site.notify.status_page is None:
+            return (page if page.is_file() else None), None
+        services = build_services(site, settings.clock)
+        link = services.s3.presigned_get(
+            site.notify.status_page.bucket, site.notify.status_page.key, site.notify.status_page.link_expiry_seconds
+        )
+    except (OrchestratorError, OSError) as exc:
+        structlog.get_logger("orchestrator").warning("status_page.link_failed", run_id=run_id, error=str(exc))
+        link = None
+    return (page if page.is_file() else None), link
 
 
 def _execute(

@@ -31,6 +31,7 @@ from orchestrator.runbook import Runbook
 
 if TYPE_CHECKING:
     from orchestrator.readiness import Readiness
+    from orchestrator.site import Site
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -206,7 +207,7 @@ def _run_command(kind: str) -> Callable[..., None]:
             sys.exit(app.dry_run(settings, request, click.echo))
         with _progress(settings, kind) as progress:
             outcome, folder = app.start(settings, request, _approver(progress), progress.factory)
-        _finish(outcome, folder)
+        _finish(outcome, folder, settings, site_file)
 
     command.__doc__ = {
         "failover": "Fail over to the warm site (default runbook runbooks/failover.yaml).",
@@ -257,7 +258,7 @@ def resume(
             site_file,
             tuple(site_changes),
         )
-    _finish(outcome, folder)
+    _finish(outcome, folder, settings, site_file)
 
 
 @cli.command()
@@ -284,6 +285,7 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
         runs = [journal.get_run(run_id)]
     else:
         runs = journal.list_runs(limit=last, site=site.site if site else None)
+    _deliver_pending(settings, journal, runs, site)
     data = {"runs": [_run_json(journal, r) for r in runs]}
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -301,6 +303,21 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
                 f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
                 f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else "")
             )
+
+
+def _deliver_pending(settings: app.Settings, journal: Journal, runs: list[RunRecord], site: Site | None) -> None:
+    """Opening a run sends what its outbox still holds (milestones of a process killed before it sent them),
+    said on stderr so that ``--json`` stays clean. A run with a live orchestrator delivers its own."""
+    for run in runs:
+        if run.status == RunStatus.RUNNING and not _orphaned(journal, run):
+            continue
+        done = app.deliver_pending(settings, journal, run, site)
+        if done is not None and (done.messages or done.page_uploaded):
+            sent = ", ".join(done.messages) or "none"
+            click.echo(f"delivered pending notifications of run {run.run_id}: {sent}"
+                       + ("; status page updated" if done.page_uploaded else ""), err=True)
+        if done is not None and done.failed:
+            click.echo(f"still pending (sending failed; see the warning above): {', '.join(done.failed)}", err=True)
 
 
 def _shown_status(run: RunRecord, orphaned: bool) -> str:
@@ -621,9 +638,14 @@ def _gate_text(request: GateRequest) -> str:
     return "\n".join(lines)
 
 
-def _finish(outcome: Outcome, folder: Path | None) -> None:
+def _finish(outcome: Outcome, folder: Path | None, settings: app.Settings, site_file: Path | None = None) -> None:
     click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
     click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
+    page, link = app.status_page_of(settings, outcome.run_id, site_file)
+    if page is not None:
+        click.echo(f"status page: {page}")
+    if link is not None:
+        click.echo(f"status page link (presigned, for managers and agents): {link}")
     sys.exit(outcome.exit_code)
 
 

@@ -4,6 +4,7 @@
 # Required: openssh-server/-client (the SFTP provider and the VPN appliance are a real sshd).
 # For the real VPN tunnel (root only): strongSwan's charon with kernel-libipsec, swanctl, ping. Without
 # them (or without root) the embedded site falls back to its fake appliance and says so.
+# For the status page tests (root only, like the tunnel; CI runs as root): Debian's chromium, headless.
 set -euo pipefail
 need=()
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
@@ -17,16 +18,21 @@ tunnel=()
 [ -e /usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so ] || tunnel+=(libcharon-extra-plugins)
 [ -x /usr/bin/ping ] || tunnel+=(iputils-ping)
 command -v ip >/dev/null 2>&1 || tunnel+=(iproute2)
+browser=()
+command -v chromium >/dev/null 2>&1 || browser+=(chromium)
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#tunnel[@]} -gt 0 ]; then
     echo "note: no real VPN tunnel in the embedded site (needs root and: ${tunnel[*]}); it uses its fake appliance" >&2
+  fi
+  if [ ${#browser[@]} -gt 0 ]; then
+    echo "note: no headless chromium: the status page browser tests will be skipped (as root: apt-get install -y chromium)" >&2
   fi
   if [ ${#need[@]} -eq 0 ]; then exit 0; fi
   echo "missing Debian packages: ${need[*]}" >&2
   echo "install them with: sudo apt-get install -y ${need[*]}" >&2
   exit 1
 fi
-all=("${need[@]}" "${tunnel[@]}")
+all=("${need[@]}" "${tunnel[@]}" "${browser[@]}")
 if [ ${#all[@]} -eq 0 ]; then exit 0; fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

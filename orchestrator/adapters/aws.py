@@ -277,6 +277,16 @@ class AwsSession:
                 self._clients[service] = client
             return self._clients[service]
 
+    def presigner(self, service: str) -> Any:
+        """A client that only signs URLs, with Signature Version 4 (what every region accepts for presigned
+        links; the presigned URL is computed locally, no request is made)."""
+        with self._lock:
+            key = f"{service}#presign"
+            if key not in self._clients:
+                config = self._config.merge(Config(signature_version="s3v4" if service == "s3" else "v4"))
+                self._clients[key] = self._session.client(service, config=config)
+            return self._clients[key]
+
     def add_event_hook(self, event: str, handler: Callable[..., Any]) -> None:
         """Register a botocore event handler on every client, built now or later (fault injection)."""
         with self._lock:

@@ -80,6 +80,26 @@ class S3:
             "put_object", Bucket=bucket, Key=key, Body=body, Metadata=metadata or {}, ContentType=content_type
         )
 
+    def put_page(self, bucket: str, key: str, html: str, *, policy: str = "notify") -> None:
+        """Publish an HTML page that browsers and CDNs must fetch afresh every time (the live status page)."""
+        self.aws.call(
+            "s3",
+            "put_object",
+            policy=policy,
+            Bucket=bucket,
+            Key=key,
+            Body=html.encode("utf-8"),
+            ContentType="text/html; charset=utf-8",
+            CacheControl="no-cache",
+        )
+
+    def presigned_get(self, bucket: str, key: str, expires_seconds: int) -> str:
+        """A link that fetches the object without credentials until it expires (computed locally: no call)."""
+        url: str = self.aws.presigner("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+        )
+        return url
+
     def put_json(self, bucket: str, key: str, data: object) -> None:
         body = json.dumps(data, indent=2, sort_keys=True).encode()
         self.put_bytes(bucket, key, body, content_type="application/json")

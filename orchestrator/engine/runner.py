@@ -94,6 +94,7 @@ class StepRunner:
             _outputs_of=lambda other: self.outputs_of(step, other),
             _progress=lambda fields: self.events.show(EventName.STEP_PROGRESS, step.id, fields),
             run_started_at=self.run.started_at,
+            announce=self.events.notify if self.events.notifier is not None else None,
             cancel=self.cancel.child() if register else self.cancel,
         )
         if register:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from orchestrator.journal.records import Holder, LockInfo, RunRecord, StepRecord
+from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunRecord, StepRecord
 
 
 class RunStore(Protocol):
@@ -46,6 +46,20 @@ class DrillHistory(Protocol):
     def drills(self, site: str | None, limit: int) -> list[dict[str, Any]]: ...
 
 
+class Outbox(Protocol):
+    """Notifications written before they are sent and marked sent after (``OutboxEntry``)."""
+
+    def add_outbox(self, entry: OutboxEntry) -> None:
+        """Journal ``entry``; an entry of the same id already there is kept as it is."""
+        ...
+
+    def outbox(self, run_id: str) -> list[OutboxEntry]:
+        """Every entry of the run, in the order they were created."""
+        ...
+
+    def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None: ...
+
+
 class RunReader(Protocol):
     """What a report reads: a run, its steps and its events."""
 
@@ -54,7 +68,7 @@ class RunReader(Protocol):
     def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
 
 
-class Journal(RunStore, EventLog, SiteLock, DrillHistory, Protocol):
+class Journal(RunStore, EventLog, SiteLock, DrillHistory, Outbox, Protocol):
     """All of the journal, and its end."""
 
     def close(self) -> None: ...

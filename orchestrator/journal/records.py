@@ -1,4 +1,5 @@
-"""What the journal stores: the run, its steps, a site lock's holder and the lock itself."""
+"""What the journal stores: the run, its steps, a site lock's holder and the lock itself, and the outbox of
+notifications (each written before it is sent, marked sent after)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,33 @@ class StepRecord:
     seq: int = 0
     phase: str | None = None
     applied: bool = False
+
+
+@dataclass
+class OutboxEntry:
+    """One notification of a run, journaled before it is sent so that no milestone is lost (issue 15): a
+    process killed before sending leaves it pending, and the next command that opens the run sends it.
+
+    ``entry_id`` is stable (``RUN_ID:MILESTONE``, ``#N`` appended for a milestone that recurs, e.g. a second
+    ``resumed``): it travels with the message, so a duplicate delivery is recognisable."""
+
+    entry_id: str
+    run_id: str
+    #: where it goes: ``sns`` (the milestone message) or ``status_page`` (the page upload)
+    channel: str
+    milestone: str
+    created_at: str
+    #: the milestone's own fields (step, status, error, elapsed_seconds...)
+    fields: dict[str, Any] = field(default_factory=dict)
+    #: order of creation within the run
+    seq: int = 0
+    sent_at: str | None = None
+    #: what the far side answered (the SNS MessageId, the S3 key)
+    receipt: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.sent_at is None
 
 
 @dataclass

@@ -24,7 +24,7 @@ from orchestrator.clock import iso
 from orchestrator.errors import InvalidInput, LockHeld
 from orchestrator.journal.hostlock import HostLock, HostLockBusy
 from orchestrator.journal.lease import describe_lock, lock_alive
-from orchestrator.journal.records import Holder, LockInfo, RunNotFound, RunRecord, StepRecord
+from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunNotFound, RunRecord, StepRecord
 from orchestrator.model import RunStatus, StepStatus
 
 #: how long a journal write (or opening the journal) waits for another process's write to finish
@@ -67,7 +67,13 @@ CREATE TABLE IF NOT EXISTS locks (
     acquired_at TEXT, heartbeat_at TEXT);
 CREATE TABLE IF NOT EXISTS drills (
     run_id TEXT PRIMARY KEY, site TEXT, finished_at TEXT, entry TEXT);
+CREATE TABLE IF NOT EXISTS outbox (
+    entry_id TEXT PRIMARY KEY, run_id TEXT, channel TEXT, milestone TEXT, created_at TEXT, fields TEXT,
+    seq INTEGER, sent_at TEXT, receipt TEXT);
+CREATE INDEX IF NOT EXISTS outbox_run ON outbox(run_id, seq);
 """
+
+_OUTBOX_COLUMNS = ("entry_id", "run_id", "channel", "milestone", "created_at", "fields", "seq", "sent_at", "receipt")
 
 _STEP_COLUMNS = (
     "run_id",
@@ -395,6 +401,34 @@ class SqliteJournal:
         with _decoding(self.path):
             return [json.loads(r[0]) for r in rows]
 
+    # ---------------------------------------------------------------- outbox
+    def add_outbox(self, entry: OutboxEntry) -> None:
+        row = {**asdict(entry), "fields": json.dumps(entry.fields, default=str)}
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR IGNORE INTO outbox ({','.join(_OUTBOX_COLUMNS)}) "  # noqa: S608
+                f"VALUES ({','.join('?' * len(_OUTBOX_COLUMNS))})",
+                tuple(row[c] for c in _OUTBOX_COLUMNS),
+            )
+
+    def outbox(self, run_id: str) -> list[OutboxEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {','.join(_OUTBOX_COLUMNS)} FROM outbox WHERE run_id=? ORDER BY seq, rowid",  # noqa: S608
+                (run_id,),
+            ).fetchall()
+        with _decoding(self.path):
+            return [
+                OutboxEntry(**{**dict(zip(_OUTBOX_COLUMNS, r, strict=True)), "fields": json.loads(r[5] or "{}")})
+                for r in rows
+            ]
+
+    def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET sent_at=?, receipt=? WHERE run_id=? AND entry_id=?", (at, receipt, run_id, entry_id)
+            )
+
     def close(self) -> None:
         with self._lock:
             for site in list(self._host_locks):
@@ -460,6 +494,10 @@ class SqliteJournal:
                         "(SELECT run_id FROM new_runs) ORDER BY id"
                     )
                     self._db.execute("INSERT OR IGNORE INTO main.drills SELECT * FROM rescued.drills")
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO main.outbox SELECT * FROM rescued.outbox "
+                        "WHERE run_id IN (SELECT run_id FROM new_runs)"
+                    )
                     self._db.execute("DROP TABLE new_runs")
                     self._db.execute("COMMIT")
                 except BaseException:

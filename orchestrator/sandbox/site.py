@@ -390,7 +390,24 @@ def _deploy(endpoint: str, server: SshServer, private_key: str, exports: Path, a
         sftp={**endpoint_cfg, "path": str(exports)},
         site=SITE_NAME, region=REGION, state_table=options.team_table, warm=2, target=options.seats,
     )
-    return deploy(config, endpoint)
+    return _with_status_page(deploy(config, endpoint), endpoint)
+
+
+def _with_status_page(site: dict, endpoint: str) -> dict:
+    """The live status page (issue 15) published to a private bucket in moto, so that `make failover`
+    exercises the upload and prints a link that works while the sandbox is up. A stack that already
+    outputs ``notify.status_page`` keeps its own; so does a stack that declares the IAM roles (``access``):
+    a bucket added here would be outside their policies, and the least-privilege proof would be wrong."""
+    if site["notify"].get("status_page") or site.get("access"):
+        return site
+    import boto3
+
+    bucket = f"{SITE_NAME}-status-page"
+    s3 = boto3.client("s3", region_name=REGION, endpoint_url=endpoint,
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106 (moto's)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    site["notify"]["status_page"] = {"bucket": bucket, "key": "status/index.html"}
+    return site
 
 
 def remove(folder: Path | None = None) -> None:

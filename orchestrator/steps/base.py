@@ -88,6 +88,9 @@ class StepContext:
     cancel: Cancellation = field(default_factory=Cancellation)
     #: when the run started (ISO 8601 UTC; a resumed run keeps its original start)
     run_started_at: str | None = None
+    #: the run's milestone outbox (orchestrator/publisher.py), when the run has one: a milestone handed to
+    #: it is journaled at once and delivered in the background, never lost (None: publish directly)
+    announce: Callable[..., None] | None = None
     _persist: Callable[[dict], None] | None = None
     _outputs_of: Callable[[str], dict] | None = None
     _progress: Callable[[dict], None] | None = None

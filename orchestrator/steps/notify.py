@@ -32,8 +32,11 @@ def run_elapsed(ctx: StepContext) -> float | None:
 
 
 class MilestoneOutput(Output):
+    #: None when the milestone went to the run's outbox (delivered in the background, see ``outbox``)
     delivered: bool | None = None
     message_id: str | None = None
+    #: handed to the run's outbox (journaled; the outbox records when it was sent)
+    outbox: bool = False
 
 
 @register
@@ -52,6 +55,17 @@ class Milestone(StepKind):
         return "delivered" in ctx.state
 
     def apply(self, ctx: StepContext) -> None:
+        if ctx.announce is not None:
+            ctx.announce(
+                ctx.params.milestone,
+                event="milestone",
+                step_id=ctx.step_id,
+                status=ctx.params.status,
+                kind=ctx.options.kind,
+                rto_objective_seconds=ctx.site.objectives.rto_seconds,
+            )
+            ctx.record(delivered=None, outbox=True)
+            return
         elapsed = run_elapsed(ctx)
         fields = {
             "step_id": ctx.step_id,

@@ -92,6 +92,19 @@ def test_installed_wheel_validates_and_renders_its_default_runbook(installed, tm
     assert rendered.stdout.startswith("# ") and "dns-cutover" in rendered.stdout
 
 
+def test_installed_wheel_renders_the_status_page_from_its_own_template(installed, tmp_path):
+    """The status page's Jinja2 template is package data of the wheel: the installed copy is the one read."""
+    script = ("from orchestrator.status_page import render as r; "
+              "source, filename, _ = r._environment().loader.get_source(r._environment(), r.TEMPLATE); "
+              "print(filename); print('Content-Security-Policy' in source)")
+    found = subprocess.run([str(installed / "python"), "-c", script], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0, found.stderr[-2000:]
+    filename, has_csp = found.stdout.split()
+    assert filename.startswith(str(installed.parent)) and filename.endswith("status_page/templates/status.html.j2")
+    assert has_csp == "True"
+
+
 def test_installed_wheel_dry_runs_a_failover_on_the_embedded_site(installed, embedded_site, tmp_path):
     """`orchestrator failover --site S --dry-run --yes` from the wheel, elsewhere: exit 0, every step planned."""
     env = _env({**embedded_site.env, "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state")})

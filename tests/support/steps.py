@@ -1,6 +1,7 @@
 """Step kinds for exercising the engine, registered only by the tests and the benchmarks (never shipped):
-``builtin.fail`` fails on demand, ``builtin.marker`` writes files. The test suite names this module in
-``ORCHESTRATOR_STEP_MODULES`` (tests/conftest.py), so a CLI it starts as a child process registers them too."""
+``builtin.fail`` fails on demand, ``builtin.marker`` writes files, ``builtin.kill9`` crashes after its effect.
+The test suite names this module in ``ORCHESTRATOR_STEP_MODULES`` (tests/conftest.py), so a CLI it starts as a
+child process registers them too."""
 
 from __future__ import annotations
 
@@ -33,6 +34,23 @@ class Fail(StepKind):
             error = RetryableError if ctx.params.retryable else FatalError
             raise error(ctx.params.message)
         ctx.record(done=True)
+
+    def verify(self, ctx: StepContext) -> bool:
+        return bool(ctx.state.get("done"))
+
+
+@register
+class Kill9(StepKind):
+    """Records its effect, then kill -9 of its own process: a crash right after a step did its work."""
+
+    name = "builtin.kill9"
+    summary = "record done, then SIGKILL the orchestrator (once)"
+
+    def apply(self, ctx: StepContext) -> None:
+        import signal
+
+        ctx.record(done=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
     def verify(self, ctx: StepContext) -> bool:
         return bool(ctx.state.get("done"))

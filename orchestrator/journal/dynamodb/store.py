@@ -12,6 +12,7 @@ Item layout (hash key ``pk``, range key ``sk``; docs/team-mode.md has the full t
 - ``RUNS`` and ``RUNS#<site>`` / ``<started_at>#<run_id>``   listing of runs (newest first, no scan)
 - ``LOCK#<site>`` / ``LOCK`` and ``TAKEOVER#...``     the site lock and its takeovers (``lock.py``)
 - ``DRILLS`` and ``DRILLS#<site>`` / ``<finished_at>#<run_id>``  drill history (newest first)
+- ``RUN#<run_id>`` / ``OUTBOX#<entry_id>``            one notification of the outbox (pending until ``sent_at``)
 
 Why the writes cannot lose an update or apply twice:
 
@@ -43,11 +44,12 @@ from orchestrator.errors import InvalidInput, LockHeld
 from orchestrator.journal.dynamodb.codec import Item, av, decode, key, lock_pk, n, py, run_pk, s, value
 from orchestrator.journal.dynamodb.lock import CONTENTION_ROUNDS, DynamoSiteLock
 from orchestrator.journal.dynamodb.table import ConditionFailed, Table
-from orchestrator.journal.records import Holder, LockInfo, RunNotFound, RunRecord, StepRecord
+from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunNotFound, RunRecord, StepRecord
 from orchestrator.model import RunStatus, StepStatus
 
 _RUN_FIELDS = tuple(f.name for f in dataclass_fields(RunRecord))
 _STEP_FIELDS = tuple(f.name for f in dataclass_fields(StepRecord))
+_OUTBOX_FIELDS = tuple(f.name for f in dataclass_fields(OutboxEntry) if f.name != "fields")
 
 
 class DynamoJournal:
@@ -292,6 +294,39 @@ class DynamoJournal:
                 seen.add(item["run_id"]["S"])
                 out.append(json.loads(item["entry"]["S"]))
         return out
+
+    # ================================================================ outbox
+    def add_outbox(self, entry: OutboxEntry) -> None:
+        """Not fenced by the site lock: any process that opens the run may deliver (and so journal) its
+        notifications. An entry already there (a retried put, a second writer) is kept."""
+        item = {
+            "pk": s(run_pk(entry.run_id)),
+            "sk": s(f"OUTBOX#{entry.entry_id}"),
+            "fields": s(json.dumps(entry.fields, default=str)),
+            **{name: av(getattr(entry, name)) for name in _OUTBOX_FIELDS},
+        }
+        try:
+            self._table.put(item, condition="attribute_not_exists(pk)")
+        except ConditionFailed:
+            return
+
+    def outbox(self, run_id: str) -> list[OutboxEntry]:
+        entries = [
+            OutboxEntry(
+                **{name: py(item.get(name)) for name in _OUTBOX_FIELDS}, fields=json.loads(item["fields"]["S"])
+            )
+            for item in self._table.query(run_pk(run_id), prefix="OUTBOX#")
+        ]
+        return sorted(entries, key=lambda e: e.seq)
+
+    def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None:
+        self._table.call(
+            "update_item",
+            TableName=self._table.name,
+            Key=key(run_pk(run_id), f"OUTBOX#{entry_id}"),
+            UpdateExpression="SET sent_at = :at, receipt = :r",
+            ExpressionAttributeValues={":at": s(at), ":r": av(receipt)},
+        )
 
     def close(self) -> None:
         """Nothing to close: boto3 clients hold no state worth flushing."""

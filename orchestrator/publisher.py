@@ -1,0 +1,277 @@
+"""Milestones that are never lost, and the live status page they point to (issue 15).
+
+Each milestone is written to the journal's outbox *before* anything is sent (``Outbox.record``, on the
+engine's thread: a local or DynamoDB write, nothing more), as two entries: the SNS message and the page
+upload. Delivery (``Delivery.deliver_pending``) renders the page from the journal, writes it beside the
+report (``REPORT_DIR/RUN_ID/status.html``), uploads it to the site's ``notify.status_page`` bucket when
+there is one, then publishes each pending message with the phase, the ETA and a presigned link to the page,
+and marks each entry sent. During a run ``Publisher`` delivers on a background thread (never slowing or
+failing the failover); after a kill -9 the next command that opens the run (``resume``, ``status``) delivers
+what is still pending. Every entry has a stable id (``RUN_ID:MILESTONE``), sent as a message attribute and
+in the body, so a message delivered twice (sent, then killed before it was marked sent) is recognisable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from orchestrator.clock import Clock, iso, parse_iso
+from orchestrator.eta import Eta
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import OutboxEntry
+from orchestrator.logs import Log
+from orchestrator.notifier import BackgroundNotifier, deliver
+from orchestrator.redact import redact_text
+from orchestrator.report import build_report
+from orchestrator.site import Site
+from orchestrator.status_page import build_view, render_page
+from orchestrator.status_page.render import write_page
+from orchestrator.status_page.view import PageView, as_of
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+
+#: what the publisher asks for the ETA shown on the page and in every message (None: no estimate yet)
+EtaSource = Callable[[], "Eta | None"]
+
+SNS = "sns"
+PAGE = "status_page"
+
+
+def no_estimate() -> Eta | None:
+    """The ETA source until an estimator is wired in: the page says "no estimate yet"."""
+    return None
+
+
+def slug(milestone: str) -> str:
+    return milestone.replace("_", "-")
+
+
+class Outbox:
+    """Journals a run's notifications before they are sent, with ids that stay the same for ever."""
+
+    def __init__(self, journal: Journal, clock: Clock) -> None:
+        self.journal = journal
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._known: dict[str, set[str]] = {}
+        self._seq: dict[str, int] = {}
+
+    def record(self, run_id: str, milestone: str, fields: dict[str, Any]) -> str:
+        """Journal the message and the page upload of ``milestone``; returns the message's id."""
+        with self._lock:
+            self._learn(run_id)
+            base = f"{run_id}:{slug(milestone)}" + (f":{fields['step']}" if milestone == "step_failed" else "")
+            entry_id = self._unique(run_id, base)
+            at = iso(self.clock.now()) or ""
+            fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
+            for channel, suffix in ((PAGE, ":page"), (SNS, "")):
+                self._seq[run_id] += 1
+                entry = OutboxEntry(entry_id + suffix, run_id, channel, milestone, at, fields, self._seq[run_id])
+                self.journal.add_outbox(entry)
+                self._known[run_id].add(entry.entry_id)
+            return entry_id
+
+    def _learn(self, run_id: str) -> None:
+        if run_id not in self._known:
+            entries = self.journal.outbox(run_id)
+            self._known[run_id] = {e.entry_id for e in entries}
+            self._seq[run_id] = max((e.seq for e in entries), default=0)
+
+    def _unique(self, run_id: str, base: str) -> str:
+        """``base``, or ``base#2``, ``#3``... for a milestone that recurs (a second resume, interruption)."""
+        entry_id, number = base, 1
+        while entry_id in self._known[run_id]:
+            number += 1
+            entry_id = f"{base}#{number}"
+        return entry_id
+
+
+@dataclass
+class Delivered:
+    """What one delivery did: ids of the messages sent, whether the page went up, the page's link."""
+
+    messages: list[str] = field(default_factory=list)
+    page_uploaded: bool = False
+    page_file: Path | None = None
+    link: str | None = None
+    failed: list[str] = field(default_factory=list)
+
+
+class Delivery:
+    """Sends what a run's outbox holds: the page first (file, then S3), then the messages pointing to it."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        site: Site,
+        services: Services,
+        report_dir: Path,
+        eta_for: Callable[[str], EtaSource],
+        log: Log,
+    ) -> None:
+        self.journal = journal
+        self.site = site
+        self.services = services
+        self.report_dir = report_dir
+        #: the ETA source of a run (``orchestrator.app.eta_source``), asked once per run
+        self.eta_for = eta_for
+        self.log = log
+        self._lock = threading.Lock()
+        self._etas: dict[str, EtaSource] = {}
+
+    def eta(self, run_id: str) -> Eta | None:
+        if run_id not in self._etas:
+            self._etas[run_id] = self.eta_for(run_id)
+        return self._etas[run_id]()
+
+    def deliver_pending(self, run_id: str) -> Delivered:
+        """Deliver every pending entry of ``run_id``; never raises (each failure is logged, left pending)."""
+        with self._lock:
+            pending = [e for e in self.journal.outbox(run_id) if e.pending]
+            done = Delivered()
+            if not pending:
+                return done
+            report = deliver(lambda: build_report(self.journal, run_id), self.log, what="status_page.report")
+            eta = deliver(lambda: self.eta(run_id), self.log, what="eta")
+            self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
+            for entry in (e for e in pending if e.channel == SNS):
+                self._send_message(entry, self._view_at(run_id, report, eta, entry.created_at), done)
+            return done
+
+    def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
+        """What the run was doing when the milestone was reached (the message may go out later)."""
+        moment = parse_iso(at)
+        if report is None or moment is None:
+            return None
+        book = self.journal.get_run(run_id).runbook
+        return deliver(lambda: build_view(as_of(report, moment), book, eta, moment), self.log, what="message.phase")
+
+    # ------------------------------------------------------------------ the page
+    def _publish_page(
+        self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, uploads: list[OutboxEntry], done: Delivered
+    ) -> None:
+        if report is None:
+            return
+        now = self.services.clock.now()
+        book = self.journal.get_run(run_id).runbook
+        view = deliver(lambda: build_view(report, book, eta, now), self.log, what="status_page.render")
+        if view is None:
+            return
+        html = render_page(view)
+        done.page_file = deliver(lambda: write_page(html, self.report_dir, run_id), self.log, what="status_page.file")
+        page = self.site.notify.status_page
+        if page is None:
+            self._mark(uploads, str(done.page_file) if done.page_file else None)
+            return
+        if uploads and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
+            done.page_uploaded = True
+            self._mark(uploads, f"s3://{page.bucket}/{page.key}")
+        done.link = deliver(self.page_link, self.log, what="status_page.link")
+
+    def _upload(self, html: str) -> bool:
+        page = self.site.notify.status_page
+        assert page is not None
+        self.services.s3.put_page(page.bucket, page.key, html)
+        self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
+        return True
+
+    def page_link(self) -> str | None:
+        """A presigned GET of the page, valid for the site's ``link_expiry_seconds``; None without a bucket."""
+        page = self.site.notify.status_page
+        if page is None:
+            return None
+        return self.services.s3.presigned_get(page.bucket, page.key, page.link_expiry_seconds)
+
+    def _mark(self, entries: list[OutboxEntry], receipt: str | None) -> None:
+        at = iso(self.services.clock.now()) or ""
+        for entry in entries:
+            self.journal.mark_sent(entry.run_id, entry.entry_id, at, receipt)
+
+    # ------------------------------------------------------------------ the messages
+    def _send_message(self, entry: OutboxEntry, view: PageView | None, done: Delivered) -> None:
+        message_id = deliver(lambda: self._publish(entry, view, done.link), self.log, event_name=entry.milestone,
+                             notification_id=entry.entry_id)
+        if message_id is None:
+            done.failed.append(entry.entry_id)
+            return
+        self._mark([entry], message_id)
+        done.messages.append(entry.entry_id)
+
+    def _publish(self, entry: OutboxEntry, view: PageView | None, link: str | None) -> str:
+        body = self.message(entry, view, link)
+        subject = f"[{self.site.site}] {body['event']}" + (
+            f": {body['milestone']}" if body["event"] != body["milestone"] else ""
+        )
+        attributes = {
+            "event": str(body["event"]),
+            "site": self.site.site,
+            "run_id": entry.run_id,
+            "notification_id": entry.entry_id,
+        }
+        if entry.fields.get("status"):
+            attributes["status"] = str(entry.fields["status"])
+        message_id: str = self.services.sns.publish(self.site.notify.topic_arn, subject, body, attributes)
+        self.log.info("notify.sent", event_name=body["event"], notification_id=entry.entry_id, message_id=message_id)
+        return message_id
+
+    def message(self, entry: OutboxEntry, view: PageView | None, link: str | None) -> dict[str, Any]:
+        """The JSON body: the milestone's fields, its id, and what a person needs (phase, ETA, the page)."""
+        fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in entry.fields.items()}
+        event = fields.pop("event", entry.milestone)
+        page = self.site.notify.status_page
+        return {
+            **fields,
+            "event": event,
+            "milestone": entry.milestone,
+            "id": entry.entry_id,
+            "run_id": entry.run_id,
+            "site": self.site.site,
+            "at": entry.created_at,
+            "phase": view.phase if view else None,
+            "eta": (view.eta or view.outcome) if view else None,
+            "status_page": link,
+            "status_page_expires_in_seconds": page.link_expiry_seconds if page and link else None,
+        }
+
+
+class Publisher(BackgroundNotifier):
+    """The engine's notifier: each milestone journaled in the outbox at once (before anything is sent), then
+    delivered on the background thread (bounded flush at the end of the run; what is left stays pending)."""
+
+    def __init__(self, outbox: Outbox, delivery: Delivery, flush_seconds: float = 20.0) -> None:
+        self.outbox = outbox
+        self.delivery = delivery
+        super().__init__(self._deliver, flush_seconds)
+
+    def __call__(self, milestone: str, **fields: object) -> None:
+        run_id = str(fields.pop("run_id"))
+        try:
+            self.outbox.record(run_id, milestone, dict(fields))
+        except Exception as exc:  # a notification never fails the run; the journal's own failure is logged
+            self.log.error("notify.outbox_failed", milestone=milestone, error=redact_text(str(exc)))
+        super().__call__(milestone, run_id=run_id)
+
+    def _deliver(self, milestone: str, run_id: str) -> Delivered:
+        return self.delivery.deliver_pending(run_id)
+
+
+def deliver_in_bound(delivery: Delivery, run_id: str, bound: float) -> Delivered | None:
+    """``deliver_pending`` on a helper thread, waited for at most ``bound`` seconds (a command that opens a
+    run must not hang on an unreachable SNS); None when it did not finish in time (the rest stays pending)."""
+    result: list[Delivered] = []
+    worker = threading.Thread(
+        target=lambda: result.append(delivery.deliver_pending(run_id)), daemon=True, name="outbox"
+    )
+    worker.start()
+    worker.join(bound)
+    if not result:
+        structlog.get_logger("orchestrator.notify").warning("outbox.unflushed", run_id=run_id, waited_seconds=bound)
+        return None
+    return result[0]

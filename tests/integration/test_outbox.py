@@ -1,0 +1,244 @@
+"""Milestones are never lost: each is journaled (the outbox) before it is sent. A kill -9 right after the last
+step, or in the run's last second (the run journaled succeeded, its "finished" message not yet sent), loses
+nothing: the next `resume` or `status` delivers it, exactly once (counted by an SQS queue subscribed to the
+topic in a moto server). A throttled SNS delays the messages, never the run. The page uploaded to S3 has the
+headers browsers and CDNs need, and the presigned link in the message fetches it."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import boto3
+import pytest
+
+from orchestrator import site_change
+from orchestrator.journal.dynamodb.store import DynamoJournal
+from orchestrator.journal.records import OutboxEntry
+from orchestrator.journal.sqlite import SqliteJournal
+from tests.fixtures.aws import REGION, received_notifications
+from tests.helpers import orchestrator, write_runbook
+from tests.support.awsproxy import AwsProxy
+
+pytestmark = pytest.mark.integration
+
+STATUS_BUCKET = "cc-dr-west-status"
+PAGE_KEY = "status/index.html"
+HOOKS = "tests.support.steps,tests.support.killpoints"
+
+RUNBOOK = """
+name: failover
+kind: failover
+defaults: {owner: sre-oncall, retry: none, timeout: 1m, on_failure: stop}
+steps:
+  - id: prepare
+    uses: builtin.marker
+    with: {dir: "%(dir)s"}
+    milestone: prepared
+  - id: restore
+    uses: builtin.marker
+    owner: dba-oncall
+    needs: [prepare]
+    with: {dir: "%(dir)s"}
+    milestone: data-restored
+  - id: last
+    uses: %(last)s
+    owner: incident-commander
+    needs: [restore]
+%(last_with)s
+"""
+
+
+def _site_file(tmp_path: Path, site, status_page: bool = True) -> Path:
+    data = site_change.journaled(site)
+    if status_page:
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        data["notify"]["status_page"] = {"bucket": STATUS_BUCKET, "key": PAGE_KEY, "link_expiry_seconds": 600}
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _runbook(tmp_path: Path, last: str = "builtin.marker") -> Path:
+    markers = tmp_path / "markers"
+    markers.mkdir(exist_ok=True)
+    last_with = f'    with: {{dir: "{markers}"}}' if last == "builtin.marker" else ""
+    return write_runbook(tmp_path, RUNBOOK % {"dir": markers, "last": last, "last_with": last_with})
+
+
+def _failover(tmp_path: Path, site_file: Path, book: Path, **env: str):
+    return orchestrator("failover", "--site", str(site_file), "--runbook", str(book), "--yes",
+                        state_dir=tmp_path / "state", env={"ORCHESTRATOR_STEP_MODULES": HOOKS, **env})
+
+
+def _only_run(tmp_path: Path) -> str:
+    journal = SqliteJournal(tmp_path / "state")
+    try:
+        [run] = journal.list_runs()
+        return run.run_id
+    finally:
+        journal.close()
+
+
+def _ids(notes: list[dict]) -> Counter:
+    return Counter(n["MessageAttributes"]["notification_id"]["Value"] for n in notes)
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def journal(request, aws_env, tmp_path):
+    """Each backend of the journal: SQLite in a state dir, DynamoDB in a table of the moto server."""
+    if request.param == "sqlite":
+        store = SqliteJournal(tmp_path / "state")
+    else:
+        boto3.client("dynamodb", region_name=REGION).create_table(
+            TableName="cc-dr-runs", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}])
+        store = DynamoJournal("cc-dr-runs", region=REGION)
+    yield store
+    store.close()
+
+
+def test_the_outbox_keeps_entries_in_order_until_marked_sent(journal):
+    """Both backends: entries come back in the order written, a second write of an id keeps the first, and
+    marking one sent records when and the far side's receipt; other runs' entries stay apart."""
+    first = OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T03:00:00.000Z", {"kind": "failover"}, 1)
+    journal.add_outbox(OutboxEntry("r1:prepared:page", "r1", "status_page", "prepared", "2026-11-29T03:00:01.000Z",
+                                   {}, 2))
+    journal.add_outbox(first)
+    journal.add_outbox(OutboxEntry("r2:started", "r2", "sns", "started", "2026-11-29T03:00:02.000Z", {}, 1))
+    journal.add_outbox(OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T04:00:00.000Z", {"x": 1}, 9))
+    assert [e.entry_id for e in journal.outbox("r1")] == ["r1:started", "r1:prepared:page"]
+    assert journal.outbox("r1")[0] == first and all(e.pending for e in journal.outbox("r1"))
+    journal.mark_sent("r1", "r1:started", "2026-11-29T03:00:05.000Z", "message-1")
+    sent, page = journal.outbox("r1")
+    assert (sent.pending, sent.sent_at, sent.receipt) == (False, "2026-11-29T03:00:05.000Z", "message-1")
+    assert page.pending and [e.entry_id for e in journal.outbox("r2")] == ["r2:started"]
+
+
+def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site, tmp_path):
+    """kill -9 right after the last step did its work: `resume` ends the run and "finished" is delivered once."""
+    site_file = _site_file(tmp_path, moto_site)
+    killed = _failover(tmp_path, site_file, _runbook(tmp_path, last="builtin.kill9"))
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_id = _only_run(tmp_path)
+    before = received_notifications(moto_site)
+    assert f"{run_id}:finished" not in _ids(before)
+
+    resumed = orchestrator("resume", run_id, state_dir=tmp_path / "state",
+                           env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = received_notifications(moto_site)
+    assert _ids(before + after)[f"{run_id}:finished"] == 1
+    assert orchestrator("status", run_id, state_dir=tmp_path / "state").returncode == 0
+    assert received_notifications(moto_site) == []  # nothing was left pending: nothing sent again
+
+
+@pytest.mark.parametrize("command", ["status", "resume"])
+def test_a_kill_in_the_last_second_loses_nothing(moto_site, tmp_path, command):
+    """kill -9 after the run journaled succeeded and its "finished" message was journaled, before it was sent:
+    the next `status` (or `resume`) delivers it, once, with its stable id; running it again sends nothing."""
+    site_file = _site_file(tmp_path, moto_site)
+    killed = _failover(tmp_path, site_file, _runbook(tmp_path), ORCHESTRATOR_TEST_KILL_BEFORE_SENDING="finished")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_id = _only_run(tmp_path)
+    assert f"{run_id}:finished" not in _ids(received_notifications(moto_site))
+
+    opened = orchestrator(command, run_id, state_dir=tmp_path / "state")
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    if command == "status":
+        assert f"delivered pending notifications of run {run_id}: {run_id}:finished" in opened.stderr
+    [finished] = received_notifications(moto_site)
+    assert finished["MessageAttributes"]["notification_id"]["Value"] == f"{run_id}:finished"
+    assert finished["body"]["id"] == f"{run_id}:finished"
+    assert finished["body"]["phase"] == "Failover complete"
+    again = orchestrator(command, run_id, state_dir=tmp_path / "state")
+    assert again.returncode == 0 and received_notifications(moto_site) == []
+
+
+def test_team_mode_a_kill_in_the_last_second_is_delivered_from_another_machine(moto_site, tmp_path):
+    """In team mode the outbox is in the DynamoDB table: after a kill -9 in the run's last second, `status
+    RUN_ID --site` from another state dir (another machine) delivers "finished", once."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="cc-dr-runs", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+    site_file = _site_file(tmp_path, moto_site)
+    site_file.write_text(json.dumps({**json.loads(site_file.read_text()), "state": {"table": "cc-dr-runs"}}))
+    killed = _failover(tmp_path, site_file, _runbook(tmp_path), ORCHESTRATOR_TEST_KILL_BEFORE_SENDING="finished")
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    [run] = DynamoJournal("cc-dr-runs", region=REGION).list_runs()
+    assert run.status == "succeeded" and f"{run.run_id}:finished" not in _ids(received_notifications(moto_site))
+
+    opened = orchestrator("status", run.run_id, "--site", str(site_file), state_dir=tmp_path / "elsewhere")
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    assert _ids(received_notifications(moto_site)) == Counter({f"{run.run_id}:finished": 1})
+
+
+def test_every_message_carries_phase_eta_and_a_link_that_fetches_the_page(moto_site, tmp_path):
+    """Each milestone message has the phase, the ETA the app's source gives and a presigned link; the link
+    fetches the uploaded page (no credentials) and the object has Cache-Control no-cache and an HTML type."""
+    site_file = _site_file(tmp_path, moto_site)
+    result = _failover(tmp_path, site_file, _runbook(tmp_path), ORCHESTRATOR_TEST_ETA="5,9,3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_id = _only_run(tmp_path)
+    notes = {n["body"]["milestone"]: n["body"] for n in received_notifications(moto_site)}
+    assert {"started", "prepared", "data-restored", "finished"} <= set(notes)
+    assert notes["prepared"]["eta"].startswith("Service expected back between ")
+    assert "learned from 3 drills" in notes["prepared"]["eta"]
+    assert notes["finished"]["phase"] == "Failover complete"
+    assert all(n["status_page"] and n["status_page_expires_in_seconds"] == 600 for n in notes.values())
+
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)
+    assert head["CacheControl"] == "no-cache"
+    assert head["ContentType"] == "text/html; charset=utf-8"
+    with urllib.request.urlopen(notes["finished"]["status_page"], timeout=10) as answer:  # noqa: S310 (moto)
+        page = answer.read().decode()
+    assert "Failover complete" in page and "dba-oncall" in page
+    assert page == (tmp_path / "state" / "reports" / run_id / "status.html").read_text()
+    assert f"status page: {tmp_path / 'state' / 'reports' / run_id / 'status.html'}" in result.stdout
+    assert "status page link (presigned, for managers and agents): http" in result.stdout
+
+
+class _SnsThrottle(AwsProxy):
+    """Every SNS Publish answered with AWS's Throttling error while ``throttling`` is set; nothing else fails."""
+
+    throttling = True
+
+    def fault_for(self, call):
+        if self.throttling and call.name == "sns.Publish":
+            with self._lock:
+                self._injected["throttle"] += 1
+            return "throttle"
+        return None
+
+
+def test_a_throttled_sns_delays_the_messages_not_the_run(moto_site, moto_server, tmp_path):
+    """With every SNS publish throttled the run takes no longer than its steps (a send would cost ~7 s of
+    retries per milestone); the messages stay pending and the next `status` delivers each one once."""
+    site_file = _site_file(tmp_path, moto_site)
+    with _SnsThrottle(moto_server) as proxy:
+        result = _failover(tmp_path, site_file, _runbook(tmp_path), AWS_ENDPOINT_URL=proxy.endpoint)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert proxy.stats()["injected"]["throttle"] >= 4
+        run_id = _only_run(tmp_path)
+        assert received_notifications(moto_site) == []
+        journal = SqliteJournal(tmp_path / "state")
+        events = {e["event"]: e["at"] for e in journal.get_events(run_id)}
+        pending = [e.entry_id for e in journal.outbox(run_id) if e.pending and e.channel == "sns"]
+        journal.close()
+        took = (datetime.fromisoformat(events["run_succeeded"]) - datetime.fromisoformat(events["run_started"]))
+        assert took.total_seconds() < 5.0, took
+        assert f"{run_id}:finished" in pending
+
+        proxy.throttling = False
+        opened = orchestrator("status", run_id, state_dir=tmp_path / "state", env={"AWS_ENDPOINT_URL": proxy.endpoint})
+        assert opened.returncode == 0, opened.stderr[-2000:]
+    delivered = _ids(received_notifications(moto_site))
+    assert sorted(delivered) == sorted(pending) and set(delivered.values()) == {1}

@@ -1,0 +1,196 @@
+"""The status page for managers and agents: the phase in plain words, the ETA as a range, the template
+(self-contained, autoescaped) and nothing of the site's hosts, keys or ARNs in it."""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orchestrator import site_change
+from orchestrator.eta import Eta
+from orchestrator.journal.records import RunRecord, StepRecord
+from orchestrator.journal.sqlite import SqliteJournal
+from orchestrator.model import RunStatus, StepStatus
+from orchestrator.runbook import load_runbook
+from orchestrator.site import parse_site
+from orchestrator.status_page import NO_ESTIMATE, build_view, phases, render_page, render_run
+from orchestrator.status_page.view import eta_words, plain_duration
+from tests.helpers import REPO
+
+NOW = datetime(2026, 11, 29, 3, 10, tzinfo=UTC)
+STARTED = "2026-11-29T03:00:00.000Z"
+SECRET_SITE = {
+    "schema": 1, "site": "cc-dr-west", "region": "us-west-2",
+    "objectives": {"rto_seconds": 900, "rpo_seconds": 86400},
+    "dns": {"zone_id": "Z0123456789", "records": [
+        {"name": "agents.example.com.", "type": "CNAME", "ttl": 60,
+         "primary": "agents.primary.example.net", "secondary": "agents.dr.example.net"}]},
+    "vpn": {"connection_ids": ["vpn-0abc"], "appliance": {
+        "kind": "strongswan", "host": "appliance.corp.internal", "port": 22, "username": "vpnadmin",
+        "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0i6NdUvGTR0Wq4X1a9fK0S2m0x7C6xkAqL4tLhB7cR",
+        "private_key_secret": "cc-dr/appliance-key", "connections": ["dr-tunnel-1"], "swanctl": "swanctl"}},
+    "backup": {"sftp": {"host": "sftp.backup-vendor.internal", "port": 22, "username": "cc-export",
+                        "host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH0i6NdUvGTR0Wq4X1a9fK0S2m0x7C6xkAqL4tLhB7cR",
+                        "private_key_secret": "cc-dr/backup-key", "path": "/exports/contact-center"},
+               "bucket": "cc-dr-restore", "prefix": "restored/"},
+    "seats": {"asg_name": "cc-agent-seats", "warm": 2, "target": 40},
+    "notify": {"topic_arn": "arn:aws:sns:us-west-2:123456789012:cc-dr-milestones",
+               "status_page": {"bucket": "cc-dr-status", "key": "status/index.html"}},
+}
+#: what must never reach the page: hosts, users, key material and secret names, account ids and ARNs
+NEVER_SHOWN = ["appliance.corp.internal", "sftp.backup-vendor.internal", "vpnadmin", "cc-export", "AAAAC3Nz",
+               "cc-dr/appliance-key", "cc-dr/backup-key", "123456789012", "arn:aws", "/exports/contact-center",
+               "vpn-0abc", "cc-agent-seats"]
+
+
+def _failover_book() -> dict:
+    return load_runbook(REPO / "runbooks" / "failover.yaml").to_dict()
+
+
+def _report(statuses: dict[str, str], run_status: str = RunStatus.RUNNING, **extra: object) -> dict:
+    book = _failover_book()
+    steps = [{"id": s["id"], "uses": s["uses"], "owner": s["owner"], "status": statuses.get(s["id"], "pending"),
+              "finished_at": f"2026-11-29T03:0{i}:00.000Z" if statuses.get(s["id"]) == "succeeded" else None,
+              "rto": s["rto"]} for i, s in enumerate(book["steps"])]
+    return {"run_id": "r1", "kind": "failover", "site": "cc-dr-west", "status": run_status, "started_at": STARTED,
+            "finished_at": None, "rto_objective_seconds": 900, "rpo_objective_seconds": 86400, "rto_seconds": None,
+            "rpo_seconds": None, "steps": steps, "timeline": [], **extra}
+
+
+@pytest.mark.parametrize(("uses", "words"), [
+    ("checks.preflight", "Checking the backup site"),
+    ("vpn.bring_up", "Connecting the VPN"),
+    ("backup.restore", "Restoring customer data"),
+    ("seats.scale_up", "Scaling up agent seats"),
+    ("dns.cutover", "Moving calls to the backup site"),
+    ("checks.smoke", "Checking the backup site serves calls"),
+    ("dns.cutback", "Moving calls back to the main site"),
+    ("some.new_kind", "Some new kind"),
+])
+def test_each_step_kind_has_plain_words(uses, words):
+    """Every step kind of the default runbooks reads as a manager would say it; an unknown one is humanized."""
+    assert phases.step_words(uses) == words
+
+
+def test_the_bulk_restore_is_named_as_background_work():
+    """The bulk tier (tier: bulk / rto: false) is the call recordings, in the background."""
+    assert phases.step_words("backup.restore", {"tier": "bulk"}) == "Restoring call recordings (background)"
+    assert phases.step_words("backup.restore", {}, rto=False) == "Restoring call recordings (background)"
+
+
+def test_the_running_service_step_is_the_phase_not_the_background_restore():
+    """While the critical restore and the bulk run together, the phase is the critical one (what gates service)."""
+    view = build_view(_report({"announce": "succeeded", "preflight": "succeeded", "vpn-up": "succeeded",
+                               "restore-bulk": "running", "restore-critical": "running"}), _failover_book(), None, NOW)
+    assert view.phase == "Restoring customer data"
+    assert view.last_milestone == "VPN connected"
+    assert view.next_milestone == "Customer data restored"
+    assert view.eta == NO_ESTIMATE
+
+
+def test_only_background_work_left_is_said_so():
+    """After the cutover, with only the bulk restore running, the phase says call recordings (background)."""
+    done = {s["id"]: "succeeded" for s in _failover_book()["steps"]}
+    view = build_view(_report({**done, "restore-bulk": "running", "done": "pending"}), _failover_book(), None, NOW)
+    assert view.phase == "Restoring call recordings (background)"
+
+
+@pytest.mark.parametrize(("status", "timeline", "words"), [
+    (RunStatus.SUCCEEDED, [], "Failover complete"),
+    (RunStatus.FAILED, [], "Failover failed — the on-call team is on it"),
+    (RunStatus.ROLLED_BACK, [], "Failover failed — the on-call team is on it"),
+    (RunStatus.INTERRUPTED, [{"event": "approval_missing"}], "Paused — waiting for the incident commander"),
+    (RunStatus.INTERRUPTED, [], "Failover interrupted — the on-call team is resuming it"),
+])
+def test_the_end_in_plain_words(status, timeline, words):
+    """After the end the phase is the outcome; a run stopped at the approval gate waits for the commander."""
+    view = build_view(_report({}, status, timeline=timeline, finished_at="2026-11-29T03:08:00.000Z"),
+                      _failover_book(), None, NOW)
+    assert view.phase == words and view.ended and view.eta is None
+
+
+def test_waiting_at_the_prompt_is_a_pause_for_the_commander():
+    """A run asking for the DNS cutover approval shows that it waits for the incident commander."""
+    timeline = [{"event": "run_started"}, {"event": "approval_requested"}]
+    view = build_view(_report({"preflight": "succeeded"}, timeline=timeline), _failover_book(), None, NOW)
+    assert view.phase == "Paused — waiting for the incident commander" and view.tone == "paused"
+
+
+def test_eta_is_a_range_of_clock_times_and_minutes():
+    """An ETA reads as two clock times, minutes from now and how many drills it comes from."""
+    eta = Eta(NOW + timedelta(minutes=5), NOW + timedelta(minutes=9, seconds=30), drills=3)
+    assert eta_words(eta, NOW) == ("Service expected back between 03:15 and 03:19 UTC "
+                                   "(in 5 min to 9 min 30 s; learned from 3 drills)")
+    assert eta_words(None, NOW) == "No estimate yet — run a drill"
+
+
+def test_durations_read_as_a_person_says_them():
+    """Seconds, minutes and hours in words (no 12m34s shorthand)."""
+    assert [plain_duration(s) for s in (7, 754, 900, 7260, 86400, None)] == [
+        "7 s", "12 min 34 s", "15 min", "2 h 1 min", "24 h", "—"]
+
+
+def test_the_page_is_self_contained_and_forbids_every_request():
+    """One HTML file: inline CSS only, no script, link, external URL or font; a CSP forbids any request;
+    a viewport for phones."""
+    html = render_page(build_view(_report({"preflight": "running"}), _failover_book(), None, NOW))
+    assert ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+            "style-src 'unsafe-inline'; img-src data:\">") in html
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert not re.search(r"<script|<link|<img|<iframe|@import|url\(|https?://", html, re.IGNORECASE)
+    assert "Checking the backup site" in html and NO_ESTIMATE in html
+
+
+def test_the_page_escapes_what_it_shows():
+    """Autoescape: an owner written as markup is shown as text, never run."""
+    report = _report({"preflight": "running"})
+    report["steps"][1]["owner"] = "<script>alert(1)</script>"
+    html = render_page(build_view(report, _failover_book(), None, NOW))
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_no_host_key_or_arn_of_the_site_reaches_the_page(tmp_path):
+    """A run of a site with an SFTP host, an appliance host, key secrets and ARNs, with step errors naming
+    hosts: the page shows none of it (only the site name, words, owners and times)."""
+    site = parse_site(copy.deepcopy(SECRET_SITE), source="site.json")
+    journal = SqliteJournal(tmp_path)
+    book = _failover_book()
+    journal.create_run(
+        RunRecord("r1", "failover", "cc-dr-west", "/etc/cc/site.json", book,
+                  {"objectives": site.objectives.model_dump(), site_change.JOURNAL_KEY: site_change.journaled(site)},
+                  RunStatus.FAILED, STARTED, "2026-11-29T03:05:00.000Z",
+                  "step vpn-up failed: ssh vpnadmin@appliance.corp.internal refused"),
+        [StepRecord("r1", s["id"], s["uses"], s["owner"]) for s in book["steps"]],
+    )
+    step = StepRecord("r1", "vpn-up", "vpn.bring_up", "network-oncall", StepStatus.FAILED,
+                      error="sftp.backup-vendor.internal: arn:aws:iam::123456789012:role/x denied",
+                      state={"host": "appliance.corp.internal"})
+    journal.save_step(step)
+    journal.add_event("r1", STARTED, "step_failed", "vpn-up", {"error": "appliance.corp.internal timed out"})
+    html = render_run(journal, "r1", None, NOW)
+    assert [s for s in NEVER_SHOWN if s in html] == []
+    assert "cc-dr-west" in html and "network-oncall" in html and "Failover failed" in html
+
+
+def test_a_message_says_what_was_happening_when_its_milestone_was_reached():
+    """Rewound to a milestone's time (as_of), a report of a finished run shows the run then: later steps not
+    started, the next one about to start as the phase, no outcome yet."""
+    from orchestrator.status_page.view import as_of
+
+    book = _failover_book()
+    report = _report({s["id"]: "succeeded" for s in book["steps"]}, RunStatus.SUCCEEDED,
+                     finished_at="2026-11-29T03:09:00.000Z")
+    for number, step in enumerate(report["steps"]):
+        step["started_at"], step["finished_at"] = f"2026-11-29T03:0{number}:00.000Z", f"2026-11-29T03:0{number}:30.000Z"
+        step["needs"] = next(s["needs"] for s in book["steps"] if s["id"] == step["id"])
+    during = datetime(2026, 11, 29, 3, 3, 10, tzinfo=UTC)  # restore-critical running
+    then = build_view(as_of(report, during), book, None, during)
+    assert not then.ended and then.phase == "Restoring customer data" and then.eta == NO_ESTIMATE
+    assert [s.state for s in then.steps[:4]] == ["Done", "Done", "Done", "In progress"]
+    assert then.steps[-1].state == "Not started" and then.last_milestone == "VPN connected"
+    between = datetime(2026, 11, 29, 3, 2, 45, tzinfo=UTC)  # vpn-up done, nothing running: what starts next
+    assert build_view(as_of(report, between), book, None, between).phase == "Restoring customer data"
+    assert build_view(report, book, None, NOW).phase == "Failover complete"
