@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from orchestrator import approvals as approvals_mod
-from orchestrator import history, logs, site_change
+from orchestrator import history, live_eta, logs, site_change
 from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
@@ -31,8 +31,9 @@ from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
+from orchestrator.live_eta import RestoreProgress, chain_observers
 from orchestrator.model import EventName, RunStatus
-from orchestrator.publisher import Delivered, Delivery, EtaSource, Outbox, Publisher, deliver_in_bound, no_estimate
+from orchestrator.publisher import Delivered, Delivery, EtaSource, Outbox, Publisher, deliver_in_bound
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
@@ -302,7 +303,8 @@ def _engine(
     # one cancellation path: the adapters' clock sleeps on it, their connections close on it
     cancel = Cancellation()
     services = build_services(site, CancellableClock(settings.clock, cancel))
-    notifier = None if book.kind == "test" else _publisher(settings, journal, site, services)
+    progress = RestoreProgress(settings.clock)  # the restore's live bytes, for the ETA
+    notifier = None if book.kind == "test" else _publisher(settings, journal, site, services, progress)
     return Engine(
         cancel=cancel,
         journal=journal,
@@ -311,7 +313,7 @@ def _engine(
         clock=settings.clock,
         log=structlog.get_logger("orchestrator"),
         approver=approver,
-        observer=observer,
+        observer=chain_observers(observer, progress),
         notifier=notifier,
     )
 
@@ -319,22 +321,29 @@ def _engine(
 # --------------------------------------------------------------------------- milestones and the status page
 
 
-def eta_source(journal: Journal, site: Site, run_id: str) -> EtaSource:
-    """THE SEAM for the ETA estimator (issue 15): what the status page and every milestone message show as
-    the ETA of ``run_id``. Wire the estimator of orchestrator/eta.py in here (a callable returning
-    ``Eta | None``, computed from the drill history and the run's progress); until then there is no
-    estimate and the page says so ("No estimate yet — run a drill")."""
-    return no_estimate
+def eta_source(
+    settings: Settings, journal: Journal, progress: RestoreProgress | None, run_id: str
+) -> EtaSource:
+    """What the status page and every milestone message show as the ETA of ``run_id``: learned from the
+    site's drill history (p50..p90 of each step over the last drills) along the run's remaining critical
+    path, with the restore's live bytes when this process runs it (``progress``); None ("No estimate yet —
+    run a drill") without drill history."""
+    return live_eta.eta_source(journal, run_id, settings.clock, progress)
 
 
-def _delivery(settings: Settings, journal: Journal, site: Site, services: Services) -> Delivery:
+def _delivery(
+    settings: Settings, journal: Journal, site: Site, services: Services, progress: RestoreProgress | None = None
+) -> Delivery:
     log = structlog.get_logger("orchestrator.notify")
-    return Delivery(journal, site, services, settings.reports, functools.partial(eta_source, journal, site), log)
+    return Delivery(journal, site, services, settings.reports,
+                    functools.partial(eta_source, settings, journal, progress), log)
 
 
-def _publisher(settings: Settings, journal: Journal, site: Site, services: Services) -> Notifier:
+def _publisher(
+    settings: Settings, journal: Journal, site: Site, services: Services, progress: RestoreProgress | None = None
+) -> Notifier:
     """The run's milestones: journaled in the outbox, delivered (page + SNS) in the background."""
-    return Publisher(Outbox(journal, settings.clock), _delivery(settings, journal, site, services))
+    return Publisher(Outbox(journal, settings.clock), _delivery(settings, journal, site, services, progress))
 
 
 #: how long a command that opens a run (status, resume of a finished run) waits for its pending notifications

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.clock import parse_iso
+from orchestrator.clock import iso, parse_iso
 from orchestrator.history import percentile, step_samples
 from orchestrator.journal.records import StepRecord
 from orchestrator.model import StepStatus
@@ -65,6 +65,24 @@ class Eta:
     #: when every restored byte is expected (the ``rto: false`` steps, e.g. the bulk restore); None when
     #: the run has no such step
     data: Eta | None = None
+
+
+def eta_fields(eta: Eta) -> dict[str, object]:
+    """``eta`` as JSON-ready fields (journaled with a milestone, so a message sent later says the ETA as
+    it stood when the milestone was reached); ``eta_of`` reads them back."""
+    return {"earliest": iso(eta.earliest), "latest": iso(eta.latest), "drills": eta.drills, "done": eta.done,
+            "overdue": list(eta.overdue), "unestimated": list(eta.unestimated)}
+
+
+def eta_of(fields: object) -> Eta | None:
+    """The Eta ``eta_fields`` wrote; None for anything else (an entry journaled without one)."""
+    if not isinstance(fields, dict):
+        return None
+    earliest, latest = parse_iso(fields.get("earliest")), parse_iso(fields.get("latest"))
+    if earliest is None or latest is None:
+        return None
+    return Eta(earliest, latest, int(fields.get("drills") or 0), bool(fields.get("done")),
+               tuple(fields.get("overdue") or ()), tuple(fields.get("unestimated") or ()))
 
 
 #: what is said when there is no estimate (no drill has timed the steps yet)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from orchestrator.clock import Clock, iso, parse_iso
-from orchestrator.eta import Eta
+from orchestrator.eta import Eta, eta_fields, eta_of
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import OutboxEntry
 from orchestrator.logs import Log
@@ -42,11 +42,8 @@ EtaSource = Callable[[], "Eta | None"]
 
 SNS = "sns"
 PAGE = "status_page"
-
-
-def no_estimate() -> Eta | None:
-    """The ETA source until an estimator is wired in: the page says "no estimate yet"."""
-    return None
+#: the milestone's field holding the ETA as it stood when the milestone was reached (``eta_fields``)
+ETA_FIELD = "eta"
 
 
 def slug(milestone: str) -> str:
@@ -142,7 +139,8 @@ class Delivery:
             eta = deliver(lambda: self.eta(run_id), self.log, what="eta")
             self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
             for entry in (e for e in pending if e.channel == SNS):
-                self._send_message(entry, self._view_at(run_id, report, eta, entry.created_at), done)
+                then = eta_of(entry.fields.get(ETA_FIELD)) or eta  # the ETA when the milestone was reached
+                self._send_message(entry, self._view_at(run_id, report, then, entry.created_at), done)
             return done
 
     def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
@@ -252,6 +250,10 @@ class Publisher(BackgroundNotifier):
 
     def __call__(self, milestone: str, **fields: object) -> None:
         run_id = str(fields.pop("run_id"))
+        # the ETA as it stands now, journaled with the milestone: a message sent later still says it
+        eta = deliver(lambda: self.delivery.eta(run_id), self.log, what="eta")
+        if eta is not None:
+            fields[ETA_FIELD] = eta_fields(eta)
         try:
             self.outbox.record(run_id, milestone, dict(fields))
         except Exception as exc:  # a notification never fails the run; the journal's own failure is logged

@@ -25,6 +25,10 @@ STEP_WORDS: Mapping[str, str] = {
     "dns.cutback": "Moving calls back to the main site",
     "checks.smoke": "Checking the backup site serves calls",
     "notify.milestone": "Sending an update to everyone",
+    "connect.announce": "Telling callers about the outage",
+    "connect.unannounce": "Ending the outage announcement",
+    "connect.shift_traffic": "Moving calls and agents to the backup Region",
+    "connect.shift_back": "Moving calls and agents back to the main Region",
 }
 #: the bulk tier of a tiered restore: background work, said so
 BULK_RESTORE_WORDS = "Restoring call recordings (background)"
@@ -51,6 +55,8 @@ MILESTONE_WORDS: Mapping[str, str] = {
     "seats-in-service": "Agent seats ready",
     "dns-cut-over": "Calls moved to the backup site",
     "dns-cut-back": "Calls moved back to the main site",
+    "calls-on-secondary": "Calls and agents on the backup Region",
+    "calls-on-primary": "Calls and agents back on the main Region",
     "failover-complete": "Backup site serving calls",
     "failback-complete": "Main site serving calls again",
     "started": "Started",

@@ -227,16 +227,20 @@ def plain_duration(seconds: float | None) -> str:
 
 
 def eta_words(eta: Eta | None, now: datetime) -> str:
-    """The ETA as a range of clock times and of minutes from now."""
+    """The ETA as a range of clock times and of minutes from now, from how many drills, and what makes it
+    uncertain (a step slower than in the drills; steps no drill has timed: the range is then a lower bound)."""
     if eta is None:
         return NO_ESTIMATE
+    if eta.done:
+        return f"Service restored at {eta.latest:%H:%M} UTC"
     soonest = plain_duration((eta.earliest - now).total_seconds())
     latest = plain_duration((eta.latest - now).total_seconds())
-    drills = f"{eta.drills} drill" + ("" if eta.drills == 1 else "s")
-    return (
-        f"Service expected back between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC "
-        f"(in {soonest} to {latest}; learned from {drills})"
-    )
+    notes = [f"in {soonest} to {latest}", f"learned from {eta.drills} drill" + ("" if eta.drills == 1 else "s")]
+    if eta.overdue:
+        notes.append(f"{', '.join(eta.overdue)} taking longer than in the drills")
+    if eta.unestimated:
+        notes.append(f"or later: no drill has timed {', '.join(eta.unestimated)}")
+    return f"Service expected back between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC ({'; '.join(notes)})"
 
 
 def _data_age(age: float | None, objective: float | None) -> str | None:

@@ -64,3 +64,4 @@ def test_eta_at_each_milestone_of_a_real_tiered_failover(tiered_site, tmp_path):
     # each tier's progress on its own step: the critical step waits for the critical bytes only
     both = [sizes for sizes in live if {"restore-critical", "restore-bulk"} <= set(sizes)]
     assert both and all(s["restore-critical"] < s["restore-bulk"] for s in both)
+

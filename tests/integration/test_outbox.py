@@ -242,3 +242,27 @@ def test_a_throttled_sns_delays_the_messages_not_the_run(moto_site, moto_server,
         assert opened.returncode == 0, opened.stderr[-2000:]
     delivered = _ids(received_notifications(moto_site))
     assert sorted(delivered) == sorted(pending) and set(delivered.values()) == {1}
+
+
+def test_the_eta_in_the_messages_is_learned_from_the_drill_history(moto_site, tmp_path):
+    """No test hook: the app's ETA source is the estimator. With no drill history the messages say there is
+    no estimate; with two drills of these steps in the journal, they carry a range learned from 2 drills."""
+    site_file = _site_file(tmp_path, moto_site, status_page=False)
+    book = _runbook(tmp_path)
+    first = _failover(tmp_path, site_file, book)
+    assert first.returncode == 0, first.stderr[-2000:]
+    notes = {n["body"]["milestone"]: n["body"] for n in received_notifications(moto_site)}
+    assert notes["prepared"]["eta"].lower().startswith("no estimate yet")
+
+    journal = SqliteJournal(tmp_path / "state")
+    for day in (1, 2):
+        journal.record_drill({"run_id": f"drill-{day}", "site": moto_site.site, "status": "succeeded",
+                              "finished_at": f"2026-11-0{day}T03:00:00+00:00",
+                              "steps": [{"id": f"failover/{step}", "status": "succeeded", "duration_seconds": 60.0}
+                                        for step in ("prepare", "restore", "last")]})
+    journal.close()
+    second = _failover(tmp_path, site_file, book)
+    assert second.returncode == 0, second.stderr[-2000:]
+    later = [n["body"] for n in received_notifications(moto_site) if n["body"]["milestone"] == "prepared"]
+    assert later and later[-1]["eta"].startswith("Service expected back between ")
+    assert "learned from 2 drills" in later[-1]["eta"]

@@ -4,7 +4,7 @@
 - ``ORCHESTRATOR_TEST_KILL_BEFORE_SENDING=MILESTONE``: kill -9 of the process as it is about to publish that
   milestone's SNS message -- after the outbox journaled it; for ``finished``, the last second of a run;
 - ``ORCHESTRATOR_TEST_ETA=EARLIEST,LATEST,DRILLS`` (minutes from now, minutes, count): the ETA source the app's
-  seam (``orchestrator.app.eta_source``) returns, standing in for the estimator.
+  seam (``orchestrator.app.eta_source``) returns, standing in for the drill history.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _kill_before(milestone: str) -> None:
 def _fixed_eta(spec: str) -> None:
     earliest, latest, drills = (float(part) for part in spec.split(","))
 
-    def source(journal: Any, site: Any, run_id: str) -> publisher.EtaSource:
+    def source(*_given: Any) -> publisher.EtaSource:  # app.eta_source(settings, journal, progress, run_id)
         def eta() -> Eta:
             now = SystemClock().now()
             return Eta(now + timedelta(minutes=earliest), now + timedelta(minutes=latest), int(drills))

@@ -242,3 +242,14 @@ def test_describe_says_the_range_its_source_and_its_doubts():
         "about 03:01 UTC (learned from 1 drill; vpn-up taking longer than in the drills; "
         "or later: no drill has timed smoke)")
     assert describe(Eta(at(72), at(72), 5, done=True)) == "service restored at 03:01 UTC"
+
+
+def test_an_eta_journaled_with_a_milestone_reads_back_the_same():
+    """eta_fields -> JSON -> eta_of gives the same Eta (doubts included); anything else reads as None."""
+    import json
+
+    from orchestrator.eta import eta_fields, eta_of
+
+    eta = Eta(at(70), at(80), 3, overdue=("vpn-up",), unestimated=("smoke",))
+    assert eta_of(json.loads(json.dumps(eta_fields(eta)))) == eta
+    assert eta_of(None) is None and eta_of({"earliest": "soon"}) is None

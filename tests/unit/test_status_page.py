@@ -15,7 +15,7 @@ from orchestrator.journal.records import RunRecord, StepRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
 from orchestrator.runbook import load_runbook
-from orchestrator.site import parse_site
+from orchestrator.site import load_site, parse_site
 from orchestrator.status_page import NO_ESTIMATE, build_view, phases, render_page, render_run
 from orchestrator.status_page.view import eta_words, plain_duration
 from tests.helpers import REPO
@@ -47,7 +47,9 @@ NEVER_SHOWN = ["appliance.corp.internal", "sftp.backup-vendor.internal", "vpnadm
 
 
 def _failover_book() -> dict:
-    return load_runbook(REPO / "runbooks" / "failover.yaml").to_dict()
+    """The default failover runbook as a run on a SIP/DNS site has it (its `when: connect` steps left out)."""
+    site = load_site(REPO / "tests" / "data" / "site.json")
+    return load_runbook(REPO / "runbooks" / "failover.yaml").for_site(site).to_dict()
 
 
 def _report(statuses: dict[str, str], run_status: str = RunStatus.RUNNING, **extra: object) -> dict:
@@ -68,11 +70,23 @@ def _report(statuses: dict[str, str], run_status: str = RunStatus.RUNNING, **ext
     ("dns.cutover", "Moving calls to the backup site"),
     ("checks.smoke", "Checking the backup site serves calls"),
     ("dns.cutback", "Moving calls back to the main site"),
+    ("connect.announce", "Telling callers about the outage"),
+    ("connect.shift_traffic", "Moving calls and agents to the backup Region"),
+    ("connect.shift_back", "Moving calls and agents back to the main Region"),
+    ("connect.unannounce", "Ending the outage announcement"),
     ("some.new_kind", "Some new kind"),
 ])
 def test_each_step_kind_has_plain_words(uses, words):
     """Every step kind of the default runbooks reads as a manager would say it; an unknown one is humanized."""
     assert phases.step_words(uses) == words
+
+
+def test_every_step_kind_and_milestone_of_the_default_runbooks_has_its_own_words():
+    """No step kind or milestone of failover/failback/drill falls back to a humanized identifier."""
+    for name in ("failover", "failback", "drill"):
+        book = load_runbook(REPO / "runbooks" / f"{name}.yaml")
+        assert {s.uses for s in book.steps} <= set(phases.STEP_WORDS), name
+        assert {s.milestone for s in book.steps if s.milestone} <= set(phases.MILESTONE_WORDS), name
 
 
 def test_the_bulk_restore_is_named_as_background_work():
