@@ -78,7 +78,10 @@ def eta_of(fields: object) -> Eta | None:
     """The Eta ``eta_fields`` wrote; None for anything else (an entry journaled without one)."""
     if not isinstance(fields, dict):
         return None
-    earliest, latest = parse_iso(fields.get("earliest")), parse_iso(fields.get("latest"))
+    try:
+        earliest, latest = parse_iso(fields.get("earliest")), parse_iso(fields.get("latest"))
+    except (TypeError, ValueError):  # not what eta_fields wrote
+        return None
     if earliest is None or latest is None:
         return None
     return Eta(earliest, latest, int(fields.get("drills") or 0), bool(fields.get("done")),
