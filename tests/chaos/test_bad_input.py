@@ -199,7 +199,7 @@ def test_sha256sums_parser_gives_entries_or_its_own_error(request):
 BAD_RUNBOOKS = [
     FAILOVER[: len(FAILOVER) // 2] + "\n  - id: [unterminated\n",
     FAILOVER.replace("uses: dns.cutover", "uses: dns.nope"),
-    FAILOVER.replace("needs: [smoke]", "needs: [smoke, ghost]"),
+    FAILOVER.replace("needs: [smoke", "needs: [ghost, smoke"),
     "name: x\nsteps:\n\t- id: a\n",
     b"name: \xff\xfe\n",
 ]
@@ -220,6 +220,7 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 def test_cli_exits_2_without_traceback_on_bad_runbooks(tmp_path, request):
     """`runbook validate BAD` (and, full run, `failover --runbook BAD`) exit 2 naming the file; no traceback."""
     full = request.config.getoption("--chaos-full")
+    assert FAILOVER not in BAD_RUNBOOKS  # each damage really applied to the default runbook
     for number, text in enumerate(BAD_RUNBOOKS):
         bad = tmp_path / f"bad{number}.yaml"
         bad.write_bytes(text if isinstance(text, bytes) else text.encode())
