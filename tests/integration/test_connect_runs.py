@@ -143,10 +143,9 @@ def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded
     assert double.state() == before
 
 
-def test_at_a_terminal_a_connect_site_asks_for_the_cutover_then_for_the_shift(embedded_connect_site, tmp_path):
-    """At a real terminal, a failover of the Connect sandbox asks twice: the DNS cutover (its records shown),
-    then the traffic shift (each step's percentages shown); `y` to both: exit 0, 100 % in the secondary, and
-    the report lists both approvals as given at the prompt."""
+def test_at_a_terminal_one_approval_moves_a_connect_site(embedded_connect_site, tmp_path):
+    """At a real terminal, a failover of the Connect sandbox asks once, for the DNS cutover; `y` and the traffic
+    shift follows it without another prompt: exit 0, 100 % in the secondary, one approval in the report."""
     import io
 
     import pexpect
@@ -159,14 +158,10 @@ def test_at_a_terminal_a_connect_site_asks_for_the_cutover_then_for_the_shift(em
     child.logfile_read = screen = io.StringIO()
     child.expect(r"Approve step 'dns-cutover' \(dns\.cutover, owner incident-commander\)\? \[y/N\]: ")
     child.sendline("y")
-    child.expect(r"Approve step 'connect-shift' \(connect\.shift_traffic, owner incident-commander\)\? \[y/N\]: ")
-    shown = child.before
-    child.sendline("y")
     child.expect(pexpect.EOF, timeout=180)
     child.close()
     assert child.exitstatus == 0, screen.getvalue()[-3000:]
-    assert "step 10%" in shown and "step 100%" in shown
+    assert "Approve step 'connect-shift'" not in screen.getvalue()
     assert DoubleControl(site.state["connect"]["endpoint"]).state()["telephony"] == {PRIMARY: 0, SECONDARY: 100}
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
-    assert [(a["step"], a["source"]) for a in report["approvals"]] == [("dns-cutover", "prompt"),
-                                                                       ("connect-shift", "prompt")]
+    assert [(a["step"], a["source"]) for a in report["approvals"]] == [("dns-cutover", "prompt")]
