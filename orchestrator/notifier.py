@@ -11,6 +11,7 @@ import contextvars
 import functools
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -57,13 +58,25 @@ class BackgroundNotifier:
             finally:
                 self._queue.task_done()
 
-    def close(self, bound: float | None = None) -> bool:
-        """Send what is queued, waiting at most ``bound`` seconds (default ``flush_seconds``); True when
-        everything went out."""
+    def close(self, bound: float | None = None, interrupted: Callable[[], bool] | None = None,
+              interrupted_bound: float = 3.0) -> bool:
+        """Send what is queued, waiting at most ``bound`` seconds (default ``flush_seconds``); once
+        ``interrupted()`` turns true (a Ctrl-C during the flush) at most ``interrupted_bound`` more. True
+        when everything went out (what did not stays in the journal's outbox for the next run)."""
         waited = self.flush_seconds if bound is None else min(bound, self.flush_seconds)
         self._queue.put(None)
-        self._thread.join(waited)
+        started = time.monotonic()  # real time: the flush is real I/O no fake clock drives
+        deadline = started + waited
+        while self._thread.is_alive():
+            now = time.monotonic()
+            if interrupted is not None and interrupted():
+                deadline = min(deadline, now + interrupted_bound)
+                interrupted = None
+            if now >= deadline:
+                break
+            self._thread.join(min(0.05, deadline - now))
         if self._thread.is_alive():
-            self.log.warning("notify_unflushed", pending=self._queue.qsize(), waited_seconds=waited)
+            self.log.warning("notify_unflushed", pending=self._queue.qsize(),
+                             waited_seconds=round(time.monotonic() - started, 1))
             return False
         return True

@@ -60,6 +60,8 @@ class MarkerParams(Params):
     dir: str
     delay: float = 0.0
     real_sleep: bool = False
+    #: a file to wait for (real time, up to 300 s) before the effect: the test holds the step until it says so
+    hold: str = ""
     #: the compensation fails (for tests of a rollback that cannot complete)
     rollback_fails: bool = False
 
@@ -87,6 +89,15 @@ class Marker(StepKind):
         return bool(self._applied(ctx))
 
     def apply(self, ctx: StepContext) -> None:
+        if ctx.params.hold:
+            import time
+
+            deadline = time.monotonic() + 300
+            while not Path(ctx.params.hold).exists():
+                if time.monotonic() > deadline:
+                    raise FatalError(f"{ctx.step_id}: {ctx.params.hold} never appeared")
+                ctx.check()
+                time.sleep(0.02)
         if ctx.params.delay:
             if ctx.params.real_sleep:
                 import time
