@@ -270,12 +270,23 @@ class AwsSession:
         """The cached client for ``service`` (boto3 clients are thread-safe once built)."""
         with self._lock:
             if service not in self._clients:
-                client = self._session.client(service, config=self._config)
+                client = self._session.client(service, config=self._client_config(service))
                 client.meta.events.register("before-parse", _AnswerRecorder(client.meta.endpoint_url))
                 for event, handler in self._hooks:
                     client.meta.events.register(event, handler)
                 self._clients[service] = client
             return self._clients[service]
+
+    def _client_config(self, service: str) -> Config:
+        if service != "s3":
+            return self._config
+        # No SHA-256 of every body for the signature: over HTTPS botocore already sends UNSIGNED-PAYLOAD
+        # when a checksum header is present; over plain HTTP (the embedded site's moto, an on-prem
+        # S3-compatible store) it would hash every restored byte a second time (~0.5 CPU-s per GB).
+        # Integrity does not rest on it: every PUT and part carries a checksum S3 verifies (the
+        # manifest's SHA-256 for whole files, botocore's CRC32 for parts), and the restore verified
+        # each file's SHA-256 before sending it (docs/decisions.md, "S3 payload signing").
+        return self._config.merge(Config(s3={"payload_signing_enabled": False}))
 
     def presigner(self, service: str) -> Any:
         """A client that only signs URLs, with Signature Version 4 (what every region accepts for presigned

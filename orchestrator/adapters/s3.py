@@ -18,6 +18,7 @@ run (and by the bucket's lifecycle rule for incomplete multipart uploads, if any
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,9 +76,17 @@ class S3:
         body: bytes,
         metadata: dict[str, str] | None = None,
         content_type: str = "application/octet-stream",
+        sha256: str | None = None,
     ) -> None:
+        """PUT ``body``; with ``sha256`` (hex, the digest the caller verified) S3 checks the bytes it
+        received against it and refuses the PUT (BadDigest) on a mismatch: end-to-end integrity from
+        the manifest to the stored object, and no CRC32 of the body computed here."""
+        checksum = {}
+        if sha256:
+            checksum = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": base64.b64encode(bytes.fromhex(sha256)).decode()}
         self._call(
-            "put_object", Bucket=bucket, Key=key, Body=body, Metadata=metadata or {}, ContentType=content_type
+            "put_object", Bucket=bucket, Key=key, Body=body, Metadata=metadata or {}, ContentType=content_type,
+            **checksum,
         )
 
     def put_page(self, bucket: str, key: str, html: str, *, policy: str = "notify") -> None:

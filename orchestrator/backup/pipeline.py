@@ -363,7 +363,7 @@ class RestorePipeline:
                     continue
                 key = self.target.key(snapshot.name, remote.path)
                 future = uploads.submit(self.s3.put_bytes, self.target.bucket, key, body,
-                                        {SHA256_METADATA: remote.sha256})
+                                        {SHA256_METADATA: remote.sha256}, sha256=remote.sha256)
                 sent += remote.size
                 future.add_done_callback(functools.partial(self._group_uploaded, size=remote.size, batch=batch))
                 batch.add_upload(future)
@@ -413,7 +413,8 @@ class RestorePipeline:
             self._verify(remote, digest)
             body = b"".join(pieces)
             future = uploads.submit(
-                self.s3.put_bytes, self.target.bucket, key, body, {SHA256_METADATA: remote.sha256}
+                self.s3.put_bytes, self.target.bucket, key, body, {SHA256_METADATA: remote.sha256},
+                sha256=remote.sha256,
             )
         except BaseException:
             self.budget.release(remote.size)

@@ -4,6 +4,7 @@ listings and a wrong host key."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import timedelta
 
@@ -86,6 +87,31 @@ def test_restore_puts_every_file_then_the_marker(make_ssh_site, history, clock, 
     assert ctx.state["bytes"] == newest.bytes
     assert ctx.state["bytes_per_second"] > 0
     assert max(newest.sizes.values()) > 5 << 20  # the multipart path was taken
+
+
+def test_whole_files_carry_the_manifest_sha256_as_their_s3_checksum(make_ssh_site, history, clock, restore_ctx):
+    """A file sent in one PUT carries SHA256SUMS's digest as its S3 checksum (x-amz-checksum-sha256: S3
+    refuses the PUT when the bytes it received differ, and anyone can check the object with
+    `head-object --checksum-mode ENABLED`); a part carries botocore's CRC32. No request SHA-256-signs its
+    body (UNSIGNED-PAYLOAD, as botocore already does over HTTPS): the restore hashes each byte once."""
+    site = make_ssh_site()
+    newest = history[-1]
+    ctx = restore_ctx(site, clock)
+    sent: list[tuple[str, dict]] = []
+    client = s3_client(ctx)
+    client.meta.events.register(
+        "before-send.s3", lambda request, **kw: sent.append((request.method, dict(request.headers))))
+    assert run_step(BackupRestore(), ctx)
+    small = [rel for rel, size in newest.sizes.items() if size <= 5 << 20]
+    assert small and len(small) < len(newest.sizes)
+    for relpath in small:
+        head = client.head_object(Bucket=site.backup.bucket, Key=f"restored/{newest.name}/{relpath}",
+                                  ChecksumMode="ENABLED")
+        assert base64.b64decode(head["ChecksumSHA256"]).hex() == newest.files[relpath]
+    bodies = [headers for method, headers in sent if method == "PUT"]
+    assert bodies and all(h["X-Amz-Content-SHA256"] == b"UNSIGNED-PAYLOAD" for h in bodies)
+    assert all(("x-amz-checksum-sha256" in h) != ("x-amz-checksum-crc32" in h) for h in bodies), bodies
+    assert sum("x-amz-checksum-sha256" in h for h in bodies) == len(small)
 
 
 def test_restore_skips_files_already_restored(make_ssh_site, history, clock, restore_ctx):
