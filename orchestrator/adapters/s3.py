@@ -83,7 +83,8 @@ class S3:
         the manifest to the stored object, and no CRC32 of the body computed here."""
         checksum = {}
         if sha256:
-            checksum = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": base64.b64encode(bytes.fromhex(sha256)).decode()}
+            digest = base64.b64encode(bytes.fromhex(sha256)).decode()
+            checksum = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": digest}
         self._call(
             "put_object", Bucket=bucket, Key=key, Body=body, Metadata=metadata or {}, ContentType=content_type,
             **checksum,
