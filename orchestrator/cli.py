@@ -635,6 +635,11 @@ def _gate_text(request: GateRequest) -> str:
         "  it will change:",
         *(f"    {line}" for line in request.changes or ["(nothing: already in the desired state)"]),
     ]
+    if request.then:
+        lines.append("  then, with no further question:")
+        for step_id, uses, plan in request.then:
+            lines.append(f"    {step_id} ({uses}):")
+            lines += [f"      {line}" for line in plan or ["(nothing to change)"]]
     return "\n".join(lines)
 
 

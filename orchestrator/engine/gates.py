@@ -4,7 +4,7 @@ approver's answer (the prompt); otherwise the reason the run stops before the ga
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from orchestrator import approvals as approvals_mod
@@ -30,6 +30,14 @@ class GateRequest:
     step: Step
     changes: list[str]
     needs: list[tuple[str, str]]
+    #: what then runs without another question once this step is approved (the ungated steps after it,
+    #: e.g. a Connect site's traffic shift after the DNS cutover): (step id, kind, its plan)
+    then: list[tuple[str, str, list[str]]] = field(default_factory=list)
+
+    def recorded_changes(self) -> list[str]:
+        """The changes as the audit log and the report's approvals keep them: the step's own, then each
+        released step's, prefixed ``then STEP:``."""
+        return [*self.changes, *(f"then {step_id}: {line}" for step_id, _, lines in self.then for line in lines)]
 
     # approvers written for a bare Step keep working
     @property
@@ -97,7 +105,7 @@ class ApprovalGate:
             by=approval.by,
             source=approval.source,
             given_at=approval.at,
-            changes=request.changes,
+            changes=request.recorded_changes(),
         )
         return None
 
@@ -115,18 +123,42 @@ class ApprovalGate:
 
     def _request(self, step: Step) -> GateRequest:
         needs = [(need, str(self.run.records[need].status)) for need in step.needs]
-        ctx = self.runner.context(step, self.run.records[step.id], register=False)
         try:
-            changes = list(self.runner.kinds[step.uses]().plan(ctx))
+            changes = self._plan(step)
         except Exception as exc:  # the plan informs the approver; not knowing it is no reason to stop
             error = scrub(f"{type(exc).__name__}: {exc}")
             self.events.emit(EventName.APPROVAL_PLAN_FAILED, step.id, level="warning", error=error)
             changes = [f"cannot tell what it will change: {error}"]
-        return GateRequest(self.run.run_id, step, changes, needs)
+        then = []
+        for later in self._released(step):
+            try:
+                lines = self._plan(later)
+            except Exception as exc:  # it runs later, when what it reads may be there: say so, go on
+                lines = [f"cannot tell yet: {scrub(f'{type(exc).__name__}: {exc}')}"]
+            then.append((later.id, later.uses, lines))
+        return GateRequest(self.run.run_id, step, changes, needs, then)
+
+    def _plan(self, step: Step) -> list[str]:
+        ctx = self.runner.context(step, self.run.records[step.id], register=False)
+        return list(self.runner.kinds[step.uses]().plan(ctx))
+
+    def _released(self, step: Step) -> list[Step]:
+        """The steps not yet done that this approval lets run with no further question: those after
+        ``step`` (needing it, directly or through other such steps) that carry no gate of their own."""
+        reached, released = {step.id}, []
+        for later in self.run.book.order():
+            if later.id in reached or later.gate or not reached.intersection(later.needs):
+                continue
+            reached.add(later.id)
+            if self.run.records[later.id].status != StepStatus.SUCCEEDED:
+                released.append(later)
+        return released
 
     def _ask(self, step: Step, request: GateRequest) -> Approval | Exception:
         """Ask the approver (the prompt): an approval, or the reason the run stops before the gate."""
-        self.events.emit(EventName.APPROVAL_REQUESTED, step.id, owner=step.owner, changes=request.changes)
+        self.events.emit(
+            EventName.APPROVAL_REQUESTED, step.id, owner=step.owner, changes=request.recorded_changes()
+        )
         stop: Exception | None = None
         decision: bool | None = None
         try:

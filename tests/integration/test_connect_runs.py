@@ -157,6 +157,11 @@ def test_at_a_terminal_one_approval_moves_a_connect_site(embedded_connect_site, 
                           dimensions=(45, 160), encoding="utf-8", timeout=180)
     child.logfile_read = screen = io.StringIO()
     child.expect(r"Approve step 'dns-cutover' \(dns\.cutover, owner incident-commander\)\? \[y/N\]: ")
+    # the one question shows the traffic shift it releases: each percentage, before anything moves
+    asked = " ".join(screen.getvalue().split())
+    assert "then, with no further question: connect-shift (connect.shift_traffic):" in asked, asked[-3000:]
+    for percent in (10, 50, 100):
+        assert f"step {percent}%: telephony and agents {SECONDARY} {percent}% / {PRIMARY} {100 - percent}%" in asked
     child.sendline("y")
     child.expect(pexpect.EOF, timeout=180)
     child.close()
@@ -165,3 +170,4 @@ def test_at_a_terminal_one_approval_moves_a_connect_site(embedded_connect_site, 
     assert DoubleControl(site.state["connect"]["endpoint"]).state()["telephony"] == {PRIMARY: 0, SECONDARY: 100}
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
     assert [(a["step"], a["source"]) for a in report["approvals"]] == [("dns-cutover", "prompt")]
+    assert any(c.startswith("then connect-shift: step 100%") for c in report["approvals"][0]["changes"])

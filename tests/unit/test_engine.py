@@ -398,7 +398,33 @@ def test_the_prompt_is_shown_the_plan_and_the_dependencies(tmp_path, clock):
     (request,) = seen
     assert request.needs == [("prep", "succeeded")]
     assert request.changes == [f"create {tmp_path / 'cutover'}.applied.*"]
-    assert _events(journal, "approval_granted")[0]["changes"] == request.changes
+    # what then runs with no further question is shown too, and journaled with the grant
+    assert [(step_id, uses) for step_id, uses, _ in request.then] == [("after", "builtin.fail")]
+    assert _events(journal, "approval_granted")[0]["changes"] == [
+        *request.changes, *(f"then after: {line}" for line in request.then[0][2])]
+
+
+def test_the_prompt_shows_every_step_the_approval_releases_and_no_gated_one(tmp_path, clock):
+    """Released: the steps after the gate, directly or through other released steps, that have no gate of
+    their own and are not done; a second gate and what follows it are not (they will be asked for)."""
+    seen = []
+    book = load(tmp_path, f"""
+        name: g
+        defaults: {{retry: none, on_failure: stop}}
+        steps:
+          - {{id: a, uses: builtin.marker, gate: approval, with: {{dir: "{tmp_path}"}}}}
+          - {{id: side, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
+          - {{id: b, uses: builtin.marker, needs: [a], with: {{dir: "{tmp_path}"}}}}
+          - {{id: c, uses: builtin.marker, needs: [b, side], with: {{dir: "{tmp_path}"}}}}
+          - {{id: g2, uses: builtin.marker, needs: [c], gate: approval, with: {{dir: "{tmp_path}"}}}}
+          - {{id: d, uses: builtin.marker, needs: [g2], with: {{dir: "{tmp_path}"}}}}
+    """)
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: seen.append(request) or True)
+    assert start_run(engine, book).status == "succeeded"
+    first, second = seen
+    assert [step_id for step_id, _, _ in first.then] == ["b", "c"]
+    assert first.then[0][2] == [f"create {tmp_path / 'b'}.applied.*"]
+    assert [step_id for step_id, _, _ in second.then] == ["d"]
 
 
 def test_interrupt_at_the_prompt_ends_the_run_interrupted(tmp_path, clock):
