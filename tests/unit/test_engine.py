@@ -419,7 +419,7 @@ def test_the_prompt_shows_every_step_the_approval_releases_and_no_gated_one(tmp_
           - {{id: g2, uses: builtin.marker, needs: [c], gate: approval, with: {{dir: "{tmp_path}"}}}}
           - {{id: d, uses: builtin.marker, needs: [g2], with: {{dir: "{tmp_path}"}}}}
     """)
-    engine, journal = make_engine(tmp_path, clock, approver=lambda request: seen.append(request) or True)
+    engine, _ = make_engine(tmp_path, clock, approver=lambda request: seen.append(request) or True)
     assert start_run(engine, book).status == "succeeded"
     first, second = seen
     assert [step_id for step_id, _, _ in first.then] == ["b", "c"]
