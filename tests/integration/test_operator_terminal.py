@@ -107,7 +107,10 @@ def test_no_info_log_line_reaches_the_terminal_during_a_run(site, tmp_path):
     assert finish(child) == 0
     screen = child.screen.getvalue()
     assert "[info" not in screen and "step_started" not in screen and "notify.sent" not in screen
-    assert before_prompt.rstrip().splitlines()[-1].strip().startswith("UPSERT")  # the plan, right above
+    # right above the prompt: the approval's own lines (the plan, then what it releases), no log line
+    block = before_prompt[before_prompt.rindex("Approval needed for step 'dns-cutover'"):].rstrip().splitlines()
+    assert all(line.startswith("  ") for line in block[1:]), block
+    assert any(line.strip().startswith("UPSERT") for line in block) and "  then, with no further question:" in block
     audit = (state / "runs" / only_run(state) / "audit.jsonl").read_text()
     assert '"step_started"' in audit and '"level": "info"' in audit  # ...while the audit log has them all
 
