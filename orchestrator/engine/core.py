@@ -388,7 +388,7 @@ class _Execution:
         with self.run.lock:
             rec.status = result.status
             rec.error = result.error
-            rec.finished_at = iso(self.clock.now())
+            rec.finished_at = iso(result.ended_at or self.clock.now())
             rec.duration_seconds = _duration(rec.started_at, rec.finished_at)
             ctx = self.run.contexts.get(rec.step_id)
             if ctx is not None:

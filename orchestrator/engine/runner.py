@@ -8,6 +8,7 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
@@ -36,6 +37,9 @@ class StepResult:
     status: StepStatus
     error: str | None
     exc: BaseException | None = None
+    #: when the step's own thread ended (the scheduler may collect the result later: it waits at an
+    #: approval prompt while other steps run on), so the recorded end and duration are the step's
+    ended_at: datetime | None = None
 
 
 class StepSleep:
@@ -124,9 +128,11 @@ class StepRunner:
         with structlog.contextvars.bound_contextvars(run_id=self.run.run_id, step=step.id):
             try:
                 self._attempts(step, ctx)
-                done.put(StepResult(step.id, StepStatus.SUCCEEDED, None))
+                result = StepResult(step.id, StepStatus.SUCCEEDED, None)
             except Exception as exc:
-                done.put(self._result_of(step, ctx, exc))
+                result = self._result_of(step, ctx, exc)
+            result.ended_at = self.clock.now()
+            done.put(result)
 
     @staticmethod
     def _result_of(step: Step, ctx: StepContext, exc: Exception) -> StepResult:

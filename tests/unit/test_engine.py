@@ -568,3 +568,34 @@ def test_a_plan_that_cannot_be_computed_is_logged_and_the_gate_still_asks(tmp_pa
     assert start_run(engine, book).status == "succeeded"
     assert "Throttling" in _events(journal, "approval_plan_failed")[0]["error"]
     assert seen[0].changes[0].startswith("cannot tell what it will change")
+
+
+def test_a_step_that_ends_while_the_prompt_waits_is_recorded_when_it_ended(tmp_path, clock):
+    """The incident commander takes a minute to answer while another step finishes: that step's recorded
+    end and duration are its own (the report, the drill history and the ETA learn from them), not the
+    moment the answer came."""
+    import threading
+    import time
+
+    from orchestrator.clock import parse_iso
+
+    def answer_later(request):
+        deadline = time.monotonic() + 30
+        while any(t.name == "step:side" for t in threading.enumerate()) or not list(tmp_path.glob("side.applied.*")):
+            assert time.monotonic() < deadline, "the side step never ended"
+            time.sleep(0.01)
+        clock.advance(60)  # the operator reads the plan for a minute
+        return True
+
+    book = load(tmp_path, f"""
+        name: g
+        defaults: {{retry: none}}
+        steps:
+          - {{id: side, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
+          - {{id: cutover, uses: builtin.marker, gate: approval, with: {{dir: "{tmp_path}"}}}}
+    """)
+    engine, journal = make_engine(tmp_path, clock, approver=answer_later)
+    assert start_run(engine, book).status == "succeeded"
+    steps = {s.step_id: s for s in journal.get_steps("run-1")}
+    assert steps["side"].duration_seconds < 1
+    assert parse_iso(steps["side"].finished_at) < parse_iso(steps["cutover"].started_at)
