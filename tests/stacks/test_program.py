@@ -57,23 +57,26 @@ def test_vpn_connection_joins_customer_gateway_and_vpc_gateway(mocks, config):
     return pulumi.Output.from_input(outputs).apply(check)
 
 
-@pulumi.runtime.test
 def test_every_private_route_table_reaches_the_primary_through_the_vpn(mocks, config):
     """Each route table routes every primary CIDR via the VPN gateway; the VPN has the static routes."""
-    outputs = _build(config)
 
-    def check(_):
-        tables = {f"{t.name}-id" for t in mocks.of_type("aws:ec2/routeTable:RouteTable")}
-        (vgw,) = mocks.of_type("aws:ec2/vpnGateway:VpnGateway")
-        routes = mocks.of_type("aws:ec2/route:Route")
-        assert {(r.inputs["routeTableId"], r.inputs["destinationCidrBlock"]) for r in routes} == {
-            (t, "10.10.0.0/16") for t in tables
-        }
-        assert all(r.inputs["gatewayId"] == f"{vgw.name}-id" for r in routes)
-        static = mocks.of_type("aws:ec2/vpnConnectionRoute:VpnConnectionRoute")
-        assert [s.inputs["destinationCidrBlock"] for s in static] == ["10.10.0.0/16"]
+    @pulumi.runtime.test
+    def build():
+        return pulumi.Output.from_input(_build(config))
 
-    return pulumi.Output.from_input(outputs).apply(check)
+    # checked once the program ran *and every resource registration finished* (pulumi.runtime.test waits
+    # for all outstanding RPCs before it returns): the routes and the VPN's static route are no inputs of
+    # the stack outputs, so an apply() on the outputs could run before they were registered (seen once)
+    build()
+    tables = {f"{t.name}-id" for t in mocks.of_type("aws:ec2/routeTable:RouteTable")}
+    (vgw,) = mocks.of_type("aws:ec2/vpnGateway:VpnGateway")
+    routes = mocks.of_type("aws:ec2/route:Route")
+    assert {(r.inputs["routeTableId"], r.inputs["destinationCidrBlock"]) for r in routes} == {
+        (t, "10.10.0.0/16") for t in tables
+    }
+    assert all(r.inputs["gatewayId"] == f"{vgw.name}-id" for r in routes)
+    static = mocks.of_type("aws:ec2/vpnConnectionRoute:VpnConnectionRoute")
+    assert [s.inputs["destinationCidrBlock"] for s in static] == ["10.10.0.0/16"]
 
 
 @pulumi.runtime.test
