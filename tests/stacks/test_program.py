@@ -24,37 +24,41 @@ def _build(config: dict):
     return program_module.build_site(config_module.parse_config(config))
 
 
-@pulumi.runtime.test
+def _declared(config: dict) -> dict:
+    """Run the program under the mocks and return its resolved outputs once *every* resource registration
+    finished (pulumi.runtime.test waits for all outstanding RPCs before it returns). A check in an apply()
+    on the outputs could run before resources that are no input of them were registered (seen once)."""
+    resolved: dict = {}
+
+    @pulumi.runtime.test
+    def build():
+        return pulumi.Output.from_input(_build(config)).apply(resolved.update)
+
+    build()
+    return resolved
+
+
 def test_seat_group_spreads_over_both_private_subnets(mocks, config):
     """The Auto Scaling group's subnets are exactly the two private subnets, in two different zones."""
-    outputs = _build(config)
-
-    def check(_):
-        subnets = mocks.of_type("aws:ec2/subnet:Subnet")
-        (group,) = mocks.of_type("aws:autoscaling/group:Group")
-        assert sorted(group.inputs["vpcZoneIdentifiers"]) == sorted(f"{s.name}-id" for s in subnets)
-        assert len({s.inputs["availabilityZone"] for s in subnets}) == 2
-
-    return pulumi.Output.from_input(outputs).apply(check)
+    _declared(config)
+    subnets = mocks.of_type("aws:ec2/subnet:Subnet")
+    (group,) = mocks.of_type("aws:autoscaling/group:Group")
+    assert sorted(group.inputs["vpcZoneIdentifiers"]) == sorted(f"{s.name}-id" for s in subnets)
+    assert len({s.inputs["availabilityZone"] for s in subnets}) == 2
 
 
-@pulumi.runtime.test
 def test_vpn_connection_joins_customer_gateway_and_vpc_gateway(mocks, config):
     """The VPN connection (static routes) joins the customer gateway and the VPN gateway on the VPC."""
-    outputs = _build(config)
-
-    def check(_):
-        (vpc,) = mocks.of_type("aws:ec2/vpc:Vpc")
-        (vgw,) = mocks.of_type("aws:ec2/vpnGateway:VpnGateway")
-        (cgw,) = mocks.of_type("aws:ec2/customerGateway:CustomerGateway")
-        (connection,) = mocks.of_type("aws:ec2/vpnConnection:VpnConnection")
-        assert vgw.inputs["vpcId"] == f"{vpc.name}-id"
-        assert connection.inputs["customerGatewayId"] == f"{cgw.name}-id"
-        assert connection.inputs["vpnGatewayId"] == f"{vgw.name}-id"
-        assert connection.inputs["staticRoutesOnly"] is True
-        assert cgw.inputs["ipAddress"] == config["vpn"]["customer_gateway_ip"]
-
-    return pulumi.Output.from_input(outputs).apply(check)
+    _declared(config)
+    (vpc,) = mocks.of_type("aws:ec2/vpc:Vpc")
+    (vgw,) = mocks.of_type("aws:ec2/vpnGateway:VpnGateway")
+    (cgw,) = mocks.of_type("aws:ec2/customerGateway:CustomerGateway")
+    (connection,) = mocks.of_type("aws:ec2/vpnConnection:VpnConnection")
+    assert vgw.inputs["vpcId"] == f"{vpc.name}-id"
+    assert connection.inputs["customerGatewayId"] == f"{cgw.name}-id"
+    assert connection.inputs["vpnGatewayId"] == f"{vgw.name}-id"
+    assert connection.inputs["staticRoutesOnly"] is True
+    assert cgw.inputs["ipAddress"] == config["vpn"]["customer_gateway_ip"]
 
 
 def test_every_private_route_table_reaches_the_primary_through_the_vpn(mocks, config):
@@ -79,34 +83,24 @@ def test_every_private_route_table_reaches_the_primary_through_the_vpn(mocks, co
     assert [s.inputs["destinationCidrBlock"] for s in static] == ["10.10.0.0/16"]
 
 
-@pulumi.runtime.test
 def test_records_are_created_at_their_primary_values(mocks, config):
     """DNS records point at the PRIMARY values in the created zone; the secondary stays in the outputs."""
-    outputs = _build(config)
-
-    def check(resolved):
-        records = {r.inputs["name"]: r.inputs for r in mocks.of_type("aws:route53/record:Record")}
-        assert records["agents.test.example.com."]["records"] == ["agents.primary.example.net"]
-        assert records["sip.test.example.com."]["records"] == ["198.51.100.10", "198.51.100.11"]
-        assert {r["zoneId"] for r in records.values()} == {"ZMOCK0123456789"}
-        assert resolved["dns"]["records"][0]["secondary"] == "agents.dr.example.net"
-
-    return pulumi.Output.from_input(outputs).apply(check)
+    resolved = _declared(config)
+    records = {r.inputs["name"]: r.inputs for r in mocks.of_type("aws:route53/record:Record")}
+    assert records["agents.test.example.com."]["records"] == ["agents.primary.example.net"]
+    assert records["sip.test.example.com."]["records"] == ["198.51.100.10", "198.51.100.11"]
+    assert {r["zoneId"] for r in records.values()} == {"ZMOCK0123456789"}
+    assert resolved["dns"]["records"][0]["secondary"] == "agents.dr.example.net"
 
 
-@pulumi.runtime.test
 def test_key_secrets_hold_the_configured_keys_and_outputs_name_them(mocks, config):
     """Each SSH key goes into its named secret; the outputs carry the secret names only."""
-    outputs = _build(config)
-
-    def check(resolved):
-        names = {r.inputs["name"] for r in mocks.of_type("aws:secretsmanager/secret:Secret")}
-        assert names == {"cc-dr-test/appliance-key", "cc-dr-test/backup-key"}
-        assert resolved["vpn"]["appliance"]["private_key_secret"] == "cc-dr-test/appliance-key"
-        assert resolved["backup"]["sftp"]["private_key_secret"] == "cc-dr-test/backup-key"
-        assert len(mocks.of_type("aws:secretsmanager/secretVersion:SecretVersion")) == 2
-
-    return pulumi.Output.from_input(outputs).apply(check)
+    resolved = _declared(config)
+    names = {r.inputs["name"] for r in mocks.of_type("aws:secretsmanager/secret:Secret")}
+    assert names == {"cc-dr-test/appliance-key", "cc-dr-test/backup-key"}
+    assert resolved["vpn"]["appliance"]["private_key_secret"] == "cc-dr-test/appliance-key"
+    assert resolved["backup"]["sftp"]["private_key_secret"] == "cc-dr-test/backup-key"
+    assert len(mocks.of_type("aws:secretsmanager/secretVersion:SecretVersion")) == 2
 
 
 def test_secrets_are_created_without_a_value_when_no_key_is_configured():
