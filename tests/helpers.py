@@ -44,17 +44,19 @@ def start_run(engine: Engine, book: Runbook, run_id: str = "run-1", kind: str = 
     return engine.run(run_id)
 
 
-def chain(folder: Path, n: int, delay: float, gate: str | None = None) -> Path:
+def chain(folder: Path, n: int, delay: float, gate: str | None = None, hold: dict[str, Path] | None = None) -> Path:
     """A test runbook of ``n`` marker steps in a chain (``s0`` .. ``sN-1``), each sleeping ``delay`` real
-    seconds before it writes its marker in ``folder``; ``gate`` names a step that needs approval."""
+    seconds before it writes its marker in ``folder``; ``gate`` names a step that needs approval; each step
+    named in ``hold`` waits for its file before its effect (the test releases it)."""
     folder.mkdir(parents=True, exist_ok=True)
     steps = []
     for i in range(n):
         needs = f", needs: [s{i - 1}]" if i else ""
         gated = ", gate: approval" if gate == f"s{i}" else ""
+        held = f", hold: '{hold[f's{i}']}'" if hold and f"s{i}" in hold else ""
         steps.append(
             f"  - {{id: s{i}, uses: builtin.marker{needs}{gated}, "
-            f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true}}}}"
+            f"with: {{dir: '{folder}', delay: {delay}, real_sleep: true{held}}}}}"
         )
     return write_runbook(folder, "name: chain\nkind: test\ndefaults: {owner: sre}\nsteps:\n" + "\n".join(steps) + "\n")
 

@@ -195,8 +195,7 @@ class Engine:
         """After ``run``: send the notifications still queued (briefly when the run was cancelled: exit within
         seconds, not after a 20 s flush) and close the adapters' connections."""
         if isinstance(self.notifier, BackgroundNotifier):
-            self.notifier.close(CANCELLED_FLUSH_SECONDS if self.cancel.is_set() else None,
-                                interrupted=self.cancel.is_set, interrupted_bound=CANCELLED_FLUSH_SECONDS)
+            self.notifier.close(interrupted=self.cancel.is_set, interrupted_bound=CANCELLED_FLUSH_SECONDS)
         if self.services is not None:
             self.services.close()
 

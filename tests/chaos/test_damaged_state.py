@@ -35,20 +35,6 @@ TABLE = "cc-dr-runs-chaos"
 # ------------------------------------------------------------------ helpers
 
 
-def held_chain(folder: Path, n: int, hold: dict[str, Path]) -> Path:
-    """``chain(folder, n)`` where each step named in ``hold`` waits for its file before its effect (a
-    real child process cannot be driven by a fake clock; holding it removes the race with a slow start-up)."""
-    book = chain(folder, n, delay=0.0)
-    text = book.read_text()
-    for step, path in hold.items():
-        marker = f"{{id: {step}, "
-        start = text.index(marker)
-        at = text.index("real_sleep: true", start)
-        text = text[:at] + f"real_sleep: true, hold: '{path}'" + text[at + len("real_sleep: true"):]
-    book.write_text(text)
-    return book
-
-
 def applied(folder: Path, n: int) -> list[int]:
     return [len(list(folder.glob(f"s{i}.applied.*"))) for i in range(n)]
 
@@ -248,7 +234,7 @@ def test_journal_removed_mid_run_stops_it_refuses_a_second_run_and_is_put_back(t
     for trial in range(trials(request.config, fast=1, full=5)):
         work = tmp_path / f"work{trial}"
         release = tmp_path / f"release{trial}"
-        book = held_chain(work, n, hold={"s1": release})  # s1 waits for the second failover to be refused
+        book = chain(work, n, delay=0.0, hold={"s1": release})  # s1 waits for the second failover to be refused
         state = tmp_path / f"state{trial}"
         first = spawn("failover", "--site", str(SITE), "--runbook", str(book), "--yes", state_dir=state)
         wait_for(lambda work=work: applied(work, n)[0] == 1, first)
