@@ -27,7 +27,7 @@ from orchestrator import history, live_eta, logs, site_change
 from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
-from orchestrator.errors import InvalidInput, OrchestratorError
+from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
@@ -146,6 +146,7 @@ def start(
     _check_approvals(full, request.approvals, "--approve")
     book = run_runbook(full, site)
     check_directories(settings)
+    refuse_unmatched_critical(settings, book, site, request.site_file)
     journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
     run = RunRecord(
@@ -169,6 +170,32 @@ def start(
     engine.create(run, book)  # takes the site lock first: a command refused by it (exit 3) records nothing
     _journal_left_out(settings, journal, run_id, left_out_detail(full, site))
     return _execute(settings, engine, journal, run_id, (), False)
+
+
+def refuse_unmatched_critical(settings: Settings, book: Runbook, site: Site, site_file: Path) -> None:
+    """Before a run that restores tiers is even recorded: every ``backup.critical`` pattern must match a file of
+    the newest complete snapshot, or the run would restore (and mark, and cut over on) a critical tier without
+    what a pattern names. Not ready (exit 4), naming each pattern; nothing is changed or journaled. When the
+    provider cannot be asked now, the run starts and its preflight step asks again (with its retries)."""
+    from orchestrator.backup.contract import Tier
+    from orchestrator.checks import critical_pattern_answer
+
+    if site.backup.critical is None or not any(
+        s.uses == "backup.restore" and getattr(s.params, "tier", Tier.ALL) is not Tier.ALL for s in book.steps
+    ):
+        return
+    services = build_services(site, settings.clock)
+    try:
+        answer = critical_pattern_answer(services, site)
+    except OrchestratorError as exc:
+        structlog.get_logger("orchestrator").warning("preflight.critical_patterns_unchecked", error=str(exc))
+        return
+    finally:
+        services.close()
+    refusal = answer.refusal() if answer is not None else None
+    if refusal is not None:
+        raise NotReady(f"{site_file}: {refusal}; the {book.kind or 'run'} was not started and nothing was changed "
+                       "(correct backup.critical, then check with `orchestrator readiness`)")
 
 
 def resume(

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
 from orchestrator.adapters.route53 import normal_name
-from orchestrator.backup.contract import MARKER_NAME, RestoreTarget, rpo_age, target_of
+from orchestrator.backup.contract import (
+    MARKER_NAME,
+    RestoreTarget,
+    critical_patterns,
+    describe_unmatched,
+    matches,
+    rpo_age,
+    target_of,
+    unmatched_patterns,
+)
 from orchestrator.errors import OrchestratorError, RetryableError
 
 if TYPE_CHECKING:
@@ -196,6 +205,55 @@ def snapshot_fresh(env: CheckEnv) -> tuple:
     return False, True, detail + " (older than the RPO)"
 
 
+@dataclass(frozen=True)
+class PatternAnswer:
+    """How the site's ``backup.critical`` patterns meet the newest complete snapshot's listing."""
+
+    patterns: list[str]
+    snapshot: str | None  # None: no complete snapshot to match against
+    unmatched: list[str]
+    critical_files: int = 0
+    files: int = 0
+
+    def refusal(self) -> str | None:
+        """The message naming each pattern that matches no file (None when every pattern matches one)."""
+        if self.snapshot is None or not self.unmatched:
+            return None
+        return describe_unmatched(self.snapshot, self.unmatched, self.patterns)
+
+
+def critical_pattern_answer(services: Services, site: Site) -> PatternAnswer | None:
+    """Match ``backup.critical`` against the newest complete snapshot's SHA256SUMS (None: the site declares
+    no tiers). Reads the listing only: no file is downloaded."""
+    patterns = critical_patterns(site)
+    if patterns is None:
+        return None
+    source = services.backup_source
+    snapshot = source.newest_complete_snapshot()
+    if snapshot is None:
+        return PatternAnswer(patterns, None, list(patterns))
+    paths = [entry.path for entry in source.read_sums(snapshot)]
+    critical = sum(1 for path in paths if any(matches(p, path) for p in patterns))
+    return PatternAnswer(patterns, snapshot.name, unmatched_patterns(paths, patterns), critical, len(paths))
+
+
+@check("backup.critical")
+def critical_patterns_match(env: CheckEnv) -> tuple:
+    """Every ``backup.critical`` pattern matches at least one file of the newest complete snapshot: a pattern
+    that matches nothing (a case typo, a renamed folder) would pass a critical tier without what it names
+    for a restored one, and the cutover would follow it."""
+    answer = critical_pattern_answer(env.services, env.site)
+    if answer is None:
+        return True, "no backup.critical: every file is critical"
+    if answer.snapshot is None:
+        return False, f"no complete snapshot under {env.site.backup.sftp.path} to match backup.critical against"
+    refusal = answer.refusal()
+    if refusal is not None:
+        return False, refusal
+    return True, (f"{answer.snapshot}: every pattern matches; critical tier {answer.critical_files} of "
+                  f"{answer.files} files")
+
+
 @check("vpn.appliance")
 def appliance(env: CheckEnv) -> tuple:
     """The VPN appliance answers over SSH (pinned host key) and lists its SAs."""
@@ -241,6 +299,7 @@ PREFLIGHT: tuple[CheckFn, ...] = (
     notify_topic,
     secrets,
     snapshot_fresh,
+    critical_patterns_match,
     appliance,
     probe_reachable,
 )

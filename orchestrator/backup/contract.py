@@ -9,7 +9,7 @@ the one place it is computed (the restore step, its plan, the readiness check).
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -154,17 +154,79 @@ def pattern_problem(pattern: object) -> str | None:
 
 def matches(pattern: str, path: str) -> bool:
     """Glob match of a ``/``-separated relative path: ``*``, ``?`` and ``[..]`` within one segment,
-    ``**`` as a whole segment for any number of segments (zero included)."""
-    return _match([p for p in pattern.split("/") if p not in ("", ".")], path.split("/"))
+    ``**`` as a whole segment for any number of segments (zero included).
+
+    Linear in the path: the pattern's positions reachable after each segment are kept as a set (an NFA run,
+    never a backtracking search), so a pattern costs at most (pattern segments x path segments) segment
+    tests, whatever its ``**`` -- ``'**/' * 60 + 'zzz'`` included, which a recursive match took hours on."""
+    return _match(_segments(pattern), path.split("/"))
 
 
-def _match(pattern: list[str], parts: list[str]) -> bool:
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match(rest, parts[skip:]) for skip in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], head) and _match(rest, parts[1:])
+def _segments(pattern: str) -> tuple[str, ...]:
+    """The pattern's segments; a run of ``**`` is one ``**`` (they match the same paths)."""
+    out: list[str] = []
+    for part in pattern.split("/"):
+        if part in ("", ".") or (part == "**" and out and out[-1] == "**"):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _segment_matches(glob: str, segment: str) -> bool:
+    """One path segment against one pattern segment (fnmatch's compiled, cached form: no backtracking
+    blow-up on repeated ``*``)."""
+    return fnmatch.fnmatchcase(segment, glob)
+
+
+def _match(pattern: tuple[str, ...], parts: list[str]) -> bool:
+    end = len(pattern)
+
+    def closure(states: set[int]) -> set[int]:
+        """A ``**`` may match no segment: the position after it is reachable too."""
+        out = set()
+        for state in states:
+            while True:
+                out.add(state)
+                if state == end or pattern[state] != "**":
+                    break
+                state += 1
+        return out
+
+    states = closure({0})
+    for part in parts:
+        following = set()
+        for state in states:
+            if state == end:
+                continue
+            if pattern[state] == "**":
+                following.add(state)  # one more segment under the **
+            elif _segment_matches(pattern[state], part):
+                following.add(state + 1)
+        if not following:
+            return False
+        states = closure(following)
+    return end in states
+
+
+def unmatched_patterns(paths: Iterable[str], patterns: Sequence[str]) -> list[str]:
+    """The patterns that match none of ``paths`` (a typo in ``backup.critical`` would otherwise pass an
+    empty critical tier for a restored one)."""
+    left = list(dict.fromkeys(patterns))
+    for path in paths:
+        if not left:
+            break
+        left = [p for p in left if not matches(p, path)]
+    return left
+
+
+def describe_unmatched(snapshot: str, patterns: Sequence[str], declared: Sequence[str]) -> str:
+    """The one message naming each ``backup.critical`` pattern that matches no file of ``snapshot``."""
+    named = ", ".join(f"backup.critical[{declared.index(p)}] {p!r}" for p in patterns)
+    return (
+        f"{named} match{'es' if len(patterns) == 1 else ''} no file of snapshot {snapshot} "
+        "(patterns are relative to the snapshot directory and case-sensitive): the critical tier would "
+        "not hold what the pattern was meant to restore"
+    )
 
 
 F = TypeVar("F", bound=_Listed)
@@ -177,6 +239,8 @@ class Tiers(Generic[F]):
     critical: list[F]
     bulk: list[F]
     declared: bool
+    #: the declared patterns that match no file of the snapshot (a restore refuses such a split)
+    unmatched: tuple[str, ...] = ()
 
     @classmethod
     def split(cls, files: Sequence[F], patterns: Sequence[str] | None) -> Tiers[F]:
@@ -184,11 +248,23 @@ class Tiers(Generic[F]):
             return cls(list(files), [], declared=False)
         critical = [f for f in files if any(matches(p, f.path) for p in patterns)]
         chosen = {f.path for f in critical}
-        return cls(critical, [f for f in files if f.path not in chosen], declared=True)
+        unmatched = tuple(unmatched_patterns((f.path for f in critical), patterns))
+        return cls(critical, [f for f in files if f.path not in chosen], declared=True, unmatched=unmatched)
 
     @property
     def every_file(self) -> list[F]:
         return [*self.critical, *self.bulk]
+
+
+class UnmatchedCriticalPattern(FatalError):
+    """A ``backup.critical`` pattern matches no file of the snapshot: the critical tier is not what the
+    site declared (a typo, a changed layout), so it is never restored and marked as if it were."""
+
+
+def refuse_unmatched(snapshot: str, tiers: Tiers, patterns: Sequence[str] | None) -> None:
+    """Raise :class:`UnmatchedCriticalPattern` naming every pattern of the split that matched no file."""
+    if tiers.unmatched and patterns is not None:
+        raise UnmatchedCriticalPattern(describe_unmatched(snapshot, tiers.unmatched, patterns))
 
 
 def critical_patterns(site: Site) -> list[str] | None:

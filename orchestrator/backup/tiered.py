@@ -126,6 +126,9 @@ class TieredRestores:
     def __init__(self) -> None:
         self._by_snapshot: dict[str, TieredRestore] = {}
         self._lock = threading.Lock()
+        #: held by a restore step while it reads or makes the run's choice of snapshot (journaled in its
+        #: output): the critical and the bulk step start together and must choose one snapshot, once
+        self.choosing = threading.RLock()
 
     def get_or_start(self, snapshot: Snapshot, build: Callable[[], TieredRestore]) -> TieredRestore:
         """The snapshot's restore, built (and both tiers queued) by the first step that asks."""

@@ -96,6 +96,7 @@ class StepRunner:
             deadline=self.clock.monotonic() + step.timeout,
             _persist=persist,
             _outputs_of=lambda other: self.outputs_of(step, other),
+            _outputs_of_kind=lambda uses: self.outputs_of_kind(step, uses),
             _progress=lambda fields: self.events.show(EventName.STEP_PROGRESS, step.id, fields),
             run_started_at=self.run.started_at,
             announce=self.events.notify if self.events.notifier is not None else None,
@@ -112,6 +113,15 @@ class StepRunner:
             if candidate and candidate in self.run.records:
                 return dict(self.run.records[candidate].state)
         return {}
+
+    def outputs_of_kind(self, step: Step, uses: str) -> dict[str, dict[str, object]]:
+        """The recorded data of the run's other steps of kind ``uses`` in the step's own phase."""
+        with self.run.lock:
+            return {
+                sid: dict(rec.state)
+                for sid, rec in self.run.records.items()
+                if sid != step.id and rec.uses == uses and rec.phase == step.phase
+            }
 
     def launch(self, step: Step, ctx: StepContext, done: queue.Queue[StepResult]) -> None:
         """Mark the step running (journaled) and start its thread, the run and step bound to its logs."""

@@ -29,6 +29,7 @@ from orchestrator.backup.contract import (
     drill_target,
     marker_content,
     refuse_reserved,
+    refuse_unmatched,
     rpo_age,
     target_of,
 )
@@ -51,6 +52,19 @@ class NoSnapshot(FatalError):
     """No complete snapshot exists at the provider."""
 
 
+class SnapshotGone(FatalError):
+    """The snapshot this run started restoring is no longer complete at the provider: the run stops, naming
+    it, instead of switching to another snapshot."""
+
+
+#: what the run's first restore step records when it chooses the run's snapshot, and what the restore steps
+#: after it take over: the snapshot and its age judged against the RPO at that moment
+RUN_SNAPSHOT_KEYS = (
+    "restoring_snapshot", "snapshot", "snapshot_taken_at", "rpo_seconds", "rpo_objective_seconds",
+    "rpo_breach_accepted",
+)
+
+
 class RestoreParams(Params):
     #: files downloaded at once, each over its own SFTP connection (with tiers: shared by both tiers)
     workers: int = Field(default=4, ge=1, le=32)
@@ -66,6 +80,10 @@ class RestoreOutput(Output):
     """What a restore recorded: the snapshot, its age against the RPO, the marker written last, the totals."""
 
     snapshot: str | None = None
+    #: the snapshot this run restores, chosen once: the newest complete snapshot when the run's first restore
+    #: step started (its RPO judged then), journaled; every later restore step, attempt and resume of the run
+    #: restores this one -- never a newer snapshot published meanwhile (a run finishes what it started)
+    restoring_snapshot: str | None = None
     snapshot_taken_at: str | None = None
     rpo_seconds: float | None = None
     rpo_objective_seconds: float | None = None
@@ -101,7 +119,8 @@ class BackupRestore(StepKind):
     compensable = False
 
     def plan(self, ctx: StepContext) -> list[str]:
-        snapshot = self._newest(ctx)
+        pinned, _ = self._pinned(ctx)
+        snapshot = self._at_provider(ctx, pinned) if pinned else self._newest(ctx)
         target = restore_target(ctx)
         rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         marker_key = self._goal_marker(ctx, snapshot.name)
@@ -121,28 +140,44 @@ class BackupRestore(StepKind):
         return lines
 
     def verify(self, ctx: StepContext) -> bool:
-        snapshot = ctx.services.backup_source.newest_complete_snapshot()
-        if snapshot is None:
-            return False
+        """Done when the goal marker of the run's snapshot (or, before the run chose one, of the newest
+        complete snapshot) is in the bucket."""
         target = restore_target(ctx)
-        marker = ctx.services.s3.get_json(target.bucket, self._goal_marker(ctx, snapshot.name))
-        if not isinstance(marker, dict) or marker.get("snapshot") != snapshot.name:
-            return False
-        if "snapshot" not in ctx.state:
-            self._record_rpo(ctx, snapshot)
+        with ctx.services.restores.choosing:
+            pinned, inherited = self._pinned(ctx)
+            snapshot = None if pinned else ctx.services.backup_source.newest_complete_snapshot()
+            name = pinned or (snapshot.name if snapshot is not None else None)
+            if name is None:
+                return False
+            marker = ctx.services.s3.get_json(target.bucket, self._goal_marker(ctx, name))
+            if not isinstance(marker, dict) or marker.get("snapshot") != name:
+                return False
+            if inherited:
+                ctx.record(**inherited)
+            elif snapshot is not None:  # already restored (an earlier run): that is the run's snapshot now
+                self._record_rpo(ctx, snapshot)
+                ctx.record(restoring_snapshot=snapshot.name)
         ctx.record(prefix=target.prefix)
         return True
 
     def apply(self, ctx: StepContext) -> None:
-        snapshot = self._newest(ctx)
-        self._check_rpo(ctx, snapshot)
+        snapshot = self._run_snapshot(ctx)
         ctx.record(prefix=restore_target(ctx).prefix)
         files = ctx.services.backup_source.manifest(snapshot)
         refuse_reserved(snapshot.name, files)
         if ctx.params.tier is Tier.ALL:
             self._restore_all(ctx, snapshot, files)
         else:
-            self._restore_tier(ctx, snapshot, Tiers.split(files, critical_patterns(ctx.site)))
+            self._restore_tier(ctx, snapshot, self._split(snapshot, files, ctx))
+
+    @staticmethod
+    def _split(snapshot: Snapshot, files: list, ctx: StepContext) -> Tiers:
+        """The snapshot's tiers; refused when a ``backup.critical`` pattern matches no file of it (the
+        critical tier would be marked restored without what the pattern names, and the cutover follow)."""
+        patterns = critical_patterns(ctx.site)
+        tiers = Tiers.split(files, patterns)
+        refuse_unmatched(snapshot.name, tiers, patterns)
+        return tiers
 
     def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list) -> None:
         """Untiered: every file, then the complete marker."""
@@ -226,7 +261,7 @@ class BackupRestore(StepKind):
         files = ctx.services.backup_source.manifest(snapshot)
         if ctx.params.tier is Tier.ALL:
             return files
-        tiers = Tiers.split(files, critical_patterns(ctx.site))
+        tiers = self._split(snapshot, files, ctx)
         return tiers.critical if ctx.params.tier is Tier.CRITICAL else tiers.bulk
 
     def rollback(self, ctx: StepContext) -> None:
@@ -258,6 +293,50 @@ class BackupRestore(StepKind):
         )
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    def _pinned(self, ctx: StepContext) -> tuple[str | None, dict[str, object]]:
+        """The run's snapshot when already chosen: this step's own choice, or that of another restore step
+        of the run (with what it recorded about it, for this step to take over); (None, {}) before."""
+        own = ctx.state.get("restoring_snapshot")
+        if isinstance(own, str) and own:
+            return own, {}
+        for _, state in sorted(ctx.outputs_of_kind(self.name).items()):
+            chosen = state.get("restoring_snapshot")
+            if isinstance(chosen, str) and chosen:
+                return chosen, {key: state[key] for key in RUN_SNAPSHOT_KEYS if key in state}
+        return None, {}
+
+    def _run_snapshot(self, ctx: StepContext) -> Snapshot:
+        """The snapshot this run restores. The run's first restore step chooses it -- the newest complete
+        snapshot, refused when older than the RPO objective unless the breach is accepted -- and journals it
+        (``restoring_snapshot``) before any transfer; every later step, attempt and resume restores that one,
+        or stops naming it when the provider no longer has it (never a silent switch to a newer one)."""
+        with ctx.services.restores.choosing:  # the steps of both tiers start together: one choice
+            pinned, inherited = self._pinned(ctx)
+            if pinned is None:
+                snapshot = self._newest(ctx)
+                self._check_rpo(ctx, snapshot)
+                ctx.record(restoring_snapshot=snapshot.name)
+                ctx.log.info("restore.snapshot_chosen", snapshot=snapshot.name)
+                return snapshot
+            if inherited:
+                ctx.record(**inherited)
+        return self._at_provider(ctx, pinned)
+
+    def _at_provider(self, ctx: StepContext, name: str) -> Snapshot:
+        """The run's snapshot as the provider lists it now; SnapshotGone when it is no longer complete there."""
+        source = ctx.services.backup_source
+        listed = source.snapshots()
+        for snapshot in listed:
+            if snapshot.name == name and snapshot.complete:
+                return snapshot
+        complete = [s.name for s in listed if s.complete]
+        now = f"the newest complete snapshot there now is {complete[-1]}" if complete else "none is complete there now"
+        raise SnapshotGone(
+            f"snapshot {name}, which this run started restoring, is no longer a complete snapshot under "
+            f"{ctx.site.backup.sftp.path} on {ctx.site.backup.sftp.host} ({now}); a run restores the snapshot "
+            "it started with and never switches to another: have the provider restore it, or start a new run"
+        )
 
     def _newest(self, ctx: StepContext) -> Snapshot:
         snapshot = ctx.services.backup_source.newest_complete_snapshot()

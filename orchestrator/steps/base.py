@@ -93,6 +93,7 @@ class StepContext:
     announce: Callable[..., None] | None = None
     _persist: Callable[[dict], None] | None = None
     _outputs_of: Callable[[str], dict] | None = None
+    _outputs_of_kind: Callable[[str], dict[str, dict]] | None = None
     _progress: Callable[[dict], None] | None = None
 
     def record(self, **values: object) -> None:
@@ -104,6 +105,11 @@ class StepContext:
     def outputs_of(self, step_id: str) -> dict[str, object]:
         """Durable data recorded by another step of this run (untyped: prefer ``output_of``)."""
         return self._outputs_of(step_id) if self._outputs_of else {}
+
+    def outputs_of_kind(self, uses: str) -> dict[str, dict[str, object]]:
+        """Step id -> durable data, for every other step of this run (and of this step's phase) of kind
+        ``uses``: what steps that share a decision read it from (the restore steps' snapshot)."""
+        return self._outputs_of_kind(uses) if self._outputs_of_kind else {}
 
     def output_of(self, step_id: str, output: type[OutputT]) -> OutputT:
         """The typed output recorded by another step of this run (its defaults when it recorded nothing)."""

@@ -218,6 +218,25 @@ def test_dry_run_fails_when_the_target_exceeds_max_size(chaos_site, warm_group, 
     assert "could not be planned" in result.stdout
 
 
+@pytest.mark.integration
+def test_a_pathological_critical_pattern_is_matched_in_bounded_time(chaos_site, tmp_path):
+    """backup.critical ['**/' * 60 + 'zzz'] (issue 23: the recursive match made readiness run past 120 s on
+    the snapshot's listing): readiness answers well within the bound, not ready (the pattern matches no
+    file), naming it; the match costs at most pattern x path segment tests (tests/unit/backup)."""
+    pattern = "**/" * 60 + "zzz"
+    data = chaos_site.site
+    data["backup"]["critical"] = [pattern]
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(data))
+    started = time.monotonic()
+    result = cli(chaos_site, tmp_path / "state", "readiness", "--site", str(site_file), "--json",
+                 timeout=HANG_SECONDS)
+    assert time.monotonic() - started < HANG_SECONDS
+    assert result.returncode == 4, result.stderr[-2000:]
+    check = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "backup.critical")
+    assert not check["ok"] and f"backup.critical[0] {pattern!r} matches no file" in check["detail"]
+
+
 STUCK_RUNBOOK = """\
 name: stuck-tunnel
 description: bring the tunnels up, then fail, so that the VPN step is compensated

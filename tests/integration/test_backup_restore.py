@@ -13,12 +13,12 @@ from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
 
 from orchestrator.adapters.ssh import HostKeyMismatch
-from orchestrator.backup.contract import MARKER_NAME, rpo_age
+from orchestrator.backup.contract import CRITICAL_MARKER_NAME, MARKER_NAME, UnmatchedCriticalPattern, rpo_age
 from orchestrator.backup.pipeline import ChecksumMismatch
 from orchestrator.backup.sha256sums import Sha256SumsError
 from orchestrator.sandbox import snapshots
 from orchestrator.sandbox.sshd import generate_keypair
-from orchestrator.steps.backup import BackupRestore, StaleSnapshot
+from orchestrator.steps.backup import BackupRestore, SnapshotGone, StaleSnapshot
 from orchestrator.steps.base import RunOptions
 from tests.fixtures.aws import make_step_context, run_step
 
@@ -266,3 +266,92 @@ def test_rpo_age_reports_age_against_the_objective(make_ssh_site, history, clock
     fresh = rpo_age(newest, 86400, clock.now())
     assert (fresh.within, fresh.snapshot, fresh.age_seconds) == (True, history[-1].name, 3600)
     assert not rpo_age(newest, 600, clock.now()).within
+
+
+def with_critical(site, patterns):
+    """The site with ``backup.critical`` set to ``patterns`` (a tiered site)."""
+    return site.model_copy(update={"backup": site.backup.model_copy(update={"critical": list(patterns)})})
+
+
+def publish_newer(snapshot_root, clock):
+    """The provider publishes a snapshot newer than the history's newest (30 min old, within the RPO)."""
+    return snapshots.write_snapshot(snapshot_root, snapshots.snapshot_name(newest_time(clock, 0.5)), files=4,
+                                    total_mb=1, seed=99)
+
+
+def test_a_later_attempt_restores_the_snapshot_the_run_chose(
+    make_ssh_site, history, snapshot_root, clock, restore_ctx
+):
+    """The first attempt chooses the newest snapshot A and journals it before any transfer; A has a corrupt
+    file, so the attempt fails. The provider repairs it and publishes a newer B: the next attempt (the same
+    journaled state, as after a resume) restores A to the end -- A's marker, nothing of B."""
+    site, a = make_ssh_site(), history[-1]
+    snapshots.corrupt(a)
+    first = restore_ctx(site, clock)
+    with pytest.raises(ChecksumMismatch):
+        BackupRestore().apply(first)
+    snapshots.corrupt(a)  # repaired
+    b = publish_newer(snapshot_root, clock)
+    again = restore_ctx(site, clock, state=dict(first.state))
+    assert run_step(BackupRestore(), again)
+    assert keys_under(again, f"restored/{b.name}/") == set()
+    assert again.services.s3.exists(site.backup.bucket, f"restored/{a.name}/{MARKER_NAME}")
+    assert again.state["snapshot"] == a.name and again.state["rpo_seconds"] == pytest.approx(3600)
+    assert first.state["restoring_snapshot"] == again.state["restoring_snapshot"] == a.name
+
+
+def test_the_bulk_step_restores_the_snapshot_the_critical_step_chose(
+    make_ssh_site, history, snapshot_root, clock, restore_ctx
+):
+    """The critical step restored A; a newer B is published before the bulk step starts (a resume in another
+    process, nothing journaled by the bulk step yet): the bulk takes the run's snapshot A over, with its
+    RPO as judged then, and writes A's complete marker; B is never touched."""
+    site, a = with_critical(make_ssh_site(), snapshots.CRITICAL_PATTERNS), history[-1]
+    critical = restore_ctx(site, clock, params={"tier": "critical"}, step_id="restore-critical")
+    assert run_step(BackupRestore(), critical)
+    b = publish_newer(snapshot_root, clock)
+    clock.advance(7200)
+    bulk = restore_ctx(site, clock, params={"tier": "bulk"}, step_id="restore-bulk",
+                       kind_outputs={"restore-critical": critical.state})
+    assert run_step(BackupRestore(), bulk)
+    assert keys_under(bulk, f"restored/{b.name}/") == set()
+    s3 = bulk.services.s3
+    assert s3.exists(site.backup.bucket, f"restored/{a.name}/{CRITICAL_MARKER_NAME}")
+    assert s3.get_json(site.backup.bucket, f"restored/{a.name}/{MARKER_NAME}")["files"] == len(a.files)
+    assert bulk.state["snapshot"] == a.name
+    assert bulk.state["rpo_seconds"] == pytest.approx(3600)  # judged when the run chose A, not now
+    assert bulk.state["restoring_snapshot"] == a.name
+
+
+def test_a_run_whose_snapshot_disappeared_stops_naming_it(
+    make_ssh_site, history, snapshot_root, clock, restore_ctx
+):
+    """The run's snapshot is no longer complete at the provider (its SHA256SUMS gone) when an attempt
+    starts: the step fails naming it (and the newest one there), never restoring another snapshot."""
+    site, a = make_ssh_site(), history[-1]
+    snapshots.corrupt(a)
+    first = restore_ctx(site, clock)
+    with pytest.raises(ChecksumMismatch):
+        BackupRestore().apply(first)
+    (a.path / "SHA256SUMS").unlink()
+    b = publish_newer(snapshot_root, clock)
+    again = restore_ctx(site, clock, state=dict(first.state))
+    assert not BackupRestore().verify(again)
+    with pytest.raises(SnapshotGone, match=f"snapshot {a.name}, which this run started restoring.*{b.name}"):
+        BackupRestore().apply(again)
+    assert keys_under(again, f"restored/{b.name}/") == set()
+
+
+@pytest.mark.parametrize("tier", ["critical", "bulk"])
+def test_a_critical_pattern_matching_no_file_refuses_the_tier(make_ssh_site, history, clock, restore_ctx, tier):
+    """backup.critical with a pattern that matches no file of the snapshot (a case typo): both tier steps
+    refuse before any transfer, naming each such pattern and its index; nothing is written, no marker."""
+    site = with_critical(make_ssh_site(), ["nomatch/**", "Agents/**", "ivr/**"])
+    ctx = restore_ctx(site, clock, params={"tier": tier})
+    expected = r"backup.critical\[0\] 'nomatch/\*\*', backup.critical\[1\] 'Agents/\*\*' match no file"
+    with pytest.raises(UnmatchedCriticalPattern, match=expected):
+        BackupRestore().plan(ctx)
+    with pytest.raises(UnmatchedCriticalPattern, match=expected) as refused:
+        BackupRestore().apply(ctx)
+    assert "ivr/**" not in str(refused.value)
+    assert keys_under(ctx, "restored/") == set()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,12 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from orchestrator.sandbox import site as embedded
-from tests.e2e_helpers import aws_state, cli
+from tests.e2e_helpers import aws_state, cli, drain, subscribe_queue
 from tests.fixtures.sandbox import EmbeddedSite, embedded_site_up
 from tests.helpers import REPO, SITE
 
@@ -214,6 +216,77 @@ def test_kill_during_the_bulk_then_resume_resends_no_verified_file(tiered_site, 
     versions = versions_per_key(tiered_site, watcher.prefix)
     assert all(count == 1 for count in versions.values()), {k: c for k, c in versions.items() if c != 1}
     assert len(versions) == len(listed_files(newest_snapshot(tiered_site))) + 2
+
+
+def publish_copy_newer(site: EmbeddedSite, snapshot: Path) -> Path:
+    """The provider publishes a newer complete snapshot (a copy of ``snapshot`` under a later name)."""
+    taken = datetime.strptime(snapshot.name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    newer = site.exports / max(taken + timedelta(seconds=1), datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    shutil.copytree(snapshot, newer)
+    assert newest_snapshot(site) == newer
+    return newer
+
+
+def test_a_resumed_restore_finishes_the_snapshot_it_started_with(tiered_site, tmp_path):
+    """A corrupt recording of snapshot A fails the bulk (exit 1, critical marker kept); the provider repairs
+    it and publishes a newer snapshot B; `resume RUN` restores the rest of A -- A's complete marker, no object
+    of B, no verified file of A sent twice -- instead of switching to B."""
+    a = newest_snapshot(tiered_site)
+    bad = largest(a, "recordings")
+    flip_byte(bad)
+    state_dir = tmp_path / "state"
+    watcher = Watcher(tiered_site)
+    failed = cli(tiered_site, state_dir, "failover", "--site", str(tiered_site.site_file), "--yes")
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert watcher.look() == Seen(critical=True, dns_secondary=True, complete=False)
+    run_id = only_report(state_dir)["run_id"]
+    before = versions_per_key(tiered_site, watcher.prefix)
+
+    flip_byte(bad)  # repaired
+    b = publish_copy_newer(tiered_site, a)
+    resumed = cli(tiered_site, state_dir, "resume", run_id)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    bucket_prefix = tiered_site.site["backup"]["prefix"]
+    assert versions_per_key(tiered_site, f"{bucket_prefix}{b.name}/") == {}
+    assert watcher.look() == Seen(critical=True, dns_secondary=True, complete=True)
+    after = versions_per_key(tiered_site, watcher.prefix)
+    assert all(after[key] == 1 for key in before)  # the critical marker and every verified file: written once
+    assert set(after) == {watcher.prefix + f for f in listed_files(a)} | {
+        watcher.prefix + CRITICAL, watcher.prefix + COMPLETE}
+    status = json.loads(cli(tiered_site, state_dir, "status", run_id, "--json").stdout)["runs"][0]
+    bulk = next(step for step in status["steps"] if step["id"] == "restore-bulk")
+    assert bulk["status"] == "succeeded"
+
+
+def test_a_critical_pattern_matching_no_file_is_not_ready_and_no_failover_starts(tiered_site, tmp_path):
+    """backup.critical ["nomatch/**", "Agents/**"] (a case typo: the snapshot has agents/): readiness is not
+    ready (exit 4) naming both patterns; the failover refuses before any change -- no milestone, no object,
+    DNS, seats and tunnels as they were, no run journaled -- exit 4 naming them and the site file."""
+    data = tiered_site.site
+    data["backup"]["critical"] = ["nomatch/**", "Agents/**"]
+    site_file = tmp_path / "site-typo.json"
+    site_file.write_text(json.dumps(data))
+    state_dir = tmp_path / "state"
+    named = ("backup.critical[0] 'nomatch/**'", "backup.critical[1] 'Agents/**'")
+
+    ready = cli(tiered_site, state_dir, "readiness", "--site", str(site_file), "--json")
+    assert ready.returncode == 4, ready.stderr[-3000:]
+    answer = json.loads(ready.stdout)
+    assert answer["ready"] is False and "backup.critical" in answer["blocking_failures"]
+    detail = next(c["detail"] for c in answer["checks"] if c["name"] == "backup.critical")
+    assert all(name in detail for name in named) and newest_snapshot(tiered_site).name in detail
+    table = cli(tiered_site, state_dir, "readiness", "--site", str(site_file))
+    assert table.returncode == 4 and "nomatch/**" in table.stdout and "NOT READY" in table.stdout
+
+    queue = subscribe_queue(tiered_site)
+    before = aws_state(tiered_site)
+    refused = cli(tiered_site, state_dir, "failover", "--site", str(site_file), "--yes")
+    assert refused.returncode == 4, refused.stderr[-3000:]
+    assert all(name in refused.stderr for name in named) and str(site_file) in refused.stderr
+    assert "nothing was changed" in refused.stderr
+    assert aws_state(tiered_site) == before and before["keys"] == []
+    assert drain(tiered_site, queue) == []
+    assert json.loads(cli(tiered_site, state_dir, "status", "--json").stdout)["runs"] == []
 
 
 def test_without_backup_critical_the_restore_is_todays(tiered_site, tmp_path):

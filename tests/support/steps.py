@@ -115,3 +115,26 @@ class Marker(StepKind):
             raise FatalError(f"injected rollback failure of {ctx.step_id}")
         for applied in self._applied(ctx):
             os.replace(applied, applied.with_name(applied.name.replace(".applied.", ".rolledback.")))
+
+
+class ShareParams(Params):
+    #: what the first step of this kind to run chooses; the others take the first one's choice over
+    value: str
+
+
+@register
+class Share(StepKind):
+    """Records the value already chosen by another step of its kind in the run (``ctx.outputs_of_kind``), or
+    its own ``value`` when none chose yet: a decision several steps of a run share (as the restore steps share
+    the run's snapshot)."""
+
+    name = "builtin.share"
+    summary = "record the value another step of this kind chose, or its own"
+    Params = ShareParams
+
+    def apply(self, ctx: StepContext) -> None:
+        chosen = [state["chosen"] for _, state in sorted(ctx.outputs_of_kind(self.name).items()) if "chosen" in state]
+        ctx.record(chosen=chosen[0] if chosen else ctx.params.value, peers=sorted(ctx.outputs_of_kind(self.name)))
+
+    def verify(self, ctx: StepContext) -> bool:
+        return "chosen" in ctx.state

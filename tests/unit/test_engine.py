@@ -599,3 +599,23 @@ def test_a_step_that_ends_while_the_prompt_waits_is_recorded_when_it_ended(tmp_p
     steps = {s.step_id: s for s in journal.get_steps("run-1")}
     assert steps["side"].duration_seconds < 1
     assert parse_iso(steps["side"].finished_at) < parse_iso(steps["cutover"].started_at)
+
+
+def test_a_step_reads_what_the_other_steps_of_its_kind_recorded(tmp_path, clock):
+    """ctx.outputs_of_kind: the run's other steps of the same kind with what they recorded (journaled, so a
+    resume sees it too); steps of other kinds and the step itself are not in it."""
+    book = load(
+        tmp_path,
+        f"""
+        name: share
+        steps:
+          - {{id: first, uses: builtin.share, with: {{value: A}}}}
+          - {{id: other, uses: builtin.marker, needs: [first], with: {{dir: "{tmp_path}"}}}}
+          - {{id: second, uses: builtin.share, needs: [other], with: {{value: B}}}}
+    """,
+    )
+    engine, journal = make_engine(tmp_path, clock)
+    assert start_run(engine, book).status == "succeeded"
+    steps = _steps(journal)
+    assert steps["first"].state == {"chosen": "A", "peers": ["second"]}
+    assert steps["second"].state == {"chosen": "A", "peers": ["first"]}

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orchestrator.backup import contract
 from orchestrator.backup.contract import (
     CRITICAL_MARKER_NAME,
     MARKER_NAME,
     RestoreTarget,
     Tiers,
+    UnmatchedCriticalPattern,
     marker_content,
     matches,
     pattern_problem,
     refuse_reserved,
+    refuse_unmatched,
     rpo_age,
+    unmatched_patterns,
 )
 from orchestrator.backup.pipeline import FileResult
 from orchestrator.errors import FatalError
@@ -99,3 +104,71 @@ def test_a_listing_naming_the_critical_marker_is_refused():
     """SHA256SUMS may not list _RESTORE_CRITICAL.json either (it would forge the critical tier)."""
     with pytest.raises(FatalError, match=CRITICAL_MARKER_NAME):
         refuse_reserved("S", [FileResult(CRITICAL_MARKER_NAME, 1, "x", False)])
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("roster/**", "roster", True),  # ** matches zero segments
+        ("a/**/b", "a/b", True),
+        ("a/**/b", "a/x/y/b", True),
+        ("a/**/b", "a/x/y/c", False),
+        ("a/**/**/b", "a/b", True),
+        ("**/ivr/*.wav", "ivr/en.wav", True),
+        ("**/ivr/*.wav", "x/y/ivr/en.wav", True),
+        ("**/ivr/*.wav", "x/ivr/en/a.wav", False),
+        ("*/**/*.csv", "crm/export.csv", True),
+        ("*/**/*.csv", "export.csv", False),
+        ("Agents/**", "agents/roster.csv", False),  # case-sensitive
+        ("./crm//*", "crm/a", True),
+    ],
+)
+def test_double_star_segments_and_their_combinations(pattern, path, expected):
+    """'**' anywhere (repeated, leading, between fixed segments) matches any number of whole segments."""
+    assert matches(pattern, path) is expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["**/" * 60 + "zzz", "*/**/" * 30 + "zzz", "**/*/" * 30 + "*.none", "/".join(["**", "*"] * 40) + "/q"],
+)
+def test_a_pathological_pattern_costs_at_most_pattern_times_path_segment_tests(monkeypatch, pattern):
+    """Patterns whose '**' a backtracking match tries in every combination (C(60+n, n) ways for
+    '**/' * 60 over n segments: hours for a readiness over a snapshot) cost at most (pattern segments + 1) x
+    (path segments) single-segment tests each, and a whole listing of deep paths a fraction of a second."""
+    path = "/".join(f"d{i}" for i in range(40)) + "/recording.wav"
+    bound = (len(pattern.split("/")) + 1) * len(path.split("/"))
+    calls = []
+    real = contract._segment_matches
+
+    def counted(glob: str, part: str) -> bool:
+        calls.append(1)
+        if len(calls) > bound:  # fails at once instead of running for hours
+            raise AssertionError(f"more than {bound} segment tests: the match is not linear")
+        return real(glob, part)
+
+    monkeypatch.setattr(contract, "_segment_matches", counted)
+    assert matches(pattern, path) is False
+    monkeypatch.setattr(contract, "_segment_matches", real)
+    paths = [f"recordings/2026/11/{day:02d}/queue-{q}/call-{n:05d}.wav" for day in range(30) for q in range(4)
+             for n in range(10)]
+    started = time.perf_counter()
+    assert unmatched_patterns(paths, [pattern]) == [pattern]
+    assert matches("*a" * 60 + "b", "a" * 4000) is False  # many '*' in one segment: no backtracking blow-up
+    assert time.perf_counter() - started < 2.0  # exponential matching needs hours here, linear ~0.1 s
+
+
+def test_unmatched_patterns_are_named_in_order_of_declaration():
+    """Every declared pattern that matches no path is returned (and named by index in the refusal)."""
+    paths = ["agents/roster.csv", "ivr/en/welcome.wav", "recordings/1.wav"]
+    patterns = ["nomatch/**", "agents/**", "Agents/**", "ivr/**"]
+    assert unmatched_patterns(paths, patterns) == ["nomatch/**", "Agents/**"]
+    files = [FileResult(p, 1, "x", False) for p in paths]
+    tiers = Tiers.split(files, patterns)
+    assert tiers.unmatched == ("nomatch/**", "Agents/**")
+    with pytest.raises(UnmatchedCriticalPattern) as refused:
+        refuse_unmatched("S", tiers, patterns)
+    assert "backup.critical[0] 'nomatch/**', backup.critical[2] 'Agents/**' match no file of snapshot S" in str(
+        refused.value)
+    refuse_unmatched("S", Tiers.split(files, ["agents/**"]), ["agents/**"])  # every pattern matches: no error
+    assert Tiers.split(files, None).unmatched == ()
