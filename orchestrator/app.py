@@ -28,6 +28,7 @@ from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
 from orchestrator.errors import InvalidInput, OrchestratorError
+from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
@@ -42,6 +43,7 @@ from orchestrator.steps.base import RunOptions, StepContext
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
+    from orchestrator.adapters.s3 import PresignedLink
 
 #: what the CLI gives a run to build its live display from its runbook (None: no display)
 ObserverFactory = Callable[[Runbook], "Observer | None"]
@@ -332,11 +334,12 @@ def eta_source(
 
 
 def _delivery(
-    settings: Settings, journal: Journal, site: Site, services: Services, progress: RestoreProgress | None = None
+    settings: Settings, journal: Journal, site: Site, services: Services, progress: RestoreProgress | None = None,
+    live: bool = True,
 ) -> Delivery:
     log = structlog.get_logger("orchestrator.notify")
     return Delivery(journal, site, services, settings.reports,
-                    functools.partial(eta_source, settings, journal, progress), log)
+                    functools.partial(eta_source, settings, journal, progress), log, live=live)
 
 
 def _publisher(
@@ -362,7 +365,10 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
         return None
     services = build_services(site, settings.clock)
     try:
-        done = deliver_in_bound(_delivery(settings, journal, site, services), run.run_id, PENDING_DELIVERY_SECONDS)
+        # no orchestrator runs it now (killed): its page says it stopped, not "in progress"
+        live = not run_orphaned(journal, run)
+        delivery = _delivery(settings, journal, site, services, live=live)
+        done = deliver_in_bound(delivery, run.run_id, PENDING_DELIVERY_SECONDS)
     finally:
         services.close()
     if done is not None:
@@ -373,9 +379,12 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
     return done
 
 
-def status_page_of(settings: Settings, run_id: str, site_file: Path | None = None) -> tuple[Path | None, str | None]:
+def status_page_of(
+    settings: Settings, run_id: str, site_file: Path | None = None
+) -> tuple[Path | None, PresignedLink | None]:
     """Where the page of ``run_id`` is: its file (when written) and a fresh presigned link (when the site
-    publishes it to S3; computed locally, no call)."""
+    publishes it to S3; computed locally, no call), with how long it really works (the signing credentials'
+    end may come before the site's ``link_expiry_seconds``)."""
     from orchestrator.status_page import PAGE_FILE
 
     page = settings.reports / run_id / PAGE_FILE
@@ -386,7 +395,7 @@ def status_page_of(settings: Settings, run_id: str, site_file: Path | None = Non
         if site.notify.status_page is None:
             return (page if page.is_file() else None), None
         services = build_services(site, settings.clock)
-        link = services.s3.presigned_get(
+        link = services.s3.presign_get(
             site.notify.status_page.bucket, site.notify.status_page.key, site.notify.status_page.link_expiry_seconds
         )
     except (OrchestratorError, OSError) as exc:

@@ -115,12 +115,13 @@ def test_only_background_work_left_is_said_so():
 @pytest.mark.parametrize(("status", "timeline", "words"), [
     (RunStatus.SUCCEEDED, [], "Failover complete"),
     (RunStatus.FAILED, [], "Failover failed — the on-call team is on it"),
-    (RunStatus.ROLLED_BACK, [], "Failover failed — the on-call team is on it"),
-    (RunStatus.INTERRUPTED, [{"event": "approval_missing"}], "Paused — waiting for the incident commander"),
+    (RunStatus.ROLLED_BACK, [], "Failover failed and was undone — calls stay on the main site"),
+    (RunStatus.INTERRUPTED, [{"event": "approval_missing"}], "On hold — waiting for the incident commander to decide"),
     (RunStatus.INTERRUPTED, [], "Failover interrupted — the on-call team is resuming it"),
 ])
 def test_the_end_in_plain_words(status, timeline, words):
-    """After the end the phase is the outcome; a run stopped at the approval gate waits for the commander."""
+    """After the end the phase is the outcome (a failover undone says where calls stay); a run stopped at the
+    approval gate is on hold for the commander."""
     view = build_view(_report({}, status, timeline=timeline, finished_at="2026-11-29T03:08:00.000Z"),
                       _failover_book(), None, NOW)
     assert view.phase == words and view.ended and view.eta is None
