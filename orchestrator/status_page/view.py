@@ -253,7 +253,8 @@ def _stopped_line(state: str, stopped_at: datetime | None, elapsed: str, gate: t
     if state == phases.INTERRUPTED:
         return f"Stopped{at} after {elapsed}; it continues where it stopped when resumed."
     if state == phases.ORPHANED:
-        return (f"No progress since{at or ' its last update'} ({elapsed} after the start): the orchestrator "
+        since = f"{stopped_at:%H:%M} UTC" if stopped_at else "its last update"
+        return (f"No progress since {since} ({elapsed} after the start): the orchestrator "
                 "running it stopped; it continues where it stopped when resumed.")
     return f"Finished after {elapsed}."
 
