@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -204,6 +205,50 @@ def test_every_message_carries_phase_eta_and_a_link_that_fetches_the_page(moto_s
     assert page == (tmp_path / "state" / "reports" / run_id / "status.html").read_text()
     assert f"status page: {tmp_path / 'state' / 'reports' / run_id / 'status.html'}" in result.stdout
     assert "status page link (presigned, for managers and agents): http" in result.stdout
+
+
+def _expires(link: str) -> int:
+    return int(parse_qs(urlsplit(link).query)["X-Amz-Expires"][0])
+
+
+def test_a_link_signed_by_a_role_session_lives_no_longer_than_the_session(moto_site, tmp_path):
+    """Temporary credentials (a session token) that expire in 30 min, and a site asking for 2 h links: every
+    link is signed for at most what the credentials have left, and the messages, the page and the CLI say
+    the real end, not the 2 h asked for; with long-term keys the 2 h are kept."""
+    site_file = _site_file(tmp_path, moto_site)
+    data = json.loads(site_file.read_text())
+    data["notify"]["status_page"]["link_expiry_seconds"] = 7200
+    site_file.write_text(json.dumps(data))
+    ends = datetime.now(UTC) + timedelta(minutes=30)
+    result = _failover(tmp_path, site_file, _runbook(tmp_path), AWS_SESSION_TOKEN="role-session-token",
+                       AWS_CREDENTIAL_EXPIRATION=ends.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [n["body"] for n in received_notifications(moto_site)]
+    assert len(notes) >= 4
+    for note in notes:
+        left = note["status_page_expires_in_seconds"]
+        assert 0 < left <= 1800 and _expires(note["status_page"]) == left, note
+        assert datetime.fromisoformat(note["status_page_expires_at"]) <= ends
+        assert "the temporary credentials that signed it expire then" in note["status_page_expiry_note"]
+    page = (tmp_path / "state" / "reports" / _only_run(tmp_path) / "status.html").read_text()
+    assert f"works until {ends:%Y-%m-%d} " in page
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("status page link works until")]
+    assert 0 < int(line.split("(")[1].split(" s)")[0]) <= 1800
+
+    long_term = _failover(tmp_path, site_file, _runbook(tmp_path))
+    assert long_term.returncode == 0, long_term.stderr[-2000:]
+    assert {n["body"]["status_page_expires_in_seconds"] for n in received_notifications(moto_site)} == {7200}
+
+
+def test_a_link_signed_by_a_session_of_unknown_end_does_not_claim_an_expiry(moto_site, tmp_path):
+    """A session token without its expiry (AWS_SESSION_TOKEN alone): the messages do not promise the site's
+    link expiry; they say that the link dies with the credentials."""
+    site_file = _site_file(tmp_path, moto_site)
+    result = _failover(tmp_path, site_file, _runbook(tmp_path), AWS_SESSION_TOKEN="role-session-token")
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [n["body"] for n in received_notifications(moto_site)]
+    assert notes and all(n["status_page"] and n["status_page_expires_in_seconds"] is None for n in notes)
+    assert all("expiry is unknown" in n["status_page_expiry_note"] for n in notes)
 
 
 class _SnsThrottle(AwsProxy):
