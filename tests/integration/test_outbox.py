@@ -140,6 +140,23 @@ def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site
     assert received_notifications(moto_site) == []  # nothing was left pending: nothing sent again
 
 
+def test_status_shows_a_killed_run_stopped_on_its_page_not_in_progress(moto_site, tmp_path):
+    """kill -9 mid-run leaves the journal saying "running"; `status` delivers what was pending and the page it
+    uploads says the run stopped (no step "In progress", no ETA), as `status` shows it interrupted."""
+    site_file = _site_file(tmp_path, moto_site)
+    killed = _failover(tmp_path, site_file, _runbook(tmp_path, last="builtin.kill9"))
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_id = _only_run(tmp_path)
+    opened = orchestrator("status", run_id, "--json", state_dir=tmp_path / "state")
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    assert json.loads(opened.stdout)["runs"][0]["status"] == "interrupted"
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)["Body"].read()
+    page = body.decode()
+    assert page == (tmp_path / "state" / "reports" / run_id / "status.html").read_text()
+    assert "Failover stopped unexpectedly — the on-call team is resuming it" in page
+    assert "In progress" not in page and 'id="eta"' not in page and "Stopped" in page
+
+
 @pytest.mark.parametrize("command", ["status", "resume"])
 def test_a_kill_in_the_last_second_loses_nothing(moto_site, tmp_path, command):
     """kill -9 after the run journaled succeeded and its "finished" message was journaled, before it was sent:
