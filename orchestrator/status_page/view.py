@@ -107,7 +107,7 @@ def build_view(
         rto_objective=plain_duration(report.get("rto_objective_seconds")),
         steps=[_step_line(s, spec.get(s["id"], {}), state) for s in steps],
         last_milestone=_last_milestone(steps, spec),
-        next_milestone=None if look.finished else _next_milestone(steps, spec),
+        next_milestone=None if look.finished or state == phases.UNDOING else _next_milestone(steps, spec),
         ended=not look.moving,
         outcome=None if look.moving else phase,
         rto=_against(rto, report.get("rto_objective_seconds")) if look.finished else None,

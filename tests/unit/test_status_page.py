@@ -337,6 +337,7 @@ def test_steps_being_undone_and_undone_have_their_own_style():
     lines = {s.words: s for s in build_view(report, _failover_book(), None, NOW).steps}
     assert (lines["Connecting the VPN"].state, lines["Connecting the VPN"].tone) == ("Being undone", "undoing")
     assert (lines["Checking the backup site"].state, lines["Checking the backup site"].tone) == ("Undone", "undone")
+    assert build_view(report, _failover_book(), None, NOW).next_milestone is None  # nothing is next: undoing
     page = render_page(build_view(report, _failover_book(), None, NOW))
     assert "li.step-undoing" in page and "li.step-undone" in page
 
