@@ -34,7 +34,15 @@ from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.live_eta import RestoreProgress, chain_observers
 from orchestrator.model import EventName, RunStatus
-from orchestrator.publisher import Delivered, Delivery, EtaSource, Outbox, Publisher, deliver_in_bound
+from orchestrator.publisher import (
+    ORPHANED_FIELD,
+    Delivered,
+    Delivery,
+    EtaSource,
+    Outbox,
+    Publisher,
+    deliver_in_bound,
+)
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
@@ -355,7 +363,12 @@ PENDING_DELIVERY_SECONDS = 20.0
 
 def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: Site | None = None) -> Delivered | None:
     """Send what the outbox of ``run`` still holds (a process killed before it sent its last milestones), in
-    at most ``PENDING_DELIVERY_SECONDS``; None when nothing was pending (or the time ran out)."""
+    at most ``PENDING_DELIVERY_SECONDS``; None when nothing was pending (or the time ran out). A run whose
+    orchestrator is gone (killed) gets, once, an ``interrupted`` milestone first: its page, left saying "in
+    progress" by the dead process, is republished as stopped and everyone is told."""
+    orphaned = run_orphaned(journal, run)
+    if orphaned:
+        _tell_orphaned(settings, journal, run)
     if not any(e.pending for e in journal.outbox(run.run_id)):
         return None
     try:
@@ -366,8 +379,7 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
     services = build_services(site, settings.clock)
     try:
         # no orchestrator runs it now (killed): its page says it stopped, not "in progress"
-        live = not run_orphaned(journal, run)
-        delivery = _delivery(settings, journal, site, services, live=live)
+        delivery = _delivery(settings, journal, site, services, live=not orphaned)
         done = deliver_in_bound(delivery, run.run_id, PENDING_DELIVERY_SECONDS)
     finally:
         services.close()
@@ -377,6 +389,24 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
             still_pending=done.failed,
         )
     return done
+
+
+#: the milestone a run whose orchestrator is gone gets from the next command that sees it (``status``)
+ORPHANED_MILESTONE = "interrupted"
+
+
+def _tell_orphaned(settings: Settings, journal: Journal, run: RunRecord) -> None:
+    """Journal an ``interrupted`` milestone for a run whose orchestrator died, unless one was journaled since
+    the run last (re)started: each kill is told once, however often ``status`` is run."""
+    started = [e["at"] for e in journal.get_events(run.run_id)
+               if e["event"] in (EventName.RUN_STARTED, EventName.RUN_RESUMED) and e.get("at")]
+    since = max(started, default="")
+    if any(e.milestone == ORPHANED_MILESTONE and e.created_at >= since for e in journal.outbox(run.run_id)):
+        return
+    Outbox(journal, settings.clock).record(run.run_id, ORPHANED_MILESTONE, {
+        "status": RunStatus.INTERRUPTED.value, ORPHANED_FIELD: True,
+        "error": f"no orchestrator runs it any more (killed, or its machine lost): `orchestrator resume {run.run_id}`",
+    })
 
 
 def status_page_of(

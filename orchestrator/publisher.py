@@ -45,6 +45,8 @@ SNS = "sns"
 PAGE = "status_page"
 #: the milestone's field holding the ETA as it stood when the milestone was reached (``eta_fields``)
 ETA_FIELD = "eta"
+#: the milestone's field set when it was journaled for a run whose orchestrator was gone (killed)
+ORPHANED_FIELD = "orphaned"
 
 
 def slug(milestone: str) -> str:
@@ -147,16 +149,21 @@ class Delivery:
             self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
             for entry in (e for e in pending if e.channel == SNS):
                 then = eta_of(entry.fields.get(ETA_FIELD)) or eta  # the ETA when the milestone was reached
-                self._send_message(entry, self._view_at(run_id, report, then, entry.created_at), done)
+                # a milestone journaled for a run whose orchestrator was gone (``orphaned``) shows it stopped
+                live = not entry.fields.get(ORPHANED_FIELD)
+                self._send_message(entry, self._view_at(run_id, report, then, entry.created_at, live), done)
             return done
 
-    def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
+    def _view_at(
+        self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str, live: bool = True
+    ) -> PageView | None:
         """What the run was doing when the milestone was reached (the message may go out later)."""
         moment = parse_iso(at)
         if report is None or moment is None:
             return None
         book = self.journal.get_run(run_id).runbook
-        return deliver(lambda: build_view(as_of(report, moment), book, eta, moment), self.log, what="message.phase")
+        return deliver(lambda: build_view(as_of(report, moment), book, eta, moment, live=live), self.log,
+                       what="message.phase")
 
     # ------------------------------------------------------------------ the page
     def _publish_page(

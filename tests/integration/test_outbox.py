@@ -141,8 +141,9 @@ def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site
 
 
 def test_status_shows_a_killed_run_stopped_on_its_page_not_in_progress(moto_site, tmp_path):
-    """kill -9 mid-run leaves the journal saying "running"; `status` delivers what was pending and the page it
-    uploads says the run stopped (no step "In progress", no ETA), as `status` shows it interrupted."""
+    """kill -9 mid-run leaves the journal saying "running" and the page "in progress"; the next `status` tells
+    everyone once (an `interrupted` milestone) and republishes the page saying the run stopped (no step
+    "In progress", no ETA), as `status` shows it interrupted; a second `status` sends nothing."""
     site_file = _site_file(tmp_path, moto_site)
     killed = _failover(tmp_path, site_file, _runbook(tmp_path, last="builtin.kill9"))
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -155,6 +156,11 @@ def test_status_shows_a_killed_run_stopped_on_its_page_not_in_progress(moto_site
     assert page == (tmp_path / "state" / "reports" / run_id / "status.html").read_text()
     assert "Failover stopped unexpectedly — the on-call team is resuming it" in page
     assert "In progress" not in page and 'id="eta"' not in page and "Stopped" in page
+    told = [n for n in received_notifications(moto_site) if n["body"]["milestone"] == "interrupted"]
+    assert [n["body"]["phase"] for n in told] == ["Failover stopped unexpectedly — the on-call team is resuming it"]
+    assert f"orchestrator resume {run_id}" in told[0]["body"]["error"]
+    again = orchestrator("status", run_id, state_dir=tmp_path / "state")
+    assert again.returncode == 0 and received_notifications(moto_site) == []  # each kill is told once
 
 
 @pytest.mark.parametrize("command", ["status", "resume"])
