@@ -137,7 +137,8 @@ def _files(folder: Path) -> None:
     # issue 23 (14): the status page published onto the restore's marker key, or anywhere the restore writes
     _site(folder, "page-marker.json", notify__status_page={
         "bucket": "cc-dr-restore", "key": "restored/20261123T020000Z/_RESTORE_COMPLETE.json"})
-    _site(folder, "page-in-restore.json", notify__status_page={"bucket": "cc-dr-restore", "key": "restored/status.html"})
+    _site(folder, "page-in-restore.json",
+          notify__status_page={"bucket": "cc-dr-restore", "key": "restored/status.html"})
 
 
 #: (label, argv, what stderr must show: the file or option and the location, as a regex)

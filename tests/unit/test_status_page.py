@@ -332,7 +332,7 @@ def test_no_page_contradicts_itself(state):
 
 def test_steps_being_undone_and_undone_have_their_own_style():
     """A step being undone and an undone one are styled as such (the page's CSS knows both), not as pending."""
-    report, live = _state_report("undoing")
+    report, _ = _state_report("undoing")
     next(s for s in report["steps"] if s["id"] == "preflight")["status"] = "rolled_back"  # vpn-up being undone
     lines = {s.words: s for s in build_view(report, _failover_book(), None, NOW).steps}
     assert (lines["Connecting the VPN"].state, lines["Connecting the VPN"].tone) == ("Being undone", "undoing")
