@@ -28,12 +28,21 @@ from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
 from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
+from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.live_eta import RestoreProgress, chain_observers
 from orchestrator.model import EventName, RunStatus
-from orchestrator.publisher import Delivered, Delivery, EtaSource, Outbox, Publisher, deliver_in_bound
+from orchestrator.publisher import (
+    ORPHANED_FIELD,
+    Delivered,
+    Delivery,
+    EtaSource,
+    Outbox,
+    Publisher,
+    deliver_in_bound,
+)
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
@@ -42,6 +51,7 @@ from orchestrator.steps.base import RunOptions, StepContext
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
+    from orchestrator.adapters.s3 import PresignedLink
 
 #: what the CLI gives a run to build its live display from its runbook (None: no display)
 ObserverFactory = Callable[[Runbook], "Observer | None"]
@@ -359,11 +369,12 @@ def eta_source(
 
 
 def _delivery(
-    settings: Settings, journal: Journal, site: Site, services: Services, progress: RestoreProgress | None = None
+    settings: Settings, journal: Journal, site: Site, services: Services, progress: RestoreProgress | None = None,
+    live: bool = True,
 ) -> Delivery:
     log = structlog.get_logger("orchestrator.notify")
     return Delivery(journal, site, services, settings.reports,
-                    functools.partial(eta_source, settings, journal, progress), log)
+                    functools.partial(eta_source, settings, journal, progress), log, live=live)
 
 
 def _publisher(
@@ -379,7 +390,12 @@ PENDING_DELIVERY_SECONDS = 20.0
 
 def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: Site | None = None) -> Delivered | None:
     """Send what the outbox of ``run`` still holds (a process killed before it sent its last milestones), in
-    at most ``PENDING_DELIVERY_SECONDS``; None when nothing was pending (or the time ran out)."""
+    at most ``PENDING_DELIVERY_SECONDS``; None when nothing was pending (or the time ran out). A run whose
+    orchestrator is gone (killed) gets, once, an ``interrupted`` milestone first: its page, left saying "in
+    progress" by the dead process, is republished as stopped and everyone is told."""
+    orphaned = run_orphaned(journal, run)
+    if orphaned:
+        _tell_orphaned(settings, journal, run)
     if not any(e.pending for e in journal.outbox(run.run_id)):
         return None
     try:
@@ -389,7 +405,9 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
         return None
     services = build_services(site, settings.clock)
     try:
-        done = deliver_in_bound(_delivery(settings, journal, site, services), run.run_id, PENDING_DELIVERY_SECONDS)
+        # no orchestrator runs it now (killed): its page says it stopped, not "in progress"
+        delivery = _delivery(settings, journal, site, services, live=not orphaned)
+        done = deliver_in_bound(delivery, run.run_id, PENDING_DELIVERY_SECONDS)
     finally:
         services.close()
     if done is not None:
@@ -400,9 +418,30 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
     return done
 
 
-def status_page_of(settings: Settings, run_id: str, site_file: Path | None = None) -> tuple[Path | None, str | None]:
+#: the milestone a run whose orchestrator is gone gets from the next command that sees it (``status``)
+ORPHANED_MILESTONE = "interrupted"
+
+
+def _tell_orphaned(settings: Settings, journal: Journal, run: RunRecord) -> None:
+    """Journal an ``interrupted`` milestone for a run whose orchestrator died, unless one was journaled since
+    the run last (re)started: each kill is told once, however often ``status`` is run."""
+    started = [e["at"] for e in journal.get_events(run.run_id)
+               if e["event"] in (EventName.RUN_STARTED, EventName.RUN_RESUMED) and e.get("at")]
+    since = max(started, default="")
+    if any(e.milestone == ORPHANED_MILESTONE and e.created_at >= since for e in journal.outbox(run.run_id)):
+        return
+    Outbox(journal, settings.clock).record(run.run_id, ORPHANED_MILESTONE, {
+        "status": RunStatus.INTERRUPTED.value, ORPHANED_FIELD: True,
+        "error": f"no orchestrator runs it any more (killed, or its machine lost): `orchestrator resume {run.run_id}`",
+    })
+
+
+def status_page_of(
+    settings: Settings, run_id: str, site_file: Path | None = None
+) -> tuple[Path | None, PresignedLink | None]:
     """Where the page of ``run_id`` is: its file (when written) and a fresh presigned link (when the site
-    publishes it to S3; computed locally, no call)."""
+    publishes it to S3; computed locally, no call), with how long it really works (the signing credentials'
+    end may come before the site's ``link_expiry_seconds``)."""
     from orchestrator.status_page import PAGE_FILE
 
     page = settings.reports / run_id / PAGE_FILE
@@ -413,7 +452,7 @@ def status_page_of(settings: Settings, run_id: str, site_file: Path | None = Non
         if site.notify.status_page is None:
             return (page if page.is_file() else None), None
         services = build_services(site, settings.clock)
-        link = services.s3.presigned_get(
+        link = services.s3.presign_get(
             site.notify.status_page.bucket, site.notify.status_page.key, site.notify.status_page.link_expiry_seconds
         )
     except (OrchestratorError, OSError) as exc:

@@ -22,7 +22,7 @@ from rich.console import Console
 from orchestrator import app, logs
 from orchestrator.engine import Approver, GateRequest, Outcome
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
-from orchestrator.journal.lease import holder_alive
+from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunRecord
 from orchestrator.model import RunStatus, StepStatus
@@ -328,12 +328,7 @@ def _shown_status(run: RunRecord, orphaned: bool) -> str:
 
 def _orphaned(journal: Journal, run: RunRecord) -> bool:
     """A run the journal calls running whose orchestrator is gone (killed, machine lost): resume it."""
-    if run.status != RunStatus.RUNNING:
-        return False
-    lock = journal.current_lock(run.site)
-    if lock is None or lock.holder.run_id != run.run_id:
-        return True
-    return holder_alive(lock.holder) is False
+    return run_orphaned(journal, run)
 
 
 def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
@@ -650,7 +645,10 @@ def _finish(outcome: Outcome, folder: Path | None, settings: app.Settings, site_
     if page is not None:
         click.echo(f"status page: {page}")
     if link is not None:
-        click.echo(f"status page link (presigned, for managers and agents): {link}")
+        click.echo(f"status page link (presigned, for managers and agents): {link.url}")
+        click.echo("status page link works until " + (
+            f"{link.expires_at:%Y-%m-%d %H:%M:%S} UTC ({link.expires_in_seconds} s)" if link.expires_at is not None
+            else "the temporary credentials that signed it expire (when, is unknown)"))
     sys.exit(outcome.exit_code)
 
 

@@ -36,6 +36,7 @@ from orchestrator.status_page.view import PageView, as_of
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
+    from orchestrator.adapters.s3 import PresignedLink
 
 #: what the publisher asks for the ETA shown on the page and in every message (None: no estimate yet)
 EtaSource = Callable[[], "Eta | None"]
@@ -44,6 +45,8 @@ SNS = "sns"
 PAGE = "status_page"
 #: the milestone's field holding the ETA as it stood when the milestone was reached (``eta_fields``)
 ETA_FIELD = "eta"
+#: the milestone's field set when it was journaled for a run whose orchestrator was gone (killed)
+ORPHANED_FIELD = "orphaned"
 
 
 def slug(milestone: str) -> str:
@@ -99,6 +102,8 @@ class Delivered:
     page_file: Path | None = None
     link: str | None = None
     failed: list[str] = field(default_factory=list)
+    #: the link as signed: how long it really lives (the signing credentials may end before the configured expiry)
+    presigned: PresignedLink | None = None
 
 
 class Delivery:
@@ -112,6 +117,7 @@ class Delivery:
         report_dir: Path,
         eta_for: Callable[[str], EtaSource],
         log: Log,
+        live: bool = True,
     ) -> None:
         self.journal = journal
         self.site = site
@@ -120,6 +126,9 @@ class Delivery:
         #: the ETA source of a run (``orchestrator.app.eta_source``), asked once per run
         self.eta_for = eta_for
         self.log = log
+        #: False when no orchestrator runs the run (``status``/``resume`` delivering what a killed one left):
+        #: a run the journal still calls running is then shown stopped, not in progress
+        self.live = live
         self._lock = threading.Lock()
         self._etas: dict[str, EtaSource] = {}
 
@@ -140,16 +149,21 @@ class Delivery:
             self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
             for entry in (e for e in pending if e.channel == SNS):
                 then = eta_of(entry.fields.get(ETA_FIELD)) or eta  # the ETA when the milestone was reached
-                self._send_message(entry, self._view_at(run_id, report, then, entry.created_at), done)
+                # a milestone journaled for a run whose orchestrator was gone (``orphaned``) shows it stopped
+                live = not entry.fields.get(ORPHANED_FIELD)
+                self._send_message(entry, self._view_at(run_id, report, then, entry.created_at, live), done)
             return done
 
-    def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
+    def _view_at(
+        self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str, live: bool = True
+    ) -> PageView | None:
         """What the run was doing when the milestone was reached (the message may go out later)."""
         moment = parse_iso(at)
         if report is None or moment is None:
             return None
         book = self.journal.get_run(run_id).runbook
-        return deliver(lambda: build_view(as_of(report, moment), book, eta, moment), self.log, what="message.phase")
+        return deliver(lambda: build_view(as_of(report, moment), book, eta, moment, live=live), self.log,
+                       what="message.phase")
 
     # ------------------------------------------------------------------ the page
     def _publish_page(
@@ -159,7 +173,13 @@ class Delivery:
             return
         now = self.services.clock.now()
         book = self.journal.get_run(run_id).runbook
-        view = deliver(lambda: build_view(report, book, eta, now), self.log, what="status_page.render")
+        # the link first: the page says until when the link in the messages sent with it works
+        done.presigned = deliver(self.page_link, self.log, what="status_page.link")
+        done.link = done.presigned.url if done.presigned else None
+        until = done.presigned.expires_at if done.presigned else None
+        unknown = done.presigned is not None and until is None
+        view = deliver(lambda: build_view(report, book, eta, now, live=self.live, link_until=until,
+                                          link_expiry_unknown=unknown), self.log, what="status_page.render")
         if view is None:
             return
         html = render_page(view)
@@ -171,7 +191,6 @@ class Delivery:
         if uploads and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
             done.page_uploaded = True
             self._mark(uploads, f"s3://{page.bucket}/{page.key}")
-        done.link = deliver(self.page_link, self.log, what="status_page.link")
 
     def _upload(self, html: str) -> bool:
         page = self.site.notify.status_page
@@ -180,12 +199,13 @@ class Delivery:
         self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
         return True
 
-    def page_link(self) -> str | None:
-        """A presigned GET of the page, valid for the site's ``link_expiry_seconds``; None without a bucket."""
+    def page_link(self) -> PresignedLink | None:
+        """A presigned GET of the page, valid for the site's ``link_expiry_seconds`` or until the credentials
+        that sign it expire, whichever comes first (a role session's link dies with it); None without a bucket."""
         page = self.site.notify.status_page
         if page is None:
             return None
-        return self.services.s3.presigned_get(page.bucket, page.key, page.link_expiry_seconds)
+        return self.services.s3.presign_get(page.bucket, page.key, page.link_expiry_seconds)
 
     def _mark(self, entries: list[OutboxEntry], receipt: str | None) -> None:
         at = iso(self.services.clock.now()) or ""
@@ -194,7 +214,7 @@ class Delivery:
 
     # ------------------------------------------------------------------ the messages
     def _send_message(self, entry: OutboxEntry, view: PageView | None, done: Delivered) -> None:
-        message_id = deliver(lambda: self._publish(entry, view, done.link), self.log, event_name=entry.milestone,
+        message_id = deliver(lambda: self._publish(entry, view, done.presigned), self.log, event_name=entry.milestone,
                              notification_id=entry.entry_id)
         if message_id is None:
             done.failed.append(entry.entry_id)
@@ -202,7 +222,7 @@ class Delivery:
         self._mark([entry], message_id)
         done.messages.append(entry.entry_id)
 
-    def _publish(self, entry: OutboxEntry, view: PageView | None, link: str | None) -> str:
+    def _publish(self, entry: OutboxEntry, view: PageView | None, link: PresignedLink | None) -> str:
         body = self.message(entry, view, link)
         subject = f"[{self.site.site}] {body['event']}" + (
             f": {body['milestone']}" if body["event"] != body["milestone"] else ""
@@ -219,11 +239,11 @@ class Delivery:
         self.log.info("notify.sent", event_name=body["event"], notification_id=entry.entry_id, message_id=message_id)
         return message_id
 
-    def message(self, entry: OutboxEntry, view: PageView | None, link: str | None) -> dict[str, Any]:
-        """The JSON body: the milestone's fields, its id, and what a person needs (phase, ETA, the page)."""
+    def message(self, entry: OutboxEntry, view: PageView | None, link: PresignedLink | None) -> dict[str, Any]:
+        """The JSON body: the milestone's fields, its id, and what a person needs (phase, ETA, the page and how
+        long its link really works)."""
         fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in entry.fields.items()}
         event = fields.pop("event", entry.milestone)
-        page = self.site.notify.status_page
         return {
             **fields,
             "event": event,
@@ -234,9 +254,26 @@ class Delivery:
             "at": entry.created_at,
             "phase": view.phase if view else None,
             "eta": (view.eta or view.outcome) if view else None,
-            "status_page": link,
-            "status_page_expires_in_seconds": page.link_expiry_seconds if page and link else None,
+            "status_page": link.url if link else None,
+            **link_fields(link),
         }
+
+
+def link_fields(link: PresignedLink | None) -> dict[str, Any]:
+    """How long a message's link really works: ``status_page_expires_in_seconds`` (from signing) and
+    ``status_page_expires_at``; both None when temporary credentials of unknown expiry signed it, with a note
+    saying so (and a note too when the credentials cut the configured expiry short)."""
+    if link is None:
+        return {"status_page_expires_in_seconds": None, "status_page_expires_at": None}
+    fields: dict[str, Any] = {"status_page_expires_in_seconds": link.expires_in_seconds,
+                              "status_page_expires_at": iso(link.expires_at) if link.expires_at else None}
+    if link.limited_by == "credentials":  # orchestrator.adapters.s3.LINK_LIMITED
+        fields["status_page_expiry_note"] = ("shorter than the site's link_expiry_seconds: the temporary "
+                                             "credentials that signed it expire then")
+    elif link.limited_by == "unknown":  # orchestrator.adapters.s3.LINK_EXPIRY_UNKNOWN
+        fields["status_page_expiry_note"] = ("signed with temporary credentials whose expiry is unknown: the link "
+                                             "stops working when they expire")
+    return fields
 
 
 class Publisher(BackgroundNotifier):

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from orchestrator.backup.contract import pattern_problem
+from orchestrator.backup.contract import RESERVED_NAMES, pattern_problem
 from orchestrator.errors import InvalidInput
 from orchestrator.inputs import decode_json, read_text
 from orchestrator.validation import fail_at, raise_invalid
@@ -341,6 +341,31 @@ class Site(_Model):
     state: State | None = None
     access: Access | None = None
     connect: Connect | None = None
+
+    @model_validator(mode="after")
+    def _page_apart_from_the_restore(self) -> Self:
+        page = self.notify.status_page
+        if page is not None:
+            problem = page_collision(page.bucket, page.key, self.backup.bucket, self.backup.prefix)
+            if problem:
+                fail_at(("notify", "status_page", "key"), problem, page.key)
+        return self
+
+
+def page_collision(page_bucket: str, page_key: str, restore_bucket: str, restore_prefix: str) -> str | None:
+    """Why a status page at ``page_bucket/page_key`` would collide with the restore (None: it does not). The
+    restore writes every file and its markers (``_RESTORE_CRITICAL.json``, ``_RESTORE_COMPLETE.json``) under
+    ``s3://BUCKET/PREFIX/`` and a drill's cleanup deletes them there: a page under it could overwrite a marker
+    (a restore then never seen complete, or a false one) or be deleted. The stack's config checks it too."""
+    prefix = restore_prefix.strip("/")
+    prefix = prefix + "/" if prefix else ""
+    if page_bucket != restore_bucket or not page_key.startswith(prefix):
+        return None
+    name = page_key.rsplit("/", 1)[-1]
+    what = f"the restore's marker {name}" if name in RESERVED_NAMES else "what the restore writes"
+    return (f"the status page's key {page_key!r} is under s3://{restore_bucket}/{prefix}, where the restore "
+            f"writes restored files and their markers (and a drill's cleanup deletes them): it would collide "
+            f"with {what}; publish the page to another bucket, or to a key outside that prefix")
 
 
 def parse_site(data: object, source: str = "<site>") -> Site:

@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import boto3
@@ -239,6 +240,15 @@ def _botocore_session() -> botocore.session.Session:
     return core
 
 
+@dataclass(frozen=True)
+class SigningCredentials:
+    """The credentials that sign presigned links: temporary (a session token) or not, and their expiry."""
+
+    session: bool
+    #: when they stop working (None: long-term keys, or temporary ones whose expiry the SDK was not told)
+    expires_at: datetime | None
+
+
 class AwsSession:
     """One boto3 Session for a region; clients built once per service under a lock."""
 
@@ -297,6 +307,23 @@ class AwsSession:
                 config = self._config.merge(Config(signature_version="s3v4" if service == "s3" else "v4"))
                 self._clients[key] = self._session.client(service, config=config)
             return self._clients[key]
+
+    def signing_credentials(self) -> SigningCredentials:
+        """What the credentials a link is signed with now allow: whether they are temporary (a session token)
+        and when they expire, when the SDK knows it (a role, SSO or instance session; environment credentials
+        with ``AWS_CREDENTIAL_EXPIRATION``). A presigned link dies with the credentials that signed it."""
+        credentials = self._session.get_credentials()
+        if credentials is None:
+            return SigningCredentials(session=False, expires_at=None)
+        # freezing refreshes credentials about to expire first: the expiry read next is that of the
+        # credentials the next signature uses (or, after a refresh in between, earlier: never later)
+        frozen = credentials.get_frozen_credentials()
+        expiry = getattr(credentials, "_expiry_time", None)  # botocore's RefreshableCredentials
+        if not isinstance(expiry, datetime):
+            expiry = None
+        elif expiry.tzinfo is None:
+            expiry = expiry.replace(tzinfo=UTC)
+        return SigningCredentials(session=bool(frozen.token), expires_at=expiry)
 
     def add_event_hook(self, event: str, handler: Callable[..., Any]) -> None:
         """Register a botocore event handler on every client, built now or later (fault injection)."""

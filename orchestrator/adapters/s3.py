@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -33,6 +34,23 @@ log = structlog.get_logger("orchestrator.s3")
 #: S3's smallest part (except the last) is 5 MiB; 8 MiB parts balance memory and request count
 PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000
+
+
+#: why a link lives shorter than asked: the temporary credentials that signed it expire sooner
+LINK_LIMITED = "credentials"
+#: a link signed with temporary credentials whose expiry the SDK does not know: it dies with them, when unknown
+LINK_EXPIRY_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class PresignedLink:
+    """A presigned URL and how long it really lives (None: signed by temporary credentials of unknown end)."""
+
+    url: str
+    expires_in_seconds: int | None
+    expires_at: datetime | None
+    #: None (as asked), ``LINK_LIMITED`` (cut to the credentials' end) or ``LINK_EXPIRY_UNKNOWN``
+    limited_by: str | None = None
 
 
 class S3:
@@ -105,10 +123,31 @@ class S3:
 
     def presigned_get(self, bucket: str, key: str, expires_seconds: int) -> str:
         """A link that fetches the object without credentials until it expires (computed locally: no call)."""
+        return self.presign_get(bucket, key, expires_seconds).url
+
+    def presign_get(self, bucket: str, key: str, wanted_seconds: int) -> PresignedLink:
+        """A presigned GET that lives ``wanted_seconds``, or less: a link signed with temporary credentials
+        (a role session) stops working when they expire, so it is signed for no longer than they have left,
+        and says how long it really lives. Computed locally, no call; the times are the signature's own
+        (the system clock, which the link's ``X-Amz-Date`` carries)."""
+        credentials = self.aws.signing_credentials()
+        now = datetime.now(UTC)
+        seconds, limit = wanted_seconds, None
+        if credentials.expires_at is not None:
+            left = int((credentials.expires_at - now).total_seconds())
+            if left < wanted_seconds:
+                seconds, limit = max(1, left), LINK_LIMITED
+        elif credentials.session:
+            limit = LINK_EXPIRY_UNKNOWN
         url: str = self.aws.presigner("s3").generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_seconds
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
         )
-        return url
+        if limit == LINK_EXPIRY_UNKNOWN:
+            log.warning("status_page.link_expiry_unknown", wanted_seconds=wanted_seconds,
+                        hint="temporary credentials without a known expiry sign the link: it dies with them; "
+                             "give AWS_CREDENTIAL_EXPIRATION or use a profile (role, SSO) so that it is stated")
+            return PresignedLink(url, None, None, limit)
+        return PresignedLink(url, seconds, now + timedelta(seconds=seconds), limit)
 
     def put_json(self, bucket: str, key: str, data: object) -> None:
         body = json.dumps(data, indent=2, sort_keys=True).encode()

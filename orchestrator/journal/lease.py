@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from orchestrator.clock import parse_iso
-from orchestrator.journal.records import Holder, LockInfo, process_start
+from orchestrator.journal.records import Holder, LockInfo, RunRecord, process_start
+from orchestrator.model import RunStatus
+
+if TYPE_CHECKING:
+    from orchestrator.journal.protocols import Journal
 
 #: a lock whose holder has not heartbeaten for this long may be taken over (other hosts)
 LEASE_SECONDS = 60.0
@@ -46,6 +51,18 @@ def lock_alive(lock: LockInfo, now: datetime, lease_ends: float | None = None) -
         return now.timestamp() < lease_ends
     beat = parse_iso(lock.heartbeat_at)
     return beat is not None and now - beat < timedelta(seconds=LEASE_SECONDS)
+
+
+def run_orphaned(journal: Journal, run: RunRecord) -> bool:
+    """A run the journal calls running whose orchestrator is gone (killed, machine lost): no lock of its own
+    on the site, or a holder on this host that is dead. ``status`` shows it ``interrupted``; its status page
+    says it stopped; ``resume`` continues it."""
+    if run.status != RunStatus.RUNNING:
+        return False
+    lock = journal.current_lock(run.site)
+    if lock is None or lock.holder.run_id != run.run_id:
+        return True
+    return holder_alive(lock.holder) is False
 
 
 def describe_lock(lock: LockInfo) -> str:

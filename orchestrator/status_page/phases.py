@@ -1,16 +1,19 @@
 """What a run is doing, in the words of a manager or an agent rather than an SRE's step kinds (issue 15).
 
 Each step kind has a phrase for "this is happening now" ("Restoring customer data"); the run as a whole is
-in the phase of its running step (service steps before background ones), and after its end in a plain
-outcome ("Failover complete"). Every state a step can be in has a word too.
+in the phase of its running step (service steps before background ones), and otherwise in one of the page
+states of ``PAGE_STATES`` (waiting for a decision, on hold, interrupted, stopped unexpectedly, complete,
+failed with or without service restored, undone...), each with one headline, colour and ETA wording.
+Every state a step can be in has a word too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.model import RunStatus, StepStatus
+from orchestrator.model import StepStatus
 
 #: the phrase for a step kind while it runs (and as the step's name on the page)
 STEP_WORDS: Mapping[str, str] = {
@@ -44,6 +47,8 @@ STEP_STATE_WORDS: Mapping[str, str] = {
     StepStatus.ROLLED_BACK: "Undone",
     StepStatus.ROLLBACK_FAILED: "Could not be undone",
 }
+#: a step the journal calls running when no orchestrator runs it any more (killed)
+STOPPED = "Stopped"
 
 #: milestones of the default runbooks, as a person says them
 MILESTONE_WORDS: Mapping[str, str] = {
@@ -67,8 +72,100 @@ MILESTONE_WORDS: Mapping[str, str] = {
 KIND_WORDS: Mapping[str, str] = {"failover": "Failover", "failback": "Failback", "drill": "Drill"}
 
 WAITING_FOR_APPROVAL = "Paused — waiting for the incident commander"
+ON_HOLD = "On hold — waiting for the incident commander to decide"
 STARTING = "Getting started"
 
+
+# --------------------------------------------------------------------------- one page state per run state
+
+
+@dataclass(frozen=True)
+class PageState:
+    """How the page shows a run in one state: the headline's colour, whether an orchestrator is working on
+    it (then the ETA is shown), whether the run has a final outcome, and its label on the steps it left."""
+
+    #: running | done | failed | paused | partial (a CSS class of the headline)
+    tone: str
+    #: an orchestrator works on the run: the ETA line and the next milestone are shown
+    moving: bool
+    #: a final outcome (succeeded, failed, rolled back, stood down): "Finished after", "Service back after"
+    finished: bool
+
+
+#: every state a run can be in, as the page shows it (``view.page_state`` picks one; nothing else decides
+#: what the page says)
+RUNNING = "running"
+UNDOING = "undoing"
+WAITING = "waiting"
+HELD = "held"
+INTERRUPTED = "interrupted"
+ORPHANED = "orphaned"
+SUCCEEDED = "succeeded"
+FAILED_SERVING = "failed_serving"
+FAILED = "failed"
+ROLLED_BACK = "rolled_back"
+STOOD_DOWN = "stood_down"
+
+PAGE_STATES: Mapping[str, PageState] = {
+    RUNNING: PageState("running", moving=True, finished=False),
+    UNDOING: PageState("failed", moving=True, finished=False),
+    WAITING: PageState("paused", moving=True, finished=False),
+    HELD: PageState("paused", moving=False, finished=False),
+    INTERRUPTED: PageState("paused", moving=False, finished=False),
+    ORPHANED: PageState("paused", moving=False, finished=False),
+    SUCCEEDED: PageState("done", moving=False, finished=True),
+    FAILED_SERVING: PageState("partial", moving=False, finished=True),
+    FAILED: PageState("failed", moving=False, finished=True),
+    ROLLED_BACK: PageState("failed", moving=False, finished=True),
+    STOOD_DOWN: PageState("done", moving=False, finished=True),
+}
+
+#: where calls are once a run of each kind restored service, and where they stay when it was undone
+SERVING: Mapping[str, str] = {"failover": "Backup site serving calls", "failback": "Main site serving calls again",
+                              "drill": "Backup site served calls in the drill"}
+CALLS_STAY: Mapping[str, str] = {"failover": "calls stay on the main site", "failback": "calls stay on the backup site",
+                                 "drill": "calls stay on the main site"}
+
+
+def headline(state: str, kind: str, running_words: str | None = None, failed_words: str | None = None) -> str:
+    """The page's headline (its phase) for a run of ``kind`` in page state ``state``."""
+    what = kind_words(kind)
+    if state == RUNNING:
+        return running_words or STARTING
+    if state == UNDOING:
+        return f"{what} failed — undoing its changes"
+    if state == WAITING:
+        return WAITING_FOR_APPROVAL
+    if state == HELD:
+        return ON_HOLD
+    if state == INTERRUPTED:
+        return f"{what} interrupted — the on-call team is resuming it"
+    if state == ORPHANED:
+        return f"{what} stopped unexpectedly — the on-call team is resuming it"
+    if state == SUCCEEDED:
+        return f"{what} complete"
+    if state == FAILED_SERVING:
+        failed = f"{failed_words[:1].lower()}{failed_words[1:]} failed" if failed_words else "a step failed"
+        return f"{SERVING.get(kind, what + ' restored service')}, but {failed} — the on-call team is on it"
+    if state == FAILED:
+        return f"{what} failed — the on-call team is on it"
+    if state == ROLLED_BACK:
+        return f"{what} failed and was undone — {CALLS_STAY.get(kind, 'calls stay where they were')}"
+    if state == STOOD_DOWN:
+        return f"{what} stood down — its changes were undone; {CALLS_STAY.get(kind, 'calls stay where they were')}"
+    raise ValueError(f"no page state {state!r}")
+
+
+#: the ETA's words for each kind of run: (expected, restored)
+ETA_WORDS: Mapping[str, tuple[str, str]] = {
+    "failover": ("Service expected back", "Service restored"),
+    "failback": ("Calls expected back on the main site", "Calls back on the main site"),
+    "drill": ("Backup site expected to serve calls", "Backup site serving calls"),
+}
+
+
+def eta_phrases(kind: str) -> tuple[str, str]:
+    return ETA_WORDS.get(kind, ETA_WORDS["failover"])
 
 def humanize(name: str) -> str:
     """``dns-cut-over`` -> ``Dns cut over``: the fallback for names no table knows."""
@@ -93,15 +190,3 @@ def state_words(status: str) -> str:
 
 def milestone_words(milestone: str) -> str:
     return MILESTONE_WORDS.get(milestone, humanize(milestone))
-
-
-def outcome_words(kind: str, status: str, paused_for_approval: bool) -> str | None:
-    """The phase of a run that has ended (or stopped); None while it runs."""
-    what = kind_words(kind)
-    if status == RunStatus.SUCCEEDED:
-        return f"{what} complete"
-    if status in (RunStatus.FAILED, RunStatus.ROLLED_BACK):
-        return f"{what} failed — the on-call team is on it"
-    if status == RunStatus.INTERRUPTED:
-        return WAITING_FOR_APPROVAL if paused_for_approval else f"{what} interrupted — the on-call team is resuming it"
-    return None

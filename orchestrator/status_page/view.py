@@ -26,7 +26,7 @@ class StepLine:
     words: str
     owner: str
     state: str
-    #: running | done | failed | waiting | pending (a CSS class)
+    #: running | done | failed | waiting | undoing | undone | pending (a CSS class)
     tone: str
 
 
@@ -35,7 +35,7 @@ class PageView:
     site: str
     kind: str
     phase: str
-    #: running | done | failed | paused (a CSS class)
+    #: running | done | failed | paused | partial (a CSS class): the page state's colour
     tone: str
     started_at: str
     elapsed: str
@@ -45,40 +45,113 @@ class PageView:
     steps: list[StepLine]
     last_milestone: str | None
     next_milestone: str | None
+    #: no orchestrator works on the run now (finished, interrupted, on hold, or stopped unexpectedly)
     ended: bool
     outcome: str | None = None
     rto: str | None = None
     rpo: str | None = None
+    #: the page state (``phases.PAGE_STATES``) every element above was derived from
+    state: str = phases.RUNNING
+    #: the run has a final outcome ("Finished after ...")
+    finished: bool = False
+    #: the line under the headline: the ETA while the run moves, else what happened and what happens next
+    detail: str = ""
+    #: how the elapsed time is labelled: Elapsed (moving), Ran for (stopped), Took (finished)
+    elapsed_label: str = "Elapsed"
+    #: "Service back after": the achieved RTO, or why there is none (None: not shown, the ETA says it)
+    service: str | None = None
+    #: "Data restored": the restored backup's age, or why there is none (None: not shown)
+    data: str | None = None
+    #: until when the presigned link sent with this version of the page works (None: no link)
+    link_note: str | None = None
 
 
-def build_view(report: dict[str, Any], runbook: dict[str, Any], eta: Eta | None, now: datetime) -> PageView:
-    """The page of the run ``report`` describes, as of ``now`` (``eta``: None when nothing can be estimated)."""
+def build_view(
+    report: dict[str, Any],
+    runbook: dict[str, Any],
+    eta: Eta | None,
+    now: datetime,
+    *,
+    live: bool = True,
+    link_until: datetime | None = None,
+    link_expiry_unknown: bool = False,
+) -> PageView:
+    """The page of the run ``report`` describes, as of ``now`` (``eta``: None when nothing can be estimated).
+
+    ``live``: an orchestrator runs the run now (False: ``status`` or ``resume`` delivering what a killed one
+    left; a run the journal still calls running is then shown stopped). ``link_until``: when the presigned
+    link sent with this page stops working (``link_expiry_unknown``: signed by temporary credentials of
+    unknown end). Every element of the page comes from one page state (``page_state``)."""
     spec = {s["id"]: s for s in runbook.get("steps", [])}
     steps = report.get("steps", [])
-    status = str(report.get("status"))
-    ended = status != RunStatus.RUNNING and status != RunStatus.PENDING
-    paused = _paused_for_approval(report.get("timeline", []))
-    phase = phases.outcome_words(report["kind"], status, paused) if ended else _running_phase(steps, spec, paused)
+    kind = str(report.get("kind"))
+    state = page_state(report, live)
+    look = phases.PAGE_STATES[state]
     started = parse_iso(report.get("started_at"))
-    finished = parse_iso(report.get("finished_at")) if ended else None
+    stopped_at = _stopped_at(report, state)
+    elapsed = plain_duration(((stopped_at or now) - started).total_seconds()) if started else "—"
+    phase = phases.headline(state, kind, _running_phase(steps, spec) if state == phases.RUNNING else None,
+                            _failed_words(steps, spec))
+    gate = _waiting_gate(report.get("timeline", []), steps, spec) if state in (phases.WAITING, phases.HELD) else None
+    rto, rpo = report.get("rto_seconds"), report.get("rpo_seconds")
+    eta_line = _eta_line(state, eta, now, kind, gate) if look.moving else None
     return PageView(
         site=str(report.get("site")),
-        kind=phases.kind_words(str(report.get("kind"))),
-        phase=phase or phases.STARTING,
-        tone=_tone(status, paused),
+        kind=phases.kind_words(kind),
+        phase=phase,
+        tone=look.tone,
         started_at=clock_time(started),
-        elapsed=plain_duration(((finished or now) - started).total_seconds()) if started else "—",
+        elapsed=elapsed,
         updated_at=clock_time(now),
-        eta=None if ended else eta_words(eta, now),
+        eta=eta_line,
         rto_objective=plain_duration(report.get("rto_objective_seconds")),
-        steps=[_step_line(s, spec.get(s["id"], {})) for s in steps],
+        steps=[_step_line(s, spec.get(s["id"], {}), state) for s in steps],
         last_milestone=_last_milestone(steps, spec),
-        next_milestone=None if ended else _next_milestone(steps, spec),
-        ended=ended,
-        outcome=phase if ended else None,
-        rto=_against(report.get("rto_seconds"), report.get("rto_objective_seconds")) if ended else None,
-        rpo=_data_age(report.get("rpo_seconds"), report.get("rpo_objective_seconds")) if ended else None,
+        next_milestone=None if look.finished or state == phases.UNDOING else _next_milestone(steps, spec),
+        ended=not look.moving,
+        outcome=None if look.moving else phase,
+        rto=_against(rto, report.get("rto_objective_seconds")) if look.finished else None,
+        rpo=_data_age(rpo, report.get("rpo_objective_seconds")) if look.finished else None,
+        state=state,
+        finished=look.finished,
+        detail=eta_line if eta_line is not None else _stopped_line(state, stopped_at, elapsed, gate),
+        elapsed_label="Took" if look.finished else ("Elapsed" if look.moving else "Ran for"),
+        service=_service_line(state, rto, report.get("rto_objective_seconds"), look),
+        data=_data_line(rpo, report.get("rpo_objective_seconds"), look),
+        link_note=_link_note(link_until, link_expiry_unknown),
     )
+
+
+#: contract 1.2's run statuses (a run stopped at a gate; a failover undone by stand-down), read by name
+HELD = "held"
+STOOD_DOWN = "stood_down"
+
+
+def page_state(report: dict[str, Any], live: bool = True) -> str:
+    """The one page state (``phases.PAGE_STATES``) of the run ``report`` describes: the run's status, read
+    with whether an orchestrator runs it (``live``), whether it waits for a decision, is undoing its changes,
+    or restored service before it failed."""
+    status = str(report.get("status"))
+    steps = report.get("steps", [])
+    timeline = report.get("timeline", [])
+    waiting = _paused_for_approval(timeline)
+    if status in (RunStatus.RUNNING, RunStatus.PENDING):
+        if not live:
+            return phases.ORPHANED
+        if _undoing(steps, timeline):
+            return phases.UNDOING
+        return phases.WAITING if waiting else phases.RUNNING
+    if status == RunStatus.SUCCEEDED:
+        return phases.SUCCEEDED
+    if status == RunStatus.FAILED:
+        return phases.FAILED_SERVING if report.get("rto_seconds") is not None else phases.FAILED
+    if status == RunStatus.ROLLED_BACK:
+        return phases.ROLLED_BACK
+    if status == HELD or (status == RunStatus.INTERRUPTED and waiting):
+        return phases.HELD
+    if status == STOOD_DOWN:
+        return phases.STOOD_DOWN
+    return phases.INTERRUPTED  # interrupted, or a status this version does not know: stopped, resumable
 
 
 def as_of(report: dict[str, Any], moment: datetime) -> dict[str, Any]:
@@ -108,13 +181,109 @@ def _status_at(step: dict[str, Any], moment: datetime) -> str:
 # --------------------------------------------------------------------------- the phase
 
 
-def _running_phase(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]], paused: bool) -> str | None:
+def _running_phase(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]) -> str | None:
     """The running service step's words (background work only when nothing else runs)."""
-    if paused:
-        return phases.WAITING_FOR_APPROVAL
     running = [s for s in steps if s["status"] == StepStatus.RUNNING] or _ready(steps)
     running.sort(key=lambda s: not _counts_for_rto(s, spec))
     return _words(running[0], spec) if running else None
+
+
+def _failed_words(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]) -> str | None:
+    failed = [s for s in steps if s["status"] in (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)]
+    return _words(failed[0], spec) if failed else None
+
+
+def _undoing(steps: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> bool:
+    """The run is undoing its changes: a step being undone, or a rollback started since it last (re)started."""
+    if any(s["status"] == StepStatus.ROLLING_BACK for s in steps):
+        return True
+    undoing = False
+    for event in timeline:
+        name = event.get("event")
+        if name in (EventName.RUN_STARTED, EventName.RUN_RESUMED):
+            undoing = False
+        elif name == EventName.ROLLBACK_STARTED:
+            undoing = True
+    return undoing
+
+
+def _waiting_gate(
+    timeline: list[dict[str, Any]], steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]
+) -> tuple[str, str] | None:
+    """The gated step the run waits at: (who decides: its owner, what: its words); None when unknown."""
+    asked = [e.get("step") for e in timeline if e.get("event") in _APPROVAL_WAITS and e.get("step")]
+    waiting = [s for s in steps if s["status"] == StepStatus.AWAITING_APPROVAL]
+    step_id = asked[-1] if asked else (waiting[0]["id"] if waiting else None)
+    step = next((s for s in steps if s["id"] == step_id), None)
+    if step is None:
+        return None
+    return str(step.get("owner") or "the incident commander"), _words(step, spec)
+
+
+def _stopped_at(report: dict[str, Any], state: str) -> datetime | None:
+    """When the run stopped moving: its end, or (killed) its last journaled activity; None while it moves."""
+    if phases.PAGE_STATES[state].moving:
+        return None
+    finished = parse_iso(report.get("finished_at"))
+    if finished is not None:
+        return finished
+    moments = [at for e in report.get("timeline", []) if (at := parse_iso(e.get("at"))) is not None]
+    moments += [at for s in report.get("steps", []) for key in ("started_at", "finished_at")
+                if (at := parse_iso(s.get(key))) is not None]
+    return max(moments) if moments else None
+
+
+def _eta_line(state: str, eta: Eta | None, now: datetime, kind: str, gate: tuple[str, str] | None) -> str:
+    """The line under the headline while an orchestrator works on the run."""
+    if state == phases.UNDOING:
+        return "No estimate: the run's changes are being undone."
+    words = eta_words(eta, now, kind)
+    if state == phases.WAITING:
+        who = f"{gate[0]} to approve “{gate[1]}”" if gate else "the incident commander's decision"
+        return f"Waiting for {who}. If approved now: {words[:1].lower()}{words[1:]}"
+    return words
+
+
+def _stopped_line(state: str, stopped_at: datetime | None, elapsed: str, gate: tuple[str, str] | None) -> str:
+    """The line under the headline when no orchestrator works on the run."""
+    at = f" at {stopped_at:%H:%M} UTC" if stopped_at else ""
+    if state == phases.HELD:
+        who = f"{gate[0]} approves “{gate[1]}”" if gate else "the incident commander decides"
+        return f"Stopped{at} after {elapsed}: nothing more happens until {who}."
+    if state == phases.INTERRUPTED:
+        return f"Stopped{at} after {elapsed}; it continues where it stopped when resumed."
+    if state == phases.ORPHANED:
+        since = f"{stopped_at:%H:%M} UTC" if stopped_at else "its last update"
+        return (f"No progress since {since} ({elapsed} after the start): the orchestrator "
+                "running it stopped; it continues where it stopped when resumed.")
+    return f"Finished after {elapsed}."
+
+
+def _service_line(state: str, rto: float | None, objective: float | None, look: phases.PageState) -> str | None:
+    """"Service back after": the RTO achieved; else, once the run stopped or ended, why there is none."""
+    if rto is not None and state not in (phases.ROLLED_BACK, phases.STOOD_DOWN, phases.UNDOING):
+        return _against(rto, objective)
+    if look.finished:
+        return "not reached"
+    if not look.moving:
+        return "not yet — " + ("on hold" if state == phases.HELD else "the run is stopped")
+    return None
+
+
+def _data_line(age: float | None, objective: float | None, look: phases.PageState) -> str | None:
+    if look.moving:
+        return None
+    return _data_age(age, objective) or ("no data was restored" if look.finished else "none yet")
+
+
+def _link_note(until: datetime | None, unknown: bool) -> str | None:
+    if unknown:
+        return ("The link to this page in the latest message works until the temporary credentials that signed "
+                "it expire (when, is not known here); each message carries a fresh link.")
+    if until is None:
+        return None
+    return (f"The link to this page in the latest message works until {until:%Y-%m-%d %H:%M} UTC; "
+            "each message carries a fresh link.")
 
 
 def _ready(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -137,16 +306,6 @@ def _paused_for_approval(timeline: list[dict[str, Any]]) -> bool:
     return waiting
 
 
-def _tone(status: str, paused: bool) -> str:
-    if status == RunStatus.SUCCEEDED:
-        return "done"
-    if status in (RunStatus.FAILED, RunStatus.ROLLED_BACK):
-        return "failed"
-    if status == RunStatus.INTERRUPTED or paused:
-        return "paused"
-    return "running"
-
-
 # --------------------------------------------------------------------------- steps and milestones
 
 
@@ -159,23 +318,27 @@ def _words(step: dict[str, Any], spec: dict[str, dict[str, Any]]) -> str:
     return phases.step_words(step["uses"], entry.get("with") or {}, bool(entry.get("rto", True)))
 
 
-_TONES = {
+_TONES: dict[str, str] = {
+    StepStatus.PENDING: "pending",
     StepStatus.RUNNING: "running",
     StepStatus.SUCCEEDED: "done",
     StepStatus.FAILED: "failed",
     StepStatus.ROLLBACK_FAILED: "failed",
     StepStatus.AWAITING_APPROVAL: "waiting",
     StepStatus.INTERRUPTED: "waiting",
+    StepStatus.ROLLING_BACK: "undoing",
+    StepStatus.ROLLED_BACK: "undone",
 }
 
 
-def _step_line(step: dict[str, Any], entry: dict[str, Any]) -> StepLine:
-    return StepLine(
-        words=phases.step_words(step["uses"], entry.get("with") or {}, bool(entry.get("rto", True))),
-        owner=str(step.get("owner") or "—"),
-        state=phases.state_words(step["status"]),
-        tone=_TONES.get(step["status"], "pending"),
-    )
+def _step_line(step: dict[str, Any], entry: dict[str, Any], state: str = phases.RUNNING) -> StepLine:
+    status = str(step["status"])
+    words = phases.step_words(step["uses"], entry.get("with") or {}, bool(entry.get("rto", True)))
+    owner = str(step.get("owner") or "—")
+    if status == StepStatus.RUNNING and not phases.PAGE_STATES[state].moving:
+        # no orchestrator runs it (killed, or the run stopped): it is not in progress
+        return StepLine(words, owner, phases.STOPPED, "waiting")
+    return StepLine(words, owner, phases.state_words(status), _TONES.get(status, "pending"))
 
 
 def milestone_of(entry: dict[str, Any]) -> str | None:
@@ -226,13 +389,15 @@ def plain_duration(seconds: float | None) -> str:
     return f"{secs} s"
 
 
-def eta_words(eta: Eta | None, now: datetime) -> str:
+def eta_words(eta: Eta | None, now: datetime, kind: str = "failover") -> str:
     """The ETA as a range of clock times and of minutes from now, from how many drills, and what makes it
-    uncertain (a step slower than in the drills; steps no drill has timed: the range is then a lower bound)."""
+    uncertain (a step slower than in the drills; steps no drill has timed: the range is then a lower bound).
+    Said for the kind of run: a failback brings calls back to the main site, it does not restore service."""
+    expected, restored = phases.eta_phrases(kind)
     if eta is None:
         return NO_ESTIMATE
     if eta.done:
-        return f"Service restored at {eta.latest:%H:%M} UTC"
+        return f"{restored} at {eta.latest:%H:%M} UTC"
     soonest = plain_duration((eta.earliest - now).total_seconds())
     latest = plain_duration((eta.latest - now).total_seconds())
     notes = [f"in {soonest} to {latest}", f"learned from {eta.drills} drill" + ("" if eta.drills == 1 else "s")]
@@ -240,7 +405,7 @@ def eta_words(eta: Eta | None, now: datetime) -> str:
         notes.append(f"{', '.join(eta.overdue)} taking longer than in the drills")
     if eta.unestimated:
         notes.append(f"or later: no drill has timed {', '.join(eta.unestimated)}")
-    return f"Service expected back between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC ({'; '.join(notes)})"
+    return f"{expected} between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC ({'; '.join(notes)})"
 
 
 def _data_age(age: float | None, objective: float | None) -> str | None:

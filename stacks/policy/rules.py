@@ -339,6 +339,28 @@ def validate_no_secret_in_outputs(args: StackValidationArgs, report: ReportViola
             report(f"outputs contain {marker!r}", None)
 
 
+def validate_link_session(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A status page's presigned links are signed by the orchestrator role's session and die with it: that
+    role's MaxSessionDuration is at least the site file's ``link_expiry_seconds``."""
+    outputs = stack_outputs(args)
+    if outputs is None:
+        args.not_applicable("no stack outputs yet (a preview): the site file names the link expiry and the role")
+    page = (outputs.get("notify") or {}).get("status_page") or {}
+    role_arn = (outputs.get("access") or {}).get("orchestrator_role_arn")
+    if not page or not role_arn:
+        args.not_applicable("no status page, or no roles declared by the stack")
+    expiry = page.get("link_expiry_seconds", 43200)
+    name = str(role_arn).rsplit("/", 1)[-1]
+    roles = [r for r in of_type(args.resources, ROLE) if r.props.get("name") == name or r.props.get("arn") == role_arn]
+    if not roles:
+        report(f"{name}: the site file's orchestrator role is not declared", None)
+    for role in roles:
+        duration = role.props.get("maxSessionDuration") or 3600
+        if not isinstance(duration, int | float) or duration < expiry:
+            report(f"{role.name}: maxSessionDuration {duration} s is shorter than the status page's "
+                   f"link_expiry_seconds {expiry}: its links would die with the session", role.urn)
+
+
 # -- Amazon Connect -----------------------------------------------------------------------------------------
 
 
@@ -532,6 +554,9 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         name="cidrs", description="CIDRs parse; subnets inside the VPC, disjoint, away from the primary.",
         validate=validate_cidrs,
         config_schema=PolicyConfigSchema({"primary_cidrs": _strings("the primary site's networks")})),
+    StackValidationPolicy(name="link-session",
+                          description="The orchestrator role's sessions outlive the status page's links.",
+                          validate=validate_link_session),
     StackValidationPolicy(name="site-file", description="The stack outputs are a valid site file.",
                           validate=validate_site_file),
     StackValidationPolicy(

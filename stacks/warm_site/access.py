@@ -22,11 +22,23 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from stacks.warm_site.config import MAX_LINK_WITH_ROLES
 from stacks.warm_site.tags import Tags
 
 POLICY_VERSION = "2012-10-17"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
+
+#: IAM's bounds of a role's MaxSessionDuration (1 h default, 12 h at most)
+MIN_SESSION_SECONDS = 3600
+MAX_SESSION_SECONDS = MAX_LINK_WITH_ROLES
+
+
+def session_seconds(link_expiry_seconds: int | None) -> int:
+    """The orchestrator role's MaxSessionDuration: long enough for the status page's presigned links (a link
+    signed with a role session dies with the session), within IAM's 1-12 h."""
+    return min(MAX_SESSION_SECONDS, max(MIN_SESSION_SECONDS, link_expiry_seconds or 0))
+
 
 #: Actions AWS does not let a policy scope to a resource: they need ``"Resource": "*"``. Auto Scaling's and
 #: EC2's Describe* calls support no resource-level permissions at all (the service authorization reference
@@ -353,6 +365,8 @@ class AccessArgs:
     github_repository: str | None = None
     github_branch: str = "main"
     github_provider_arn: str | None = None
+    #: the orchestrator role's MaxSessionDuration (:func:`session_seconds` of the status page's link expiry)
+    orchestrator_session_seconds: int = MIN_SESSION_SECONDS
 
 
 class Access(pulumi.ComponentResource):
@@ -364,10 +378,13 @@ class Access(pulumi.ComponentResource):
         subject = github_subject(args.github_repository, args.github_branch) if args.github_repository else None
         trust = pulumi.Output.from_input(provider_arn).apply(
             lambda arn: json.dumps(trust_policy(list(args.principals), arn, subject)))
+        # the orchestrator role signs the status page's links: its sessions last as long as they must live
         self.orchestrator_role = self._role(name, args, "orchestrator", trust,
-                                            args.arns.apply(lambda a: json.dumps(orchestrator_policy(a))))
+                                            args.arns.apply(lambda a: json.dumps(orchestrator_policy(a))),
+                                            args.orchestrator_session_seconds)
         self.readiness_role = self._role(name, args, "readiness", trust,
-                                         args.arns.apply(lambda a: json.dumps(readiness_policy(a))))
+                                         args.arns.apply(lambda a: json.dumps(readiness_policy(a))),
+                                         MIN_SESSION_SECONDS)
         self.orchestrator_role_arn = self.orchestrator_role.arn
         self.readiness_role_arn = self.readiness_role.arn
         self.register_outputs({"orchestrator_role_arn": self.orchestrator_role_arn,
@@ -384,10 +401,10 @@ class Access(pulumi.ComponentResource):
         return provider.arn
 
     def _role(self, name: str, args: AccessArgs, purpose: str, trust: pulumi.Output,
-              policy: pulumi.Output) -> aws.iam.Role:
+              policy: pulumi.Output, max_session_seconds: int) -> aws.iam.Role:
         role_name = f"{args.site}-{purpose}"
         role = aws.iam.Role(
-            f"{name}-{purpose}", name=role_name, assume_role_policy=trust, max_session_duration=3600,
+            f"{name}-{purpose}", name=role_name, assume_role_policy=trust, max_session_duration=max_session_seconds,
             description=f"cc-dr {purpose} of site {args.site} (scoped to its resources)",
             tags=args.tags.of(role_name), opts=pulumi.ResourceOptions(parent=self))
         aws.iam.RolePolicy(f"{name}-{purpose}-policy", name=f"{role_name}-scoped", role=role.id, policy=policy,

@@ -126,12 +126,18 @@ class SeatsConfig(_Knobs):
     ingress: list[IngressConfig] = Field(default_factory=list)
 
 
+#: a link signed by a role session dies with it: with the stack's roles, no link lives longer than IAM's
+#: longest role session (stacks/warm_site/access.py MAX_SESSION_SECONDS)
+MAX_LINK_WITH_ROLES = 43200
+
+
 class StatusPageConfig(_Knobs):
     """The live status page's bucket (created private, versioned, encrypted) and object key (issue 15)."""
 
     bucket: str = Field(min_length=3, max_length=63)
     key: str = Field(default="status/index.html", min_length=1, max_length=1024)
-    #: how long a milestone message's presigned link stays valid (S3 allows at most 7 days)
+    #: how long a milestone message's presigned link stays valid (S3 allows at most 7 days; with the stack's
+    #: roles at most 12 h, and the orchestrator role's sessions are made this long: see SiteConfig)
     link_expiry_seconds: int = Field(default=12 * 3600, gt=0, le=7 * 24 * 3600)
     kms_key_id: str | None = None
 
@@ -266,6 +272,21 @@ class SiteConfig(_Knobs):
     state: StateConfig | None = None
     access: AccessConfig | None = None
     connect: ConnectConfig | None = None
+
+    @model_validator(mode="after")
+    def _status_page_fits(self):
+        page = self.notify.status_page
+        if page is None:
+            return self
+        if page.bucket == self.backup.bucket:
+            raise ValueError(f"notify.status_page.bucket: {page.bucket!r} is the restore bucket (backup.bucket); "
+                             "the status page gets its own bucket (the restore writes and a drill deletes there)")
+        if self.access is not None and page.link_expiry_seconds > MAX_LINK_WITH_ROLES:
+            raise ValueError(
+                f"notify.status_page.link_expiry_seconds: {page.link_expiry_seconds} is longer than an IAM role "
+                f"session can last ({MAX_LINK_WITH_ROLES} s = 12 h): the links are signed by the orchestrator "
+                "role's session and die with it")
+        return self
 
 
 class ConfigError(ValueError):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns
+from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns, session_seconds
 from stacks.warm_site.config import SiteConfig, SshEndpointConfig
 from stacks.warm_site.connect import Connect, ConnectArgs
 from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
@@ -97,6 +97,7 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
         github_repository=github.repository if github else None,
         github_branch=github.branch if github else "main",
         github_provider_arn=github.provider_arn if github else None,
+        orchestrator_session_seconds=session_seconds(page.link_expiry_seconds if page else None),
     ))
 
 

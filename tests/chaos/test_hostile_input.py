@@ -134,6 +134,11 @@ def _files(folder: Path) -> None:
     _site(folder, "conn-dup.json", vpn__appliance__connections=["t1", "t1"])
     _site(folder, "conn-newline.json", vpn__appliance__connections=["t1\nt2"])
     _site(folder, "conn-dash.json", vpn__appliance__connections=["--help"])
+    # issue 23 (14): the status page published onto the restore's marker key, or anywhere the restore writes
+    _site(folder, "page-marker.json", notify__status_page={
+        "bucket": "cc-dr-restore", "key": "restored/20261123T020000Z/_RESTORE_COMPLETE.json"})
+    _site(folder, "page-in-restore.json",
+          notify__status_page={"bucket": "cc-dr-restore", "key": "restored/status.html"})
 
 
 #: (label, argv, what stderr must show: the file or option and the location, as a regex)
@@ -173,6 +178,11 @@ REPROS = [
     ("10 --site /dev/zero", ["failover", "--site", "/dev/zero", "--dry-run"], r"/dev/zero: site file is larger than"),
     ("10 --runbook /dev/zero", ["runbook", "render", "/dev/zero"], r"/dev/zero: runbook file is larger than"),
     ("10 symlink loop", ["readiness", "--site", "loop1"], r"loop1: cannot read site file: a loop of symbolic links"),
+    ("23 status page on the restore marker", ["failover", "--site", "page-marker.json", "--dry-run"],
+     r"page-marker\.json:notify\.status_page\.key: .*'restored/20261123T020000Z/_RESTORE_COMPLETE\.json'.*"
+     r"marker _RESTORE_COMPLETE\.json"),
+    ("23 status page under the restore prefix", ["readiness", "--site", "page-in-restore.json"],
+     r"page-in-restore\.json:notify\.status_page\.key: .*'restored/status\.html' is under s3://cc-dr-restore/restored/"),
 ]
 
 

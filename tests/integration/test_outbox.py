@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import urllib.request
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -139,6 +140,29 @@ def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site
     assert received_notifications(moto_site) == []  # nothing was left pending: nothing sent again
 
 
+def test_status_shows_a_killed_run_stopped_on_its_page_not_in_progress(moto_site, tmp_path):
+    """kill -9 mid-run leaves the journal saying "running" and the page "in progress"; the next `status` tells
+    everyone once (an `interrupted` milestone) and republishes the page saying the run stopped (no step
+    "In progress", no ETA), as `status` shows it interrupted; a second `status` sends nothing."""
+    site_file = _site_file(tmp_path, moto_site)
+    killed = _failover(tmp_path, site_file, _runbook(tmp_path, last="builtin.kill9"))
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    run_id = _only_run(tmp_path)
+    opened = orchestrator("status", run_id, "--json", state_dir=tmp_path / "state")
+    assert opened.returncode == 0, opened.stderr[-2000:]
+    assert json.loads(opened.stdout)["runs"][0]["status"] == "interrupted"
+    body = boto3.client("s3", region_name=REGION).get_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)["Body"].read()
+    page = body.decode()
+    assert page == (tmp_path / "state" / "reports" / run_id / "status.html").read_text()
+    assert "Failover stopped unexpectedly — the on-call team is resuming it" in page
+    assert "In progress" not in page and 'id="eta"' not in page and "Stopped" in page
+    told = [n for n in received_notifications(moto_site) if n["body"]["milestone"] == "interrupted"]
+    assert [n["body"]["phase"] for n in told] == ["Failover stopped unexpectedly — the on-call team is resuming it"]
+    assert f"orchestrator resume {run_id}" in told[0]["body"]["error"]
+    again = orchestrator("status", run_id, state_dir=tmp_path / "state")
+    assert again.returncode == 0 and received_notifications(moto_site) == []  # each kill is told once
+
+
 @pytest.mark.parametrize("command", ["status", "resume"])
 def test_a_kill_in_the_last_second_loses_nothing(moto_site, tmp_path, command):
     """kill -9 after the run journaled succeeded and its "finished" message was journaled, before it was sent:
@@ -204,6 +228,50 @@ def test_every_message_carries_phase_eta_and_a_link_that_fetches_the_page(moto_s
     assert page == (tmp_path / "state" / "reports" / run_id / "status.html").read_text()
     assert f"status page: {tmp_path / 'state' / 'reports' / run_id / 'status.html'}" in result.stdout
     assert "status page link (presigned, for managers and agents): http" in result.stdout
+
+
+def _expires(link: str) -> int:
+    return int(parse_qs(urlsplit(link).query)["X-Amz-Expires"][0])
+
+
+def test_a_link_signed_by_a_role_session_lives_no_longer_than_the_session(moto_site, tmp_path):
+    """Temporary credentials (a session token) that expire in 30 min, and a site asking for 2 h links: every
+    link is signed for at most what the credentials have left, and the messages, the page and the CLI say
+    the real end, not the 2 h asked for; with long-term keys the 2 h are kept."""
+    site_file = _site_file(tmp_path, moto_site)
+    data = json.loads(site_file.read_text())
+    data["notify"]["status_page"]["link_expiry_seconds"] = 7200
+    site_file.write_text(json.dumps(data))
+    ends = datetime.now(UTC) + timedelta(minutes=30)
+    result = _failover(tmp_path, site_file, _runbook(tmp_path), AWS_SESSION_TOKEN="role-session-token",
+                       AWS_CREDENTIAL_EXPIRATION=ends.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [n["body"] for n in received_notifications(moto_site)]
+    assert len(notes) >= 4
+    for note in notes:
+        left = note["status_page_expires_in_seconds"]
+        assert 0 < left <= 1800 and _expires(note["status_page"]) == left, note
+        assert datetime.fromisoformat(note["status_page_expires_at"]) <= ends
+        assert "the temporary credentials that signed it expire then" in note["status_page_expiry_note"]
+    page = (tmp_path / "state" / "reports" / _only_run(tmp_path) / "status.html").read_text()
+    assert f"works until {ends:%Y-%m-%d} " in page
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("status page link works until")]
+    assert 0 < int(line.split("(")[1].split(" s)")[0]) <= 1800
+
+    long_term = _failover(tmp_path, site_file, _runbook(tmp_path))
+    assert long_term.returncode == 0, long_term.stderr[-2000:]
+    assert {n["body"]["status_page_expires_in_seconds"] for n in received_notifications(moto_site)} == {7200}
+
+
+def test_a_link_signed_by_a_session_of_unknown_end_does_not_claim_an_expiry(moto_site, tmp_path):
+    """A session token without its expiry (AWS_SESSION_TOKEN alone): the messages do not promise the site's
+    link expiry; they say that the link dies with the credentials."""
+    site_file = _site_file(tmp_path, moto_site)
+    result = _failover(tmp_path, site_file, _runbook(tmp_path), AWS_SESSION_TOKEN="role-session-token")
+    assert result.returncode == 0, result.stderr[-2000:]
+    notes = [n["body"] for n in received_notifications(moto_site)]
+    assert notes and all(n["status_page"] and n["status_page_expires_in_seconds"] is None for n in notes)
+    assert all("expiry is unknown" in n["status_page_expiry_note"] for n in notes)
 
 
 class _SnsThrottle(AwsProxy):

@@ -175,3 +175,36 @@ def test_the_page_can_make_no_request(tmp_path):
     open_page.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", guarded.read_text()))
     assert _requests_made(guarded) == []
     assert len(_requests_made(open_page)) >= 2
+
+
+@needs_chromium
+def test_each_run_state_reads_as_one_state_in_the_browser(tmp_path):
+    """Every page state (tests/unit/test_status_page.py's table: a run in each), rendered and loaded in Chromium:
+    the headline and the line under it are those of the state, the colour is the state's, the ETA line is there
+    only while the run moves, "Finished after" only after a final outcome, no step "In progress" when nothing
+    runs it; phone-sized screenshots of the held and the failed-but-serving pages are taken."""
+    from datetime import UTC, datetime
+
+    from orchestrator.status_page import build_view, render_page
+    from tests.unit.test_status_page import EXPECTED, NOW, _failover_book, _state_report
+
+    for state, (headline, tone, detail, service, _) in EXPECTED.items():
+        report, live = _state_report(state)
+        page = tmp_path / f"{state}.html"
+        page.write_text(render_page(build_view(report, _failover_book(), None, NOW, live=live,
+                                               link_until=datetime(2026, 11, 29, 4, 0, tzinfo=UTC))))
+        dom = dump_dom(page)
+        look = phases.PAGE_STATES[state]
+        assert visible(dom, "phase") == f"{headline} {detail}", state
+        assert f'class="phase phase-{tone} state-{state}"' in dom, state
+        assert ('id="eta"' in dom) is look.moving and ("Finished after" in dom) is look.finished, state
+        assert ("In progress" in visible(dom, "steps")) is (state in ("running", "waiting")), state
+        if service is not None:
+            assert visible(dom, "rto") == service, state
+        assert visible(dom, "link-expiry").startswith("The link to this page in the latest message works until "
+                                                      "2026-11-29 04:00 UTC")
+        if state in ("held", "failed_serving", "undoing"):
+            shot = tmp_path / f"{state}.png"
+            taken = chromium("--hide-scrollbars", f"--window-size={PHONE}", f"--screenshot={shot}", page.as_uri())
+            assert taken.returncode == 0 and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+    print("screenshots:", sorted(str(p) for p in tmp_path.glob("*.png")))

@@ -148,3 +148,42 @@ def test_stack_config_refuses_bad_access_values(path, value, where):
     node[path[-1]] = value
     with pytest.raises(config_module.ConfigError, match=where):
         config_module.parse_config(config)
+
+
+@pytest.mark.parametrize(("page", "orchestrator_seconds"), [
+    ({"bucket": "cc-dr-test-status"}, 43200),  # the default link expiry: 12 h
+    ({"bucket": "cc-dr-test-status", "link_expiry_seconds": 7200}, 7200),
+    ({"bucket": "cc-dr-test-status", "link_expiry_seconds": 600}, 3600),  # IAM's minimum
+    (None, 3600),
+])
+def test_the_orchestrator_role_session_outlives_the_status_page_links(page, orchestrator_seconds):
+    """A presigned link signed with a role session dies with the session: the orchestrator role (which signs
+    the links) may hold sessions as long as the configured link expiry (within IAM's 1-12 h); the readiness
+    role signs nothing and keeps 1 h."""
+    config = good_config()
+    if page is None:
+        del config["notify"]["status_page"]
+    else:
+        config["notify"]["status_page"] = page
+    _, mocks = declare(config)
+    assert _inputs(mocks, ROLE, "orchestrator")["maxSessionDuration"] == orchestrator_seconds
+    assert _inputs(mocks, ROLE, "readiness")["maxSessionDuration"] == 3600
+
+
+def test_stack_config_refuses_links_longer_than_a_role_session():
+    """With the stack's roles, a link expiry past 12 h (IAM's longest role session) cannot be kept: refused,
+    naming the key; without roles (long-term keys may sign) S3's 7 days stay the bound."""
+    config = good_config()
+    config["notify"]["status_page"] = {"bucket": "cc-dr-test-status", "link_expiry_seconds": 43201}
+    with pytest.raises(config_module.ConfigError, match=r"notify\.status_page\.link_expiry_seconds: 43201 .*12 h"):
+        config_module.parse_config(config)
+    del config["access"]
+    assert config_module.parse_config(config).notify.status_page.link_expiry_seconds == 43201
+
+
+def test_stack_config_refuses_the_status_page_in_the_restore_bucket():
+    """The page in the restore bucket could land on a restore marker or be deleted by a drill: refused."""
+    config = good_config()
+    config["notify"]["status_page"] = {"bucket": config["backup"]["bucket"]}
+    with pytest.raises(config_module.ConfigError, match=r"notify\.status_page\.bucket: .*restore bucket"):
+        config_module.parse_config(config)

@@ -61,6 +61,14 @@ BAD = [
     ("probe not an address", "vpn.appliance.probe", "vpc-host", "vpn.appliance.probe", "expected an IP address"),
     ("probe a network", "vpn.appliance.probe", "198.51.100.128/25", "vpn.appliance.probe", "expected an IP address"),
     ("probe a number", "vpn.appliance.probe", 42, "vpn.appliance.probe", "string"),
+    ("page on the restore marker", "notify.status_page",
+     {"bucket": "cc-dr-restore", "key": "restored/20261123T020000Z/_RESTORE_COMPLETE.json"},
+     "notify.status_page.key", "collide with the restore's marker _RESTORE_COMPLETE.json"),
+    ("page on the critical marker", "notify.status_page",
+     {"bucket": "cc-dr-restore", "key": "restored/20261123T020000Z/_RESTORE_CRITICAL.json"},
+     "notify.status_page.key", "'restored/20261123T020000Z/_RESTORE_CRITICAL.json' is under s3://cc-dr-restore/restored/"),
+    ("page under the restore prefix", "notify.status_page", {"bucket": "cc-dr-restore", "key": "restored/x.html"},
+     "notify.status_page.key", "where the restore writes"),
 ]
 
 
@@ -92,3 +100,18 @@ def test_probe_is_optional_and_takes_an_address(tmp_path):
     for address in ("198.51.100.129", "2001:db8::1"):
         site_file.write_text(json.dumps(_edit("vpn.appliance.probe", address)))
         assert load_site(site_file).vpn.appliance.probe == address
+
+
+def test_a_status_page_apart_from_what_the_restore_writes_loads(tmp_path):
+    """The restore bucket outside its prefix, or another bucket, is fine for the page; with an empty prefix the
+    restore writes anywhere in its bucket, so the page must go to another bucket."""
+    site_file = tmp_path / "site.json"
+    for page in ({"bucket": "cc-dr-restore", "key": "status/index.html"},
+                 {"bucket": "cc-dr-status", "key": "restored/20261123T020000Z/_RESTORE_COMPLETE.json"}):
+        site_file.write_text(json.dumps(_edit("notify.status_page", page)))
+        assert load_site(site_file).notify.status_page.key == page["key"]
+    data = _edit("notify.status_page", {"bucket": "cc-dr-restore", "key": "status/index.html"})
+    data["backup"]["prefix"] = ""
+    site_file.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput, match=r"notify\.status_page\.key: .* is under s3://cc-dr-restore/, where"):
+        load_site(site_file)

@@ -115,12 +115,13 @@ def test_only_background_work_left_is_said_so():
 @pytest.mark.parametrize(("status", "timeline", "words"), [
     (RunStatus.SUCCEEDED, [], "Failover complete"),
     (RunStatus.FAILED, [], "Failover failed — the on-call team is on it"),
-    (RunStatus.ROLLED_BACK, [], "Failover failed — the on-call team is on it"),
-    (RunStatus.INTERRUPTED, [{"event": "approval_missing"}], "Paused — waiting for the incident commander"),
+    (RunStatus.ROLLED_BACK, [], "Failover failed and was undone — calls stay on the main site"),
+    (RunStatus.INTERRUPTED, [{"event": "approval_missing"}], "On hold — waiting for the incident commander to decide"),
     (RunStatus.INTERRUPTED, [], "Failover interrupted — the on-call team is resuming it"),
 ])
 def test_the_end_in_plain_words(status, timeline, words):
-    """After the end the phase is the outcome; a run stopped at the approval gate waits for the commander."""
+    """After the end the phase is the outcome (a failover undone says where calls stay); a run stopped at the
+    approval gate is on hold for the commander."""
     view = build_view(_report({}, status, timeline=timeline, finished_at="2026-11-29T03:08:00.000Z"),
                       _failover_book(), None, NOW)
     assert view.phase == words and view.ended and view.eta is None
@@ -208,3 +209,176 @@ def test_a_message_says_what_was_happening_when_its_milestone_was_reached():
     between = datetime(2026, 11, 29, 3, 2, 45, tzinfo=UTC)  # vpn-up done, nothing running: what starts next
     assert build_view(as_of(report, between), book, None, between).phase == "Restoring customer data"
     assert build_view(report, book, None, NOW).phase == "Failover complete"
+
+
+# --------------------------------------------------------------------------- one page state per run state
+
+_ALL_DONE = ["announce", "preflight", "vpn-up", "restore-critical", "restore-bulk", "seats-up", "dns-cutover",
+             "smoke", "done"]
+_ENDED_AT = "2026-11-29T03:04:00.000Z"
+
+
+def _done(*ids: str, **others: str) -> dict[str, str]:
+    return {**{i: "succeeded" for i in ids}, **others}
+
+
+#: (page state, live, the report's status, step statuses, extra report fields): one run in each state
+RUN_STATES = {
+    "running": (True, RunStatus.RUNNING, _done("announce", "preflight", vpn_up="running"), {}),
+    "undoing": (True, RunStatus.RUNNING,
+                _done("announce", "preflight", vpn_up="rolling_back", restore_critical="failed"),
+                {"timeline": [{"event": "run_started"}, {"event": "rollback_started"}]}),
+    "waiting": (True, RunStatus.RUNNING, _done("announce", "preflight", "vpn-up", "restore-critical", "seats-up",
+                                               dns_cutover="awaiting_approval", restore_bulk="running"),
+                {"timeline": [{"event": "run_started"}, {"event": "approval_requested", "step": "dns-cutover"}]}),
+    "held": (True, RunStatus.INTERRUPTED, _done("announce", "preflight", "vpn-up", "restore-critical", "seats-up",
+                                                "restore-bulk", dns_cutover="awaiting_approval"),
+             {"timeline": [{"event": "run_started"}, {"event": "approval_missing", "step": "dns-cutover"}],
+              "finished_at": "2026-11-29T03:00:03.000Z"}),
+    "interrupted": (True, RunStatus.INTERRUPTED, _done("announce", "preflight", vpn_up="interrupted"),
+                    {"finished_at": _ENDED_AT}),
+    "orphaned": (False, RunStatus.RUNNING, _done("announce", "preflight", vpn_up="running"),
+                 {"timeline": [{"event": "run_started", "at": STARTED},
+                               {"event": "step_started", "step": "vpn-up", "at": "2026-11-29T03:02:00.000Z"}]}),
+    "succeeded": (True, RunStatus.SUCCEEDED, _done(*_ALL_DONE),
+                  {"finished_at": _ENDED_AT, "rto_seconds": 240, "rpo_seconds": 3600}),
+    "failed_serving": (True, RunStatus.FAILED, _done(*[i for i in _ALL_DONE if i != "restore-bulk"],
+                                                     restore_bulk="failed"),
+                       {"finished_at": _ENDED_AT, "rto_seconds": 4, "rpo_seconds": 3600}),
+    "failed": (True, RunStatus.FAILED, _done("announce", "preflight", vpn_up="failed"), {"finished_at": _ENDED_AT}),
+    "rolled_back": (True, RunStatus.ROLLED_BACK,
+                    _done("announce", "preflight", vpn_up="rolled_back", restore_critical="failed"),
+                    {"finished_at": _ENDED_AT}),
+    "stood_down": (True, "stood_down", _done("announce", "preflight", vpn_up="rolled_back"),
+                   {"finished_at": _ENDED_AT}),
+}
+
+#: what each state shows: (headline, colour, the line under it, "Service back after", elapsed label)
+EXPECTED = {
+    "running": ("Connecting the VPN", "running", NO_ESTIMATE, None, "Elapsed"),
+    "undoing": ("Failover failed — undoing its changes", "failed",
+                "No estimate: the run's changes are being undone.", None, "Elapsed"),
+    "waiting": ("Paused — waiting for the incident commander", "paused",
+                "Waiting for incident-commander to approve “Moving calls to the backup site”. "
+                "If approved now: no estimate yet — run a drill", None, "Elapsed"),
+    "held": ("On hold — waiting for the incident commander to decide", "paused",
+             "Stopped at 03:00 UTC after 3 s: nothing more happens until incident-commander approves "
+             "“Moving calls to the backup site”.", "not yet — on hold", "Ran for"),
+    "interrupted": ("Failover interrupted — the on-call team is resuming it", "paused",
+                    "Stopped at 03:04 UTC after 4 min; it continues where it stopped when resumed.",
+                    "not yet — the run is stopped", "Ran for"),
+    "orphaned": ("Failover stopped unexpectedly — the on-call team is resuming it", "paused",
+                 "No progress since 03:02 UTC (2 min after the start): the orchestrator running it stopped; "
+                 "it continues where it stopped when resumed.", "not yet — the run is stopped", "Ran for"),
+    "succeeded": ("Failover complete", "done", "Finished after 4 min.", "4 min (objective 15 min) — met", "Took"),
+    "failed_serving": ("Backup site serving calls, but restoring call recordings (background) failed — the on-call "
+                       "team is on it", "partial", "Finished after 4 min.", "4 s (objective 15 min) — met", "Took"),
+    "failed": ("Failover failed — the on-call team is on it", "failed", "Finished after 4 min.", "not reached",
+               "Took"),
+    "rolled_back": ("Failover failed and was undone — calls stay on the main site", "failed",
+                    "Finished after 4 min.", "not reached", "Took"),
+    "stood_down": ("Failover stood down — its changes were undone; calls stay on the main site", "done",
+                   "Finished after 4 min.", "not reached", "Took"),
+}
+
+
+def _state_report(state: str) -> tuple[dict, bool]:
+    live, status, statuses, extra = RUN_STATES[state]
+    report = _report({k.replace("_", "-"): v for k, v in statuses.items()}, status, **extra)
+    for step in report["steps"]:
+        if step["id"] == "dns-cutover":
+            step["owner"] = "incident-commander"
+    return report, live
+
+
+def test_every_page_state_is_tested():
+    """The table below covers every state the page knows (a new state needs its own expectations)."""
+    assert set(RUN_STATES) == set(EXPECTED) == set(phases.PAGE_STATES)
+
+
+@pytest.mark.parametrize("state", sorted(EXPECTED))
+def test_one_page_state_per_run_state(state):
+    """Each run state maps to exactly one page state, and every element of the page comes from it: headline,
+    colour, the line under it (the ETA only while an orchestrator works on the run), the service line and the
+    elapsed label."""
+    report, live = _state_report(state)
+    view = build_view(report, _failover_book(), None, NOW, live=live)
+    headline, tone, detail, service, elapsed_label = EXPECTED[state]
+    assert (view.state, view.phase, view.tone) == (state, headline, tone)
+    assert (view.detail, view.service, view.elapsed_label) == (detail, service, elapsed_label)
+    look = phases.PAGE_STATES[state]
+    assert view.ended is (not look.moving) and view.finished is look.finished
+    assert (view.eta is not None) is look.moving
+
+
+@pytest.mark.parametrize("state", sorted(EXPECTED))
+def test_no_page_contradicts_itself(state):
+    """What the rendered page says agrees with its state: "Finished after" only for a final outcome, an ETA
+    line only while the run moves, no step "In progress" when no orchestrator runs it, a red headline never
+    beside a met objective, and a step being undone or undone never styled as not started."""
+    report, live = _state_report(state)
+    page = render_page(build_view(report, _failover_book(), None, NOW, live=live))
+    look = phases.PAGE_STATES[state]
+    assert ("Finished after" in page) is look.finished
+    assert ('id="eta"' in page) is look.moving and ('id="outcome"' in page) is (not look.moving)
+    assert ("In progress" in page) is (look.moving and state != "undoing")
+    if look.tone == "failed":
+        assert "— met" not in page
+    if "Not started" not in page:
+        assert "step-pending" not in page
+    assert not re.search(rf'<li class="step-pending">[^\n]*{phases.STEP_STATE_WORDS[StepStatus.ROLLED_BACK]}', page)
+    assert not re.search(rf'<li class="step-pending">[^\n]*{phases.STEP_STATE_WORDS[StepStatus.ROLLING_BACK]}', page)
+
+
+def test_steps_being_undone_and_undone_have_their_own_style():
+    """A step being undone and an undone one are styled as such (the page's CSS knows both), not as pending."""
+    report, _ = _state_report("undoing")
+    next(s for s in report["steps"] if s["id"] == "preflight")["status"] = "rolled_back"  # vpn-up being undone
+    lines = {s.words: s for s in build_view(report, _failover_book(), None, NOW).steps}
+    assert (lines["Connecting the VPN"].state, lines["Connecting the VPN"].tone) == ("Being undone", "undoing")
+    assert (lines["Checking the backup site"].state, lines["Checking the backup site"].tone) == ("Undone", "undone")
+    assert build_view(report, _failover_book(), None, NOW).next_milestone is None  # nothing is next: undoing
+    page = render_page(build_view(report, _failover_book(), None, NOW))
+    assert "li.step-undoing" in page and "li.step-undone" in page
+
+
+def test_a_killed_run_delivered_by_status_is_shown_stopped():
+    """The journal still says running, but no orchestrator runs it (live=False: `status` delivering a killed
+    run's pending page): no step "In progress", no ETA, the stop time is its last activity."""
+    report, _ = _state_report("orphaned")
+    view = build_view(report, _failover_book(), None, NOW, live=False)
+    assert [s.state for s in view.steps if s.words == "Connecting the VPN"] == ["Stopped"]
+    assert view.eta is None and view.elapsed == "2 min"
+    assert build_view(report, _failover_book(), None, NOW).state == "running"  # the same run while alive
+
+
+def test_a_failback_says_when_calls_are_back_on_the_main_site():
+    """During a failback the ETA is about calls moving back to the main site, not "service expected back"."""
+    book = load_runbook(REPO / "runbooks" / "failback.yaml").to_dict()
+    steps = [{"id": s["id"], "uses": s["uses"], "owner": s["owner"], "status": "pending", "rto": True}
+             for s in book["steps"]]
+    steps[0]["status"] = "running"
+    report = {"run_id": "r2", "kind": "failback", "site": "cc-dr-west", "status": "running", "started_at": STARTED,
+              "finished_at": None, "rto_objective_seconds": 900, "steps": steps, "timeline": []}
+    eta = Eta(NOW + timedelta(minutes=5), NOW + timedelta(minutes=9), drills=2)
+    view = build_view(report, book, eta, NOW)
+    assert view.eta is not None and view.eta.startswith("Calls expected back on the main site between 03:15 and")
+    assert "Service expected back" not in render_page(view)
+    done = build_view(report, book, Eta(NOW, NOW, drills=2, done=True), NOW)
+    assert done.eta == "Calls back on the main site at 03:10 UTC"
+    report.update(status="succeeded", finished_at=_ENDED_AT, rto_seconds=200)
+    assert build_view(report, book, None, NOW).phase == "Failback complete"
+    report.update(status="rolled_back", rto_seconds=None)
+    assert build_view(report, book, None, NOW).phase == "Failback failed and was undone — calls stay on the backup site"
+
+
+def test_the_page_says_until_when_the_messages_link_works():
+    """With the link's real end given (from the credentials that signed it), the page says it; with temporary
+    credentials of unknown end, it says that instead of a time it cannot know."""
+    report, _ = _state_report("running")
+    until = datetime(2026, 11, 29, 3, 55, tzinfo=UTC)
+    page = render_page(build_view(report, _failover_book(), None, NOW, link_until=until))
+    assert "works until 2026-11-29 03:55 UTC" in page
+    unknown = render_page(build_view(report, _failover_book(), None, NOW, link_expiry_unknown=True))
+    assert "temporary credentials that signed it expire" in unknown
+    assert "link-expiry" not in render_page(build_view(report, _failover_book(), None, NOW))
