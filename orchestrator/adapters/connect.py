@@ -50,6 +50,17 @@ class Distribution:
         shares = {to: percent, rest: 100 - percent}
         return cls(dict(shares), dict(shares), dict(sign_in))
 
+    def toward(self, to: str, percent: int, rest: str) -> Distribution:
+        """At least ``percent`` of telephony and of agents in ``to``, each moved from where it is now: a
+        dimension already past ``percent`` there keeps its share (nothing is ever moved away from ``to``),
+        the rest of each goes to ``rest``; sign-in as it is."""
+
+        def moved(shares: dict[str, int]) -> dict[str, int]:
+            share = max(shares.get(to, 0), percent)
+            return {to: share, rest: 100 - share}
+
+        return Distribution(moved(self.telephony), moved(self.agents), dict(self.sign_in))
+
 
 @dataclass(frozen=True)
 class GroupInfo:

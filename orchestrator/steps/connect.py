@@ -2,9 +2,12 @@
 switch the outage announcement on and off.
 
 ``connect.shift_traffic`` (failover: to the secondary Region) and ``connect.shift_back`` (failback: to the
-primary) set the traffic distribution group's telephony and agent distribution to each percentage of
-``steps`` in turn (10 % steps ending at 100, AWS's own granularity), each made with UpdateTrafficDistribution
-in the Region taking the traffic and read back with GetTrafficDistribution. Before each step a gate: the
+primary) bring the traffic distribution group's telephony and agent distribution to at least each percentage
+of ``steps`` in the target Region in turn (10 % steps ending at 100, AWS's own granularity), each dimension
+moved from where it is (one already further along keeps its share: nothing is ever moved back towards the
+Region the traffic leaves), each step made with UpdateTrafficDistribution in the Region taking the traffic
+and read back with GetTrafficDistribution. Each step is journaled in ``shifts`` before its call and marked
+verified once read back (a run killed in between settles it on resume: kept if it took, dropped if not). Before each step a gate: the
 seats in service (the seats step's typed output, when ``seats_step`` names it) and, with
 ``connect.min_agents_available`` > 0, that many agents available in the target Region (GetCurrentMetricData,
 waited for through the step's clock, bounded). The distribution found before the first change is journaled
@@ -22,6 +25,8 @@ failover.
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from itertools import pairwise
 from typing import Any, Literal
@@ -68,7 +73,8 @@ class ShiftOutput(Output):
     reached: int | None = None
     #: the Region the traffic moved to
     region: str | None = None
-    #: each step applied by this step (percent, when, the distribution read back), for the report
+    #: each step applied by this step (percent, when, the distribution set; ``verified``: read back), for the
+    #: report; journaled before its call, so a run killed right after it still shows it
     shifts: list[dict[str, Any]] = []
 
 
@@ -93,9 +99,14 @@ class _Shift(StepKind):
         current = ctx.services.connect.distribution(to)
         lines = [f"now: {current.describe()}"]
         for percent in ctx.params.steps:
-            done = " (already there: skipped)" if current.share(to) >= percent else ""
-            lines.append(f"step {percent}%: telephony and agents {to} {percent}% / {source} {100 - percent}% "
-                         f"(UpdateTrafficDistribution in {to}){done}")
+            if current.share(to) >= percent:
+                lines.append(f"step {percent}%: telephony {to} {current.telephony.get(to, 0)}%, agents {to} "
+                             f"{current.agents.get(to, 0)}% (already there: skipped)")
+                continue
+            wanted = current.toward(to, percent, source)
+            lines.append(f"step {percent}%: {_split_words(current, wanted, to, source)} "
+                         f"(UpdateTrafficDistribution in {to})")
+            current = wanted
         return lines
 
     def verify(self, ctx: StepContext) -> bool:
@@ -108,20 +119,41 @@ class _Shift(StepKind):
         current = connect.distribution(to)
         if "original" not in ctx.state:  # journaled before anything changes; a resumed step keeps the first one
             ctx.record(original=current.to_dict(), region=to)
+        self._settle(ctx, current)
         sign_in = self._sign_in(ctx, connect, current, to)
         for percent in ctx.params.steps:
             if current.share(to) >= percent:
                 ctx.log.info("connect.step_already_reached", percent=percent, region=to, now=current.describe())
                 continue
             self._gate(ctx, to, percent)
-            wanted = Distribution.split(to, percent, source, sign_in)
-            connect.update_distribution(to, wanted, sign_in=bool(sign_in))
-            current = self._read_back(ctx, to, wanted)
-            moment = ctx.clock.now().isoformat()
-            ctx.record(reached=percent, shifts=[*ctx.state.get("shifts", []),
-                                                {"percent": percent, "at": moment, **current.to_dict()}])
+            # each dimension from where it is: never back towards the Region the traffic leaves
+            wanted = replace(current.toward(to, percent, source), sign_in=dict(sign_in))
+            # journaled before the call: a run killed right after it still shows this share (settled on resume)
+            ctx.record(shifts=[*ctx.state.get("shifts", []), {"percent": percent, "at": ctx.clock.now().isoformat(),
+                                                              **wanted.to_dict(), "verified": False}])
+            try:
+                connect.update_distribution(to, wanted, sign_in=bool(sign_in))
+                current = self._read_back(ctx, to, wanted)
+            except Exception:
+                with contextlib.suppress(Exception):  # best effort: a resume or the rollback settles it otherwise
+                    self._settle(ctx, connect.distribution(to))
+                raise
+            self._settle(ctx, current)
             ctx.log.info("connect.shifted", percent=percent, region=to, now=current.describe())
             ctx.progress(text=f"{to} at {percent}% ({current.describe()})")
+
+    def _settle(self, ctx: StepContext, found: Distribution) -> None:
+        """The last journaled shift, if not yet read back, against the distribution ``found`` now: kept as
+        verified when that is what it set, dropped when it never took (the call did not reach Connect)."""
+        shifts = list(ctx.state.get("shifts", []))
+        if not shifts or shifts[-1].get("verified", True):
+            return
+        last = shifts.pop()
+        if last["telephony"] == found.telephony and last["agents"] == found.agents:
+            ctx.record(reached=last["percent"], shifts=[*shifts, {**last, **found.to_dict(), "verified": True}])
+            return
+        ctx.log.warning("connect.shift_not_applied", percent=last["percent"], now=found.describe())
+        ctx.record(shifts=shifts)
 
     def _sign_in(self, ctx: StepContext, connect: Connect, current: Distribution, to: str) -> dict[str, bool]:
         """The sign-in distribution to send: only on the default group (AWS refuses it on any other),
@@ -172,6 +204,7 @@ class _Shift(StepKind):
         region = max(original.telephony, key=lambda r: original.telephony[r])
         connect = ctx.services.connect
         current = connect.distribution(region)
+        self._settle(ctx, current)
         if current.telephony != original.telephony or current.agents != original.agents or (
                 ctx.state.get("sign_in_changed") and current.sign_in != original.sign_in):
             connect.update_distribution(region, original, sign_in=bool(ctx.state.get("sign_in_changed")))
@@ -182,7 +215,23 @@ class _Shift(StepKind):
     def manual(self, params: Any) -> str:
         steps = " -> ".join(f"{p}%" for p in params.steps)
         return (f"In the Region taking the traffic, call UpdateTrafficDistribution on the traffic distribution group "
-                f"({self.direction}): telephony and agents {steps}, checking GetTrafficDistribution after each.")
+                f"({self.direction}): telephony and agents {steps} (a dimension already further along keeps its share), "
+                "checking GetTrafficDistribution after each.")
+
+
+def _split_words(before: Distribution, after: Distribution, to: str, source: str) -> str:
+    """A step's distribution in words: one split when telephony and agents end alike, else each dimension,
+    saying which one keeps its share."""
+    def split(shares: dict[str, int]) -> str:
+        return f"{to} {shares[to]}% / {source} {shares[source]}%"
+
+    if after.telephony == after.agents:
+        return f"telephony and agents {split(after.telephony)}"
+    parts = []
+    for name, was, now in (("telephony", before.telephony, after.telephony), ("agents", before.agents, after.agents)):
+        kept = " (kept: already there)" if was.get(to, 0) == now[to] else ""
+        parts.append(f"{name} {split(now)}{kept}")
+    return ", ".join(parts)
 
 
 @register

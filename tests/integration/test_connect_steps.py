@@ -169,6 +169,69 @@ def test_shift_back_moves_to_the_primary_calling_there(connect_site, connect_dou
     assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 100, SECONDARY: 0}
 
 
+def agent_updates(double) -> list[dict]:
+    return [{d["Region"]: d["Percentage"] for d in r["params"]["AgentConfig"]["Distributions"]}
+            for r in double.service.accepted if r["operation"] == "UpdateTrafficDistribution"]
+
+
+def test_shift_moves_each_dimension_from_where_it_is_never_back_to_the_primary(connect_site, connect_double, clock):
+    """Telephony already 100 % in the secondary, agents 100 % in the primary: every step keeps telephony at 100 %
+    in the secondary (no call sent back to the failed Region, not even through the agent gate) and moves the
+    agents 10 -> 50 -> 100; the plan (the dry run) says so per dimension, before anything changes."""
+    connect = make_step_context(ShiftTraffic, connect_site, clock).services.connect
+    connect.update_distribution(SECONDARY, Distribution({PRIMARY: 0, SECONDARY: 100}, {PRIMARY: 100, SECONDARY: 0}),
+                                sign_in=False)
+    ctx = shift_ctx(connect_site, clock, steps=[10, 50, 100])
+    lines = ShiftTraffic().plan(ctx)
+    assert len(updates(connect_double)) == 1  # the plan changed nothing
+    assert run_step(ShiftTraffic(), ctx)
+    assert [u["telephony"] for u in updates(connect_double)[1:]] == [{PRIMARY: 0, SECONDARY: 100}] * 3
+    assert [a[SECONDARY] for a in agent_updates(connect_double)[1:]] == [10, 50, 100]
+    assert [(s["percent"], s["telephony"][SECONDARY], s["agents"][SECONDARY]) for s in ctx.state["shifts"]] == \
+        [(10, 100, 10), (50, 100, 50), (100, 100, 100)]
+    assert lines[1:] == [
+        f"step 10%: telephony {SECONDARY} 100% / {PRIMARY} 0% (kept: already there), agents {SECONDARY} 10% / "
+        f"{PRIMARY} 90% (UpdateTrafficDistribution in {SECONDARY})",
+        f"step 50%: telephony {SECONDARY} 100% / {PRIMARY} 0% (kept: already there), agents {SECONDARY} 50% / "
+        f"{PRIMARY} 50% (UpdateTrafficDistribution in {SECONDARY})",
+        f"step 100%: telephony and agents {SECONDARY} 100% / {PRIMARY} 0% (UpdateTrafficDistribution in {SECONDARY})"]
+
+
+def test_shift_back_mirror_case_keeps_telephony_in_the_primary(connect_site, connect_double, clock):
+    """Failback with telephony already 100 % in the primary and agents 100 % in the secondary: no step sends
+    calls back to the secondary (it was 50/50 before the fix); only the agents move, 50 -> 100."""
+    connect = make_step_context(ShiftBack, connect_site, clock).services.connect
+    connect.update_distribution(PRIMARY, Distribution({PRIMARY: 100, SECONDARY: 0}, {PRIMARY: 0, SECONDARY: 100}),
+                                sign_in=False)
+    back = make_step_context(ShiftBack, connect_site, clock, params={"steps": [50, 100]})
+    lines = ShiftBack().plan(back)
+    assert run_step(ShiftBack(), back)
+    assert [(u["region"], u["telephony"][PRIMARY]) for u in updates(connect_double)[1:]] == \
+        [(PRIMARY, 100), (PRIMARY, 100)]
+    assert [a[PRIMARY] for a in agent_updates(connect_double)[1:]] == [50, 100]
+    assert connect_double.world.snapshot()["agents"] == {PRIMARY: 100, SECONDARY: 0}
+    assert lines[1] == (f"step 50%: telephony {PRIMARY} 100% / {SECONDARY} 0% (kept: already there), agents "
+                        f"{PRIMARY} 50% / {SECONDARY} 50% (UpdateTrafficDistribution in {PRIMARY})")
+
+
+def test_a_dimension_past_a_step_is_left_alone_and_a_step_both_passed_is_skipped(connect_site, connect_double, clock):
+    """Agents 60 % in the secondary, telephony 0 %: step 50 moves only telephony (agents stay at 60, never back to
+    50); a step both dimensions have passed is skipped in the plan and in the run."""
+    connect = make_step_context(ShiftTraffic, connect_site, clock).services.connect
+    connect.update_distribution(PRIMARY, Distribution({PRIMARY: 100, SECONDARY: 0}, {PRIMARY: 40, SECONDARY: 60}),
+                                sign_in=False)
+    ctx = shift_ctx(connect_site, clock, steps=[50, 100])
+    assert ShiftTraffic().plan(ctx)[1] == (
+        f"step 50%: telephony {SECONDARY} 50% / {PRIMARY} 50%, agents {SECONDARY} 60% / {PRIMARY} 40% "
+        f"(kept: already there) (UpdateTrafficDistribution in {SECONDARY})")
+    run_step(ShiftTraffic(), ctx)
+    assert [(a[SECONDARY], u["telephony"][SECONDARY]) for a, u in
+            zip(agent_updates(connect_double)[1:], updates(connect_double)[1:], strict=True)] == [(60, 50), (100, 100)]
+    again = shift_ctx(connect_site, clock, steps=[50, 100])
+    assert ShiftTraffic().plan(again)[1] == f"step 50%: telephony {SECONDARY} 100%, agents {SECONDARY} 100% " \
+                                             "(already there: skipped)"
+
+
 # ------------------------------------------------------------------------------------------- announcement
 
 
