@@ -97,8 +97,9 @@ def test_a_shift_applied_just_before_a_kill_9_is_in_the_reports_shifts(moto_site
     assert shift_percents(connect_double.service.accepted) == [10, 50, 100]
     report = json.loads((state_dir / "reports" / run_id / "report.json").read_text())
     (step,) = [s for s in report["steps"] if s["id"] == "shift-traffic"]
-    assert [(s["percent"], s["telephony"][SECONDARY], s["verified"]) for s in step["outputs"]["shifts"]] == \
-        [(10, 10, True), (50, 50, True), (100, 100, True)]
+    shifts = step["outputs"]["shifts"]
+    assert [(s["percent"], s["telephony"][SECONDARY]) for s in shifts] == [(10, 10), (50, 50), (100, 100)]
+    assert all(s["verified"] for s in shifts)
 
 
 def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_started(embedded_connect_site, tmp_path):

@@ -120,6 +120,23 @@ def test_resumed_shift_continues_from_what_it_finds(connect_site, connect_double
     assert ctx.state["original"]["telephony"] == {PRIMARY: 100, SECONDARY: 0}
 
 
+def test_a_journaled_shift_that_never_took_is_dropped_and_one_that_took_is_kept(connect_site, connect_double, clock):
+    """A run killed after journaling a step but before its call reached Connect: on resume the distribution
+    found is not that step's, so the entry is dropped (the report shows only shares really set); the step is
+    then applied and read back."""
+    ctx = shift_ctx(connect_site, clock, steps=[50, 100])
+    ctx.state["original"] = Distribution({PRIMARY: 100, SECONDARY: 0}, {PRIMARY: 100, SECONDARY: 0}).to_dict()
+    never = Distribution.split(SECONDARY, 50, PRIMARY, {}).to_dict()
+    ctx.state["shifts"] = [{"percent": 50, "at": "2026-11-22T23:00:00+00:00", **never, "verified": False}]
+    with capture_logs() as logs:
+        ShiftTraffic().apply(ctx)
+    assert [(e["percent"], e["now"]) for e in logs if e["event"] == "connect.shift_not_applied"] == \
+        [(50, f"telephony {PRIMARY} 100%, {SECONDARY} 0%; agents {PRIMARY} 100%, {SECONDARY} 0%")]
+    assert [(s["percent"], s["at"], s["verified"]) for s in ctx.state["shifts"]] == \
+        [(50, "2026-11-23T03:00:00+00:00", True), (100, "2026-11-23T03:00:00+00:00", True)]
+    assert [u["telephony"][SECONDARY] for u in updates(connect_double)] == [50, 100]
+
+
 def test_seats_gate_stops_before_any_change(connect_site, connect_double, clock):
     """The seats step recorded fewer seats in service than the target: FatalError naming it, no update."""
     ctx = make_step_context(ShiftTraffic, connect_site, clock, params={"seats_step": "seats-up"},
@@ -256,16 +273,74 @@ def test_announce_and_unannounce_are_idempotent(connect_site, connect_double, cl
 
 
 def test_announce_rollback_removes_only_what_it_created(connect_site, connect_double, clock):
-    """An override already there before the step is kept by the rollback; the one it created goes."""
+    """An override already there (in effect today) before the step is kept by the rollback; the one it created
+    goes."""
     site = connect_site
     hours = site.connect.announcement.hours_of_operation_id
     ctx = make_step_context(Announce, site, clock)
     ctx.services.connect.create_override(PRIMARY, hours, name="dr-outage-announcement", description="by hand",
-                                         effective_from="2026-11-29", effective_till="2026-12-01")
+                                         effective_from="2026-11-20", effective_till="2026-12-01")
     run_step(Announce(), ctx)
     assert set(ctx.state["created"]) == {SECONDARY}
     Announce().rollback(ctx)
     assert overrides(connect_double) == {PRIMARY: ["dr-outage-announcement"], SECONDARY: []}
+
+
+def override_windows(double) -> dict:
+    """Region -> [(name, EffectiveFrom, EffectiveTill)] of every override on the announcement's hours."""
+    return {region: sorted((o["Name"], o["EffectiveFrom"], o["EffectiveTill"])
+                           for by_id in state.overrides.values() for o in by_id.values())
+            for region, state in double.world.by_region.items()}
+
+
+def test_an_expired_override_of_that_name_is_not_on_and_is_replaced(connect_site, connect_double, clock):
+    """An override named like ours that ended before today (the clock: 2026-11-23) plays nothing: the plan says
+    so, verify does not hold, and announce replaces it with one from today for `days` days (before the fix it said
+    "already on" and callers heard nothing); the output names its last day per Region."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    ctx = make_step_context(Announce, connect_site, clock, params={"days": 7})
+    for region in (PRIMARY, SECONDARY):
+        ctx.services.connect.create_override(region, hours, name="dr-outage-announcement", description="last drill",
+                                             effective_from="2026-11-01", effective_till="2026-11-08")
+    assert not Announce().verify(ctx)
+    assert all("not in effect today: replaced" in line for line in Announce().plan(ctx))
+    assert run_step(Announce(), ctx)
+    assert override_windows(connect_double) == {
+        region: [("dr-outage-announcement", "2026-11-23", "2026-11-30")] for region in (PRIMARY, SECONDARY)}
+    assert ctx.state["until"] == {SECONDARY: "2026-11-30", PRIMARY: "2026-11-30"}
+    assert ctx.state["replaced"] == {SECONDARY: "2026-11-01 to 2026-11-08", PRIMARY: "2026-11-01 to 2026-11-08"}
+    Announce().rollback(ctx)  # what it created goes; the expired one it replaced played nothing and stays gone
+    assert overrides(connect_double) == {PRIMARY: [], SECONDARY: []}
+
+
+def test_an_override_in_effect_is_kept_and_its_last_day_recorded(connect_site, connect_double, clock):
+    """An override of that name in effect today is on: nothing is created, and ``until`` is its EffectiveTill."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    ctx = make_step_context(Announce, connect_site, clock)
+    for region in (PRIMARY, SECONDARY):
+        ctx.services.connect.create_override(region, hours, name="dr-outage-announcement", description="by hand",
+                                             effective_from="2026-11-23", effective_till="2026-11-24")
+    assert Announce().plan(ctx)[0].endswith("(already on, until 2026-11-24: kept); callers hear: "
+                                            f"{connect_site.connect.announcement.text!r}")
+    Announce().apply(ctx)
+    assert ctx.state.get("created", {}) == {} and ctx.state["until"] == {SECONDARY: "2026-11-24", PRIMARY: "2026-11-24"}
+
+
+def test_override_days_are_days_of_the_hours_of_operation_time_zone(connect_site, connect_double, clock):
+    """At 03:00 UTC on 2026-11-23 it is still the 22nd in Los Angeles: the secondary's hours (that time zone) get
+    an override from the 22nd (one from the 23rd would leave callers without the announcement until local
+    midnight), the primary's (UTC) from the 23rd; an override there ending on the 22nd still counts as on."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    connect_double.world.by_region[SECONDARY].hours[hours]["TimeZone"] = "America/Los_Angeles"
+    ctx = make_step_context(Announce, connect_site, clock, params={"days": 7})
+    run_step(Announce(), ctx)
+    assert override_windows(connect_double) == {
+        SECONDARY: [("dr-outage-announcement", "2026-11-22", "2026-11-29")],
+        PRIMARY: [("dr-outage-announcement", "2026-11-23", "2026-11-30")]}
+    connect_double.world.by_region[SECONDARY].overrides[hours].clear()
+    ctx.services.connect.create_override(SECONDARY, hours, name="dr-outage-announcement", description="by hand",
+                                         effective_from="2026-11-20", effective_till="2026-11-22")
+    assert Announce().verify(make_step_context(Announce, connect_site, clock))
 
 
 def test_announce_failing_in_one_region_still_announces_the_other_and_names_it(connect_site, connect_double, clock):
