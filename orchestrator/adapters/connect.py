@@ -189,6 +189,14 @@ class Connect:
             if not token:
                 return found
 
+    def named_overrides(self, region: str, hours_id: str, name: str) -> list[Override]:
+        """The overrides called ``name`` on ``hours_id`` in ``region``, whatever their dates."""
+        return [o for o in self.overrides(region, hours_id) if o.name == name]
+
+    def today(self, region: str, hours_id: str, now: datetime) -> date:
+        """The day ``now`` is in the time zone of ``hours_id`` in ``region`` (its overrides' dates are its days)."""
+        return local_day(now, self.hours_zone(region, hours_id))
+
     def create_override(self, region: str, hours_id: str, *, name: str, description: str,
                         effective_from: str, effective_till: str) -> str:
         """A CLOSED override for every day, the whole day: the flow's hours check takes its closed branch."""

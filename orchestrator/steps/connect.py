@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from orchestrator.adapters.connect import Connect, Distribution, Override, local_day
+from orchestrator.adapters.connect import Connect, Distribution, Override
 from orchestrator.errors import FatalError, OrchestratorError, VerificationFailed
 from orchestrator.site import Connect as ConnectSite
 from orchestrator.site import ConnectAnnouncement
@@ -293,13 +293,7 @@ def _region_of(site: ConnectSite, role: str) -> str:
 
 def today_there(connect: Connect, region: str, announcement: ConnectAnnouncement, now: datetime) -> date:
     """Today in the time zone of the announcement's hours of operation in ``region`` (override dates are its days)."""
-    return local_day(now, connect.hours_zone(region, announcement.hours_of_operation_id))
-
-
-def named_overrides(connect: Connect, region: str, announcement: ConnectAnnouncement) -> list[Override]:
-    """The overrides named like the announcement in ``region``, whatever their dates."""
-    return [o for o in connect.overrides(region, announcement.hours_of_operation_id)
-            if o.name == announcement.override_name]
+    return connect.today(region, announcement.hours_of_operation_id, now)
 
 
 class _Announcement(StepKind):
@@ -311,7 +305,9 @@ class _Announcement(StepKind):
         return [_region_of(site, role) for role in ctx.params.regions]
 
     def named(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> list[Override]:
-        return named_overrides(ctx.services.connect, region, announcement)
+        """The overrides named like the announcement in ``region``, whatever their dates."""
+        return ctx.services.connect.named_overrides(region, announcement.hours_of_operation_id,
+                                                    announcement.override_name)
 
     def active(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> list[Override]:
         """The overrides named like the announcement that are in effect today in ``region`` (one past its

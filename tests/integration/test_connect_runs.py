@@ -125,6 +125,12 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
     preflight = next(s for s in report["steps"] if s["id"] == "preflight")
     assert preflight["status"] == "succeeded"
+    # the page says until when callers hear the announcement (the override lasts `days`: 7 by default)
+    announced = next(s for s in report["steps"] if s["id"] == "connect-announce")["outputs"]["until"]
+    assert set(announced) == set(regions)
+    page = (state_dir / "reports" / report["run_id"] / "status.html").read_text()
+    said = f"Callers hear the outage announcement until the end of {min(announced.values())} "
+    assert f"{said}(7 days from now)" in page or f"{said}(6 days from now)" in page  # a run across midnight UTC
     assert {s["id"]: s["status"] for s in report["steps"]}["connect-shift"] == "succeeded"
 
     back = cli(embedded_connect_site, state_dir, "failback", "--site", site, "--runbook",

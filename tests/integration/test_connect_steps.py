@@ -389,3 +389,30 @@ def test_readiness_flags_a_group_not_replicated_and_too_few_agents(connect_site,
     found = connect_checks(connect_site, services)
     assert (found["connect.traffic_group"].ok, found["connect.traffic_group"].blocking) == (False, True)
     assert (found["connect.agents"].ok, found["connect.agents"].blocking) == (False, False)
+
+
+def test_readiness_warns_before_the_announcement_in_effect_lapses(connect_site, connect_double, clock):
+    """An announcement override in effect whose last day is tomorrow (the clock: 2026-11-23): a warning naming
+    the Region, the day and what to extend (callers would stop hearing it silently); one ending a week later is
+    only noted; an expired one is noted as playing nothing. The primary that cannot be read is a note."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    services = make_step_context(ShiftTraffic, connect_site, clock).services
+    services.connect.create_override(SECONDARY, hours, name="dr-outage-announcement", description="run 1",
+                                     effective_from="2026-11-17", effective_till="2026-11-24")
+    services.connect.create_override(PRIMARY, hours, name="dr-outage-announcement", description="old drill",
+                                     effective_from="2026-11-01", effective_till="2026-11-08")
+    found = connect_checks(connect_site, services)["connect.announcement"]
+    assert (found.ok, found.blocking) == (False, False)
+    assert found.detail.startswith(
+        f"the outage announcement in {SECONDARY} ends after 2026-11-24 (1 day left): callers stop hearing it then; "
+        f"extend override 'dr-outage-announcement' (its EffectiveTill) on hours of operation {hours}")
+    assert f"override 'dr-outage-announcement' in {PRIMARY} ended on 2026-11-08: it plays nothing" in found.detail
+
+    connect_double.world.by_region[SECONDARY].overrides[hours].clear()
+    services.connect.create_override(SECONDARY, hours, name="dr-outage-announcement", description="run 2",
+                                     effective_from="2026-11-23", effective_till="2026-11-30")
+    del connect_double.world.by_region[PRIMARY].hours[hours]  # the primary answers nothing of its hours
+    found = connect_checks(connect_site, services)["connect.announcement"]
+    assert found.ok, found.detail
+    assert f"the outage announcement is on in {SECONDARY} until 2026-11-30" in found.detail
+    assert f"{PRIMARY}: overrides not read (" in found.detail
