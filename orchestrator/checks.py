@@ -322,10 +322,16 @@ def connect_traffic_group(env: CheckEnv) -> tuple:
     return group.status == "ACTIVE", detail
 
 
+#: an outage announcement in effect whose last day is fewer than this many days away is a readiness warning
+ANNOUNCEMENT_WARN_DAYS = 2
+
+
 @check("connect.announcement", blocking=False)
 def connect_announcement(env: CheckEnv) -> tuple:
     """The announcement's hours of operation (the override's base), and its prompt when named, exist in the
-    secondary Region (a warning: a failed announcement never blocks a failover)."""
+    secondary Region (a warning: a failed announcement never blocks a failover). While the announcement is on
+    (an override of that name in effect today, in either Region), a warning before it lapses: its last day is
+    fewer than ANNOUNCEMENT_WARN_DAYS days away, after which callers silently stop hearing it."""
     site = env.site.connect
     assert site is not None
     announcement = site.announcement
@@ -335,7 +341,44 @@ def connect_announcement(env: CheckEnv) -> tuple:
     found = [f"hours of operation {connect.hours_name(region, announcement.hours_of_operation_id)!r}"]
     if announcement.prompt_id:
         found.append(f"prompt {connect.prompt_name(region, announcement.prompt_id)!r}")
-    return True, f"{region}: {', '.join(found)}"
+    lapsing, notes = _announcement_windows(env, site.secondary_region, site.primary_region)
+    if lapsing:
+        return False, "; ".join([*lapsing, *notes])
+    return True, "; ".join([f"{region}: {', '.join(found)}", *notes])
+
+
+def _announcement_windows(env: CheckEnv, *regions: str) -> tuple[list[str], list[str]]:
+    """(warnings, notes) on the overrides named like the announcement in ``regions``: one in effect that lapses
+    soon is a warning; one in effect, or one that expired (it plays nothing), a note. The primary may be down:
+    a Region that cannot be read is a note."""
+    site = env.site.connect
+    assert site is not None and site.announcement is not None
+    hours, name = site.announcement.hours_of_operation_id, site.announcement.override_name
+    connect, now = env.services.connect, env.services.clock.now()
+    lapsing: list[str] = []
+    notes: list[str] = []
+    for region in regions:
+        try:
+            named = connect.named_overrides(region, hours, name)
+            today = connect.today(region, hours, now) if named else None
+        except OrchestratorError as exc:
+            notes.append(f"{region}: overrides not read ({exc})")
+            continue
+        for override in named:
+            assert today is not None
+            ends = override.ends
+            if override.active_on(today) and ends is not None:
+                left = (ends - today).days
+                if left < ANNOUNCEMENT_WARN_DAYS:
+                    lapsing.append(f"the outage announcement in {region} ends after {override.effective_till} "
+                                   f"({left} day{'' if left == 1 else 's'} left): callers stop hearing it then; "
+                                   f"extend override {name!r} (its EffectiveTill) on hours of operation {hours}")
+                else:
+                    notes.append(f"the outage announcement is on in {region} until {override.effective_till}")
+            elif ends is not None and ends < today:
+                notes.append(f"override {name!r} in {region} ended on {override.effective_till}: it plays nothing "
+                             "(connect.announce replaces it)")
+    return lapsing, notes
 
 
 @check("connect.agents", blocking=False)

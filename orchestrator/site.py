@@ -283,32 +283,55 @@ class Notify(_Model):
 Region = Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")]
 
 
+def _connect_id(value: str) -> str:
+    """An Amazon Connect id or ARN: never blank, no spaces or control characters (none has any)."""
+    if not value.strip():
+        raise ValueError("cannot be blank")
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(f"{value!r} contains spaces or control characters (a Connect id or ARN has none)")
+    return value
+
+
+def _connect_words(value: str) -> str:
+    """A name or text for people: never blank, no control characters."""
+    if not value.strip():
+        raise ValueError("cannot be blank")
+    if any(not c.isprintable() for c in value):
+        raise ValueError("cannot contain newlines or control characters")
+    return value
+
+
+ConnectId = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_connect_id)]
+ConnectWords = Annotated[str, Field(min_length=1), AfterValidator(_connect_words)]
+
+
 class ConnectAnnouncement(_Model):
     """The outage announcement the contact flow already carries, switched on without rewriting the flow:
     an hours-of-operation override on ``hours_of_operation_id`` named ``override_name`` (issue 16)."""
 
-    hours_of_operation_id: str = Field(min_length=1)
-    override_name: str = Field(default="dr-outage-announcement", min_length=1, max_length=127)
+    hours_of_operation_id: ConnectId
+    override_name: ConnectWords = Field(default="dr-outage-announcement", max_length=127)
     #: the prompt the flow plays during the override (for readiness and the report; optional)
-    prompt_id: str | None = None
+    prompt_id: ConnectId | None = None
     #: what callers hear, in words, for the runbook render and the report
-    text: str | None = None
+    text: ConnectWords | None = None
 
 
 class Connect(_Model):
     """An Amazon Connect site (Connect Global Resiliency): telephony and agents move by shifting the
     traffic distribution group between ``primary_region`` and ``secondary_region``."""
 
-    instance_id: str = Field(min_length=1)
-    instance_arn: str = Field(pattern=r"^arn:aws[a-z-]*:connect:")
-    traffic_distribution_group_id: str = Field(min_length=1)
+    instance_id: ConnectId
+    #: arn:PARTITION:connect:REGION:ACCOUNT:instance/ID (its Region is where the traffic distribution group lives)
+    instance_arn: str = Field(pattern=r"^arn:aws[a-z-]*:connect:[a-z]{2}(-[a-z]+)+-\d:\d{12}:instance/[^\s/]+$")
+    traffic_distribution_group_id: ConnectId
     primary_region: Region
     secondary_region: Region
     announcement: ConnectAnnouncement | None = None
     #: agents that must be available in the secondary Region before each traffic shift step (0: no gate)
     min_agents_available: Int = Field(default=0, ge=0)
     #: the queues whose current metrics count available agents
-    queue_ids: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    queue_ids: list[ConnectId] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _two_regions(self) -> Self:

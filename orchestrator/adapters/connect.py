@@ -13,7 +13,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orchestrator.adapters.aws import AwsSession
 from orchestrator.site import Connect as ConnectSite
@@ -50,6 +52,17 @@ class Distribution:
         shares = {to: percent, rest: 100 - percent}
         return cls(dict(shares), dict(shares), dict(sign_in))
 
+    def toward(self, to: str, percent: int, rest: str) -> Distribution:
+        """At least ``percent`` of telephony and of agents in ``to``, each moved from where it is now: a
+        dimension already past ``percent`` there keeps its share (nothing is ever moved away from ``to``),
+        the rest of each goes to ``rest``; sign-in as it is."""
+
+        def moved(shares: dict[str, int]) -> dict[str, int]:
+            share = max(shares.get(to, 0), percent)
+            return {to: share, rest: 100 - share}
+
+        return Distribution(moved(self.telephony), moved(self.agents), dict(self.sign_in))
+
 
 @dataclass(frozen=True)
 class GroupInfo:
@@ -59,10 +72,44 @@ class GroupInfo:
 
 @dataclass(frozen=True)
 class Override:
+    """An hours-of-operation override; its dates (``YYYY-MM-DD``, both days included) are days of the hours
+    of operation's own time zone."""
+
     override_id: str
     name: str
     effective_from: str
     effective_till: str
+
+    @property
+    def starts(self) -> date | None:
+        return _day(self.effective_from)
+
+    @property
+    def ends(self) -> date | None:
+        return _day(self.effective_till)
+
+    def active_on(self, day: date) -> bool:
+        """In effect on ``day`` (an override past its EffectiveTill, or before its EffectiveFrom, does nothing)."""
+        return (self.starts is None or self.starts <= day) and (self.ends is None or day <= self.ends)
+
+    def window(self) -> str:
+        return f"{self.effective_from or '…'} to {self.effective_till or '…'}"
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def local_day(moment: datetime, zone: str) -> date:
+    """The day ``moment`` falls on in the time zone ``zone`` (an IANA name, as hours of operation carry it);
+    UTC when the name is not known here."""
+    try:
+        return moment.astimezone(ZoneInfo(zone)).date()
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment.astimezone(UTC).date()
 
 
 class Connect:
@@ -123,6 +170,12 @@ class Connect:
                             HoursOfOperationId=hours_id)
         return str(answer["HoursOfOperation"].get("Name", hours_id))
 
+    def hours_zone(self, region: str, hours_id: str) -> str:
+        """The time zone of the hours of operation (the days of its overrides are its days)."""
+        answer = self._call(region, "describe_hours_of_operation", InstanceId=self.site.instance_id,
+                            HoursOfOperationId=hours_id)
+        return str(answer["HoursOfOperation"].get("TimeZone") or "UTC")
+
     def overrides(self, region: str, hours_id: str) -> list[Override]:
         found: list[Override] = []
         token: str | None = None
@@ -135,6 +188,14 @@ class Connect:
             token = answer.get("NextToken")
             if not token:
                 return found
+
+    def named_overrides(self, region: str, hours_id: str, name: str) -> list[Override]:
+        """The overrides called ``name`` on ``hours_id`` in ``region``, whatever their dates."""
+        return [o for o in self.overrides(region, hours_id) if o.name == name]
+
+    def today(self, region: str, hours_id: str, now: datetime) -> date:
+        """The day ``now`` is in the time zone of ``hours_id`` in ``region`` (its overrides' dates are its days)."""
+        return local_day(now, self.hours_zone(region, hours_id))
 
     def create_override(self, region: str, hours_id: str, *, name: str, description: str,
                         effective_from: str, effective_till: str) -> str:

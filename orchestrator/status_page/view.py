@@ -5,7 +5,7 @@ it, so nothing of them can reach the page (a person reading it needs none of it)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from orchestrator.clock import parse_iso
@@ -64,6 +64,8 @@ class PageView:
     data: str | None = None
     #: until when the presigned link sent with this version of the page works (None: no link)
     link_note: str | None = None
+    #: when callers stop hearing the outage announcement (a warning when it is near or past), or None
+    notice: str | None = None
 
 
 def build_view(
@@ -119,6 +121,7 @@ def build_view(
         service=_service_line(state, rto, report.get("rto_objective_seconds"), look),
         data=_data_line(rpo, report.get("rpo_objective_seconds"), look),
         link_note=_link_note(link_until, link_expiry_unknown),
+        notice=announcement_notice(steps, now),
     )
 
 
@@ -423,3 +426,37 @@ def _against(achieved: float | None, objective: float | None) -> str | None:
     verdict = "" if objective is None else (" — met" if achieved <= objective else " — missed")
     target = "" if objective is None else f" (objective {plain_duration(objective)})"
     return f"{plain_duration(achieved)}{target}{verdict}"
+
+
+# --------------------------------------------------------------------------- the outage announcement
+
+#: fewer days than this before the announcement's last day: the page warns (as readiness does)
+ANNOUNCEMENT_WARN_DAYS = 2
+
+
+def announcement_notice(steps: list[dict[str, Any]], now: datetime) -> str | None:
+    """When callers stop hearing the outage announcement: the earliest last day the connect.announce step
+    recorded (``until``, per Region; an override lasts a fixed number of days, so a long outage outlives it),
+    unless a later connect.unannounce step removed it. A warning when that day is near or past."""
+    until: str | None = None
+    for step in steps:
+        if step.get("uses") == "connect.announce":
+            days = list(((step.get("outputs") or {}).get("until") or {}).values())
+            until = min(days) if days else until
+        elif step.get("uses") == "connect.unannounce" and step.get("status") == StepStatus.SUCCEEDED:
+            until = None
+    try:
+        last = date.fromisoformat(until) if until else None
+    except ValueError:
+        return None
+    if last is None:
+        return None
+    left = (last - now.date()).days
+    if left < 0:
+        return f"Warning: the outage announcement to callers ended on {until}; callers no longer hear it."
+    if left < ANNOUNCEMENT_WARN_DAYS:
+        when = "today" if left == 0 else "tomorrow"
+        return (f"Warning: the outage announcement to callers ends after {until} ({when}); unless it is extended, "
+                "callers stop hearing it then.")
+    return (f"Callers hear the outage announcement until the end of {until} ({left} days from now); it stops then "
+            "unless it is extended.")

@@ -2,33 +2,41 @@
 switch the outage announcement on and off.
 
 ``connect.shift_traffic`` (failover: to the secondary Region) and ``connect.shift_back`` (failback: to the
-primary) set the traffic distribution group's telephony and agent distribution to each percentage of
-``steps`` in turn (10 % steps ending at 100, AWS's own granularity), each made with UpdateTrafficDistribution
-in the Region taking the traffic and read back with GetTrafficDistribution. Before each step a gate: the
-seats in service (the seats step's typed output, when ``seats_step`` names it) and, with
-``connect.min_agents_available`` > 0, that many agents available in the target Region (GetCurrentMetricData,
-waited for through the step's clock, bounded). The distribution found before the first change is journaled
-first; rollback restores it exactly. A resumed step starts from the distribution it finds: a step already
-reached is never applied again. On the default group (the only one AWS lets change sign-in) agents are also
-allowed to sign in to the target Region.
+primary) bring the traffic distribution group's telephony and agent distribution to at least each percentage
+of ``steps`` in the target Region in turn (10 % steps ending at 100, AWS's own granularity), each dimension
+moved from where it is (one already further along keeps its share: nothing is ever moved back towards the
+Region the traffic leaves), each step made with UpdateTrafficDistribution in the Region taking the traffic
+and read back with GetTrafficDistribution. Each step is journaled in ``shifts`` before its call and marked
+verified once read back (a run killed in between settles it on resume: kept if it took, dropped if not).
+Before each step a gate: the seats in service (the seats step's typed output, when ``seats_step`` names it)
+and, with ``connect.min_agents_available`` > 0, that many agents available in the target Region
+(GetCurrentMetricData, waited for through the step's clock, bounded). The distribution found before the first
+change is journaled first; rollback restores it exactly. A resumed step starts from the distribution it finds:
+a step already reached is never applied again. On the default group (the only one AWS lets change sign-in)
+agents are also allowed to sign in to the target Region.
 
 ``connect.announce`` / ``connect.unannounce``: an hours-of-operation override (CLOSED, all day) named
 ``connect.announcement.override_name`` on ``announcement.hours_of_operation_id`` in each Region, which sends
 the contact flow's hours check down the branch that plays the outage announcement (docs/decisions.md says
-why an override). Verified by reading the overrides back; a Region that fails does not stop the others, and
-the step fails naming it: run it with ``on_failure: continue`` so a failed announcement never blocks the
-failover.
+why an override). Only an override in effect today (its EffectiveFrom..EffectiveTill, days of the hours of
+operation's time zone, holds today) counts as on: one of that name that expired or is not yet effective plays
+nothing, and is replaced. The override lasts ``days``; its last day is the output ``until`` (per Region), which
+the status page and readiness show and warn about before it lapses. Verified by reading the overrides back; a
+Region that fails does not stop the others, and the step fails naming it: run it with ``on_failure: continue``
+so a failed announcement never blocks the failover.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import contextlib
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from orchestrator.adapters.connect import Connect, Distribution
+from orchestrator.adapters.connect import Connect, Distribution, Override
 from orchestrator.errors import FatalError, OrchestratorError, VerificationFailed
 from orchestrator.site import Connect as ConnectSite
 from orchestrator.site import ConnectAnnouncement
@@ -68,7 +76,8 @@ class ShiftOutput(Output):
     reached: int | None = None
     #: the Region the traffic moved to
     region: str | None = None
-    #: each step applied by this step (percent, when, the distribution read back), for the report
+    #: each step applied by this step (percent, when, the distribution set; ``verified``: read back), for the
+    #: report; journaled before its call, so a run killed right after it still shows it
     shifts: list[dict[str, Any]] = []
 
 
@@ -93,9 +102,14 @@ class _Shift(StepKind):
         current = ctx.services.connect.distribution(to)
         lines = [f"now: {current.describe()}"]
         for percent in ctx.params.steps:
-            done = " (already there: skipped)" if current.share(to) >= percent else ""
-            lines.append(f"step {percent}%: telephony and agents {to} {percent}% / {source} {100 - percent}% "
-                         f"(UpdateTrafficDistribution in {to}){done}")
+            if current.share(to) >= percent:
+                lines.append(f"step {percent}%: telephony {to} {current.telephony.get(to, 0)}%, agents {to} "
+                             f"{current.agents.get(to, 0)}% (already there: skipped)")
+                continue
+            wanted = current.toward(to, percent, source)
+            lines.append(f"step {percent}%: {_split_words(current, wanted, to, source)} "
+                         f"(UpdateTrafficDistribution in {to})")
+            current = wanted
         return lines
 
     def verify(self, ctx: StepContext) -> bool:
@@ -108,20 +122,41 @@ class _Shift(StepKind):
         current = connect.distribution(to)
         if "original" not in ctx.state:  # journaled before anything changes; a resumed step keeps the first one
             ctx.record(original=current.to_dict(), region=to)
+        self._settle(ctx, current)
         sign_in = self._sign_in(ctx, connect, current, to)
         for percent in ctx.params.steps:
             if current.share(to) >= percent:
                 ctx.log.info("connect.step_already_reached", percent=percent, region=to, now=current.describe())
                 continue
             self._gate(ctx, to, percent)
-            wanted = Distribution.split(to, percent, source, sign_in)
-            connect.update_distribution(to, wanted, sign_in=bool(sign_in))
-            current = self._read_back(ctx, to, wanted)
-            moment = ctx.clock.now().isoformat()
-            ctx.record(reached=percent, shifts=[*ctx.state.get("shifts", []),
-                                                {"percent": percent, "at": moment, **current.to_dict()}])
+            # each dimension from where it is: never back towards the Region the traffic leaves
+            wanted = replace(current.toward(to, percent, source), sign_in=dict(sign_in))
+            # journaled before the call: a run killed right after it still shows this share (settled on resume)
+            ctx.record(shifts=[*ctx.state.get("shifts", []), {"percent": percent, "at": ctx.clock.now().isoformat(),
+                                                              **wanted.to_dict(), "verified": False}])
+            try:
+                connect.update_distribution(to, wanted, sign_in=bool(sign_in))
+                current = self._read_back(ctx, to, wanted)
+            except Exception:
+                with contextlib.suppress(Exception):  # best effort: a resume or the rollback settles it otherwise
+                    self._settle(ctx, connect.distribution(to))
+                raise
+            self._settle(ctx, current)
             ctx.log.info("connect.shifted", percent=percent, region=to, now=current.describe())
             ctx.progress(text=f"{to} at {percent}% ({current.describe()})")
+
+    def _settle(self, ctx: StepContext, found: Distribution) -> None:
+        """The last journaled shift, if not yet read back, against the distribution ``found`` now: kept as
+        verified when that is what it set, dropped when it never took (the call did not reach Connect)."""
+        shifts = list(ctx.state.get("shifts", []))
+        if not shifts or shifts[-1].get("verified", True):
+            return
+        last = shifts.pop()
+        if last["telephony"] == found.telephony and last["agents"] == found.agents:
+            ctx.record(reached=last["percent"], shifts=[*shifts, {**last, **found.to_dict(), "verified": True}])
+            return
+        ctx.log.warning("connect.shift_not_applied", percent=last["percent"], now=found.describe())
+        ctx.record(shifts=shifts)
 
     def _sign_in(self, ctx: StepContext, connect: Connect, current: Distribution, to: str) -> dict[str, bool]:
         """The sign-in distribution to send: only on the default group (AWS refuses it on any other),
@@ -172,6 +207,7 @@ class _Shift(StepKind):
         region = max(original.telephony, key=lambda r: original.telephony[r])
         connect = ctx.services.connect
         current = connect.distribution(region)
+        self._settle(ctx, current)
         if current.telephony != original.telephony or current.agents != original.agents or (
                 ctx.state.get("sign_in_changed") and current.sign_in != original.sign_in):
             connect.update_distribution(region, original, sign_in=bool(ctx.state.get("sign_in_changed")))
@@ -182,7 +218,23 @@ class _Shift(StepKind):
     def manual(self, params: Any) -> str:
         steps = " -> ".join(f"{p}%" for p in params.steps)
         return (f"In the Region taking the traffic, call UpdateTrafficDistribution on the traffic distribution group "
-                f"({self.direction}): telephony and agents {steps}, checking GetTrafficDistribution after each.")
+                f"({self.direction}): telephony and agents {steps} (a dimension already further along keeps its "
+                "share), checking GetTrafficDistribution after each.")
+
+
+def _split_words(before: Distribution, after: Distribution, to: str, source: str) -> str:
+    """A step's distribution in words: one split when telephony and agents end alike, else each dimension,
+    saying which one keeps its share."""
+    def split(shares: dict[str, int]) -> str:
+        return f"{to} {shares[to]}% / {source} {shares[source]}%"
+
+    if after.telephony == after.agents:
+        return f"telephony and agents {split(after.telephony)}"
+    parts = []
+    for name, was, now in (("telephony", before.telephony, after.telephony), ("agents", before.agents, after.agents)):
+        kept = " (kept: already there)" if was.get(to, 0) == now[to] else ""
+        parts.append(f"{name} {split(now)}{kept}")
+    return ", ".join(parts)
 
 
 @register
@@ -224,6 +276,11 @@ class AnnounceOutput(Output):
     created: dict[str, str] = {}
     #: Region -> why it failed
     failed: dict[str, str] = {}
+    #: Region -> the last day the announcement plays there (the override's EffectiveTill, a day of the hours of
+    #: operation's time zone): the status page and readiness warn before it lapses
+    until: dict[str, str] = {}
+    #: Region -> the window of an override of that name found expired or not yet effective, replaced
+    replaced: dict[str, str] = {}
 
 
 def _announcement(ctx: StepContext) -> ConnectAnnouncement | None:
@@ -234,6 +291,11 @@ def _region_of(site: ConnectSite, role: str) -> str:
     return site.secondary_region if role == "secondary" else site.primary_region
 
 
+def today_there(connect: Connect, region: str, announcement: ConnectAnnouncement, now: datetime) -> date:
+    """Today in the time zone of the announcement's hours of operation in ``region`` (override dates are its days)."""
+    return connect.today(region, announcement.hours_of_operation_id, now)
+
+
 class _Announcement(StepKind):
     Params = AnnounceParams
     Output = AnnounceOutput
@@ -242,21 +304,19 @@ class _Announcement(StepKind):
         site = _site(ctx)
         return [_region_of(site, role) for role in ctx.params.regions]
 
-    def present(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> list[str]:
-        """The ids of the overrides named like the announcement in ``region``."""
-        overrides = ctx.services.connect.overrides(region, announcement.hours_of_operation_id)
-        return [o.override_id for o in overrides if o.name == announcement.override_name]
+    def named(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> list[Override]:
+        """The overrides named like the announcement in ``region``, whatever their dates."""
+        return ctx.services.connect.named_overrides(region, announcement.hours_of_operation_id,
+                                                    announcement.override_name)
 
-    def seen(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement, on: bool) -> str:
-        """For a plan: whether the override is already there (a Region that does not answer, e.g. the primary
-        that is down, is said so, not a failed dry run)."""
-        try:
-            present = bool(self.present(ctx, region, announcement))
-        except OrchestratorError as exc:
-            return f" (cannot read now: {exc})"
-        if present == on:
-            return " (already on)" if on else " (already off)"
-        return ""
+    def active(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> list[Override]:
+        """The overrides named like the announcement that are in effect today in ``region`` (one past its
+        EffectiveTill, or not yet at its EffectiveFrom, plays nothing: it does not count as on)."""
+        named = self.named(ctx, region, announcement)
+        if not named:
+            return []
+        today = today_there(ctx.services.connect, region, announcement, ctx.clock.now())
+        return [o for o in named if o.active_on(today)]
 
     def each_region(self, ctx: StepContext, action: Any) -> None:
         """``action(region)`` in every Region; failures collected and raised together at the end."""
@@ -284,31 +344,59 @@ class Announce(_Announcement):
             return ["no connect.announcement in the site file: nothing to announce"]
         said = f"; callers hear: {announcement.text!r}" if announcement.text else ""
         return [f"{region}: override {announcement.override_name!r} (CLOSED, all day, {ctx.params.days} days) on "
-                f"hours of operation {announcement.hours_of_operation_id}{self.seen(ctx, region, announcement, True)}"
+                f"hours of operation {announcement.hours_of_operation_id}{self.seen(ctx, region, announcement)}"
                 f"{said}" for region in self.regions(ctx)]
+
+    def seen(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> str:
+        """For a plan: an override of that name already in effect (until when), or one there that plays
+        nothing now (replaced); a Region that does not answer (e.g. the primary that is down) is said so."""
+        try:
+            named = self.named(ctx, region, announcement)
+            today = today_there(ctx.services.connect, region, announcement, ctx.clock.now()) if named else None
+        except OrchestratorError as exc:
+            return f" (cannot read now: {exc})"
+        on = [o for o in named if today is not None and o.active_on(today)]
+        if on:
+            return f" (already on, until {on[0].effective_till}: kept)"
+        if named:
+            return f" (an override of that name for {named[0].window()} is not in effect today: replaced)"
+        return ""
 
     def verify(self, ctx: StepContext) -> bool:
         announcement = _announcement(ctx)
-        return announcement is None or all(self.present(ctx, r, announcement) for r in self.regions(ctx))
+        return announcement is None or all(self.active(ctx, r, announcement) for r in self.regions(ctx))
 
     def apply(self, ctx: StepContext) -> None:
         announcement = _announcement(ctx)
         if announcement is None:
             return
-        today = ctx.clock.now().date()
+        connect = ctx.services.connect
+        hours_id = announcement.hours_of_operation_id
 
         def announce(region: str) -> None:
-            if self.present(ctx, region, announcement):
-                return
-            override = ctx.services.connect.create_override(
-                region, announcement.hours_of_operation_id, name=announcement.override_name,
-                description=f"outage announcement (run {ctx.run_id})"[:250],
-                effective_from=today.isoformat(), effective_till=(today + timedelta(days=ctx.params.days)).isoformat())
-            ctx.record(created={**ctx.state.get("created", {}), region: override})
-            if not self.present(ctx, region, announcement):
-                raise VerificationFailed(f"{region}: override {announcement.override_name!r} not read back")
-            ctx.log.info("connect.announced", region=region, override=announcement.override_name)
-            ctx.progress(text=f"announcement on in {region}")
+            named = self.named(ctx, region, announcement)
+            today = today_there(connect, region, announcement, ctx.clock.now())
+            on = [o for o in named if o.active_on(today)]
+            if not on:
+                for stale in named:  # expired or not yet effective: plays nothing, and its name must be free
+                    connect.delete_override(region, hours_id, stale.override_id)
+                    ctx.record(replaced={**ctx.state.get("replaced", {}), region: stale.window()})
+                    ctx.log.warning("connect.announcement_replaced", region=region, window=stale.window(),
+                                    reason=f"not in effect on {today.isoformat()}")
+                till = (today + timedelta(days=ctx.params.days)).isoformat()
+                override = connect.create_override(
+                    region, hours_id, name=announcement.override_name,
+                    description=f"outage announcement (run {ctx.run_id})"[:250],
+                    effective_from=today.isoformat(), effective_till=till)
+                ctx.record(created={**ctx.state.get("created", {}), region: override})
+                on = self.active(ctx, region, announcement)
+                if not on:
+                    raise VerificationFailed(f"{region}: override {announcement.override_name!r} not read back "
+                                             f"in effect on {today.isoformat()}")
+            until = max(o.effective_till for o in on)
+            ctx.record(until={**ctx.state.get("until", {}), region: until})
+            ctx.log.info("connect.announced", region=region, override=announcement.override_name, until=until)
+            ctx.progress(text=f"announcement on in {region} until {until}")
 
         self.each_region(ctx, announce)
 
@@ -317,13 +405,14 @@ class Announce(_Announcement):
         if announcement is None:
             return
         for region, override in dict(ctx.state.get("created", {})).items():
-            if override in self.present(ctx, region, announcement):
+            if override in [o.override_id for o in self.named(ctx, region, announcement)]:
                 ctx.services.connect.delete_override(region, announcement.hours_of_operation_id, override)
             ctx.log.info("connect.announcement_removed", region=region, override=announcement.override_name)
 
     def manual(self, params: Any) -> str:
         return ("In the Connect console, on the announcement's hours of operation, add a CLOSED override for "
-                "every day, named as the site file's connect.announcement.override_name.")
+                f"every day from today for {params.days} days, named as the site file's "
+                "connect.announcement.override_name (replace one of that name whose dates are past).")
 
 
 @register
@@ -336,11 +425,18 @@ class Unannounce(_Announcement):
         if announcement is None:
             return ["no connect.announcement in the site file: nothing to remove"]
         return [f"{region}: remove override {announcement.override_name!r}"
-                f"{self.seen(ctx, region, announcement, False)}" for region in self.regions(ctx)]
+                f"{self.seen(ctx, region, announcement)}" for region in self.regions(ctx)]
+
+    def seen(self, ctx: StepContext, region: str, announcement: ConnectAnnouncement) -> str:
+        try:
+            present = bool(self.named(ctx, region, announcement))
+        except OrchestratorError as exc:
+            return f" (cannot read now: {exc})"
+        return "" if present else " (already off)"
 
     def verify(self, ctx: StepContext) -> bool:
         announcement = _announcement(ctx)
-        return announcement is None or not any(self.present(ctx, r, announcement) for r in self.regions(ctx))
+        return announcement is None or not any(self.named(ctx, r, announcement) for r in self.regions(ctx))
 
     def apply(self, ctx: StepContext) -> None:
         announcement = _announcement(ctx)
@@ -348,9 +444,9 @@ class Unannounce(_Announcement):
             return
 
         def unannounce(region: str) -> None:
-            for override in self.present(ctx, region, announcement):
-                ctx.services.connect.delete_override(region, announcement.hours_of_operation_id, override)
-            if self.present(ctx, region, announcement):
+            for override in self.named(ctx, region, announcement):  # in effect or not: every one of that name
+                ctx.services.connect.delete_override(region, announcement.hours_of_operation_id, override.override_id)
+            if self.named(ctx, region, announcement):
                 raise VerificationFailed(f"{region}: override {announcement.override_name!r} still there")
             ctx.log.info("connect.unannounced", region=region, override=announcement.override_name)
 

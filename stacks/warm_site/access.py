@@ -236,13 +236,14 @@ def connect_statements(connect: ConnectArns) -> list[Statement]:
         statements.append(_statement(
             "ConnectAnnouncement", [*connect.instance_arns, *connect.hours_arns],
             Grant("connect:CreateHoursOfOperationOverride", "switch the outage announcement on", ANNOUNCE_STEPS),
-            Grant("connect:ListHoursOfOperationOverrides", "find the announcement's override (verify, idempotence)",
-                  ANNOUNCE_STEPS),
+            Grant("connect:ListHoursOfOperationOverrides", "find the announcement's override and its dates (verify, "
+                  "idempotence; readiness warns before it lapses)", f"{ANNOUNCE_STEPS}, readiness"),
             Grant("connect:DeleteHoursOfOperationOverride", "switch the announcement off", ANNOUNCE_STEPS),
         ))
         statements.append(_statement(
             "ConnectHours", connect.hours_arns,
-            Grant("connect:DescribeHoursOfOperation", "the override's base hours exist", "preflight, readiness"),
+            Grant("connect:DescribeHoursOfOperation", "the override's base hours exist; their time zone (the "
+                  "override's dates are its days)", "preflight, readiness, connect.announce"),
         ))
     statements += _connect_reads(connect)
     return statements
@@ -267,14 +268,18 @@ def _connect_reads(connect: ConnectArns, suffix: str = "", readiness_only: bool 
 
 
 def connect_read_statements(connect: ConnectArns) -> list[Statement]:
-    """What readiness reads of Connect: the group, the distribution, the override's base, prompt, agents (not
-    the overrides: only the announcement steps read those)."""
+    """What readiness reads of Connect: the group, the distribution, the override's base and the overrides (an
+    announcement in effect that lapses soon is a warning), prompt, agents."""
     return [
         _statement("ConnectTrafficRead", connect.traffic_distribution_group_arns,
                    Grant("connect:DescribeTrafficDistributionGroup", "the group exists and is replicated", "readiness"),
                    Grant("connect:GetTrafficDistribution", "where telephony and agents are now", "readiness")),
         *([_statement("ConnectHoursRead", connect.hours_arns,
-                      Grant("connect:DescribeHoursOfOperation", "the override's base exists", "readiness"))]
+                      Grant("connect:DescribeHoursOfOperation", "the override's base exists (its time zone)",
+                            "readiness")),
+           _statement("ConnectAnnouncementRead", [*connect.instance_arns, *connect.hours_arns],
+                      Grant("connect:ListHoursOfOperationOverrides", "the announcement's override and its last day "
+                            "(a warning before it lapses)", "readiness"))]
           if connect.hours_of_operation_id is not None else []),
         *_connect_reads(connect, "Read", readiness_only=True),
     ]

@@ -69,6 +69,39 @@ def test_kill_9_between_two_shift_steps_then_resume_applies_no_step_twice(moto_s
     assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 0, SECONDARY: 100}
 
 
+def test_a_shift_applied_just_before_a_kill_9_is_in_the_reports_shifts(moto_site, connect_double, tmp_path):
+    """SIGKILL right after the 50 % UpdateTrafficDistribution was applied, while its read-back is still on the
+    way (the double holds GetTrafficDistribution 5 s): the 50 % step was journaled before its call, so the resumed
+    run settles it against what it finds and the report's ``outputs.shifts`` shows 10, 50 and 100, each verified
+    (before the fix the 50 % was recorded only after its read-back, and lost)."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(with_connect(moto_site).model_dump(by_alias=True, exclude_none=True)))
+    state_dir = tmp_path / "state"
+    run = orchestrator(state_dir, "failover", "--site", str(site_file), "--runbook",
+                       str(RUNBOOKS / "connect-shift.yaml"), "--yes")
+    try:
+        updated = lambda: connect_double.service.calls["UpdateTrafficDistribution"]  # noqa: E731
+        wait_for(lambda: updated() >= 1)
+        connect_double.service.faults.latency["GetTrafficDistribution"] = 5.0  # every read-back from now on
+        wait_for(lambda: updated() == 2)
+    finally:
+        run.kill()
+        run.wait(timeout=10)
+    assert run.returncode == -9
+    assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 50, SECONDARY: 50}
+    connect_double.service.faults.latency.clear()
+    (run_id,) = [p.name for p in (state_dir / "runs").iterdir()]
+    resumed = orchestrator(state_dir, "resume", run_id)
+    _out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err[-3000:]
+    assert shift_percents(connect_double.service.accepted) == [10, 50, 100]
+    report = json.loads((state_dir / "reports" / run_id / "report.json").read_text())
+    (step,) = [s for s in report["steps"] if s["id"] == "shift-traffic"]
+    shifts = step["outputs"]["shifts"]
+    assert [(s["percent"], s["telephony"][SECONDARY]) for s in shifts] == [(10, 10), (50, 50), (100, 100)]
+    assert all(s["verified"] for s in shifts)
+
+
 def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_started(embedded_connect_site, tmp_path):
     """The sandbox exports AWS_ENDPOINT_URL_CONNECT and writes a connect key; a failover with the Connect steps
     announces in both Regions and moves 100 % to the secondary in three verified steps (preflight runs the
@@ -92,6 +125,12 @@ def test_failover_then_failback_of_the_embedded_connect_site_leaves_it_as_it_sta
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
     preflight = next(s for s in report["steps"] if s["id"] == "preflight")
     assert preflight["status"] == "succeeded"
+    # the page says until when callers hear the announcement (the override lasts `days`: 7 by default)
+    announced = next(s for s in report["steps"] if s["id"] == "connect-announce")["outputs"]["until"]
+    assert set(announced) == set(regions)
+    page = (state_dir / "reports" / report["run_id"] / "status.html").read_text()
+    said = f"Callers hear the outage announcement until the end of {min(announced.values())} "
+    assert f"{said}(7 days from now)" in page or f"{said}(6 days from now)" in page  # a run across midnight UTC
     assert {s["id"]: s["status"] for s in report["steps"]}["connect-shift"] == "succeeded"
 
     back = cli(embedded_connect_site, state_dir, "failback", "--site", site, "--runbook",

@@ -120,6 +120,23 @@ def test_resumed_shift_continues_from_what_it_finds(connect_site, connect_double
     assert ctx.state["original"]["telephony"] == {PRIMARY: 100, SECONDARY: 0}
 
 
+def test_a_journaled_shift_that_never_took_is_dropped_and_one_that_took_is_kept(connect_site, connect_double, clock):
+    """A run killed after journaling a step but before its call reached Connect: on resume the distribution
+    found is not that step's, so the entry is dropped (the report shows only shares really set); the step is
+    then applied and read back."""
+    ctx = shift_ctx(connect_site, clock, steps=[50, 100])
+    ctx.state["original"] = Distribution({PRIMARY: 100, SECONDARY: 0}, {PRIMARY: 100, SECONDARY: 0}).to_dict()
+    never = Distribution.split(SECONDARY, 50, PRIMARY, {}).to_dict()
+    ctx.state["shifts"] = [{"percent": 50, "at": "2026-11-22T23:00:00+00:00", **never, "verified": False}]
+    with capture_logs() as logs:
+        ShiftTraffic().apply(ctx)
+    assert [(e["percent"], e["now"]) for e in logs if e["event"] == "connect.shift_not_applied"] == \
+        [(50, f"telephony {PRIMARY} 100%, {SECONDARY} 0%; agents {PRIMARY} 100%, {SECONDARY} 0%")]
+    assert [(s["percent"], s["at"], s["verified"]) for s in ctx.state["shifts"]] == \
+        [(50, "2026-11-23T03:00:00+00:00", True), (100, "2026-11-23T03:00:00+00:00", True)]
+    assert [u["telephony"][SECONDARY] for u in updates(connect_double)] == [50, 100]
+
+
 def test_seats_gate_stops_before_any_change(connect_site, connect_double, clock):
     """The seats step recorded fewer seats in service than the target: FatalError naming it, no update."""
     ctx = make_step_context(ShiftTraffic, connect_site, clock, params={"seats_step": "seats-up"},
@@ -169,6 +186,69 @@ def test_shift_back_moves_to_the_primary_calling_there(connect_site, connect_dou
     assert connect_double.world.snapshot()["telephony"] == {PRIMARY: 100, SECONDARY: 0}
 
 
+def agent_updates(double) -> list[dict]:
+    return [{d["Region"]: d["Percentage"] for d in r["params"]["AgentConfig"]["Distributions"]}
+            for r in double.service.accepted if r["operation"] == "UpdateTrafficDistribution"]
+
+
+def test_shift_moves_each_dimension_from_where_it_is_never_back_to_the_primary(connect_site, connect_double, clock):
+    """Telephony already 100 % in the secondary, agents 100 % in the primary: every step keeps telephony at 100 %
+    in the secondary (no call sent back to the failed Region, not even through the agent gate) and moves the
+    agents 10 -> 50 -> 100; the plan (the dry run) says so per dimension, before anything changes."""
+    connect = make_step_context(ShiftTraffic, connect_site, clock).services.connect
+    connect.update_distribution(SECONDARY, Distribution({PRIMARY: 0, SECONDARY: 100}, {PRIMARY: 100, SECONDARY: 0}),
+                                sign_in=False)
+    ctx = shift_ctx(connect_site, clock, steps=[10, 50, 100])
+    lines = ShiftTraffic().plan(ctx)
+    assert len(updates(connect_double)) == 1  # the plan changed nothing
+    assert run_step(ShiftTraffic(), ctx)
+    assert [u["telephony"] for u in updates(connect_double)[1:]] == [{PRIMARY: 0, SECONDARY: 100}] * 3
+    assert [a[SECONDARY] for a in agent_updates(connect_double)[1:]] == [10, 50, 100]
+    assert [(s["percent"], s["telephony"][SECONDARY], s["agents"][SECONDARY]) for s in ctx.state["shifts"]] == \
+        [(10, 100, 10), (50, 100, 50), (100, 100, 100)]
+    assert lines[1:] == [
+        f"step 10%: telephony {SECONDARY} 100% / {PRIMARY} 0% (kept: already there), agents {SECONDARY} 10% / "
+        f"{PRIMARY} 90% (UpdateTrafficDistribution in {SECONDARY})",
+        f"step 50%: telephony {SECONDARY} 100% / {PRIMARY} 0% (kept: already there), agents {SECONDARY} 50% / "
+        f"{PRIMARY} 50% (UpdateTrafficDistribution in {SECONDARY})",
+        f"step 100%: telephony and agents {SECONDARY} 100% / {PRIMARY} 0% (UpdateTrafficDistribution in {SECONDARY})"]
+
+
+def test_shift_back_mirror_case_keeps_telephony_in_the_primary(connect_site, connect_double, clock):
+    """Failback with telephony already 100 % in the primary and agents 100 % in the secondary: no step sends
+    calls back to the secondary (it was 50/50 before the fix); only the agents move, 50 -> 100."""
+    connect = make_step_context(ShiftBack, connect_site, clock).services.connect
+    connect.update_distribution(PRIMARY, Distribution({PRIMARY: 100, SECONDARY: 0}, {PRIMARY: 0, SECONDARY: 100}),
+                                sign_in=False)
+    back = make_step_context(ShiftBack, connect_site, clock, params={"steps": [50, 100]})
+    lines = ShiftBack().plan(back)
+    assert run_step(ShiftBack(), back)
+    assert [(u["region"], u["telephony"][PRIMARY]) for u in updates(connect_double)[1:]] == \
+        [(PRIMARY, 100), (PRIMARY, 100)]
+    assert [a[PRIMARY] for a in agent_updates(connect_double)[1:]] == [50, 100]
+    assert connect_double.world.snapshot()["agents"] == {PRIMARY: 100, SECONDARY: 0}
+    assert lines[1] == (f"step 50%: telephony {PRIMARY} 100% / {SECONDARY} 0% (kept: already there), agents "
+                        f"{PRIMARY} 50% / {SECONDARY} 50% (UpdateTrafficDistribution in {PRIMARY})")
+
+
+def test_a_dimension_past_a_step_is_left_alone_and_a_step_both_passed_is_skipped(connect_site, connect_double, clock):
+    """Agents 60 % in the secondary, telephony 0 %: step 50 moves only telephony (agents stay at 60, never back to
+    50); a step both dimensions have passed is skipped in the plan and in the run."""
+    connect = make_step_context(ShiftTraffic, connect_site, clock).services.connect
+    connect.update_distribution(PRIMARY, Distribution({PRIMARY: 100, SECONDARY: 0}, {PRIMARY: 40, SECONDARY: 60}),
+                                sign_in=False)
+    ctx = shift_ctx(connect_site, clock, steps=[50, 100])
+    assert ShiftTraffic().plan(ctx)[1] == (
+        f"step 50%: telephony {SECONDARY} 50% / {PRIMARY} 50%, agents {SECONDARY} 60% / {PRIMARY} 40% "
+        f"(kept: already there) (UpdateTrafficDistribution in {SECONDARY})")
+    run_step(ShiftTraffic(), ctx)
+    assert [(a[SECONDARY], u["telephony"][SECONDARY]) for a, u in
+            zip(agent_updates(connect_double)[1:], updates(connect_double)[1:], strict=True)] == [(60, 50), (100, 100)]
+    again = shift_ctx(connect_site, clock, steps=[50, 100])
+    assert ShiftTraffic().plan(again)[1] == f"step 50%: telephony {SECONDARY} 100%, agents {SECONDARY} 100% " \
+                                             "(already there: skipped)"
+
+
 # ------------------------------------------------------------------------------------------- announcement
 
 
@@ -193,16 +273,74 @@ def test_announce_and_unannounce_are_idempotent(connect_site, connect_double, cl
 
 
 def test_announce_rollback_removes_only_what_it_created(connect_site, connect_double, clock):
-    """An override already there before the step is kept by the rollback; the one it created goes."""
+    """An override already there (in effect today) before the step is kept by the rollback; the one it created
+    goes."""
     site = connect_site
     hours = site.connect.announcement.hours_of_operation_id
     ctx = make_step_context(Announce, site, clock)
     ctx.services.connect.create_override(PRIMARY, hours, name="dr-outage-announcement", description="by hand",
-                                         effective_from="2026-11-29", effective_till="2026-12-01")
+                                         effective_from="2026-11-20", effective_till="2026-12-01")
     run_step(Announce(), ctx)
     assert set(ctx.state["created"]) == {SECONDARY}
     Announce().rollback(ctx)
     assert overrides(connect_double) == {PRIMARY: ["dr-outage-announcement"], SECONDARY: []}
+
+
+def override_windows(double) -> dict:
+    """Region -> [(name, EffectiveFrom, EffectiveTill)] of every override on the announcement's hours."""
+    return {region: sorted((o["Name"], o["EffectiveFrom"], o["EffectiveTill"])
+                           for by_id in state.overrides.values() for o in by_id.values())
+            for region, state in double.world.by_region.items()}
+
+
+def test_an_expired_override_of_that_name_is_not_on_and_is_replaced(connect_site, connect_double, clock):
+    """An override named like ours that ended before today (the clock: 2026-11-23) plays nothing: the plan says
+    so, verify does not hold, and announce replaces it with one from today for `days` days (before the fix it said
+    "already on" and callers heard nothing); the output names its last day per Region."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    ctx = make_step_context(Announce, connect_site, clock, params={"days": 7})
+    for region in (PRIMARY, SECONDARY):
+        ctx.services.connect.create_override(region, hours, name="dr-outage-announcement", description="last drill",
+                                             effective_from="2026-11-01", effective_till="2026-11-08")
+    assert not Announce().verify(ctx)
+    assert all("not in effect today: replaced" in line for line in Announce().plan(ctx))
+    assert run_step(Announce(), ctx)
+    assert override_windows(connect_double) == {
+        region: [("dr-outage-announcement", "2026-11-23", "2026-11-30")] for region in (PRIMARY, SECONDARY)}
+    assert ctx.state["until"] == {SECONDARY: "2026-11-30", PRIMARY: "2026-11-30"}
+    assert ctx.state["replaced"] == {SECONDARY: "2026-11-01 to 2026-11-08", PRIMARY: "2026-11-01 to 2026-11-08"}
+    Announce().rollback(ctx)  # what it created goes; the expired one it replaced played nothing and stays gone
+    assert overrides(connect_double) == {PRIMARY: [], SECONDARY: []}
+
+
+def test_an_override_in_effect_is_kept_and_its_last_day_recorded(connect_site, connect_double, clock):
+    """An override of that name in effect today is on: nothing is created, and ``until`` is its EffectiveTill."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    ctx = make_step_context(Announce, connect_site, clock)
+    for region in (PRIMARY, SECONDARY):
+        ctx.services.connect.create_override(region, hours, name="dr-outage-announcement", description="by hand",
+                                             effective_from="2026-11-23", effective_till="2026-11-24")
+    assert Announce().plan(ctx)[0].endswith("(already on, until 2026-11-24: kept); callers hear: "
+                                            f"{connect_site.connect.announcement.text!r}")
+    Announce().apply(ctx)
+    assert ctx.state.get("created", {}) == {} and ctx.state["until"] == {SECONDARY: "2026-11-24", PRIMARY: "2026-11-24"}
+
+
+def test_override_days_are_days_of_the_hours_of_operation_time_zone(connect_site, connect_double, clock):
+    """At 03:00 UTC on 2026-11-23 it is still the 22nd in Los Angeles: the secondary's hours (that time zone) get
+    an override from the 22nd (one from the 23rd would leave callers without the announcement until local
+    midnight), the primary's (UTC) from the 23rd; an override there ending on the 22nd still counts as on."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    connect_double.world.by_region[SECONDARY].hours[hours]["TimeZone"] = "America/Los_Angeles"
+    ctx = make_step_context(Announce, connect_site, clock, params={"days": 7})
+    run_step(Announce(), ctx)
+    assert override_windows(connect_double) == {
+        SECONDARY: [("dr-outage-announcement", "2026-11-22", "2026-11-29")],
+        PRIMARY: [("dr-outage-announcement", "2026-11-23", "2026-11-30")]}
+    connect_double.world.by_region[SECONDARY].overrides[hours].clear()
+    ctx.services.connect.create_override(SECONDARY, hours, name="dr-outage-announcement", description="by hand",
+                                         effective_from="2026-11-20", effective_till="2026-11-22")
+    assert Announce().verify(make_step_context(Announce, connect_site, clock))
 
 
 def test_announce_failing_in_one_region_still_announces_the_other_and_names_it(connect_site, connect_double, clock):
@@ -251,3 +389,30 @@ def test_readiness_flags_a_group_not_replicated_and_too_few_agents(connect_site,
     found = connect_checks(connect_site, services)
     assert (found["connect.traffic_group"].ok, found["connect.traffic_group"].blocking) == (False, True)
     assert (found["connect.agents"].ok, found["connect.agents"].blocking) == (False, False)
+
+
+def test_readiness_warns_before_the_announcement_in_effect_lapses(connect_site, connect_double, clock):
+    """An announcement override in effect whose last day is tomorrow (the clock: 2026-11-23): a warning naming
+    the Region, the day and what to extend (callers would stop hearing it silently); one ending a week later is
+    only noted; an expired one is noted as playing nothing. The primary that cannot be read is a note."""
+    hours = connect_site.connect.announcement.hours_of_operation_id
+    services = make_step_context(ShiftTraffic, connect_site, clock).services
+    services.connect.create_override(SECONDARY, hours, name="dr-outage-announcement", description="run 1",
+                                     effective_from="2026-11-17", effective_till="2026-11-24")
+    services.connect.create_override(PRIMARY, hours, name="dr-outage-announcement", description="old drill",
+                                     effective_from="2026-11-01", effective_till="2026-11-08")
+    found = connect_checks(connect_site, services)["connect.announcement"]
+    assert (found.ok, found.blocking) == (False, False)
+    assert found.detail.startswith(
+        f"the outage announcement in {SECONDARY} ends after 2026-11-24 (1 day left): callers stop hearing it then; "
+        f"extend override 'dr-outage-announcement' (its EffectiveTill) on hours of operation {hours}")
+    assert f"override 'dr-outage-announcement' in {PRIMARY} ended on 2026-11-08: it plays nothing" in found.detail
+
+    connect_double.world.by_region[SECONDARY].overrides[hours].clear()
+    services.connect.create_override(SECONDARY, hours, name="dr-outage-announcement", description="run 2",
+                                     effective_from="2026-11-23", effective_till="2026-11-30")
+    del connect_double.world.by_region[PRIMARY].hours[hours]  # the primary answers nothing of its hours
+    found = connect_checks(connect_site, services)["connect.announcement"]
+    assert found.ok, found.detail
+    assert f"the outage announcement is on in {SECONDARY} until 2026-11-30" in found.detail
+    assert f"{PRIMARY}: overrides not read (" in found.detail

@@ -191,13 +191,13 @@ def test_the_orchestrator_role_gets_exactly_the_connect_actions_scoped_to_their_
 
 
 def test_the_readiness_role_gets_only_the_connect_reads(existing):
-    """The readiness role: the same resources, only what readiness reads (no Update, Create or Delete, and
-    not the overrides, which only the announcement steps read)."""
+    """The readiness role: the same resources, only what readiness reads (no Update, Create or Delete; the
+    overrides' list, to warn before the announcement lapses)."""
     _, _, mocks = existing
     orchestrator = _connect_grants(_policy(mocks, "orchestrator"))
     readiness = _connect_grants(_policy(mocks, "readiness"))
     writes = {"connect:UpdateTrafficDistribution", "connect:CreateHoursOfOperationOverride",
-              "connect:DeleteHoursOfOperationOverride", "connect:ListHoursOfOperationOverrides"}
+              "connect:DeleteHoursOfOperationOverride"}
     assert readiness == {action: resources for action, resources in orchestrator.items() if action not in writes}
 
 

@@ -84,6 +84,73 @@ def test_bad_site_values_name_the_file_and_key(tmp_path, label, path, value, whe
     assert needle in str(info.value)
 
 
+#: a site with the Connect double's ``connect`` key
+CONNECT_BASE = {**BASE, "connect": {
+    "instance_id": "0f4a7c1e-5b2d-4c8e-9a3f-1d2e3f4a5b6c",
+    "instance_arn": "arn:aws:connect:us-east-1:123456789012:instance/0f4a7c1e-5b2d-4c8e-9a3f-1d2e3f4a5b6c",
+    "traffic_distribution_group_id": "7c2b9e4d-1a3f-4b5c-8d6e-9f0a1b2c3d4e",
+    "primary_region": "us-east-1", "secondary_region": "us-west-2",
+    "announcement": {"hours_of_operation_id": "5e6f7a8b-9c0d-4e1f-a2b3-c4d5e6f7a8b9",
+                     "override_name": "dr-outage-announcement", "prompt_id": "3a4b5c6d-7e8f-4a9b-b0c1-d2e3f4a5b6c7",
+                     "text": "We are answering from our backup site."},
+    "min_agents_available": 5, "queue_ids": ["9b8a7c6d-5e4f-4a3b-b2c1-d0e9f8a7b6c5"]}}
+
+CONNECT_BAD = [
+    ("blank instance id", "connect.instance_id", " ", "connect.instance_id", "cannot be blank"),
+    ("tab instance id", "connect.instance_id", "\t", "connect.instance_id", "cannot be blank"),
+    ("space in instance id", "connect.instance_id", "0f4a 7c1e", "connect.instance_id", "spaces"),
+    ("blank group id", "connect.traffic_distribution_group_id", "  ", "connect.traffic_distribution_group_id",
+     "cannot be blank"),
+    ("blank hours id", "connect.announcement.hours_of_operation_id", " ", "connect.announcement.hours_of_operation_id",
+     "cannot be blank"),
+    ("blank override name", "connect.announcement.override_name", "   ", "connect.announcement.override_name",
+     "cannot be blank"),
+    ("newline in override name", "connect.announcement.override_name", "dr\nx", "connect.announcement.override_name",
+     "control characters"),
+    ("blank prompt id", "connect.announcement.prompt_id", " ", "connect.announcement.prompt_id", "cannot be blank"),
+    ("blank announcement text", "connect.announcement.text", " ", "connect.announcement.text", "cannot be blank"),
+    ("blank queue id", "connect.queue_ids", ["9b8a7c6d-5e4f-4a3b-b2c1-d0e9f8a7b6c5", " "], "connect.queue_ids[1]",
+     "cannot be blank"),
+    ("instance ARN with nothing after the service", "connect.instance_arn", "arn:aws:connect: ",
+     "connect.instance_arn", "should match pattern"),
+    ("instance ARN without the instance", "connect.instance_arn", "arn:aws:connect:us-east-1:123456789012:instance/",
+     "connect.instance_arn", "should match pattern"),
+]
+
+
+def _connect_edit(path: str, value):
+    data = copy.deepcopy(CONNECT_BASE)
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    node = data
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return data
+
+
+@pytest.mark.parametrize(("label", "path", "value", "where", "needle"), CONNECT_BAD, ids=[b[0] for b in CONNECT_BAD])
+def test_blank_connect_keys_are_refused_naming_the_file_and_key(tmp_path, label, path, value, where, needle):
+    """A Connect id, name or text that is blank (or an id with spaces) is refused with FILE:key.path (exit 2),
+    not sent to AWS as " " at the worst moment."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(_connect_edit(path, value)))
+    with pytest.raises(InvalidInput) as info:
+        load_site(site_file)
+    assert info.value.exit_code == 2
+    assert str(info.value).startswith(f"{site_file}:{where}: "), str(info.value)
+    assert needle in str(info.value)
+
+
+def test_a_connect_site_and_a_govcloud_instance_arn_still_load(tmp_path):
+    """The Connect key as the stack writes it loads; so does a GovCloud ARN, and a name with spaces."""
+    for data in (CONNECT_BASE, _connect_edit(
+            "connect.instance_arn", "arn:aws-us-gov:connect:us-gov-west-1:210987654321:instance/abc"),
+                 _connect_edit("connect.announcement.override_name", "DR outage announcement")):
+        site_file = tmp_path / "site.json"
+        site_file.write_text(json.dumps(data))
+        assert load_site(site_file).connect is not None
+
+
 def test_the_example_site_and_shell_characters_in_connection_names_still_load(tmp_path):
     """The example site loads; names with shell metacharacters stay allowed (they are quoted when run)."""
     site_file = tmp_path / "site.json"
