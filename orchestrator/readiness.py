@@ -74,6 +74,18 @@ def bucket_drift(env: CheckEnv) -> tuple:
 DRIFT = (records_drift, seats_drift, bucket_drift)
 
 
+def stopped_failovers(run_ids: list[str]) -> CheckResult:
+    """Blocking while a failover of the site stopped half-way (held, interrupted or failed, with changes made
+    and not stood down): the site is neither warm nor failed over, and a new failover would run over it."""
+    if not run_ids:
+        return CheckResult("runs.half_done", True, True, "no failover of the site is held or stopped half-way")
+    ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in run_ids)
+    return CheckResult(
+        "runs.half_done", False, True,
+        f"failover {', '.join(run_ids)} stopped half-way with changes made (held, interrupted or failed): {ways}",
+    )
+
+
 def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS) -> CheckResult:
     """A warning when no drill succeeded in the last ``max_days`` days."""
     good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
@@ -122,9 +134,10 @@ class Readiness:
 
 
 def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, strict: bool = False,
-             max_drill_age_days: int = MAX_DRILL_AGE_DAYS) -> Readiness:
+             max_drill_age_days: int = MAX_DRILL_AGE_DAYS, half_done: list[str] | None = None) -> Readiness:
     env = CheckEnv(services, site)
-    results = run_checks((*preflight_for(site), *DRIFT), env)
+    results = [stopped_failovers(half_done or [])]
+    results += run_checks((*preflight_for(site), *DRIFT), env)
     results.append(drill_recency(drills, now, max_drill_age_days))
     estimate_check, estimate = restore_estimate(services, site, drills)
     results.append(estimate_check)
