@@ -285,6 +285,10 @@ class _Execution:
 
     def stand_down(self, record: RunRecord) -> Outcome:
         self.journal.update_run(record.run_id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
+        for rec in self.run.records.values():  # nobody waits at the gate any more
+            if rec.status == StepStatus.AWAITING_APPROVAL:
+                rec.status = StepStatus.PENDING
+                self.journal.save_step(rec)
         ok = self.compensation.stand_down()
         if ok:
             return self._end(RunStatus.STOOD_DOWN, None)
