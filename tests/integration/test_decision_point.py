@@ -175,3 +175,37 @@ def test_the_prompt_at_a_terminal_is_released_by_approve_from_a_second_terminal(
     child.close()
     assert child.exitstatus == 0
     assert status(site, state)["status"] == "succeeded"
+
+
+def test_team_mode_approve_from_another_machine_with_an_empty_state_dir(site, tmp_path):
+    """Team mode: the run journals in the site's DynamoDB table; the commander's laptop has an empty state dir
+    and only the site file: `approve RUN_ID --site SITE.json` there releases the run waiting on the SRE's."""
+    table = f"cc-dr-runs-{tmp_path.name[-12:]}".replace("_", "-")
+    site.client("dynamodb").create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+    team_site = tmp_path / "team-site.json"
+    team_site.write_text(json.dumps({**site.site, "state": {"table": table}}))
+    sre, commander = tmp_path / "sre", tmp_path / "commander-laptop"
+    run = background(site, sre, "failover", "--site", str(team_site), "--wait=5m")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            shown = cli(site, commander, "status", "--site", str(team_site), "--json")
+            runs = json.loads(shown.stdout)["runs"] if shown.returncode == 0 else []
+            if runs and runs[0].get("waiting_for"):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the run never waited at its gate")
+        approved = cli(site, commander, "approve", runs[0]["run_id"], "--site", str(team_site))
+        assert approved.returncode == 0, approved.stderr
+        out, err = run.communicate(timeout=180)
+    finally:
+        run.kill()
+    assert run.returncode == 0, err[-3000:]
+    assert "the waiting run took it" in approved.stdout, approved.stdout
+    (approval,) = report(sre, runs[0]["run_id"])["approvals"]
+    assert approval["source"] == "approve"
