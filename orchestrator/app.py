@@ -135,6 +135,8 @@ class RunRequest:
     approvals: tuple[str, ...] = ()
     yes: bool = False
     accept_rpo_breach: bool = False
+    #: when ``orchestrator watch`` saw the primary go down (a staged failover): the report's ``detected_at``
+    detected_at: str | None = None
 
 
 def start(
@@ -162,6 +164,7 @@ def start(
                 approvals_mod.from_flags(request.approvals, request.yes, "start", iso(settings.clock.now()) or "")
             ),
             "objectives": site.objectives.model_dump(),
+            **({"detected_at": request.detected_at} if request.detected_at else {}),
             site_change.JOURNAL_KEY: site_change.journaled(site),
         },
     )

@@ -466,6 +466,32 @@ _deny.__doc__ = "Refuse the gate a run waits at (or --step): the waiting process
 cli.command(name="deny")(_deny)
 
 
+@cli.command()
+@click.option(
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
+    help="Site file with `primary.probes` (default: $ORCHESTRATOR_SITE).",
+)
+@click.option("--once", is_flag=True, help="One round (for a scheduler): exit 0 healthy or not down yet, 4 down.")
+@click.option("--stage", is_flag=True, help="When the primary goes down, stage a failover held at its gate.")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="Seconds between rounds (without --once).")
+@common_options
+@click.pass_context
+def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval: float) -> None:
+    """Probe the primary site; when every probe has failed for down_after_seconds, tell people (SNS
+    primary-down) and, with --stage, have the failover staged at its gate."""
+    from orchestrator import watcher
+
+    settings = _setup(ctx)
+    while True:
+        outcome = watcher.watch_round(settings, site_file, stage)
+        for line in watcher.describe(outcome):
+            click.echo(line)
+        if once:
+            sys.exit(outcome.exit_code)
+        settings.clock.sleep(interval)
+
+
 @cli.command("stand-down")
 @click.argument("run_id")
 @click.option("--site", "site_file", type=PATH, help="Site file (team mode; default: as recorded).")

@@ -69,6 +69,9 @@ def build_report(journal: Journal, run_id: str) -> dict:
         "approvals": _approvals(run, spec, events),
         # 1.2: the time the run waited at gates for a decision (part of the RTO, never learned by the ETA)
         "decision_seconds": _decision_seconds(events),
+        # 1.2: when `orchestrator watch` saw the primary go down (a staged failover), and the RTO from then
+        "detected_at": run.options.get("detected_at"),
+        "rto_from_detection_seconds": _from_detection(run, rto),
         "refusals": decisions.refusals(events),
         "compensations": [e for e in events if e["event"] in COMPENSATION_STATUS],
         "site_changes": [e for e in events if e["event"] == EventName.SITE_CHANGED],
@@ -83,6 +86,13 @@ _WAIT_ENDS = (
     EventName.APPROVAL_MISSING,
     EventName.APPROVAL_INTERRUPTED,
 )
+
+
+def _from_detection(run: RunRecord, rto: float | None) -> float | None:
+    detected, started = parse_iso(run.options.get("detected_at")), parse_iso(run.started_at)
+    if rto is None or detected is None or started is None:
+        return None
+    return round(rto + (started - detected).total_seconds(), 3)
 
 
 def _decision_seconds(events: list[dict]) -> float:
