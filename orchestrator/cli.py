@@ -534,10 +534,16 @@ def readiness(
     journal = app.open_journal(settings, site)
     services = app.build_services(site, settings.clock)
     half_done = [r.run_id for r in app.half_done_failovers(journal, site.site, lambda r: not _orphaned(journal, r))]
+    extra = []
+    if site.primary is not None:
+        from orchestrator import watcher
+
+        last_round = watcher.store_for(settings, site).read(site.site)[1].get("last_round")
+        extra.append(ready_mod.watch_recency(last_round, settings.clock.now()))
     try:
         result = ready_mod.evaluate(
             services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days,
-            half_done,
+            half_done, extra,
         )
     finally:
         services.close()

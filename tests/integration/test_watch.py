@@ -66,8 +66,14 @@ def test_watch_once_healthy_then_two_watchers_open_one_incident_and_stage_one_fa
     queue = subscribe(site)
     sbc = listener()
     site_file = site_with_primary(site, tmp_path, sbc.getsockname()[1])
+    ready = cli(site, state, "readiness", "--site", str(site_file), "--json")
+    (never,) = [c for c in json.loads(ready.stdout)["checks"] if c["name"] == "watch.recent"]
+    assert not never["ok"] and not never["blocking"] and "no round" in never["detail"]
     healthy = cli(site, state, "watch", "--site", str(site_file), "--once")
     assert healthy.returncode == 0 and "healthy" in healthy.stdout, healthy.stderr
+    ready = cli(site, state, "readiness", "--site", str(site_file), "--json")
+    (recent,) = [c for c in json.loads(ready.stdout)["checks"] if c["name"] == "watch.recent"]
+    assert recent["ok"] and "healthy" in recent["detail"]
     assert [m for m in messages(site, queue) if m.get("event", "").startswith("primary")] == []
     sbc.close()
 
