@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from orchestrator import approvals as approvals_mod
-from orchestrator import history, live_eta, logs, site_change
+from orchestrator import decisions, history, live_eta, logs, site_change
 from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
@@ -33,7 +33,7 @@ from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.live_eta import RestoreProgress, chain_observers
-from orchestrator.model import EventName, RunStatus
+from orchestrator.model import EventName, RunStatus, StepStatus
 from orchestrator.publisher import (
     ORPHANED_FIELD,
     Delivered,
@@ -145,6 +145,8 @@ class RunRequest:
     approvals: tuple[str, ...] = ()
     yes: bool = False
     accept_rpo_breach: bool = False
+    #: when ``orchestrator watch`` saw the primary go down (a staged failover): the report's ``detected_at``
+    detected_at: str | None = None
 
 
 def start(
@@ -173,6 +175,7 @@ def start(
                 approvals_mod.from_flags(request.approvals, request.yes, "start", iso(settings.clock.now()) or "")
             ),
             "objectives": site.objectives.model_dump(),
+            **({"detected_at": request.detected_at} if request.detected_at else {}),
             site_change.JOURNAL_KEY: site_change.journaled(site),
         },
     )
@@ -473,6 +476,10 @@ def _execute(
         with _signals_cancel(engine), structlog.contextvars.bound_contextvars(run_id=run_id):
             try:
                 outcome = engine.run(run_id, approvals=set(approvals), approve_all=yes)
+            except NotReady as exc:  # stopped before a gate without a decision, or refused: held, resumable
+                if journal.get_run(run_id).status != RunStatus.HELD:
+                    raise
+                outcome = Outcome(run_id, RunStatus.HELD, str(exc))
             finally:
                 engine.close()
                 lost = _note_lost_journal(journal, run_id)
@@ -574,6 +581,138 @@ def _check_approvals(book: Runbook, approvals: Iterable[str], flag: str) -> None
     for step_id in approvals:
         if step_id not in book.by_id:
             raise InvalidInput(f"{flag} {step_id}: no such step in runbook {book.name}", source=book.source)
+
+
+# --------------------------------------------------------------------------- the decision point
+
+
+#: statuses of a run that has ended for good: no gate of it waits for a decision any more
+FINISHED = (RunStatus.SUCCEEDED, RunStatus.ROLLED_BACK, RunStatus.STOOD_DOWN)
+#: step statuses of a gate not passed yet
+BEFORE_GATE = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL)
+
+
+def journal_of_run(settings: Settings, run_id: str, site_file: Path | None) -> tuple[Journal, RunRecord]:
+    """The journal holding ``run_id``: the site's (team mode) when a site file is given, else the local one;
+    an unknown run is invalid input (exit 2) naming where it was looked for."""
+    journal = open_journal(settings, load_site(site_file) if site_file else None)
+    try:
+        return journal, journal.get_run(run_id)
+    except RunNotFound:
+        where = f"the state table of {site_file}" if site_file else f"the local journal ({settings.state_dir})"
+        hint = "" if site_file else "; in team mode pass --site SITE.json"
+        raise InvalidInput(f"no run {run_id!r} in {where}{hint}", source="run") from None
+
+
+def gate_to_decide(journal: Journal, run: RunRecord, step_id: str | None) -> str:
+    """The gate a decision for ``run`` is about: ``step_id``, else the gate the run waits at, else its next
+    gate not passed yet. Exit 2 for a step the run does not have or that has no gate; exit 4 when the run
+    has finished or is past that gate."""
+    from orchestrator.runbook import runbook_from_dict
+
+    book = runbook_from_dict(run.runbook)
+    if step_id is not None and step_id not in book.by_id:
+        raise InvalidInput(f"no step {step_id!r} in run {run.run_id} (runbook {book.name})", source="--step")
+    if step_id is not None and book.by_id[step_id].gate != "approval":
+        raise InvalidInput(f"step {step_id!r} of run {run.run_id} has no approval gate", source="--step")
+    if run.status in FINISHED:
+        raise NotReady(f"run {run.run_id} has ended ({run.status}): no gate waits for a decision")
+    status = {s.step_id: s.status for s in journal.get_steps(run.run_id)}
+    gates = [s.id for s in book.order() if s.gate == "approval"]
+    if step_id is None:
+        waiting = [g for g in gates if status.get(g) == StepStatus.AWAITING_APPROVAL]
+        open_gates = [g for g in gates if status.get(g) in BEFORE_GATE]
+        if not (waiting or open_gates):
+            raise NotReady(f"run {run.run_id} is past every gate: nothing to decide")
+        return (waiting or open_gates)[0]
+    if status.get(step_id) not in BEFORE_GATE:
+        raise NotReady(f"run {run.run_id} is already past the gate of step {step_id!r} ({status.get(step_id)})")
+    return step_id
+
+
+def decide(
+    settings: Settings, run_id: str, step_id: str | None, approve: bool, reason: str | None, site_file: Path | None
+) -> tuple[decisions.Decision, RunRecord]:
+    """``orchestrator approve`` / ``deny``: journal the decision (who: this user; where: this host). A process
+    of the run waiting at that gate takes it within seconds; a run with none takes it on ``resume``."""
+    journal, run = journal_of_run(settings, run_id, site_file)
+    try:
+        step = gate_to_decide(journal, run, step_id)
+        decision = decisions.new(
+            step, approve, approvals_mod.operator(), approvals_mod.host(), iso(settings.clock.now()) or "", reason
+        )
+        decisions.record(journal, run_id, decision)
+        return decision, run
+    finally:
+        journal.close()
+
+
+def decision_taken(settings: Settings, run_id: str, decision_id: str, site_file: Path | None) -> str | None:
+    """How the decision ``decision_id`` was acted on so far: the gate event that consumed it
+    (``approval_granted``/``approval_refused``), or None."""
+    journal, _ = journal_of_run(settings, run_id, site_file)
+    try:
+        for event in journal.get_events(run_id):
+            if event.get("event") in decisions.CONSUMING and decision_id in (event.get("decisions") or []):
+                return str(event["event"])
+        return None
+    finally:
+        journal.close()
+
+
+def stand_down(
+    settings: Settings, run_id: str, observer_factory: ObserverFactory, site_file: Path | None = None
+) -> tuple[Outcome, Path | None]:
+    """Undo a held, interrupted or failed failover that has not passed a gate: each step's compensation in
+    reverse (tunnels down, seats back to warm, the announcement removed, traffic distribution as read
+    before), the restored data kept. A run past its gate is invalid input (exit 2): fail back instead."""
+    from orchestrator.runbook import runbook_from_dict
+
+    check_directories(settings)
+    journal, run, site = _run_and_site(settings, run_id, site_file, ())
+    if run.kind != "failover":
+        raise InvalidInput(f"run {run_id} is a {run.kind}: stand-down undoes a failover", source="stand-down")
+    if run.status == RunStatus.STOOD_DOWN:
+        return Outcome(run_id, RunStatus.STOOD_DOWN, "already stood down"), settings.reports / run_id
+    book = runbook_from_dict(run.runbook)
+    status = {s.step_id: s.status for s in journal.get_steps(run_id)}
+    passed = [s.id for s in book.order() if s.gate == "approval" and status.get(s.id) not in BEFORE_GATE]
+    if passed or run.status in FINISHED:
+        raise InvalidInput(
+            f"run {run_id} is past its gate ({', '.join(passed) or run.status}): stand-down cannot undo a cutover; "
+            f"fail back instead: `orchestrator failback --site {run.site_file}`",
+            source="stand-down",
+        )
+    engine = _engine(settings, journal, site, lambda request: None, observer_factory(book), book)
+    audit = settings.state_dir / "runs" / run_id / "audit.jsonl"
+    logs.open_audit(run_id, audit)
+    try:
+        with _signals_cancel(engine):
+            try:
+                outcome = engine.stand_down(run_id)
+            finally:
+                engine.close()
+                folder = _write_report(build_report(journal, run_id), settings.reports)
+        return outcome, folder
+    finally:
+        logs.close_audit(run_id)
+
+
+def half_done_failovers(journal: Journal, site: str, now_alive: Callable[[RunRecord], bool]) -> list[RunRecord]:
+    """The site's failovers left ``held``, ``interrupted`` or ``failed`` (or running with no live process)
+    with changes made and not stood down, newer than the site's last successful failback or drill."""
+    out = []
+    for run in journal.list_runs(limit=50, site=site):
+        if run.kind in ("failback", "drill") and run.status == RunStatus.SUCCEEDED:
+            break  # the site was brought back to its start after anything older
+        if run.kind != "failover":
+            continue
+        stopped = run.status in (RunStatus.HELD, RunStatus.INTERRUPTED, RunStatus.FAILED) or (
+            run.status == RunStatus.RUNNING and not now_alive(run)
+        )
+        if stopped and any(s.applied or s.status == StepStatus.SUCCEEDED for s in journal.get_steps(run.run_id)):
+            out.append(run)
+    return out
 
 
 # --------------------------------------------------------------------------- dry run

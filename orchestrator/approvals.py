@@ -21,8 +21,13 @@ EVERY_STEP = "*"
 class Approval:
     step: str  # a step id, or EVERY_STEP
     by: str  # the OS user who gave it
-    source: str  # "--yes at start", "--approve at start", "prompt", "resume --yes", "resume --approve", "drill"
+    source: str  # "--yes at start", "--approve at start", "prompt", "resume --yes", "resume --approve", "drill",
+    # "approve" (``orchestrator approve`` from any terminal)
     at: str  # ISO 8601 UTC
+    #: the machine it was given on (``orchestrator approve`` and the prompt; None for older records)
+    host: str | None = None
+    #: how long the run waited at the gate for this decision (0 when it was given before the gate was reached)
+    waited_seconds: float = 0.0
 
     def covers(self, step_id: str) -> bool:
         return self.step in (EVERY_STEP, step_id)
@@ -38,6 +43,13 @@ def operator() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return os.environ.get("SUDO_USER") or user
+
+
+def host() -> str:
+    """Where a decision is given: this machine's name."""
+    import socket
+
+    return socket.gethostname() or "unknown"
 
 
 def from_flags(steps: tuple[str, ...] | list[str], yes: bool, when: str, at: str) -> list[Approval]:

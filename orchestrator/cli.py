@@ -20,7 +20,9 @@ import click
 from rich.console import Console
 
 from orchestrator import app, logs
+from orchestrator.durations import format_duration, parse_duration
 from orchestrator.engine import Approver, GateRequest, Outcome
+from orchestrator.engine.gates import Answer, DecisionSession
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
 from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
@@ -161,7 +163,30 @@ def cli() -> None:
     """Failover orchestrator for contact centers: fail over to the warm AWS site, fail back, drill."""
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r}: {exc}", ctx=ctx, param=param) from None
+
+
+def wait_option(fn: F) -> F:
+    return click.option(
+        "--wait",
+        "wait",
+        is_flag=False,
+        flag_value="1h",
+        default=None,
+        metavar="[=DURATION]",
+        callback=_duration,
+        help="Without a terminal, wait at a gate up to DURATION (default 1h) for `orchestrator approve`/`deny`.",
+    )(fn)
+
+
 def run_options(fn: F) -> F:
+    fn = wait_option(fn)
     fn = click.option("--accept-rpo-breach", is_flag=True, help="Restore a snapshot older than the RPO.")(fn)
     fn = click.option("--approve", "approvals", multiple=True, metavar="STEP", help="Approve a gated step.")(
         fn
@@ -193,6 +218,8 @@ def _run_command(kind: str) -> Callable[..., None]:
         yes: bool,
         approvals: tuple[str, ...],
         accept_rpo_breach: bool,
+        wait: float | None,
+        stage: bool = False,
     ) -> None:
         settings = _setup(ctx)
         request = app.RunRequest(
@@ -206,8 +233,8 @@ def _run_command(kind: str) -> Callable[..., None]:
         if dry_run:
             sys.exit(app.dry_run(settings, request, click.echo))
         with _progress(settings, kind) as progress:
-            outcome, folder = app.start(settings, request, _approver(progress), progress.factory)
-        _finish(outcome, folder, settings, site_file)
+            outcome, folder = app.start(settings, request, _approver(progress, settings, wait, stage), progress.factory)
+        _finish(outcome, folder, settings, site_file, staged=stage)
 
     command.__doc__ = {
         "failover": "Fail over to the warm site (default runbook runbooks/failover.yaml).",
@@ -218,7 +245,13 @@ def _run_command(kind: str) -> Callable[..., None]:
 
 
 for _kind in ("failover", "failback", "drill"):
-    cli.command(name=_kind)(_run_command(_kind))
+    _command = _run_command(_kind)
+    if _kind == "failover":
+        _command = click.option(
+            "--stage", is_flag=True,
+            help="Run every step that needs no decision, then stop held at the first gate (exit 0).",
+        )(_command)
+    cli.command(name=_kind)(_command)
 
 
 @cli.command()
@@ -235,6 +268,7 @@ for _kind in ("failover", "failback", "drill"):
     metavar="KEY",
     help="Let --site change this key of the run's site (e.g. vpn.appliance.host; see docs/decisions.md).",
 )
+@wait_option
 @common_options
 @click.pass_context
 def resume(
@@ -244,6 +278,7 @@ def resume(
     yes: bool,
     approvals: tuple[str, ...],
     site_changes: tuple[str, ...],
+    wait: float | None,
 ) -> None:
     """Continue an interrupted or failed run from where it stopped (with the site it was started with)."""
     settings = _setup(ctx)
@@ -253,7 +288,7 @@ def resume(
             run_id,
             tuple(approvals),
             yes,
-            _approver(progress),
+            _approver(progress, settings, wait),
             progress.factory,
             site_file,
             tuple(site_changes),
@@ -297,6 +332,8 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
             f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
             + (f"\n  error: {run['error']}" if run.get("error") else "")
             + (f"\n  orphaned (no live orchestrator): `orchestrator resume {run['run_id']}`" if run["orphaned"] else "")
+            + (f"\n  waiting for a decision at step {run['waiting_for']}: `orchestrator approve {run['run_id']}` or "
+               f"`orchestrator deny {run['run_id']}`" if run.get("waiting_for") else "")
         )
         for step in run["steps"]:
             click.echo(
@@ -331,8 +368,18 @@ def _orphaned(journal: Journal, run: RunRecord) -> bool:
     return run_orphaned(journal, run)
 
 
+def _waiting_for(run: RunRecord, steps: list[Any], orphaned: bool) -> str | None:
+    """The gate a held run (or a live one) waits at; None for a run nobody runs any more."""
+    if orphaned or run.status not in (RunStatus.HELD, RunStatus.RUNNING):
+        return None
+    return next((s.step_id for s in steps if s.status == StepStatus.AWAITING_APPROVAL), None)
+
+
 def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
     orphaned = _orphaned(journal, run)
+    steps = journal.get_steps(run.run_id)
+    waiting = _waiting_for(run, steps, orphaned)
+    extra = {"waiting_for": waiting} if waiting else {}
     return {
         "run_id": run.run_id,
         "kind": run.kind,
@@ -342,6 +389,7 @@ def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
         "started_at": run.started_at,
         "finished_at": run.finished_at,
         "error": run.error,
+        **extra,
         "steps": [
             {
                 "id": s.step_id,
@@ -354,9 +402,104 @@ def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
                 "duration_seconds": s.duration_seconds,
                 "error": s.error,
             }
-            for s in journal.get_steps(run.run_id)
+            for s in steps
         ],
     }
+
+
+def _decision_command(approve: bool) -> Callable[..., None]:
+    @click.argument("run_id")
+    @click.option("--step", "step_id", metavar="STEP", help="The gated step (default: the gate the run waits at).")
+    @click.option(
+        "--site", "site_file", type=PATH, help="Site file (team mode: the run is in its state table)."
+    )
+    @common_options
+    @click.pass_context
+    def command(
+        ctx: click.Context, run_id: str, step_id: str | None, site_file: Path | None, reason: str | None = None
+    ) -> None:
+        settings = _setup(ctx)
+        decision, run = app.decide(settings, run_id, step_id, approve, reason, site_file)
+        verb = "approved" if approve else "refused"
+        click.echo(f"{verb} step '{decision.step}' of run {run_id} as {decision.by} on {decision.host}")
+        if run.status != RunStatus.RUNNING:
+            then = (f"`orchestrator resume {run_id}` continues it" if approve
+                    else f"it stays held: `orchestrator stand-down {run_id}` undoes it")
+            click.echo(f"run {run_id} is {run.status} (no process waits at the gate): {then}")
+            return
+        taken = _await_taken(settings, run_id, decision.decision_id, site_file)
+        if taken is None:
+            click.echo("recorded: the run's process takes it within seconds when it reaches the gate")
+        elif (taken == "approval_granted") != approve:
+            click.echo("another decision reached the run first and stands (`orchestrator status` shows it)")
+        else:
+            click.echo("the waiting run took it" + ("" if approve else ": it stops, held"))
+
+    return command
+
+
+#: how long ``approve``/``deny`` wait to say that the run waiting at the gate took the decision
+DECISION_ACK_SECONDS = 6.0
+
+
+def _await_taken(settings: app.Settings, run_id: str, decision_id: str, site_file: Path | None) -> str | None:
+    deadline = settings.clock.monotonic() + DECISION_ACK_SECONDS
+    while True:
+        taken = app.decision_taken(settings, run_id, decision_id, site_file)
+        if taken is not None or settings.clock.monotonic() >= deadline:
+            return taken
+        settings.clock.sleep(0.25)
+
+
+_approve = _decision_command(True)
+_approve.__doc__ = "Approve the gate a run waits at (or --step): the waiting process continues within seconds."
+cli.command(name="approve")(_approve)
+_deny = click.option("--reason", metavar="TEXT", help="Why (kept with the run and in its report).")(
+    _decision_command(False)
+)
+_deny.__doc__ = "Refuse the gate a run waits at (or --step): the waiting process stops the run, held."
+cli.command(name="deny")(_deny)
+
+
+@cli.command()
+@click.option(
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
+    help="Site file with `primary.probes` (default: $ORCHESTRATOR_SITE).",
+)
+@click.option("--once", is_flag=True, help="One round (for a scheduler): exit 0 healthy or not down yet, 4 down.")
+@click.option("--stage", is_flag=True, help="When the primary goes down, stage a failover held at its gate.")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
+              help="Seconds between rounds (without --once).")
+@common_options
+@click.pass_context
+def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval: float) -> None:
+    """Probe the primary site; when every probe has failed for down_after_seconds, tell people (SNS
+    primary-down) and, with --stage, have the failover staged at its gate."""
+    from orchestrator import watcher
+
+    settings = _setup(ctx)
+    while True:
+        outcome = watcher.watch_round(settings, site_file, stage)
+        for line in watcher.describe(outcome):
+            click.echo(line)
+        if once:
+            sys.exit(outcome.exit_code)
+        settings.clock.sleep(interval)
+
+
+@cli.command("stand-down")
+@click.argument("run_id")
+@click.option("--site", "site_file", type=PATH, help="Site file (team mode; default: as recorded).")
+@common_options
+@click.pass_context
+def stand_down(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
+    """Undo a held, interrupted or failed failover that has not passed its gate (restored data is kept)."""
+    settings = _setup(ctx)
+    with _progress(settings, "stand-down") as progress:
+        outcome, folder = app.stand_down(settings, run_id, progress.factory, site_file)
+    if outcome.status == RunStatus.STOOD_DOWN:
+        click.echo("stood down: every change of the run was undone; the restored data is kept", err=True)
+    _finish(outcome, folder, settings, site_file)
 
 
 @cli.command()
@@ -385,9 +528,17 @@ def readiness(
     site = app.load_site(site_file)
     journal = app.open_journal(settings, site)
     services = app.build_services(site, settings.clock)
+    half_done = [r.run_id for r in app.half_done_failovers(journal, site.site, lambda r: not _orphaned(journal, r))]
+    extra = []
+    if site.primary is not None:
+        from orchestrator import watcher
+
+        last_round = watcher.store_for(settings, site).read(site.site)[1].get("last_round")
+        extra.append(ready_mod.watch_recency(last_round, settings.clock.now()))
     try:
         result = ready_mod.evaluate(
-            services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days
+            services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days,
+            half_done, extra,
         )
     finally:
         services.close()
@@ -600,25 +751,93 @@ class _progress:
             self.live.__exit__(*exc)
 
 
-def _approver(progress: _progress) -> Approver:
-    """The prompt at a gated step: below the live table (paused while asking), showing exactly what
-    the step will change and where its dependencies stand. Off a terminal it answers nothing (the run
-    stops resumably, exit 4). EOF or Ctrl-C at the prompt interrupts the run (exit 130)."""
+def _approver(
+    progress: _progress, settings: app.Settings, wait: float | None = None, stage: bool = False
+) -> Approver:
+    """Where a gate's decision may come from besides ``orchestrator approve``/``deny`` (which always can):
+    at a terminal the prompt (``y``/``n`` read key by key while the live table goes on moving); without one,
+    with ``--wait``, nothing but the wait itself, up to DURATION; with ``--stage`` or with neither, nobody:
+    the run finishes what needs no decision and holds (exit 4; 0 with ``--stage``)."""
 
-    def ask(request: GateRequest) -> bool | None:
-        if not app.is_interactive():
+    def ask(request: GateRequest) -> bool | DecisionSession | None:
+        if stage:
+            click.echo(f"staged: step '{request.id}' waits for a decision (owner {request.owner})", err=True)
             return None
-        with progress.live.paused() if progress.live is not None else contextlib.nullcontext():
+        hint = f"or from any terminal: orchestrator approve {request.run_id}  /  orchestrator deny {request.run_id}"
+        if app.is_interactive():
+            return _PromptSession(request, progress, hint)
+        if wait is not None:
             click.echo(_gate_text(request), err=True)
-            try:
-                return click.confirm(
-                    f"Approve step '{request.id}' ({request.uses}, owner {request.owner})?", default=False, err=True
-                )
-            except (click.exceptions.Abort, Interrupted):
-                click.echo("", err=True)  # end the prompt's line: what follows starts on its own
-                raise Interrupted("no answer at the approval prompt (EOF or Ctrl-C)") from None
+            click.echo(f"waiting up to {format_duration(wait)} for a decision: {hint}", err=True)
+            return _WaitSession(settings.clock, wait)
+        return None
 
     return ask
+
+
+class _WaitSession:
+    """``--wait``: no terminal; the decision comes with ``approve``/``deny`` (read by the gate) until the
+    deadline, on the run's clock."""
+
+    def __init__(self, clock: Any, seconds: float) -> None:
+        self.clock = clock
+        self.deadline = clock.monotonic() + seconds
+
+    def poll(self) -> Answer:
+        return Answer.NONE if self.clock.monotonic() >= self.deadline else Answer.WAIT
+
+    def close(self, outcome: str) -> None:
+        click.echo(outcome, err=True)
+
+
+class _PromptSession:
+    """The prompt at a terminal: the gate's plan printed once, the question kept below the live table, keys
+    read one at a time without blocking (``y`` approves; ``n`` or Enter refuses; Ctrl-D is EOF, Ctrl-C a
+    signal: both interrupt), so the run goes on while the commander reads."""
+
+    def __init__(self, request: GateRequest, progress: _progress, hint: str) -> None:
+        import termios
+        import tty
+
+        self.progress = progress
+        self.fd = sys.stdin.fileno()
+        question = f"Approve step '{request.id}' ({request.uses}, owner {request.owner})? [y/N]: "
+        text = _gate_text(request) + f"\n  ({hint})"
+        if progress.live is not None:
+            progress.live.ask(text, question)
+        else:
+            click.echo(text, err=True)
+            click.echo(question, err=True, nl=False)
+        self.saved = termios.tcgetattr(self.fd)
+        tty.setcbreak(self.fd)
+
+    def poll(self) -> Answer:
+        import select
+
+        ready, _, _ = select.select([self.fd], [], [], 0)
+        if not ready:
+            return Answer.WAIT
+        data = os.read(self.fd, 64)
+        if not data or b"\x04" in data:
+            raise Interrupted("no answer at the approval prompt (EOF)")
+        for char in data.lower():
+            if char == ord("y"):
+                return Answer.YES
+            if char in (ord("n"), ord("\r"), ord("\n")):
+                return Answer.NO
+        return Answer.WAIT
+
+    def close(self, outcome: str) -> None:
+        import termios
+
+        with contextlib.suppress(termios.error):
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+            termios.tcflush(self.fd, termios.TCIFLUSH)  # what was typed after the answer is not for the shell
+        if self.progress.live is not None:
+            self.progress.live.ask(outcome, None)
+        else:
+            click.echo("", err=True)
+            click.echo(outcome, err=True)
 
 
 def _gate_text(request: GateRequest) -> str:
@@ -638,8 +857,12 @@ def _gate_text(request: GateRequest) -> str:
     return "\n".join(lines)
 
 
-def _finish(outcome: Outcome, folder: Path | None, settings: app.Settings, site_file: Path | None = None) -> None:
+def _finish(
+    outcome: Outcome, folder: Path | None, settings: app.Settings, site_file: Path | None = None, staged: bool = False
+) -> None:
     click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
+    if outcome.status == RunStatus.HELD and outcome.error:
+        click.echo(f"held: {outcome.error}", err=True)
     click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
     page, link = app.status_page_of(settings, outcome.run_id, site_file)
     if page is not None:
@@ -649,7 +872,7 @@ def _finish(outcome: Outcome, folder: Path | None, settings: app.Settings, site_
         click.echo("status page link works until " + (
             f"{link.expires_at:%Y-%m-%d %H:%M:%S} UTC ({link.expires_in_seconds} s)" if link.expires_at is not None
             else "the temporary credentials that signed it expire (when, is unknown)"))
-    sys.exit(outcome.exit_code)
+    sys.exit(0 if staged and outcome.status == RunStatus.HELD else outcome.exit_code)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,11 +16,18 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
     INTERRUPTED = "interrupted"
+    #: stopped before a gated step without a decision: no terminal, refused (``n``, ``deny``) or staged
+    #: (``--stage``); resumable (contract 1.2)
+    HELD = "held"
+    #: a held, interrupted or failed failover undone by ``orchestrator stand-down`` (restored data kept)
+    STOOD_DOWN = "stood_down"
 
     @property
     def exit_code(self) -> int:
         """The contract's exit code of a run that ended in this status."""
-        return {RunStatus.SUCCEEDED: 0, RunStatus.INTERRUPTED: 130}.get(self, 1)
+        return {RunStatus.SUCCEEDED: 0, RunStatus.INTERRUPTED: 130, RunStatus.HELD: 4, RunStatus.STOOD_DOWN: 0}.get(
+            self, 1
+        )
 
 
 class StepStatus(StrEnum):
@@ -65,6 +72,13 @@ class EventName(StrEnum):
     APPROVAL_MISSING = "approval_missing"
     APPROVAL_INTERRUPTED = "approval_interrupted"
     APPROVAL_PLAN_FAILED = "approval_plan_failed"
+    #: the run waits at a gate for a decision (the prompt, ``approve``/``deny`` from anywhere, ``--wait``)
+    DECISION_WAITING = "decision_waiting"
+    #: ``orchestrator approve`` / ``deny`` recorded a decision for a gate of the run (who, where, why)
+    DECISION = "decision"
+    RUN_HELD = "run_held"
+    STAND_DOWN_STARTED = "stand_down_started"
+    RUN_STOOD_DOWN = "run_stood_down"
     ROLLBACK_STARTED = "rollback_started"
     COMPENSATION_STARTED = "compensation_started"
     COMPENSATION_SUCCEEDED = "compensation_succeeded"
@@ -97,6 +111,8 @@ _RUN_ENDED: dict[RunStatus, EventName] = {
     RunStatus.FAILED: EventName.RUN_FAILED,
     RunStatus.ROLLED_BACK: EventName.RUN_ROLLED_BACK,
     RunStatus.INTERRUPTED: EventName.RUN_INTERRUPTED,
+    RunStatus.HELD: EventName.RUN_HELD,
+    RunStatus.STOOD_DOWN: EventName.RUN_STOOD_DOWN,
 }
 _STEP_ENDED: dict[StepStatus, EventName] = {
     StepStatus.SUCCEEDED: EventName.STEP_SUCCEEDED,

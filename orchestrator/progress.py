@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -55,6 +55,8 @@ class LiveProgress:
         self.title = title
         self.rows: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        #: the question of a gate waiting for a decision, kept below the table while the table moves on
+        self.prompt: str | None = None
         self.live = Live(self._table(), console=console, refresh_per_second=8, transient=False)
 
     def seed(self, steps: list[tuple[str, str, str]]) -> None:
@@ -92,6 +94,15 @@ class LiveProgress:
                 self.live = Live(self._table(), console=self.console, refresh_per_second=8, transient=False)
                 self.live.start()
 
+    def ask(self, text: str, prompt: str | None) -> None:
+        """Print ``text`` above the table (it scrolls with the screen) and keep ``prompt`` below it, the
+        table still moving; ``prompt`` None removes it."""
+        with self._lock:
+            if text:
+                self.live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            self.prompt = prompt
+            self.live.update(self._table())
+
     def __call__(self, event: str, step_id: str | None, fields: dict) -> None:
         with self._lock:
             row = self.rows.get(step_id or "")
@@ -126,7 +137,13 @@ class LiveProgress:
         elif event in COMPENSATION_STATUS:
             row["status"] = COMPENSATION_STATUS[EventName(event)]
 
-    def _table(self) -> Table:
+    def _table(self) -> RenderableType:
+        table = self._steps()
+        if self.prompt:
+            return Group(table, Text(self.prompt, style="bold"))
+        return table
+
+    def _steps(self) -> Table:
         table = Table(title=self.title, expand=False, title_justify="left")
         for column in ("step", "owner", "status", "tries", "time", "note"):
             table.add_column(column)

@@ -74,6 +74,36 @@ def bucket_drift(env: CheckEnv) -> tuple:
 DRIFT = (records_drift, seats_drift, bucket_drift)
 
 
+def stopped_failovers(run_ids: list[str]) -> CheckResult:
+    """Blocking while a failover of the site stopped half-way (held, interrupted or failed, with changes made
+    and not stood down): the site is neither warm nor failed over, and a new failover would run over it."""
+    if not run_ids:
+        return CheckResult("runs.half_done", True, True, "no failover of the site is held or stopped half-way")
+    ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in run_ids)
+    return CheckResult(
+        "runs.half_done", False, True,
+        f"failover {', '.join(run_ids)} stopped half-way with changes made (held, interrupted or failed): {ways}",
+    )
+
+
+#: a watch round older than this is stale (the watcher stopped, or its scheduler did)
+WATCH_STALE_SECONDS = 600
+
+
+def watch_recency(last_round: dict | None, now: datetime) -> CheckResult:
+    """A warning when the site has a `primary` to watch and no recent round of `orchestrator watch`."""
+    if not last_round:
+        return CheckResult("watch.recent", False, False, "no round of `orchestrator watch` recorded for the primary")
+    at = parse_iso(last_round.get("at"))
+    age = (now - at).total_seconds() if at else float("inf")
+    verdict = "healthy" if last_round.get("healthy") else f"failing: {', '.join(last_round.get('failed') or [])}"
+    detail = f"last watch round {age:.0f}s ago: {verdict}"
+    if age > WATCH_STALE_SECONDS:
+        return CheckResult("watch.recent", False, False, f"{detail} (stale after {WATCH_STALE_SECONDS}s: is the "
+                           "watcher running?)")
+    return CheckResult("watch.recent", True, False, detail)
+
+
 def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS) -> CheckResult:
     """A warning when no drill succeeded in the last ``max_days`` days."""
     good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
@@ -122,9 +152,11 @@ class Readiness:
 
 
 def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, strict: bool = False,
-             max_drill_age_days: int = MAX_DRILL_AGE_DAYS) -> Readiness:
+             max_drill_age_days: int = MAX_DRILL_AGE_DAYS, half_done: list[str] | None = None,
+             extra: list[CheckResult] | None = None) -> Readiness:
     env = CheckEnv(services, site)
-    results = run_checks((*preflight_for(site), *DRIFT), env)
+    results = [stopped_failovers(half_done or []), *(extra or [])]
+    results += run_checks((*preflight_for(site), *DRIFT), env)
     results.append(drill_recency(drills, now, max_drill_age_days))
     estimate_check, estimate = restore_estimate(services, site, drills)
     results.append(estimate_check)

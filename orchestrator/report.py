@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import approvals as approvals_mod
+from orchestrator import decisions
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
 from orchestrator.journal.protocols import Journal
@@ -66,10 +67,37 @@ def build_report(journal: Journal, run_id: str) -> dict:
         "steps": [_step(s, spec.get(s.step_id, {})) for s in steps],
         "retries": [e for e in events if e["event"] == EventName.ATTEMPT_FAILED],
         "approvals": _approvals(run, spec, events),
+        # 1.2: the time the run waited at gates for a decision (part of the RTO, never learned by the ETA)
+        "decision_seconds": _decision_seconds(events),
+        # 1.2: when `orchestrator watch` saw the primary go down (a staged failover), and the RTO from then
+        "detected_at": run.options.get("detected_at"),
+        "rto_from_detection_seconds": _from_detection(run, rto),
+        "refusals": decisions.refusals(events),
         "compensations": [e for e in events if e["event"] in COMPENSATION_STATUS],
         "site_changes": [e for e in events if e["event"] == EventName.SITE_CHANGED],
         "timeline": events,
     }
+
+
+#: the events that end a wait at a gate, each with the ``waited_seconds`` it lasted
+_WAIT_ENDS = (
+    EventName.APPROVAL_GRANTED,
+    EventName.APPROVAL_REFUSED,
+    EventName.APPROVAL_MISSING,
+    EventName.APPROVAL_INTERRUPTED,
+)
+
+
+def _from_detection(run: RunRecord, rto: float | None) -> float | None:
+    detected, started = parse_iso(run.options.get("detected_at")), parse_iso(run.started_at)
+    if rto is None or detected is None or started is None:
+        return None
+    return round(rto + (started - detected).total_seconds(), 3)
+
+
+def _decision_seconds(events: list[dict]) -> float:
+    waits = (e.get("waited_seconds") for e in events if e["event"] in _WAIT_ENDS)
+    return round(sum(w for w in waits if isinstance(w, int | float)), 3)
 
 
 def _approvals(run: RunRecord, spec: dict, events: list[dict]) -> list[dict]:
@@ -209,11 +237,23 @@ def render_markdown(report: dict, picture: str | None) -> str:
         for e in report["retries"]
     ] or ["- nothing retried"]
     lines += ["", "## Approvals", ""]
+    lines.append(f"Waiting for a decision: {format_duration(report.get('decision_seconds') or 0.0)} in all.")
+    lines.append("")
     for approval in report["approvals"]:
-        lines.append(f"- `{approval['step']}` approved by {approval['by']} ({approval['source']}) at {approval['at']}")
+        where = f" on {approval['host']}" if approval.get("host") else ""
+        seconds = approval.get("waited_seconds")
+        waited = f", after waiting {format_duration(seconds)}" if seconds else ""
+        lines.append(
+            f"- `{approval['step']}` approved by {approval['by']}{where} ({approval['source']}) at {approval['at']}"
+            + waited
+        )
         lines += [f"  - {change}" for change in approval.get("changes") or []]
     if not report["approvals"]:
         lines.append("- none given")
+    for refusal in report.get("refusals") or []:
+        why = f": {refusal['reason']}" if refusal.get("reason") else ""
+        lines.append(f"- `{refusal['step']}` refused by {refusal['by']} on {refusal['host']} ({refusal['source']}) "
+                     f"at {refusal['at']}{why}")
     if report["compensations"]:
         lines += ["", "## Compensations (rollback)", ""]
         lines += [

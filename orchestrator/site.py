@@ -351,6 +351,56 @@ class Access(_Model):
     readiness_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
 
 
+class Probe(_Model):
+    """One check of the primary site (contract 1.2, detection): exactly one of ``tcp`` (HOST:PORT: the SBC or
+    agent gateway accepts a connection), ``http`` (a URL answering ``expect_status``), ``sip`` (HOST:PORT
+    answering a SIP ``OPTIONS`` over ``transport``) or ``alarm`` (a CloudWatch alarm of the site's region not
+    in state ``ALARM``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    tcp: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    http: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    expect_status: Int = Field(default=200, ge=100, le=599)
+    sip: str | None = Field(default=None, pattern=r"^\S+:\d{1,5}$")
+    transport: Literal["udp", "tcp"] = "udp"
+    alarm: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        kinds = [k for k in ("tcp", "http", "sip", "alarm") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"a probe has exactly one of tcp, http, sip, alarm (probe {self.name!r} has "
+                             f"{', '.join(kinds) or 'none'})")
+        for key in ("tcp", "sip"):
+            value = getattr(self, key)
+            if value is not None and not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
+                raise ValueError(f"{key}: the port of {value!r} must be 1-65535")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("tcp", "http", "sip", "alarm") if getattr(self, k) is not None)
+
+    @property
+    def target(self) -> str:
+        return str(getattr(self, self.kind))
+
+
+class Primary(_Model):
+    """The primary site as ``orchestrator watch`` sees it: down when every probe failed in every round for at
+    least ``down_after_seconds``."""
+
+    probes: list[Probe] = Field(min_length=1, max_length=64)
+    down_after_seconds: Int = Field(default=180, ge=0, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        names = [p.name for p in self.probes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"probe names must be unique: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        return self
+
+
 class Site(_Model):
     schema_: Annotated[Literal[1], BeforeValidator(_not_a_boolean)] = Field(alias="schema")
     site: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -364,6 +414,7 @@ class Site(_Model):
     state: State | None = None
     access: Access | None = None
     connect: Connect | None = None
+    primary: Primary | None = None
 
     @model_validator(mode="after")
     def _page_apart_from_the_restore(self) -> Self:

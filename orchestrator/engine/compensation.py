@@ -35,6 +35,24 @@ class Compensation:
             ok = self._compensate_one(rec) and ok
         return ok
 
+    def stand_down(self) -> bool:
+        """Undo a failover that stopped before its gate (``orchestrator stand-down``): what stopped half-way
+        first, then every completed step in reverse order of completion, each by its compensation (steps
+        marked ``compensate: false`` -- the restored backups -- are kept). True when every one succeeded."""
+        records = self.run.records
+        half = [r for r in records.values() if r.status in (StepStatus.FAILED, StepStatus.INTERRUPTED)]
+        done = sorted((r for r in records.values() if r.status == StepStatus.SUCCEEDED), key=lambda r: -r.seq)
+        targets = [rec for rec in (*half, *done) if self._compensable(rec)]
+        kept = [r.step_id for r in done if not self._compensable(r)]
+        self.events.emit(
+            EventName.STAND_DOWN_STARTED, None, level="warning", steps=[r.step_id for r in targets], kept=kept
+        )
+        self.events.notify("stand_down_started", steps=[r.step_id for r in targets])
+        ok = True
+        for rec in targets:
+            ok = self._compensate_one(rec) and ok
+        return ok
+
     def _compensable(self, rec: StepRecord) -> bool:
         step = self.run.book.by_id[rec.step_id]
         return step.compensate and self.runner.kinds[step.uses].compensable and (rec.applied or rec.state != {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
@@ -20,7 +20,7 @@ from orchestrator.cancel import Cancellation
 from orchestrator.clock import Clock, iso, parse_iso
 from orchestrator.engine.compensation import Compensation
 from orchestrator.engine.events import Events, Notifier, Observer
-from orchestrator.engine.gates import ApprovalGate, Approver, Gate, GateRequest
+from orchestrator.engine.gates import ApprovalGate, Approver, Gate, GateRequest, Waiting
 from orchestrator.engine.runner import StepResult, StepRunner
 from orchestrator.engine.scheduler import Scheduler
 from orchestrator.engine.state import RunState
@@ -84,6 +84,10 @@ class _Loop:
     failure: Step | None = None
     deferred: Step | None = None  # a failed background step (rto: false, on_failure: stop)
     paused: Exception | None = None
+    #: the gate the run waits at for a decision (the loop keeps collecting results and launching the
+    #: steps that do not depend on it meanwhile), and the other gates reached meanwhile, waiting their turn
+    waiting: Waiting | None = None
+    later_gates: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -148,6 +152,18 @@ class Engine:
             holder, previous = self._lock_for(record)
             try:
                 return self._execute_locked(record, holder, previous, approvals or set(), approve_all, when)
+            finally:
+                self.journal.release_lock(record.site, holder)
+
+    def stand_down(self, run_id: str) -> Outcome:
+        """Undo ``run_id`` (a failover stopped before its gate) by each step's compensation, its site lock
+        held: ``stood_down`` when every compensation succeeded, else ``failed`` (resumable by another
+        ``stand-down``)."""
+        record = self.journal.get_run(run_id)
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            holder, _ = self._lock_for(record)
+            try:
+                return _Execution(self, record).stand_down(record)
             finally:
                 self.journal.release_lock(record.site, holder)
 
@@ -267,6 +283,21 @@ class _Execution:
         self.events.notify("resumed" if resumed else "started")
         return self._execute()
 
+    def stand_down(self, record: RunRecord) -> Outcome:
+        self.journal.update_run(record.run_id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
+        for rec in self.run.records.values():  # nobody waits at the gate any more
+            if rec.status == StepStatus.AWAITING_APPROVAL:
+                rec.status = StepStatus.PENDING
+                self.journal.save_step(rec)
+        ok = self.compensation.stand_down()
+        if ok:
+            return self._end(RunStatus.STOOD_DOWN, None)
+        return self._end(
+            RunStatus.FAILED,
+            f"stand-down incomplete (see the failed compensations); run `orchestrator stand-down {record.run_id}` "
+            "again",
+        )
+
     # ------------------------------------------------------------------ the DAG loop
     def _execute(self) -> Outcome:
         self._reset_rerunnable()
@@ -278,10 +309,16 @@ class _Execution:
         while True:
             if self.cancel.is_set() and self.run.cancelled_at is None:
                 self._note_cancel(loop.running)
+            self._tend_gate(scheduler, loop)
             if not self.cancel.is_set() and loop.failure is None and loop.paused is None:
                 loop.paused = self._launch_ready(scheduler, loop)
             if not loop.running:
-                break
+                if loop.waiting is None:
+                    break
+                if loop.waiting.gave_up:  # nothing else can run and no answer will come here: hold
+                    loop.paused = self.gate.give_up(loop.waiting)
+                    loop.waiting = None
+                    break
             try:
                 result = loop.done.get(timeout=0.2)
             except queue.Empty:
@@ -310,16 +347,46 @@ class _Execution:
         elif failed is not None and failed.on_failure != "continue" and loop.failure is None:
             loop.failure = failed
 
+    def _tend_gate(self, scheduler: Scheduler, loop: _Loop) -> None:
+        """While a gate waits: a decision releases its step (and the gates that waited their turn) or holds
+        the run; a Ctrl-C or a failure ends the wait."""
+        waiting = loop.waiting
+        if waiting is None:
+            return
+        if self.cancel.is_set() or loop.failure is not None:
+            self.gate.abandon(waiting, "the run stopped: " + (self.cancel.reason or "a step failed"))
+            loop.waiting = None
+            return
+        verdict = self.gate.poll(waiting)
+        if verdict is None:
+            return
+        loop.waiting = None
+        if isinstance(verdict, Exception):
+            loop.paused = verdict
+            return
+        for step_id in (waiting.step.id, *loop.later_gates):
+            scheduler.restore(step_id)
+        loop.later_gates.clear()
+
     def _launch_ready(self, scheduler: Scheduler, loop: _Loop) -> Exception | None:
-        """Launch ready steps up to the parallelism; the reason to stop when a gate does not open."""
+        """Launch ready steps up to the parallelism; the reason to stop when a gate does not open. A gate
+        that waits for a decision is set aside: the steps that do not depend on it go on."""
         while len(loop.running) < self.engine.max_parallel:
             step = scheduler.peek()
             if step is None:
                 return None
             if step.gate == "approval":
-                stop = self.gate.admit(step)
-                if stop is not None:
-                    return stop
+                if loop.waiting is not None:  # one decision at a time: this gate waits its turn
+                    scheduler.defer()
+                    loop.later_gates.append(step.id)
+                    continue
+                verdict = self.gate.admit(step)
+                if isinstance(verdict, Waiting):
+                    scheduler.defer()
+                    loop.waiting = verdict
+                    continue
+                if verdict is not None:
+                    return verdict
             scheduler.take()
             ctx = self.runner.context(step, self.run.records[step.id])
             loop.running[step.id] = (ctx, ctx.deadline or 0.0)
@@ -413,8 +480,8 @@ class _Execution:
                 ok = self.compensation.compensate(failure)
                 return self._end(RunStatus.ROLLED_BACK if ok else RunStatus.FAILED, error)
             return self._end(RunStatus.FAILED, error)
-        if paused is not None:
-            self._end(RunStatus.INTERRUPTED, str(paused))
+        if paused is not None:  # stopped before a gate without a decision, or refused: held (resumable)
+            self._end(RunStatus.HELD, str(paused))
             raise paused
         ended = (StepStatus.SUCCEEDED, StepStatus.FAILED)
         unfinished = [r.step_id for r in self.run.records.values() if r.status not in ended]

@@ -3,11 +3,14 @@ approver's answer (the prompt); otherwise the reason the run stops before the ga
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from orchestrator import approvals as approvals_mod
+from orchestrator import decisions
 from orchestrator.approvals import Approval
 from orchestrator.cancel import Cancellation
 from orchestrator.clock import Clock, iso
@@ -53,23 +56,77 @@ class GateRequest:
         return self.step.owner
 
 
-#: the prompt: True (approved), False (refused) or None (no answer: the run pauses resumably)
-Approver = Callable[[GateRequest], "bool | None"]
+class Answer(StrEnum):
+    """What a decision session says when polled."""
+
+    YES = "yes"
+    NO = "no"
+    #: no answer will come from here (no terminal, ``--stage``, ``--wait`` ran out): the run holds at the
+    #: gate once nothing else can run, unless ``approve``/``deny`` arrives first
+    NONE = "none"
+    WAIT = "wait"
+
+
+class DecisionSession(Protocol):
+    """A place a decision may come from while the run waits at a gate (the prompt at a terminal, a
+    ``--wait`` deadline). Polled by the engine's loop, which keeps collecting results meanwhile."""
+
+    def poll(self) -> Answer:
+        """The answer so far; raises ``Interrupted`` on EOF/Ctrl-C at the prompt."""
+        ...
+
+    def close(self, outcome: str) -> None:
+        """The wait ended (``outcome`` says how: who decided, from where); restore the terminal."""
+        ...
+
+
+#: the approver: True (approved), False (refused) or None (no answer) at once, or a ``DecisionSession``
+#: polled while the run keeps working
+Approver = Callable[[GateRequest], "bool | DecisionSession | None"]
+
+
+@dataclass
+class Waiting:
+    """A gate the run waits at: its step, what the approver was shown, the session asked, since when."""
+
+    step: Step
+    request: GateRequest
+    session: DecisionSession | None
+    started_mono: float
+    gave_up: bool = False
+    polled: float = field(default=0.0)
 
 
 class Gate(Protocol):
     """What the engine asks before launching a gated step, and where it records approvals given with a
     command (``--yes``, ``--approve``) before anything runs."""
 
-    def admit(self, step: Step) -> Exception | None:
-        """None when ``step`` may run; else why the run stops before it."""
+    def admit(self, step: Step) -> Exception | Waiting | None:
+        """None when ``step`` may run; a ``Waiting`` when a decision is awaited; else why the run stops."""
+        ...
+
+    def poll(self, waiting: Waiting) -> Exception | bool | None:
+        """True once approved, an exception once refused, None while still waiting."""
+        ...
+
+    def give_up(self, waiting: Waiting) -> Exception:
+        """Nothing else can run and no decision came: why the run holds."""
+        ...
+
+    def abandon(self, waiting: Waiting, why: str) -> None:
+        """The run stops for another reason (Ctrl-C, a failure) while waiting."""
         ...
 
     def record(self, given: list[Approval]) -> None: ...
 
 
+#: how often (real seconds) a waiting gate reads the journal for ``approve``/``deny`` given elsewhere
+DECISION_POLL_SECONDS = 0.5
+
+
 class ApprovalGate:
-    """The approvals of one run: recorded ones first, then the drill's own, then the approver."""
+    """The approvals of one run: recorded ones first, then the drill's own, then decisions given with
+    ``approve``/``deny``, then the approver (the prompt), polled while the run goes on."""
 
     def __init__(
         self,
@@ -88,26 +145,135 @@ class ApprovalGate:
         self.cancel = cancel
         self.runner = runner
         self.approver = approver
+        self._consumed: dict[str, list[str]] = {}
 
-    def admit(self, step: Step) -> Exception | None:
+    def admit(self, step: Step) -> Exception | Waiting | None:
         request = self._request(step)
         approval = approvals_mod.find(self.run.approvals, step.id)
         if approval is None and self.run.options.kind == "drill":
             approval = self._grant(step, "drill")
         if approval is None:
-            answer = self._ask(step, request)
-            if isinstance(answer, Exception):
-                return answer
-            approval = answer
+            given = decisions.pending(self.journal.get_events(self.run.run_id), step.id)
+            if given:  # decided while no process waited here: the latest word stands
+                verdict = self._decided(step, given[-1], given, 0.0)
+                if isinstance(verdict, Exception):
+                    return verdict
+                approval = verdict
+        if approval is None:
+            return self._wait(step, request)
+        self._granted(step, request, approval)
+        return None
+
+    def _granted(self, step: Step, request: GateRequest, approval: Approval) -> None:
         self.events.emit(
             EventName.APPROVAL_GRANTED,
             step.id,
             by=approval.by,
             source=approval.source,
+            host=approval.host,
             given_at=approval.at,
+            waited_seconds=approval.waited_seconds,
+            decisions=self._consumed.pop(step.id, []),
             changes=request.recorded_changes(),
         )
+
+    def poll(self, waiting: Waiting) -> Exception | bool | None:
+        step = waiting.step
+        now = time.monotonic()
+        if now - waiting.polled >= DECISION_POLL_SECONDS:
+            waiting.polled = now
+            given = decisions.pending(self.journal.get_events(self.run.run_id), step.id)
+            if given:  # a process waits here: the first decision recorded wins
+                return self._settle(waiting, self._decided(step, given[0], given, self._waited(waiting)))
+        if waiting.session is None or waiting.gave_up:
+            return None
+        try:
+            answer = waiting.session.poll()
+        except (Interrupted, KeyboardInterrupt) as exc:
+            self.cancel.cancel("no answer at the approval prompt")
+            return Interrupted(f"interrupted at the approval prompt of step {step.id!r}: {exc}")
+        if answer == Answer.YES:
+            return self._settle(waiting, self._grant(step, "prompt", self._waited(waiting)))
+        if answer == Answer.NO:
+            by = approvals_mod.operator()
+            return self._settle(waiting, self._refuse(step, by, approvals_mod.host(), "prompt", None,
+                                                      self._waited(waiting), []))
+        if answer == Answer.NONE:
+            waiting.gave_up = True
+            waiting.session.close(self._hold_hint(step))
         return None
+
+    def _settle(self, waiting: Waiting, verdict: Approval | Exception) -> Exception | bool:
+        """The wait ends with ``verdict``: the step may run (True; the loop launches it) or the run holds."""
+        if isinstance(verdict, Exception):
+            if waiting.session is not None and not waiting.gave_up:
+                waiting.session.close(str(verdict))
+            return verdict
+        if waiting.session is not None and not waiting.gave_up:
+            where = f" on {verdict.host}" if verdict.host else ""
+            via = "at this terminal" if verdict.source == "prompt" else f"with `orchestrator {verdict.source}`"
+            waiting.session.close(f"step {waiting.step.id!r} approved by {verdict.by}{where} {via}")
+        rec = self.run.records[waiting.step.id]
+        rec.status = StepStatus.PENDING
+        self.journal.save_step(rec)
+        return True
+
+    def give_up(self, waiting: Waiting) -> Exception:
+        step = waiting.step
+        self.events.emit(
+            EventName.APPROVAL_MISSING, step.id, level="warning", waited_seconds=self._waited(waiting)
+        )
+        if waiting.session is not None and not waiting.gave_up:
+            waiting.session.close(self._hold_hint(step))
+        return ApprovalRequired(self._hold_hint(step))
+
+    def abandon(self, waiting: Waiting, why: str) -> None:
+        if waiting.session is not None and not waiting.gave_up:
+            waiting.session.close(why)
+        rec = self.run.records[waiting.step.id]
+        rec.status = StepStatus.PENDING  # nobody waits any more: status must not say awaiting_approval
+        self.journal.save_step(rec)
+        self.events.emit(
+            EventName.APPROVAL_INTERRUPTED, waiting.step.id, level="warning", reason=why,
+            waited_seconds=self._waited(waiting),
+        )
+
+    def _hold_hint(self, step: Step) -> str:
+        run_id = self.run.run_id
+        return (
+            f"step {step.id!r} needs approval (owner {step.owner}): `orchestrator approve {run_id}` from any "
+            f"terminal, then `orchestrator resume {run_id}` (or resume with `--approve {step.id}`); "
+            f"`orchestrator stand-down {run_id}` undoes what the run did"
+        )
+
+    def _waited(self, waiting: Waiting) -> float:
+        return round(max(0.0, self.clock.monotonic() - waiting.started_mono), 3)
+
+    def _decided(
+        self, step: Step, decision: decisions.Decision, given: list[decisions.Decision], waited: float
+    ) -> Approval | Exception:
+        ids = [d.decision_id for d in given]
+        if decision.approve:
+            self._consumed[step.id] = ids
+            approval = Approval(step.id, decision.by, "approve", decision.at, decision.host, waited)
+            self.record([approval])
+            return approval
+        return self._refuse(step, decision.by, decision.host, "deny", decision.reason, waited, ids)
+
+    def _refuse(
+        self, step: Step, by: str, host: str, source: str, reason: str | None, waited: float, ids: list[str]
+    ) -> Exception:
+        self.events.emit(
+            EventName.APPROVAL_REFUSED, step.id, level="warning", by=by, host=host, source=source,
+            reason=reason, waited_seconds=waited, decisions=ids,
+        )
+        self.events.notify("decision_refused", step=step.id, by=by, reason=reason)
+        run_id = self.run.run_id
+        why = f" ({reason})" if reason else ""
+        return ApprovalRefused(
+            f"approval for step {step.id!r} was refused by {by} on {host}{why}; the run is held: "
+            f"`orchestrator resume {run_id}` asks again, `orchestrator stand-down {run_id}` undoes what it did"
+        )
 
     def record(self, given: list[Approval]) -> None:
         """Journal the run's approvals before the engine moves on (a resume honours them)."""
@@ -154,42 +320,41 @@ class ApprovalGate:
                 released.append(later)
         return released
 
-    def _ask(self, step: Step, request: GateRequest) -> Approval | Exception:
-        """Ask the approver (the prompt): an approval, or the reason the run stops before the gate."""
+    def _wait(self, step: Step, request: GateRequest) -> Exception | Waiting | None:
+        """Start waiting at the gate: journaled (the step ``awaiting_approval``), the page republished, the
+        approver asked. A plain approver answers at once (the old, blocking form); a session is polled."""
         self.events.emit(
             EventName.APPROVAL_REQUESTED, step.id, owner=step.owner, changes=request.recorded_changes()
         )
-        stop: Exception | None = None
-        decision: bool | None = None
-        try:
-            with self.cancel.interruptible():
-                decision = self.approver(request)
-        except (Interrupted, KeyboardInterrupt) as exc:
-            self.cancel.cancel("no answer at the approval prompt")
-            stop = Interrupted(f"interrupted at the approval prompt of step {step.id!r}: {exc}")
-        if decision:
-            return self._grant(step, "prompt")
         rec = self.run.records[step.id]
         rec.status = StepStatus.AWAITING_APPROVAL
         self.journal.save_step(rec)
-        if stop is not None:
-            self.events.emit(EventName.APPROVAL_INTERRUPTED, step.id, level="warning")
-            return stop
-        return self._not_approved(step, decision)
+        self.events.notify("waiting_for_decision", step=step.id, owner=step.owner)
+        waiting = Waiting(step, request, None, self.clock.monotonic())
+        try:
+            with self.cancel.interruptible():
+                answer = self.approver(request)
+        except (Interrupted, KeyboardInterrupt) as exc:
+            self.cancel.cancel("no answer at the approval prompt")
+            return Interrupted(f"interrupted at the approval prompt of step {step.id!r}: {exc}")
+        if answer is True:
+            verdict = self._settle(waiting, self._grant(step, "prompt", self._waited(waiting)))
+            if isinstance(verdict, Exception):
+                return verdict
+            self._granted(step, request, approvals_mod.find(self.run.approvals, step.id) or self.run.approvals[-1])
+            return None
+        if answer is False:
+            by = approvals_mod.operator()
+            return self._refuse(step, by, approvals_mod.host(), "prompt", None, self._waited(waiting), [])
+        if answer is None:
+            waiting.gave_up = True
+        else:
+            waiting.session = answer
+        return waiting
 
-    def _not_approved(self, step: Step, decision: bool | None) -> Exception:
-        run_id = self.run.run_id
-        if decision is False:
-            self.events.emit(EventName.APPROVAL_REFUSED, step.id, level="warning", by=approvals_mod.operator())
-            return ApprovalRefused(
-                f"approval for step {step.id!r} was refused; `orchestrator resume {run_id}` asks again"
-            )
-        self.events.emit(EventName.APPROVAL_MISSING, step.id, level="warning")
-        return ApprovalRequired(
-            f"step {step.id!r} needs approval: resume with `orchestrator resume {run_id} --approve {step.id}`"
+    def _grant(self, step: Step, source: str, waited: float = 0.0) -> Approval:
+        approval = Approval(
+            step.id, approvals_mod.operator(), source, iso(self.clock.now()) or "", approvals_mod.host(), waited
         )
-
-    def _grant(self, step: Step, source: str) -> Approval:
-        approval = Approval(step.id, approvals_mod.operator(), source, iso(self.clock.now()) or "")
         self.record([approval])
         return approval

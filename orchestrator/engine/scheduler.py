@@ -36,6 +36,14 @@ class Scheduler:
         """Remove the step ``peek`` returned from the ready set (it is being launched)."""
         heapq.heappop(self._ready)
 
+    def defer(self) -> None:
+        """Set the step ``peek`` returned aside (a gate waiting for a decision): the others go on."""
+        heapq.heappop(self._ready)
+
+    def restore(self, step_id: str) -> None:
+        """A step set aside with ``defer`` may run again (its decision came)."""
+        heapq.heappush(self._ready, self._position[step_id])
+
     def release(self, step_id: str) -> None:
         """``step_id`` ended in a way its dependents accept: those now runnable become ready."""
         for child in self._dependents[step_id]:

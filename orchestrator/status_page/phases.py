@@ -67,6 +67,10 @@ MILESTONE_WORDS: Mapping[str, str] = {
     "started": "Started",
     "resumed": "Resumed",
     "finished": "Finished",
+    "waiting_for_decision": "Waiting for a decision",
+    "decision_refused": "Cutover refused for now",
+    "held": "Held before the cutover",
+    "stood_down": "Stood down",
 }
 
 KIND_WORDS: Mapping[str, str] = {"failover": "Failover", "failback": "Failback", "drill": "Drill"}

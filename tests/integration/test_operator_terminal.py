@@ -98,7 +98,8 @@ def test_yes_at_the_prompt_completes_the_failover(site, tmp_path):
 
 def test_no_info_log_line_reaches_the_terminal_during_a_run(site, tmp_path):
     """While a run is in progress on a terminal only the live table is drawn: no info-level log line
-    (they go to the audit log), and the prompt comes after the table, not between log lines."""
+    (they go to the audit log); the approval's block (the plan, what it releases, how to decide from another
+    terminal) is printed whole above the table, which goes on moving, and the question stays below it."""
     state = tmp_path / "state"
     child = at_terminal(site, state, "failover", "--site", str(site.site_file))
     child.expect(PROMPT.format(step="dns-cutover", uses="dns.cutover"), timeout=180)
@@ -107,9 +108,13 @@ def test_no_info_log_line_reaches_the_terminal_during_a_run(site, tmp_path):
     assert finish(child) == 0
     screen = child.screen.getvalue()
     assert "[info" not in screen and "step_started" not in screen and "notify.sent" not in screen
-    # right above the prompt: the approval's own lines (the plan, then what it releases), no log line
-    block = before_prompt[before_prompt.rindex("Approval needed for step 'dns-cutover'"):].rstrip().splitlines()
+    # the approval's own lines (the plan, then what it releases), then the way to decide from elsewhere
+    start = before_prompt.rindex("Approval needed for step 'dns-cutover'")
+    end = before_prompt.index("(or from any terminal: orchestrator approve", start)
+    block = before_prompt[start:end].rstrip().splitlines()
     assert all(line.startswith("  ") for line in block[1:]), block
+    below = before_prompt[end:]  # the live table, redrawn: no log line between it and the question
+    assert "[info" not in below and "[warn" not in below and "dns-cutover" in below
     assert any(line.strip().startswith("UPSERT") for line in block) and "  then, with no further question:" in block
     audit = (state / "runs" / only_run(state) / "audit.jsonl").read_text()
     assert '"step_started"' in audit and '"level": "info"' in audit  # ...while the audit log has them all

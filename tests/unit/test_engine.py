@@ -251,7 +251,7 @@ def test_approval_gate_missing_then_granted_on_resume(tmp_path, clock):
     with pytest.raises(ApprovalRequired) as info:
         start_run(engine, book)
     assert info.value.exit_code == 4
-    assert journal.get_run("run-1").status == "interrupted"
+    assert journal.get_run("run-1").status == "held"  # contract 1.2: stopped before a gate without a decision
     assert _steps(journal)["cutover"].status == "awaiting_approval"
     assert not list(tmp_path.glob("cutover.applied.*"))
     engine2, _ = make_engine(tmp_path, clock)

@@ -1,0 +1,206 @@
+"""The ``orchestrator watch`` use case: one round of probes of the primary, the site's watch state advanced
+(one writer wins each round: ``orchestrator.journal.watch``), and what going down or up means -- one SNS
+message per outage, and with ``--stage`` a failover staged at its gate (never a second one while one is
+held or running for the site). Rounds from a loop, a cron job or two machines continue one state."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from orchestrator import app, detection
+from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
+from orchestrator.clock import parse_iso
+from orchestrator.errors import FatalError, InvalidInput
+from orchestrator.journal.lease import holder_alive
+from orchestrator.journal.records import RunRecord
+from orchestrator.journal.watch import DynamoWatchStore, SqliteWatchStore, WatchStore
+from orchestrator.model import RunStatus
+from orchestrator.site import Site, load_site
+
+#: how many times a round re-reads the state when another watcher wrote first
+MAX_WRITE_RACES = 20
+
+
+@dataclass
+class RoundOutcome:
+    site: str
+    down: bool
+    results: list[ProbeResult]
+    failing_since: str | None
+    actions: list[str] = field(default_factory=list)
+    staged_run: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 4 if self.down else 0
+
+
+def store_for(settings: app.Settings, site: Site) -> WatchStore:
+    if site.state is not None:
+        return DynamoWatchStore(site.state.table, site.region, settings.clock)
+    return SqliteWatchStore(settings.state_dir)
+
+
+def probe_round(site: Site, services: Any) -> list[ProbeResult]:
+    """Every probe at once, each bounded (5 s): a round takes about as long as its slowest probe."""
+    assert site.primary is not None
+    probes = site.primary.probes
+    aws = services.aws if any(p.kind == "alarm" for p in probes) else None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="probe") as pool:
+        futures = [pool.submit(run_probe, probe, aws, PROBE_TIMEOUT) for probe in probes]
+        out = []
+        for probe, future in zip(probes, futures, strict=True):
+            try:
+                out.append(future.result(timeout=PROBE_TIMEOUT + 2))
+            except concurrent.futures.TimeoutError:
+                out.append(ProbeResult(probe.name, probe.kind, probe.target, False,
+                                       f"no answer within {PROBE_TIMEOUT:g}s", PROBE_TIMEOUT))
+    return out
+
+
+def watch_round(settings: app.Settings, site_file: Path, stage: bool) -> RoundOutcome:
+    site = load_site(site_file)
+    if site.primary is None:
+        raise InvalidInput("has no `primary` key: nothing to watch (contract 1.2: primary.probes)",
+                           source=str(site_file), location="primary")
+    services = app.build_services(site, settings.clock)
+    try:
+        results = probe_round(site, services)
+        verdict = _advance(settings, site, [r.as_dict() for r in results], stage)
+        outcome = RoundOutcome(site.site, verdict.down, results, verdict.state.get("failing_since"),
+                               verdict.actions)
+        _act(settings, site, site_file, services, verdict, outcome)
+        return outcome
+    finally:
+        services.close()
+
+
+def _advance(settings: app.Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
+    assert site.primary is not None
+    store = store_for(settings, site)
+    for _ in range(MAX_WRITE_RACES):
+        version, state = store.read(site.site)
+        verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds, stage)
+        if store.write(site.site, verdict.state, version):
+            return verdict
+    raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
+
+
+def _update(settings: app.Settings, site: Site, change: Any) -> None:
+    """Apply ``change(incident)`` to the open incident (when still open), with the same version check."""
+    store = store_for(settings, site)
+    for _ in range(MAX_WRITE_RACES):
+        version, state = store.read(site.site)
+        if state.get("incident") is None:
+            return
+        change(state["incident"])
+        if store.write(site.site, state, version):
+            return
+
+
+def _act(
+    settings: app.Settings, site: Site, site_file: Path, services: Any, verdict: detection.Verdict,
+    outcome: RoundOutcome,
+) -> None:
+    log = structlog.get_logger("orchestrator.watch")
+    if detection.PRIMARY_UP in verdict.actions:
+        last = verdict.state.get("last_incident") or {}
+        staged = last.get("staged_run")
+        how = (f"the staged failover {staged} is not stood down by itself: `orchestrator stand-down {staged}` "
+               "undoes it, `orchestrator approve " + staged + "` completes it") if staged else "no failover was staged"
+        _publish(site, services, detection.PRIMARY_UP, {
+            "site": site.site, "down_since": last.get("down_since"), "up_at": last.get("up_at"),
+            "staged_run": staged, "what_to_do": how}, log)
+        outcome.notes.append(f"primary answers again; {how}")
+    incident = verdict.incident
+    if incident is None:
+        return
+    if detection.PRIMARY_DOWN in verdict.actions:
+        failed = [r for r in verdict.state["last_round"]["results"] if not r["ok"]]
+        command = (f"orchestrator status --site {site_file} (a failover is being staged; then "
+                   "`orchestrator approve RUN_ID`)" if detection.STAGE in verdict.actions
+                   else f"orchestrator failover --site {site_file}")
+        _publish(site, services, detection.PRIMARY_DOWN, {
+            "site": site.site, "down_since": incident["down_since"], "probes": failed, "command": command}, log)
+        _update(settings, site, lambda inc: inc.update(notified=True))
+    if detection.STAGE in verdict.actions:
+        outcome.staged_run = _stage(settings, site, site_file, incident, log)
+        outcome.notes.append(f"staged failover {outcome.staged_run} waits at its gate: "
+                             f"`orchestrator approve {outcome.staged_run}` or `orchestrator stand-down "
+                             f"{outcome.staged_run}`")
+    else:
+        outcome.staged_run = incident.get("staged_run")
+
+
+def _publish(site: Site, services: Any, event: str, body: dict[str, Any], log: Any) -> None:
+    """An SNS message (a failure is logged, never fails the round: the next one does not resend)."""
+    since = parse_iso(body.get("down_since"))
+    when = f" since {since:%H:%M} UTC" if since else ""
+    subject = (f"{site.site}: primary site unreachable{when}" if event == detection.PRIMARY_DOWN
+               else f"{site.site}: primary site answers again")
+    try:
+        services.sns.publish(site.notify.topic_arn, subject, {"event": event, **body},
+                             {"event": event, "notification_id": f"{site.site}:{event}:{body.get('down_since')}"})
+        log.warning(event, site=site.site, down_since=body.get("down_since"))
+    except Exception as exc:  # the watch goes on; the log says what was not sent
+        log.error("watch.notify_failed", event=event, error=str(exc))
+
+
+def _stage(settings: app.Settings, site: Site, site_file: Path, incident: dict[str, Any], log: Any) -> str | None:
+    """A failover held at its first gate, with ``detected_at`` the outage's start; never a second one while
+    a failover of the site is held or running (that one is the staged run)."""
+    journal = app.open_journal(settings, site)
+    try:
+        existing = _live_or_held_failover(journal, site.site, incident["down_since"])
+    finally:
+        journal.close()
+    if existing is not None:
+        log.warning("watch.stage_adopted", run_id=existing.run_id, status=existing.status)
+        _update(settings, site, lambda inc: inc.update(staged_run=existing.run_id))
+        return existing.run_id
+    request = app.RunRequest(kind="failover", site_file=site_file, detected_at=incident["down_since"])
+    stager = f"{os.getpid()}@{socket.gethostname()}"
+    log.warning("watch.staging", site=site.site, by=stager)
+    outcome, _ = app.start(settings, request, lambda gate: None, lambda book: None)
+    _update(settings, site, lambda inc: inc.update(staged_run=outcome.run_id))
+    return outcome.run_id
+
+
+def _live_or_held_failover(journal: Any, site: str, detected_at: str) -> RunRecord | None:
+    for run in journal.list_runs(limit=20, site=site):
+        if run.kind != "failover":
+            continue
+        if run.status in (RunStatus.HELD, RunStatus.PENDING) or run.options.get("detected_at") == detected_at:
+            return run
+        if run.status == RunStatus.RUNNING and _alive(journal, run):
+            return run
+    return None
+
+
+def _alive(journal: Any, run: RunRecord) -> bool:
+    with contextlib.suppress(Exception):
+        lock = journal.current_lock(run.site)
+        if lock is not None and lock.holder.run_id == run.run_id:
+            return holder_alive(lock.holder) is not False
+    return False
+
+
+def describe(outcome: RoundOutcome) -> list[str]:
+    """The round as the terminal shows it."""
+    state = "DOWN" if outcome.down else ("failing" if outcome.failing_since else "healthy")
+    since = f" (every probe failing since {outcome.failing_since})" if outcome.failing_since else ""
+    lines = [f"primary of {outcome.site}: {state}{since}"]
+    lines += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<16} {r.kind:<5} {r.target:<40} {r.detail} ({r.seconds:.2f}s)"
+              for r in outcome.results]
+    lines += [f"  {note}" for note in outcome.notes]
+    return lines
+

@@ -1,0 +1,102 @@
+"""`orchestrator watch` through the console script against the embedded site (contract 1.2, detection): a
+healthy primary, a primary gone down, two watchers in the same second (one incident, one staged failover,
+one message), the primary answering again (one primary-up saying how to stand down)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.support import site_up
+from tests.e2e_helpers import cli
+from tests.helpers import REPO
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    with site_up(tmp_path_factory.mktemp("watch-sandbox")) as site:
+        yield site
+
+
+def listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def site_with_primary(site, folder: Path, port: int, down_after: int = 0) -> Path:
+    data = {**site.site, "primary": {"probes": [{"name": "sbc", "tcp": f"127.0.0.1:{port}"}],
+                                     "down_after_seconds": down_after}}
+    path = folder / "site-with-primary.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def subscribe(site) -> str:
+    """An SQS queue subscribed to the site's topic: what managers' phones would receive."""
+    sqs, sns = site.client("sqs"), site.client("sns")
+    url = sqs.create_queue(QueueName=f"watch-{id(site)}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=site.site["notify"]["topic_arn"], Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def messages(site, url: str) -> list[dict]:
+    sqs, out = site.client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            out.append(json.loads(json.loads(message["Body"])["Message"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return out
+
+
+def test_watch_once_healthy_then_two_watchers_open_one_incident_and_stage_one_failover(site, tmp_path):
+    """Healthy: exit 0, no message. The SBC stops answering (down_after 0): two `watch --once --stage` in the
+    same second both exit 4, one `primary-down` message, one failover held at dns-cutover with `detected_at`.
+    The SBC answers again: exit 0 and one `primary-up` naming `stand-down` for the staged run."""
+    state = tmp_path / "state"
+    queue = subscribe(site)
+    sbc = listener()
+    site_file = site_with_primary(site, tmp_path, sbc.getsockname()[1])
+    ready = cli(site, state, "readiness", "--site", str(site_file), "--json")
+    (never,) = [c for c in json.loads(ready.stdout)["checks"] if c["name"] == "watch.recent"]
+    assert not never["ok"] and not never["blocking"] and "no round" in never["detail"]
+    healthy = cli(site, state, "watch", "--site", str(site_file), "--once")
+    assert healthy.returncode == 0 and "healthy" in healthy.stdout, healthy.stderr
+    ready = cli(site, state, "readiness", "--site", str(site_file), "--json")
+    (recent,) = [c for c in json.loads(ready.stdout)["checks"] if c["name"] == "watch.recent"]
+    assert recent["ok"] and "healthy" in recent["detail"]
+    assert [m for m in messages(site, queue) if m.get("event", "").startswith("primary")] == []
+    sbc.close()
+
+    env = {**site.env, "ORCHESTRATOR_STATE_DIR": str(state)}
+    watchers = [subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--site", str(site_file), "--once",
+                                  "--stage"], env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [w.communicate(timeout=300) for w in watchers]
+    assert [w.returncode for w in watchers] == [4, 4], [r[1][-2000:] for r in results]
+    runs = json.loads(cli(site, state, "status", "--json", "--last", "10").stdout)["runs"]
+    assert [(r["kind"], r["status"], r.get("waiting_for")) for r in runs] == [("failover", "held", "dns-cutover")]
+    down = [m for m in messages(site, queue) if m.get("event") == "primary-down"]
+    assert len(down) == 1 and down[0]["probes"][0]["name"] == "sbc"
+    report = json.loads((state / "reports" / runs[0]["run_id"] / "report.json").read_text())
+    assert report["detected_at"] == down[0]["down_since"]
+
+    back = listener()
+    site_file = site_with_primary(site, tmp_path, back.getsockname()[1])
+    try:
+        up = cli(site, state, "watch", "--site", str(site_file), "--once")
+    finally:
+        back.close()
+    assert up.returncode == 0, up.stderr
+    ups = [m for m in messages(site, queue) if m.get("event") == "primary-up"]
+    assert len(ups) == 1 and f"orchestrator stand-down {runs[0]['run_id']}" in ups[0]["what_to_do"]
+    assert cli(site, state, "stand-down", runs[0]["run_id"]).returncode == 0

@@ -1,0 +1,181 @@
+"""The decision point in the engine (contract 1.2): a gate waits while the run works, decisions come from the
+journal (``approve``/``deny`` on any terminal) or the prompt, the run holds without one, and stand-down undoes
+a held run. Sessions here are scripted; the CLI's prompt and commands are tested in
+tests/integration/test_decision_point.py."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from orchestrator import decisions
+from orchestrator.clock import parse_iso
+from orchestrator.engine.gates import Answer
+from orchestrator.errors import ApprovalRefused, ApprovalRequired
+from orchestrator.journal.sqlite import SqliteJournal
+from orchestrator.report import build_report
+from tests.helpers import load, make_engine, start_run
+
+
+class Session:
+    """A decision session whose answer the test scripts: ``answer`` is polled (a callable)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.closed: list[str] = []
+
+    def poll(self) -> Answer:
+        return self.answer()
+
+    def close(self, outcome: str) -> None:
+        self.closed.append(outcome)
+
+
+def _book(tmp_path: Path, hold: Path | None = None):
+    held = f', hold: "{hold}"' if hold else ""
+    return load(
+        tmp_path,
+        f"""
+        name: g
+        steps:
+          - {{id: prep, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
+          - {{id: bulk, uses: builtin.marker, needs: [prep], with: {{dir: "{tmp_path}"{held}}}}}
+          - {{id: cut, uses: builtin.marker, needs: [prep], gate: approval, with: {{dir: "{tmp_path}"}}}}
+          - {{id: after, uses: builtin.marker, needs: [cut], with: {{dir: "{tmp_path}"}}}}
+    """,
+    )
+
+
+def _steps(journal, run_id="run-1"):
+    return {s.step_id: s for s in journal.get_steps(run_id)}
+
+
+def _decide(tmp_path: Path, step: str, approve: bool, by: str = "alice", reason: str | None = None) -> None:
+    """``orchestrator approve``/``deny`` as another process writes it: its own journal connection."""
+    other = SqliteJournal(tmp_path / "state")
+    decisions.record(other, "run-1", decisions.new(step, approve, by, "laptop-7", "2026-11-23T03:00:00Z", reason))
+    other.close()
+
+
+def test_a_step_that_does_not_depend_on_the_gate_ends_and_is_recorded_while_the_gate_waits(tmp_path, clock):
+    """While the prompt waits, the bulk step (not behind the gate) runs, ends and is journaled succeeded;
+    the decision then comes 60 s later (fake clock) and is counted as decision time, not as the bulk's."""
+    hold = tmp_path / "release-bulk"
+    journal_view = SqliteJournal(tmp_path / "state")
+    seen = {}
+
+    def answer():
+        if not hold.exists():
+            hold.touch()  # the bulk step may finish now: the gate is already waiting
+            return Answer.WAIT
+        status = _steps(journal_view)["bulk"].status
+        if status != "succeeded":
+            return Answer.WAIT
+        seen["bulk_while_waiting"] = status
+        clock.advance(60)
+        return Answer.YES
+
+    session = Session(answer)
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: session)
+    assert start_run(engine, _book(tmp_path, hold)).status == "succeeded"
+    steps = _steps(journal)
+    assert seen["bulk_while_waiting"] == "succeeded"
+    assert parse_iso(steps["bulk"].finished_at) < parse_iso(steps["cut"].started_at)
+    assert steps["bulk"].duration_seconds < 60
+    report = build_report(journal, "run-1")
+    assert report["decision_seconds"] == pytest.approx(60, abs=0.01)
+    (approval,) = report["approvals"]
+    assert approval["source"] == "prompt" and approval["waited_seconds"] == pytest.approx(60, abs=0.01)
+    assert session.closed and "approved" in session.closed[0]
+
+
+def test_approve_from_another_terminal_releases_a_waiting_prompt_and_says_who_and_where(tmp_path, clock):
+    """A decision journaled by another process (``orchestrator approve``) releases the prompt that waits;
+    the prompt is told who approved from where, and the approval is the run's own (source ``approve``)."""
+    session = Session(lambda: Answer.WAIT)
+    timer = threading.Timer(0.3, _decide, (tmp_path, "cut", True))
+    timer.start()
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: session)
+    assert start_run(engine, _book(tmp_path)).status == "succeeded"
+    timer.join()
+    assert session.closed == ["step 'cut' approved by alice on laptop-7 with `orchestrator approve`"]
+    (approval,) = build_report(journal, "run-1")["approvals"]
+    assert (approval["by"], approval["host"], approval["source"]) == ("alice", "laptop-7", "approve")
+    assert decisions.pending(journal.get_events("run-1"), "cut") == []
+
+
+def test_deny_holds_the_run_with_who_where_and_why_and_the_first_decision_wins(tmp_path, clock):
+    """Two commanders at once: ``deny`` recorded first, ``approve`` right after. The first wins: the run is
+    held (exit 4), nothing past the gate ran, the refusal (who, where, why) is in the report, and both
+    decisions are consumed (a later resume does not act on the stale approve)."""
+    _ = clock
+    session = Session(lambda: Answer.WAIT)
+
+    def both():
+        _decide(tmp_path, "cut", False, by="bob", reason="carrier says 10 min")
+        _decide(tmp_path, "cut", True, by="alice")
+
+    timer = threading.Timer(0.3, both)
+    timer.start()
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: session)
+    with pytest.raises(ApprovalRefused) as info:
+        start_run(engine, _book(tmp_path))
+    timer.join()
+    assert info.value.exit_code == 4 and "bob" in str(info.value) and "stand-down" in str(info.value)
+    assert journal.get_run("run-1").status == "held"
+    assert not list(tmp_path.glob("cut.applied.*")) and not list(tmp_path.glob("after.applied.*"))
+    report = build_report(journal, "run-1")
+    (refusal,) = report["refusals"]
+    assert (refusal["by"], refusal["host"], refusal["reason"], refusal["source"]) == (
+        "bob", "laptop-7", "carrier says 10 min", "deny")
+    assert decisions.pending(journal.get_events("run-1"), "cut") == []
+
+
+def test_a_held_run_continues_on_a_plain_resume_after_approve_and_the_latest_word_stands(tmp_path, clock):
+    """No terminal: the run finishes what needs no decision and holds. ``deny`` then ``approve`` while no
+    process waits: a plain resume (nobody to ask) takes the latest, approve, and completes."""
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, _book(tmp_path))
+    assert journal.get_run("run-1").status == "held"
+    assert _steps(journal)["bulk"].status == "succeeded"  # independent of the gate: done before holding
+    assert _steps(journal)["cut"].status == "awaiting_approval"
+    _decide(tmp_path, "cut", False, by="bob")
+    _decide(tmp_path, "cut", True, by="alice")
+    engine2, _ = make_engine(tmp_path, clock)
+    assert engine2.run("run-1").status == "succeeded"
+    assert len(list(tmp_path.glob("cut.applied.*"))) == 1
+    approvals = build_report(journal, "run-1")["approvals"]
+    assert [(a["step"], a["by"], a["source"]) for a in approvals] == [("cut", "alice", "approve")]
+
+
+def test_a_refusal_on_a_held_run_holds_its_resume_again(tmp_path, clock):
+    """``deny`` on a held run: a plain resume acts on it (held again, exit 4), never cuts over."""
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, _book(tmp_path))
+    _decide(tmp_path, "cut", False, by="bob", reason="not yet")
+    engine2, _ = make_engine(tmp_path, clock, approver=lambda request: True)
+    with pytest.raises(ApprovalRefused):
+        engine2.run("run-1")
+    assert journal.get_run("run-1").status == "held"
+    assert not list(tmp_path.glob("cut.applied.*"))
+
+
+def test_stand_down_undoes_a_held_run_in_reverse_and_nobody_waits_at_the_gate(tmp_path, clock):
+    """``stand-down`` of a held run: each completed step's compensation, newest first; the run is
+    ``stood_down`` and its gate no longer says awaiting_approval."""
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, _book(tmp_path))
+    engine2, _ = make_engine(tmp_path, clock)
+    outcome = engine2.stand_down("run-1")
+    assert outcome.status == "stood_down" and outcome.exit_code == 0
+    steps = _steps(journal)
+    assert {k: steps[k].status for k in ("prep", "bulk", "cut", "after")} == {
+        "prep": "rolled_back", "bulk": "rolled_back", "cut": "pending", "after": "pending"}
+    undone = [e["step"] for e in journal.get_events("run-1") if e["event"] == "compensation_succeeded"]
+    assert undone == ["bulk", "prep"]
+    assert not list(tmp_path.glob("prep.applied.*")) and not list(tmp_path.glob("bulk.applied.*"))
