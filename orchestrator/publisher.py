@@ -13,9 +13,12 @@ in the body, so a message delivered twice (sent, then killed before it was marke
 
 from __future__ import annotations
 
+import functools
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +26,7 @@ import structlog
 
 from orchestrator.clock import Clock, iso, parse_iso
 from orchestrator.eta import Eta, eta_fields, eta_of
+from orchestrator.journal.lease import CLAIM_SECONDS, claimer_alive, claimer_id
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import OutboxEntry
 from orchestrator.logs import Log
@@ -99,6 +103,8 @@ class Delivered:
     page_file: Path | None = None
     link: str | None = None
     failed: list[str] = field(default_factory=list)
+    #: the newer run of the site whose page is the live one (this run's page was not uploaded over it)
+    superseded_by: str | None = None
 
 
 class Delivery:
@@ -122,6 +128,8 @@ class Delivery:
         self.log = log
         self._lock = threading.Lock()
         self._etas: dict[str, EtaSource] = {}
+        #: who this deliverer is when it claims outbox entries (``claim_outbox``)
+        self.claimer = claimer_id(uuid.uuid4().hex[:12])
 
     def eta(self, run_id: str) -> Eta | None:
         if run_id not in self._etas:
@@ -129,19 +137,48 @@ class Delivery:
         return self._etas[run_id]()
 
     def deliver_pending(self, run_id: str) -> Delivered:
-        """Deliver every pending entry of ``run_id``; never raises (each failure is logged, left pending)."""
+        """Deliver every pending entry of ``run_id``; never raises (each failure is logged, left pending).
+
+        Several processes (on several machines in team mode) may deliver the same outbox at once -- several
+        people watching ``status`` in an incident: each entry is claimed in the journal before it is sent
+        (``claim_outbox``, atomic) and only its claimer sends it. Messages are claimed in order; at the
+        first one another live process holds, this one stops and leaves the rest to it (they go out once, in
+        order). A claim lasts ``CLAIM_SECONDS``; a claimer that died frees its entries at once on its own host
+        (its PID is gone) and when the claim runs out elsewhere: at-least-once only after a crash."""
         with self._lock:
             pending = [e for e in self.journal.outbox(run_id) if e.pending]
             done = Delivered()
             if not pending:
                 return done
+            uploads = [e for e in pending if e.channel == PAGE and self._claim(e)]
             report = deliver(lambda: build_report(self.journal, run_id), self.log, what="status_page.report")
             eta = deliver(lambda: self.eta(run_id), self.log, what="eta")
-            self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
+            self._publish_page(run_id, report, eta, uploads, done)
             for entry in (e for e in pending if e.channel == SNS):
+                if not self._claim(entry):
+                    self.log.info("outbox.claimed_elsewhere", run_id=run_id, notification_id=entry.entry_id)
+                    break
                 then = eta_of(entry.fields.get(ETA_FIELD)) or eta  # the ETA when the milestone was reached
                 self._send_message(entry, self._view_at(run_id, report, then, entry.created_at), done)
             return done
+
+    def _claim(self, entry: OutboxEntry) -> bool:
+        """Take ``entry`` for sending (journal-atomic); False when it was sent or another live process has it."""
+        now = self.services.clock.now()
+        stale = entry.claimed_by if entry.claimed_by and claimer_alive(entry.claimed_by) is False else None
+        taken = deliver(
+            lambda: self.journal.claim_outbox(
+                entry.run_id, entry.entry_id, self.claimer, iso(now) or "",
+                iso(now + timedelta(seconds=CLAIM_SECONDS)) or "", stale,
+            ),
+            self.log, what="outbox.claim", notification_id=entry.entry_id,
+        )
+        return taken is True
+
+    def _release(self, entries: list[OutboxEntry]) -> None:
+        for entry in entries:
+            deliver(functools.partial(self.journal.release_outbox, entry.run_id, entry.entry_id, self.claimer),
+                    self.log, what="outbox.release", notification_id=entry.entry_id)
 
     def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
         """What the run was doing when the milestone was reached (the message may go out later)."""
@@ -155,12 +192,17 @@ class Delivery:
     def _publish_page(
         self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, uploads: list[OutboxEntry], done: Delivered
     ) -> None:
+        """The run's own page file (``REPORT_DIR/RUN_ID/status.html``) always; the shared, live page in S3
+        (``notify.status_page``) only for the newest run of the site: a run's page never replaces a newer
+        run's (an old run's pending upload, delivered late, is marked superseded instead)."""
         if report is None:
+            self._release(uploads)
             return
         now = self.services.clock.now()
         book = self.journal.get_run(run_id).runbook
         view = deliver(lambda: build_view(report, book, eta, now), self.log, what="status_page.render")
         if view is None:
+            self._release(uploads)
             return
         html = render_page(view)
         done.page_file = deliver(lambda: write_page(html, self.report_dir, run_id), self.log, what="status_page.file")
@@ -168,10 +210,27 @@ class Delivery:
         if page is None:
             self._mark(uploads, str(done.page_file) if done.page_file else None)
             return
-        if uploads and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
-            done.page_uploaded = True
-            self._mark(uploads, f"s3://{page.bucket}/{page.key}")
+        if uploads:
+            newer = deliver(lambda: self.newer_run(run_id), self.log, what="status_page.newest")
+            if newer:
+                self.log.info("status_page.superseded", run_id=run_id, newer_run_id=newer, key=page.key)
+                done.superseded_by = newer
+                self._mark(uploads, f"superseded: run {newer} is newer; not uploaded")
+            elif newer == "" and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
+                done.page_uploaded = True
+                self._mark(uploads, f"s3://{page.bucket}/{page.key}")
+            else:
+                self._release(uploads)
         done.link = deliver(self.page_link, self.log, what="status_page.link")
+
+    def newer_run(self, run_id: str) -> str:
+        """The id of the site's newest run when it started after ``run_id`` (whose page then must not be the
+        live one), else "". Runs are ordered by start time, then id (the journal's listing order)."""
+        run = self.journal.get_run(run_id)
+        for newest in self.journal.list_runs(limit=1, site=run.site):
+            if (newest.started_at or "", newest.run_id) > (run.started_at or "", run.run_id):
+                return newest.run_id
+        return ""
 
     def _upload(self, html: str) -> bool:
         page = self.site.notify.status_page
@@ -198,6 +257,7 @@ class Delivery:
                              notification_id=entry.entry_id)
         if message_id is None:
             done.failed.append(entry.entry_id)
+            self._release([entry])
             return
         self._mark([entry], message_id)
         done.messages.append(entry.entry_id)
