@@ -46,6 +46,10 @@ EtaSource = Callable[[], "Eta | None"]
 
 SNS = "sns"
 PAGE = "status_page"
+#: the shared page's S3 metadata naming the run it shows ("STARTED_AT RUN_ID"): a run older than it never writes it
+PAGE_RUN_META = "orchestrator-run"
+#: conditional writes of the shared page tried before leaving its upload pending (each lost to another writer)
+PAGE_WRITE_ROUNDS = 3
 #: the milestone's field holding the ETA as it stood when the milestone was reached (``eta_fields``)
 ETA_FIELD = "eta"
 
@@ -212,32 +216,48 @@ class Delivery:
             return
         if uploads:
             newer = deliver(lambda: self.newer_run(run_id), self.log, what="status_page.newest")
-            if newer:
+            if newer == "":  # this run is the site's newest in the journal: S3 has the last word (``_upload``)
+                newer = deliver(lambda: self._upload(run_id, html), self.log, what="status_page.upload")
+            if newer is None:
+                self._release(uploads)  # failed (logged): pending for the next delivery
+            elif newer:
                 self.log.info("status_page.superseded", run_id=run_id, newer_run_id=newer, key=page.key)
                 done.superseded_by = newer
                 self._mark(uploads, f"superseded: run {newer} is newer; not uploaded")
-            elif newer == "" and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
+            else:
                 done.page_uploaded = True
                 self._mark(uploads, f"s3://{page.bucket}/{page.key}")
-            else:
-                self._release(uploads)
         done.link = deliver(self.page_link, self.log, what="status_page.link")
 
     def newer_run(self, run_id: str) -> str:
-        """The id of the site's newest run when it started after ``run_id`` (whose page then must not be the
-        live one), else "". Runs are ordered by start time, then id (the journal's listing order)."""
+        """The id of the site's newest run in the journal when it started after ``run_id`` (whose page then
+        must not be the live one), else "". Runs are ordered by start time, then id (the journal's order)."""
         run = self.journal.get_run(run_id)
         for newest in self.journal.list_runs(limit=1, site=run.site):
             if (newest.started_at or "", newest.run_id) > (run.started_at or "", run.run_id):
                 return newest.run_id
         return ""
 
-    def _upload(self, html: str) -> bool:
+    def _upload(self, run_id: str, html: str) -> str:
+        """Write the shared page unless S3 holds a newer run's: the object names its run (start time and id,
+        metadata ``PAGE_RUN_META``) and is replaced only by a conditional PUT on the ETag read (or only where
+        there is none), so that a run whose process (or machine: another journal) lost a race to a newer run
+        never writes over it. Returns "" when written, else the newer run's id."""
         page = self.site.notify.status_page
         assert page is not None
-        self.services.s3.put_page(page.bucket, page.key, html)
-        self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
-        return True
+        run = self.journal.get_run(run_id)
+        mine = (run.started_at or "", run_id)
+        for _ in range(PAGE_WRITE_ROUNDS):
+            head = self.services.s3.head(page.bucket, page.key)
+            live = ((head or {}).get("Metadata") or {}).get(PAGE_RUN_META, "").split(" ", 1)
+            if len(live) == 2 and (live[0], live[1]) > mine:
+                return live[1]
+            metadata = {PAGE_RUN_META: " ".join(mine)}
+            if self.services.s3.put_page(page.bucket, page.key, html, metadata=metadata,
+                                         replacing=(head or {}).get("ETag"), absent=head is None):
+                self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
+                return ""
+        raise RuntimeError(f"the status page kept being rewritten by others ({PAGE_WRITE_ROUNDS} tries)")
 
     def page_link(self) -> str | None:
         """A presigned GET of the page, valid for the site's ``link_expiry_seconds``; None without a bucket."""

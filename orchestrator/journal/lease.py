@@ -58,8 +58,9 @@ def describe_lock(lock: LockInfo) -> str:
 
 
 #: how long a claim on an outbox entry (``Outbox.claim_outbox``) lasts: longer than one send with its retries
-#: (the ``notify`` policy); a claimer on another host that died holds its entries this long at most
-CLAIM_SECONDS = 120.0
+#: (the ``notify`` policy: 4 tries of at most 35 s, ~150 s in all); a claimer on another host that died holds
+#: its entries this long at most
+CLAIM_SECONDS = 180.0
 
 
 def claimer_id(token: str) -> str:

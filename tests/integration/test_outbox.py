@@ -403,10 +403,13 @@ def test_team_mode_four_status_on_two_machines_send_each_pending_message_once(mo
     assert [e.entry_id for e in team.outbox(run.run_id) if e.pending] == []
 
 
-def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto_site, tmp_path):
+@pytest.mark.parametrize("machines", [1, 2])
+def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto_site, tmp_path, machines):
     """The repro of issue 23: the page bucket is gone during a failback (its page uploads stay pending), it is
     recreated, a failover runs, then `status --last 3` delivers the failback's pending page: the shared page
-    in S3 stays the failover's (the failback's page is kept beside its own report, marked superseded)."""
+    in S3 stays the failover's (the failback's page is kept beside its own report, marked superseded). With
+    two machines that share no journal (the failover ran from another state dir), the page object's own
+    record of its run (S3 metadata, replaced only by a conditional PUT) stops the older page just the same."""
     site_file = _site_file(tmp_path, moto_site)
     s3 = boto3.client("s3", region_name=REGION)
     s3.delete_bucket(Bucket=STATUS_BUCKET)
@@ -419,19 +422,20 @@ def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto
     journal.close()
 
     s3.create_bucket(Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    failover = _failover(tmp_path, site_file, _runbook(tmp_path))
+    other = tmp_path / ("state" if machines == 1 else "machine-b")
+    failover = orchestrator("failover", "--site", str(site_file), "--runbook", str(_runbook(tmp_path)), "--yes",
+                            state_dir=other, env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
     assert failover.returncode == 0, failover.stderr[-2000:]
-    journal = SqliteJournal(tmp_path / "state")
+    journal = SqliteJournal(other)
     [over] = [r.run_id for r in journal.list_runs() if r.run_id != back]
     journal.close()
 
     status = orchestrator("status", "--last", "3", state_dir=tmp_path / "state")
     assert status.returncode == 0, status.stderr[-2000:]
     live = s3.get_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)["Body"].read().decode()
-    reports = tmp_path / "state" / "reports"
-    assert live == (reports / over / "status.html").read_text()
-    assert live != (reports / back / "status.html").read_text()
-    assert "Failback" in (reports / back / "status.html").read_text()  # its own copy, beside its report
+    assert live == (other / "reports" / over / "status.html").read_text()
+    own = (tmp_path / "state" / "reports" / back / "status.html").read_text()
+    assert live != own and "Failback" in own  # its own copy, beside its report
     assert f"status page of run {back} not uploaded: run {over} is newer" in status.stderr
     journal = SqliteJournal(tmp_path / "state")
     try:
@@ -442,3 +446,21 @@ def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto
     again = orchestrator("status", "--last", "3", state_dir=tmp_path / "state")
     assert again.returncode == 0 and "not uploaded" not in again.stderr
     assert s3.get_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)["Body"].read().decode() == live
+
+
+def test_the_shared_page_is_written_only_over_the_object_that_was_read(aws_env):
+    """The page's conditional PUT (moto server): where there is none (If-None-Match *), or over the ETag read
+    (If-Match); a write that lost to another one answers False and changes nothing."""
+    from orchestrator.adapters.aws import AwsSession
+    from orchestrator.adapters.s3 import S3
+
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3 = S3(AwsSession(REGION))
+    assert s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>1</p>", metadata={"orchestrator-run": "a r1"}, absent=True)
+    assert not s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>2</p>", absent=True)
+    head = s3.head(STATUS_BUCKET, PAGE_KEY)
+    assert head is not None and head["Metadata"] == {"orchestrator-run": "a r1"}
+    assert s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>3</p>", replacing=head["ETag"])
+    assert not s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>4</p>", replacing=head["ETag"])
+    assert s3.get_bytes(STATUS_BUCKET, PAGE_KEY) == b"<p>3</p>"
