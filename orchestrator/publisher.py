@@ -9,6 +9,10 @@ and marks each entry sent. During a run ``Publisher`` delivers on a background t
 failing the failover); after a kill -9 the next command that opens the run (``resume``, ``status``) delivers
 what is still pending. Every entry has a stable id (``RUN_ID:MILESTONE``), sent as a message attribute and
 in the body, so a message delivered twice (sent, then killed before it was marked sent) is recognisable.
+
+Several processes may deliver one outbox at once (several ``status`` in an incident, on several machines in
+team mode): each entry is claimed in the journal before it is sent, so it goes out once (issue 23). The shared
+S3 page is written only for the newest run of the site: an older run's page never replaces a newer run's.
 """
 
 from __future__ import annotations
