@@ -464,3 +464,49 @@ def test_the_shared_page_is_written_only_over_the_object_that_was_read(aws_env):
     assert s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>3</p>", replacing=head["ETag"])
     assert not s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>4</p>", replacing=head["ETag"])
     assert s3.get_bytes(STATUS_BUCKET, PAGE_KEY) == b"<p>3</p>"
+
+
+def test_an_older_page_that_loses_the_race_to_a_newer_run_is_not_written(aws_env, tmp_path):
+    """Between the page's read (HeadObject) and its conditional PUT, another machine writes a newer run's page:
+    the PUT fails its If-Match, the page is read again, and the older run gives way (returns the newer id)."""
+    from types import SimpleNamespace
+
+    import structlog
+
+    from orchestrator.adapters.aws import AwsSession
+    from orchestrator.adapters.s3 import S3
+    from orchestrator.journal.records import RunRecord
+    from orchestrator.publisher import PAGE_RUN_META, Delivery
+
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    real = S3(AwsSession(REGION))
+    newer = {PAGE_RUN_META: "2026-11-29T03:10:00.000Z 20261129T031000Z-failover-bbbbbb"}
+
+    class RacingS3:
+        """The real S3 adapter; the newer run's machine writes its page just before our first PUT."""
+
+        raced = False
+
+        def head(self, bucket, key):
+            return real.head(bucket, key)
+
+        def put_page(self, bucket, key, html, **conditions):
+            if not self.raced:
+                self.raced = True
+                assert real.put_page(bucket, key, "<p>newer</p>", metadata=newer)
+            return real.put_page(bucket, key, html, **conditions)
+
+    journal = SqliteJournal(tmp_path / "state")
+    journal.create_run(RunRecord("20261129T030000Z-failback-aaaaaa", "failback", "cc-dr-west", "site.json", {}, {},
+                                 started_at="2026-11-29T03:00:00.000Z"), [])
+    page = SimpleNamespace(bucket=STATUS_BUCKET, key=PAGE_KEY, link_expiry_seconds=600)
+    delivery = Delivery(journal, SimpleNamespace(notify=SimpleNamespace(status_page=page)),  # type: ignore[arg-type]
+                        SimpleNamespace(s3=RacingS3()), tmp_path / "reports", lambda _run: lambda: None,
+                        structlog.get_logger("test"))
+    try:
+        assert delivery._upload("20261129T030000Z-failback-aaaaaa", "<p>older</p>") == \
+            "20261129T031000Z-failover-bbbbbb"
+    finally:
+        journal.close()
+    assert real.get_bytes(STATUS_BUCKET, PAGE_KEY) == b"<p>newer</p>"
