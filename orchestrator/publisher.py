@@ -17,7 +17,6 @@ S3 page is written only for the newest run of the site: an older run's page neve
 
 from __future__ import annotations
 
-import functools
 import threading
 import uuid
 from collections.abc import Callable
@@ -50,6 +49,9 @@ EtaSource = Callable[[], "Eta | None"]
 
 SNS = "sns"
 PAGE = "status_page"
+#: this process as the claimer of the outbox entries it sends (one for all its deliverers: a ``resume`` that
+#: delivered the run's backlog, then its run's publisher)
+CLAIMER = claimer_id(uuid.uuid4().hex[:12])
 #: the shared page's S3 metadata naming the run it shows ("STARTED_AT RUN_ID"): a run older than it never writes it
 PAGE_RUN_META = "orchestrator-run"
 #: conditional writes of the shared page tried before leaving its upload pending (each lost to another writer)
@@ -136,8 +138,8 @@ class Delivery:
         self.log = log
         self._lock = threading.Lock()
         self._etas: dict[str, EtaSource] = {}
-        #: who this deliverer is when it claims outbox entries (``claim_outbox``)
-        self.claimer = claimer_id(uuid.uuid4().hex[:12])
+        #: who delivers when claiming outbox entries (``claim_outbox``): this process, whichever deliverer
+        self.claimer = CLAIMER
 
     def eta(self, run_id: str) -> Eta | None:
         if run_id not in self._etas:
@@ -151,8 +153,10 @@ class Delivery:
         people watching ``status`` in an incident: each entry is claimed in the journal before it is sent
         (``claim_outbox``, atomic) and only its claimer sends it. Messages are claimed in order; at the
         first one another live process holds, this one stops and leaves the rest to it (they go out once, in
-        order). A claim lasts ``CLAIM_SECONDS``; a claimer that died frees its entries at once on its own host
-        (its PID is gone) and when the claim runs out elsewhere: at-least-once only after a crash."""
+        order). A claim lasts ``CLAIM_SECONDS``; a failed send keeps it (this process retries at its next
+        delivery; no journal write on the failure path). A claimer that exited or died frees its entries at
+        once on its own host (its PID is gone) and when the claim runs out elsewhere: at-least-once only after a
+        crash."""
         with self._lock:
             pending = [e for e in self.journal.outbox(run_id) if e.pending]
             done = Delivered()
@@ -183,11 +187,6 @@ class Delivery:
         )
         return taken is True
 
-    def _release(self, entries: list[OutboxEntry]) -> None:
-        for entry in entries:
-            deliver(functools.partial(self.journal.release_outbox, entry.run_id, entry.entry_id, self.claimer),
-                    self.log, what="outbox.release", notification_id=entry.entry_id)
-
     def _view_at(self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str) -> PageView | None:
         """What the run was doing when the milestone was reached (the message may go out later)."""
         moment = parse_iso(at)
@@ -204,13 +203,11 @@ class Delivery:
         (``notify.status_page``) only for the newest run of the site: a run's page never replaces a newer
         run's (an old run's pending upload, delivered late, is marked superseded instead)."""
         if report is None:
-            self._release(uploads)
             return
         now = self.services.clock.now()
         book = self.journal.get_run(run_id).runbook
         view = deliver(lambda: build_view(report, book, eta, now), self.log, what="status_page.render")
         if view is None:
-            self._release(uploads)
             return
         html = render_page(view)
         done.page_file = deliver(lambda: write_page(html, self.report_dir, run_id), self.log, what="status_page.file")
@@ -223,7 +220,7 @@ class Delivery:
             if newer == "":  # this run is the site's newest in the journal: S3 has the last word (``_upload``)
                 newer = deliver(lambda: self._upload(run_id, html), self.log, what="status_page.upload")
             if newer is None:
-                self._release(uploads)  # failed (logged): pending for the next delivery
+                pass  # failed (logged): pending, still claimed by this process, for its next delivery
             elif newer:
                 self.log.info("status_page.superseded", run_id=run_id, newer_run_id=newer, key=page.key)
                 done.superseded_by = newer
@@ -281,7 +278,6 @@ class Delivery:
                              notification_id=entry.entry_id)
         if message_id is None:
             done.failed.append(entry.entry_id)
-            self._release([entry])
             return
         self._mark([entry], message_id)
         done.messages.append(entry.entry_id)

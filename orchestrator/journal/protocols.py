@@ -63,11 +63,7 @@ class Outbox(Protocol):
         """Take the entry for sending, atomically across processes and machines: it becomes ``claimer``'s
         until ``until`` (ISO 8601 UTC) only while it is pending and unclaimed, or its claim ran out
         (``claimed_until`` < ``now``), or it is already ``claimer``'s, or its claimer is ``stale`` (one known
-        dead). True when taken: the caller sends it, then ``mark_sent`` (or ``release_outbox`` on failure)."""
-        ...
-
-    def release_outbox(self, run_id: str, entry_id: str, claimer: str) -> None:
-        """Drop ``claimer``'s claim (its send failed): the entry is free for the next delivery at once."""
+        dead). True when taken: the caller sends it, then ``mark_sent``."""
         ...
 
     def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None: ...

@@ -444,13 +444,6 @@ class SqliteJournal:
             )
         return rows.rowcount == 1
 
-    def release_outbox(self, run_id: str, entry_id: str, claimer: str) -> None:
-        with self._lock:
-            self._db.execute(
-                "UPDATE outbox SET claimed_by=NULL, claimed_until=NULL WHERE run_id=? AND entry_id=? AND claimed_by=?",
-                (run_id, entry_id, claimer),
-            )
-
     def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None:
         with self._lock:
             self._db.execute(

@@ -344,19 +344,6 @@ class DynamoJournal:
             return False
         return True
 
-    def release_outbox(self, run_id: str, entry_id: str, claimer: str) -> None:
-        try:
-            self._table.call(
-                "update_item",
-                TableName=self._table.name,
-                Key=key(run_pk(run_id), f"OUTBOX#{entry_id}"),
-                UpdateExpression="SET claimed_by = :none, claimed_until = :none",
-                ConditionExpression="claimed_by = :me",
-                ExpressionAttributeValues={":me": s(claimer), ":none": {"NULL": True}},
-            )
-        except ConditionFailed:
-            return  # no longer ours (its lease ran out and another process took it)
-
     def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None:
         self._table.call(
             "update_item",
