@@ -353,6 +353,9 @@ def _deliver_pending(settings: app.Settings, journal: Journal, runs: list[RunRec
             sent = ", ".join(done.messages) or "none"
             click.echo(f"delivered pending notifications of run {run.run_id}: {sent}"
                        + ("; status page updated" if done.page_uploaded else ""), err=True)
+        if done is not None and done.superseded_by:
+            click.echo(f"status page of run {run.run_id} not uploaded: run {done.superseded_by} is newer "
+                       "(the live page is its)", err=True)
         if done is not None and done.failed:
             click.echo(f"still pending (sending failed; see the warning above): {', '.join(done.failed)}", err=True)
 

@@ -9,13 +9,19 @@ and marks each entry sent. During a run ``Publisher`` delivers on a background t
 failing the failover); after a kill -9 the next command that opens the run (``resume``, ``status``) delivers
 what is still pending. Every entry has a stable id (``RUN_ID:MILESTONE``), sent as a message attribute and
 in the body, so a message delivered twice (sent, then killed before it was marked sent) is recognisable.
+
+Several processes may deliver one outbox at once (several ``status`` in an incident, on several machines in
+team mode): each entry is claimed in the journal before it is sent, so it goes out once (issue 23). The shared
+S3 page is written only for the newest run of the site: an older run's page never replaces a newer run's.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +29,7 @@ import structlog
 
 from orchestrator.clock import Clock, iso, parse_iso
 from orchestrator.eta import Eta, eta_fields, eta_of
+from orchestrator.journal.lease import CLAIM_SECONDS, claimer_alive, claimer_id
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import OutboxEntry
 from orchestrator.logs import Log
@@ -43,6 +50,13 @@ EtaSource = Callable[[], "Eta | None"]
 
 SNS = "sns"
 PAGE = "status_page"
+#: this process as the claimer of the outbox entries it sends (one for all its deliverers: a ``resume`` that
+#: delivered the run's backlog, then its run's publisher)
+CLAIMER = claimer_id(uuid.uuid4().hex[:12])
+#: the shared page's S3 metadata naming the run it shows ("STARTED_AT RUN_ID"): a run older than it never writes it
+PAGE_RUN_META = "orchestrator-run"
+#: conditional writes of the shared page tried before leaving its upload pending (each lost to another writer)
+PAGE_WRITE_ROUNDS = 3
 #: the milestone's field holding the ETA as it stood when the milestone was reached (``eta_fields``)
 ETA_FIELD = "eta"
 #: the milestone's field set when it was journaled for a run whose orchestrator was gone (killed)
@@ -104,6 +118,8 @@ class Delivered:
     failed: list[str] = field(default_factory=list)
     #: the link as signed: how long it really lives (the signing credentials may end before the configured expiry)
     presigned: PresignedLink | None = None
+    #: the newer run of the site whose page is the live one (this run's page was not uploaded over it)
+    superseded_by: str | None = None
 
 
 class Delivery:
@@ -131,6 +147,8 @@ class Delivery:
         self.live = live
         self._lock = threading.Lock()
         self._etas: dict[str, EtaSource] = {}
+        #: who delivers when claiming outbox entries (``claim_outbox``): this process, whichever deliverer
+        self.claimer = CLAIMER
 
     def eta(self, run_id: str) -> Eta | None:
         if run_id not in self._etas:
@@ -138,21 +156,47 @@ class Delivery:
         return self._etas[run_id]()
 
     def deliver_pending(self, run_id: str) -> Delivered:
-        """Deliver every pending entry of ``run_id``; never raises (each failure is logged, left pending)."""
+        """Deliver every pending entry of ``run_id``; never raises (each failure is logged, left pending).
+
+        Several processes (on several machines in team mode) may deliver the same outbox at once -- several
+        people watching ``status`` in an incident: each entry is claimed in the journal before it is sent
+        (``claim_outbox``, atomic) and only its claimer sends it. Messages are claimed in order; at the
+        first one another live process holds, this one stops and leaves the rest to it (they go out once, in
+        order). A claim lasts ``CLAIM_SECONDS``; a failed send keeps it (this process retries at its next
+        delivery; no journal write on the failure path). A claimer that exited or died frees its entries at
+        once on its own host (its PID is gone) and when the claim runs out elsewhere: at-least-once only after a
+        crash."""
         with self._lock:
             pending = [e for e in self.journal.outbox(run_id) if e.pending]
             done = Delivered()
             if not pending:
                 return done
+            uploads = [e for e in pending if e.channel == PAGE and self._claim(e)]
             report = deliver(lambda: build_report(self.journal, run_id), self.log, what="status_page.report")
             eta = deliver(lambda: self.eta(run_id), self.log, what="eta")
-            self._publish_page(run_id, report, eta, [e for e in pending if e.channel == PAGE], done)
+            self._publish_page(run_id, report, eta, uploads, done)
             for entry in (e for e in pending if e.channel == SNS):
+                if not self._claim(entry):
+                    self.log.info("outbox.claimed_elsewhere", run_id=run_id, notification_id=entry.entry_id)
+                    break
                 then = eta_of(entry.fields.get(ETA_FIELD)) or eta  # the ETA when the milestone was reached
                 # a milestone journaled for a run whose orchestrator was gone (``orphaned``) shows it stopped
                 live = not entry.fields.get(ORPHANED_FIELD)
                 self._send_message(entry, self._view_at(run_id, report, then, entry.created_at, live), done)
             return done
+
+    def _claim(self, entry: OutboxEntry) -> bool:
+        """Take ``entry`` for sending (journal-atomic); False when it was sent or another live process has it."""
+        now = self.services.clock.now()
+        stale = entry.claimed_by if entry.claimed_by and claimer_alive(entry.claimed_by) is False else None
+        taken = deliver(
+            lambda: self.journal.claim_outbox(
+                entry.run_id, entry.entry_id, self.claimer, iso(now) or "",
+                iso(now + timedelta(seconds=CLAIM_SECONDS)) or "", stale,
+            ),
+            self.log, what="outbox.claim", notification_id=entry.entry_id,
+        )
+        return taken is True
 
     def _view_at(
         self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str, live: bool = True
@@ -169,6 +213,9 @@ class Delivery:
     def _publish_page(
         self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, uploads: list[OutboxEntry], done: Delivered
     ) -> None:
+        """The run's own page file (``REPORT_DIR/RUN_ID/status.html``) always; the shared, live page in S3
+        (``notify.status_page``) only for the newest run of the site: a run's page never replaces a newer
+        run's (an old run's pending upload, delivered late, is marked superseded instead)."""
         if report is None:
             return
         now = self.services.clock.now()
@@ -188,16 +235,49 @@ class Delivery:
         if page is None:
             self._mark(uploads, str(done.page_file) if done.page_file else None)
             return
-        if uploads and deliver(lambda: self._upload(html), self.log, what="status_page.upload") is True:
-            done.page_uploaded = True
-            self._mark(uploads, f"s3://{page.bucket}/{page.key}")
+        if uploads:
+            newer = deliver(lambda: self.newer_run(run_id), self.log, what="status_page.newest")
+            if newer == "":  # this run is the site's newest in the journal: S3 has the last word (``_upload``)
+                newer = deliver(lambda: self._upload(run_id, html), self.log, what="status_page.upload")
+            if newer is None:
+                pass  # failed (logged): pending, still claimed by this process, for its next delivery
+            elif newer:
+                self.log.info("status_page.superseded", run_id=run_id, newer_run_id=newer, key=page.key)
+                done.superseded_by = newer
+                self._mark(uploads, f"superseded: run {newer} is newer; not uploaded")
+            else:
+                done.page_uploaded = True
+                self._mark(uploads, f"s3://{page.bucket}/{page.key}")
 
-    def _upload(self, html: str) -> bool:
+    def newer_run(self, run_id: str) -> str:
+        """The id of the site's newest run in the journal when it started after ``run_id`` (whose page then
+        must not be the live one), else "". Runs are ordered by start time, then id (the journal's order)."""
+        run = self.journal.get_run(run_id)
+        for newest in self.journal.list_runs(limit=1, site=run.site):
+            if (newest.started_at or "", newest.run_id) > (run.started_at or "", run.run_id):
+                return newest.run_id
+        return ""
+
+    def _upload(self, run_id: str, html: str) -> str:
+        """Write the shared page unless S3 holds a newer run's: the object names its run (start time and id,
+        metadata ``PAGE_RUN_META``) and is replaced only by a conditional PUT on the ETag read (or only where
+        there is none), so that a run whose process (or machine: another journal) lost a race to a newer run
+        never writes over it. Returns "" when written, else the newer run's id."""
         page = self.site.notify.status_page
         assert page is not None
-        self.services.s3.put_page(page.bucket, page.key, html)
-        self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
-        return True
+        run = self.journal.get_run(run_id)
+        mine = (run.started_at or "", run_id)
+        for _ in range(PAGE_WRITE_ROUNDS):
+            head = self.services.s3.head(page.bucket, page.key)
+            live = ((head or {}).get("Metadata") or {}).get(PAGE_RUN_META, "").split(" ", 1)
+            if len(live) == 2 and (live[0], live[1]) > mine:
+                return live[1]
+            metadata = {PAGE_RUN_META: " ".join(mine)}
+            if self.services.s3.put_page(page.bucket, page.key, html, metadata=metadata,
+                                         replacing=(head or {}).get("ETag"), absent=head is None):
+                self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
+                return ""
+        raise RuntimeError(f"the status page kept being rewritten by others ({PAGE_WRITE_ROUNDS} tries)")
 
     def page_link(self) -> PresignedLink | None:
         """A presigned GET of the page, valid for the site's ``link_expiry_seconds`` or until the credentials

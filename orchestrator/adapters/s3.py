@@ -53,6 +53,10 @@ class PresignedLink:
     limited_by: str | None = None
 
 
+#: the codes of a conditional PUT that lost to another write of the same object
+_RACE_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+
+
 class S3:
     """Object operations on one AWS session (the S3 client is built on first use)."""
 
@@ -108,18 +112,34 @@ class S3:
             **checksum,
         )
 
-    def put_page(self, bucket: str, key: str, html: str, *, policy: str = "notify") -> None:
-        """Publish an HTML page that browsers and CDNs must fetch afresh every time (the live status page)."""
-        self.aws.call(
-            "s3",
-            "put_object",
-            policy=policy,
-            Bucket=bucket,
-            Key=key,
-            Body=html.encode("utf-8"),
-            ContentType="text/html; charset=utf-8",
-            CacheControl="no-cache",
-        )
+    def put_page(
+        self, bucket: str, key: str, html: str, *, policy: str = "notify", metadata: dict[str, str] | None = None,
+        replacing: str | None = None, absent: bool = False,
+    ) -> bool:
+        """Publish an HTML page that browsers and CDNs must fetch afresh every time (the live status page).
+
+        A conditional write when asked: only over the object of ETag ``replacing`` (If-Match), or only where
+        there is none (``absent``: If-None-Match *). False when that condition failed (another write of the
+        object came first: S3's ``PreconditionFailed``, or ``ConditionalRequestConflict`` for two at once)."""
+        condition = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"} if absent else {}
+        try:
+            self.aws.call(
+                "s3",
+                "put_object",
+                policy=policy,
+                Bucket=bucket,
+                Key=key,
+                Body=html.encode("utf-8"),
+                ContentType="text/html; charset=utf-8",
+                CacheControl="no-cache",
+                Metadata=metadata or {},
+                **condition,
+            )
+        except OrchestratorError as exc:
+            if condition and getattr(exc, "code", "") in _RACE_CODES:
+                return False
+            raise
+        return True
 
     def presigned_get(self, bucket: str, key: str, expires_seconds: int) -> str:
         """A link that fetches the object without credentials until it expires (computed locally: no call)."""

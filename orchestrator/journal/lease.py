@@ -72,3 +72,26 @@ def describe_lock(lock: LockInfo) -> str:
         f"site {lock.site!r} is locked by run {holder.run_id} "
         f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}"
     )
+
+
+#: how long a claim on an outbox entry (``Outbox.claim_outbox``) lasts: longer than one send with its retries
+#: (the ``notify`` policy: 4 tries of at most 35 s, ~150 s in all); a claimer on another host that died holds
+#: its entries this long at most
+CLAIM_SECONDS = 180.0
+
+
+def claimer_id(token: str) -> str:
+    """Who claims outbox entries: this process (host, PID, its start time) and ``token`` (one deliverer)."""
+    me = Holder.me("")
+    return f"{me.host}|{me.pid}|{me.pid_start}|{token}"
+
+
+def claimer_alive(claimer: str) -> bool | None:
+    """Like ``holder_alive``, for a ``claimer_id``: True/False on this host, None on another (or unreadable:
+    its claim then lasts until its ``claimed_until``)."""
+    try:
+        host, pid, start, _token = claimer.rsplit("|", 3)
+        holder = Holder("", host, int(pid), start)
+    except ValueError:
+        return None
+    return holder_alive(holder)

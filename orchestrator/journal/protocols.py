@@ -57,6 +57,15 @@ class Outbox(Protocol):
         """Every entry of the run, in the order they were created."""
         ...
 
+    def claim_outbox(
+        self, run_id: str, entry_id: str, claimer: str, now: str, until: str, stale: str | None = None
+    ) -> bool:
+        """Take the entry for sending, atomically across processes and machines: it becomes ``claimer``'s
+        until ``until`` (ISO 8601 UTC) only while it is pending and unclaimed, or its claim ran out
+        (``claimed_until`` < ``now``), or it is already ``claimer``'s, or its claimer is ``stale`` (one known
+        dead). True when taken: the caller sends it, then ``mark_sent``."""
+        ...
+
     def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None: ...
 
 

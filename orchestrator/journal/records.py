@@ -71,6 +71,10 @@ class OutboxEntry:
     sent_at: str | None = None
     #: what the far side answered (the SNS MessageId, the S3 key)
     receipt: str | None = None
+    #: the process delivering it now (``claimer_id``), until ``claimed_until`` (ISO 8601 UTC): a claim taken
+    #: atomically before sending, so that several processes delivering the same outbox send it once (issue 23)
+    claimed_by: str | None = None
+    claimed_until: str | None = None
 
     @property
     def pending(self) -> bool:

@@ -69,11 +69,16 @@ CREATE TABLE IF NOT EXISTS drills (
     run_id TEXT PRIMARY KEY, site TEXT, finished_at TEXT, entry TEXT);
 CREATE TABLE IF NOT EXISTS outbox (
     entry_id TEXT PRIMARY KEY, run_id TEXT, channel TEXT, milestone TEXT, created_at TEXT, fields TEXT,
-    seq INTEGER, sent_at TEXT, receipt TEXT);
+    seq INTEGER, sent_at TEXT, receipt TEXT, claimed_by TEXT, claimed_until TEXT);
 CREATE INDEX IF NOT EXISTS outbox_run ON outbox(run_id, seq);
 """
 
-_OUTBOX_COLUMNS = ("entry_id", "run_id", "channel", "milestone", "created_at", "fields", "seq", "sent_at", "receipt")
+_OUTBOX_COLUMNS = (
+    "entry_id", "run_id", "channel", "milestone", "created_at", "fields", "seq", "sent_at", "receipt",
+    "claimed_by", "claimed_until",
+)
+#: outbox columns added after the table's first release (a journal written before gets them when opened)
+_OUTBOX_ADDED = ("claimed_by", "claimed_until")
 
 _STEP_COLUMNS = (
     "run_id",
@@ -146,6 +151,10 @@ class SqliteJournal:
             raise JournalDamaged(self.path, " ".join(" ".join(problems).split()))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        for column in _OUTBOX_ADDED:
+            if column not in columns:  # under the state dir's exclusive lock: one opener adds it
+                self._db.execute(f"ALTER TABLE outbox ADD COLUMN {column} TEXT")
 
     def _check_identity(self) -> None:
         """Called before each write: is the file at ``path`` still the one this connection writes to?"""
@@ -423,6 +432,18 @@ class SqliteJournal:
                 for r in rows
             ]
 
+    def claim_outbox(
+        self, run_id: str, entry_id: str, claimer: str, now: str, until: str, stale: str | None = None
+    ) -> bool:
+        """One UPDATE, atomic across processes (SQLite's write lock): see ``protocols.Outbox.claim_outbox``."""
+        with self._lock:
+            rows = self._db.execute(
+                "UPDATE outbox SET claimed_by=?, claimed_until=? WHERE run_id=? AND entry_id=? AND sent_at IS NULL AND "
+                "(claimed_by IS NULL OR claimed_until IS NULL OR claimed_until < ? OR claimed_by=? OR claimed_by=?)",
+                (claimer, until, run_id, entry_id, now, claimer, stale or claimer),
+            )
+        return rows.rowcount == 1
+
     def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None:
         with self._lock:
             self._db.execute(
@@ -495,7 +516,8 @@ class SqliteJournal:
                     )
                     self._db.execute("INSERT OR IGNORE INTO main.drills SELECT * FROM rescued.drills")
                     self._db.execute(
-                        "INSERT OR IGNORE INTO main.outbox SELECT * FROM rescued.outbox "
+                        f"INSERT OR IGNORE INTO main.outbox ({','.join(_OUTBOX_COLUMNS)}) "  # noqa: S608
+                        f"SELECT {','.join(_OUTBOX_COLUMNS)} FROM rescued.outbox "
                         "WHERE run_id IN (SELECT run_id FROM new_runs)"
                     )
                     self._db.execute("DROP TABLE new_runs")

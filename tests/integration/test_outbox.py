@@ -7,6 +7,9 @@ headers browsers and CDNs need, and the presigned link in the message fetches it
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,7 +24,7 @@ from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.records import OutboxEntry
 from orchestrator.journal.sqlite import SqliteJournal
 from tests.fixtures.aws import REGION, received_notifications
-from tests.helpers import orchestrator, write_runbook
+from tests.helpers import REPO, orchestrator, write_runbook
 from tests.support.awsproxy import AwsProxy
 
 pytestmark = pytest.mark.integration
@@ -53,6 +56,14 @@ steps:
 """
 
 
+def _team_table() -> None:
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="cc-dr-runs", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
+
+
 def _site_file(tmp_path: Path, site, status_page: bool = True) -> Path:
     data = site_change.journaled(site)
     if status_page:
@@ -64,11 +75,16 @@ def _site_file(tmp_path: Path, site, status_page: bool = True) -> Path:
     return path
 
 
-def _runbook(tmp_path: Path, last: str = "builtin.marker") -> Path:
+def _runbook(tmp_path: Path, last: str = "builtin.marker", kind: str = "failover") -> Path:
     markers = tmp_path / "markers"
     markers.mkdir(exist_ok=True)
     last_with = f'    with: {{dir: "{markers}"}}' if last == "builtin.marker" else ""
-    return write_runbook(tmp_path, RUNBOOK % {"dir": markers, "last": last, "last_with": last_with})
+    text = RUNBOOK % {"dir": markers, "last": last, "last_with": last_with}
+    if kind != "failover":
+        text = text.replace("name: failover\nkind: failover", f"name: {kind}\nkind: {kind}")
+        (tmp_path / kind).mkdir(exist_ok=True)
+        return write_runbook(tmp_path / kind, text)
+    return write_runbook(tmp_path, text)
 
 
 def _failover(tmp_path: Path, site_file: Path, book: Path, **env: str):
@@ -334,3 +350,229 @@ def test_the_eta_in_the_messages_is_learned_from_the_drill_history(moto_site, tm
     later = [n["body"] for n in received_notifications(moto_site) if n["body"]["milestone"] == "prepared"]
     assert later and later[-1]["eta"].startswith("Service expected back between ")
     assert "learned from 2 drills" in later[-1]["eta"]
+
+
+# ---------------------------------------------------------------------------------------------- issue 23
+
+
+def test_a_claim_is_taken_once_until_sent_run_out_or_its_claimer_is_dead(journal):
+    """Both backends: an entry claimed by one process cannot be claimed by another while the claim lasts; it
+    can when the claim ran out, or when its claimer is known dead (``stale``); the claimer may renew its own
+    claim; a sent entry is claimed by nobody."""
+    journal.add_outbox(OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T03:00:00.000Z", {}, 1))
+    at, until, later = "2026-11-29T03:00:00.000Z", "2026-11-29T03:02:00.000Z", "2026-11-29T03:02:00.001Z"
+    assert journal.claim_outbox("r1", "r1:started", "a", at, until)
+    assert not journal.claim_outbox("r1", "r1:started", "b", at, until)
+    assert journal.claim_outbox("r1", "r1:started", "a", at, until)  # a retried claim of one's own
+    [entry] = journal.outbox("r1")
+    assert (entry.claimed_by, entry.claimed_until, entry.pending) == ("a", until, True)
+    assert journal.claim_outbox("r1", "r1:started", "b", later, "2026-11-29T03:04:00.000Z")  # a's claim ran out
+    assert not journal.claim_outbox("r1", "r1:started", "c", later, until)
+    assert not journal.claim_outbox("r1", "r1:started", "c", later, until, stale="a")  # a's claim is gone anyway
+    assert journal.claim_outbox("r1", "r1:started", "c", later, until, stale="b")  # b is dead
+    assert journal.outbox("r1")[0].claimed_by == "c"
+    journal.mark_sent("r1", "r1:started", at, "message-1")
+    assert not journal.claim_outbox("r1", "r1:started", "d", later, until)
+    assert not journal.claim_outbox("r1", "r1:missing", "d", at, until)
+
+
+def test_a_journal_written_before_claims_gets_their_columns(tmp_path):
+    """A state dir whose outbox table predates claims (no claimed_by/claimed_until) opens, keeps its entries
+    and claims them."""
+    import sqlite3
+
+    (tmp_path / "state").mkdir()
+    old = sqlite3.connect(tmp_path / "state" / "journal.sqlite")
+    old.executescript(
+        "CREATE TABLE runs (run_id TEXT PRIMARY KEY, kind TEXT, site TEXT, site_file TEXT, runbook TEXT, "
+        "options TEXT, status TEXT, started_at TEXT, finished_at TEXT, error TEXT, resumes INTEGER DEFAULT 0);"
+        "CREATE TABLE outbox (entry_id TEXT PRIMARY KEY, run_id TEXT, channel TEXT, milestone TEXT, "
+        "created_at TEXT, fields TEXT, seq INTEGER, sent_at TEXT, receipt TEXT);"
+        "INSERT INTO outbox VALUES ('r1:started', 'r1', 'sns', 'started', '2026-11-29T03:00:00.000Z', '{}', 1, "
+        "NULL, NULL);")
+    old.commit()
+    old.close()
+    journal = SqliteJournal(tmp_path / "state")
+    try:
+        [entry] = journal.outbox("r1")
+        assert entry.pending and entry.claimed_by is None
+        assert journal.claim_outbox("r1", "r1:started", "a", "2026-11-29T03:00:00.000Z", "2026-11-29T03:02:00.000Z")
+    finally:
+        journal.close()
+
+
+def _status_at_once(count: int, barrier: Path, args: list[list[str]], state_dirs: list[Path]):
+    """``count`` real `status` processes started together; each reads the outbox, then waits until all have read
+    it (the test hook's barrier), so that every one of them sees the same messages pending."""
+    barrier.mkdir()
+    code = ("import sys, tests.support.killpoints; from orchestrator.cli import main; "
+            "main(sys.argv[1:])")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, "status", *args[i % len(args)]], cwd=REPO, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dirs[i % len(state_dirs)]),
+                 "ORCHESTRATOR_TEST_OUTBOX_BARRIER": f"{barrier},{count}"},
+        )
+        for i in range(count)
+    ]
+    results = [(p, *p.communicate(timeout=120)) for p in processes]
+    for process, _out, err in results:
+        assert process.returncode == 0, err[-2000:]
+    assert len(list(barrier.iterdir())) == count  # every process did read the outbox with messages pending
+    return [err for _p, _out, err in results]
+
+
+def _pending_messages_after_a_throttled_run(tmp_path: Path, site_file: Path, moto_server) -> None:
+    """A run whose every SNS publish was throttled: its messages stay pending in the outbox."""
+    with _SnsThrottle(moto_server) as proxy:
+        result = _failover(tmp_path, site_file, _runbook(tmp_path), AWS_ENDPOINT_URL=proxy.endpoint)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_four_status_at_once_send_each_pending_message_once(moto_site, moto_server, tmp_path):
+    """Four people run `status` at the same moment (four processes, one state dir) while a run's messages are
+    pending (SNS was throttled during the run): each message reaches the topic's SQS queue exactly once, and
+    the outbox is left with nothing pending."""
+    site_file = _site_file(tmp_path, moto_site)
+    _pending_messages_after_a_throttled_run(tmp_path, site_file, moto_server)
+    run_id = _only_run(tmp_path)
+    journal = SqliteJournal(tmp_path / "state")
+    pending = [e.entry_id for e in journal.outbox(run_id) if e.pending and e.channel == "sns"]
+    journal.close()
+    assert len(pending) >= 4 and received_notifications(moto_site) == []
+
+    _status_at_once(4, tmp_path / "barrier", [[run_id]], [tmp_path / "state"])
+    assert _ids(received_notifications(moto_site)) == Counter(dict.fromkeys(pending, 1))
+    journal = SqliteJournal(tmp_path / "state")
+    try:
+        assert [e.entry_id for e in journal.outbox(run_id) if e.pending] == []
+    finally:
+        journal.close()
+
+
+def test_team_mode_four_status_on_two_machines_send_each_pending_message_once(moto_site, moto_server, tmp_path):
+    """Team mode: four `status RUN_ID --site` at once from two state dirs (two machines sharing the DynamoDB
+    table) while the run's messages are pending: each message goes out exactly once."""
+    _team_table()
+    site_file = _site_file(tmp_path, moto_site)
+    site_file.write_text(json.dumps({**json.loads(site_file.read_text()), "state": {"table": "cc-dr-runs"}}))
+    _pending_messages_after_a_throttled_run(tmp_path, site_file, moto_server)
+    team = DynamoJournal("cc-dr-runs", region=REGION)
+    [run] = team.list_runs()
+    pending = [e.entry_id for e in team.outbox(run.run_id) if e.pending and e.channel == "sns"]
+    assert len(pending) >= 4 and received_notifications(moto_site) == []
+
+    _status_at_once(4, tmp_path / "barrier", [[run.run_id, "--site", str(site_file)]],
+                    [tmp_path / "machine-a", tmp_path / "machine-b"])
+    assert _ids(received_notifications(moto_site)) == Counter(dict.fromkeys(pending, 1))
+    assert [e.entry_id for e in team.outbox(run.run_id) if e.pending] == []
+
+
+@pytest.mark.parametrize("machines", [1, 2])
+def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto_site, tmp_path, machines):
+    """The repro of issue 23: the page bucket is gone during a failback (its page uploads stay pending), it is
+    recreated, a failover runs, then `status --last 3` delivers the failback's pending page: the shared page
+    in S3 stays the failover's (the failback's page is kept beside its own report, marked superseded). With
+    two machines that share no journal (the failover ran from another state dir), the page object's own
+    record of its run (S3 metadata, replaced only by a conditional PUT) stops the older page just the same."""
+    site_file = _site_file(tmp_path, moto_site)
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.delete_bucket(Bucket=STATUS_BUCKET)
+    failback = orchestrator("failback", "--site", str(site_file), "--runbook", str(_runbook(tmp_path, kind="failback")),
+                            "--yes", state_dir=tmp_path / "state", env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    assert failback.returncode == 0, failback.stderr[-2000:]
+    back = _only_run(tmp_path)
+    journal = SqliteJournal(tmp_path / "state")
+    assert [e.entry_id for e in journal.outbox(back) if e.pending and e.channel == "status_page"]
+    journal.close()
+
+    s3.create_bucket(Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    other = tmp_path / ("state" if machines == 1 else "machine-b")
+    failover = orchestrator("failover", "--site", str(site_file), "--runbook", str(_runbook(tmp_path)), "--yes",
+                            state_dir=other, env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    assert failover.returncode == 0, failover.stderr[-2000:]
+    journal = SqliteJournal(other)
+    [over] = [r.run_id for r in journal.list_runs() if r.run_id != back]
+    journal.close()
+
+    status = orchestrator("status", "--last", "3", state_dir=tmp_path / "state")
+    assert status.returncode == 0, status.stderr[-2000:]
+    live = s3.get_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)["Body"].read().decode()
+    assert live == (other / "reports" / over / "status.html").read_text()
+    own = (tmp_path / "state" / "reports" / back / "status.html").read_text()
+    assert live != own and "Failback" in own  # its own copy, beside its report
+    assert f"status page of run {back} not uploaded: run {over} is newer" in status.stderr
+    journal = SqliteJournal(tmp_path / "state")
+    try:
+        pages = [e for e in journal.outbox(back) if e.channel == "status_page"]
+        assert pages and all(not e.pending and e.receipt.startswith(f"superseded: run {over}") for e in pages)
+    finally:
+        journal.close()
+    again = orchestrator("status", "--last", "3", state_dir=tmp_path / "state")
+    assert again.returncode == 0 and "not uploaded" not in again.stderr
+    assert s3.get_object(Bucket=STATUS_BUCKET, Key=PAGE_KEY)["Body"].read().decode() == live
+
+
+def test_the_shared_page_is_written_only_over_the_object_that_was_read(aws_env):
+    """The page's conditional PUT (moto server): where there is none (If-None-Match *), or over the ETag read
+    (If-Match); a write that lost to another one answers False and changes nothing."""
+    from orchestrator.adapters.aws import AwsSession
+    from orchestrator.adapters.s3 import S3
+
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3 = S3(AwsSession(REGION))
+    assert s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>1</p>", metadata={"orchestrator-run": "a r1"}, absent=True)
+    assert not s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>2</p>", absent=True)
+    head = s3.head(STATUS_BUCKET, PAGE_KEY)
+    assert head is not None and head["Metadata"] == {"orchestrator-run": "a r1"}
+    assert s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>3</p>", replacing=head["ETag"])
+    assert not s3.put_page(STATUS_BUCKET, PAGE_KEY, "<p>4</p>", replacing=head["ETag"])
+    assert s3.get_bytes(STATUS_BUCKET, PAGE_KEY) == b"<p>3</p>"
+
+
+def test_an_older_page_that_loses_the_race_to_a_newer_run_is_not_written(aws_env, tmp_path):
+    """Between the page's read (HeadObject) and its conditional PUT, another machine writes a newer run's page:
+    the PUT fails its If-Match, the page is read again, and the older run gives way (returns the newer id)."""
+    from types import SimpleNamespace
+
+    import structlog
+
+    from orchestrator.adapters.aws import AwsSession
+    from orchestrator.adapters.s3 import S3
+    from orchestrator.journal.records import RunRecord
+    from orchestrator.publisher import PAGE_RUN_META, Delivery
+
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    real = S3(AwsSession(REGION))
+    newer = {PAGE_RUN_META: "2026-11-29T03:10:00.000Z 20261129T031000Z-failover-bbbbbb"}
+
+    class RacingS3:
+        """The real S3 adapter; the newer run's machine writes its page just before our first PUT."""
+
+        raced = False
+
+        def head(self, bucket, key):
+            return real.head(bucket, key)
+
+        def put_page(self, bucket, key, html, **conditions):
+            if not self.raced:
+                self.raced = True
+                assert real.put_page(bucket, key, "<p>newer</p>", metadata=newer)
+            return real.put_page(bucket, key, html, **conditions)
+
+    journal = SqliteJournal(tmp_path / "state")
+    journal.create_run(RunRecord("20261129T030000Z-failback-aaaaaa", "failback", "cc-dr-west", "site.json", {}, {},
+                                 started_at="2026-11-29T03:00:00.000Z"), [])
+    page = SimpleNamespace(bucket=STATUS_BUCKET, key=PAGE_KEY, link_expiry_seconds=600)
+    delivery = Delivery(journal, SimpleNamespace(notify=SimpleNamespace(status_page=page)),  # type: ignore[arg-type]
+                        SimpleNamespace(s3=RacingS3()), tmp_path / "reports", lambda _run: lambda: None,
+                        structlog.get_logger("test"))
+    try:
+        assert delivery._upload("20261129T030000Z-failback-aaaaaa", "<p>older</p>") == \
+            "20261129T031000Z-failover-bbbbbb"
+    finally:
+        journal.close()
+    assert real.get_bytes(STATUS_BUCKET, PAGE_KEY) == b"<p>newer</p>"

@@ -12,7 +12,8 @@ Item layout (hash key ``pk``, range key ``sk``; docs/team-mode.md has the full t
 - ``RUNS`` and ``RUNS#<site>`` / ``<started_at>#<run_id>``   listing of runs (newest first, no scan)
 - ``LOCK#<site>`` / ``LOCK`` and ``TAKEOVER#...``     the site lock and its takeovers (``lock.py``)
 - ``DRILLS`` and ``DRILLS#<site>`` / ``<finished_at>#<run_id>``  drill history (newest first)
-- ``RUN#<run_id>`` / ``OUTBOX#<entry_id>``            one notification of the outbox (pending until ``sent_at``)
+- ``RUN#<run_id>`` / ``OUTBOX#<entry_id>``            one notification of the outbox (pending until ``sent_at``;
+  ``claimed_by``/``claimed_until``: the process sending it, taken by a conditional update)
 
 Why the writes cannot lose an update or apply twice:
 
@@ -318,6 +319,30 @@ class DynamoJournal:
             for item in self._table.query(run_pk(run_id), prefix="OUTBOX#")
         ]
         return sorted(entries, key=lambda e: e.seq)
+
+    def claim_outbox(
+        self, run_id: str, entry_id: str, claimer: str, now: str, until: str, stale: str | None = None
+    ) -> bool:
+        """A conditional update (atomic across machines): see ``protocols.Outbox.claim_outbox``."""
+        try:
+            self._table.call(
+                "update_item",
+                TableName=self._table.name,
+                Key=key(run_pk(run_id), f"OUTBOX#{entry_id}"),
+                UpdateExpression="SET claimed_by = :me, claimed_until = :until",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(sent_at) OR attribute_type(sent_at, :null)) AND "
+                    "(attribute_not_exists(claimed_by) OR attribute_type(claimed_by, :null) "
+                    "OR claimed_until < :now OR claimed_by = :me OR claimed_by = :stale)"
+                ),
+                ExpressionAttributeValues={
+                    ":me": s(claimer), ":until": s(until), ":now": s(now), ":stale": s(stale or claimer),
+                    ":null": s("NULL"),
+                },
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def mark_sent(self, run_id: str, entry_id: str, at: str, receipt: str | None) -> None:
         self._table.call(
