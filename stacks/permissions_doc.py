@@ -90,8 +90,9 @@ IAM, reads the two role policies back from IAM, and runs the CLI under IAM users
   `error: dynamodb.put_item: AccessDeniedException: User: ... is not authorized to perform:
   dynamodb:PutItem ...`, asked once (never retried), with nothing changed in AWS or in the journal;
 - without any one statement of the orchestrator policy, `failover` (for `DrillCleanup`: `drill`) fails on
-  an action of that statement (parametrized, one case per statement); a drill deletes only under
-  `PREFIX/drills/`; and every action of the policy was authorized at least once
+  an action of that statement (parametrized, one case per statement), except `Notify`: without it the
+  failover succeeds, its notifications denied (a notification never fails a run); a drill deletes only
+  under `PREFIX/drills/`; and every action of the policy was authorized at least once
   across the runs;
 - the role policies in IAM are exactly the ones built from the ARNs of the resources deployed.
 
