@@ -145,7 +145,10 @@ def test_every_child_of_up_is_recorded_before_it_is_waited_on(tmp_path, monkeypa
         state = on_disk()
         if pid in {int(state[p]["pid"]) for p in ("moto", "connect", "sshd", "proxy") if p in state}:
             return True
-        return namespace_of(pid) in state.get("tunnel", {}).get("namespaces", {}).values()
+        # inside a recorded namespace, or about to enter it (`ip netns exec NS` before its setns): down's
+        # tunnel.stop kills both kinds
+        names = state.get("tunnel", {}).get("namespaces", {}).values()
+        return namespace_of(pid) in names or pid in {p for n in names for p in tunnel._namespace_pids(n)}
 
     def checked(name, original, pid_of):
         def wait(*args, **kwargs):
