@@ -165,11 +165,15 @@ def restore_bucket(env: CheckEnv) -> tuple:
     return True, f"bucket {bucket}"
 
 
-@check("notify.topic")
+@check("notify.topic", blocking=False)
 def notify_topic(env: CheckEnv) -> tuple:
-    """The milestone SNS topic exists."""
+    """The milestone SNS topic exists. A warning, never blocking: a notification never fails a run (the
+    notifier logs and retries), so a deleted topic must not stop a failover at preflight either; nobody is
+    told by SNS then, which the detail says (``readiness --strict`` fails on it)."""
     arn = env.site.notify.topic_arn
-    return env.services.sns.topic_exists(arn), arn
+    if env.services.sns.topic_exists(arn):
+        return True, arn
+    return False, f"{arn} does not exist: the run goes on, but no milestone message reaches anyone"
 
 
 @check("secrets")

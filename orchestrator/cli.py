@@ -24,6 +24,7 @@ from orchestrator.durations import format_duration, parse_duration
 from orchestrator.engine import Approver, GateRequest, Outcome
 from orchestrator.engine.gates import Answer, DecisionSession
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
+from orchestrator.inputs import file_kind
 from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunRecord
@@ -76,12 +77,22 @@ def _remember_dir(ctx: click.Context, param: click.Parameter, value: Path | None
 
 
 def _writable_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
-    """A file this program will write (``--chart``): not a directory, in a directory it can write."""
+    """A file this program will write (``--chart``): not a directory, in a directory it can write; when it
+    exists, a regular file (writing to a FIFO would wait for a reader forever)."""
     if value is not None:
-        problem = "is a directory" if value.is_dir() else unusable_dir(value.parent)
+        problem = "is a directory" if value.is_dir() else _not_regular(value) or unusable_dir(value.parent)
         if problem:
             raise click.BadParameter(f"{value}: {problem}", ctx=ctx, param=param)
     return value
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why an existing ``path`` is not a regular file to write (a FIFO, a device, a socket), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # missing (it will be created) or unreachable (unusable_dir says why)
+    return None if stat.S_ISREG(mode) else f"is {file_kind(mode)}, not a regular file"
 
 
 def unusable_dir(path: Path) -> str | None:

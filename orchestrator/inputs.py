@@ -3,7 +3,9 @@
 Every input file goes through here before any validation, so that no file, however hostile, can
 make the orchestrator hang, exhaust memory or die of an internal error:
 
-* size: at most ``MAX_INPUT_BYTES`` are read (``--site /dev/zero`` is refused, not read forever);
+* kind: only regular files are read, opened without blocking (``--site FIFO`` would otherwise wait for a
+  writer forever; ``/dev/zero``, a socket, a terminal are refused the same way, before any byte is read);
+* size: at most ``MAX_INPUT_BYTES`` are read;
 * nesting: at most ``MAX_DEPTH`` levels of lists/mappings, checked *before* decoding (Python's JSON
   decoder and PyYAML's composer recurse, so a file nested 100,000 deep would otherwise hit
   RecursionError);
@@ -14,9 +16,12 @@ make the orchestrator hang, exhaust memory or die of an internal error:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 import yaml
@@ -50,8 +55,9 @@ def read_text(path: str | Path, what: str) -> str:
 
 def _read_bounded(path: Path, what: str, source: str) -> bytes:
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
+        data = read_regular_file(path, MAX_INPUT_BYTES + 1)
+    except NotARegularFile as exc:
+        raise InvalidInput(f"{what} is {exc.kind}, not a regular file", source=source) from None
     except OSError as exc:
         raise InvalidInput(_unreadable(exc, what), source=source) from None
     if len(data) > MAX_INPUT_BYTES:
@@ -59,6 +65,54 @@ def _read_bounded(path: Path, what: str, source: str) -> bytes:
             f"{what} is larger than {MAX_INPUT_BYTES >> 20} MiB (is it the right file?)", source=source
         )
     return data
+
+
+class NotARegularFile(OSError):
+    """The path names a FIFO, a device, a socket...: something that is not a regular file."""
+
+    def __init__(self, kind: str):
+        super().__init__(errno.EINVAL, f"{kind}, not a regular file")
+        self.kind = kind
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular_file(path: str | Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file; NotARegularFile for anything else, found without blocking.
+
+    The file is opened with ``O_NONBLOCK`` (opening a FIFO for reading otherwise waits for a writer forever;
+    opening a FIFO or a device this way returns at once) and checked with ``fstat`` on that very descriptor
+    (no window between a check and the open). OSError as ``open`` raises it (missing, permission, a loop)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        mode = None
+        if exc.errno == errno.ENXIO:  # a socket cannot be opened at all: say what it is
+            with contextlib.suppress(OSError):
+                mode = os.stat(path).st_mode
+        if mode is not None and not stat.S_ISREG(mode):
+            raise NotARegularFile(file_kind(mode)) from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+            raise NotARegularFile(file_kind(mode))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=True) as handle:
+            fd = -1
+            return handle.read(limit)
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _unreadable(exc: OSError, what: str) -> str:

@@ -4,6 +4,12 @@ Every failover preflight check, plus drift of the warm site against the site fil
 bounds, bucket protections) and the days since the last successful drill. Blocking failures make the
 site not ready (exit 4); warnings (drift that a failover would not trip on, an old or missing drill)
 fail it only with ``--strict``.
+
+SSH without a secret: the appliance and the SFTP account are checked first by the SSH key exchange alone
+(``*.host_key``: reachable, presenting the pinned host key; no login, no private key). Logging in is needed
+only to look inside: the newest snapshot's age (the SFTP listing) and the appliance's SAs and probe (commands
+run there); readiness does it when the credentials can read the SSH keys. The readiness role cannot, by design
+(least privilege, docs/permissions.md): under it those checks say "not checked" and why, as warnings.
 """
 
 from __future__ import annotations
@@ -12,14 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from orchestrator.adapters.aws import is_access_denied
 from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.estimate import RestoreEstimate, estimate_critical_restore
-from orchestrator.checks import CheckEnv, CheckResult, check, preflight_for, run_checks
+from orchestrator.checks import CheckEnv, CheckFn, CheckResult, check, preflight_for
 from orchestrator.clock import parse_iso
+from orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
-    from orchestrator.site import Site
+    from orchestrator.site import Site, SshEndpoint
 
 #: a drill older than this is a warning
 MAX_DRILL_AGE_DAYS = 30
@@ -104,6 +112,56 @@ def watch_recency(last_round: dict | None, now: datetime) -> CheckResult:
     return CheckResult("watch.recent", True, False, detail)
 
 
+@check("backup.sftp.host_key")
+def sftp_host_key(env: CheckEnv) -> tuple:
+    """The SFTP account's server answers and presents the pinned host key (key exchange only: no login)."""
+    return True, env.services.verify_host_key(env.site.backup.sftp)
+
+
+@check("vpn.appliance.host_key")
+def appliance_host_key(env: CheckEnv) -> tuple:
+    """The VPN appliance answers SSH and presents the pinned host key (key exchange only: no login)."""
+    return True, env.services.verify_host_key(env.site.vpn.appliance)
+
+
+HOST_KEYS = (sftp_host_key, appliance_host_key)
+#: the checks that must log in, by the endpoint whose key they need, and what they look at once logged in
+LOGIN_CHECKS = {
+    "backup.sftp": (("backup.snapshot", "restore.estimate"), "list the snapshots (their age is the RPO)"),
+    "vpn.appliance": (("vpn.appliance", "vpn.probe"), "run swanctl --list-sas and ping there"),
+}
+
+
+def key_refused(services: Services, site: Site, endpoint: SshEndpoint) -> str | None:
+    """Why these credentials cannot have ``endpoint``'s SSH private key (AWS refused them: the readiness role
+    reads no key, by design), or None. Under the site's readiness role (by the caller's identity) the secret
+    is not even asked for."""
+    secret = endpoint.private_key_secret
+    if not secret:
+        return None  # a key file: readable or not, the login checks say
+    role = site.access.readiness_role_arn.rsplit("/", 1)[-1] if site.access else None
+    if role is not None:
+        try:
+            caller = str(services.aws.call("sts", "get_caller_identity").get("Arn", ""))
+        except OrchestratorError:
+            caller = ""
+        if f":assumed-role/{role}/" in caller:
+            return f"the readiness role {role} may not read the SSH key {secret!r} (least privilege)"
+    try:
+        services.secrets.ssh_private_key(endpoint)
+    except OrchestratorError as exc:
+        if is_access_denied(exc):
+            return f"these credentials may not read the SSH key {secret!r} (secretsmanager:GetSecretValue denied)"
+    return None
+
+
+def _not_checked(name: str, where: str, reason: str, purpose: str) -> CheckResult:
+    """A warning (fails only --strict): readiness cannot tell, and says why and how to tell."""
+    return CheckResult(name, False, False, (
+        f"not checked: {reason}; logging in to {where} is needed to {purpose}; its host key was checked without "
+        "logging in; run readiness with credentials that may read the key (the orchestrator role) to check it"))
+
+
 def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS) -> CheckResult:
     """A warning when no drill succeeded in the last ``max_days`` days."""
     good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
@@ -151,13 +209,29 @@ class Readiness:
         }
 
 
+def _ordered(site: Site) -> list[CheckFn]:
+    """The preflight checks with the host-key checks before the first one that logs in, then the drift."""
+    checks = list(preflight_for(site))
+    first_login = next(i for i, c in enumerate(checks) if c.check_name == "backup.snapshot")  # type: ignore[attr-defined]
+    return [*checks[:first_login], *HOST_KEYS, *checks[first_login:], *DRIFT]
+
+
 def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, strict: bool = False,
              max_drill_age_days: int = MAX_DRILL_AGE_DAYS, half_done: list[str] | None = None,
              extra: list[CheckResult] | None = None) -> Readiness:
     env = CheckEnv(services, site)
+    not_checked: dict[str, CheckResult] = {}
+    for where, endpoint in (("backup.sftp", site.backup.sftp), ("vpn.appliance", site.vpn.appliance)):
+        reason = key_refused(services, site, endpoint)
+        if reason is not None:
+            names, purpose = LOGIN_CHECKS[where]
+            not_checked.update({n: _not_checked(n, where, reason, purpose) for n in names})
     results = [stopped_failovers(half_done or []), *(extra or [])]
-    results += run_checks((*preflight_for(site), *DRIFT), env)
+    results += [not_checked.get(c.check_name) or c(env) for c in _ordered(site)]  # type: ignore[attr-defined]
     results.append(drill_recency(drills, now, max_drill_age_days))
-    estimate_check, estimate = restore_estimate(services, site, drills)
+    if "restore.estimate" in not_checked:
+        estimate_check, estimate = not_checked["restore.estimate"], None
+    else:
+        estimate_check, estimate = restore_estimate(services, site, drills)
     results.append(estimate_check)
     return Readiness(site.site, results, strict, estimate)

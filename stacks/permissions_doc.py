@@ -47,7 +47,11 @@ The warm-site stack declares two IAM roles when its config has an `access` key
 
 - **`SITE-orchestrator`**: what `failover`, `failback`, `drill` and `resume` need, and nothing else. An
   operator assumes it for an incident; the scheduled drill assumes it through GitHub's OIDC provider.
-- **`SITE-readiness`**: read-only, on the same resources: `readiness`, `status`, `drills`.
+- **`SITE-readiness`**: read-only, on the same resources: `readiness`, `status`, `drills`. It reads no SSH
+  private key (only that the key secrets exist): readiness checks the appliance's and the SFTP account's host
+  keys by the SSH key exchange alone, without logging in. What only a login shows (the newest snapshot's age,
+  the appliance's SAs and probe) it reports as "not checked" warnings under this role; run readiness with the
+  orchestrator role to check those too.
 
 Every statement names this site's resources by ARN (below, placeholders in capitals). The only
 `"Resource": "*"` is for {unscopable}: AWS supports no resource-level permission for these Describe calls.
@@ -56,12 +60,20 @@ Amazon Connect operations (`connect:*` actions, each named) are granted only whe
 traffic distribution group by its one ARN (in the instance's Region, where it is created), the instance's
 resources in both Regions of the Global Resiliency pair (the replica keeps the instance's id).
 
+Deleting is granted only under `PREFIX/drills/`: a drill restores into its own folder there and its clean-up
+deletes exactly that; the restored copy of a failover is never deleted.
+
 Trust (both roles): `sts:AssumeRole` by the principals listed in `access.principals` (principal = their
-accounts' root, condition `ArnLike aws:PrincipalArn` = the list: an SSO permission set's role can be given
-with a `*` for its random suffix), and, with `access.github`, `sts:AssumeRoleWithWebIdentity` by
-`{host}` with the conditions `aud = sts.amazonaws.com` and `sub = repo:OWNER/REPO:ref:refs/heads/BRANCH`
-(one repository, one branch). The policy pack refuses `Action "*"`, `service:*`, `NotAction`,
-`NotResource`, any other `"*"` resource, wildcard principals and trust statements without a condition.
+accounts' root, condition `ArnEquals aws:PrincipalArn` = the list). Each entry is one IAM role or user by its
+full ARN: a wildcard (`arn:aws:iam::ACCOUNT:*`, `role/*`, `role/Ops*`) or the account's root would let every
+matching principal of the account assume the roles, so the stack config refuses it (an IAM Identity Center
+permission set's role is given with its suffix, `AWSReservedSSO_NAME_0123456789abcdef`, as the IAM console
+shows it; it stays the same until the permission set is deleted). With `access.github`,
+`sts:AssumeRoleWithWebIdentity` by `{host}` with the conditions `aud = sts.amazonaws.com` and
+`sub = repo:OWNER/REPO:ref:refs/heads/BRANCH` (one repository, one branch). The policy pack refuses
+`Action "*"`, `service:*`, `NotAction`, `NotResource`, any other `"*"` resource, wildcard principals (in
+`Principal`, in an `aws:PrincipalArn` condition, in an OIDC `sub`), an account principal without an
+`aws:PrincipalArn` condition, and trust statements without a condition.
 """
 
 PROOF = """
@@ -72,11 +84,15 @@ IAM, reads the two role policies back from IAM, and runs the CLI under IAM users
 
 - under the orchestrator policy, `failover`, `failback`, `drill` and `resume` (of a failover stopped at its
   approval gate) all succeed;
-- under the readiness policy, `readiness` succeeds and `failover` fails at its first write with one line,
+- under the readiness policy, `readiness` succeeds (host keys checked without logging in; the checks that
+  need a login reported as not checked), `secretsmanager:GetSecretValue` on either key is refused, and
+  `failover` fails at its first write with one line,
   `error: dynamodb.put_item: AccessDeniedException: User: ... is not authorized to perform:
   dynamodb:PutItem ...`, asked once (never retried), with nothing changed in AWS or in the journal;
-- without any one statement of the orchestrator policy, `failover` fails on an action of that statement
-  (parametrized, one case per statement), and every action of the policy was authorized at least once
+- without any one statement of the orchestrator policy, `failover` (for `DrillCleanup`: `drill`) fails on
+  an action of that statement (parametrized, one case per statement), except `Notify`: without it the
+  failover succeeds, its notifications denied (a notification never fails a run); a drill deletes only
+  under `PREFIX/drills/`; and every action of the policy was authorized at least once
   across the runs;
 - the role policies in IAM are exactly the ones built from the ARNs of the resources deployed.
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import structlog
@@ -77,3 +79,30 @@ def orchestrator(*args: str, state_dir: Path, timeout: float = 120, **popen) -> 
         cwd=popen.pop("cwd", REPO),
         **popen,
     )
+
+
+@contextlib.contextmanager
+def fifo_nobody_writes(path, rescue_after: float = 10.0):
+    """A FIFO nobody writes to. Should a reader block on it (the defect), a rescuer opens it for writing
+    after ``rescue_after`` seconds and closes it at once: the reader then sees an empty file and the test
+    fails on its message instead of hanging."""
+    os.mkfifo(path)
+    done = threading.Event()
+
+    def rescue() -> None:
+        if done.wait(rescue_after):
+            return
+        while not done.is_set():
+            try:  # succeeds only while a reader has it open
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:
+                done.wait(0.05)
+
+    rescuer = threading.Thread(target=rescue, daemon=True)
+    rescuer.start()
+    try:
+        yield path
+    finally:
+        done.set()
+        rescuer.join()

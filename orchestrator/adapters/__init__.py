@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from orchestrator.adapters.sns import Sns
     from orchestrator.adapters.vpn import VpnConnections
     from orchestrator.backup.tiered import TieredRestores
-    from orchestrator.site import Site
+    from orchestrator.site import Site, SshEndpoint
 
 A = TypeVar("A")
 
@@ -120,6 +120,12 @@ class Services:
         from orchestrator.backup.tiered import TieredRestores
 
         return self._build("restores", TieredRestores)
+
+    def verify_host_key(self, endpoint: SshEndpoint) -> str:
+        """SSH key exchange only with ``endpoint``, no login (:func:`orchestrator.adapters.ssh.verify_host_key`)."""
+        from orchestrator.adapters.ssh import verify_host_key
+
+        return verify_host_key(endpoint)
 
     def close(self) -> None:
         """Close whatever was opened (restore workers, SSH connections)."""

@@ -138,6 +138,11 @@ class _AnswerRecorder:
         _last_answer.answer = HttpAnswer(status, self.endpoint, excerpt)
 
 
+def is_access_denied(error: BaseException) -> bool:
+    """A translated AWS answer refusing the caller (``AccessDenied``, ``AccessDeniedException``)."""
+    return (getattr(error, "code", "") or "").startswith("AccessDenied")
+
+
 def is_not_found(error: BaseException) -> bool:
     """True for a translated 'does not exist' answer (NoSuchX, XNotFound, NotFound, 404)."""
     code = getattr(error, "code", "") or ""

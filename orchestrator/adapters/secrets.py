@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
 from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
+from orchestrator.inputs import NotARegularFile, read_regular_file
 from orchestrator.redact import register_secret
 
 if TYPE_CHECKING:
     from orchestrator.site import SshEndpoint
+
+
+#: an OpenSSH private key is a few KiB (RSA 16384 bits: ~12 KiB); more is a wrong file
+MAX_KEY_FILE_BYTES = 64 * 1024
 
 
 class Secrets:
@@ -76,7 +81,15 @@ class Secrets:
             if key in self._cache:
                 return self._cache[key]
         try:
-            value = Path(path).expanduser().read_text(encoding="utf-8")
+            # a regular file only, opened without blocking (a FIFO named here would otherwise hang the run)
+            data = read_regular_file(Path(path).expanduser(), MAX_KEY_FILE_BYTES + 1)
+            if len(data) > MAX_KEY_FILE_BYTES:
+                raise InvalidInput(f"private key file {path!r} is larger than {MAX_KEY_FILE_BYTES >> 10} KiB "
+                                   "(is it the right file?)", location=where)
+            value = data.decode("utf-8")
+        except NotARegularFile as exc:
+            raise InvalidInput(f"cannot read private key file {path!r}: it is {exc.kind}, not a regular file",
+                               location=where) from None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
             raise InvalidInput(f"cannot read private key file {path!r}: {reason}", location=where) from None

@@ -215,6 +215,29 @@ def connect(endpoint: SshEndpoint, private_key: str, options: SshOptions | None 
     return SshConnection(transport, label)
 
 
+def verify_host_key(endpoint: SshEndpoint, options: SshOptions | None = None) -> str:
+    """``endpoint`` answers SSH and presents its pinned host key: the key exchange only, no authentication
+    (no private key is read or offered, nothing runs on the server). What readiness needs to know that the
+    appliance and the SFTP account are reachable and are who the site file says, without any secret.
+    Returns what was seen; HostKeyMismatch, or a RetryableError for a server that does not answer."""
+    options = options or SshOptions()
+    label = where(endpoint)
+    expected = pinned_key(endpoint.host_key)
+    try:
+        sock = socket.create_connection((endpoint.host, endpoint.port), timeout=options.connect_timeout)
+    except OSError as exc:
+        raise translate(exc, label) from None
+    transport = _transport(sock, expected, options)
+    try:
+        transport.start_client(timeout=options.connect_timeout)
+        _check_host_key(transport, expected, label)
+    except Exception as exc:
+        raise translate(exc, label) from None
+    finally:
+        transport.close()
+    return f"{label} presents the pinned {expected.get_name()} host key {fingerprint(expected)} (no login)"
+
+
 def _transport(sock: socket.socket, expected: paramiko.PKey, options: SshOptions) -> paramiko.Transport:
     kwargs = {}
     if options.window_size:

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -103,9 +104,14 @@ def reset(endpoint: str, timeout: float = 60.0) -> None:
 
 
 def start(
-    port: int | None = None, *, log_file: str | Path | None = None, timeout: float = 30.0
+    port: int | None = None, *, log_file: str | Path | None = None, timeout: float = 30.0,
+    on_spawn: Callable[[MotoServerState], None] | None = None,
 ) -> MotoServerState:
-    """Start ``python -m moto.server`` on 127.0.0.1 in its own session (it outlives the caller)."""
+    """Start ``python -m moto.server`` on 127.0.0.1 in its own session (it outlives the caller).
+
+    ``on_spawn`` is called with the server's state as soon as the process exists, before waiting for it to
+    answer: ``sandbox up`` records it there, so that a ``sandbox down`` finds it even when ``up`` was killed
+    (SIGKILL) while moto was starting. Should ``on_spawn`` fail, the process is stopped."""
     try:
         import moto.server  # noqa: F401
     except ImportError:
@@ -125,12 +131,24 @@ def start(
     finally:
         if not isinstance(out, int):
             out.close()
+    state = MotoServerState(endpoint, process.pid, port, str(log_file) if log_file else None)
     try:
+        if on_spawn is not None:
+            on_spawn(state)
         wait_ready(endpoint, timeout, process)
-    except MotoUnavailable:
+    except BaseException:
         _terminate(process.pid)
         raise
-    return MotoServerState(endpoint, process.pid, port, str(log_file) if log_file else None)
+    return state
+
+
+def cmdline_has(pid: int, *words: str) -> bool:
+    """Process ``pid`` exists and its command line holds each of ``words`` as a whole argument."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return False
+    return all(word in argv for word in words)
 
 
 def stop(pid: int, timeout: float = 10.0) -> bool:

@@ -46,7 +46,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("sandbox")
 
-#: starts a process in front of moto: ``(moto_endpoint, options, log_file=PATH) -> {"endpoint", "pid", ...}``
+#: starts a process in front of moto: ``(moto_endpoint, options, log_file=PATH, on_spawn=RECORD) -> {"endpoint", "pid",
+#: ...}``; it calls ``on_spawn`` with that dict as soon as the process exists, before waiting on it
 Front = Callable[..., dict[str, Any]]
 
 REGION = "us-west-2"
@@ -164,13 +165,13 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
     folder.mkdir(parents=True, exist_ok=True)
     state: dict = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
     try:
+        # Every child is recorded in state.json as soon as it exists, before it is waited on: `up` killed
+        # (even by SIGKILL) while one starts leaves nothing `down` cannot find.
         connect = _spawn_connect(folder, state) if options.connect else None  # its start overlaps moto's
-        moto = motoserver.start(log_file=folder / "moto.log")
-        state["moto"] = moto.to_dict()
-        _save(folder, state)
+        moto = motoserver.start(log_file=folder / "moto.log", on_spawn=_recorder(folder, state, "moto"))
         connect_key = _connect_ready(connect, state) if connect is not None else None
         log.info("sandbox.moto_started", endpoint=moto.endpoint, pid=moto.pid)
-        server = sshd.start()
+        server = sshd.start(on_spawn=_recorder(folder, state, "sshd"))
         state["sshd"] = server.state()
         _save(folder, state)
         log.info("sandbox.sshd_started", port=server.port, pid=server.pid, user=server.username)
@@ -189,7 +190,8 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         state["exports"] = str(exports)
         state["failover_budget"] = _budget(state)
         if options.needs_proxy and front is not None:
-            state["proxy"] = front(moto.endpoint, options, log_file=folder / "awsproxy.log")
+            state["proxy"] = front(moto.endpoint, options, log_file=folder / "awsproxy.log",
+                                   on_spawn=_recorder(folder, state, "proxy"))
             log.info("sandbox.proxy_started", **state["proxy"])
         _save(folder, state)
     except BaseException:
@@ -253,7 +255,7 @@ def down(folder: Path | None = None) -> bool:
     state = load_state(folder)
     if state is None:
         return False
-    if "proxy" in state:
+    if "proxy" in state and _ours(state["proxy"]):
         with suppress(Exception):
             motoserver.stop(state["proxy"]["pid"])
     if "tunnel" in state:  # before sshd: the pair's files live in its work dir
@@ -266,10 +268,10 @@ def down(folder: Path | None = None) -> bool:
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
-    if "connect" in state:
+    if "connect" in state and _ours(state["connect"]):
         with suppress(Exception):
             motoserver.stop(state["connect"]["pid"])
-    if "moto" in state:
+    if "moto" in state and _ours(state["moto"]):
         with suppress(Exception):
             motoserver.stop(state["moto"]["pid"])
     state_path(folder).unlink(missing_ok=True)
@@ -279,10 +281,28 @@ def down(folder: Path | None = None) -> bool:
     return True
 
 
+def _recorder(folder: Path, state: dict, part: str) -> Callable[[Any], None]:
+    """Records a child in state.json (``state[part]``) the moment it exists, before anyone waits on it."""
+
+    def record(child: Any) -> None:
+        state[part] = child.to_dict() if hasattr(child, "to_dict") else dict(child)
+        _save(folder, state)
+
+    return record
+
+
 def _save(folder: Path, state: dict) -> None:
     tmp = state_path(folder).with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(state_path(folder))
+
+
+def _ours(child: dict) -> bool:
+    """The recorded process is still the server the sandbox started (its command line names its port): a
+    pid recorded before its process was waited on may outlive it and be reused by another program."""
+    from orchestrator.sandbox.motoserver import cmdline_has
+
+    return cmdline_has(int(child["pid"]), str(child["port"]))
 
 
 def _alive(pid: int) -> bool:

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,8 +159,13 @@ class SshServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start(workdir: str | Path | None = None, port: int | None = None, attempts: int = 3) -> SshServer:
-    """Start sshd on 127.0.0.1; returns once it accepts connections. SshdUnavailable otherwise."""
+def start(workdir: str | Path | None = None, port: int | None = None, attempts: int = 3,
+          on_spawn: Callable[[dict], None] | None = None) -> SshServer:
+    """Start sshd on 127.0.0.1; returns once it accepts connections. SshdUnavailable otherwise.
+
+    ``on_spawn`` is called with what :func:`stop_from_state` needs as soon as each sshd process exists,
+    before waiting for it to listen (``sandbox up`` records it there, so that ``sandbox down`` finds it even
+    when ``up`` was killed meanwhile)."""
     if not Path(SSHD).exists():
         raise SshdUnavailable(
             f"{SSHD} not found: install Debian's openssh-server (apt-get install openssh-server)"
@@ -182,6 +188,13 @@ def start(workdir: str | Path | None = None, port: int | None = None, attempts: 
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        if on_spawn is not None:
+            try:
+                on_spawn({"host": "127.0.0.1", "port": chosen, "pid": process.pid, "workdir": str(base),
+                          "host_key_line": host_key, "username": user})
+            except BaseException:
+                _terminate(process.pid, process)
+                raise
         if _wait_listening(chosen, process):
             (base / "sshd.pid.json").write_text(json.dumps({"pid": process.pid}))
             return SshServer("127.0.0.1", chosen, host_key, user, process.pid, base, process)

@@ -300,9 +300,27 @@ def _kill_namespace_processes(namespace: str, timeout: float = 5.0) -> None:
 
 
 def _namespace_pids(namespace: str) -> list[int]:
+    """The processes in ``namespace``, and those about to enter it: an ``ip netns exec NAMESPACE ...`` that
+    has not called setns yet (a ``sandbox up`` killed right then must leave nothing ``down`` cannot find)."""
     result = _ip("netns", "pids", namespace, check=False)
-    pids = [int(p) for p in result.stdout.split() if p.isdigit()]
-    return [p for p in pids if not _zombie(p)]
+    pids = {int(p) for p in result.stdout.split() if p.isdigit()} | set(_entering(namespace))
+    return sorted(p for p in pids if not _zombie(p))
+
+
+def _entering(namespace: str) -> list[int]:
+    """Processes whose command line is still ``ip netns exec NAMESPACE ...`` (started, not yet inside)."""
+    wanted = ["netns", "exec", namespace]
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[1:4] == wanted and Path(argv[0]).name == "ip":
+            found.append(int(proc.name))
+    return found
 
 
 def _zombie(pid: int) -> bool:

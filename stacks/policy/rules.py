@@ -34,6 +34,7 @@ from pulumi_policy import (
 )
 
 from stacks.warm_site.access import UNSCOPABLE_ACTIONS
+from stacks.warm_site.principals import WILDCARDS, is_account_root, principal_arn_problem
 
 STACK = "pulumi:pulumi:Stack"
 BUCKET = "aws:s3/bucket:Bucket"
@@ -510,12 +511,43 @@ def _trust_statements(args: ResourceValidationArgs) -> list[dict[str, Any]]:
 
 
 def validate_iam_principals(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    """No policy names a wildcard principal (``"*"``, ``{"AWS": "*"}``, a principal with ``*`` in it)."""
+    """No policy names a wildcard principal (``"*"``, ``{"AWS": "*"}``, a principal with ``*`` in it), nor lets
+    one in through its conditions: a trust statement whose principal is an account (its root) names the
+    principals by ``aws:PrincipalArn``, each one full role or user ARN (``arn:aws:iam::ACCOUNT:*`` or
+    ``role/*`` there would let the whole account assume the role); GitHub's ``sub`` names one repository and
+    branch, no wildcard."""
     statements = _trust_statements(args) + [s for d in _identity_documents(args) for s in _statements(d)]
     for statement in statements:
         for key in ("Principal", "NotPrincipal"):
             if key in statement and any("*" in str(v) for v in _principal_values(statement[key])):
                 report(f"{_where(args, statement)}: {key} {statement[key]!r} is a wildcard", None)
+    for statement in _trust_statements(args):
+        if statement.get("Effect") != "Allow":
+            continue
+        named = _condition_values(statement, lambda key: key.lower() == "aws:principalarn")
+        for arn in named:
+            problem = principal_arn_problem(str(arn))
+            if problem:
+                report(f"{_where(args, statement)}: aws:PrincipalArn {problem}", None)
+        principal = statement.get("Principal")
+        accounts = [str(v) for v in _as_list(principal.get("AWS") if isinstance(principal, Mapping) else principal)
+                    if is_account_root(str(v))]
+        if accounts and not named:
+            report(f"{_where(args, statement)}: Principal {', '.join(accounts)} with no aws:PrincipalArn condition "
+                   "naming the roles or users: every principal of the account could assume it", None)
+        for subject in _condition_values(statement, lambda key: key.lower().endswith(":sub")):
+            if any(w in str(subject) for w in WILDCARDS):
+                report(f"{_where(args, statement)}: OIDC subject {subject!r} has a wildcard (name one repository "
+                       "and branch)", None)
+
+
+def _condition_values(statement: Mapping[str, Any], wanted) -> list[Any]:
+    """The values a statement's conditions give the keys ``wanted`` accepts, whatever the operator."""
+    condition = statement.get("Condition")
+    if not isinstance(condition, Mapping):
+        return []
+    return [value for keys in condition.values() if isinstance(keys, Mapping)
+            for key, values in keys.items() if wanted(str(key)) for value in _as_list(values)]
 
 
 def validate_iam_trust(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -9,7 +9,8 @@ any other ``"*"``. The policies are built by plain functions (:func:`orchestrato
 and the tests all read the same statements.
 
 Trust: the roles can be assumed by the principals given in config (an operator role, an SSO permission
-set's role: ARNs, wildcards allowed in the name as ``ArnLike`` matches them) and, optionally, by GitHub
+set's role: each one full IAM role or user ARN, matched with ``ArnEquals``; a wildcard, which would let every
+matching principal of the account in, is refused: :func:`principal_arn_problem`) and, optionally, by GitHub
 Actions through its OIDC provider, restricted to one repository and branch (the scheduled drill).
 """
 
@@ -23,6 +24,7 @@ import pulumi
 import pulumi_aws as aws
 
 from stacks.warm_site.config import MAX_LINK_WITH_ROLES
+from stacks.warm_site.principals import principal_arn_problem
 from stacks.warm_site.tags import Tags
 
 POLICY_VERSION = "2012-10-17"
@@ -44,6 +46,9 @@ def session_seconds(link_expiry_seconds: int | None) -> int:
 #: EC2's Describe* calls support no resource-level permissions at all (the service authorization reference
 #: lists no resource type for them), so the group and the VPN connections cannot be named here.
 UNSCOPABLE_ACTIONS = frozenset({"autoscaling:DescribeAutoScalingGroups", "ec2:DescribeVpnConnections"})
+#: the folder under the restore prefix where drills restore (orchestrator/backup/contract.py DRILL_FOLDER;
+#: tests/stacks/test_access.py checks that both agree)
+DRILL_FOLDER = "drills"
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,13 @@ class SiteArns:
         prefix = self.prefix.strip("/")
         return f"{self.bucket_arn}/{prefix}/*" if prefix else f"{self.bucket_arn}/*"
 
+    @property
+    def drill_objects_arn(self) -> str:
+        """What drills restore and then delete: ``PREFIX/drills/RUN_ID/...`` (orchestrator/backup/contract.py,
+        ``DRILL_FOLDER``). Nothing else is ever deleted: a failover's restored copy is kept."""
+        prefix = self.prefix.strip("/")
+        return f"{self.bucket_arn}/{prefix}/{DRILL_FOLDER}/*" if prefix else f"{self.bucket_arn}/{DRILL_FOLDER}/*"
+
 
 def _statement(sid: str, resources: list[str] | tuple[str, ...], *grants: Grant) -> Statement:
     return Statement(sid, tuple(grants), tuple(resources))
@@ -182,9 +194,10 @@ def orchestrator_statements(arns: SiteArns) -> list[Statement]:
                    Grant("s3:PutObject", "upload restored files (multipart) and the restore markers",
                          "restore-critical, restore-bulk"),
                    Grant("s3:GetObject", "read the restore markers", "restore-critical, restore-bulk, smoke, cleanup"),
-                   Grant("s3:AbortMultipartUpload", "abort a killed run's uploads", "restore-critical, restore-bulk"),
-                   Grant("s3:DeleteObject", "a drill deletes the copy it restored, marker first",
-                         "cleanup (drill)")),
+                   Grant("s3:AbortMultipartUpload", "abort a killed run's uploads", "restore-critical, restore-bulk")),
+        _statement("DrillCleanup", [arns.drill_objects_arn],
+                   Grant("s3:DeleteObject", "a drill deletes the copy it restored under PREFIX/drills/, marker first "
+                         "(a failover's restored copy is never deleted)", "cleanup (drill)")),
         _statement("Notify", [arns.topic_arn],
                    Grant("sns:Publish", "milestones, failures, the end of the run", "announce, every milestone"),
                    Grant("sns:GetTopicAttributes", "the topic exists", "preflight")),
@@ -301,10 +314,11 @@ def readiness_statements(arns: SiteArns) -> list[Statement]:
                    Grant("s3:GetBucketPublicAccessBlock", "public access still blocked (drift)", "readiness")),
         _statement("NotifyRead", [arns.topic_arn],
                    Grant("sns:GetTopicAttributes", "the topic exists", "readiness")),
+        # Not the keys' values: readiness checks the appliance's and the SFTP account's host keys by the SSH
+        # key exchange alone, without logging in (orchestrator/readiness.py).
         _statement("KeySecretsRead", list(arns.secret_arns),
-                   Grant("secretsmanager:GetSecretValue", "the SSH keys, to reach the appliance and the SFTP "
-                         "account", "readiness"),
-                   Grant("secretsmanager:DescribeSecret", "the key secrets exist", "readiness")),
+                   Grant("secretsmanager:DescribeSecret", "the key secrets exist (their values are never read: the "
+                         "host keys are checked without logging in)", "readiness")),
     ]
     if arns.table_arn:
         statements.append(_statement(
@@ -333,14 +347,18 @@ def trust_policy(principals: list[str], github_provider_arn: str | None = None,
                  github_subject: str | None = None) -> dict[str, Any]:
     """Who may assume the roles: the configured principals (by ``aws:PrincipalArn``, within their own
     accounts) and GitHub Actions of one repository and branch (by the OIDC token's ``sub`` and ``aud``).
-    Every statement has a condition; no principal is a wildcard."""
+    Every statement has a condition; no principal is a wildcard (ValueError for one)."""
+    problems = [problem for p in principals if (problem := principal_arn_problem(p))]
+    if problems:
+        raise ValueError("; ".join(problems))
     statements: list[dict[str, Any]] = []
     if principals:
         accounts = sorted({_account_of(p) for p in principals})
         statements.append({
             "Sid": "Operators", "Effect": "Allow", "Action": "sts:AssumeRole",
             "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
-            "Condition": {"ArnLike": {"aws:PrincipalArn": sorted(principals)}},
+            # ArnEquals: no principal holds a wildcard, and none could slip in through this condition
+            "Condition": {"ArnEquals": {"aws:PrincipalArn": sorted(principals)}},
         })
     if github_provider_arn and github_subject:
         statements.append({

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.site import probe_address
+from stacks.warm_site.principals import principal_arn_problem
 
 
 class _Knobs(BaseModel):
@@ -170,9 +171,9 @@ class AccessConfig(_Knobs):
     @classmethod
     def _principal_arns(cls, value: list[str]) -> list[str]:
         for arn in value:
-            parts = arn.split(":")
-            if len(parts) < 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[4].isdigit():
-                raise ValueError(f"{arn!r} is not an IAM principal ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+            problem = principal_arn_problem(arn)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

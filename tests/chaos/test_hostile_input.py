@@ -11,6 +11,7 @@ import json
 import os
 import re
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -139,6 +140,12 @@ def _files(folder: Path) -> None:
         "bucket": "cc-dr-restore", "key": "restored/20261123T020000Z/_RESTORE_COMPLETE.json"})
     _site(folder, "page-in-restore.json",
           notify__status_page={"bucket": "cc-dr-restore", "key": "restored/status.html"})
+    # issue 23 #12: files nobody ever writes to (reading one would wait forever) and a socket
+    for name in ("site.fifo", "runbook.fifo", "chart.fifo"):
+        os.mkfifo(folder / name)
+    os.symlink("site.fifo", folder / "fifo-link.json")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(folder / "site.sock"))
 
 
 #: (label, argv, what stderr must show: the file or option and the location, as a regex)
@@ -175,8 +182,20 @@ REPROS = [
     ("10 --state-dir under a file", ["status", "--state-dir", "afile/state"],
      r"'--state-dir': afile/state: cannot be used \(afile/state: Not a directory\)"),
     ("10 --chart a directory", ["drills", "--chart", "/tmp"], r"'--chart': /tmp: is a directory"),
-    ("10 --site /dev/zero", ["failover", "--site", "/dev/zero", "--dry-run"], r"/dev/zero: site file is larger than"),
-    ("10 --runbook /dev/zero", ["runbook", "render", "/dev/zero"], r"/dev/zero: runbook file is larger than"),
+    ("10 --site /dev/zero", ["failover", "--site", "/dev/zero", "--dry-run"],
+     r"/dev/zero: site file is a character device, not a regular file"),
+    ("10 --runbook /dev/zero", ["runbook", "render", "/dev/zero"],
+     r"/dev/zero: runbook file is a character device, not a regular file"),
+    ("23.12 --site FIFO", ["failover", "--dry-run", "--site", "site.fifo"],
+     r"site\.fifo: site file is a FIFO \(named pipe\), not a regular file"),
+    ("23.12 --site symlink to a FIFO", ["readiness", "--site", "fifo-link.json"],
+     r"fifo-link\.json: site file is a FIFO \(named pipe\), not a regular file"),
+    ("23.12 --site socket", ["failover", "--dry-run", "--site", "site.sock"], r"site\.sock: site file is a socket"),
+    ("23.12 --runbook FIFO", ["failover", "--dry-run", "--site", str(SITE), "--runbook", "runbook.fifo"],
+     r"runbook\.fifo: runbook file is a FIFO \(named pipe\), not a regular file"),
+    ("23.12 runbook validate FIFO", ["runbook", "validate", "runbook.fifo"], r"runbook\.fifo: runbook file is a FIFO"),
+    ("23.12 --chart FIFO", ["drills", "--chart", "chart.fifo"],
+     r"'--chart': chart\.fifo: is a FIFO \(named pipe\), not a regular file"),
     ("10 symlink loop", ["readiness", "--site", "loop1"], r"loop1: cannot read site file: a loop of symbolic links"),
     ("23 status page on the restore marker", ["failover", "--site", "page-marker.json", "--dry-run"],
      r"page-marker\.json:notify\.status_page\.key: .*'restored/20261123T020000Z/_RESTORE_COMPLETE\.json'.*"

@@ -3,6 +3,8 @@ not retried, secrets cached and redacted, VPN connections described without thei
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 from structlog.testing import capture_logs
@@ -13,6 +15,7 @@ from orchestrator.redact import clear_secrets, redact_text
 from orchestrator.steps.dns import DnsCutover
 from orchestrator.steps.seats import ScaleUp
 from tests.fixtures.aws import PLACEHOLDER_PRIVATE_KEY, make_step_context, run_step
+from tests.helpers import fifo_nobody_writes
 
 pytestmark = pytest.mark.integration
 
@@ -125,6 +128,18 @@ def test_unreadable_private_key_file_names_the_site_key(make_moto_site, clock, t
     site = make_moto_site(sftp={"private_key_secret": None, "private_key_file": str(missing)})
     with pytest.raises(InvalidInput, match=r"backup\.sftp\.private_key_file: cannot read private key file"):
         Services(site, clock).secrets.ssh_private_key(site.backup.sftp)
+
+
+def test_private_key_file_that_is_a_fifo_is_refused_without_blocking(make_moto_site, clock, tmp_path):
+    """A FIFO as private_key_file (reading it would wait for a writer forever) is InvalidInput naming the
+    site key and the path, at once."""
+    site = make_moto_site(sftp={"private_key_secret": None, "private_key_file": str(tmp_path / "id_ed25519")})
+    started = time.monotonic()
+    with fifo_nobody_writes(tmp_path / "id_ed25519"), \
+            pytest.raises(InvalidInput, match=r"backup\.sftp\.private_key_file: cannot read private key file "
+                                              r".*id_ed25519.*: it is a FIFO \(named pipe\), not a regular file"):
+        Services(site, clock).secrets.ssh_private_key(site.backup.sftp)
+    assert time.monotonic() - started < 5
 
 
 def test_missing_secret_is_fatal(moto_site, clock):

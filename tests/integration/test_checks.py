@@ -77,7 +77,8 @@ def test_preflight_passes_on_a_complete_site(moto_site, clock):
 
 
 def test_missing_resources_are_reported_as_blocking(moto_site, clock):
-    """Deleted topic, bucket, secret and an ASG too small for the target each fail, blocking."""
+    """Deleted bucket, secret and an ASG too small for the target each fail, blocking; a deleted topic fails
+    as a warning only (a notification never fails a run, issue 23 #15)."""
     services = services_for(moto_site, clock)
     services.aws.call("sns", "delete_topic", TopicArn=moto_site.notify.topic_arn)
     services.aws.call("s3", "delete_bucket", Bucket=moto_site.backup.bucket)
@@ -89,7 +90,9 @@ def test_missing_resources_are_reported_as_blocking(moto_site, clock):
     )
     results = by_name(checks.run_checks(checks.PREFLIGHT, checks.CheckEnv(services, moto_site)))
     failed = {r.name for r in checks.blocking_failures(results.values())}
-    assert failed == {"notify.topic", "backup.bucket", "secrets", "seats.group"}
+    assert failed == {"backup.bucket", "secrets", "seats.group"}
+    topic = results["notify.topic"]
+    assert (topic.ok, topic.blocking) == (False, False) and "no milestone message reaches anyone" in topic.detail
     assert "backup.sftp.private_key_secret 'cc-dr/backup-key' does not exist" in results["secrets"].detail
     assert "MaxSize 3 < target 6" in results["seats.group"].detail
 
@@ -138,11 +141,22 @@ def test_no_snapshot_and_unreachable_appliance_fail(moto_site, clock):
 def test_preflight_step_fails_listing_blocking_checks(moto_site, clock):
     """checks.preflight raises FatalError naming each failed blocking check; records every result."""
     services = services_for(moto_site, clock)
-    services.aws.call("sns", "delete_topic", TopicArn=moto_site.notify.topic_arn)
+    services.aws.call("s3", "delete_bucket", Bucket=moto_site.backup.bucket)
     ctx = make_step_context(Preflight, moto_site, clock, services=services)
-    with pytest.raises(FatalError, match=r"1 blocking check\(s\) failed: notify.topic"):
+    with pytest.raises(FatalError, match=r"1 blocking check\(s\) failed: backup.bucket"):
         Preflight().apply(ctx)
     assert ctx.state["passed"] is False and len(ctx.state["checks"]) == len(checks.PREFLIGHT)
+
+
+def test_preflight_step_passes_with_the_milestone_topic_deleted(moto_site, clock):
+    """A deleted SNS topic does not stop a failover at preflight (notifications never fail a run): the
+    step passes, its notify.topic check recorded as a failed warning."""
+    services = services_for(moto_site, clock)
+    services.aws.call("sns", "delete_topic", TopicArn=moto_site.notify.topic_arn)
+    ctx = make_step_context(Preflight, moto_site, clock, services=services)
+    assert run_step(Preflight(), ctx)
+    (topic,) = [c for c in ctx.state["checks"] if c["name"] == "notify.topic"]
+    assert (topic["ok"], topic["blocking"]) == (False, False)
 
 
 def test_preflight_step_passes_and_honours_skip(moto_site, clock):

@@ -27,8 +27,9 @@ SFTP_KEY = (
 )
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 PRIMARY_CIDRS = ["10.10.0.0/16"]
-#: an SSO permission set's role: its name ends in a random suffix, so the trust matches it with ArnLike
-OPERATOR_ROLE = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_DR-Operator_*"
+#: an SSO permission set's role, by its full name (suffix included: no wildcard is accepted, issue 23 #15)
+OPERATOR_ROLE = ("arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/"
+                 "AWSReservedSSO_DR-Operator_0123456789abcdef")
 
 
 # pulumi_aws warns about its own deprecated aliases (s3.BucketV2...) when Pulumi loads its modules; not ours.

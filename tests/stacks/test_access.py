@@ -70,14 +70,14 @@ def test_only_the_unscopable_actions_have_resource_star():
 
 
 def test_trust_names_the_principals_and_one_repository_and_branch(declared):
-    """Both roles trust the configured principals (ArnLike on aws:PrincipalArn, their account's root as the
+    """Both roles trust the configured principals (ArnEquals on aws:PrincipalArn, their account's root as the
     principal) and GitHub Actions only for repo example-org/cc-dr on branch main, audience STS."""
     _, mocks = declared
     for purpose in ("orchestrator", "readiness"):
         trust = json.loads(_inputs(mocks, ROLE, purpose)["assumeRolePolicy"])
         operators, github = trust["Statement"]
         assert operators["Principal"] == {"AWS": ["arn:aws:iam::123456789012:root"]}
-        assert operators["Condition"] == {"ArnLike": {"aws:PrincipalArn": [OPERATOR_ROLE]}}
+        assert operators["Condition"] == {"ArnEquals": {"aws:PrincipalArn": [OPERATOR_ROLE]}}
         assert github["Action"] == "sts:AssumeRoleWithWebIdentity"
         assert github["Condition"]["StringEquals"] == {
             "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
@@ -135,12 +135,21 @@ def test_stack_config_refuses_an_access_key_nobody_can_use():
 @pytest.mark.parametrize(("path", "value", "where"), [
     (("access", "principals"), ["*"], r"access\.principals"),
     (("access", "principals"), ["arn:aws:s3:::bucket"], r"access\.principals"),
+    # issue 23 #15: a wildcard, or the account itself, would let the whole account assume the roles
+    (("access", "principals"), ["arn:aws:iam::123456789012:*"], r"access\.principals.*has a wildcard"),
+    (("access", "principals"), ["arn:aws:iam::123456789012:role/*"], r"access\.principals.*has a wildcard"),
+    (("access", "principals"), ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Ops_*"],
+     r"access\.principals.*has a wildcard"),
+    (("access", "principals"), ["arn:aws:iam::123456789012:role/dr-operato?"], r"access\.principals.*wildcard"),
+    (("access", "principals"), ["arn:aws:iam::123456789012:root"], r"access\.principals.*the whole account"),
+    (("access", "principals"), ["arn:aws:iam::123456789012:group/ops"], r"access\.principals.*not an IAM role"),
     (("access", "github", "repository"), "no-owner", r"access\.github\.repository"),
     (("access", "github", "branch"), "release/*", r"access\.github\.branch"),
     (("access", "github", "provider"), "x", r"access\.github\.provider"),
 ])
 def test_stack_config_refuses_bad_access_values(path, value, where):
-    """Principals must be IAM ARNs, the repository OWNER/NAME, the branch one branch (no wildcard)."""
+    """Principals must be full IAM role or user ARNs (no wildcard, not the account), the repository OWNER/NAME,
+    the branch one branch (no wildcard)."""
     config = good_config()
     node = config
     for key in path[:-1]:

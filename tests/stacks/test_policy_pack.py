@@ -221,6 +221,19 @@ BAD_DECLARATIONS = [
     ("iam-principals", "principal-star", _iam_edit(ROLE, "assumeRolePolicy", _statement("Operators", Principal="*"))),
     ("iam-principals", "aws-star",
      _iam_edit(ROLE, "assumeRolePolicy", _statement("Operators", Principal={"AWS": ["*"]}), role="readiness")),
+    # issue 23 #15: a condition that lets a whole account (or every role of it) assume the role
+    ("iam-principals", "principal-arn-account-wildcard", _iam_edit(ROLE, "assumeRolePolicy", _statement(
+        "Operators", Condition={"ArnLike": {"aws:PrincipalArn": ["arn:aws:iam::123456789012:*"]}}))),
+    ("iam-principals", "principal-arn-every-role", _iam_edit(ROLE, "assumeRolePolicy", _statement(
+        "Operators", Condition={"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*"}}),
+        role="readiness")),
+    ("iam-principals", "principal-arn-name-prefix", _iam_edit(ROLE, "assumeRolePolicy", _statement(
+        "Operators", Condition={"StringLike": {"aws:PrincipalArn": ["arn:aws:iam::123456789012:role/dr-?perator"]}}))),
+    ("iam-principals", "account-root-without-principal-arn", _iam_edit(ROLE, "assumeRolePolicy", _statement(
+        "Operators", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}))),
+    ("iam-principals", "github-subject-wildcard", _iam_edit(ROLE, "assumeRolePolicy", _statement(
+        "GitHubActions", Condition={"StringLike": {"token.actions.githubusercontent.com:sub": "repo:example-org/*",
+                                                   "token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}))),
     ("iam-trust", "trust-without-condition",
      _iam_edit(ROLE, "assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition"))),
     ("iam-trust", "github-trust-without-condition",

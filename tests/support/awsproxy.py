@@ -522,7 +522,7 @@ def _control_call(endpoint: str, method: str, path: str, timeout: float) -> dict
         conn.close()
 
 
-def start_process(upstream: str, options, *, log_file=None, timeout: float = 30.0) -> dict:
+def start_process(upstream: str, options, *, log_file=None, timeout: float = 30.0, on_spawn=None) -> dict:
     """Start the proxy as its own process (it outlives the caller) with the knobs of a
     ``SandboxOptions``; returns ``{"endpoint", "pid", "port", "upstream", "seed"}`` once it answers."""
     import subprocess
@@ -542,6 +542,13 @@ def start_process(upstream: str, options, *, log_file=None, timeout: float = 30.
         if log_file:
             out.close()
     endpoint = f"http://{HOST}:{port}"
+    if on_spawn is not None:  # recorded before it is waited on (sandbox up: state.json)
+        try:
+            on_spawn({"endpoint": endpoint, "pid": process.pid, "port": port, "upstream": upstream,
+                      "seed": options.fault_seed})
+        except BaseException:
+            stop(process.pid)
+            raise
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -65,7 +65,7 @@ NO_AUTH_WHILE_BUILDING = 10**9
 
 
 def start(port: int | None = None, *, log_file: str | Path | None = None, action_log: str | Path | None = None,
-          timeout: float = 30.0) -> motoserver.MotoServerState:
+          timeout: float = 30.0, on_spawn=None) -> motoserver.MotoServerState:
     """Start this module as the moto server (same contract as ``orchestrator.sandbox.motoserver.start``);
     ``action_log``: where to log each authorization decision."""
     port = port or motoserver.free_port()
@@ -84,12 +84,15 @@ def start(port: int | None = None, *, log_file: str | Path | None = None, action
     finally:
         if log_file:
             out.close()
+    state = motoserver.MotoServerState(endpoint, process.pid, port, str(log_file) if log_file else None)
     try:
+        if on_spawn is not None:
+            on_spawn(state)
         motoserver.wait_ready(endpoint, timeout, process)
-    except motoserver.MotoUnavailable:
+    except BaseException:
         motoserver.stop(process.pid)
         raise
-    return motoserver.MotoServerState(endpoint, process.pid, port, str(log_file) if log_file else None)
+    return state
 
 
 def enforce(endpoint: str, free_calls: int = 0) -> None:

@@ -4,6 +4,7 @@ paths are located InvalidInput errors, decided before any expansion or recursion
 from __future__ import annotations
 
 import os
+import socket
 import time
 import tracemalloc
 
@@ -11,6 +12,7 @@ import pytest
 
 from orchestrator.errors import InvalidInput
 from orchestrator.inputs import MAX_DEPTH, MAX_INPUT_BYTES, decode_json, decode_yaml_with_lines, read_text
+from tests.helpers import fifo_nobody_writes
 
 #: "billion laughs": nine levels of eight-fold aliases, ~400 bytes that would expand to 8**9 items
 LAUGHS = "\n".join(
@@ -95,12 +97,43 @@ def test_yaml_keys_stay_as_written():
     assert lines[("1",)] == 2
 
 
-def test_an_endless_file_is_refused_after_the_size_bound():
-    """/dev/zero is read only up to the bound, then refused, quickly."""
+def test_an_endless_device_is_refused_before_reading():
+    """/dev/zero (a character device, endless) is refused, quickly, without reading it."""
     started = time.monotonic()
-    with pytest.raises(InvalidInput, match=r"^/dev/zero: site file is larger than 1 MiB"):
+    with pytest.raises(InvalidInput, match=r"^/dev/zero: site file is a character device, not a regular file"):
         read_text("/dev/zero", "site file")
     assert time.monotonic() - started < 5
+
+
+def test_an_endless_regular_file_is_refused_after_the_size_bound(tmp_path):
+    """A regular file over the bound is read only up to the bound, then refused."""
+    path = tmp_path / "huge.json"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_INPUT_BYTES * 8)  # sparse: 8 MiB of zero bytes
+    with pytest.raises(InvalidInput, match=r"huge\.json: site file is larger than 1 MiB"):
+        read_text(path, "site file")
+
+
+@pytest.mark.parametrize("what", ["site file", "runbook file"])
+def test_a_fifo_is_refused_without_blocking(tmp_path, what):
+    """A FIFO nobody writes to (opening it for reading would wait for a writer forever) is refused at once,
+    naming the file; the same for a socket."""
+    started = time.monotonic()
+    with fifo_nobody_writes(tmp_path / "input.fifo") as fifo, \
+            pytest.raises(InvalidInput, match=rf"^{fifo}: {what} is a FIFO \(named pipe\), not a regular file$"):
+        read_text(fifo, what)
+    assert time.monotonic() - started < 5
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "input.sock"))
+        with pytest.raises(InvalidInput, match=rf"{what} is a socket, not a regular file"):
+            read_text(tmp_path / "input.sock", what)
+
+
+def test_a_symlink_to_a_fifo_is_refused_too(tmp_path):
+    """What counts is the file opened, not the name: a symlink to a FIFO is a FIFO."""
+    with fifo_nobody_writes(tmp_path / "real.fifo"), pytest.raises(InvalidInput, match=r"site file is a FIFO"):
+        os.symlink(tmp_path / "real.fifo", tmp_path / "site.json")
+        read_text(tmp_path / "site.json", "site file")
 
 
 def test_a_file_at_the_size_bound_is_read(tmp_path):
