@@ -32,6 +32,11 @@ FORBIDDEN: dict[str, set[str]] = {
     "sandbox": {"orchestrator.engine", "orchestrator.app", "orchestrator.cli"},
     "eta": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine", "orchestrator.cli",
             "orchestrator.app"},
+    "decisions": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine", "orchestrator.cli",
+                  "orchestrator.app"},
+    "detection": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine",
+                  "orchestrator.journal", "orchestrator.cli", "orchestrator.app"},
+    "watcher": {"orchestrator.engine", "orchestrator.cli", "orchestrator.sandbox"},
     "live_eta": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.cli", "orchestrator.app"},
 }
 #: nothing shipped imports the test tooling
