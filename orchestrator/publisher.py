@@ -57,6 +57,8 @@ CLAIMER = claimer_id(uuid.uuid4().hex[:12])
 PAGE_RUN_META = "orchestrator-run"
 #: conditional writes of the shared page tried before leaving its upload pending (each lost to another writer)
 PAGE_WRITE_ROUNDS = 3
+#: a notification field: republish the status page only, no message (a wait that lasts: the page says since when)
+PAGE_ONLY_FIELD = "page_only"
 #: the milestone's field holding the ETA as it stood when the milestone was reached (``eta_fields``)
 ETA_FIELD = "eta"
 #: the milestone's field set when it was journaled for a run whose orchestrator was gone (killed)
@@ -84,8 +86,10 @@ class Outbox:
             base = f"{run_id}:{slug(milestone)}" + (f":{fields['step']}" if milestone == "step_failed" else "")
             entry_id = self._unique(run_id, base)
             at = iso(self.clock.now()) or ""
+            page_only = bool(fields.pop(PAGE_ONLY_FIELD, False))
             fields = {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
-            for channel, suffix in ((PAGE, ":page"), (SNS, "")):
+            channels = ((PAGE, ":page"),) if page_only else ((PAGE, ":page"), (SNS, ""))
+            for channel, suffix in channels:
                 self._seq[run_id] += 1
                 entry = OutboxEntry(entry_id + suffix, run_id, channel, milestone, at, fields, self._seq[run_id])
                 self.journal.add_outbox(entry)
@@ -101,7 +105,7 @@ class Outbox:
     def _unique(self, run_id: str, base: str) -> str:
         """``base``, or ``base#2``, ``#3``... for a milestone that recurs (a second resume, interruption)."""
         entry_id, number = base, 1
-        while entry_id in self._known[run_id]:
+        while entry_id in self._known[run_id] or f"{entry_id}:page" in self._known[run_id]:
             number += 1
             entry_id = f"{base}#{number}"
         return entry_id

@@ -95,6 +95,8 @@ class Waiting:
     started_mono: float
     gave_up: bool = False
     polled: float = field(default=0.0)
+    #: when (run clock) the page was last republished for this wait
+    published: float = field(default=0.0)
 
 
 class Gate(Protocol):
@@ -122,6 +124,8 @@ class Gate(Protocol):
 
 #: how often (real seconds) a waiting gate reads the journal for ``approve``/``deny`` given elsewhere
 DECISION_POLL_SECONDS = 0.5
+#: how often (run clock) the status page is republished while a gate waits (managers see it is still waiting)
+PAGE_REFRESH_SECONDS = 60.0
 
 
 class ApprovalGate:
@@ -179,6 +183,9 @@ class ApprovalGate:
 
     def poll(self, waiting: Waiting) -> Exception | bool | None:
         step = waiting.step
+        if self.clock.monotonic() - waiting.published >= PAGE_REFRESH_SECONDS:
+            waiting.published = self.clock.monotonic()
+            self.events.notify("waiting_for_decision", step=step.id, owner=step.owner, page_only=True)
         now = time.monotonic()
         if now - waiting.polled >= DECISION_POLL_SECONDS:
             waiting.polled = now
@@ -330,7 +337,7 @@ class ApprovalGate:
         rec.status = StepStatus.AWAITING_APPROVAL
         self.journal.save_step(rec)
         self.events.notify("waiting_for_decision", step=step.id, owner=step.owner)
-        waiting = Waiting(step, request, None, self.clock.monotonic())
+        waiting = Waiting(step, request, None, self.clock.monotonic(), published=self.clock.monotonic())
         try:
             with self.cancel.interruptible():
                 answer = self.approver(request)

@@ -179,3 +179,38 @@ def test_stand_down_undoes_a_held_run_in_reverse_and_nobody_waits_at_the_gate(tm
     undone = [e["step"] for e in journal.get_events("run-1") if e["event"] == "compensation_succeeded"]
     assert undone == ["bulk", "prep"]
     assert not list(tmp_path.glob("prep.applied.*")) and not list(tmp_path.glob("bulk.applied.*"))
+
+
+def test_the_page_is_republished_every_minute_while_the_gate_waits_without_a_message(tmp_path, clock):
+    """The wait starts: one ``waiting_for_decision`` milestone (message and page). Every further minute of
+    waiting (run clock) republishes the page only (``page_only``): managers see it still waits, nobody is paged."""
+    sent: list[tuple[str, dict]] = []
+    polls = iter(range(1000))
+
+    def answer():
+        if next(polls) < 3:
+            clock.advance(61)
+            return Answer.WAIT
+        return Answer.YES
+
+    engine, _ = make_engine(tmp_path, clock, approver=lambda request: Session(answer),
+                            notifier=lambda milestone, **fields: sent.append((milestone, fields)))
+    assert start_run(engine, _book(tmp_path)).status == "succeeded"
+    waits = [fields for milestone, fields in sent if milestone == "waiting_for_decision"]
+    assert [bool(f.get("page_only")) for f in waits] == [False, True, True, True]
+    assert all(f["step"] == "cut" and f["owner"] for f in waits)
+
+
+def test_a_page_only_refresh_journals_the_page_and_no_message_and_each_is_kept(tmp_path, clock):
+    """The outbox keeps each page-only refresh as its own page entry and journals no SNS entry for it."""
+    from orchestrator.publisher import PAGE, SNS, Outbox
+
+    journal = SqliteJournal(tmp_path / "state")
+    outbox = Outbox(journal, clock)
+    outbox.record("run-1", "waiting_for_decision", {"step": "cut"})
+    outbox.record("run-1", "waiting_for_decision", {"step": "cut", "page_only": True})
+    outbox.record("run-1", "waiting_for_decision", {"step": "cut", "page_only": True})
+    entries = journal.outbox("run-1")
+    assert [e.channel for e in entries] == [PAGE, SNS, PAGE, PAGE]
+    assert len({e.entry_id for e in entries}) == 4
+    assert all("page_only" not in e.fields for e in entries)
