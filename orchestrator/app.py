@@ -30,7 +30,7 @@ from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
 from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
 from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
-from orchestrator.journal.records import RunNotFound, RunRecord
+from orchestrator.journal.records import Holder, RunNotFound, RunRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.live_eta import RestoreProgress, chain_observers
 from orchestrator.model import EventName, RunStatus, StepStatus
@@ -46,6 +46,7 @@ from orchestrator.publisher import (
 from orchestrator.report import build_report, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
+from orchestrator.site_resources import lock_resources
 from orchestrator.steps import registry
 from orchestrator.steps.base import RunOptions, StepContext
 
@@ -224,8 +225,10 @@ def resume(
     """Continue ``run_id`` from where it stopped, with the runbook and the site recorded at its start
     (a site file given must match that site; see orchestrator.site_change)."""
     check_directories(settings)
-    journal, run, site = _run_and_site(settings, run_id, site_file, allow_site_changes)
+    journal, run, site, changes = _run_and_site(settings, run_id, site_file, allow_site_changes)
     if run.status == RunStatus.SUCCEEDED:
+        if changes and site_file is not None:
+            _record_site_change_locked(settings, journal, run, site, changes, site_file)
         deliver_pending(settings, journal, run, site)
         return _resume_succeeded(settings, journal, run)
     from orchestrator.runbook import runbook_from_dict
@@ -233,6 +236,16 @@ def resume(
     book = runbook_from_dict(run.runbook)
     _check_approvals(book, approvals, "--approve")
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
+    try:
+        # the lock first: a resume refused by it (exit 3: the run, or another on its resources, is live)
+        # records nothing, not even the site change it was given
+        engine.hold(run)
+        if changes and site_file is not None:
+            _record_site_change(settings, journal, run, site, changes, site_file)
+    except BaseException:
+        engine.release_held()
+        engine.close()
+        raise
     return _execute(settings, engine, journal, run_id, approvals, yes)
 
 
@@ -255,9 +268,10 @@ def _resume_succeeded(settings: Settings, journal: Journal, run: RunRecord) -> t
 
 def _run_and_site(
     settings: Settings, run_id: str, site_file: Path | None, allowed: tuple[str, ...]
-) -> tuple[Journal, RunRecord, Site]:
-    """The run's journal, record and site: the journaled site, or the given file's when it matches it
-    (allowed changes journaled as a ``site_changed`` event)."""
+) -> tuple[Journal, RunRecord, Site, list[site_change.Difference]]:
+    """The run's journal, record and site: the journaled site, or the given file's when it matches it;
+    and the allowed changes, for the caller to journal (``_record_site_change``) once it holds the lock.
+    Writes nothing."""
     if site_file is None:
         if allowed:
             raise InvalidInput("--allow-site-change needs --site SITE.json (the changed site file)", source="resume")
@@ -269,7 +283,7 @@ def _run_and_site(
                 f"no run {run_id!r} in the local journal ({local.path}); in team mode pass --site SITE.json",
                 source="resume",
             ) from None
-        return local, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+        return local, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file), []
     given = load_site(site_file)
     journal = open_journal(settings, given)
     run = journal.get_run(run_id)
@@ -281,11 +295,27 @@ def _run_and_site(
         )
     recorded = site_change.site_of_run(run.options, run.site_file)
     if recorded is None:  # a run started before sites were journaled: the site name is all we can check
-        return journal, run, given
+        return journal, run, given, []
     changes = site_change.check_allowed(run_id, site_change.differences(recorded, given), allowed, str(site_file))
-    if changes:
+    return journal, run, given, changes
+
+
+def _record_site_change_locked(
+    settings: Settings,
+    journal: Journal,
+    run: RunRecord,
+    given: Site,
+    changes: list[site_change.Difference],
+    site_file: Path,
+) -> None:
+    """``_record_site_change`` for a run that will not run (it already succeeded), under its lock all the
+    same: refused (exit 3) while a live run holds the site or its resources, it records nothing."""
+    holder = Holder.me(run.run_id)
+    journal.acquire_lock(run.site, holder, settings.clock.now(), resources=lock_resources(given))
+    try:
         _record_site_change(settings, journal, run, given, changes, site_file)
-    return journal, run, given
+    finally:
+        journal.release_lock(run.site, holder)
 
 
 def _record_site_change(
@@ -669,7 +699,7 @@ def stand_down(
     from orchestrator.runbook import runbook_from_dict
 
     check_directories(settings)
-    journal, run, site = _run_and_site(settings, run_id, site_file, ())
+    journal, run, site, _ = _run_and_site(settings, run_id, site_file, ())  # no change is allowed here
     if run.kind != "failover":
         raise InvalidInput(f"run {run_id} is a {run.kind}: stand-down undoes a failover", source="stand-down")
     if run.status == RunStatus.STOOD_DOWN:

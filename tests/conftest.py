@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.clock import FakeClock
+from orchestrator.journal.hostlock import LOCK_SCOPE_ENV
 from orchestrator.steps import STEP_MODULES_ENV
 
 # The test-only step kinds (builtin.fail, builtin.marker): registered here and in every CLI the tests start.
@@ -18,6 +19,10 @@ _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [_REPO_ROOT, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _REPO_ROOT)]
 )
+
+# The machine-wide resource claims (orchestrator/journal/hostlock.py) are scoped to this test session, so that
+# sessions sharing the machine (other checkouts, CI jobs) never refuse each other's runs of tests/data/site.json.
+os.environ[LOCK_SCOPE_ENV] = f"pytest-{os.getpid()}"
 
 pytest_plugins = ["tests.fixtures.aws", "tests.fixtures.ssh", "tests.fixtures.sandbox", "tests.fixtures.connect"]
 
@@ -43,3 +48,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def clock() -> FakeClock:
     """A clock whose sleeps advance time instantly."""
     return FakeClock()
+
+
+@pytest.fixture(autouse=True)
+def _lock_scope_of_the_test(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Each test claims resources in its own scope (and so do the CLIs it starts): a claim a test leaves
+    held in this process never refuses a later test's run."""
+    monkeypatch.setenv(LOCK_SCOPE_ENV, f"pytest-{os.getpid()}-{request.node.nodeid}")

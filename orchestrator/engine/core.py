@@ -31,6 +31,7 @@ from orchestrator.logs import Log
 from orchestrator.model import RERUNNABLE, EventName, RunStatus, StepStatus
 from orchestrator.notifier import BackgroundNotifier
 from orchestrator.runbook import Runbook, Step, runbook_from_dict
+from orchestrator.site_resources import lock_resources
 from orchestrator.steps import registry
 from orchestrator.steps.base import RunOptions, StepContext
 
@@ -68,11 +69,13 @@ def new_step_records(run_id: str, book: Runbook) -> list[StepRecord]:
 
 @dataclass(frozen=True)
 class _HeldLock:
-    """The site lock :meth:`Engine.create` took for a new run (and the dead holder it replaced, if any)."""
+    """The site lock :meth:`Engine.create` took for a new run, or :meth:`Engine.hold` for a resumed one (and the
+    dead holder it replaced, if any)."""
 
     run_id: str
     holder: Holder
     previous: LockInfo | None
+    site: str
 
 
 @dataclass
@@ -130,7 +133,7 @@ class Engine:
         writes nothing: no run that ``status`` would show as the latest, none whose approvals a later
         ``resume`` would honour. The lock stays held for :meth:`run` of this run, which releases it."""
         holder = Holder.me(run.run_id)
-        previous = self.journal.acquire_lock(run.site, holder, self.clock.now())
+        previous = self.journal.acquire_lock(run.site, holder, self.clock.now(), resources=self._resources())
         try:
             run.runbook = book.to_dict()
             run.started_at = run.started_at or iso(self.clock.now())
@@ -138,7 +141,25 @@ class Engine:
         except BaseException:
             self.journal.release_lock(run.site, holder)
             raise
-        self._created = _HeldLock(run.run_id, holder, previous)
+        self._created = _HeldLock(run.run_id, holder, previous, run.site)
+
+    def hold(self, record: RunRecord) -> None:
+        """Take the lock for an existing run now (a resume), before anything about it is written: a command
+        refused by it (``LockHeld``) changes nothing. :meth:`run` of this run uses it and releases it;
+        :meth:`release_held` releases it when the run is not run after all."""
+        holder = Holder.me(record.run_id)
+        previous = self.journal.acquire_lock(record.site, holder, self.clock.now(), resources=self._resources())
+        self._created = _HeldLock(record.run_id, holder, previous, record.site)
+
+    def release_held(self) -> None:
+        """Release the lock :meth:`create` or :meth:`hold` took, when :meth:`run` will not run."""
+        held, self._created = self._created, None
+        if held is not None:
+            self.journal.release_lock(held.site, held.holder)
+
+    def _resources(self) -> tuple[str, ...]:
+        """What a run of this engine's site may change: locked with the site (orchestrator.site_resources)."""
+        return () if self.site is None else lock_resources(self.site)
 
     def run(
         self, run_id: str, approvals: set[str] | None = None, approve_all: bool = False, when: str = "resume"
@@ -205,7 +226,7 @@ class Engine:
         if created is not None and created.run_id == record.run_id:
             return created.holder, created.previous
         holder = Holder.me(record.run_id)
-        return holder, self.journal.acquire_lock(record.site, holder, self.clock.now())
+        return holder, self.journal.acquire_lock(record.site, holder, self.clock.now(), resources=self._resources())
 
     def close(self) -> None:
         """After ``run``: send the notifications still queued (briefly when the run was cancelled: exit within

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from orchestrator.clock import parse_iso
+from orchestrator.journal.hostlock import ResourceBusy
 from orchestrator.journal.records import Holder, LockInfo, RunRecord, process_start
 from orchestrator.model import RunStatus
 
@@ -95,3 +96,52 @@ def claimer_alive(claimer: str) -> bool | None:
     except ValueError:
         return None
     return holder_alive(holder)
+
+
+def describe_claim(
+    resource: str,
+    wanted_by: str,
+    *,
+    run_id: str | None,
+    holder_site: str | None,
+    host: str,
+    pid: int | None,
+    since: str | None,
+    where: str = "",
+) -> str:
+    """The "locked by ..." message of a resource another run holds (exit 3): the resource, the holding
+    run and its site, and what the operator can do. ``wanted_by``: the site of the refused run; ``where``:
+    the option that finds the holder's journal (`` --state-dir DIR`` locally, `` --site SITE.json`` in team
+    mode)."""
+    who = f"pid {pid} on {host}" if pid is not None else f"on {host}"
+    if run_id is None:
+        return (
+            f"{resource} is locked by a live orchestrator ({who}): a run of site {wanted_by!r} would change it "
+            f"too. Wait for that run to end (`orchestrator status` in its state dir shows it)"
+        )
+    return (
+        f"{resource} is locked by run {run_id} of site {holder_site!r} ({who}) since {since}: a run of site "
+        f"{wanted_by!r} would change it too. Wait for run {run_id} to end (`orchestrator status {run_id}{where}`), "
+        f"or, if it stopped, finish it first with `orchestrator resume {run_id}{where}`"
+    )
+
+
+def describe_busy(busy: ResourceBusy, wanted_by: str) -> str:
+    """``describe_claim`` of a machine-wide claim held by another process (``ResourceClaims``), from what
+    the holder says of itself."""
+    about = busy.about or {}
+    pid = about.get("pid", busy.pid)
+    return describe_claim(
+        busy.resource,
+        wanted_by,
+        run_id=_text(about.get("run_id")),
+        holder_site=_text(about.get("site")),
+        host=_text(about.get("host")) or socket.gethostname(),
+        pid=pid if isinstance(pid, int) else None,
+        since=_text(about.get("since")),
+        where=_text(about.get("where")) or "",
+    )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

@@ -6,6 +6,7 @@ the app, which create runs, journal events, hold the site lock and record drills
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -31,9 +32,13 @@ class EventLog(Protocol):
 
 
 class SiteLock(Protocol):
-    """One live run per site (a dead holder's lock is taken over: see ``orchestrator.journal.lease``)."""
+    """One live run per site, and per resource a run may change (``resources``: the keys of
+    ``orchestrator.site_resources``, claimed with the site lock, all or none, released with it). A dead
+    holder's lock is taken over: see ``orchestrator.journal.lease``."""
 
-    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None: ...
+    def acquire_lock(
+        self, site: str, holder: Holder, now: datetime, resources: Sequence[str] = ()
+    ) -> LockInfo | None: ...
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool: ...
     def release_lock(self, site: str, holder: Holder) -> None: ...
     def current_lock(self, site: str) -> LockInfo | None: ...

@@ -10,11 +10,12 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +23,8 @@ from typing import Any
 
 from orchestrator.clock import iso
 from orchestrator.errors import InvalidInput, LockHeld
-from orchestrator.journal.hostlock import HostLock, HostLockBusy
-from orchestrator.journal.lease import describe_lock, lock_alive
+from orchestrator.journal.hostlock import HostLock, HostLockBusy, ResourceBusy, ResourceClaims
+from orchestrator.journal.lease import describe_busy, describe_lock, lock_alive
 from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunNotFound, RunRecord, StepRecord
 from orchestrator.model import RunStatus, StepStatus
 
@@ -114,6 +115,7 @@ class SqliteJournal:
         self.lost: str | None = None
         self.on_lost: Callable[[], None] | None = None
         self._host_locks: dict[str, socket.socket] = {}
+        self._claims: dict[str, ResourceClaims] = {}
         _prepare_state_dir(self.path.parent)
         with _exclusive(self.path.parent):
             conn = self._connect()
@@ -295,18 +297,25 @@ class SqliteJournal:
             return [{"at": r[0], "step": r[1], "event": r[2], **json.loads(r[3])} for r in rows]
 
     # ---------------------------------------------------------------- lock
-    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
-        """Take the site lock; returns the previous holder's info when a dead one was taken over.
+    def acquire_lock(
+        self, site: str, holder: Holder, now: datetime, resources: Sequence[str] = ()
+    ) -> LockInfo | None:
+        """Take the site lock and claim ``resources`` (``orchestrator.site_resources``), all or none;
+        returns the previous holder's info when a dead one was taken over.
 
-        Raises LockHeld when a live run holds it. A holder on this host is dead when its PID is gone
-        (or was reused); a holder on another host is dead when its heartbeat is older than the lease.
-        This process, as holder, also binds a host lock that lives as long as it does (see
-        ``HostLock``), so a lock row that vanished with the journal file never lets a second run in.
+        Raises LockHeld when a live run holds the site, or any of the resources. A holder on this host is
+        dead when its PID is gone (or was reused); a holder on another host is dead when its heartbeat is
+        older than the lease. This process, as holder, also binds a host lock that lives as long as it
+        does (see ``HostLock``), so a lock row that vanished with the journal file never lets a second run
+        in; and it claims the resources machine-wide (``ResourceClaims``: whatever state dir another run
+        on this machine uses).
         """
         mine = holder.pid == os.getpid() and holder.host == socket.gethostname()
         if mine and site not in self._host_locks:
             self._host_locks[site] = self._bind_host_lock(site)
         try:
+            if mine and resources:
+                self._claim(site, holder, now, resources)
             return self._acquire_row(site, holder, now)
         except BaseException:
             if mine:
@@ -346,10 +355,24 @@ class SqliteJournal:
         except HostLockBusy as busy:
             raise self._held_error(site, busy.describe()) from None
 
+    def _claim(self, site: str, holder: Holder, now: datetime, resources: Sequence[str]) -> None:
+        """Claim the resources machine-wide; LockHeld naming the run (and its site) that holds one."""
+        claims = self._claims.setdefault(site, ResourceClaims())
+        where = f" --state-dir {shlex.quote(str(self.path.parent.resolve()))}"
+        about = {"run_id": holder.run_id, "site": site, "host": holder.host, "pid": holder.pid,
+                 "since": iso(now), "where": where}
+        try:
+            claims.claim(resources, about)
+        except ResourceBusy as busy:
+            raise LockHeld(describe_busy(busy, site)) from None
+
     def _drop_host_lock(self, site: str) -> None:
         sock = self._host_locks.pop(site, None)
         if sock is not None:
             sock.close()
+        claims = self._claims.pop(site, None)
+        if claims is not None:
+            claims.release()
 
     def _held_error(self, site: str, detail: str) -> LockHeld:
         """LockHeld naming the holder as the journal records it (waiting briefly for a holder that has
@@ -655,3 +678,4 @@ class _GuardedDb:
             raise JournalDamaged(self._path, text) from None
         except sqlite3.DatabaseError as exc:
             raise JournalDamaged(self._path, str(exc)) from None
+

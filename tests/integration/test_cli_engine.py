@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.journal.sqlite import SqliteJournal
 from tests.helpers import REPO, SITE, chain, orchestrator, write_runbook
 
 pytestmark = pytest.mark.integration
@@ -77,6 +78,91 @@ def test_second_run_on_a_locked_site_exits_3(tmp_path):
         second = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
         assert second.returncode == 3, second.stderr
         assert "locked by run" in second.stderr and "pid" in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    assert first.returncode == 130
+
+
+def _site_copy(folder: Path, name: str, **changes) -> Path:
+    """tests/data/site.json under another site name (same records, seat group, appliance, ...), edited."""
+    data = json.loads(SITE.read_text())
+    data["site"] = name
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        target = data
+        for part in path:
+            target = target[part]
+        target[last] = value
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_two_site_names_sharing_resources_exclude_each_other(tmp_path):
+    """Issue 23 item 1: a copy of the site file under another name (same zone, seat group, appliance, ...)
+    cannot run while a run of the original holds them, with the same state dir or another one: exit 3
+    naming the holding run, its site, the shared resource and what to do, and no run recorded. A site that
+    shares nothing runs meanwhile."""
+    book = chain(tmp_path / "first", 1, delay=60)  # ended by the SIGTERM below
+    state = tmp_path / "state"
+    first = spawn("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state)
+    try:
+        wait_for(lambda: (state / "journal.sqlite").exists() and "step_started" in _audit_text(state))
+        holder = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["run_id"]
+        copy = _site_copy(tmp_path, "cc-dr-sandbox-b")
+        for other_state in (state, tmp_path / "other-state"):
+            work = tmp_path / f"second-{other_state.name}"
+            second = orchestrator("failover", "--site", str(copy), "--runbook", str(chain(work, 1, delay=0)),
+                                  "--yes", state_dir=other_state)
+            assert second.returncode == 3, second.stderr[-1500:]
+            message = " ".join(second.stderr.split())
+            assert f"locked by run {holder} of site 'cc-dr-west' (pid {first.pid} on" in message, message
+            assert "dns:Z0123456789/agents.example.com." in message and "a run of site 'cc-dr-sandbox-b'" in message
+            assert f"orchestrator status {holder} --state-dir {state.resolve()}" in message
+            assert f"orchestrator resume {holder} --state-dir {state.resolve()}" in message
+            assert applied_counts(work, 1) == [0]
+        runs = json.loads(orchestrator("status", "--json", "--last", "10", state_dir=state).stdout)["runs"]
+        assert [r["run_id"] for r in runs] == [holder]
+        assert not (tmp_path / "other-state" / "journal.sqlite").exists() or json.loads(
+            orchestrator("status", "--json", state_dir=tmp_path / "other-state").stdout)["runs"] == []
+        apart = _site_copy(
+            tmp_path, "cc-dr-elsewhere", dns__zone_id="ZOTHER", seats__asg_name="other-seats",
+            backup__bucket="other-restore",
+            vpn__appliance__connections=["other-tunnel"],
+        )
+        alone = orchestrator("failover", "--site", str(apart), "--runbook", str(chain(tmp_path / "apart", 1, delay=0)),
+                             state_dir=tmp_path / "apart-state")
+        assert alone.returncode == 0, alone.stderr[-1500:]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    assert first.returncode == 130
+
+
+def test_a_resume_refused_by_the_lock_records_no_site_change(tmp_path):
+    """Issue 23 item 7: `resume RUN --site MOVED.json --allow-site-change vpn.appliance.host` while RUN is live
+    exits 3 and leaves the run's journaled site as it was (no site_changed event), because the lock is taken
+    before the change is recorded."""
+    book = chain(tmp_path / "work", 1, delay=60)  # ended by the SIGTERM below
+    state = tmp_path / "state"
+    site = _site_copy(tmp_path, "cc-dr-west")
+    first = spawn("failover", "--site", str(site), "--runbook", str(book), state_dir=state)
+    try:
+        wait_for(lambda: (state / "journal.sqlite").exists() and "step_started" in _audit_text(state))
+        run_id = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["run_id"]
+        moved = _site_copy(tmp_path / "moved", "cc-dr-west", vpn__appliance__host="localhost")
+        refused = orchestrator("resume", run_id, "--site", str(moved), "--allow-site-change", "vpn.appliance.host",
+                               state_dir=state)
+        assert refused.returncode == 3, refused.stderr[-1500:]
+        assert f"locked by run {run_id}" in refused.stderr
+        journal = SqliteJournal(state)
+        try:
+            assert [e for e in journal.get_events(run_id) if e["event"] == "site_changed"] == []
+            assert journal.get_run(run_id).options["site"]["vpn"]["appliance"]["host"] == "127.0.0.1"
+        finally:
+            journal.close()
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=30)

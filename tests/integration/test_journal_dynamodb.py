@@ -317,6 +317,78 @@ def test_release_then_reacquire_and_same_holder_refresh(table, clock):
     assert journal.takeovers("s1") == []
 
 
+def test_resources_shared_by_two_sites_are_held_by_one_run_at_a_time(table, clock):
+    """Issue 23 item 1, team mode: a run of site-b sharing a resource with a live run of site-a (another host,
+    its lease renewed) is refused naming that run, its site and the resource, and claims nothing (all or
+    none: neither its site lock nor its other resources); a site sharing nothing runs; once site-a's lease
+    ran out its claims are taken over (site-a's heartbeat then says it lost them); release frees them."""
+    remote_journal, remote = journal_for(clock), Holder("run-a", "host-a.example", 11, "")
+    shared, own = "dns:Z1/agents.example.com.", "restore-prefix:s3://b-restore/"
+    assert remote_journal.acquire_lock("site-a", remote, clock.now(), ["seat-group:r/seats", shared]) is None
+    mine, me = journal_for(clock), Holder.me("run-b")
+    clock.advance(LEASE_SECONDS - 10)
+    assert remote_journal.heartbeat("site-a", remote, clock.now())
+    clock.advance(LEASE_SECONDS - 1)  # past the first lease, inside the renewed one
+    with pytest.raises(LockHeld) as refused:
+        mine.acquire_lock("site-b", me, clock.now(), [shared, own])
+    assert refused.value.exit_code == 3
+    since = iso(clock.now() - timedelta(seconds=2 * LEASE_SECONDS - 11))
+    assert (f"{shared} is locked by run run-a of site 'site-a' (pid 11 on host-a.example) since {since}: "
+            "a run of site 'site-b' would change it too") in str(refused.value)
+    assert "`orchestrator status run-a --site SITE.json`" in str(refused.value)
+    assert mine.current_lock("site-b") is None and mine.locks.current_claim(own) is None
+    assert mine.locks.current_claim(shared)[0] == "site-a"
+    other = journal_for(clock)
+    assert other.acquire_lock("site-c", Holder.me("run-c"), clock.now(), ["dns:Z2/agents.example.com."]) is None
+    other.release_lock("site-c", Holder.me("run-c"))
+    clock.advance(2)  # site-a's lease ran out
+    assert mine.acquire_lock("site-b", me, clock.now(), [shared, own]) is None
+    assert mine.locks.current_claim(shared) == ("site-b", mine.locks.current_claim(shared)[1])
+    assert mine.locks.current_claim(shared)[1].holder == me
+    assert remote_journal.heartbeat("site-a", remote, clock.now()) is False
+    assert mine.heartbeat("site-b", me, clock.now())
+    mine.release_lock("site-b", me)
+    assert mine.locks.current_claim(shared) is None and mine.locks.current_claim(own) is None
+
+
+def test_two_site_names_sharing_resources_exclude_each_other_across_machines(table, tmp_path):
+    """Issue 23 item 1 through the real CLI in team mode: a failover of the team site holds it; on another
+    machine (another state dir, another machine-wide lock scope: only the table is shared) a failover of a
+    copy of the site file under another name exits 3 naming the holding run, its site and a shared
+    resource, and records no run."""
+    work = tmp_path / "work"
+    work.mkdir()
+    site = team_site(tmp_path)
+    copy = tmp_path / "copy.json"
+    copy.write_text(json.dumps({**json.loads(site.read_text()), "site": "cc-dr-sandbox-b"}))
+    first = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "failover", "--site", str(site), "--runbook",
+         str(chain(work, 1, delay=60)), "--state-dir", str(tmp_path / "machine-1")],
+        cwd=REPO, env={**os.environ, "ORCHESTRATOR_LOCK_SCOPE": "machine-1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # the lock and its claims are taken before the run is recorded
+        wait_for(lambda: bool(DynamoJournal(TABLE, region=REGION).list_runs()), first)
+        [holder] = DynamoJournal(TABLE, region=REGION).list_runs()
+        second = orchestrator(
+            "failover", "--site", str(copy), "--runbook", str(chain(tmp_path / "work2", 1, delay=0)), "--yes",
+            state_dir=tmp_path / "machine-2", env={"ORCHESTRATOR_LOCK_SCOPE": "machine-2"},
+        )
+        assert second.returncode == 3, second.stderr[-1500:]
+        message = " ".join(second.stderr.split())
+        assert f"locked by run {holder.run_id} of site 'cc-dr-west' (pid {first.pid} on" in message, message
+        assert "dns:Z0123456789/agents.example.com." in message and "a run of site 'cc-dr-sandbox-b'" in message
+        assert f"orchestrator resume {holder.run_id} --site SITE.json" in message
+        assert DynamoJournal(TABLE, region=REGION).list_runs(site="cc-dr-sandbox-b") == []
+        assert applied_counts(tmp_path / "work2", 1) == [0]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)
+    assert first.returncode == 130
+    assert DynamoJournal(TABLE, region=REGION).locks.current_claim("seat-group:us-west-2/cc-agent-seats") is None
+
+
 RACER = textwrap.dedent("""
     import sys
     from orchestrator.clock import SystemClock

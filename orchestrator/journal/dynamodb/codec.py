@@ -29,6 +29,11 @@ def lock_pk(site: str) -> str:
     return f"LOCK#{site}"
 
 
+def claim_pk(resource: str) -> str:
+    """The claim item of one resource a run may change (``orchestrator.site_resources``)."""
+    return f"CLAIM#{resource}"
+
+
 def key(pk: str, sk: str) -> Item:
     return {"pk": s(pk), "sk": s(sk)}
 

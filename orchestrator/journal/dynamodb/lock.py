@@ -2,6 +2,13 @@
 
 - ``LOCK#<site>`` / ``LOCK``                   the lock (``expires_at`` = the lease's end, read by the TTL)
 - ``LOCK#<site>`` / ``TAKEOVER#<at>#<token>``  who took a dead holder's lock over, and when
+- ``CLAIM#<resource>`` / ``CLAIM``             one resource a run may change (``orchestrator.site_resources``),
+                                               claimed with the site lock by the same holder, all or none
+                                               (one transaction), renewed and released with it; a lease too
+
+The claims make two runs of two site names that share a resource exclude each other, across machines;
+the holder also claims them machine-wide (``ResourceClaims``), which covers a local-mode run on this machine
+too.
 
 A free lock is created with ``attribute_not_exists(pk)``; a dead holder's lock is replaced only if it is
 still exactly the ``version`` that was judged dead (``orchestrator.journal.lease`` judges). Each
@@ -13,22 +20,35 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from orchestrator.clock import iso, parse_iso
 from orchestrator.errors import LockHeld
-from orchestrator.journal.dynamodb.codec import Item, decode, key, lock_pk, n, py, run_pk, s
+from orchestrator.journal.dynamodb.codec import Item, claim_pk, decode, key, lock_pk, n, py, run_pk, s
 from orchestrator.journal.dynamodb.table import ConditionFailed, Table
-from orchestrator.journal.lease import LEASE_SECONDS, describe_lock, lease_end, lock_alive
+from orchestrator.journal.hostlock import ResourceBusy, ResourceClaims
+from orchestrator.journal.lease import (
+    LEASE_SECONDS,
+    describe_busy,
+    describe_claim,
+    describe_lock,
+    lease_end,
+    lock_alive,
+)
 from orchestrator.journal.records import Holder, LockInfo
 from orchestrator.model import RunStatus
 
 #: how many times a write re-reads and tries again after losing a compare-and-swap race
 CONTENTION_ROUNDS = 5
+#: the most items one DynamoDB transaction may hold (claims beyond it go in further transactions)
+TRANSACTION_ITEMS = 100
 
 _HOLDER_MATCH = "#r = :r AND #p = :p AND #h = :h"
 _HOLDER_NAMES = {"#r": "run_id", "#p": "pid", "#h": "host"}
@@ -55,18 +75,37 @@ class DynamoSiteLock:
         self._table = table
         self._lock = threading.Lock()
         self._held: dict[str, str] = {}
+        #: site -> the resources this process claimed in the table with its lock, and machine-wide
+        self._claimed: dict[str, tuple[str, ...]] = {}
+        self._host_claims: dict[str, ResourceClaims] = {}
 
     def token(self, site: str) -> str | None:
         """The token of this process's lock on ``site`` (the fence of its writes); None when it holds none."""
         with self._lock:
             return self._held.get(site)
 
-    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
-        """Take the site lock; returns the previous holder's info when a dead one was taken over.
+    def acquire_lock(
+        self, site: str, holder: Holder, now: datetime, resources: Sequence[str] = ()
+    ) -> LockInfo | None:
+        """Take the site lock, then claim ``resources`` (all or none; on a refusal the site lock is
+        released again); returns the previous holder's info when a dead one was taken over.
 
-        Raises LockHeld when a live run holds it (same host: its PID runs; another host: its lease,
-        LEASE_SECONDS after its last heartbeat, has not expired at ``now``).
+        Raises LockHeld when a live run holds the site or one of the resources (same host: its PID runs;
+        another host: its lease, LEASE_SECONDS after its last heartbeat, has not expired at ``now``).
         """
+        previous = self._acquire_site(site, holder, now)
+        if not resources:
+            return previous
+        try:
+            if holder.pid == os.getpid() and holder.host == socket.gethostname():
+                self._claim_on_host(site, holder, now, resources)
+            self._claim(site, holder, now, tuple(sorted(set(resources))))
+        except BaseException:
+            self.release_lock(site, holder)
+            raise
+        return previous
+
+    def _acquire_site(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
         for _ in range(CONTENTION_ROUNDS):
             current = self.read(site)
             previous = None
@@ -89,19 +128,24 @@ class DynamoSiteLock:
         raise LockHeld(f"site {site!r}: the lock kept changing hands; try again")
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
-        """Extend the lease; False when this holder no longer holds the lock (taken over or released)."""
+        """Extend the lease of the lock and of the claims taken with it; False when this holder no longer
+        holds one of them (taken over or released)."""
+        with self._lock:
+            claimed = self._claimed.get(site, ())
+        keys = [key(lock_pk(site), "LOCK"), *(key(claim_pk(r), "CLAIM") for r in claimed)]
         names = {**_HOLDER_NAMES, "#beat": "heartbeat_at", "#exp": "expires_at", "#ver": "version"}
         values = {":at": s(_iso(now)), ":exp": n(lease_end(now)), ":one": n(1), **_holder_values(holder)}
         try:
-            self._table.call(
-                "update_item",
-                TableName=self._table.name,
-                Key=key(lock_pk(site), "LOCK"),
-                UpdateExpression="SET #beat = :at, #exp = :exp, #ver = #ver + :one",
-                ConditionExpression=_HOLDER_MATCH,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
+            for item_key in keys:
+                self._table.call(
+                    "update_item",
+                    TableName=self._table.name,
+                    Key=item_key,
+                    UpdateExpression="SET #beat = :at, #exp = :exp, #ver = #ver + :one",
+                    ConditionExpression=_HOLDER_MATCH,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
+                )
         except ConditionFailed:
             return False
         return True
@@ -109,15 +153,108 @@ class DynamoSiteLock:
     def release_lock(self, site: str, holder: Holder) -> None:
         with self._lock:
             self._held.pop(site, None)
-        with contextlib.suppress(ConditionFailed):  # not ours any more (taken over), or already released
-            self._table.call(
-                "delete_item",
-                TableName=self._table.name,
-                Key=key(lock_pk(site), "LOCK"),
-                ConditionExpression=_HOLDER_MATCH,
-                ExpressionAttributeNames=_HOLDER_NAMES,
-                ExpressionAttributeValues=_holder_values(holder),
-            )
+            claimed = self._claimed.pop(site, ())
+            host_claims = self._host_claims.pop(site, None)
+        try:
+            for item_key in [*(key(claim_pk(r), "CLAIM") for r in claimed), key(lock_pk(site), "LOCK")]:
+                with contextlib.suppress(ConditionFailed):  # not ours any more (taken over), or already released
+                    self._table.call(
+                        "delete_item",
+                        TableName=self._table.name,
+                        Key=item_key,
+                        ConditionExpression=_HOLDER_MATCH,
+                        ExpressionAttributeNames=_HOLDER_NAMES,
+                        ExpressionAttributeValues=_holder_values(holder),
+                    )
+        finally:
+            if host_claims is not None:
+                host_claims.release()
+
+    def current_claim(self, resource: str) -> tuple[str, LockInfo] | None:
+        """The claim on ``resource``: the site it was claimed for and by whom; None when it is free."""
+        item = self._table.get(claim_pk(resource), "CLAIM")
+        if not item:
+            return None
+        return item["site"]["S"], self._stored(item, item["site"]["S"]).info
+
+    # ------------------------------------------------------------------ resource claims
+    def _claim_on_host(self, site: str, holder: Holder, now: datetime, resources: Sequence[str]) -> None:
+        """The machine-wide claims (``ResourceClaims``): a local-mode run on this machine sees them too."""
+        with self._lock:
+            claims = self._host_claims.setdefault(site, ResourceClaims())
+        about = {"run_id": holder.run_id, "site": site, "host": holder.host, "pid": holder.pid,
+                 "since": _iso(now), "where": " --site SITE.json"}
+        try:
+            claims.claim(resources, about)
+        except ResourceBusy as busy:
+            raise LockHeld(describe_busy(busy, site)) from None
+
+    def _claim(self, site: str, holder: Holder, now: datetime, resources: tuple[str, ...]) -> None:
+        """Claim every resource in the table, all or none: each claim item is created if free, or replaced
+        if its holder is this one or dead (compare-and-swap on its ``version``), in one transaction (one
+        per TRANSACTION_ITEMS claims, a later one refused undoing the earlier ones). LockHeld naming the
+        run, its site and the resource when a live holder has one."""
+        for _ in range(CONTENTION_ROUNDS):
+            writes = [self._claim_write(site, holder, now, resource) for resource in resources]
+            done: list[str] = []
+            try:
+                for start in range(0, len(writes), TRANSACTION_ITEMS):
+                    chunk = writes[start:start + TRANSACTION_ITEMS]
+                    self._table.transact(chunk, uuid.uuid4().hex)
+                    done.extend(resources[start:start + len(chunk)])
+            except ConditionFailed:
+                self._unclaim(done, holder)
+                continue  # someone else moved first: judge the claims again
+            with self._lock:
+                self._claimed[site] = resources
+            return
+        raise LockHeld(f"site {site!r}: the claims on its resources kept changing hands; try again")
+
+    def _claim_write(self, site: str, holder: Holder, now: datetime, resource: str) -> dict[str, Any]:
+        item = self._table.get(claim_pk(resource), "CLAIM")
+        current = self._stored(item, item["site"]["S"]) if item else None
+        alive = current is not None and lock_alive(current.info, now, lease_ends=current.expires_at)
+        if current is not None and current.info.holder != holder and alive:
+            holding = current.info.holder
+            raise LockHeld(describe_claim(
+                resource, site, run_id=holding.run_id, holder_site=current.info.site, host=holding.host,
+                pid=holding.pid, since=current.info.acquired_at, where=" --site SITE.json",
+            ))
+        claim: Item = {
+            "pk": s(claim_pk(resource)),
+            "sk": s("CLAIM"),
+            "resource": s(resource),
+            "site": s(site),
+            "run_id": s(holder.run_id),
+            "host": s(holder.host),
+            "pid": n(holder.pid),
+            "pid_start": s(holder.pid_start),
+            "acquired_at": s(_iso(now)),
+            "heartbeat_at": s(_iso(now)),
+            "expires_at": n(lease_end(now)),
+            "token": s(uuid.uuid4().hex),
+            "version": n(current.version + 1 if current else 1),
+        }
+        if current is None:
+            return {"Put": {"Item": claim, "ConditionExpression": "attribute_not_exists(pk)"}}
+        return {"Put": {
+            "Item": claim,
+            "ConditionExpression": "#ver = :seen",
+            "ExpressionAttributeNames": {"#ver": "version"},
+            "ExpressionAttributeValues": {":seen": n(current.version)},
+        }}
+
+    def _unclaim(self, resources: Sequence[str], holder: Holder) -> None:
+        for resource in resources:
+            with contextlib.suppress(ConditionFailed):
+                self._table.call(
+                    "delete_item",
+                    TableName=self._table.name,
+                    Key=key(claim_pk(resource), "CLAIM"),
+                    ConditionExpression=_HOLDER_MATCH,
+                    ExpressionAttributeNames=_HOLDER_NAMES,
+                    ExpressionAttributeValues=_holder_values(holder),
+                )
 
     def current_lock(self, site: str) -> LockInfo | None:
         current = self.read(site)
@@ -142,8 +279,10 @@ class DynamoSiteLock:
 
     def read(self, site: str) -> StoredLock | None:
         item = self._table.get(lock_pk(site), "LOCK")
-        if not item:
-            return None
+        return self._stored(item, site) if item else None
+
+    @staticmethod
+    def _stored(item: Item, site: str) -> StoredLock:
         holder = Holder(item["run_id"]["S"], item["host"]["S"], int(item["pid"]["N"]), item["pid_start"]["S"])
         info = LockInfo(site, holder, item["acquired_at"]["S"], item["heartbeat_at"]["S"])
         return StoredLock(info, int(item["version"]["N"]), item["token"]["S"], float(item["expires_at"]["N"]))

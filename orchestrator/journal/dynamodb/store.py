@@ -11,6 +11,7 @@ Item layout (hash key ``pk``, range key ``sk``; docs/team-mode.md has the full t
 - ``RUN#<run_id>`` / ``EVENT#<seq>#<writer>``         one event; ``seq`` continues across processes
 - ``RUNS`` and ``RUNS#<site>`` / ``<started_at>#<run_id>``   listing of runs (newest first, no scan)
 - ``LOCK#<site>`` / ``LOCK`` and ``TAKEOVER#...``     the site lock and its takeovers (``lock.py``)
+- ``CLAIM#<resource>`` / ``CLAIM``                    a resource claimed with a site lock (``lock.py``)
 - ``DRILLS`` and ``DRILLS#<site>`` / ``<finished_at>#<run_id>``  drill history (newest first)
 - ``RUN#<run_id>`` / ``OUTBOX#<entry_id>``            one notification of the outbox (pending until ``sent_at``;
   ``claimed_by``/``claimed_until``: the process sending it, taken by a conditional update)
@@ -35,6 +36,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -255,8 +257,10 @@ class DynamoJournal:
         return 0
 
     # ================================================================ lock (see lock.py)
-    def acquire_lock(self, site: str, holder: Holder, now: datetime) -> LockInfo | None:
-        return self.locks.acquire_lock(site, holder, now)
+    def acquire_lock(
+        self, site: str, holder: Holder, now: datetime, resources: Sequence[str] = ()
+    ) -> LockInfo | None:
+        return self.locks.acquire_lock(site, holder, now, resources)
 
     def heartbeat(self, site: str, holder: Holder, now: datetime) -> bool:
         return self.locks.heartbeat(site, holder, now)
