@@ -294,7 +294,12 @@ SYNCHRONIZED = (
 )
 
 
-def race(args: list[str], state: Path, synchronized: bool) -> list[subprocess.CompletedProcess]:
+def race(
+    args: list[str], state: Path, synchronized: bool, release: Path | None = None
+) -> list[subprocess.CompletedProcess]:
+    """Two processes of ``args`` at once. With ``release`` (the file the runbook's first step holds on), the
+    winner keeps the lock until the loser has exited (or 60 s passed): the two always overlap, however slow
+    the machine makes either start."""
     full_env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state)}
     if synchronized:
         go = f"{time.time() + 3.0:.6f}"
@@ -306,6 +311,11 @@ def race(args: list[str], state: Path, synchronized: bool) -> list[subprocess.Co
                          stderr=subprocess.PIPE, text=True)
         for c in commands
     ]
+    if release is not None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and all(proc.poll() is None for proc in procs):
+            time.sleep(0.05)
+        release.touch()
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -329,10 +339,10 @@ def test_two_failovers_at_once_on_a_fresh_state_dir(tmp_path, request):
     exits 3 naming the holder; never "database is locked"; every step applied once."""
     n = 2
     for trial in range(trials(request.config, fast=8, full=50)):
-        work = tmp_path / f"work{trial}"
-        book = chain(work, n, delay=0.3)
+        work, release = tmp_path / f"work{trial}", tmp_path / f"release{trial}"
+        book = chain(work, n, delay=0.3, hold={"s0": release})  # the winner holds until the loser is out
         args = ["failover", "--site", str(SITE), "--runbook", str(book), "--yes"]
-        check_one_ran(race(args, tmp_path / f"state{trial}", synchronized=trial % 2 == 0), work, n)
+        check_one_ran(race(args, tmp_path / f"state{trial}", synchronized=trial % 2 == 0, release=release), work, n)
 
 
 #: one process opening the journal of a fresh state dir at the start instant, then taking the site lock
