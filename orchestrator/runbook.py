@@ -33,6 +33,19 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*(/[a-z0-9][a-z0-9_-]*)*$"
 
 #: the site file's optional top-level keys (``connect``, ``state``, ``access``): what a step's ``when`` may name
 OPTIONAL_SITE_KEYS = tuple(sorted(name for name, f in Site.model_fields.items() if not f.is_required()))
+#: optional keys inside those that a step's ``when`` may name too, dotted (``connect.test_call``)
+NESTED_WHEN_KEYS = ("connect.test_call",)
+WHEN_KEYS = tuple(sorted((*OPTIONAL_SITE_KEYS, *NESTED_WHEN_KEYS)))
+
+
+def site_has(site: Site, key: str) -> bool:
+    """The site file has ``key`` (dotted for a nested one), not null."""
+    value: object = site
+    for part in key.split("."):
+        value = getattr(value, part, None)
+        if value is None:
+            return False
+    return True
 
 
 class _Strict(BaseModel):
@@ -105,10 +118,10 @@ class StepSpec(_Strict):
     @field_validator("when")
     @classmethod
     def _known_site_key(cls, value: str | None) -> str | None:
-        if value is not None and value not in OPTIONAL_SITE_KEYS:
+        if value is not None and value not in WHEN_KEYS:
             raise ValueError(
                 f"unknown site key: `when` names an optional top-level key of the site file "
-                f"({', '.join(OPTIONAL_SITE_KEYS)})"
+                f"({', '.join(OPTIONAL_SITE_KEYS)}) or one of {', '.join(NESTED_WHEN_KEYS)}"
             )
         return value
 
@@ -241,7 +254,7 @@ class Runbook:
 
     def left_out_on(self, site: Site) -> list[Step]:
         """The steps :meth:`for_site` leaves out on ``site`` (file order)."""
-        return [s for s in self.steps if s.when is not None and getattr(site, s.when, None) is None]
+        return [s for s in self.steps if s.when is not None and not site_has(site, s.when)]
 
     def to_dict(self) -> dict:
         return {

@@ -317,6 +317,21 @@ class ConnectAnnouncement(_Model):
     text: ConnectWords | None = None
 
 
+class ConnectTestCall(_Model):
+    """What a test call needs in the secondary Region (contract 1.2, answered calls): an outbound voice contact
+    (``StartOutboundVoiceContact``) from ``source_phone_number`` to ``destination_phone_number`` -- the
+    secondary instance's own DR test line -- through ``contact_flow_id``, which queues it on ``queue_id``, a
+    test queue staffed by a synthetic agent (a softphone bot that accepts calls). The call is answered when
+    ``DescribeContact`` shows ``AgentInfo.ConnectedToAgentTimestamp``."""
+
+    contact_flow_id: ConnectId
+    queue_id: ConnectId
+    destination_phone_number: str = Field(pattern=r"^\+[1-9]\d{4,14}$")
+    source_phone_number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{4,14}$")
+    answer_within_seconds: Int = Field(default=120, ge=1, le=3600)
+    poll_seconds: float = Field(default=2.0, gt=0, le=60)
+
+
 class Connect(_Model):
     """An Amazon Connect site (Connect Global Resiliency): telephony and agents move by shifting the
     traffic distribution group between ``primary_region`` and ``secondary_region``."""
@@ -328,6 +343,8 @@ class Connect(_Model):
     primary_region: Region
     secondary_region: Region
     announcement: ConnectAnnouncement | None = None
+    #: 1.2: the test call that proves a caller reaches an agent at the backup site (step kind connect.test_call)
+    test_call: ConnectTestCall | None = None
     #: agents that must be available in the secondary Region before each traffic shift step (0: no gate)
     min_agents_available: Int = Field(default=0, ge=0)
     #: the queues whose current metrics count available agents

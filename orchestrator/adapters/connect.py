@@ -230,6 +230,60 @@ class Connect:
         return int(total)
 
 
+    def start_test_call(self, region: str, flow_id: str, queue_id: str, destination: str, source: str | None,
+                        token: str) -> str:
+        """StartOutboundVoiceContact in ``region``: a call to ``destination`` through ``flow_id`` (queued on
+        ``queue_id``); ``token`` makes a retried request place one call. Returns the ContactId."""
+        extra = {"SourcePhoneNumber": source} if source else {}
+        answer = self._call(region, "start_outbound_voice_contact", InstanceId=self.site.instance_id,
+                            ContactFlowId=flow_id, QueueId=queue_id, DestinationPhoneNumber=destination,
+                            ClientToken=token, Attributes={"cc-failover": "test-call"}, **extra)
+        return str(answer["ContactId"])
+
+    def contact(self, region: str, contact_id: str) -> ContactState:
+        """DescribeContact: where the call stands (queued, answered by an agent, disconnected)."""
+        answer = self._call(region, "describe_contact", InstanceId=self.site.instance_id, ContactId=contact_id)
+        contact = answer.get("Contact") or {}
+        queue = contact.get("QueueInfo") or {}
+        agent = contact.get("AgentInfo") or {}
+        return ContactState(
+            contact_id=contact_id,
+            initiated_at=contact.get("InitiationTimestamp"),
+            queued_at=queue.get("EnqueueTimestamp"),
+            answered_at=agent.get("ConnectedToAgentTimestamp"),
+            agent_id=agent.get("Id"),
+            disconnected_at=contact.get("DisconnectTimestamp"),
+            disconnect_reason=contact.get("DisconnectReason"),
+        )
+
+    def stop_contact(self, region: str, contact_id: str) -> None:
+        self._call(region, "stop_contact", InstanceId=self.site.instance_id, ContactId=contact_id)
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """A contact as DescribeContact shows it; timestamps as botocore parses them (aware datetimes)."""
+
+    contact_id: str
+    initiated_at: datetime | None
+    queued_at: datetime | None
+    answered_at: datetime | None
+    agent_id: str | None
+    disconnected_at: datetime | None
+    disconnect_reason: str | None = None
+
+    def describe(self) -> str:
+        if self.answered_at is not None:
+            return f"answered by agent {self.agent_id or '?'}"
+        if self.disconnected_at is not None:
+            where = ("after queueing with no agent" if self.queued_at
+                     else "before reaching a queue (flow error or no route)")
+            return f"disconnected {where}" + (f" ({self.disconnect_reason})" if self.disconnect_reason else "")
+        if self.queued_at is not None:
+            return "queued, no agent has answered"
+        return "not queued yet (in the contact flow)"
+
+
 def _shares(config: dict[str, Any] | None) -> dict[str, int]:
     return {d["Region"]: int(d["Percentage"]) for d in (config or {}).get("Distributions", [])}
 

@@ -36,10 +36,11 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from orchestrator.adapters.connect import Connect, Distribution, Override
+from orchestrator.adapters.connect import Connect, ContactState, Distribution, Override
+from orchestrator.clock import iso
 from orchestrator.errors import FatalError, OrchestratorError, VerificationFailed
 from orchestrator.site import Connect as ConnectSite
-from orchestrator.site import ConnectAnnouncement
+from orchestrator.site import ConnectAnnouncement, ConnectTestCall
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
 from orchestrator.steps.seats import SeatsOutput
@@ -454,3 +455,81 @@ class Unannounce(_Announcement):
 
     def manual(self, params: Any) -> str:
         return "In the Connect console, delete the outage override from the announcement's hours of operation."
+
+
+class TestCallParams(Params):
+    #: override the site's ``connect.test_call.answer_within_seconds`` (how long the agent has to answer)
+    answer_within_seconds: float | None = Field(default=None, gt=0)
+
+
+class TestCallOutput(Output):
+    #: the call this step placed last (a resumed step places a new one), and where it stands
+    contact_id: str | None = None
+    region: str | None = None
+    placed_at: str | None = None
+    answered_at: str | None = None
+    agent_id: str | None = None
+    #: seconds from the call placed to the answer
+    answer_seconds: float | None = None
+    #: calls an earlier attempt placed and did not see answered (stopped when this one was placed)
+    abandoned: list[str] = []
+
+
+def _test_call(site: ConnectSite, step_id: str) -> ConnectTestCall:
+    if site.test_call is None:
+        raise FatalError(f"{step_id}: the site file has no connect.test_call: no test call can be placed")
+    return site.test_call
+
+
+@register
+class TestCall(StepKind):
+    """Contract 1.2, answered calls: a call placed in the secondary Region must be answered by an agent
+    within ``answer_within_seconds``; service is restored when it is (``first_call_answered_seconds``)."""
+
+    name = "connect.test_call"
+    summary = "place a test call at the backup site; pass only when an agent answers it"
+    Params = TestCallParams
+    Output = TestCallOutput
+
+    def plan(self, ctx: StepContext) -> list[str]:
+        site = _site(ctx)
+        call = _test_call(site, ctx.step_id)
+        within = ctx.params.answer_within_seconds or call.answer_within_seconds
+        return [f"call {call.destination_phone_number} in {site.secondary_region} through contact flow "
+                f"{call.contact_flow_id} (queue {call.queue_id}); an agent must answer within {within:g}s "
+                "(StartOutboundVoiceContact, then DescribeContact)"]
+
+    def verify(self, ctx: StepContext) -> bool:
+        return False  # a call proves service only when placed now: a resumed step places a new one
+
+    def apply(self, ctx: StepContext) -> None:
+        site = _site(ctx)
+        call = _test_call(site, ctx.step_id)
+        region = site.secondary_region
+        connect = ctx.services.connect
+        earlier = ctx.state.get("contact_id") if not ctx.state.get("answered_at") else None
+        abandoned = [*ctx.state.get("abandoned", []), *([earlier] if earlier else [])]
+        if earlier:
+            with contextlib.suppress(OrchestratorError):  # it may have ended already; a new call decides
+                connect.stop_contact(region, earlier)
+        token = f"{ctx.run_id}:{ctx.step_id}:{len(abandoned)}"
+        placed = ctx.clock.now()
+        contact_id = connect.start_test_call(region, call.contact_flow_id, call.queue_id,
+                                             call.destination_phone_number, call.source_phone_number, token[:500])
+        ctx.record(contact_id=contact_id, region=region, placed_at=iso(placed), answered_at=None,
+                   abandoned=abandoned)
+        within = ctx.params.answer_within_seconds or call.answer_within_seconds
+        seen = ctx.wait_until(lambda: _answered(connect.contact(region, contact_id)), timeout=within,
+                              interval=call.poll_seconds, max_interval=call.poll_seconds,
+                              what=f"an agent to answer the test call {contact_id} in {region}")
+        state = seen.value
+        answered = state.answered_at
+        ctx.record(answered_at=iso(answered), agent_id=state.agent_id,
+                   answer_seconds=round((answered - placed).total_seconds(), 3) if answered else None)
+        ctx.log.info("test_call.answered", contact_id=contact_id, agent=state.agent_id, answered_at=iso(answered))
+
+
+def _answered(state: ContactState) -> PollResult:
+    if state.disconnected_at is not None and state.answered_at is None:
+        raise VerificationFailed(f"test call {state.contact_id}: {state.describe()}")
+    return PollResult(state.answered_at is not None, state.describe(), state)

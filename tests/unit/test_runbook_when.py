@@ -79,7 +79,7 @@ def test_unknown_when_key_names_file_line_and_key(tmp_path):
         load_runbook(path)
     text = str(caught.value)
     assert text.startswith(f"{path}:5 (steps[0].when): unknown site key")
-    assert "(access, connect, primary, state)" in text and "'conect'" in text
+    assert "(access, connect, primary, state) or one of connect.test_call" in text and "'conect'" in text
 
 
 def test_a_required_key_is_not_a_valid_condition(tmp_path):
