@@ -71,6 +71,8 @@ def build_report(journal: Journal, run_id: str) -> dict:
         "decision_seconds": _decision_seconds(events),
         # 1.2: when `orchestrator watch` saw the primary go down (a staged failover), and the RTO from then
         "detected_at": run.options.get("detected_at"),
+        # 1.2: run start -> the test call answered by an agent at the backup site (null without one)
+        "first_call_answered_seconds": _first_call_answered(run, steps),
         "rto_from_detection_seconds": _from_detection(run, rto),
         "refusals": decisions.refusals(events),
         "compensations": [e for e in events if e["event"] in COMPENSATION_STATUS],
@@ -86,6 +88,15 @@ _WAIT_ENDS = (
     EventName.APPROVAL_MISSING,
     EventName.APPROVAL_INTERRUPTED,
 )
+
+
+def _first_call_answered(run: RunRecord, steps: list[StepRecord]) -> float | None:
+    started = parse_iso(run.started_at)
+    answers = [moment for s in steps if s.uses == "connect.test_call" and s.status == StepStatus.SUCCEEDED
+               and (moment := parse_iso(s.state.get("answered_at"))) is not None]
+    if started is None or not answers:
+        return None
+    return round((min(answers) - started).total_seconds(), 3)
 
 
 def _from_detection(run: RunRecord, rto: float | None) -> float | None:

@@ -32,6 +32,7 @@ STEP_WORDS: Mapping[str, str] = {
     "connect.unannounce": "Ending the outage announcement",
     "connect.shift_traffic": "Moving calls and agents to the backup Region",
     "connect.shift_back": "Moving calls and agents back to the main Region",
+    "connect.test_call": "Checking a caller reaches an agent at the backup site",
 }
 #: the bulk tier of a tiered restore: background work, said so
 BULK_RESTORE_WORDS = "Restoring call recordings (background)"
@@ -62,6 +63,7 @@ MILESTONE_WORDS: Mapping[str, str] = {
     "dns-cut-back": "Calls moved back to the main site",
     "calls-on-secondary": "Calls and agents on the backup Region",
     "calls-on-primary": "Calls and agents back on the main Region",
+    "first-call-answered": "A test call was answered at the backup site",
     "failover-complete": "Backup site serving calls",
     "failback-complete": "Main site serving calls again",
     "started": "Started",

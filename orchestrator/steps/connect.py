@@ -500,7 +500,9 @@ class TestCall(StepKind):
                 "(StartOutboundVoiceContact, then DescribeContact)"]
 
     def verify(self, ctx: StepContext) -> bool:
-        return False  # a call proves service only when placed now: a resumed step places a new one
+        """Only a call this step saw answered counts (a resumed step whose call was not answered yet places a
+        new one; one answered before a crash is counted once)."""
+        return bool(ctx.state.get("contact_id") and ctx.state.get("answered_at"))
 
     def apply(self, ctx: StepContext) -> None:
         site = _site(ctx)
@@ -524,8 +526,9 @@ class TestCall(StepKind):
                               what=f"an agent to answer the test call {contact_id} in {region}")
         state = seen.value
         answered = state.answered_at
-        ctx.record(answered_at=iso(answered), agent_id=state.agent_id,
-                   answer_seconds=round((answered - placed).total_seconds(), 3) if answered else None)
+        initiated = state.initiated_at or placed  # Connect's own clock for both ends when it says
+        ctx.record(placed_at=iso(initiated), answered_at=iso(answered), agent_id=state.agent_id,
+                   answer_seconds=round((answered - initiated).total_seconds(), 3) if answered else None)
         ctx.log.info("test_call.answered", contact_id=contact_id, agent=state.agent_id, answered_at=iso(answered))
 
 

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,16 @@ def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded
         == {"connect-announce": "succeeded", "connect-shift": "succeeded"}
     assert {k: statuses["failback"][k] for k in ("connect-shift-back", "connect-unannounce")} \
         == {"connect-shift-back": "succeeded", "connect-unannounce": "succeeded"}
+    # the failover ends with a test call answered at the backup site: service is back when a caller reaches an
+    # agent (first_call_answered_seconds = the double's ConnectedToAgentTimestamp - the run's start)
+    assert statuses["failover"]["test-call"] == "succeeded"
+    failover = next(json.loads(p.read_text()) for p in (state_dir / "reports").glob("*/report.json")
+                    if json.loads(p.read_text())["kind"] == "failover")
+    (call,) = [c for c in double.contacts() if "AgentInfo" in c]
+    answered = datetime.fromisoformat(call["AgentInfo"]["ConnectedToAgentTimestamp"])
+    started = datetime.fromisoformat(failover["started_at"].replace("Z", "+00:00"))
+    assert failover["first_call_answered_seconds"] == pytest.approx((answered - started).total_seconds(), abs=0.002)
+    assert call["Region"] == "us-west-2"
 
     # a drill runs both runbooks: it moves the traffic and announces too, and leaves the double as it was
     drill = cli(embedded_connect_site, tmp_path / "drill-state", "drill", "--site", site)
@@ -179,6 +190,8 @@ def test_the_default_runbooks_carry_the_connect_steps_on_a_connect_site(embedded
     assert {s["id"]: s["status"] for s in report["steps"] if "connect" in s["id"]} == {
         "failover/connect-announce": "succeeded", "failover/connect-shift": "succeeded",
         "failback/connect-shift-back": "succeeded", "failback/connect-unannounce": "succeeded"}
+    assert {s["id"]: s["status"] for s in report["steps"]}["failover/test-call"] == "succeeded"
+    assert report["first_call_answered_seconds"] is not None  # a drill proves an answered call every time
     assert double.state() == before
 
 

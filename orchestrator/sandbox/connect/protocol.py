@@ -32,6 +32,9 @@ OPERATIONS = (
     "DeleteHoursOfOperationOverride",
     "DescribePrompt",
     "GetCurrentMetricData",
+    "StartOutboundVoiceContact",
+    "DescribeContact",
+    "StopContact",
 )
 
 _CREDENTIAL = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[a-z0-9-]+)/connect/aws4_request")

@@ -111,6 +111,9 @@ class Service:
         if method == "GET" and path == "/_double/calls":
             with self._lock:
                 return 200, dict(self.calls)
+        if method == "GET" and path == "/_double/contacts":
+            return 200, [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in c.items()}
+                         | _stamps(c) for c in self.world.contacts()]
         if method == "GET" and path == "/_double/defects":
             with self._lock:
                 return 200, list(self.defects)
@@ -128,6 +131,15 @@ class Service:
             self.reset()
             return 200, {"ok": True}
         return 404, {"error": f"no control endpoint {method} {path}"}
+
+
+def _stamps(contact: dict[str, Any]) -> dict[str, Any]:
+    """The nested timestamps of a contact as ISO text (the control endpoint answers JSON)."""
+    out: dict[str, Any] = {}
+    for key in ("QueueInfo", "AgentInfo"):
+        if key in contact:
+            out[key] = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in contact[key].items()}
+    return out
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -233,6 +245,9 @@ class DoubleControl:
 
     def latency(self, operation: str, seconds: float) -> None:
         self._call("POST", "/_double/faults", {"operation": operation, "latency_seconds": seconds})
+
+    def contacts(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/_double/contacts"))
 
     def set_agents(self, region: str, available: int, after_updates: int = 0) -> None:
         self._call("POST", "/_double/agents", {"region": region, "available": available,

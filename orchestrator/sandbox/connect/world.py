@@ -18,6 +18,7 @@ What the real API refuses is refused here with its error code (Connect API refer
 
 from __future__ import annotations
 
+import copy
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -60,6 +61,10 @@ class Seed:
     account: str = ACCOUNT
     group_is_default: bool = True
     group_status: str = "ACTIVE"
+    #: the DR test line: calls to it go through this flow to the first queue, staffed by the synthetic agent
+    contact_flow_id: str = "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a"
+    test_number: str = "+15555550100"
+    agent_id: str = "synthetic-agent-7a1b"
 
     @classmethod
     def default(cls, primary_region: str = "us-west-2", secondary_region: str = "us-east-1",
@@ -95,6 +100,13 @@ class Seed:
             },
             "min_agents_available": min_agents_available,
             "queue_ids": list(self.queue_ids),
+            "test_call": {
+                "contact_flow_id": self.contact_flow_id,
+                "queue_id": self.queue_ids[0],
+                "destination_phone_number": self.test_number,
+                "answer_within_seconds": 120,
+                "poll_seconds": 0.5,
+            },
         }
 
     @classmethod
@@ -121,6 +133,10 @@ class RegionState:
     prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: queue id -> agents available
     agents: dict[str, int] = field(default_factory=dict)
+    #: contact id -> the contact as DescribeContact shows it (test calls)
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ClientToken -> contact id (a retried StartOutboundVoiceContact places one call)
+    tokens: dict[str, str] = field(default_factory=dict)
 
 
 class World:
@@ -339,6 +355,71 @@ class World:
                         "Value": float(counts.get(m["Name"], 0))} for m in wanted]
         dimensions = {"Queue": {"Id": queues[0]}} if grouped else {}
         return {"Dimensions": dimensions, "Collections": collections}
+
+    # ------------------------------------------------------------------ contacts (the test call)
+
+    def start_outbound_voice_contact(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A call to the DR test line through its flow: queued on the flow's queue, answered at once by the
+        synthetic agent when an agent is available there, else waiting in the queue (answered as soon as
+        one is: an agent who logs in late). An unknown flow or queue is refused as AWS refuses it."""
+        with self.lock:
+            state = self._instance(region, params["InstanceId"])
+            if params["ContactFlowId"] != self.seed.contact_flow_id:
+                raise _not_found(f"contact flow {params['ContactFlowId']} not found")
+            queue = params.get("QueueId") or self.seed.queue_ids[0]
+            if queue not in state.agents:
+                raise _not_found(f"queue {queue} not found")
+            token = params.get("ClientToken")
+            if token and token in state.tokens:
+                return {"ContactId": state.tokens[token]}
+            contact_id = str(uuid.uuid4())
+            now = datetime.now(UTC)
+            state.contacts[contact_id] = {
+                "Id": contact_id, "Arn": f"{instance_arn(self.seed, region)}/contact/{contact_id}",
+                "InitiationMethod": "OUTBOUND", "Channel": "VOICE", "InitiationTimestamp": now,
+                "LastUpdateTimestamp": now, "QueueInfo": {"Id": queue, "EnqueueTimestamp": now},
+            }
+            if token:
+                state.tokens[token] = contact_id
+            self._answer(state, state.contacts[contact_id])
+            return {"ContactId": contact_id}
+
+    def describe_contact(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            state = self._instance(region, params["InstanceId"])
+            contact = state.contacts.get(params["ContactId"])
+            if contact is None:
+                raise _not_found(f"contact {params['ContactId']} not found")
+            self._answer(state, contact)
+            return {"Contact": copy.deepcopy(contact)}
+
+    def stop_contact(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            state = self._instance(region, params["InstanceId"])
+            contact = state.contacts.get(params["ContactId"])
+            if contact is None:
+                raise _not_found(f"contact {params['ContactId']} not found")
+            if "DisconnectTimestamp" in contact:
+                raise _invalid(f"contact {params['ContactId']} has already ended")
+            contact["DisconnectTimestamp"] = contact["LastUpdateTimestamp"] = datetime.now(UTC)
+            contact["DisconnectReason"] = "CONTACT_FLOW_DISCONNECT"
+            return {}
+
+    def _answer(self, state: RegionState, contact: dict[str, Any]) -> None:
+        """A queued, live contact is answered by the synthetic agent when its queue has an agent available."""
+        if "AgentInfo" in contact or "DisconnectTimestamp" in contact:
+            return
+        if state.agents.get(contact["QueueInfo"]["Id"], 0) > 0:
+            now = datetime.now(UTC)
+            contact["AgentInfo"] = {"Id": self.seed.agent_id, "AcceptedByAgentTimestamp": now,
+                                    "ConnectedToAgentTimestamp": now}
+            contact["LastUpdateTimestamp"] = now
+
+    def contacts(self) -> list[dict[str, Any]]:
+        """Every contact placed, per Region (for tests: when the agent answered)."""
+        with self.lock:
+            return [{"Region": region, **copy.deepcopy(c)} for region, state in self.by_region.items()
+                    for c in state.contacts.values()]
 
     # ------------------------------------------------------------------ control (tests, the sandbox)
 
