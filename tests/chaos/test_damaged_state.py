@@ -9,6 +9,7 @@ shared chaos site."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -62,6 +63,16 @@ def wait_for(predicate, proc: subprocess.Popen | None = None, timeout: float = 6
 
 def audit_text(state: Path) -> str:
     return "".join(p.read_text() for p in state.glob("runs/*/audit.jsonl"))
+
+
+def holding_in(state: Path, step: str) -> bool:
+    """The run's audit log says ``step`` is applying (a held marker step then waits for its file)."""
+    for line in audit_text(state).splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if record.get("event") == "step_applying" and record.get("step") == step:
+                return True
+    return False
 
 
 def digest(path: Path) -> str:
@@ -237,7 +248,10 @@ def test_journal_removed_mid_run_stops_it_refuses_a_second_run_and_is_put_back(t
         book = chain(work, n, delay=0.0, hold={"s1": release})  # s1 waits for the second failover to be refused
         state = tmp_path / f"state{trial}"
         first = spawn("failover", "--site", str(SITE), "--runbook", str(book), "--yes", state_dir=state)
-        wait_for(lambda work=work: applied(work, n)[0] == 1, first)
+        # inside s1 (its apply journaled, now holding): no journal write is due before the heartbeat's, so the
+        # first run cannot notice the removal (and let go of its lock) before the second failover asks for it
+        wait_for(lambda state=state: holding_in(state, "s1"), first)
+        assert applied(work, n)[0] == 1
         for name in ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"):
             (state / name).unlink(missing_ok=True)
         second = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--yes", state_dir=state)
