@@ -127,7 +127,9 @@ def appliance_host_key(env: CheckEnv) -> tuple:
 HOST_KEYS = (sftp_host_key, appliance_host_key)
 #: the checks that must log in, by the endpoint whose key they need, and what they look at once logged in
 LOGIN_CHECKS = {
-    "backup.sftp": (("backup.snapshot", "restore.estimate"), "list the snapshots (their age is the RPO)"),
+    "backup.sftp": (("backup.snapshot", "backup.critical", "restore.estimate"),
+                    "list the snapshots (their age is the RPO) and read the newest one's SHA256SUMS (does every "
+                    "backup.critical pattern match a file)"),
     "vpn.appliance": (("vpn.appliance", "vpn.probe"), "run swanctl --list-sas and ping there"),
 }
 

@@ -226,7 +226,7 @@ def test_readiness_succeeds_under_the_readiness_policy(enforced, tmp_path):
     checks = {c["name"]: c for c in answer["checks"]}
     for name in ("backup.sftp.host_key", "vpn.appliance.host_key"):
         assert checks[name]["ok"] and "presents the pinned ssh-ed25519 host key" in checks[name]["detail"], checks[name]
-    for name in ("backup.snapshot", "vpn.appliance", "vpn.probe", "restore.estimate"):
+    for name in ("backup.snapshot", "backup.critical", "vpn.appliance", "vpn.probe", "restore.estimate"):
         assert (checks[name]["ok"], checks[name]["blocking"]) == (False, False), checks[name]
         assert checks[name]["detail"].startswith("not checked: these credentials may not read the SSH key")
     assert checks["secrets"]["ok"]  # DescribeSecret: the key secrets exist
@@ -254,11 +254,14 @@ def test_failover_under_the_readiness_policy_fails_at_the_first_write_and_change
     result = _run(reader, tmp_path, "failover", "--yes")
     assert result.returncode != 0
     denied = [d for d in enforced.decisions(reader) if d[3] == "denied"]
-    assert len(denied) == 1, denied  # AccessDenied is fatal: asked once, never retried
-    action = denied[0][1]
-    assert action == "dynamodb:PutItem"  # team mode: the run record is the first thing written
-    lines = [line for line in result.stderr.splitlines() if "AccessDenied" in line]
-    assert lines == [f"error: dynamodb.put_item: AccessDeniedException: User: {denied[0][0]} is not authorized "
+    # AccessDenied is fatal: each asked once, never retried. First the read of the SFTP key by the check that
+    # every backup.critical pattern matches a file (before the run is created; denied, it is left to the
+    # preflight step and logged as a warning), then the first write: in team mode the run record.
+    assert [d[1] for d in denied] == ["secretsmanager:GetSecretValue", "dynamodb:PutItem"], denied
+    action, who = denied[1][1], denied[1][0]
+    assert "preflight.critical_patterns_unchecked" in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "AccessDenied" in line and "error:" in line]
+    assert lines == [f"error: dynamodb.put_item: AccessDeniedException: User: {who} is not authorized "
                      f"to perform: {action} on resource: *"], result.stderr[-3000:]
     assert aws_state(enforced.admin) == before
     assert enforced.admin.client("dynamodb").scan(TableName=TEAM_TABLE)["Count"] == runs_before
