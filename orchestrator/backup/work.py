@@ -1,7 +1,7 @@
 """Restore workers (contract 1.2, ``backup.workers``): the work units, their messages, the per-run results
 record in S3, and how a run enqueues its bulk tier and follows it to the end.
 
-* A **work unit** is a group of files of one run's snapshot: each file larger than :data:`UNIT_BYTES` alone
+* A **work unit** is a group of files of one run's snapshot: each file larger than :data:`SOLO_BYTES` alone
   (a file is never split: it is hashed in one stream), the others packed largest first up to
   :data:`UNIT_BYTES` or :data:`UNIT_FILES` files (thousands of 64 KiB files are a few messages, not
   thousands). Its id is derived from its content (index + a digest of its paths, sizes and digests), so a
@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.adapters.s3 import PART_SIZE
 from orchestrator.adapters.sftp import RemoteFile, parse_snapshot_name
 from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.errors import FatalError
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 #: a unit's bytes, at most (a larger file is a unit of its own): ~1 s of one worker's throughput on a LAN,
 #: ~a few s over a WAN -- large enough that per-message costs vanish, small enough to spread over a fleet
 UNIT_BYTES = 64 << 20
+#: a file above this (the multipart part size: a file streamed as a multipart upload) is a unit of its own:
+#: the large files spread over the fleet, one per worker, instead of queueing behind each other in a unit
+SOLO_BYTES = PART_SIZE
 #: a unit's files, at most (thousands of 64 KiB files: 256 a message)
 UNIT_FILES = 256
 #: a message's body, at most (SQS accepts 256 KiB; room kept for the envelope)
@@ -128,7 +132,7 @@ def plan_units(run_id: str, snapshot: str, target: RestoreTarget, files: Sequenc
     for remote in ordered:
         entry = len(json.dumps([remote.path, remote.size, remote.sha256])) + 1
         last = groups[-1] if groups else None
-        if (last is not None and remote.size <= UNIT_BYTES and last[0].size <= UNIT_BYTES
+        if (last is not None and remote.size <= SOLO_BYTES and last[0].size <= SOLO_BYTES
                 and sum(f.size for f in last) + remote.size <= UNIT_BYTES and len(last) < UNIT_FILES
                 and body + entry <= UNIT_BODY):
             last.append(remote)
