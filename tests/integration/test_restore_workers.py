@@ -399,3 +399,24 @@ def test_a_message_for_another_bucket_is_refused(make_ssh_site, snapshot_root, t
     until("the message refused", lambda: fleet.all_events("worker.bad_message"))
     until("the message in the dead-letter queue", lambda: queue_depth(queues.dlq_url)[0] == 1)
     assert not _client("s3").list_objects_v2(Bucket="someone-else").get("KeyCount")
+
+
+def test_a_unit_longer_than_the_visibility_timeout_is_not_taken_twice(
+    make_ssh_site, snapshot_root, tmp_path, workers, sshd_server
+):
+    """The big file takes several visibility timeouts (2 s) through a slow link; the heartbeat keeps its
+    message hidden, so the second worker never starts it: one try, one worker."""
+    clock = SystemClock()
+    snap = make_snapshot(snapshot_root, clock, small=1)
+    queues = make_queues("cc-dr-restore-long")
+    with DelayProxy((sshd_server.host, sshd_server.port), delay=0.0, rate=LINK_RATE / 2).running() as link:
+        site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path, sftp_port=link.port)
+        fleet = workers(site_file)
+        fleet.start("--visibility-timeout", "2")
+        fleet.start("--visibility-timeout", "2")
+        ctx = bulk_ctx(site, clock)
+        assert run_step(BackupRestore(), ctx)
+        fleet.stop_all()
+    started = [(i, e) for i, e in fleet.all_events("worker.unit_started") if e["bytes"] == BIG]
+    assert len(started) == 1, started
+    assert ctx.state["seconds"] > 3 * 2  # it did outlast the visibility timeout several times
