@@ -420,3 +420,29 @@ def test_a_unit_longer_than_the_visibility_timeout_is_not_taken_twice(
     started = [(i, e) for i, e in fleet.all_events("worker.unit_started") if e["bytes"] == BIG]
     assert len(started) == 1, started
     assert ctx.state["seconds"] > 3 * 2  # it did outlast the visibility timeout several times
+
+
+def test_a_resumed_run_does_not_enqueue_twice(make_ssh_site, snapshot_root, tmp_path, workers):
+    """The run enqueues its units (journaling the count), then is interrupted before any worker runs; the
+    resumed step (the same journaled state) sends nothing again: the worker started then restores each
+    unit once and the queue ends empty."""
+    clock = SystemClock()
+    snap = make_snapshot(snapshot_root, clock, small=30)
+    queues = make_queues("cc-dr-restore-resume")
+    site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path)
+    first = bulk_ctx(site, clock)
+    step = Background(lambda: BackupRestore().apply(first))
+    until("every unit enqueued", lambda: (first.state.get("work_units") or 0) > 0
+          and first.state.get("work_enqueued") == first.state["work_units"]
+          and queue_depth(queues.url)[0] == first.state["work_units"])
+    first.cancel.cancel("the operator pressed Ctrl-C")
+    step.join()
+    assert step.error is not None and "cancel" in str(step.error)
+    again = bulk_ctx(site, clock, state=dict(first.state))
+    fleet = workers(site_file)
+    fleet.start()
+    assert run_step(BackupRestore(), again)
+    started = [e["unit"] for _, e in fleet.all_events("worker.unit_started")]
+    assert sorted(started) == sorted(set(started)) and len(started) == first.state["work_units"]
+    assert queue_depth(queues.url) == (0, 0)
+    assert _client("s3").get_object(Bucket=site.backup.bucket, Key=f"restored/{snap.name}/{MARKER_NAME}")
