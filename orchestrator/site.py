@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -248,9 +249,18 @@ class Workers(_Model):
     """``backup.workers`` (contract 1.2, restore workers): the bulk tier is restored by ``orchestrator
     restore-worker`` processes taking work units from ``queue_url`` (docs/contract.md, "Restore workers")."""
 
-    queue_url: str = Field(pattern=SQS_QUEUE_URL)
+    queue_url: str
     #: tries of one work unit when the queue has no redrive policy (with one, its ``maxReceiveCount`` rules)
     max_tries: int = Field(default=3, ge=1, le=100)
+
+    @field_validator("queue_url")
+    @classmethod
+    def _sqs_url(cls, value: str) -> str:
+        if value.endswith(".fifo"):
+            raise ValueError("a FIFO queue is not supported: restore workers need a standard SQS queue")
+        if not re.match(SQS_QUEUE_URL, value):
+            raise ValueError("expected a standard SQS queue URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
+        return value
 
     @property
     def region(self) -> str:

@@ -203,7 +203,7 @@ class Background:
     def _run(self, fn: Callable[[], object]) -> None:
         try:
             fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:
             self.error = exc
 
     def join(self, bound: float = BOUND) -> None:
@@ -371,7 +371,7 @@ def test_sigterm_finishes_the_unit_in_hand_then_exits_0(make_ssh_site, snapshot_
     assert done == [units[0].unit]
     assert queue_depth(queues.url) == (1, 0)  # the second unit was not taken
     idle = fleet.start("--poll", "20")
-    until("the idle worker polling", lambda: fleet.all_events("worker.started") and len(fleet.all_events("worker.started")) == 2)
+    until("the idle worker polling", lambda: len(fleet.all_events("worker.started")) == 2)
     started = time.monotonic()
     idle.send_signal(signal.SIGTERM)
     assert idle.wait(BOUND) == 0
@@ -384,7 +384,7 @@ def test_a_message_for_another_bucket_is_refused(make_ssh_site, snapshot_root, t
     clock = SystemClock()
     snap = make_snapshot(snapshot_root, clock, small=1)
     queues = make_queues("cc-dr-restore-foreign", max_receives=1)
-    site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path)
+    _site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path)
     _client("s3").create_bucket(Bucket="someone-else", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
     from orchestrator.adapters.sftp import RemoteFile
     from orchestrator.backup.contract import RestoreTarget
@@ -407,7 +407,7 @@ def test_a_unit_longer_than_the_visibility_timeout_is_not_taken_twice(
     """The big file takes several visibility timeouts (2 s) through a slow link; the heartbeat keeps its
     message hidden, so the second worker never starts it: one try, one worker."""
     clock = SystemClock()
-    snap = make_snapshot(snapshot_root, clock, small=1)
+    make_snapshot(snapshot_root, clock, small=1)
     queues = make_queues("cc-dr-restore-long")
     with DelayProxy((sshd_server.host, sshd_server.port), delay=0.0, rate=LINK_RATE / 2).running() as link:
         site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path, sftp_port=link.port)
