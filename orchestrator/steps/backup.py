@@ -138,6 +138,11 @@ class BackupRestore(StepKind):
             f"to s3://{target.bucket}/{target.snapshot_prefix(snapshot.name)}, "
             f"then write {marker_key.rsplit('/', 1)[-1]}"
         ]
+        workers = ctx.site.backup.workers
+        if workers is not None and ctx.params.tier is Tier.BULK:
+            units = work.plan_units(ctx.run_id, snapshot.name, target, files)
+            lines.append(f"{self.name}: by the restore workers: {len(units)} work units on SQS queue "
+                         f"{workers.queue_url.rsplit('/', 1)[-1]} (`orchestrator restore-worker --site SITE`)")
         if not rpo.within:
             verdict = "accepted (--accept-rpo-breach)" if ctx.options.accept_rpo_breach else "REFUSED"
             lines.append(f"{self.name}: snapshot older than the RPO objective: {verdict}")
