@@ -325,7 +325,7 @@ def _start_workers(folder: Path, state: dict, count: int) -> None:
         with log_file.open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "orchestrator", "restore-worker", "--site", state["site_file"],
-                 "--log-format", "json", "--poll", "5"],
+                 "--log-format", "json", "--poll", "5", "--retry-after", "5"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
             )
         state["workers"].append({"pid": process.pid, "log": str(log_file)})
