@@ -22,6 +22,7 @@ from stacks.warm_site.state import State, StateArgs
 from stacks.warm_site.status_page import StatusPage, StatusPageArgs
 from stacks.warm_site.tags import Tags
 from stacks.warm_site.vpn import Vpn, VpnArgs
+from stacks.warm_site.workers import Workers, WorkersArgs
 
 SITE_SCHEMA = 1
 
@@ -72,6 +73,10 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
     if cfg.connect is not None:
         connect = Connect(f"{cfg.site}-connect", ConnectArgs(config=cfg.connect, tags=tags))
         outputs["connect"] = connect.site_file_key()
+    if cfg.backup.workers is not None:
+        workers = _workers(cfg, tags, network, restore)
+        outputs["backup"]["workers"] = {"queue_url": workers.queue_url}
+        workers.fleet(dict(outputs))
     if cfg.access is not None:
         access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
@@ -185,6 +190,17 @@ def _restore(cfg: SiteConfig, tags: Tags) -> Restore:
             private_key=backup.sftp.private_key,
         ),
     )
+
+
+def _workers(cfg: SiteConfig, tags: Tags, network: Network, restore: Restore) -> Workers:
+    wanted = cfg.backup.workers
+    assert wanted is not None
+    return Workers(f"{cfg.site}-workers", WorkersArgs(
+        queue_name=wanted.queue_name, max_receives=wanted.max_receives, visibility_seconds=wanted.visibility_seconds,
+        bucket_arn=restore.bucket.arn, prefix=cfg.backup.prefix, secret_arn=restore.key_secret.arn,
+        subnet_ids=network.subnet_ids, vpc_id=network.vpc_id, max_workers=wanted.max_workers,
+        instance_type=wanted.instance_type, ami=wanted.ami, tags=tags,
+    ))
 
 
 def _dns(cfg: SiteConfig, tags: Tags) -> Dns:
