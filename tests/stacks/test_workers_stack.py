@@ -83,3 +83,26 @@ def test_the_fleet_starts_empty_in_the_private_subnets_and_scales_on_the_queue()
 def test_worker_policy_without_a_prefix_covers_the_bucket():
     policy = worker_policy("arn:aws:sqs:us-west-2:1:q", "arn:aws:s3:::b", "", "arn:aws:secretsmanager:x")
     assert {s["Sid"]: s["Resource"] for s in policy["Statement"]}["RestoreObjects"] == "arn:aws:s3:::b/*"
+
+
+def test_the_orchestrator_role_may_enqueue_and_remove_its_results_record():
+    """With workers, the orchestrator role sends to the work queue and reads its redrive policy, and deletes
+    only under PREFIX/_restore_work/ (besides the drills' folder); without workers, no SQS at all."""
+    def orchestrator_policy(config):
+        _, mocks = declare(config)
+        [policy] = [json.loads(r.inputs["policy"]) for r in mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+                    if "orchestrator" in r.name]
+        return {s["Sid"]: s for s in policy["Statement"]}
+
+    statements = orchestrator_policy(with_workers())
+    assert sorted(statements["WorkQueue"]["Action"]) == ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+    assert statements["WorkQueue"]["Resource"] == "arn:aws:sqs:us-west-2:123456789012:cc-dr-test-restore-work"
+    assert statements["WorkResults"]["Resource"].endswith("/restored/_restore_work/*")
+    assert "WorkQueue" not in orchestrator_policy(good_config())
+
+
+def test_the_results_folder_is_the_one_the_workers_write():
+    from orchestrator.backup.work import RESULTS_DIR
+    from stacks.warm_site.access import WORK_FOLDER
+
+    assert WORK_FOLDER == RESULTS_DIR
