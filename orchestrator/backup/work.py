@@ -236,11 +236,12 @@ class BulkByWorkers:
         dead-letter queue as soon as one unit's last try failed. Progress: bytes of the units done."""
         started = self.monotonic()
         total = sum(unit.bytes for unit in self.units)
-        redrive = self.queue.redrive()
+        redrive: tuple[Redrive | None] | None = None  # read once, when a unit first failed
         while True:
             done, failed = self._look()
             for unit in failed:
-                self._fail_if_final(unit, redrive)
+                redrive = redrive or (self.queue.redrive(),)
+                self._fail_if_final(unit, redrive[0])
             finished = [u for u in self.units if u.unit in done]
             done_bytes = sum(u.bytes for u in finished)
             elapsed = self.monotonic() - started

@@ -193,7 +193,8 @@ class RestoreWorker:
         if listed is None:
             source = self.services.backup_source
             listed = {f.path: f for f in source.manifest(snapshot)}
-            self._manifests = {snapshot.name: listed}  # one snapshot at a time is what a fleet sees
+            # a fleet mostly sees one snapshot at a time; a few kept for runs of different snapshots
+            self._manifests = {**dict(list(self._manifests.items())[-3:]), snapshot.name: listed}
         out = []
         for remote in unit.files:
             known = listed.get(remote.path)
