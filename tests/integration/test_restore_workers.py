@@ -446,3 +446,12 @@ def test_a_resumed_run_does_not_enqueue_twice(make_ssh_site, snapshot_root, tmp_
     assert sorted(started) == sorted(set(started)) and len(started) == first.state["work_units"]
     assert queue_depth(queues.url) == (0, 0)
     assert _client("s3").get_object(Bucket=site.backup.bucket, Key=f"restored/{snap.name}/{MARKER_NAME}")
+
+
+def test_a_site_without_workers_is_refused_naming_the_key(tmp_path):
+    """`restore-worker` on a site file without backup.workers: exit 2, naming the file and the key."""
+    from tests.helpers import SITE, orchestrator
+
+    done = orchestrator("restore-worker", "--site", str(SITE), state_dir=tmp_path / "state", timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"{SITE}:backup.workers: has no backup.workers" in done.stderr
