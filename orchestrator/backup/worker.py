@@ -143,7 +143,10 @@ class RestoreWorker:
             beat.set()
             heart.join()
         if outcome is None:
-            self.queue.delete(message)  # only now: every file of the unit is verified at its key
+            try:
+                self.queue.delete(message)  # only now: every file of the unit is verified at its key
+            except OrchestratorError as exc:  # its receipt expired: it comes back, and is skipped as verified
+                self.log.warning("worker.delete_failed", unit=unit.unit, error=str(exc))
         else:
             self._retry_later(message, final_without_redrive=outcome)
 
@@ -171,14 +174,14 @@ class RestoreWorker:
             pipeline = RestorePipeline(self.services.backup_source, s3, unit.target, log=log,
                                        workers=self.options.threads)
             result = pipeline.run(snapshot, files)
-        except Exception as exc:
+            s3.put_json(unit.bucket, done_key(unit), {
+                "unit": unit.unit, "run_id": unit.run_id, "snapshot": unit.snapshot, "files": len(result.files),
+                "bytes": result.bytes_total, "skipped_files": result.skipped, "worker": self.stats.worker,
+                "attempt": message.receive_count, "seconds": round(time.perf_counter() - started, 3),
+                "at": iso(self.services.clock.now()),
+            })
+        except Exception as exc:  # every failure of a try is recorded; the worker goes on
             return self._failed(unit, message, exc, log)
-        s3.put_json(unit.bucket, done_key(unit), {
-            "unit": unit.unit, "run_id": unit.run_id, "snapshot": unit.snapshot, "files": len(result.files),
-            "bytes": result.bytes_total, "skipped_files": result.skipped, "worker": self.stats.worker,
-            "attempt": message.receive_count, "seconds": round(time.perf_counter() - started, 3),
-            "at": iso(self.services.clock.now()),
-        })
         self.stats.done += 1
         self.stats.files += len(result.files)
         self.stats.bytes += result.bytes_transferred
@@ -224,11 +227,11 @@ class RestoreWorker:
         return final and redrive is None
 
     def _retry_later(self, message: Message, final_without_redrive: bool = False) -> None:
-        if final_without_redrive:  # no dead-letter queue: nothing else would ever stop its tries
-            self.queue.delete(message)
-            return
         try:
-            self.queue.extend(message, self.options.retry_after_seconds)
+            if final_without_redrive:  # no dead-letter queue: nothing else would ever stop its tries
+                self.queue.delete(message)
+            else:
+                self.queue.extend(message, self.options.retry_after_seconds)
         except OrchestratorError as exc:  # e.g. the receipt expired: it comes back anyway
             self.log.warning("worker.release_failed", error=str(exc))
 
