@@ -430,6 +430,8 @@ def test_a_resumed_run_does_not_enqueue_twice(make_ssh_site, snapshot_root, tmp_
     snap = make_snapshot(snapshot_root, clock, small=30)
     queues = make_queues("cc-dr-restore-resume")
     site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path)
+    planned = BackupRestore().plan(bulk_ctx(site, clock))  # --dry-run names the queue and the units
+    assert any("by the restore workers: 2 work units on SQS queue cc-dr-restore-resume" in line for line in planned)
     first = bulk_ctx(site, clock)
     step = Background(lambda: BackupRestore().apply(first))
     until("every unit enqueued", lambda: (first.state.get("work_units") or 0) > 0
