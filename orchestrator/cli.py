@@ -501,6 +501,50 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
         settings.clock.sleep(interval)
 
 
+@cli.command("restore-worker")
+@click.option(
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
+    help="Site file with `backup.workers` (default: $ORCHESTRATOR_SITE).",
+)
+@click.option("--visibility-timeout", type=click.IntRange(2, 43200), default=300, show_default=True,
+              help="Seconds a taken unit stays hidden from other workers (renewed while working).")
+@click.option("--poll", type=click.IntRange(0, 20), default=10, show_default=True,
+              help="Long-poll seconds of one receive.")
+@click.option("--retry-after", type=click.IntRange(0, 43200), default=30, show_default=True,
+              help="Seconds before a failed unit is tried again.")
+@click.option("--threads", type=click.IntRange(1, 32), default=4, show_default=True,
+              help="Files of one unit downloaded at once.")
+@click.option("--max-units", type=click.IntRange(1), default=None, help="Stop after this many units.")
+@common_options
+@click.pass_context
+def restore_worker(ctx: click.Context, site_file: Path, visibility_timeout: int, poll: int, retry_after: int,
+                   threads: int, max_units: int | None) -> None:
+    """Restore the bulk tier's work units from the site's queue (backup.workers), verified; stops after the
+    unit in hand on SIGTERM (exit 0)."""
+    import structlog
+
+    from orchestrator.adapters import Services
+    from orchestrator.backup.worker import RestoreWorker, WorkerOptions
+
+    common = ctx.meta.get("common", {})
+    logs.configure(common.get("log_format", "console"), common.get("log_level", "info"), stream=sys.stderr)
+    site = app.load_site(site_file)
+    if site.backup.workers is None:
+        raise InvalidInput("has no backup.workers (the queue restore workers take work from)",
+                           source=str(site_file), location="backup.workers")
+    options = WorkerOptions(visibility_seconds=visibility_timeout, poll_seconds=poll,
+                            retry_after_seconds=retry_after, threads=threads, max_units=max_units)
+    services = Services(site)
+    worker = RestoreWorker(services, options, structlog.get_logger("orchestrator.worker"))
+    worker.install_signal_handlers()
+    try:
+        stats = worker.serve()
+    finally:
+        services.close()
+    click.echo(f"restore worker {stats.worker}: {stats.done} unit(s) done, {stats.failed} failed try(s), "
+               f"{stats.files} files, {stats.bytes} bytes", err=True)
+
+
 @cli.command("stand-down")
 @click.argument("run_id")
 @click.option("--site", "site_file", type=PATH, help="Site file (team mode; default: as recorded).")

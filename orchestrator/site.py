@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal, Self
@@ -240,11 +241,39 @@ def _critical_pattern(value: object) -> object:
 CriticalPattern = Annotated[str, BeforeValidator(_critical_pattern)]
 
 
+#: a standard SQS queue's URL, as AWS prints it (FIFO queues are refused: the work needs no order)
+SQS_QUEUE_URL = r"^https://sqs\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}$"
+
+
+class Workers(_Model):
+    """``backup.workers`` (contract 1.2, restore workers): the bulk tier is restored by ``orchestrator
+    restore-worker`` processes taking work units from ``queue_url`` (docs/contract.md, "Restore workers")."""
+
+    queue_url: str
+    #: tries of one work unit when the queue has no redrive policy (with one, its ``maxReceiveCount`` rules)
+    max_tries: int = Field(default=3, ge=1, le=100)
+
+    @field_validator("queue_url")
+    @classmethod
+    def _sqs_url(cls, value: str) -> str:
+        if value.endswith(".fifo"):
+            raise ValueError("a FIFO queue is not supported: restore workers need a standard SQS queue")
+        if not re.match(SQS_QUEUE_URL, value):
+            raise ValueError("expected a standard SQS queue URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME")
+        return value
+
+    @property
+    def region(self) -> str:
+        return self.queue_url.split(".", 2)[1]
+
+
 class Backup(_Model):
     sftp: Sftp
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = ""
     critical: list[CriticalPattern] | None = None
+    #: restore workers for the bulk tier (contract 1.2); without it the run restores every tier itself
+    workers: Workers | None = None
 
     @field_validator("prefix")
     @classmethod

@@ -34,6 +34,7 @@ PLACEHOLDERS = SiteArns(
                         regions=("PRIMARY_REGION", "SECONDARY_REGION"), traffic_distribution_group_id="TDG_ID",
                         hours_of_operation_id="HOURS_ID", prompt_id="PROMPT_ID", queue_ids=("QUEUE_ID",)),
     status_page_arn="arn:aws:s3:::STATUS_BUCKET/STATUS_KEY",
+    work_queue_arn="arn:aws:sqs:REGION:ACCOUNT:WORK_QUEUE",
 )
 
 HEADER = """# Permissions: the orchestrator's and the readiness check's IAM roles

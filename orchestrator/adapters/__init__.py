@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from orchestrator.adapters.secrets import Secrets
     from orchestrator.adapters.sftp import SftpBackupSource
     from orchestrator.adapters.sns import Sns
+    from orchestrator.adapters.sqs import WorkQueue
     from orchestrator.adapters.vpn import VpnConnections
     from orchestrator.backup.tiered import TieredRestores
     from orchestrator.site import Site, SshEndpoint
@@ -113,6 +114,20 @@ class Services:
         return self._build(
             "backup_source", lambda: SftpBackupSource(self.site.backup.sftp, self.secrets, self.clock)
         )
+
+    @property
+    def work_queue(self) -> WorkQueue:
+        """The restore workers' queue (``backup.workers``, contract 1.2), in the queue's own region."""
+        from orchestrator.adapters.aws import AwsSession
+        from orchestrator.adapters.sqs import WorkQueue
+        from orchestrator.errors import FatalError
+
+        workers = self.site.backup.workers
+        if workers is None:
+            raise FatalError("the site file has no backup.workers key: no restore workers")
+        session = (lambda: self.aws) if workers.region == self.site.region else (
+            lambda: AwsSession(workers.region, clock=self.clock))
+        return self._build("work_queue", lambda: WorkQueue(session(), workers.queue_url))
 
     @property
     def restores(self) -> TieredRestores:

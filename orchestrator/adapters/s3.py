@@ -228,6 +228,14 @@ class S3:
             )
         return len(uploads)
 
+    def abort_uploads_of(self, bucket: str, key: str) -> int:
+        """Abort the unfinished multipart uploads of exactly ``key`` (a dead restore worker's)."""
+        answer = self._call("list_multipart_uploads", Bucket=bucket, Prefix=key)
+        uploads = [u for u in answer.get("Uploads", []) if u["Key"] == key]
+        for upload in uploads:
+            self._call("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=upload["UploadId"])
+        return len(uploads)
+
 
 @dataclass
 class MultipartUpload:

@@ -30,8 +30,16 @@ class CriticalTierFailed(FatalError):
 class TieredRestore:
     """Both tiers of one snapshot's restore, on one pipeline."""
 
-    def __init__(self, pipeline: RestorePipeline, snapshot: Snapshot, tiers: Tiers[RemoteFile]):
+    def __init__(
+        self,
+        pipeline: RestorePipeline,
+        snapshot: Snapshot,
+        tiers: Tiers[RemoteFile],
+        local: tuple[Tier, ...] = (Tier.CRITICAL, Tier.BULK),
+    ):
         self.pipeline = pipeline
+        #: the tiers restored here (with ``backup.workers`` the bulk is the workers', not this pipeline's)
+        self.local = local
         self.snapshot = snapshot
         self.tiers = tiers
         #: held while a marker is checked and written (keeps the critical marker before the complete one)
@@ -62,7 +70,7 @@ class TieredRestore:
         """Queue every tier that is neither running nor succeeded (the first call queues both; a retry
         after a failure queues what failed again: files already verified at their key are skipped)."""
         with self._lock:
-            todo = [tier for tier in (Tier.CRITICAL, Tier.BULK) if self._needs_start(tier)]
+            todo = [tier for tier in self.local if self._needs_start(tier)]
             if not todo:
                 return
             files = {Tier.CRITICAL: self.tiers.critical, Tier.BULK: self.tiers.bulk}

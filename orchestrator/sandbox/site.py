@@ -57,7 +57,7 @@ SITE_NAME = "cc-dr-sandbox"
 @dataclass
 class SandboxOptions:
     """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS, _APPLIANCE,
-    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT)."""
+    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT, _WORKERS)."""
 
     size_mb: float = 200.0
     days: int = 4
@@ -81,6 +81,9 @@ class SandboxOptions:
     fault_seed: int = 0
     #: an Amazon Connect site (the Connect double started, the site file's ``connect`` key); off: a SIP/DNS site
     connect: bool = True
+    #: restore workers (contract 1.2): with N > 0, an SQS queue and its dead-letter queue in moto, the site
+    #: file's ``backup.workers``, and N ``orchestrator restore-worker`` processes (stopped by ``down``)
+    workers: int = 0
 
     @property
     def needs_proxy(self) -> bool:
@@ -103,6 +106,7 @@ class SandboxOptions:
             throttle_rate=float(env.get("ORCHESTRATOR_SANDBOX_THROTTLE_RATE", cls.throttle_rate)),
             error_rate=float(env.get("ORCHESTRATOR_SANDBOX_ERROR_RATE", cls.error_rate)),
             fault_seed=int(env.get("ORCHESTRATOR_SANDBOX_FAULT_SEED", cls.fault_seed)),
+            workers=int(env.get("ORCHESTRATOR_SANDBOX_WORKERS", cls.workers)),
         )
 
 
@@ -183,9 +187,13 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
         if connect_key is not None:
             site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
+        if options.workers > 0:
+            site["backup"]["workers"] = {"queue_url": _work_queue(moto.endpoint)}
         site_file = folder / "site.json"
         site_file.write_text(json.dumps(site, indent=2) + "\n")
         state["site_file"] = str(site_file.resolve())
+        if options.workers > 0:
+            _start_workers(folder, state, options.workers)
         state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
         state["exports"] = str(exports)
         state["failover_budget"] = _budget(state)
@@ -265,6 +273,10 @@ def down(folder: Path | None = None) -> bool:
             tunnel.stop(state["tunnel"])
         except Exception as exc:  # the other processes must still be stopped
             log.warning("sandbox.tunnel_stop_failed", error=str(exc))
+    for worker in state.get("workers", []):  # before moto and sshd: each finishes or drops its unit
+        if motoserver.cmdline_has(int(worker["pid"]), "restore-worker", state.get("site_file", "")):
+            with suppress(Exception):
+                motoserver.stop(int(worker["pid"]), timeout=30)
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
@@ -279,6 +291,46 @@ def down(folder: Path | None = None) -> bool:
         (folder / "site.json").unlink()
     log.info("sandbox.down")
     return True
+
+
+#: the embedded site's restore workers' queue and its dead-letter queue (3 receives), both encrypted
+WORK_QUEUE = f"{SITE_NAME}-restore-work"
+
+
+def _work_queue(endpoint: str) -> str:
+    """The restore workers' queue in moto (a redrive policy to its dead-letter queue); its AWS-style URL."""
+    import boto3
+
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=endpoint,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106 (moto's)
+    encrypted = {"SqsManagedSseEnabled": "true"}
+    dlq = sqs.create_queue(QueueName=f"{WORK_QUEUE}-dlq", Attributes=encrypted)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
+    sqs.create_queue(QueueName=WORK_QUEUE, Attributes={**encrypted, "RedrivePolicy": redrive})
+    account = arn.split(":")[4]
+    return f"https://sqs.{REGION}.amazonaws.com/{account}/{WORK_QUEUE}"
+
+
+def _start_workers(folder: Path, state: dict, count: int) -> None:
+    """``count`` restore-worker processes on the site file, each recorded in state.json as it starts."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, **env_for(state)}
+    env.pop("AWS_CA_BUNDLE", None)
+    state["workers"] = []
+    for index in range(count):
+        log_file = folder / f"worker-{index}.log"
+        with log_file.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", "restore-worker", "--site", state["site_file"],
+                 "--log-format", "json", "--poll", "5", "--retry-after", "5"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, start_new_session=True,
+            )
+        state["workers"].append({"pid": process.pid, "log": str(log_file)})
+        _save(folder, state)
+    log.info("sandbox.workers_started", workers=count, queue=WORK_QUEUE)
 
 
 def _recorder(folder: Path, state: dict, part: str) -> Callable[[Any], None]:

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from orchestrator.adapters.s3 import PART_SIZE
 from orchestrator.adapters.sftp import Snapshot
+from orchestrator.backup import work
 from orchestrator.backup.contract import (
     MARKER_NAME,
     RestoreTarget,
@@ -33,10 +34,10 @@ from orchestrator.backup.contract import (
     rpo_age,
     target_of,
 )
-from orchestrator.backup.pipeline import RestorePipeline, RestoreResult
-from orchestrator.backup.tiered import TieredRestore
+from orchestrator.backup.pipeline import FileResult, RestorePipeline, RestoreResult
+from orchestrator.backup.tiered import CriticalTierFailed, TieredRestore
 from orchestrator.clock import iso
-from orchestrator.errors import FatalError
+from orchestrator.errors import FatalError, Interrupted, OrchestratorError
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, StepContext, StepKind
 
@@ -74,6 +75,9 @@ class RestoreParams(Params):
     #: site's ``backup.critical`` (every file when it has none), then ``_RESTORE_CRITICAL.json``;
     #: ``bulk``: the other files, then ``_RESTORE_COMPLETE.json`` once both tiers are verified
     tier: Tier = Tier.ALL
+    #: with ``backup.workers`` (contract 1.2): seconds between two looks of the bulk step at the workers'
+    #: results record (one S3 LIST each)
+    follow_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
 class RestoreOutput(Output):
@@ -134,6 +138,11 @@ class BackupRestore(StepKind):
             f"to s3://{target.bucket}/{target.snapshot_prefix(snapshot.name)}, "
             f"then write {marker_key.rsplit('/', 1)[-1]}"
         ]
+        workers = ctx.site.backup.workers
+        if workers is not None and ctx.params.tier is Tier.BULK:
+            units = work.plan_units(ctx.run_id, snapshot.name, target, files)
+            lines.append(f"{self.name}: by the restore workers: {len(units)} work units on SQS queue "
+                         f"{workers.queue_url.rsplit('/', 1)[-1]} (`orchestrator restore-worker --site SITE`)")
         if not rpo.within:
             verdict = "accepted (--accept-rpo-breach)" if ctx.options.accept_rpo_breach else "REFUSED"
             lines.append(f"{self.name}: snapshot older than the RPO objective: {verdict}")
@@ -191,10 +200,20 @@ class BackupRestore(StepKind):
         _log_done(ctx, snapshot, result)
 
     def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
-        """One tier of the shared restore (both tiers queued by whichever step comes first)."""
+        """One tier of the shared restore (both tiers queued by whichever step comes first; with
+        ``backup.workers`` only the critical tier here: the bulk step hands its tier to the workers)."""
+        by_workers = ctx.site.backup.workers is not None
+        local = (Tier.CRITICAL,) if by_workers else (Tier.CRITICAL, Tier.BULK)
         restore = ctx.services.restores.get_or_start(
-            snapshot, lambda: TieredRestore(self._pipeline(ctx, snapshot, metered=False), snapshot, tiers)
+            snapshot,
+            lambda: TieredRestore(
+                self._pipeline(ctx, snapshot, metered=False, only=tiers.critical if by_workers else None),
+                snapshot, tiers, local,
+            ),
         )
+        if by_workers and ctx.params.tier is Tier.BULK:
+            self._bulk_by_workers(ctx, snapshot, restore)
+            return
         # this step's row shows its own tier's bytes (the bulk's bar on restore-bulk, not on restore-critical)
         restore.watch(Tier.CRITICAL if ctx.params.tier is Tier.CRITICAL else Tier.BULK, _progress_of(ctx))
         if ctx.params.tier is Tier.CRITICAL:
@@ -203,6 +222,37 @@ class BackupRestore(StepKind):
             result = restore.wait_all(ctx.check)
         ctx.record(**_summary(result), tier=str(ctx.params.tier), tier_files=len(result.files))
         self._write_markers(ctx, restore)
+        _log_done(ctx, snapshot, result)
+
+    def _bulk_by_workers(self, ctx: StepContext, snapshot: Snapshot, restore: TieredRestore) -> None:
+        """The bulk tier by the restore workers (contract 1.2): its work units enqueued once (journaled:
+        a resume sends only what was not sent), followed until each is done and every file verified at its
+        key, then -- once the critical tier is verified too -- the complete marker, last."""
+        bulk = workers_for(ctx, snapshot, restore.tiers.bulk, restore_target(ctx))
+        plan = work.plan_digest(bulk.units)
+        if ctx.state.get("work_plan") != plan:
+            ctx.record(work_plan=plan, work_units=len(bulk.units), work_queue=bulk.queue.name, work_enqueued=0)
+        enqueued = int(ctx.state.get("work_enqueued") or 0)
+        if enqueued < len(bulk.units):
+            bulk.enqueue(enqueued, lambda n: ctx.record(work_enqueued=n))
+            ctx.log.info("restore.work_enqueued", units=len(bulk.units), queue=bulk.queue.name)
+        else:  # an earlier attempt sent everything: a unit that went to the dead-letter queue goes again
+            bulk.requeue_dead()
+        followed = bulk.follow()
+        try:
+            restore.wait(Tier.CRITICAL, ctx.check)
+        except Interrupted:
+            raise
+        except Exception as exc:
+            raise CriticalTierFailed(f"the bulk restore cannot complete: the critical tier failed ({exc})") from exc
+        files = [FileResult(f.path, f.size, f.sha256, skipped=False) for u in bulk.units for f in u.files]
+        result = RestoreResult(sorted(files, key=lambda r: r.path), followed.seconds)
+        ctx.record(**_summary(result), tier=str(ctx.params.tier), tier_files=len(files), restored_by="workers")
+        self._write_markers(ctx, restore)
+        try:
+            bulk.forget()
+        except OrchestratorError as exc:  # the marker is written: a leftover results record is harmless
+            ctx.log.warning("restore.work_record_kept", error=str(exc))
         _log_done(ctx, snapshot, result)
 
     def _write_markers(self, ctx: StepContext, restore: TieredRestore) -> None:
@@ -231,12 +281,17 @@ class BackupRestore(StepKind):
         ctx.record(marker=target.url(key), marker_name=key.rsplit("/", 1)[-1])
 
     def _pipeline(
-        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None, metered: bool = True
+        self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None, metered: bool = True,
+        only: list | None = None,
     ) -> RestorePipeline:
-        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind; its
-        progress on this step's row when ``metered`` (a tiered restore reports each tier to its own step)."""
+        """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind (``only``
+        those of these files: restore workers may be uploading the others right now); its progress on this
+        step's row when ``metered`` (a tiered restore reports each tier to its own step)."""
         s3, target = ctx.services.s3, restore_target(ctx)
-        aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
+        if only is None:
+            aborted = s3.abort_uploads(target.bucket, target.snapshot_prefix(snapshot.name))
+        else:
+            aborted = sum(s3.abort_uploads_of(target.bucket, target.key(snapshot.name, f.path)) for f in only)
         if aborted:
             ctx.log.info("restore.aborted_stale_uploads", uploads=aborted)
         return RestorePipeline(
@@ -458,6 +513,23 @@ class BackupCleanup(StepKind):
 def _marker_keys(target: RestoreTarget, snapshot: str) -> tuple[str, str]:
     """The markers in deletion order: the complete marker first, then the critical one."""
     return target.marker_key(snapshot), target.critical_marker_key(snapshot)
+
+
+def workers_for(ctx: StepContext, snapshot: Snapshot, files: list, target: RestoreTarget) -> work.BulkByWorkers:
+    """The run's bulk tier as work units for the site's restore workers, followed through this step."""
+    workers = ctx.site.backup.workers
+    assert workers is not None
+    return work.BulkByWorkers(
+        ctx.services.s3,
+        ctx.services.work_queue,
+        work.plan_units(ctx.run_id, snapshot.name, target, files),
+        log=ctx.log,
+        max_tries=workers.max_tries,
+        sleep=ctx.sleep,
+        progress=_progress_of(ctx),
+        poll_seconds=ctx.params.follow_seconds,
+        monotonic=ctx.clock.monotonic,
+    )
 
 
 def _progress_of(ctx: StepContext) -> Callable[[dict], None]:

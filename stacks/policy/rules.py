@@ -55,6 +55,7 @@ ROLE = "aws:iam/role:Role"
 CONNECT_INSTANCE = "aws:connect/instance:Instance"
 CONNECT_HOURS = "aws:connect/hoursOfOperation:HoursOfOperation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+QUEUE = "aws:sqs/queue:Queue"
 #: resources whose ``policy`` input is an identity policy (what a principal may do)
 IDENTITY_POLICY_TYPES = frozenset({ROLE_POLICY, "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
                                    "aws:iam/groupPolicy:GroupPolicy"})
@@ -78,6 +79,7 @@ UNTAGGABLE = frozenset(
         ROLE_POLICY,
         "aws:iam/userPolicy:UserPolicy",
         "aws:iam/groupPolicy:GroupPolicy",
+        "aws:autoscaling/policy:Policy",  # a scaling policy has no tags in AWS (the restore workers' fleet)
     }
 )
 GOOD_SSE = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
@@ -561,6 +563,15 @@ def validate_iam_trust(args: ResourceValidationArgs, report: ReportViolation) ->
             report(f"{_where(args, statement)}: a trust statement without a Condition", None)
 
 
+def validate_queue_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """An SQS queue (the restore workers' work and dead-letter queues) is encrypted at rest: SSE-SQS or a KMS
+    key (work units name the files of a backup)."""
+    if args.resource_type != QUEUE:
+        return
+    if args.props.get("sqsManagedSseEnabled") is not True and not args.props.get("kmsMasterKeyId"):
+        report(f"{args.name}: the queue is not encrypted (sqsManagedSseEnabled or kmsMasterKeyId)", None)
+
+
 def _strings(description: str) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "string"}, "description": description}
 
@@ -606,6 +617,8 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     StackValidationPolicy(name="connect-hours",
                           description="The announcement's hours of operation: site's instance, time zone, open.",
                           validate=validate_connect_hours),
+    ResourceValidationPolicy(name="queue-encryption", description="SQS queues are encrypted at rest.",
+                             validate=validate_queue_encryption),
     ResourceValidationPolicy(name="iam-actions", description="No IAM policy allows * or service:* actions.",
                              validate=validate_iam_actions),
     ResourceValidationPolicy(name="iam-resources",

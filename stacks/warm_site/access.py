@@ -49,6 +49,9 @@ UNSCOPABLE_ACTIONS = frozenset({"autoscaling:DescribeAutoScalingGroups", "ec2:De
 #: the folder under the restore prefix where drills restore (orchestrator/backup/contract.py DRILL_FOLDER;
 #: tests/stacks/test_access.py checks that both agree)
 DRILL_FOLDER = "drills"
+#: where restore workers record each unit's result under the restore prefix (orchestrator/backup/work.py
+#: RESULTS_DIR)
+WORK_FOLDER = "_restore_work"
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ class SiteArns:
     connect: ConnectArns | None = None
     #: the status page's object (``arn:aws:s3:::BUCKET/KEY``) when the site publishes one
     status_page_arn: str | None = None
+    #: the restore workers' queue (``backup.workers``, contract 1.2) when the site has one
+    work_queue_arn: str | None = None
 
     @property
     def zone_arn(self) -> str:
@@ -213,6 +218,18 @@ def orchestrator_statements(arns: SiteArns) -> list[Statement]:
             Grant("s3:GetObject", "the presigned link in each milestone message is a GET signed by this role",
                   "every milestone"),
         ))
+    if arns.work_queue_arn:
+        prefix = arns.prefix.strip("/")
+        results = f"{arns.bucket_arn}/{prefix}/{WORK_FOLDER}/*" if prefix else f"{arns.bucket_arn}/{WORK_FOLDER}/*"
+        statements.append(_statement(
+            "WorkQueue", [arns.work_queue_arn],
+            Grant("sqs:SendMessage", "enqueue the bulk tier's work units for the restore workers", "restore-bulk"),
+            Grant("sqs:GetQueueAttributes", "the queue's redrive policy (its dead-letter queue, named when a unit "
+                  "fails its last try)", "restore-bulk")))
+        statements.append(_statement(
+            "WorkResults", [results],
+            Grant("s3:DeleteObject", "remove the run's results record once the complete marker is written, and a "
+                  "unit's last failure when a resume queues it again", "restore-bulk")))
     if arns.table_arn:
         statements.append(_statement(
             "TeamState", [arns.table_arn],

@@ -99,6 +99,18 @@ class SftpConfig(SshEndpointConfig):
     path: str = Field(min_length=1)
 
 
+class WorkersConfig(_Knobs):
+    """Restore workers (contract 1.2): the bulk tier's queue and the fleet that drains it."""
+
+    queue_name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,75}$")
+    #: receives of one work unit before it goes to the dead-letter queue
+    max_receives: int = Field(default=3, ge=1, le=1000)
+    visibility_seconds: int = Field(default=300, ge=30, le=43200)
+    max_workers: int = Field(default=8, ge=1, le=100)
+    instance_type: str = "c7i.large"
+    ami: str
+
+
 class BackupConfig(_Knobs):
     bucket: str = Field(min_length=3, max_length=63)
     prefix: str = "restored/"
@@ -107,6 +119,8 @@ class BackupConfig(_Knobs):
     # The tiered restore's critical tier: globs relative to the snapshot directory, passed through to the
     # site file's backup.critical (the site file's own validation checks each pattern).
     critical: list[str] | None = None
+    # Restore workers for the bulk tier (optional): the site file's backup.workers from the stack's queue.
+    workers: WorkersConfig | None = None
 
 
 class IngressConfig(_Knobs):

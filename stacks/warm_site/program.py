@@ -22,6 +22,7 @@ from stacks.warm_site.state import State, StateArgs
 from stacks.warm_site.status_page import StatusPage, StatusPageArgs
 from stacks.warm_site.tags import Tags
 from stacks.warm_site.vpn import Vpn, VpnArgs
+from stacks.warm_site.workers import Workers, WorkersArgs
 
 SITE_SCHEMA = 1
 
@@ -72,15 +73,21 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
     if cfg.connect is not None:
         connect = Connect(f"{cfg.site}-connect", ConnectArgs(config=cfg.connect, tags=tags))
         outputs["connect"] = connect.site_file_key()
+    workers = None
+    if cfg.backup.workers is not None:
+        workers = _workers(cfg, tags, network, restore)
+        outputs["backup"]["workers"] = {"queue_url": workers.queue_url}
+        workers.fleet(dict(outputs))
     if cfg.access is not None:
-        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page)
+        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page, workers)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
                              "readiness_role_arn": access.readiness_role_arn}
     return outputs
 
 
 def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
-            state: State | None, connect: Connect | None, status_page: StatusPage | None) -> Access:
+            state: State | None, connect: Connect | None, status_page: StatusPage | None,
+            workers: Workers | None = None) -> Access:
     """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
     assert cfg.access is not None
     page = cfg.notify.status_page
@@ -88,9 +95,11 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
         dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
         restore.key_secret.arn, state.table.arn if state is not None else None, _connect_arns(cfg, connect),
         status_page.bucket.arn if status_page is not None else None,
+        workers.queue.arn if workers is not None else None,
     ).apply(lambda v: SiteArns(zone_id=v[0], group_arn=v[1], bucket_arn=v[2], prefix=cfg.backup.prefix,
                                topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7],
-                               status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None))
+                               status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None,
+                               work_queue_arn=v[9]))
     github = cfg.access.github
     return Access(f"{cfg.site}-access", AccessArgs(
         site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,
@@ -185,6 +194,17 @@ def _restore(cfg: SiteConfig, tags: Tags) -> Restore:
             private_key=backup.sftp.private_key,
         ),
     )
+
+
+def _workers(cfg: SiteConfig, tags: Tags, network: Network, restore: Restore) -> Workers:
+    wanted = cfg.backup.workers
+    assert wanted is not None
+    return Workers(f"{cfg.site}-workers", WorkersArgs(
+        queue_name=wanted.queue_name, max_receives=wanted.max_receives, visibility_seconds=wanted.visibility_seconds,
+        bucket_arn=restore.bucket.arn, prefix=cfg.backup.prefix, secret_arn=restore.key_secret.arn,
+        subnet_ids=network.subnet_ids, vpc_id=network.vpc_id, max_workers=wanted.max_workers,
+        instance_type=wanted.instance_type, ami=wanted.ami, tags=tags,
+    ))
 
 
 def _dns(cfg: SiteConfig, tags: Tags) -> Dns:

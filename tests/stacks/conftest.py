@@ -143,6 +143,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.typ == "aws:connect/instance:Instance":
             resource_id = CREATED_INSTANCE_ID
             outputs["arn"] = connect_instance_arn(inputs["region"], resource_id)
+        if args.typ == "aws:sqs/queue:Queue":  # SQS names a queue by its URL
+            outputs["url"] = f"https://sqs.us-west-2.amazonaws.com/123456789012/{resource_id}"
         if args.typ == "aws:connect/hoursOfOperation:HoursOfOperation":
             outputs["hoursOfOperationId"] = DECLARED_HOURS_ID
         return resource_id, {**inputs, **outputs}

@@ -238,6 +238,10 @@ BAD_DECLARATIONS = [
      _iam_edit(ROLE, "assumeRolePolicy", lambda d: d["Statement"][0].pop("Condition"))),
     ("iam-trust", "github-trust-without-condition",
      _iam_edit(ROLE, "assumeRolePolicy", _statement("GitHubActions", Condition={}))),
+    ("queue-encryption", "work-queue-unencrypted",
+     _add(Resource("aws:sqs/queue:Queue", "plain-queue", {"name": "plain-queue", "tags": {}}))),
+    ("queue-encryption", "work-queue-sse-off",
+     _add(Resource("aws:sqs/queue:Queue", "sse-off", {"name": "sse-off", "sqsManagedSseEnabled": False, "tags": {}}))),
     ("connect-hours", "announcement-hours-never-open",
      _add(Resource("aws:connect/hoursOfOperation:HoursOfOperation", "never-open",
                    {"instanceId": "i-1", "timeZone": "UTC", "configs": [], "tags": {}}))),
@@ -295,7 +299,8 @@ def test_the_pack_serves_exactly_the_rules_checked_here(monkeypatch):
     assert served["policies"] == rules.POLICIES and served["enforcement_level"] is EnforcementLevel.MANDATORY
     assert {p.name for p in served["policies"]} == set(POLICIES)
     stack_rules = {p.name for p in served["policies"] if isinstance(p, StackValidationPolicy)}
-    resource_rules = {"ingress", "connect-flow-logs", "iam-actions", "iam-resources", "iam-principals", "iam-trust"}
+    resource_rules = {"ingress", "connect-flow-logs", "iam-actions", "iam-resources", "iam-principals", "iam-trust",
+                      "queue-encryption"}
     assert {p.name for p in served["policies"]} - stack_rules == resource_rules
 
 

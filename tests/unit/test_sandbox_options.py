@@ -15,3 +15,12 @@ def test_connect_knob_from_the_environment(monkeypatch, value, connect):
     if value is not None:
         monkeypatch.setenv("ORCHESTRATOR_SANDBOX_CONNECT", value)
     assert SandboxOptions.from_env().connect is connect
+
+
+@pytest.mark.parametrize(("value", "workers"), [(None, 0), ("0", 0), ("3", 3)])
+def test_workers_knob_from_the_environment(monkeypatch, value, workers):
+    """ORCHESTRATOR_SANDBOX_WORKERS=N: N restore workers on a queue in moto; none by default (no backup.workers)."""
+    monkeypatch.delenv("ORCHESTRATOR_SANDBOX_WORKERS", raising=False)
+    if value is not None:
+        monkeypatch.setenv("ORCHESTRATOR_SANDBOX_WORKERS", value)
+    assert SandboxOptions.from_env().workers == workers

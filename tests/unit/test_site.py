@@ -69,6 +69,16 @@ BAD = [
      "notify.status_page.key", "'restored/20261123T020000Z/_RESTORE_CRITICAL.json' is under s3://cc-dr-restore/restored/"),
     ("page under the restore prefix", "notify.status_page", {"bucket": "cc-dr-restore", "key": "restored/x.html"},
      "notify.status_page.key", "where the restore writes"),
+    ("workers queue not SQS", "backup.workers", {"queue_url": "https://example.com/123456789012/q"},
+     "backup.workers.queue_url", "expected a standard SQS queue URL"),
+    ("workers queue over http", "backup.workers", {"queue_url": "http://sqs.us-west-2.amazonaws.com/123456789012/q"},
+     "backup.workers.queue_url", "expected a standard SQS queue URL"),
+    ("workers FIFO queue", "backup.workers", {"queue_url": "https://sqs.us-west-2.amazonaws.com/123456789012/q.fifo"},
+     "backup.workers.queue_url", "FIFO"),
+    ("workers without a queue", "backup.workers", {}, "backup.workers.queue_url", "required"),
+    ("workers zero tries", "backup.workers",
+     {"queue_url": "https://sqs.us-west-2.amazonaws.com/123456789012/q", "max_tries": 0},
+     "backup.workers.max_tries", "greater than or equal to 1"),
 ]
 
 
@@ -182,3 +192,17 @@ def test_a_status_page_apart_from_what_the_restore_writes_loads(tmp_path):
     site_file.write_text(json.dumps(data))
     with pytest.raises(InvalidInput, match=r"notify\.status_page\.key: .* is under s3://cc-dr-restore/, where"):
         load_site(site_file)
+
+
+def test_backup_workers_is_optional_and_names_its_queue_region(tmp_path):
+    """``backup.workers`` (contract 1.2): absent, nothing changes; present, the queue's own region is used."""
+    assert load_site(_write(tmp_path, BASE)).backup.workers is None
+    data = _edit("backup.workers", {"queue_url": "https://sqs.eu-central-1.amazonaws.com/123456789012/cc-dr-restore"})
+    workers = load_site(_write(tmp_path, data)).backup.workers
+    assert workers is not None and (workers.region, workers.max_tries) == ("eu-central-1", 3)
+
+
+def _write(tmp_path, data):
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(data))
+    return path

@@ -1,0 +1,100 @@
+"""Restore workers' work units (contract 1.2): how a snapshot's files become messages, and the run's
+enqueue journaled so that a resume sends only what it had not sent. Pure logic: a fake queue."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from orchestrator.adapters.sftp import RemoteFile
+from orchestrator.backup.contract import RestoreTarget
+from orchestrator.backup.work import (
+    SOLO_BYTES,
+    UNIT_BODY,
+    UNIT_BYTES,
+    UNIT_FILES,
+    BadUnit,
+    BulkByWorkers,
+    WorkUnit,
+    plan_units,
+)
+
+TARGET = RestoreTarget("cc-dr-restore", "restored/")
+SNAP = "20261123T020000Z"
+
+
+def files(count: int, size: int, prefix: str = "rec") -> list[RemoteFile]:
+    return [RemoteFile(f"{prefix}/{i:05d}.wav", size, hashlib.sha256(f"{prefix}{i}".encode()).hexdigest())
+            for i in range(count)]
+
+
+def test_thousands_of_small_files_are_a_few_units_and_no_file_is_split():
+    small = files(3000, 64 << 10)
+    big = files(3, 200 << 20, "big")
+    units = plan_units("run-1", SNAP, TARGET, small + big)
+    assert [len(u.files) for u in units[:3]] == [1, 1, 1]  # each large file alone, first
+    assert len(units) <= 3 + -(-3000 // UNIT_FILES)
+    listed = [f for u in units for f in u.files]
+    assert sorted(listed, key=lambda f: f.path) == sorted(small + big, key=lambda f: f.path)  # each once
+    for unit in units[3:]:
+        assert unit.bytes <= UNIT_BYTES and len(unit.files) <= UNIT_FILES
+        assert all(f.size <= SOLO_BYTES for f in unit.files)
+
+
+def test_units_are_deterministic_and_named_by_their_content():
+    listed = files(500, 100_000) + files(2, 50 << 20, "big")
+    first = plan_units("run-1", SNAP, TARGET, listed)
+    again = plan_units("run-1", SNAP, TARGET, list(reversed(listed)))
+    assert [u.unit for u in first] == [u.unit for u in again]
+    other = plan_units("run-1", SNAP, TARGET, listed[1:])
+    assert {u.unit for u in other} != {u.unit for u in first}
+
+
+def test_a_message_stays_under_the_sqs_limit_with_long_paths():
+    long = [RemoteFile("d/" * 400 + f"{i}.wav", 10, "0" * 64) for i in range(200)]
+    for unit in plan_units("run-1", SNAP, TARGET, long):
+        assert len(unit.body()) <= UNIT_BODY + 1000 < 256 * 1024
+
+
+def test_a_unit_survives_its_message_and_refuses_what_it_is_not():
+    unit = plan_units("run-1", SNAP, TARGET, files(3, 10))[0]
+    assert WorkUnit.parse(unit.body()) == unit
+    data = json.loads(unit.body())
+    for bad in ("not json", json.dumps({**data, "kind": "x"}), json.dumps({**data, "run_id": "../x"}),
+                json.dumps({**data, "snapshot": "yesterday"}), json.dumps({**data, "files": []}),
+                json.dumps({**data, "files": [["a", "10", "x"]]}), json.dumps({**data, "prefix": "no-slash"})):
+        with pytest.raises(BadUnit):
+            WorkUnit.parse(bad)
+
+
+class FakeQueue:
+    name = "cc-dr-restore"
+
+    def __init__(self, fail_after: int | None = None):
+        self.sent: list[str] = []
+        self.fail_after = fail_after
+
+    def send(self, bodies: list[str]) -> None:
+        if self.fail_after is not None and len(self.sent) + len(bodies) > self.fail_after:
+            raise RuntimeError("connection reset")
+        self.sent += bodies
+
+
+def test_enqueue_journals_after_each_batch_and_a_resume_sends_only_the_rest():
+    units = plan_units("run-1", SNAP, TARGET, files(25, 9 << 20))
+    assert len(units) == 25
+    journal: list[int] = []
+    crashed = FakeQueue(fail_after=20)
+    bulk = BulkByWorkers(None, crashed, units, log=None, max_tries=3, sleep=lambda s: None,  # type: ignore[arg-type]
+                         progress=lambda f: None)
+    with pytest.raises(RuntimeError):
+        bulk.enqueue(0, journal.append)
+    assert journal == [10, 20]
+    resumed = FakeQueue()
+    bulk.queue = resumed  # type: ignore[assignment]
+    assert bulk.enqueue(journal[-1], journal.append) == 25
+    assert len(resumed.sent) == 5 and journal[-1] == 25
+    assert [WorkUnit.parse(b).unit for b in crashed.sent + resumed.sent] == [u.unit for u in units]
+    assert bulk.enqueue(25, journal.append) == 25 and len(resumed.sent) == 5  # all sent: nothing again
