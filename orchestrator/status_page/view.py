@@ -212,15 +212,18 @@ def _undoing(steps: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> boo
 
 def _waiting_gate(
     timeline: list[dict[str, Any]], steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]
-) -> tuple[str, str] | None:
-    """The gated step the run waits at: (who decides: its owner, what: its words); None when unknown."""
-    asked = [e.get("step") for e in timeline if e.get("event") in _APPROVAL_WAITS and e.get("step")]
+) -> tuple[str, str, datetime | None] | None:
+    """The gated step the run waits at: (who decides: its owner, what: its words, since when it was asked);
+    None when unknown."""
+    asked = [e for e in timeline if e.get("event") in _APPROVAL_WAITS and e.get("step")]
     waiting = [s for s in steps if s["status"] == StepStatus.AWAITING_APPROVAL]
-    step_id = asked[-1] if asked else (waiting[0]["id"] if waiting else None)
+    step_id = asked[-1].get("step") if asked else (waiting[0]["id"] if waiting else None)
     step = next((s for s in steps if s["id"] == step_id), None)
     if step is None:
         return None
-    return str(step.get("owner") or "the incident commander"), _words(step, spec)
+    requests = [e for e in asked if e.get("step") == step_id and e.get("event") == EventName.APPROVAL_REQUESTED]
+    since = parse_iso(requests[-1].get("at")) if requests else None
+    return str(step.get("owner") or "the incident commander"), _words(step, spec), since
 
 
 def _stopped_at(report: dict[str, Any], state: str) -> datetime | None:
@@ -236,18 +239,23 @@ def _stopped_at(report: dict[str, Any], state: str) -> datetime | None:
     return max(moments) if moments else None
 
 
-def _eta_line(state: str, eta: Eta | None, now: datetime, kind: str, gate: tuple[str, str] | None) -> str:
+def _eta_line(
+    state: str, eta: Eta | None, now: datetime, kind: str, gate: tuple[str, str, datetime | None] | None
+) -> str:
     """The line under the headline while an orchestrator works on the run."""
     if state == phases.UNDOING:
         return "No estimate: the run's changes are being undone."
     words = eta_words(eta, now, kind)
     if state == phases.WAITING:
         who = f"{gate[0]} to approve “{gate[1]}”" if gate else "the incident commander's decision"
-        return f"Waiting for {who}. If approved now: {words[:1].lower()}{words[1:]}"
+        since = f" since {gate[2]:%H:%M} UTC" if gate and gate[2] else ""
+        return f"Waiting{since} for {who}. If approved now: {words[:1].lower()}{words[1:]}"
     return words
 
 
-def _stopped_line(state: str, stopped_at: datetime | None, elapsed: str, gate: tuple[str, str] | None) -> str:
+def _stopped_line(
+    state: str, stopped_at: datetime | None, elapsed: str, gate: tuple[str, str, datetime | None] | None
+) -> str:
     """The line under the headline when no orchestrator works on the run."""
     at = f" at {stopped_at:%H:%M} UTC" if stopped_at else ""
     if state == phases.HELD:

@@ -230,7 +230,8 @@ RUN_STATES = {
                 {"timeline": [{"event": "run_started"}, {"event": "rollback_started"}]}),
     "waiting": (True, RunStatus.RUNNING, _done("announce", "preflight", "vpn-up", "restore-critical", "seats-up",
                                                dns_cutover="awaiting_approval", restore_bulk="running"),
-                {"timeline": [{"event": "run_started"}, {"event": "approval_requested", "step": "dns-cutover"}]}),
+                {"timeline": [{"event": "run_started"}, {"event": "approval_requested", "step": "dns-cutover",
+                                                          "at": "2026-11-29T03:01:00.000Z"}]}),
     "held": (True, RunStatus.INTERRUPTED, _done("announce", "preflight", "vpn-up", "restore-critical", "seats-up",
                                                 "restore-bulk", dns_cutover="awaiting_approval"),
              {"timeline": [{"event": "run_started"}, {"event": "approval_missing", "step": "dns-cutover"}],
@@ -259,7 +260,7 @@ EXPECTED = {
     "undoing": ("Failover failed — undoing its changes", "failed",
                 "No estimate: the run's changes are being undone.", None, "Elapsed"),
     "waiting": ("Paused — waiting for the incident commander", "paused",
-                "Waiting for incident-commander to approve “Moving calls to the backup site”. "
+                "Waiting since 03:01 UTC for incident-commander to approve “Moving calls to the backup site”. "
                 "If approved now: no estimate yet — run a drill", None, "Elapsed"),
     "held": ("On hold — waiting for the incident commander to decide", "paused",
              "Stopped at 03:00 UTC after 3 s: nothing more happens until incident-commander approves "
