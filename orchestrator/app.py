@@ -9,6 +9,7 @@ import contextlib
 import functools
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -159,9 +160,34 @@ def start(
     _check_approvals(full, request.approvals, "--approve")
     book = run_runbook(full, site)
     check_directories(settings)
-    refuse_unmatched_critical(settings, book, site, request.site_file)
-    journal = open_journal(settings, site)
     run_id = new_run_id(request.kind, settings.clock)
+    # the audit log first: what the checks before the run's creation retry is in it too (every retry visible)
+    audit = settings.state_dir / "runs" / run_id / "audit.jsonl"
+    logs.open_audit(run_id, audit)
+    try:
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            refuse_unmatched_critical(settings, book, site, request.site_file)
+        journal = open_journal(settings, site)
+        engine = _create(settings, request, site, full, book, journal, run_id, approver, observer_factory)
+    except BaseException:  # not started (refused, lock held, bad input): nothing of it is left behind
+        logs.close_audit(run_id)
+        shutil.rmtree(audit.parent, ignore_errors=True)
+        raise
+    return _execute(settings, engine, journal, run_id, (), False)
+
+
+def _create(
+    settings: Settings,
+    request: RunRequest,
+    site: Site,
+    full: Runbook,
+    book: Runbook,
+    journal: Journal,
+    run_id: str,
+    approver: Approver,
+    observer_factory: ObserverFactory,
+) -> Engine:
+    """Record the new run (its site lock taken first) and return the engine that runs it."""
     run = RunRecord(
         run_id=run_id,
         kind=request.kind,
@@ -183,7 +209,7 @@ def start(
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)  # takes the site lock first: a command refused by it (exit 3) records nothing
     _journal_left_out(settings, journal, run_id, left_out_detail(full, site))
-    return _execute(settings, engine, journal, run_id, (), False)
+    return engine
 
 
 def refuse_unmatched_critical(settings: Settings, book: Runbook, site: Site, site_file: Path) -> None:
