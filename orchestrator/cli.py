@@ -549,6 +549,11 @@ def readiness(
 
         last_round = watcher.store_for(settings, site).read(site.site)[1].get("last_round")
         extra.append(ready_mod.watch_recency(last_round, settings.clock.now()))
+    from orchestrator.evidence import findings as findings_mod
+    from orchestrator.evidence import run as evidence_run
+
+    open_findings = evidence_run.store_for(settings.state_dir, site, settings.clock).list(site.site)
+    extra.append(findings_mod.readiness_check(open_findings, settings.clock.now()))
     try:
         result = ready_mod.evaluate(
             services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days,

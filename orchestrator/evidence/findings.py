@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from orchestrator.checks import CheckResult
 from orchestrator.clock import parse_iso
 from orchestrator.errors import InvalidInput
 from orchestrator.history import step_stats
@@ -172,3 +173,15 @@ def open_past(findings: list[dict[str, Any]], now: datetime, days: int = OPEN_LI
         if f.get("status") == OPEN and first is not None and now - first > timedelta(days=days):
             out.append(f)
     return out
+
+
+def readiness_check(findings: list[dict[str, Any]], now: datetime, days: int = OPEN_LIMIT_DAYS) -> CheckResult:
+    """A readiness warning (fails only ``--strict``) naming the findings open for more than ``days`` days."""
+    old = open_past(findings, now, days)
+    if not old:
+        return CheckResult("findings.open", True, False, f"no finding open for more than {days} days")
+    names = ", ".join(f"{f['id']} ({f['kind']}, step {f.get('step') or '-'}, owner {f.get('owner') or '-'}, "
+                      f"since {f.get('first_seen')})" for f in old)
+    return CheckResult("findings.open", False, False,
+                       f"{len(old)} finding(s) open for more than {days} days: {names}; "
+                       "fix them, or `orchestrator findings close ID --note WHY`")
