@@ -12,6 +12,7 @@ import structlog
 from orchestrator import site_change
 from orchestrator.clock import Clock, iso
 from orchestrator.evidence import findings as findings_mod
+from orchestrator.evidence import upload
 from orchestrator.evidence.pack import write_pack
 from orchestrator.journal.findings import DynamoFindingStore, FindingStore, SqliteFindingStore
 from orchestrator.journal.protocols import Journal
@@ -27,8 +28,7 @@ def store_for(state_dir: Path, site: Site | None, clock: Clock) -> FindingStore:
 
 def site_extra(site: Site | None) -> dict[str, Any]:
     """The site's optional ``evidence`` key (``{"bucket", "retention_days", "decision_limit_seconds"}``)."""
-    value = (site.model_extra or {}).get("evidence") if site is not None else None
-    return value if isinstance(value, dict) else {}
+    return upload.settings_of(site)
 
 
 def _site(journal: Journal, run_id: str) -> tuple[Site | None, dict[str, Any] | None]:
@@ -55,12 +55,15 @@ def write(report_dir: Path, state_dir: Path, journal: Journal, report: dict[str,
     """Write the run's evidence pack beside its report; None (and a warning) when it cannot be written."""
     run_id = str(report["run_id"])
     try:
-        _, site_doc = _site(journal, run_id)
+        site, site_doc = _site(journal, run_id)
         run = journal.get_run(run_id)
-        return write_pack(report_dir, state_dir, run_id, report, run.runbook, site_doc,
+        pack = write_pack(report_dir, state_dir, run_id, report, run.runbook, site_doc,
                           journal.get_events(run_id), iso(clock.now()) or "")
     except Exception as exc:  # noqa: BLE001 (the run's outcome and report stand)
         structlog.get_logger("orchestrator").warning(
             "evidence_not_written", run_id=run_id, error=f"{exc.__class__.__name__}: {exc}",
             hint="`orchestrator resume RUN_ID` writes it again")
         return None
+    if site is not None and upload.settings_of(site).get("bucket"):
+        upload.upload_run(site, run_id, pack, clock)
+    return pack
