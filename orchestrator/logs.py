@@ -10,7 +10,6 @@ the tee routes by the bound run id, never by guessing.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading

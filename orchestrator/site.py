@@ -436,7 +436,7 @@ class Site(_Model):
                 fail_at(("evidence", key), f"expected {'a string' if kind is str else 'an integer'}", item)
             if isinstance(item, int) and not 1 <= item <= 36500:
                 fail_at(("evidence", key), "expected 1..36500", item)
-            if pattern and not re.match(pattern, item):
+            if pattern and isinstance(item, str) and not re.match(pattern, item):
                 fail_at(("evidence", key), "not an S3 bucket name", item)
         return self
 

@@ -64,7 +64,8 @@ def derive(report: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]], d
         out.append(Observed("rpo_missed", rpo_step and rpo_step["id"], rpo_step and rpo_step.get("owner"),
                             f"RPO {report.get('rpo_seconds')} s > objective {report.get('rpo_objective_seconds')} s"))
     if report.get("rpo_breach_accepted"):
-        out.append(Observed("override_accept_rpo_breach", rpo_step and rpo_step["id"], rpo_step and rpo_step.get("owner"),
+        out.append(Observed("override_accept_rpo_breach", rpo_step and rpo_step["id"],
+                            rpo_step and rpo_step.get("owner"),
                             "the run went on past the RPO objective with --accept-rpo-breach"))
     for change in report.get("site_changes") or []:
         keys = ", ".join(c.get("key", "?") for c in change.get("changes") or [])

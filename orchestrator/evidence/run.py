@@ -46,7 +46,7 @@ def add_findings(state_dir: Path, journal: Journal, report: dict[str, Any], cloc
         observed = findings_mod.derive(report, states, journal.drills(str(report["site"]), 50), site_extra(site))
         store = store_for(state_dir, site, clock)
         report["findings"] = findings_mod.record(store, report, observed, iso(clock.now()) or "")
-    except Exception as exc:  # noqa: BLE001 (the run's outcome and report stand)
+    except Exception as exc:
         structlog.get_logger("orchestrator").warning("findings_not_recorded", run_id=run_id,
                                                      error=f"{exc.__class__.__name__}: {exc}")
 
@@ -59,7 +59,7 @@ def write(report_dir: Path, state_dir: Path, journal: Journal, report: dict[str,
         run = journal.get_run(run_id)
         pack = write_pack(report_dir, state_dir, run_id, report, run.runbook, site_doc,
                           journal.get_events(run_id), iso(clock.now()) or "")
-    except Exception as exc:  # noqa: BLE001 (the run's outcome and report stand)
+    except Exception as exc:
         structlog.get_logger("orchestrator").warning(
             "evidence_not_written", run_id=run_id, error=f"{exc.__class__.__name__}: {exc}",
             hint="`orchestrator resume RUN_ID` writes it again")

@@ -89,7 +89,7 @@ def upload_run(site: Site, run_id: str, pack: Path, clock: Clock) -> None:
     try:
         where = upload_pack(services, settings_of(site), run_id, pack, clock)
         log.info("evidence_uploaded", run_id=run_id, location=where)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.warning("evidence_not_uploaded", run_id=run_id, error=f"{exc.__class__.__name__}: {exc}",
                     hint="`orchestrator evidence verify RUN_ID --site SITE` names what the copy lacks")
     finally:

@@ -61,6 +61,7 @@ class SqliteFindingStore:
         return True
 
     def list(self, site: str | None) -> list[dict[str, Any]]:
+        args: tuple[str, ...]
         query, args = "SELECT finding FROM findings", ()
         if site:
             query, args = query + " WHERE site=?", (site,)

@@ -114,14 +114,14 @@ def test_audit_records_removed_inserted_and_altered_are_named_by_line(finished):
     assert "audit.jsonl line 4: record 4 of the written log removed before it" in result.stdout
     # a line inserted (as the 3rd), chained correctly to the line before it: still found
     forged = chain.Head(2, chain.line_hash(original[1])).link({"event": "approval_granted", "by": "mallory"})
-    audit.write_text("\n".join(original[:2] + [forged] + original[2:]) + "\n")
+    audit.write_text("\n".join([*original[:2], forged, *original[2:]]) + "\n")
     result = verify(run_id, state)
     assert result.returncode == 1
     assert "audit.jsonl line 3: record inserted" in result.stdout
     # a record altered (the 5th): its own prev_sha256 still right, the chain breaks at the next one
     altered = original[4].replace('"info"', '"debug"')
     assert altered != original[4]
-    audit.write_text("\n".join(original[:4] + [altered] + original[5:]) + "\n")
+    audit.write_text("\n".join([*original[:4], altered, *original[5:]]) + "\n")
     assert chain.breaks(audit.read_text()) == [6]
     result = verify(run_id, state)
     assert result.returncode == 1
