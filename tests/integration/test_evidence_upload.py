@@ -17,6 +17,7 @@ from tests.integration.test_evidence import run_id_of, runbook
 pytestmark = pytest.mark.integration
 
 BUCKET = "cc-dr-evidence-test"
+TABLE = "cc-dr-runs-evidence"
 
 
 @pytest.fixture
@@ -71,3 +72,40 @@ def test_the_pack_is_uploaded_object_locked_and_verify_checks_the_copy(evidence_
     assert "site.json: altered" in lines
     assert any(line.startswith(f"uploaded copy s3://{BUCKET}/{prefix}audit.jsonl: differs") for line in lines)
     assert any(line.startswith(f"uploaded copy s3://{BUCKET}/{prefix}site.json: differs") for line in lines)
+
+
+def test_findings_in_team_mode_live_in_the_state_table_and_close_from_another_machine(aws_env, tmp_path):
+    """With a state table the findings are items of it (pk FINDINGS#SITE): a drill on one machine records
+    them, `findings close --site` from another state dir (another machine) closes one, the next drill
+    anywhere finds it recurred."""
+    _create_table(TABLE)
+    data = json.loads(SITE.read_text())
+    data["state"] = {"table": TABLE}
+    data["objectives"] = {"rto_seconds": 1, "rpo_seconds": 86400}
+    site = tmp_path / "site.json"
+    site.write_text(json.dumps(data))
+    book = runbook(tmp_path, sleep=1.2)
+    first = orchestrator("drill", "--site", str(site), "--runbook", str(book), state_dir=tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    items = boto3.client("dynamodb", region_name="us-west-2").query(
+        TableName=TABLE, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"FINDINGS#{data['site']}"}})["Items"]
+    assert len(items) == 1
+    listed = json.loads(orchestrator("findings", "--json", "--site", str(site), state_dir=tmp_path / "b").stdout)
+    (found,) = listed["findings"]
+    assert found["kind"] == "rto_missed"
+    assert orchestrator("findings", "close", found["id"], "--note", "fixed", "--site", str(site),
+                        state_dir=tmp_path / "b").returncode == 0
+    second = orchestrator("drill", "--site", str(site), "--runbook", str(book), state_dir=tmp_path / "c")
+    assert second.returncode == 0, second.stderr
+    report = json.loads(next((tmp_path / "c").rglob("report.json")).read_text())
+    assert [f["id"] for f in report["findings"]["recurred"]] == [found["id"]]
+
+
+def _create_table(name: str) -> None:
+    client = boto3.client("dynamodb", region_name="us-west-2")
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}])
