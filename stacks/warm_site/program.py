@@ -14,6 +14,7 @@ from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns, s
 from stacks.warm_site.config import SiteConfig, SshEndpointConfig
 from stacks.warm_site.connect import Connect, ConnectArgs
 from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
+from stacks.warm_site.evidence import Evidence, EvidenceArgs
 from stacks.warm_site.network import Network, NetworkArgs
 from stacks.warm_site.notify import Notify, NotifyArgs
 from stacks.warm_site.restore import Restore, RestoreArgs
@@ -72,15 +73,22 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
     if cfg.connect is not None:
         connect = Connect(f"{cfg.site}-connect", ConnectArgs(config=cfg.connect, tags=tags))
         outputs["connect"] = connect.site_file_key()
+    evidence = None
+    if cfg.evidence is not None:
+        evidence = Evidence(f"{cfg.site}-evidence", EvidenceArgs(
+            bucket_name=cfg.evidence.bucket, retention_days=cfg.evidence.retention_days, tags=tags,
+            kms_key_id=cfg.evidence.kms_key_id))
+        outputs["evidence"] = {"bucket": evidence.bucket_name, "retention_days": cfg.evidence.retention_days}
     if cfg.access is not None:
-        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page)
+        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page, evidence)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
                              "readiness_role_arn": access.readiness_role_arn}
     return outputs
 
 
 def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
-            state: State | None, connect: Connect | None, status_page: StatusPage | None) -> Access:
+            state: State | None, connect: Connect | None, status_page: StatusPage | None,
+            evidence: Evidence | None = None) -> Access:
     """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
     assert cfg.access is not None
     page = cfg.notify.status_page
@@ -88,9 +96,11 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
         dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
         restore.key_secret.arn, state.table.arn if state is not None else None, _connect_arns(cfg, connect),
         status_page.bucket.arn if status_page is not None else None,
+        evidence.bucket.arn if evidence is not None else None,
     ).apply(lambda v: SiteArns(zone_id=v[0], group_arn=v[1], bucket_arn=v[2], prefix=cfg.backup.prefix,
                                topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7],
-                               status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None))
+                               status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None,
+                               evidence_bucket_arn=v[9]))
     github = cfg.access.github
     return Access(f"{cfg.site}-access", AccessArgs(
         site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,
