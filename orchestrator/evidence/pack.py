@@ -193,8 +193,10 @@ def _fill(
             text(f"report/{name}", source.read_text(encoding="utf-8", errors="replace"))
     audit = state_dir / "runs" / run_id / AUDIT
     if audit.is_file():
-        # copied byte for byte: redacting would break the chain (the log was redacted as it was written)
-        shutil.copyfile(audit, build / AUDIT)
+        # copied byte for byte: redacting would break the chain (the log was redacted as it was written);
+        # whole records only (a thread of the run may be writing one right now)
+        data = audit.read_bytes()
+        (build / AUDIT).write_bytes(data[: data.rfind(b"\n") + 1])
         files.append(AUDIT)
     decisions = {
         "approvals": report.get("approvals") or [],
