@@ -46,14 +46,16 @@ def finding_id(kind: str, step: str | None, site: str) -> str:
 
 
 def derive(report: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]], drills: Iterable[Mapping[str, Any]],
-           site_extra: Mapping[str, Any] | None = None) -> list[Observed]:
+           site_extra: Mapping[str, Any] | None = None, rto_phase: str | None = None) -> list[Observed]:
     """The findings of one run: ``report`` (report.json), each step's journaled state, the site's drill history
-    (newest first; the run itself is left out of it) and the site's ``evidence`` key."""
+    (newest first; the run itself is left out of it), the site's ``evidence`` key and the runbook's RTO phase
+    (a missed RTO is laid at the slowest step that counts in it)."""
     steps = list(report.get("steps") or [])
     owners = {s["id"]: s.get("owner") for s in steps}
     out: list[Observed] = []
     timed = [s for s in steps if isinstance(s.get("duration_seconds"), int | float)]
-    slowest = max(timed, key=lambda s: s["duration_seconds"], default=None)
+    counted = [s for s in timed if s.get("rto") is not False and (rto_phase is None or s.get("phase") == rto_phase)]
+    slowest = max(counted, key=lambda s: s["duration_seconds"], default=None)
     if report.get("rto_met") is False:
         out.append(Observed("rto_missed", slowest["id"] if slowest else None, slowest and slowest.get("owner"),
                             f"RTO {report.get('rto_seconds')} s > objective {report.get('rto_objective_seconds')} s"

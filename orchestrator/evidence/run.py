@@ -43,7 +43,9 @@ def add_findings(state_dir: Path, journal: Journal, report: dict[str, Any], cloc
     try:
         site, _ = _site(journal, run_id)
         states = {s.step_id: s.state for s in journal.get_steps(run_id)}
-        observed = findings_mod.derive(report, states, journal.drills(str(report["site"]), 50), site_extra(site))
+        rto_phase = journal.get_run(run_id).runbook.get("rto_phase")
+        observed = findings_mod.derive(report, states, journal.drills(str(report["site"]), 50), site_extra(site),
+                                       rto_phase)
         store = store_for(state_dir, site, clock)
         report["findings"] = findings_mod.record(store, report, observed, iso(clock.now()) or "")
     except Exception as exc:
