@@ -5,7 +5,8 @@ than its drill p90; a step retried more than ``RETRY_BOUND`` times; a manual ove
 ``--allow-site-change``); a preflight warning; time at gates above the site's ``evidence.decision_limit_seconds``;
 an Amazon Connect traffic shift that held (its step did not succeed). Each names its step and the step's owner.
 
-A finding's id is a hash of its kind, step and site, so the same problem in a later run is the same finding:
+A finding's id is a hash of its kind, step and site (for an objective missed: the kind of run instead of the
+step, which is the slowest one of this run), so the same problem in a later run is the same finding:
 ``first_seen``, ``last_seen``, ``runs`` grow; a closed one that recurs is open again (``recurred``).
 ``findings close ID --note TEXT`` records who (the OS user) and why. ``record`` is idempotent per run (a
 resumed run's report written again counts the run once)."""
@@ -39,6 +40,13 @@ class Observed:
     step: str | None
     owner: str | None
     detail: str
+    #: what makes it the same finding besides its kind and site: its step, or (an objective missed, whose
+    #: slowest step may differ from run to run) the kind of run
+    key: str | None = None
+
+    @property
+    def subject(self) -> str | None:
+        return self.key or self.step
 
 
 def finding_id(kind: str, step: str | None, site: str) -> str:
@@ -59,12 +67,14 @@ def derive(report: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]], d
     if report.get("rto_met") is False:
         out.append(Observed("rto_missed", slowest["id"] if slowest else None, slowest and slowest.get("owner"),
                             f"RTO {report.get('rto_seconds')} s > objective {report.get('rto_objective_seconds')} s"
-                            + (f"; slowest step {slowest['id']} ({slowest['duration_seconds']} s)" if slowest else "")))
+                            + (f"; slowest step {slowest['id']} ({slowest['duration_seconds']} s)" if slowest else ""),
+                            key=f"run:{report.get('kind')}"))
     rpo_step = next((s for s in steps if isinstance((states.get(s["id"]) or {}).get("rpo_seconds"), int | float)),
                     None)
     if report.get("rpo_met") is False:
         out.append(Observed("rpo_missed", rpo_step and rpo_step["id"], rpo_step and rpo_step.get("owner"),
-                            f"RPO {report.get('rpo_seconds')} s > objective {report.get('rpo_objective_seconds')} s"))
+                            f"RPO {report.get('rpo_seconds')} s > objective {report.get('rpo_objective_seconds')} s",
+                            key=f"run:{report.get('kind')}"))
     if report.get("rpo_breach_accepted"):
         out.append(Observed("override_accept_rpo_breach", rpo_step and rpo_step["id"],
                             rpo_step and rpo_step.get("owner"),
@@ -124,7 +134,7 @@ def record(store: FindingStore, report: Mapping[str, Any], observed: list[Observ
     recurred: list[dict] = []
     seen: set[str] = set()
     for item in observed:
-        fid = finding_id(item.kind, item.step, site)
+        fid = finding_id(item.kind, item.subject, site)
         if fid in seen:
             continue
         seen.add(fid)
@@ -143,7 +153,7 @@ def record(store: FindingStore, report: Mapping[str, Any], observed: list[Observ
                                          "recurred_in": run_id, "at": at})
                     f.update(status=OPEN, recurred=f.get("recurred", 0) + 1, recurred_in=run_id,
                              closed_by=None, closed_at=None, note=None)
-            f.update(owner=item.owner, detail=item.detail)
+            f.update(step=item.step, owner=item.owner, detail=item.detail)
             return f
 
         stored = _update(store, site, fid, change)
