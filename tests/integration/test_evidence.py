@@ -222,6 +222,9 @@ def test_findings_open_closed_by_hand_then_recur_in_the_next_drill(tmp_path):
     assert [f["id"] for f in again["recurred"]] == [rto_id]
     assert [f["id"] for f in again["open"]] == [kinds["retries"]["id"]]
     assert again["new"] == []
+    markdown = (state / "reports" / run_id_of(second) / "report.md").read_text()
+    assert f"- Recurred (closed before, found again): `{rto_id}` rto_missed" in markdown
+    assert f"- Still open from earlier runs: `{kinds['retries']['id']}` retries" in markdown
     shown = {f["id"]: f for f in json.loads(orchestrator("findings", "--json", state_dir=state).stdout)["findings"]}
     assert shown[rto_id]["status"] == "open" and shown[rto_id]["recurred"] == 1
     assert len(shown[rto_id]["runs"]) == 2
