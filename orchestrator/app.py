@@ -779,11 +779,12 @@ def is_interactive() -> bool:
 
 def _report_written(folder: Path) -> bool:
     """Every report file is there, complete (a kill -9 can stop the process before or while writing them;
-    junit.xml is written last)."""
+    junit.xml is written last, then the evidence pack)."""
     import json
 
     try:
         json.loads((folder / "report.json").read_text())
-        return "</testsuite" in (folder / "junit.xml").read_text()
+        # the evidence pack (1.2) is written after the report files
+        return "</testsuite" in (folder / "junit.xml").read_text() and (folder / "evidence" / "manifest.json").is_file()
     except (OSError, ValueError):
         return False

@@ -41,6 +41,10 @@ def verify_pack(folder: Path) -> Verdict:
     manifest = _manifest(folder, verdict)
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     listed: dict[str, str] = (manifest or {}).get("files") or {}
+    outside = sorted(rel for rel in listed if not _inside(rel))
+    if outside:  # a forged manifest naming files elsewhere: nothing outside the pack is read
+        verdict.problems.append(f"{MANIFEST}: altered (names paths outside the pack: {', '.join(outside)})")
+        listed = {rel: digest for rel, digest in listed.items() if _inside(rel)}
     verdict.files = len(listed)
     if manifest is not None:
         for rel, digest in sorted(listed.items()):
@@ -55,6 +59,11 @@ def verify_pack(folder: Path) -> Verdict:
         verdict.records = len(text.splitlines())
         verdict.problems += audit_problems(text, ((manifest or {}).get("audit") or {}).get("record_sha256"))
     return verdict
+
+
+def _inside(rel: str) -> bool:
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
 
 
 def _manifest(folder: Path, verdict: Verdict) -> dict[str, Any] | None:

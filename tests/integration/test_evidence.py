@@ -235,3 +235,24 @@ def test_closing_an_unknown_finding_is_exit_2(tmp_path):
     result = orchestrator("findings", "close", "F-0000000000", "--note", "x", state_dir=tmp_path / "state")
     assert result.returncode == 2
     assert "no finding" in result.stderr
+
+
+def test_a_pack_lost_after_the_report_is_written_again_by_resume(finished):
+    """A kill -9 after the report files, before the pack: `resume` of the succeeded run writes the pack."""
+    import shutil
+
+    run_id, state, pack = finished
+    shutil.rmtree(pack)
+    resumed = orchestrator("resume", run_id, state_dir=state)
+    assert resumed.returncode == 0, resumed.stderr
+    assert verify(run_id, state).returncode == 0
+
+
+def test_a_manifest_naming_files_outside_the_pack_is_altered_and_nothing_outside_is_read(finished):
+    run_id, state, pack = finished
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["files"]["../report.json"] = "0" * 64
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    result = verify(run_id, state)
+    assert result.returncode == 1
+    assert "manifest.json: altered (names paths outside the pack: ../report.json)" in result.stdout
