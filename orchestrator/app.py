@@ -29,6 +29,7 @@ from orchestrator.cancel import CancellableClock, Cancellation
 from orchestrator.clock import Clock, SystemClock, iso
 from orchestrator.engine import Approver, Engine, Notifier, Observer, Outcome
 from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
+from orchestrator.evidence import run as evidence_run
 from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import Holder, RunNotFound, RunRecord
@@ -282,7 +283,7 @@ def _resume_succeeded(settings: Settings, journal: Journal, run: RunRecord) -> t
     folder: Path | None = settings.reports / run.run_id
     if not _report_written(settings.reports / run.run_id):
         report = build_report(journal, run.run_id)
-        folder = _write_report(report, settings.reports)
+        folder = _report_and_evidence(settings, journal, report)
         if run.kind == "drill":
             _record_drill(journal, report)
     else:
@@ -540,7 +541,7 @@ def _execute(
                 engine.close()
                 lost = _note_lost_journal(journal, run_id)
                 report = build_report(journal, run_id)
-                folder = _write_report(report, settings.reports)
+                folder = _report_and_evidence(settings, journal, report)
         if report["kind"] == "drill":
             _record_drill(journal, report)
         if lost is not None:
@@ -574,6 +575,14 @@ def _rescue(journal: Journal, run_id: str) -> str:
         EventName.JOURNAL_LOST.value, run_id=run_id, reason=journal.lost, saved=saved
     )
     return f"{saved}; resume with `orchestrator resume {run_id}`"
+
+
+def _report_and_evidence(settings: Settings, journal: Journal, report: dict) -> Path | None:
+    """The run's findings into its report, the report written, then its evidence pack (contract 1.2)."""
+    evidence_run.add_findings(settings.state_dir, journal, report, settings.clock)
+    folder = _write_report(report, settings.reports)
+    evidence_run.write(settings.reports, settings.state_dir, journal, report, settings.clock)
+    return folder
 
 
 def _write_report(report: dict, reports: Path) -> Path | None:
@@ -748,7 +757,7 @@ def stand_down(
                 outcome = engine.stand_down(run_id)
             finally:
                 engine.close()
-                folder = _write_report(build_report(journal, run_id), settings.reports)
+                folder = _report_and_evidence(settings, journal, build_report(journal, run_id))
         return outcome, folder
     finally:
         logs.close_audit(run_id)
@@ -826,11 +835,12 @@ def is_interactive() -> bool:
 
 def _report_written(folder: Path) -> bool:
     """Every report file is there, complete (a kill -9 can stop the process before or while writing them;
-    junit.xml is written last)."""
+    junit.xml is written last, then the evidence pack)."""
     import json
 
     try:
         json.loads((folder / "report.json").read_text())
-        return "</testsuite" in (folder / "junit.xml").read_text()
+        # the evidence pack (1.2) is written after the report files
+        return "</testsuite" in (folder / "junit.xml").read_text() and (folder / "evidence" / "manifest.json").is_file()
     except (OSError, ValueError):
         return False

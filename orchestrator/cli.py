@@ -593,6 +593,11 @@ def readiness(
 
         last_round = watcher.store_for(settings, site).read(site.site)[1].get("last_round")
         extra.append(ready_mod.watch_recency(last_round, settings.clock.now()))
+    from orchestrator.evidence import findings as findings_mod
+    from orchestrator.evidence import run as evidence_run
+
+    open_findings = evidence_run.store_for(settings.state_dir, site, settings.clock).list(site.site)
+    extra.append(findings_mod.readiness_check(open_findings, settings.clock.now()))
     try:
         result = ready_mod.evaluate(
             services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days,
@@ -765,6 +770,98 @@ def sandbox_run(ctx: click.Context, command: tuple[str, ...]) -> None:
             embedded.down()
             click.echo("sandbox down: every process it started is stopped", err=True)
     sys.exit(code)
+
+
+# --------------------------------------------------------------------------- evidence and findings (1.2)
+
+
+@cli.group()
+def evidence() -> None:
+    """The evidence pack of a run (REPORT_DIR/RUN_ID/evidence/)."""
+
+
+@evidence.command("verify")
+@click.argument("run_id")
+@click.option("--site", "site_file", type=PATH, help="Site file: also check the copy in its evidence bucket.")
+@common_options
+@click.pass_context
+def evidence_verify(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
+    """Exit 0 when the pack (and its uploaded copy) is intact; 1 naming each file and audit record that was
+    altered, removed or added; 2 for an unknown run or no pack."""
+    from orchestrator.evidence import verify as verify_mod
+
+    settings = _setup(ctx)
+    verdict = verify_mod.verify_pack(verify_mod.pack_of(settings.reports, run_id))
+    problems = list(verdict.problems)
+    if site_file is not None:
+        from orchestrator.evidence import upload
+
+        problems += upload.verify_copy(app.load_site(site_file), run_id, verdict.pack, settings.clock)
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"evidence of run {run_id}: NOT INTACT ({len(problems)} problem(s)) in {verdict.pack}", err=True)
+        sys.exit(1)
+    click.echo(f"evidence of run {run_id}: intact ({verdict.files} files, {verdict.records} audit records "
+               f"chained) in {verdict.pack}")
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--open", "only_open", is_flag=True, help="Only the open ones.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--site", "site_file", type=PATH, help="Site file (team mode: its state table; else local).")
+@common_options
+@click.pass_context
+def findings(ctx: click.Context, only_open: bool, as_json: bool, site_file: Path | None) -> None:
+    """What runs found (objectives missed, slow steps, retries, overrides, warnings), tracked from run to run."""
+    if ctx.invoked_subcommand is not None:
+        ctx.meta["findings_site"] = site_file
+        return
+    from orchestrator.evidence import run as evidence_run
+
+    settings = _setup(ctx)
+    site = app.load_site(site_file) if site_file else None
+    rows = evidence_run.store_for(settings.state_dir, site, settings.clock).list(site.site if site else None)
+    rows = [f for f in rows if f.get("status") == "open" or not only_open]
+    if as_json:
+        click.echo(json.dumps({"findings": rows}, indent=2))
+        return
+    if not rows:
+        click.echo("no findings" + (" open" if only_open else ""))
+    for f in rows:
+        recurred = f" (recurred {f['recurred']}x)" if f.get("recurred") else ""
+        closed = f" by {f['closed_by']} at {f['closed_at']}: {f['note']}" if f.get("status") == "closed" else ""
+        click.echo(f"{f['id']}  {f['status']}{recurred}{closed}  {f['site']}  {f['kind']}  step {f.get('step') or '-'}"
+                   f"  owner {f.get('owner') or '-'}  runs {len(f.get('runs') or [])}  "
+                   f"first {f.get('first_seen')}  last {f.get('last_seen')}\n    {f.get('detail')}")
+
+
+@findings.command("close")
+@click.argument("finding_id")
+@click.option("--note", required=True, help="Why it is closed (kept with the finding).")
+@click.option("--site", "site_file", type=PATH, help="Site file (team mode: its state table).")
+@common_options
+@click.pass_context
+def findings_close(ctx: click.Context, finding_id: str, note: str, site_file: Path | None) -> None:
+    """Close a finding, saying why (who: the user running it). It opens again if a later run finds it."""
+    from orchestrator import approvals
+    from orchestrator.clock import iso
+    from orchestrator.evidence import findings as findings_mod
+    from orchestrator.evidence import run as evidence_run
+    from orchestrator.journal.findings import SqliteFindingStore
+
+    settings = _setup(ctx)
+    site_file = site_file or ctx.meta.get("findings_site")
+    site = app.load_site(site_file) if site_file else None
+    if not note.strip():
+        raise InvalidInput("--note must say why the finding is closed", source="findings close")
+    store = evidence_run.store_for(settings.state_dir, site, settings.clock)
+    site_name = site.site if site else SqliteFindingStore(settings.state_dir).site_of(finding_id)
+    if site_name is None:
+        raise InvalidInput(f"no finding {finding_id!r} in {settings.state_dir} (`orchestrator findings` lists "
+                           "them; in team mode pass --site SITE.json)", source="findings close")
+    done = findings_mod.close(store, site_name, finding_id, approvals.operator(), note, iso(settings.clock.now()) or "")
+    click.echo(f"{done['id']}: closed by {done['closed_by']} at {done['closed_at']}: {done['note']}")
 
 
 # --------------------------------------------------------------------------- helpers

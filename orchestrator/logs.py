@@ -10,7 +10,6 @@ the tee routes by the bound run id, never by guessing.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -20,6 +19,7 @@ from typing import Any, Protocol, TextIO
 import structlog
 from structlog.typing import EventDict
 
+from orchestrator.evidence.chain import Head, head_of
 from orchestrator.redact import redact_secrets
 
 
@@ -35,6 +35,8 @@ class Log(Protocol):
 
 _audit_lock = threading.Lock()
 _audit_files: dict[str, TextIO] = {}
+#: each open audit log's hash chain (orchestrator/evidence/chain.py): a resume continues it
+_audit_heads: dict[str, Head] = {}
 
 
 def open_audit(run_id: str, path: Path) -> None:
@@ -42,6 +44,7 @@ def open_audit(run_id: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with _audit_lock:
         if run_id not in _audit_files:
+            _audit_heads[run_id] = head_of(path)
             _audit_files[run_id] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close_audit)
 
 
@@ -49,6 +52,7 @@ def close_audit(run_id: str | None = None) -> None:
     with _audit_lock:
         for key in [run_id] if run_id else list(_audit_files):
             handle = _audit_files.pop(key, None)
+            _audit_heads.pop(key, None)
             if handle is not None:
                 handle.close()
 
@@ -60,14 +64,15 @@ def inherit_context(values: dict[str, Any]) -> None:
 
 
 def _tee_audit(logger: Any, method: str, event_dict: EventDict) -> EventDict:
-    """Append the event to the audit log of its run (``run_id``: given, or bound by the engine)."""
+    """Append the event to the audit log of its run (``run_id``: given, or bound by the engine), as the next
+    record of its hash chain (``seq``, ``prev_sha256``)."""
     run_id = event_dict.get("run_id")
     if run_id is None:
         return event_dict
     with _audit_lock:
         handle = _audit_files.get(run_id)
         if handle is not None:
-            handle.write(json.dumps({"level": method, **event_dict}, default=str) + "\n")
+            handle.write(_audit_heads[run_id].link({"level": method, **event_dict}) + "\n")
             handle.flush()
     return event_dict
 

@@ -272,6 +272,7 @@ def render_markdown(report: dict, picture: str | None) -> str:
             + (f": {e['error']}" if e.get("error") else "")
             for e in report["compensations"]
         ]
+    lines += _findings_lines(report.get("findings"))
     lines += ["", "## Timeline", "", "| time | step | event | detail |", "|---|---|---|---|"]
     for event in report["timeline"]:
         detail = {k: v for k, v in event.items() if k not in ("at", "step", "event")}
@@ -280,6 +281,21 @@ def render_markdown(report: dict, picture: str | None) -> str:
             f"| {event['at']} | {event['step'] or ''} | {event['event']} | {text.replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _findings_lines(findings: dict | None) -> list[str]:
+    """1.2: what this run found (new), found again after it was closed (recurred), and what is still open."""
+    if not findings:
+        return []
+    lines = ["", "## Findings", ""]
+    for title, key in (("New", "new"), ("Recurred (closed before, found again)", "recurred"),
+                       ("Still open from earlier runs", "open")):
+        for f in findings.get(key) or []:
+            lines.append(f"- {title}: `{f['id']}` {f['kind']} — step `{f.get('step') or '-'}`, owner "
+                         f"{f.get('owner') or '-'}: {f.get('detail')}")
+    if len(lines) == 3:
+        lines.append("- none (`orchestrator findings` lists every finding)")
+    return lines
 
 
 def _data_line(seconds: float | None) -> str:

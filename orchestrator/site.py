@@ -463,6 +463,29 @@ class Site(_Model):
     primary: Primary | None = None
 
     @model_validator(mode="after")
+    def _evidence_key(self) -> Self:
+        """The optional ``evidence`` key (contract 1.2; an extension key, so a step's ``when`` cannot name it):
+        ``{"bucket": NAME, "retention_days": N, "prefix": "runs/", "decision_limit_seconds": S}``."""
+        value = (self.model_extra or {}).get("evidence")
+        if value is None:
+            return self
+        if not isinstance(value, dict):
+            fail_at(("evidence",), "expected an object", value)
+        rules = {"bucket": (str, r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"), "prefix": (str, None),
+                 "retention_days": (int, None), "decision_limit_seconds": (int, None)}
+        for key, item in value.items():
+            if key not in rules:
+                fail_at(("evidence", key), f"unknown key (expected one of {', '.join(rules)})", item)
+            kind, pattern = rules[key]
+            if not isinstance(item, kind) or isinstance(item, bool):
+                fail_at(("evidence", key), f"expected {'a string' if kind is str else 'an integer'}", item)
+            if isinstance(item, int) and not 1 <= item <= 36500:
+                fail_at(("evidence", key), "expected 1..36500", item)
+            if pattern and isinstance(item, str) and not re.match(pattern, item):
+                fail_at(("evidence", key), "not an S3 bucket name", item)
+        return self
+
+    @model_validator(mode="after")
     def _page_apart_from_the_restore(self) -> Self:
         page = self.notify.status_page
         if page is not None:

@@ -35,6 +35,7 @@ PLACEHOLDERS = SiteArns(
                         hours_of_operation_id="HOURS_ID", prompt_id="PROMPT_ID", queue_ids=("QUEUE_ID",)),
     status_page_arn="arn:aws:s3:::STATUS_BUCKET/STATUS_KEY",
     work_queue_arn="arn:aws:sqs:REGION:ACCOUNT:WORK_QUEUE",
+    evidence_bucket_arn="arn:aws:s3:::EVIDENCE_BUCKET",
 )
 
 HEADER = """# Permissions: the orchestrator's and the readiness check's IAM roles
@@ -159,7 +160,8 @@ def render() -> str:
     parts += ["## `SITE-orchestrator`", "", *_table(orchestrator_statements(PLACEHOLDERS)), ""]
     parts.append("`TEAM_TABLE` statements exist only in team mode (the site's `state.table`); the "
                  "`StatusPage` statement (`STATUS_BUCKET/STATUS_KEY`: one object, the page) only when the "
-                 "stack config has `notify.status_page`. The `connect:` "
+                 "stack config has `notify.status_page`; the `Evidence*` statements (`EVIDENCE_BUCKET`, Object Lock in "
+                 "compliance mode: put and read, never delete) only when it has `evidence`. The `connect:` "
                  "statements exist only when the site has `connect`: the traffic distribution group's always, "
                  "the hours of operation's with `connect.announcement`, `PROMPT_ID`'s with its `prompt_id`, "
                  "`QUEUE_ID`'s when `min_agents_available` is above 0 (one ARN per queue of `queue_ids`).")

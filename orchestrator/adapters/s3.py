@@ -112,6 +112,17 @@ class S3:
             **checksum,
         )
 
+    def put_locked(self, bucket: str, key: str, body: bytes, retain_until: datetime, sha256: str) -> str | None:
+        """PUT ``body`` under S3 Object Lock in compliance mode until ``retain_until`` (no one, root included,
+        can delete or overwrite this version before then; the bucket must have Object Lock enabled). S3 checks
+        the bytes against ``sha256``. Returns the new version's id."""
+        answer = self._call(
+            "put_object", Bucket=bucket, Key=key, Body=body, ContentType="application/octet-stream",
+            ChecksumAlgorithm="SHA256", ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
+            ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=retain_until,
+        )
+        return answer.get("VersionId") if isinstance(answer, dict) else None
+
     def put_page(
         self, bucket: str, key: str, html: str, *, policy: str = "notify", metadata: dict[str, str] | None = None,
         replacing: str | None = None, absent: bool = False,

@@ -12,6 +12,7 @@ from pathlib import Path
 import jinja2
 
 from orchestrator.eta import Eta
+from orchestrator.evidence.pack import keep_page_version
 from orchestrator.journal.protocols import Journal
 from orchestrator.report import build_report
 from orchestrator.status_page.view import PageView, build_view
@@ -51,4 +52,5 @@ def write_page(html: str, report_dir: Path, run_id: str) -> Path:
         out.write(html)
     target = folder / PAGE_FILE
     os.replace(tmp, target)
+    keep_page_version(report_dir, run_id, html)  # every published version goes into the run's evidence pack
     return target

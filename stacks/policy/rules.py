@@ -42,6 +42,7 @@ BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServer
 BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+BUCKET_OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
@@ -56,6 +57,11 @@ CONNECT_INSTANCE = "aws:connect/instance:Instance"
 CONNECT_HOURS = "aws:connect/hoursOfOperation:HoursOfOperation"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 QUEUE = "aws:sqs/queue:Queue"
+
+#: what no identity policy may allow on the evidence bucket: its copies must outlive any credentials
+EVIDENCE_FORBIDDEN = ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
+                      "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:DeleteBucket",
+                      "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy")
 #: resources whose ``policy`` input is an identity policy (what a principal may do)
 IDENTITY_POLICY_TYPES = frozenset({ROLE_POLICY, "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
                                    "aws:iam/groupPolicy:GroupPolicy"})
@@ -74,6 +80,7 @@ UNTAGGABLE = frozenset(
         BUCKET_ENCRYPTION,
         BUCKET_PUBLIC_ACCESS,
         BUCKET_POLICY,
+        BUCKET_OBJECT_LOCK,
         "aws:route53/record:Record",
         SECURITY_GROUP_RULE,
         ROLE_POLICY,
@@ -572,6 +579,51 @@ def validate_queue_encryption(args: ResourceValidationArgs, report: ReportViolat
         report(f"{args.name}: the queue is not encrypted (sqsManagedSseEnabled or kmsMasterKeyId)", None)
 
 
+def _evidence_buckets(args: StackValidationArgs) -> list[PolicyResource]:
+    """The buckets holding evidence: the one the site file names (``evidence.bucket``), and any bucket with
+    Object Lock enabled (it was made to keep things)."""
+    named = ((stack_outputs(args) or {}).get("evidence") or {}).get("bucket")
+    return [b for b in of_type(args.resources, BUCKET)
+            if b.props.get("objectLockEnabled") or (named and _bucket_name(b) == named)]
+
+
+def _grants(action: Any, forbidden: str) -> bool:
+    actions = [a.lower() for a in _as_list(action) if isinstance(a, str)]
+    wanted = forbidden.lower()
+    return any(a == wanted or (a.endswith("*") and wanted.startswith(a[:-1])) for a in actions)
+
+
+def validate_evidence_lock(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The evidence bucket: Object Lock enabled, a default retention in COMPLIANCE mode (governance mode can be
+    bypassed) of at least a day; no identity policy may delete its objects, bypass or change its lock, or
+    loosen the bucket (versioning, lifecycle, policy)."""
+    for bucket in _evidence_buckets(args):
+        if not bucket.props.get("objectLockEnabled"):
+            report(f"{bucket.name}: the evidence bucket has no Object Lock (objectLockEnabled is not true)",
+                   bucket.urn)
+        rules = [(c.props.get("rule") or {}).get("defaultRetention") or {}
+                 for c in attached(args.resources, BUCKET_OBJECT_LOCK, bucket)]
+        good = [r for r in rules if r.get("mode") == "COMPLIANCE" and ((r.get("days") or 0) >= 1
+                                                                      or (r.get("years") or 0) >= 1)]
+        if not good:
+            report(f"{bucket.name}: no default Object Lock retention in COMPLIANCE mode of a day or more "
+                   f"(found {rules!r})", bucket.urn)
+        name = _bucket_name(bucket)
+        for resource in args.resources:
+            for document in _identity_documents(resource):  # type: ignore[arg-type]
+                for statement in _statements(document):
+                    if statement.get("Effect") != "Allow":
+                        continue
+                    resources = [r for r in _as_list(statement.get("Resource")) if isinstance(r, str)]
+                    if not any(r == "*" or (r.startswith("arn:") and (r.split(":")[-1].split("/")[0] == name))
+                               for r in resources):
+                        continue
+                    for action in EVIDENCE_FORBIDDEN:
+                        if _grants(statement.get("Action"), action):
+                            report(f"{resource.name}: statement {statement.get('Sid') or '(no Sid)'} allows "
+                                   f"{action} on the evidence bucket {name}", resource.urn)
+
+
 def _strings(description: str) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "string"}, "description": description}
 
@@ -619,6 +671,9 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
                           validate=validate_connect_hours),
     ResourceValidationPolicy(name="queue-encryption", description="SQS queues are encrypted at rest.",
                              validate=validate_queue_encryption),
+    StackValidationPolicy(name="evidence-lock",
+                          description="The evidence bucket is Object-Locked (compliance); nobody may delete in it.",
+                          validate=validate_evidence_lock),
     ResourceValidationPolicy(name="iam-actions", description="No IAM policy allows * or service:* actions.",
                              validate=validate_iam_actions),
     ResourceValidationPolicy(name="iam-resources",

@@ -147,6 +147,8 @@ class SiteArns:
     status_page_arn: str | None = None
     #: the restore workers' queue (``backup.workers``, contract 1.2) when the site has one
     work_queue_arn: str | None = None
+    #: the evidence bucket (``arn:aws:s3:::BUCKET``, Object Lock) when the site keeps an uploaded copy (1.2)
+    evidence_bucket_arn: str | None = None
 
     @property
     def zone_arn(self) -> str:
@@ -230,6 +232,20 @@ def orchestrator_statements(arns: SiteArns) -> list[Statement]:
             "WorkResults", [results],
             Grant("s3:DeleteObject", "remove the run's results record once the complete marker is written, and a "
                   "unit's last failure when a resume queues it again", "restore-bulk")))
+    if arns.evidence_bucket_arn:
+        # put and read only: no s3:DeleteObject*, no s3:BypassGovernanceRetention, no bucket lock change; a
+        # compliance-mode retention cannot be shortened by anyone (the policy pack's evidence-lock rule)
+        statements += [
+            _statement("EvidenceBucket", [arns.evidence_bucket_arn],
+                       Grant("s3:ListBucket", "`evidence verify --site` lists the uploaded copy", "evidence verify")),
+            _statement("EvidenceObjects", [f"{arns.evidence_bucket_arn}/*"],
+                       Grant("s3:PutObject", "upload each file of the run's evidence pack", "the end of every run"),
+                       Grant("s3:PutObjectRetention", "each object's compliance-mode retention, set as it is put",
+                             "the end of every run"),
+                       Grant("s3:GetObject", "`evidence verify --site` compares the copy", "evidence verify"),
+                       Grant("s3:GetObjectRetention", "`evidence verify --site` checks the retention",
+                             "evidence verify")),
+        ]
     if arns.table_arn:
         statements.append(_statement(
             "TeamState", [arns.table_arn],

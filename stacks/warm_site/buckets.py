@@ -36,11 +36,13 @@ def tls_only_policy(bucket_arn: str) -> dict[str, Any]:
 
 
 def private_bucket(name: str, bucket_name: str, tags: Tags, kms_key_id: str | None,
-                   parent: pulumi.Resource) -> aws.s3.Bucket:
+                   parent: pulumi.Resource, object_lock: bool = False) -> aws.s3.Bucket:
     """A bucket (logical name ``NAME-bucket``) with its versioning, encryption, public access block and
     TLS-only policy (``NAME-versioning``, ``-encryption``, ``-no-public-access``, ``-tls-only``)."""
     child = pulumi.ResourceOptions(parent=parent)
-    bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, tags=tags.of(bucket_name), opts=child)
+    # Object Lock can only be enabled when a bucket is created (the evidence bucket)
+    lock = {"object_lock_enabled": True} if object_lock else {}
+    bucket = aws.s3.Bucket(f"{name}-bucket", bucket=bucket_name, tags=tags.of(bucket_name), opts=child, **lock)
     aws.s3.BucketVersioning(
         f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
     )

@@ -162,6 +162,15 @@ class NotifyConfig(_Knobs):
     status_page: StatusPageConfig | None = None
 
 
+class EvidenceConfig(_Knobs):
+    """The bucket that keeps each run's evidence pack under S3 Object Lock, compliance mode (contract 1.2)."""
+
+    bucket: str = Field(min_length=3, max_length=63)
+    #: how long each uploaded version can be neither deleted nor overwritten, by anyone (root included)
+    retention_days: int = Field(default=400, ge=1, le=36500)
+    kms_key_id: str | None = None
+
+
 class StateConfig(_Knobs):
     table: str = Field(min_length=3)
 
@@ -287,6 +296,15 @@ class SiteConfig(_Knobs):
     state: StateConfig | None = None
     access: AccessConfig | None = None
     connect: ConnectConfig | None = None
+    evidence: EvidenceConfig | None = None
+
+    @model_validator(mode="after")
+    def _evidence_bucket_apart(self):
+        page = self.notify.status_page
+        if self.evidence is not None and self.evidence.bucket in (self.backup.bucket, page.bucket if page else None):
+            raise ValueError(f"evidence.bucket: {self.evidence.bucket!r} is the restore or the status page bucket; "
+                             "evidence gets its own bucket (Object Lock applies to a whole bucket)")
+        return self
 
     @model_validator(mode="after")
     def _status_page_fits(self):

@@ -14,6 +14,7 @@ from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns, s
 from stacks.warm_site.config import SiteConfig, SshEndpointConfig
 from stacks.warm_site.connect import Connect, ConnectArgs
 from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
+from stacks.warm_site.evidence import Evidence, EvidenceArgs
 from stacks.warm_site.network import Network, NetworkArgs
 from stacks.warm_site.notify import Notify, NotifyArgs
 from stacks.warm_site.restore import Restore, RestoreArgs
@@ -78,8 +79,14 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
         workers = _workers(cfg, tags, network, restore)
         outputs["backup"]["workers"] = {"queue_url": workers.queue_url}
         workers.fleet(dict(outputs))
+    evidence = None
+    if cfg.evidence is not None:
+        evidence = Evidence(f"{cfg.site}-evidence", EvidenceArgs(
+            bucket_name=cfg.evidence.bucket, retention_days=cfg.evidence.retention_days, tags=tags,
+            kms_key_id=cfg.evidence.kms_key_id))
+        outputs["evidence"] = {"bucket": evidence.bucket_name, "retention_days": cfg.evidence.retention_days}
     if cfg.access is not None:
-        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page, workers)
+        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page, workers, evidence)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
                              "readiness_role_arn": access.readiness_role_arn}
     return outputs
@@ -87,7 +94,7 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
 
 def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
             state: State | None, connect: Connect | None, status_page: StatusPage | None,
-            workers: Workers | None = None) -> Access:
+            workers: Workers | None = None, evidence: Evidence | None = None) -> Access:
     """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
     assert cfg.access is not None
     page = cfg.notify.status_page
@@ -96,10 +103,11 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
         restore.key_secret.arn, state.table.arn if state is not None else None, _connect_arns(cfg, connect),
         status_page.bucket.arn if status_page is not None else None,
         workers.queue.arn if workers is not None else None,
+        evidence.bucket.arn if evidence is not None else None,
     ).apply(lambda v: SiteArns(zone_id=v[0], group_arn=v[1], bucket_arn=v[2], prefix=cfg.backup.prefix,
                                topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7],
                                status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None,
-                               work_queue_arn=v[9]))
+                               work_queue_arn=v[9], evidence_bucket_arn=v[10]))
     github = cfg.access.github
     return Access(f"{cfg.site}-access", AccessArgs(
         site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,

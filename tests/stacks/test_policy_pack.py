@@ -154,6 +154,7 @@ ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE = "aws:iam/role:Role"
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+OBJECT_LOCK = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
 
 # Knobs that config cannot turn off are guarded against code regressions: the same policies, fed a
 # declared site with one safety taken out.
@@ -242,6 +243,11 @@ BAD_DECLARATIONS = [
      _add(Resource("aws:sqs/queue:Queue", "plain-queue", {"name": "plain-queue", "tags": {}}))),
     ("queue-encryption", "work-queue-sse-off",
      _add(Resource("aws:sqs/queue:Queue", "sse-off", {"name": "sse-off", "sqsManagedSseEnabled": False, "tags": {}}))),
+    ("evidence-lock", "object-locked-bucket-in-governance-mode",
+     lambda resources: [*resources,
+                        Resource("aws:s3/bucket:Bucket", "kept-bucket", {"bucket": "kept", "objectLockEnabled": True}),
+                        Resource(OBJECT_LOCK, "kept-object-lock", {"bucket": "kept", "rule": {
+                            "defaultRetention": {"mode": "GOVERNANCE", "days": 30}}})]),
     ("connect-hours", "announcement-hours-never-open",
      _add(Resource("aws:connect/hoursOfOperation:HoursOfOperation", "never-open",
                    {"instanceId": "i-1", "timeZone": "UTC", "configs": [], "tags": {}}))),
@@ -413,3 +419,52 @@ def test_a_public_or_unencrypted_status_page_bucket_fails(good_site, policy, mut
     config, outputs, resources = good_site
     violations = check(deployment_of(config, outputs, mutate(list(resources))), only=[policy])
     assert violations and all(STATUS_PAGE in v.message for v in violations), violations
+
+
+# -- the evidence bucket (contract 1.2) ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def evidence_site() -> tuple[dict, dict, list[Resource]]:
+    config = good_config()
+    config["evidence"] = {"bucket": "cc-dr-test-evidence", "retention_days": 30}
+    outputs, mocks = declare(config)
+    return config, outputs, mocks.resources
+
+
+def test_the_evidence_bucket_is_object_locked_in_compliance_mode_and_passes_every_policy(evidence_site):
+    """The site with an evidence bucket: Object Lock at creation, COMPLIANCE default retention, the bucket rules
+    of every bucket, the site file's ``evidence`` key; the orchestrator role may put objects and their retention
+    and read them, never delete."""
+    config, outputs, resources = evidence_site
+    assert check(deployment_of(config, outputs, resources)) == []
+    assert outputs["evidence"] == {"bucket": "cc-dr-test-evidence", "retention_days": 30}
+    (bucket,) = [r for r in resources if r.type == "aws:s3/bucket:Bucket" and "evidence" in r.name]
+    assert bucket.inputs["objectLockEnabled"] is True
+    (lock,) = [r for r in resources if r.type == OBJECT_LOCK]
+    assert lock.inputs["rule"]["defaultRetention"]["mode"] == "COMPLIANCE"
+    (policy,) = [r for r in resources if r.type == ROLE_POLICY and "orchestrator" in str(r.inputs.get("name"))]
+    actions = {a for st in json.loads(policy.inputs["policy"])["Statement"] if st["Sid"].startswith("Evidence")
+               for a in st["Action"]}
+    assert actions == {"s3:ListBucket", "s3:PutObject", "s3:PutObjectRetention", "s3:GetObject",
+                       "s3:GetObjectRetention"}
+
+
+EVIDENCE_BREAKS = [
+    ("governance-mode", _edit(OBJECT_LOCK, lambda i: i["rule"]["defaultRetention"].update(mode="GOVERNANCE"))),
+    ("no-lock-configuration", _drop(OBJECT_LOCK)),
+    ("lock-not-enabled", lambda resources: [
+        Resource(r.type, r.name, {**r.inputs, "objectLockEnabled": False}) if "evidence-bucket" in r.name else r
+        for r in resources]),
+    ("role-may-delete-evidence", _iam_edit(ROLE_POLICY, "policy", _statement(
+        "EvidenceObjects", Action=["s3:PutObject", "s3:DeleteObjectVersion"]))),
+    ("role-may-bypass-retention", _iam_edit(ROLE_POLICY, "policy", _statement(
+        "EvidenceObjects", Action=["s3:PutObject", "s3:Bypass*"]))),
+]
+
+
+@pytest.mark.parametrize("mutate", [m for _, m in EVIDENCE_BREAKS], ids=[n for n, _ in EVIDENCE_BREAKS])
+def test_an_evidence_bucket_that_could_lose_evidence_fails(evidence_site, mutate):
+    config, outputs, resources = evidence_site
+    violations = check(deployment_of(config, outputs, mutate(list(resources))), only=["evidence-lock"])
+    assert violations and all("evidence" in v.message for v in violations), violations

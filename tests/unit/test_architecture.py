@@ -37,6 +37,8 @@ FORBIDDEN: dict[str, set[str]] = {
     "detection": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine",
                   "orchestrator.journal", "orchestrator.cli", "orchestrator.app"},
     "watcher": {"orchestrator.engine", "orchestrator.cli", "orchestrator.sandbox"},
+    "evidence": {"boto3", "botocore", "paramiko", "orchestrator.engine", "orchestrator.cli", "orchestrator.app",
+                 "orchestrator.sandbox"},
     "live_eta": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.cli", "orchestrator.app"},
 }
 #: nothing shipped imports the test tooling

@@ -74,3 +74,27 @@ def test_a_log_line_from_a_step_thread_carries_the_run_and_step(tmp_path, clock,
     logs.close_audit()
     retries = [e for e in _lines(tmp_path / "audit.jsonl") if e["event"] == "retry"]
     assert [(e["run_id"], e["step"], e["what"]) for e in retries] == [("run-1", "upload", "s3.put_object")]
+
+
+def test_the_audit_log_is_hash_chained_and_a_reopened_log_continues_the_chain(tmp_path, configured):
+    """Each record carries seq and the SHA-256 of the line before (genesis for the first); a log reopened (a
+    resume) continues from its last record; a last line cut short by a kill is dropped, not chained onto."""
+    from orchestrator.evidence import chain
+
+    path = tmp_path / "audit.jsonl"
+    logs.open_audit("run-c", path)
+    for i in range(3):
+        structlog.get_logger().info("first", run_id="run-c", i=i)
+    logs.close_audit("run-c")
+    with open(path, "a") as handle:
+        handle.write('{"seq": 4, "prev_sha256": "cut sh')  # a kill -9 mid-line
+    logs.open_audit("run-c", path)
+    structlog.get_logger().info("resumed", run_id="run-c")
+    logs.close_audit("run-c")
+    text = path.read_text()
+    records = [json.loads(line) for line in text.splitlines()]
+    assert [r["seq"] for r in records] == [1, 2, 3, 4]
+    assert records[0]["prev_sha256"] == chain.GENESIS
+    assert records[3]["event"] == "resumed"
+    assert records[3]["prev_sha256"] == chain.line_hash(text.splitlines()[2])
+    assert chain.breaks(text) == []
