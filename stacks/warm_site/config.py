@@ -274,6 +274,9 @@ class ConnectConfig(_Knobs):
     announcement: AnnouncementConfig | None = None
     min_agents_available: int = Field(default=0, ge=0)
     queue_ids: list[str] = Field(default_factory=list)
+    #: 1.2: the test call's contact flow, queue and numbers (the site file's ``connect.test_call``), written to
+    #: the site file as given; made outside the stack (the DR test line, its flow, the synthetic agent)
+    test_call: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_instance(self):

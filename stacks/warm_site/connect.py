@@ -102,6 +102,7 @@ class Connect(pulumi.ComponentResource):
             "primary_region": cfg.primary_region, "secondary_region": cfg.secondary_region,
             "announcement": announcement,
             "min_agents_available": cfg.min_agents_available, "queue_ids": list(cfg.queue_ids),
+            "test_call": dict(cfg.test_call) if cfg.test_call else None,
         }
 
 
