@@ -656,7 +656,7 @@ def sandbox_up(ctx: click.Context) -> None:
     from orchestrator.sandbox import site as embedded
 
     _setup(ctx)
-    state = embedded.up()
+    state = embedded.up(say=_say)
     click.echo(f"sandbox up: site file {state['site_file']}")
     click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
     if "connect" in state:
@@ -705,7 +705,7 @@ def sandbox_run(ctx: click.Context, command: tuple[str, ...]) -> None:
 
     _setup(ctx)
     was_up = embedded.load_state() is not None
-    state = embedded.up()
+    state = embedded.up(say=_say)
     code = 0
     try:
         embedded.apply_env(state)
@@ -724,6 +724,11 @@ def sandbox_run(ctx: click.Context, command: tuple[str, ...]) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _say(text: str) -> None:
+    """A stage of a slow start, on stderr (stdout stays what scripts read)."""
+    click.echo(text, err=True)
 
 
 def _setup(ctx: click.Context) -> app.Settings:

@@ -148,4 +148,8 @@ def test_installed_wheel_brings_the_sandbox_up_from_its_own_stack(installed, tmp
         down = _run(installed, tmp_path, "sandbox", "down", env=env)
     assert up.returncode == 0, up.stderr[-3000:]
     assert "room for 862 more failovers" in up.stdout
+    # issue 25: the ~10 s start is not silent: each stage is said as it starts
+    for stage in ("starting the embedded site", "starting sshd", "starting the VPN appliance",
+                  "deploying the warm-site stack"):
+        assert stage in up.stderr, up.stderr[-3000:]
     assert down.returncode == 0 and "sandbox down" in down.stdout
