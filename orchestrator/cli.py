@@ -389,6 +389,16 @@ def _waiting_for(run: RunRecord, steps: list[Any], orphaned: bool) -> str | None
     return next((s.step_id for s in steps if s.status == StepStatus.AWAITING_APPROVAL), None)
 
 
+def _shown_step_status(status: StepStatus, orphaned: bool, waiting: str | None) -> str:
+    """A step as it is now: running with nobody running it is interrupted; awaiting approval with nobody
+    waiting at the gate (Ctrl-C at the prompt, a killed run) is not started, so pending."""
+    if orphaned and status == StepStatus.RUNNING:
+        return StepStatus.INTERRUPTED
+    if status == StepStatus.AWAITING_APPROVAL and waiting is None:
+        return StepStatus.PENDING
+    return status
+
+
 def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
     orphaned = _orphaned(journal, run)
     steps = journal.get_steps(run.run_id)
@@ -409,7 +419,7 @@ def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
                 "id": s.step_id,
                 "uses": s.uses,
                 "owner": s.owner,
-                "status": StepStatus.INTERRUPTED if orphaned and s.status == StepStatus.RUNNING else s.status,
+                "status": _shown_step_status(s.status, orphaned, waiting),
                 "attempts": s.attempts,
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,
@@ -879,7 +889,9 @@ def _gate_text(request: GateRequest) -> str:
 def _finish(
     outcome: Outcome, folder: Path | None, settings: app.Settings, site_file: Path | None = None, staged: bool = False
 ) -> None:
-    click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
+    # an error that starts with the status says it once ("interrupted (SIGINT); resume ..."), not twice
+    said = outcome.error if outcome.error and outcome.error.startswith(str(outcome.status)) else None
+    click.echo(f"run {outcome.run_id}: " + (said or f"{outcome.status}" + (f" — {outcome.error}" if outcome.error else "")))
     if outcome.status == RunStatus.HELD and outcome.error:
         click.echo(f"held: {outcome.error}", err=True)
     click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
