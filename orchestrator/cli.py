@@ -326,6 +326,13 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
     """Runs and their steps (the latest run by default)."""
     settings = _setup(ctx)
     site = app.load_site(site_file) if site_file else None
+    if (site is None or site.state is None) and not app.has_local_journal(settings):
+        # nothing recorded here: say where we looked, and create nothing (status only reads)
+        if run_id:
+            raise InvalidInput(f"no run {run_id!r}: there is no journal in {_where(settings)}",
+                               source="status")
+        click.echo(json.dumps({"runs": []}, indent=2) if as_json else f"no runs yet in {_where(settings)}")
+        return
     journal = app.open_journal(settings, site)
     if run_id:
         runs = [journal.get_run(run_id)]
@@ -337,7 +344,8 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
         click.echo(json.dumps(data, indent=2))
         return
     if not runs:
-        click.echo("no runs yet")
+        click.echo(f"no runs yet in {_where(settings)}" if site is None or site.state is None
+                   else f"no runs yet in the state table of site {site.site}")
     for run in data["runs"]:
         click.echo(
             f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
@@ -351,6 +359,12 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
                 f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
                 f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else "")
             )
+
+
+def _where(settings: app.Settings) -> str:
+    """The state dir a command read, and how to name another one."""
+    return (f"the state dir {settings.state_dir.resolve()} (another one: --state-dir DIR or "
+            "ORCHESTRATOR_STATE_DIR)")
 
 
 def _deliver_pending(settings: app.Settings, journal: Journal, runs: list[RunRecord], site: Site | None) -> None:
