@@ -213,7 +213,8 @@ def run_options(fn: F) -> F:
         type=PATH,
         required=True,
         envvar="ORCHESTRATOR_SITE",
-        help="Site file (the warm-site stack's outputs; default: $ORCHESTRATOR_SITE).",
+        show_envvar=True,  # a missing --site says it may come from ORCHESTRATOR_SITE
+        help="Site file (the warm-site stack's outputs).",
     )(fn)
     return common_options(fn)
 
@@ -501,8 +502,8 @@ cli.command(name="deny")(_deny)
 
 @cli.command()
 @click.option(
-    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
-    help="Site file with `primary.probes` (default: $ORCHESTRATOR_SITE).",
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE", show_envvar=True,
+    help="Site file with `primary.probes`.",
 )
 @click.option("--once", is_flag=True, help="One round (for a scheduler): exit 0 healthy or not down yet, 4 down.")
 @click.option("--stage", is_flag=True, help="When the primary goes down, stage a failover held at its gate.")
@@ -542,8 +543,8 @@ def stand_down(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
 
 @cli.command()
 @click.option(
-    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
-    help="Site file (default: $ORCHESTRATOR_SITE).",
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE", show_envvar=True,
+    help="Site file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--strict", is_flag=True, help="Warnings (drift, no recent drill) also make it not ready.")

@@ -302,3 +302,13 @@ def test_status_elsewhere_names_the_state_dir_it_read_and_creates_nothing(tmp_pa
     missing = status("run-1")
     assert missing.returncode == 2 and str(tmp_path.resolve() / ".orchestrator") in missing.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["failover", "failback", "drill", "readiness", "watch"])
+def test_a_missing_site_names_the_environment_variable_too(command, tmp_path):
+    """Issue 25: `Missing option '--site'` did not say that ORCHESTRATOR_SITE gives it too."""
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_SITE"}
+    done = subprocess.run([sys.executable, "-m", "orchestrator", command, "--state-dir", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "Missing option '--site'" in done.stderr and "ORCHESTRATOR_SITE" in done.stderr, done.stderr
