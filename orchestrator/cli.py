@@ -621,7 +621,10 @@ def drills(ctx: click.Context, site_file: Path | None, last: int, as_json: bool,
     rows = history.trend_rows(journal.drills(site.site if site else None, last))
     stats = history.step_stats(reversed(rows))  # newest first: the newest drill's step order
     if chart:
-        history.draw_trend(rows, chart)
+        drawn = history.draw_trend(rows, chart)
+        # said on stderr, so that --json stays clean
+        click.echo(f"chart: wrote {drawn}" if drawn else f"chart: not written to {chart} (no drills recorded yet)",
+                   err=True)
     if as_json:
         click.echo(json.dumps({"drills": rows, "steps": [s.to_dict() for s in stats]}, indent=2))
     elif rows:
