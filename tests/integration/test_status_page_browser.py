@@ -107,7 +107,7 @@ def test_the_page_at_each_milestone_of_a_real_failover(failover_pages, tmp_path)
     last = doms[-1]
     assert visible(last, "phase").startswith("Failover complete")
     assert re.fullmatch(r".+ \(objective 15 min\) — met", visible(last, "rto"))
-    assert re.fullmatch(r"as of .+ before the start \(objective: at most 24 h\) — met", visible(last, "rpo"))
+    assert re.fullmatch(r"from a backup .+ old when the run started \(objective: at most 24 h\) — met", visible(last, "rpo"))
     assert versions[-1].read_text() == page_file.read_text()
 
     mid = versions[_most_telling(doms)]
