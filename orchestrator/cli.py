@@ -357,7 +357,7 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
         )
         for step in run["steps"]:
             click.echo(
-                f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
+                f"  {step['status']:<18} {step['id']:<32} {step['uses']:<22} attempts={step['attempts']}"
                 f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else "")
             )
 
