@@ -909,7 +909,8 @@ def _finish(
 ) -> None:
     # an error that starts with the status says it once ("interrupted (SIGINT); resume ..."), not twice
     said = outcome.error if outcome.error and outcome.error.startswith(str(outcome.status)) else None
-    click.echo(f"run {outcome.run_id}: " + (said or f"{outcome.status}" + (f" — {outcome.error}" if outcome.error else "")))
+    told = said or str(outcome.status) + (f" — {outcome.error}" if outcome.error else "")
+    click.echo(f"run {outcome.run_id}: {told}")
     if outcome.status == RunStatus.HELD and outcome.error:
         click.echo(f"held: {outcome.error}", err=True)
     click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")

@@ -637,4 +637,5 @@ def test_the_journal_lists_steps_in_the_order_the_dry_run_and_table_show(tmp_pat
     )
     engine, journal = make_engine(tmp_path, clock)
     assert start_run(engine, book).status == "succeeded"
-    assert [s.step_id for s in journal.get_steps("run-1")] == [s.id for s in book.order()] == ["first", "second", "late"]
+    recorded = [s.step_id for s in journal.get_steps("run-1")]
+    assert recorded == [s.id for s in book.order()] == ["first", "second", "late"]
