@@ -213,8 +213,7 @@ def run_options(fn: F) -> F:
         type=PATH,
         required=True,
         envvar="ORCHESTRATOR_SITE",
-        show_envvar=True,  # a missing --site says it may come from ORCHESTRATOR_SITE
-        help="Site file (the warm-site stack's outputs).",
+        help="Site file (the warm-site stack's outputs; default: $ORCHESTRATOR_SITE).",
     )(fn)
     return common_options(fn)
 
@@ -502,8 +501,8 @@ cli.command(name="deny")(_deny)
 
 @cli.command()
 @click.option(
-    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE", show_envvar=True,
-    help="Site file with `primary.probes`.",
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
+    help="Site file with `primary.probes` (default: $ORCHESTRATOR_SITE).",
 )
 @click.option("--once", is_flag=True, help="One round (for a scheduler): exit 0 healthy or not down yet, 4 down.")
 @click.option("--stage", is_flag=True, help="When the primary goes down, stage a failover held at its gate.")
@@ -543,8 +542,8 @@ def stand_down(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
 
 @cli.command()
 @click.option(
-    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE", show_envvar=True,
-    help="Site file.",
+    "--site", "site_file", type=PATH, required=True, envvar="ORCHESTRATOR_SITE",
+    help="Site file (default: $ORCHESTRATOR_SITE).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--strict", is_flag=True, help="Warnings (drift, no recent drill) also make it not ready.")
@@ -933,6 +932,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        if isinstance(exc, click.MissingParameter) and exc.param is not None and isinstance(exc.param.envvar, str):
+            # an option that may come from the environment says so when missing ("... or set ORCHESTRATOR_SITE")
+            exc.message = f"Give it, or set {exc.param.envvar}."
         exc.show()
         sys.exit(exc.exit_code)
     except InvalidInput as exc:
