@@ -934,7 +934,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         if isinstance(exc, click.MissingParameter) and exc.param is not None and isinstance(exc.param.envvar, str):
             # an option that may come from the environment says so when missing ("... or set ORCHESTRATOR_SITE")
-            exc.message = f"Give it, or set {exc.param.envvar}."
+            exc = click.MissingParameter(f"Give it, or set {exc.param.envvar}.", ctx=exc.ctx, param=exc.param)
         exc.show()
         sys.exit(exc.exit_code)
     except InvalidInput as exc:
