@@ -130,6 +130,11 @@ def open_journal(settings: Settings, site: Site | None = None) -> Journal:
     return SqliteJournal(settings.state_dir)
 
 
+def has_local_journal(settings: Settings) -> bool:
+    """Whether the state dir holds a journal (reading commands do not create one where there is none)."""
+    return SqliteJournal.exists_in(settings.state_dir)
+
+
 def build_services(site: Site, clock: Clock) -> Services:
     from orchestrator.adapters import Services
 

@@ -326,6 +326,13 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
     """Runs and their steps (the latest run by default)."""
     settings = _setup(ctx)
     site = app.load_site(site_file) if site_file else None
+    if (site is None or site.state is None) and not app.has_local_journal(settings):
+        # nothing recorded here: say where we looked, and create nothing (status only reads)
+        if run_id:
+            raise InvalidInput(f"no run {run_id!r}: there is no journal in {_where(settings)}",
+                               source="status")
+        click.echo(json.dumps({"runs": []}, indent=2) if as_json else f"no runs yet in {_where(settings)}")
+        return
     journal = app.open_journal(settings, site)
     if run_id:
         runs = [journal.get_run(run_id)]
@@ -337,7 +344,8 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
         click.echo(json.dumps(data, indent=2))
         return
     if not runs:
-        click.echo("no runs yet")
+        click.echo(f"no runs yet in {_where(settings)}" if site is None or site.state is None
+                   else f"no runs yet in the state table of site {site.site}")
     for run in data["runs"]:
         click.echo(
             f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
@@ -348,9 +356,15 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
         )
         for step in run["steps"]:
             click.echo(
-                f"  {step['status']:<18} {step['id']:<32} {step['uses']:<20} attempts={step['attempts']}"
+                f"  {step['status']:<18} {step['id']:<32} {step['uses']:<22} attempts={step['attempts']}"
                 f" owner={step['owner']}" + (f"  error: {step['error']}" if step["error"] else "")
             )
+
+
+def _where(settings: app.Settings) -> str:
+    """The state dir a command read, and how to name another one."""
+    return (f"the state dir {settings.state_dir.resolve()} (another one: --state-dir DIR or "
+            "ORCHESTRATOR_STATE_DIR)")
 
 
 def _deliver_pending(settings: app.Settings, journal: Journal, runs: list[RunRecord], site: Site | None) -> None:
@@ -389,6 +403,16 @@ def _waiting_for(run: RunRecord, steps: list[Any], orphaned: bool) -> str | None
     return next((s.step_id for s in steps if s.status == StepStatus.AWAITING_APPROVAL), None)
 
 
+def _shown_step_status(status: StepStatus, orphaned: bool, waiting: str | None) -> str:
+    """A step as it is now: running with nobody running it is interrupted; awaiting approval with nobody
+    waiting at the gate (Ctrl-C at the prompt, a killed run) is not started, so pending."""
+    if orphaned and status == StepStatus.RUNNING:
+        return StepStatus.INTERRUPTED
+    if status == StepStatus.AWAITING_APPROVAL and waiting is None:
+        return StepStatus.PENDING
+    return status
+
+
 def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
     orphaned = _orphaned(journal, run)
     steps = journal.get_steps(run.run_id)
@@ -409,7 +433,7 @@ def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
                 "id": s.step_id,
                 "uses": s.uses,
                 "owner": s.owner,
-                "status": StepStatus.INTERRUPTED if orphaned and s.status == StepStatus.RUNNING else s.status,
+                "status": _shown_step_status(s.status, orphaned, waiting),
                 "attempts": s.attempts,
                 "started_at": s.started_at,
                 "finished_at": s.finished_at,
@@ -645,7 +669,10 @@ def drills(ctx: click.Context, site_file: Path | None, last: int, as_json: bool,
     rows = history.trend_rows(journal.drills(site.site if site else None, last))
     stats = history.step_stats(reversed(rows))  # newest first: the newest drill's step order
     if chart:
-        history.draw_trend(rows, chart)
+        drawn = history.draw_trend(rows, chart)
+        # said on stderr, so that --json stays clean
+        click.echo(f"chart: wrote {drawn}" if drawn else f"chart: not written to {chart} (no drills recorded yet)",
+                   err=True)
     if as_json:
         click.echo(json.dumps({"drills": rows, "steps": [s.to_dict() for s in stats]}, indent=2))
     elif rows:
@@ -705,7 +732,7 @@ def sandbox_up(ctx: click.Context) -> None:
     from orchestrator.sandbox import site as embedded
 
     _setup(ctx)
-    state = embedded.up()
+    state = embedded.up(say=_say)
     click.echo(f"sandbox up: site file {state['site_file']}")
     click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
     if "connect" in state:
@@ -754,7 +781,7 @@ def sandbox_run(ctx: click.Context, command: tuple[str, ...]) -> None:
 
     _setup(ctx)
     was_up = embedded.load_state() is not None
-    state = embedded.up()
+    state = embedded.up(say=_say)
     code = 0
     try:
         embedded.apply_env(state)
@@ -865,6 +892,11 @@ def findings_close(ctx: click.Context, finding_id: str, note: str, site_file: Pa
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _say(text: str) -> None:
+    """A stage of a slow start, on stderr (stdout stays what scripts read)."""
+    click.echo(text, err=True)
 
 
 def _setup(ctx: click.Context) -> app.Settings:
@@ -1015,7 +1047,10 @@ def _gate_text(request: GateRequest) -> str:
 def _finish(
     outcome: Outcome, folder: Path | None, settings: app.Settings, site_file: Path | None = None, staged: bool = False
 ) -> None:
-    click.echo(f"run {outcome.run_id}: {outcome.status}" + (f" — {outcome.error}" if outcome.error else ""))
+    # an error that starts with the status says it once ("interrupted (SIGINT); resume ..."), not twice
+    said = outcome.error if outcome.error and outcome.error.startswith(str(outcome.status)) else None
+    told = said or str(outcome.status) + (f" — {outcome.error}" if outcome.error else "")
+    click.echo(f"run {outcome.run_id}: {told}")
     if outcome.status == RunStatus.HELD and outcome.error:
         click.echo(f"held: {outcome.error}", err=True)
     click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
@@ -1038,6 +1073,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        if isinstance(exc, click.MissingParameter) and exc.param is not None and isinstance(exc.param.envvar, str):
+            # an option that may come from the environment says so when missing ("... or set ORCHESTRATOR_SITE")
+            exc = click.MissingParameter(f"Give it, or set {exc.param.envvar}.", ctx=exc.ctx, param=exc.param)
         exc.show()
         sys.exit(exc.exit_code)
     except InvalidInput as exc:

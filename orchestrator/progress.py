@@ -29,6 +29,10 @@ _STYLE = {
 }
 
 
+#: the live table's width on a wide terminal (on a narrower one, the terminal's)
+TABLE_WIDTH = 140
+
+
 class ConsoleStream:
     """A file-like object that routes structlog's lines through the rich console (above the live table)."""
 
@@ -144,9 +148,12 @@ class LiveProgress:
         return table
 
     def _steps(self) -> Table:
-        table = Table(title=self.title, expand=False, title_justify="left")
-        for column in ("step", "owner", "status", "tries", "time", "note"):
-            table.add_column(column)
+        # one width from the first frame to the last (the console's, at most TABLE_WIDTH): a bar or a long
+        # note appearing does not make the table jump; the note column takes what is left and wraps
+        table = Table(title=self.title, width=min(self.console.width, TABLE_WIDTH), title_justify="left")
+        for column in ("step", "owner", "status", "tries", "time"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("note", ratio=1, overflow="fold")
         now = time.monotonic()
         for step_id, row in self.rows.items():
             elapsed = row["elapsed"]
@@ -179,8 +186,8 @@ def _progress_cell(fields: dict) -> RenderableType:
         seen = f" (last seen: {fields['last_seen']})" if fields.get("last_seen") else ""
         text = f"waiting {fields.get('waited_seconds', 0):.0f}s for {fields['waiting_for']}{seen}"
         return Text(text if len(text) <= 88 else text[:87] + "…", no_wrap=True)
-    if fields.get("text"):  # a step's own one-line state (e.g. a traffic shift's current step)
-        return Text(str(fields["text"])[:88], no_wrap=True)
+    if fields.get("text"):  # a step's own state (e.g. a traffic shift's current step), whole: it wraps
+        return Text(str(fields["text"])[:300])
     return Text("")
 
 

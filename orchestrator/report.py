@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from orchestrator import approvals as approvals_mod
 from orchestrator import decisions
@@ -215,10 +217,14 @@ def render_markdown(report: dict, picture: str | None) -> str:
         f"- Status: **{report['status']}**",
         f"- Started: {report['started_at']} · finished: {report['finished_at']}",
         f"- RTO: {_vs(report['rto_seconds'], report['rto_objective_seconds'], report['rto_met'])}",
-        f"- RPO: {_vs(report['rpo_seconds'], report['rpo_objective_seconds'], report['rpo_met'])}"
+        f"- RPO: {_rpo_line(report)}"
         + (" — **breach accepted by the operator**" if report.get("rpo_breach_accepted") else ""),
         f"- Data restored: {_data_line(report.get('data_restored_seconds'))}",
     ]
+    spans = decision_spans(report)
+    if spans:
+        lines.append(f"- Waiting for a decision: {format_duration(report.get('decision_seconds') or 0.0)} "
+                     "(part of the RTO; never learned as a step's time)")
     probe = _probe_line(report.get("vpn_probe") or [])
     if probe:
         lines.append(probe)
@@ -235,7 +241,12 @@ def render_markdown(report: dict, picture: str | None) -> str:
         "| step | kind | owner | status | attempts | duration | error |",
         "|---|---|---|---|---|---|---|",
     ]
+    waits = {span.step: span for span in spans}
     for step in report["steps"]:
+        if step["id"] in waits:
+            span = waits.pop(step["id"])
+            lines.append(f"| ⏸ `{step['id']}` | waiting for a decision | {step['owner']} | {span.outcome} | "
+                         f"| {format_duration(span.seconds)} | |")
         error = (step["error"] or "").replace("|", "\\|").replace("\n", " ")
         lines.append(
             f"| `{step['id']}` | {step['uses']} | {step['owner']} | {step['status']} | {step['attempts']} "
@@ -304,6 +315,14 @@ def _data_line(seconds: float | None) -> str:
     return f"{format_duration(seconds)} after the start (every file verified; not part of the RTO)"
 
 
+def _rpo_line(report: dict) -> str:
+    """The RPO against its objective; n/a for a run that restores no data (a failback), where "not achieved"
+    would read as a failure."""
+    if report["rpo_seconds"] is None and not any(s["uses"] == "backup.restore" for s in report["steps"]):
+        return "n/a (this run restores no data)"
+    return _vs(report["rpo_seconds"], report["rpo_objective_seconds"], report["rpo_met"])
+
+
 def _vs(value: float | None, objective: float | None, met: bool | None) -> str:
     if value is None:
         return "not achieved" if objective is not None else "n/a"
@@ -365,9 +384,66 @@ def _offset(text: str | None, start: datetime) -> float:
     return 0.0 if moment is None else (moment - start).total_seconds()
 
 
+@dataclass(frozen=True)
+class DecisionSpan:
+    """A wait at a gate for a decision: from ``approval_requested`` to its answer (or to the run's end)."""
+
+    step: str
+    start: float
+    end: float
+    outcome: str
+
+    @property
+    def seconds(self) -> float:
+        return max(self.end - self.start, 0.0)
+
+
+_OUTCOMES = {EventName.APPROVAL_GRANTED: "approved", EventName.APPROVAL_REFUSED: "refused",
+             EventName.APPROVAL_MISSING: "no decision", EventName.APPROVAL_INTERRUPTED: "interrupted"}
+
+
+def decision_spans(report: dict) -> list[DecisionSpan]:
+    """Each wait for a decision of the run, in seconds since its start (the timeline's ``approval_requested``
+    and the answer after it; an answer's ``waited_seconds`` when there was no request event)."""
+    start = parse_iso(report.get("started_at"))
+    if start is None:
+        return []
+    asked: dict[str, float] = {}
+    spans = []
+    for event in report.get("timeline") or []:
+        step, name = event.get("step"), event.get("event")
+        if not step:
+            continue
+        if name == EventName.APPROVAL_REQUESTED:
+            asked.setdefault(step, _offset(event.get("at"), start))
+        elif name in _OUTCOMES:
+            end = _offset(event.get("at"), start)
+            waited = event.get("waited_seconds")
+            begin = asked.pop(step, end - waited if isinstance(waited, int | float) else None)
+            if begin is not None and end - begin > 0:
+                spans.append(DecisionSpan(step, begin, end, _OUTCOMES[EventName(name)]))
+    end_of_run = _offset(report.get("finished_at"), start) if report.get("finished_at") else None
+    for step, begin in asked.items():  # still waiting when the report was written (held, or a live wait)
+        if end_of_run is not None and end_of_run > begin:
+            spans.append(DecisionSpan(step, begin, end_of_run, "no decision"))
+    return spans
+
+
 def draw_timeline(report: dict, path: Path) -> Path | None:
-    """A Gantt chart: one bar per step (colour = status), retries as red ticks, RTO and its objective
-    as vertical lines. Returns None when no step ran."""
+    """The timeline picture (``timeline_figure``) as a PNG file; None when no step ran."""
+    figure = timeline_figure(report)
+    if figure is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def timeline_figure(report: dict) -> Any:
+    """A Gantt chart: one bar per step (colour = status), each wait for a decision as a row of its own (before
+    its gated step), retries as red ticks, RTO and its objective as vertical lines. None when no step ran."""
     start = parse_iso(report["started_at"])
     rows = [s for s in report["steps"] if s["started_at"] and s["finished_at"]]
     if start is None or not rows:
@@ -378,10 +454,21 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    height = max(2.5, 0.32 * len(rows) + 1.5)
+    spans = {span.step: span for span in decision_spans(report)}
+    height = max(2.5, 0.32 * (len(rows) + len(spans)) + 1.5)
     fig, ax = plt.subplots(figsize=(11, min(height, 60)))
-    labels = []
-    for y, step in enumerate(rows):
+    labels: list[str] = []
+    y = -1
+    index: dict[str, int] = {}
+    for step in rows:
+        y += 1
+        if step["id"] in spans:  # the wait for a decision: a row of its own, before the gated step
+            span = spans.pop(step["id"])
+            ax.barh(y, max(span.seconds, 0.001), left=span.start, color="#fff3c4", edgecolor="#9a5b00",
+                    linewidth=0.6, hatch="..")
+            labels.append(f"waiting for a decision: {step['id']} ({span.outcome}, {format_duration(span.seconds)})")
+            y += 1
+        index[step["id"]] = y
         left = _offset(step["started_at"], start)
         width = max(_offset(step["finished_at"], start) - left, 0.001)
         background = step.get("rto") is False  # after the RTO line: background work, hatched
@@ -396,35 +483,50 @@ def draw_timeline(report: dict, path: Path) -> Path | None:
             hatch="//" if background else None,
         )
         labels.append(f"{step['id']} ({step['owner']})" + (" — background" if background else ""))
-    index = {s["id"]: y for y, s in enumerate(rows)}
+    for span in spans.values():  # a gated step that never started (held, refused): its wait still shows
+        y += 1
+        ax.barh(y, max(span.seconds, 0.001), left=span.start, color="#fff3c4", edgecolor="#9a5b00",
+                linewidth=0.6, hatch="..")
+        labels.append(f"waiting for a decision: {span.step} ({span.outcome}, {format_duration(span.seconds)})")
     for retry in report["retries"]:
         if retry["step"] in index:
             x = _offset(retry["at"], start)
             ax.plot([x], [index[retry["step"]]], marker="|", color="red", markersize=14, mew=2)
-    if report["rto_seconds"] is not None:
-        ax.axvline(report["rto_seconds"], color="black", linestyle="--", linewidth=1)
-        ax.text(report["rto_seconds"], -0.9, f" RTO {format_duration(report['rto_seconds'])}", fontsize=8)
-    if report.get("data_restored_seconds") is not None:
-        ax.axvline(report["data_restored_seconds"], color="#1565c0", linestyle="-.", linewidth=1)
-        ax.text(report["data_restored_seconds"], -0.4,
-                f" data restored {format_duration(report['data_restored_seconds'])}", fontsize=8, color="#1565c0")
+    ends = [_offset(s["finished_at"], start) for s in rows] + [span.end for span in decision_spans(report)]
+    right = max([*ends, report["rto_seconds"] or 0.0, report.get("data_restored_seconds") or 0.0]) or 1.0
+    ax.set_xlim(0, right * 1.02)
+    # the lines' labels above the plot, inside the figure: right-aligned on the right half (a label at the
+    # last step's end, as the RTO often is, no longer runs off the picture)
+    from matplotlib.transforms import offset_copy
+
+    marks = [(report["rto_seconds"], f"RTO {format_duration(report['rto_seconds'])}", "black", "--", 2),
+             (report.get("data_restored_seconds"),
+              f"data restored {format_duration(report.get('data_restored_seconds'))}", "#1565c0", "-.", 15)]
+    for x, text, colour, style, points_up in marks:
+        if x is None:
+            continue
+        ax.axvline(x, color=colour, linestyle=style, linewidth=1)
+        on_right = x > right / 2
+        ax.text(x, 1.0, f"{text} " if on_right else f" {text}", fontsize=8, color=colour,
+                ha="right" if on_right else "left", va="bottom",
+                transform=offset_copy(ax.get_xaxis_transform(), fig=fig, y=points_up, units="points"))
     if (
         report["rto_objective_seconds"]
         and report["rto_seconds"] is not None
         and report["rto_objective_seconds"] <= 1.5 * max(report["rto_seconds"], 1)
     ):
         ax.axvline(report["rto_objective_seconds"], color="red", linestyle=":", linewidth=1)
-    ax.set_xlim(left=0)
-    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since run start")
-    ax.set_title(f"{report['kind']} {report['site']} — {report['status']} ({report['run_id']})", fontsize=10)
+    ax.set_title(f"{report['kind']} {report['site']} — {report['status']} ({report['run_id']})", fontsize=10,
+                 pad=30)
     legend = [Patch(color=c, label=k) for k, c in _COLOURS.items() if any(s["status"] == k for s in rows)]
+    if len(labels) > len(rows):
+        legend.append(Patch(facecolor="#fff3c4", edgecolor="#9a5b00", hatch="..", label="waiting for a decision"))
     if report["retries"]:
         legend.append(Patch(color="red", label="retry"))
     ax.legend(handles=legend, loc="lower right", fontsize=7)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

@@ -59,9 +59,16 @@ class RestoreEstimate:
         rate = f"{(self.bytes_per_second or 0) / 1e6:.1f} MB/s from {self.throughput_source}"
         verdict = "fits" if self.holds else "does NOT fit"
         return (
-            f"{self.snapshot}: {size} at {rate}: ~{self.critical_restore_seconds:.0f}s, "
+            f"{self.snapshot}: {size} at {rate}: {_about(self.critical_restore_seconds)}, "
             f"{verdict} in the RTO objective of {self.rto_objective_seconds}s"
         )
+
+
+def _about(seconds: float) -> str:
+    """A short estimate as it is, not rounded to "~0s" (22 MB at 200 MB/s is ~0.1s)."""
+    if seconds < 0.1:
+        return "under 0.1s"
+    return f"~{seconds:.1f}s" if seconds < 10 else f"~{seconds:.0f}s"
 
 
 def estimate_critical_restore(source: SftpBackupSource, site: Site, drills: list[dict]) -> RestoreEstimate | None:

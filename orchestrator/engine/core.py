@@ -64,7 +64,8 @@ def _no_answer(request: GateRequest) -> bool | None:
 
 
 def new_step_records(run_id: str, book: Runbook) -> list[StepRecord]:
-    return [StepRecord(run_id, s.id, s.uses, s.owner, phase=s.phase) for s in book.steps]
+    # the runbook's order (topological, file order among ready steps), as the dry run and live table number them
+    return [StepRecord(run_id, s.id, s.uses, s.owner, phase=s.phase) for s in book.order()]
 
 
 @dataclass(frozen=True)

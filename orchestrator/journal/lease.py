@@ -71,8 +71,16 @@ def describe_lock(lock: LockInfo) -> str:
     holder = lock.holder
     return (
         f"site {lock.site!r} is locked by run {holder.run_id} "
-        f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}"
+        f"(pid {holder.pid} on {holder.host}) since {lock.acquired_at}. "
+        + LOCK_ADVICE.format(run_id=holder.run_id)
     )
+
+
+#: what to do about a held lock (exit 3): one run per site at a time, so follow that one, do not start another
+LOCK_ADVICE = (
+    "That run is still going: follow it with `orchestrator status {run_id}` (approve it with `orchestrator "
+    "approve {run_id}` if it waits at a gate); start another run only after it ended."
+)
 
 
 #: how long a claim on an outbox entry (``Outbox.claim_outbox``) lasts: longer than one send with its retries

@@ -109,6 +109,10 @@ class SqliteJournal:
     reported through ``on_lost`` (the engine's cancel) and ``lost``, and ``rescue`` saves it.
     """
 
+    @staticmethod
+    def exists_in(state_dir: str | Path) -> bool:
+        return (Path(state_dir) / "journal.sqlite").exists()
+
     def __init__(self, state_dir: str | Path):
         self.path = Path(state_dir) / "journal.sqlite"
         self._lock = threading.RLock()

@@ -144,10 +144,13 @@ def apply_env(state: dict) -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None) -> dict:
+def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None,
+       say: Callable[[str], None] | None = None) -> dict:
     """Start the embedded site; returns its state (also saved to state.json). Idempotent when up.
 
-    ``front`` starts the AWS fault proxy the latency/fault knobs need (test tooling, not shipped)."""
+    ``front`` starts the AWS fault proxy the latency/fault knobs need (test tooling, not shipped); ``say``
+    hears each stage as it starts (the ~10 s start is not silent at a terminal)."""
+    say = say or (lambda text: None)
     from orchestrator.sandbox import motoserver, sshd
 
     folder = folder or sandbox_dir()
@@ -171,10 +174,13 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
     try:
         # Every child is recorded in state.json as soon as it exists, before it is waited on: `up` killed
         # (even by SIGKILL) while one starts leaves nothing `down` cannot find.
+        say("starting the embedded site: moto server (AWS)" + (", Amazon Connect double" if options.connect else "")
+            + " …")
         connect = _spawn_connect(folder, state) if options.connect else None  # its start overlaps moto's
         moto = motoserver.start(log_file=folder / "moto.log", on_spawn=_recorder(folder, state, "moto"))
         connect_key = _connect_ready(connect, state) if connect is not None else None
         log.info("sandbox.moto_started", endpoint=moto.endpoint, pid=moto.pid)
+        say("starting sshd (the backup provider's SFTP server) and seeding its snapshots …")
         server = sshd.start(on_spawn=_recorder(folder, state, "sshd"))
         state["sshd"] = server.state()
         _save(folder, state)
@@ -182,8 +188,10 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         key = sshd.generate_keypair("cc-dr-sandbox")
         server.authorize(key.public_line)
         exports = _seed_snapshots(server.workdir, options)
+        say("starting the VPN appliance …")
         appliance = _start_appliance(folder, server, key, options, state)
         _save(folder, state)
+        say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
         if connect_key is not None:
             site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto

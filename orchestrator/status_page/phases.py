@@ -24,14 +24,16 @@ STEP_WORDS: Mapping[str, str] = {
     "backup.cleanup": "Cleaning up the drill's restored data",
     "seats.scale_up": "Scaling up agent seats",
     "seats.scale_down": "Scaling agent seats back down",
-    "dns.cutover": "Moving calls to the backup site",
-    "dns.cutback": "Moving calls back to the main site",
+    # DNS moves the addresses agents and phone lines use; Connect moves the calls themselves and agents'
+    # sign-ins: two different things, said differently (issue 25)
+    "dns.cutover": "Pointing our addresses (DNS) at the backup site",
+    "dns.cutback": "Pointing our addresses (DNS) back at the main site",
     "checks.smoke": "Checking the backup site serves calls",
     "notify.milestone": "Sending an update to everyone",
     "connect.announce": "Telling callers about the outage",
     "connect.unannounce": "Ending the outage announcement",
-    "connect.shift_traffic": "Moving calls and agents to the backup Region",
-    "connect.shift_back": "Moving calls and agents back to the main Region",
+    "connect.shift_traffic": "Routing phone calls and agent sign-ins to the backup Region",
+    "connect.shift_back": "Routing phone calls and agent sign-ins back to the main Region",
     "connect.test_call": "Checking a caller reaches an agent at the backup site",
 }
 #: the bulk tier of a tiered restore: background work, said so
@@ -59,8 +61,8 @@ MILESTONE_WORDS: Mapping[str, str] = {
     "critical-data-restored": "Customer data restored",
     "all-data-restored": "Call recordings restored",
     "seats-in-service": "Agent seats ready",
-    "dns-cut-over": "Calls moved to the backup site",
-    "dns-cut-back": "Calls moved back to the main site",
+    "dns-cut-over": "Addresses (DNS) pointed at the backup site",
+    "dns-cut-back": "Addresses (DNS) pointed back at the main site",
     "calls-on-secondary": "Calls and agents on the backup Region",
     "calls-on-primary": "Calls and agents back on the main Region",
     "first-call-answered": "A test call was answered at the backup site",
@@ -187,6 +189,10 @@ def step_words(uses: str, params: Mapping[str, Any] | None = None, rto: bool = T
     """What a step does, in plain words (the bulk restore is named as the background work it is)."""
     if uses == "backup.restore" and ((params or {}).get("tier") == "bulk" or not rto):
         return BULK_RESTORE_WORDS
+    milestone = (params or {}).get("milestone") if uses == "notify.milestone" else None
+    if milestone:
+        # each update named by what it announces: two of them are not both "Sending an update to everyone"
+        return f"{STEP_WORDS[uses]}: {milestone_words(str(milestone))}"
     return STEP_WORDS.get(uses, humanize(uses))
 
 

@@ -409,14 +409,23 @@ def eta_words(eta: Eta | None, now: datetime, kind: str = "failover") -> str:
         return NO_ESTIMATE
     if eta.done:
         return f"{restored} at {eta.latest:%H:%M} UTC"
-    soonest = plain_duration((eta.earliest - now).total_seconds())
-    latest = plain_duration((eta.latest - now).total_seconds())
-    notes = [f"in {soonest} to {latest}", f"learned from {eta.drills} drill" + ("" if eta.drills == 1 else "s")]
+    soonest = _from_now((eta.earliest - now).total_seconds())
+    latest = _from_now((eta.latest - now).total_seconds())
+    # a range that is one minute (or one duration) is said once: not "between 23:20 and 23:20 (in 1 s to 1 s)"
+    notes = [f"in {soonest}" if soonest == latest else f"in {soonest} to {latest}",
+             f"learned from {eta.drills} drill" + ("" if eta.drills == 1 else "s")]
     if eta.overdue:
         notes.append(f"{', '.join(eta.overdue)} taking longer than in the drills")
     if eta.unestimated:
         notes.append(f"or later: no drill has timed {', '.join(eta.unestimated)}")
-    return f"{expected} between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC ({'; '.join(notes)})"
+    when = (f"at about {eta.earliest:%H:%M} UTC" if f"{eta.earliest:%H:%M}" == f"{eta.latest:%H:%M}"
+            else f"between {eta.earliest:%H:%M} and {eta.latest:%H:%M} UTC")
+    return f"{expected} {when} ({'; '.join(notes)})"
+
+
+def _from_now(seconds: float) -> str:
+    """How far ahead a time is, as a person says it ("less than a minute" rather than "1 s")."""
+    return "less than a minute" if seconds < 60 else plain_duration(seconds)
 
 
 def _data_age(age: float | None, objective: float | None) -> str | None:
@@ -425,7 +434,7 @@ def _data_age(age: float | None, objective: float | None) -> str | None:
         return None
     limit = "" if objective is None else f" (objective: at most {plain_duration(objective)})"
     verdict = "" if objective is None else (" — met" if age <= objective else " — missed")
-    return f"as of {plain_duration(age)} before the start{limit}{verdict}"
+    return f"from a backup {plain_duration(age)} old when the run started{limit}{verdict}"
 
 
 def _against(achieved: float | None, objective: float | None) -> str | None:

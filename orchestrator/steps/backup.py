@@ -129,10 +129,10 @@ class BackupRestore(StepKind):
         rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         marker_key = self._goal_marker(ctx, snapshot.name)
         if ctx.services.s3.exists(target.bucket, marker_key):
-            return [f"{self.name}: snapshot {snapshot.name} is already restored (marker present): no change"]
+            return [f"snapshot {snapshot.name} is already restored (marker present): no change"]
         files = self._files(ctx, snapshot)
         lines = [
-            f"{self.name}: restore snapshot {snapshot.name} "
+            f"restore snapshot {snapshot.name} "
             f"(age {rpo.age_seconds:.0f}s, RPO objective {rpo.objective_seconds}s): "
             f"{len(files)} files, {sum(f.size for f in files)} bytes "
             f"to s3://{target.bucket}/{target.snapshot_prefix(snapshot.name)}, "
@@ -145,7 +145,7 @@ class BackupRestore(StepKind):
                          f"{workers.queue_url.rsplit('/', 1)[-1]} (`orchestrator restore-worker --site SITE`)")
         if not rpo.within:
             verdict = "accepted (--accept-rpo-breach)" if ctx.options.accept_rpo_breach else "REFUSED"
-            lines.append(f"{self.name}: snapshot older than the RPO objective: {verdict}")
+            lines.append(f"snapshot older than the RPO objective: {verdict}")
         return lines
 
     def verify(self, ctx: StepContext) -> bool:
@@ -474,7 +474,7 @@ class BackupCleanup(StepKind):
 
     def plan(self, ctx: StepContext) -> list[str]:
         target = restore_target(ctx)
-        return [f"{self.name}: delete s3://{target.bucket}/{target.prefix}SNAPSHOT/ if this run restored it "
+        return [f"delete s3://{target.bucket}/{target.prefix}SNAPSHOT/ if this run restored it "
                 f"(markers first, then every file of both tiers)"]
 
     def verify(self, ctx: StepContext) -> bool:

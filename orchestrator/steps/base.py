@@ -184,7 +184,7 @@ class StepKind:
 
     def plan(self, ctx: StepContext) -> list[str]:
         """Human lines saying what apply would change (read-only calls allowed)."""
-        return [f"{self.name}: {self.summary or 'run'}"]
+        return [self.summary or 'run']
 
     def verify(self, ctx: StepContext) -> bool:
         """True when the desired state is already there (then apply is skipped)."""

@@ -77,7 +77,46 @@ class Preflight(_Checks):
         return checks.preflight_for(ctx.site)  # an Amazon Connect site adds its checks
 
     def manual(self, params: Any) -> str:
-        return "Run `orchestrator readiness --site SITE.json` and stop if a blocking check fails."
+        # by hand means the tool is unavailable: the checks themselves, not "run the tool"
+        skip = set(getattr(params, "skip", None) or ())
+        lines = ["Check each of these by hand (AWS console or CLI; ssh/sftp with the pinned host keys). Stop if a "
+                 "**blocking** one fails; note the warnings:", ""]
+        lines += [_by_hand(c) for c in checks.PREFLIGHT if _name(c) not in skip]
+        connect = [_by_hand(c) for c in checks.CONNECT if _name(c) not in skip]
+        if connect:
+            lines += ["", "On a site with Amazon Connect (`connect`), also:", "", *connect]
+        lines += ["", "(With the tool at hand, `orchestrator readiness --site SITE.json` runs them all.)"]
+        return "\n".join(lines)
+
+
+def _name(check: Any) -> str:
+    return str(check.check_name)
+
+
+def _by_hand(check: Any) -> str:
+    """One check as a checklist line: its name, blocking or a warning, and what it checks (its docstring's
+    first sentence, up to its first colon: the why stays in the code)."""
+    what = " ".join((check.__doc__ or "").strip().split("\n\n")[0].split()).replace("``", "`")
+    return f"- [ ] `{check.check_name}` ({'blocking' if getattr(check, 'blocking', True) else 'warning'}): " \
+        f"{_first_clause(what)}"
+
+
+def _first_clause(text: str) -> str:
+    """The text up to its first sentence end or colon outside parentheses; a parenthesis that gives a reason
+    ("(a warning: ...)") is left out whole."""
+    out: list[str] = []
+    depth = start = 0
+    for at, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "(" and depth == 1:
+            start = len(out)
+        out.append(char)
+        if char == ")" and depth == 0 and ": " in "".join(out[start:]):
+            del out[start:]
+        if depth == 0 and text[at:at + 2] in (". ", ": "):
+            out.pop()
+            break
+    return " ".join("".join(out).rstrip(" .:").split()) + "."
 
 
 @register

@@ -114,14 +114,14 @@ class BringUp(StepKind):
     def plan(self, ctx: StepContext) -> list[str]:
         sas = ctx.services.appliance.list_sas()
         lines = [
-            f"{self.name}: check AWS VPN connection(s) {', '.join(ctx.site.vpn.connection_ids)} are available"
+            f"check AWS VPN connection(s) {', '.join(ctx.site.vpn.connection_ids)} are available"
         ]
         for child in _children(ctx):
             if sas.is_up(child):
-                lines.append(f"{self.name}: {child} already up on the appliance: no change")
+                lines.append(f"{child} already up on the appliance: no change")
             else:
                 lines.append(
-                    f"{self.name}: swanctl --initiate --child {child} on {ctx.site.vpn.appliance.host}"
+                    f"swanctl --initiate --child {child} on {ctx.site.vpn.appliance.host}"
                 )
         return lines
 
@@ -197,7 +197,7 @@ class TearDown(StepKind):
 
     def plan(self, ctx: StepContext) -> list[str]:
         host = ctx.site.vpn.appliance.host
-        return [f"{self.name}: swanctl --terminate --child {child} on {host}" for child in _children(ctx)]
+        return [f"swanctl --terminate --child {child} on {host}" for child in _children(ctx)]
 
     def verify(self, ctx: StepContext) -> bool:
         sas = ctx.services.appliance.list_sas()

@@ -368,3 +368,33 @@ def test_site_defaults_to_orchestrator_site_variable(tmp_path):
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert missing.returncode == 2 and "--site" in missing.stderr
+
+
+def test_status_elsewhere_names_the_state_dir_it_read_and_creates_nothing(tmp_path):
+    """Issue 25: `orchestrator status` from another directory said "no runs yet" without naming the state dir
+    it read, and created ./.orchestrator there; now it names the dir (and how to point at another) and
+    creates nothing, as plain text, as JSON, and for a run id (exit 2)."""
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_STATE_DIR"}
+
+    def status(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "orchestrator", "status", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    plain = status()
+    assert plain.returncode == 0, plain.stderr
+    assert f"no runs yet in the state dir {tmp_path.resolve() / '.orchestrator'}" in plain.stdout
+    assert "ORCHESTRATOR_STATE_DIR" in plain.stdout
+    assert json.loads(status("--json").stdout) == {"runs": []}
+    missing = status("run-1")
+    assert missing.returncode == 2 and str(tmp_path.resolve() / ".orchestrator") in missing.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["failover", "failback", "drill", "readiness", "watch"])
+def test_a_missing_site_names_the_environment_variable_too(command, tmp_path):
+    """Issue 25: `Missing option '--site'` did not say that ORCHESTRATOR_SITE gives it too."""
+    env = {k: v for k, v in os.environ.items() if k != "ORCHESTRATOR_SITE"}
+    done = subprocess.run([sys.executable, "-m", "orchestrator", command, "--state-dir", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "Missing option '--site'" in done.stderr and "ORCHESTRATOR_SITE" in done.stderr, done.stderr

@@ -111,6 +111,19 @@ def test_drills_json_and_table_show_the_per_step_p50_p90(tmp_path):
     assert any(line.split()[:2] == ["failback/c", "1"] for line in text.splitlines())
 
 
+def test_drills_chart_says_where_it_wrote_the_file(tmp_path):
+    """Issue 25: `drills --chart FILE` wrote the PNG without a word; now it names the file (on stderr: --json
+    stays clean), and says so when there is nothing to draw."""
+    empty = orchestrator("drills", "--chart", str(tmp_path / "none.png"), state_dir=tmp_path / "empty")
+    assert empty.returncode == 0 and f"chart: not written to {tmp_path / 'none.png'}" in empty.stderr
+    settings, _ = run_drill(tmp_path, SITE)
+    chart = tmp_path / "trend.png"
+    listed = orchestrator("drills", "--json", "--chart", str(chart), state_dir=settings.state_dir)
+    assert listed.returncode == 0, listed.stderr
+    assert chart.is_file() and f"chart: wrote {chart}" in listed.stderr
+    assert json.loads(listed.stdout)["drills"]
+
+
 def test_eta_source_reads_the_run_and_the_history_from_the_journal(tmp_path):
     """The app-level ETA of a second drill, half-way: read from the journal (the first drill's durations,
     the run's steps) and the live restore progress; None for a run with no drill behind it."""

@@ -66,6 +66,17 @@ def test_dry_run_changes_nothing(embedded_site, tmp_path):
     assert not (tmp_path / "state" / "journal.sqlite").exists()
 
 
+def test_dry_run_names_each_step_kind_once(embedded_site, tmp_path):
+    """Issue 25: the dry run (and the approval prompt, which prints the same plan) said the kind twice,
+    "vpn.bring_up: vpn.bring_up: check ..."; the heading names it, the plan lines do not repeat it."""
+    result = cli(embedded_site, tmp_path / "state", "failover", "--site", str(embedded_site.site_file), "--dry-run")
+    assert result.returncode == 0, result.stderr[-3000:]
+    plan_lines = [line.strip() for line in result.stdout.splitlines() if line.startswith("       ")]
+    assert any("swanctl --initiate" in line for line in plan_lines), result.stdout
+    repeated = [line for line in plan_lines if line.split(":", 1)[0] in ("vpn.bring_up", "backup.restore")]
+    assert not repeated, repeated
+
+
 def test_drill_leaves_the_warm_site_as_it_found_it_and_reports_both_halves(embedded_site, tmp_path):
     """A drill fails over, verifies, fails back and cleans up: AWS ends as it started, one report covers
     both halves with RTO/RPO against the objectives, a PNG timeline and JUnit; the history records it."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -164,6 +166,38 @@ def test_eof_at_the_prompt_interrupts(site, tmp_path):
     run = json.loads(cli(site, state, "status", "--json").stdout)["runs"][0]
     assert run["status"] == "interrupted"
     assert live_records(aws_state(site)) == records(site, "primary")
+
+
+def test_ctrl_c_at_the_prompt_says_interrupted_once_and_status_shows_the_gate_not_awaiting(site, tmp_path):
+    """Issue 25: Ctrl-C at the prompt printed "interrupted — interrupted (SIGINT)", and `status` then showed
+    the gated step `awaiting_approval` for a run nobody runs; now the status is said once, and the step is
+    pending (not started; nobody waits at its gate)."""
+    state = tmp_path / "state"
+    child = at_terminal(site, state, "failover", "--site", str(site.site_file))
+    child.expect(PROMPT.format(step="dns-cutover", uses="dns.cutover"), timeout=180)
+    child.sendintr()
+    assert finish(child, timeout=20) == 130
+    assert "interrupted — interrupted" not in child.screen.getvalue()
+    assert re.search(r"run \S+: interrupted \(SIG", child.screen.getvalue()), child.screen.getvalue()[-2000:]
+    run = json.loads(cli(site, state, "status", "--json").stdout)["runs"][0]
+    steps = {step["id"]: step["status"] for step in run["steps"]}
+    assert run["status"] == "interrupted" and steps["dns-cutover"] == "pending", steps
+    assert "awaiting_approval" not in cli(site, state, "status").stdout
+
+
+def test_a_run_killed_at_the_prompt_shows_its_gate_pending_not_awaiting_approval(site, tmp_path):
+    """Issue 25: a run killed (kill -9) at the prompt was listed by `status` with its gated step
+    `awaiting_approval`, though nobody runs it nor waits at its gate: the step is pending (not started)."""
+    state = tmp_path / "state"
+    child = at_terminal(site, state, "failover", "--site", str(site.site_file))
+    child.expect(PROMPT.format(step="dns-cutover", uses="dns.cutover"), timeout=180)
+    child.kill(signal.SIGKILL)
+    finish(child, timeout=20)
+    run = json.loads(cli(site, state, "status", "--json").stdout)["runs"][0]
+    steps = {step["id"]: step["status"] for step in run["steps"]}
+    assert run["status"] == "interrupted" and run["orphaned"] is True
+    assert steps["dns-cutover"] == "pending" and "waiting_for" not in run, (steps, run)
+    assert "awaiting_approval" not in cli(site, state, "status").stdout
 
 
 def failing_after_the_gate(folder: Path) -> Path:

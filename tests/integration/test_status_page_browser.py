@@ -35,7 +35,9 @@ PHONE = "412,1350"
 SCREENSHOT = REPO / "docs" / "images" / "status-page.png"
 #: every phrase the page may show as the phase of a failover
 PHASES = {*phases.STEP_WORDS.values(), phases.BULK_RESTORE_WORDS, phases.STARTING, phases.WAITING_FOR_APPROVAL,
-          "Failover complete"}
+          "Failover complete",
+          # each milestone update is named by what it announces (issue 25)
+          *(phases.step_words("notify.milestone", {"milestone": m}) for m in phases.MILESTONE_WORDS)}
 
 
 def chromium(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -107,7 +109,8 @@ def test_the_page_at_each_milestone_of_a_real_failover(failover_pages, tmp_path)
     last = doms[-1]
     assert visible(last, "phase").startswith("Failover complete")
     assert re.fullmatch(r".+ \(objective 15 min\) — met", visible(last, "rto"))
-    assert re.fullmatch(r"as of .+ before the start \(objective: at most 24 h\) — met", visible(last, "rpo"))
+    assert re.fullmatch(r"from a backup .+ old when the run started \(objective: at most 24 h\) — met",
+                        visible(last, "rpo"))
     assert versions[-1].read_text() == page_file.read_text()
 
     mid = versions[_most_telling(doms)]

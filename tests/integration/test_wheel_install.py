@@ -32,14 +32,31 @@ NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-in
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The project's wheel, built from a copy of the checkout's sources."""
+def build(tmp_path_factory) -> tuple[Path, str]:
+    """The project's wheel, built from a copy of the checkout's sources, and what the build printed."""
     source, out = tmp_path_factory.mktemp("source") / "src", tmp_path_factory.mktemp("wheel")
     shutil.copytree(REPO, source, ignore=NOT_SOURCES)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(out), str(source)], check=True, capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                           "--wheel-dir", str(out), str(source)], check=True, capture_output=True, text=True,
+                          timeout=300)
     (built,) = out.glob("cc_failover_orchestrator-*.whl")
-    return built
+    return built, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(build) -> Path:
+    return build[0]
+
+
+def test_the_build_prints_no_setuptools_banner(build):
+    """Issue 25: every `make install` / `pip wheel` printed a 30-line setuptools banner because the status
+    page's templates/ folder (an importable name) was not among the packages; the build is quiet now, and
+    the template is in the wheel."""
+    built, printed = build
+    assert "absent from the `packages` configuration" not in printed, printed[-3000:]
+    assert "Package would be ignored" not in printed, printed[-3000:]
+    with zipfile.ZipFile(built) as archive:
+        assert "orchestrator/status_page/templates/status.html.j2" in archive.namelist()
 
 
 @pytest.fixture(scope="module")
@@ -131,4 +148,8 @@ def test_installed_wheel_brings_the_sandbox_up_from_its_own_stack(installed, tmp
         down = _run(installed, tmp_path, "sandbox", "down", env=env)
     assert up.returncode == 0, up.stderr[-3000:]
     assert "room for 862 more failovers" in up.stdout
+    # issue 25: the ~10 s start is not silent: each stage is said as it starts
+    for stage in ("starting the embedded site", "starting sshd", "starting the VPN appliance",
+                  "deploying the warm-site stack"):
+        assert stage in up.stderr, up.stderr[-3000:]
     assert down.returncode == 0 and "sandbox down" in down.stdout

@@ -67,3 +67,24 @@ def test_a_failed_service_step_still_stops_everything(tmp_path, clock):
     engine, journal = make_engine(tmp_path, clock)
     assert start_run(engine, book).status == "failed"
     assert {s.step_id: s.status for s in journal.get_steps("run-1")}["after"] == "pending"
+
+
+def _minimal_report(uses: list[str], rpo: float | None) -> dict:
+    steps = [{"id": f"s{i}", "uses": u, "owner": "sre", "status": "succeeded", "attempts": 1,
+              "duration_seconds": 1.0, "error": None} for i, u in enumerate(uses)]
+    return {"kind": "failback", "site": "cc-dr-west", "run_id": "r1", "runbook": "failback", "status": "succeeded",
+            "started_at": "2026-11-29T03:00:00Z", "finished_at": "2026-11-29T03:01:00Z", "rto_seconds": 60.0,
+            "rto_objective_seconds": 900, "rto_met": True, "rpo_seconds": rpo, "rpo_objective_seconds": 86400,
+            "rpo_met": None if rpo is None else True, "data_restored_seconds": None, "steps": steps,
+            "retries": [], "approvals": [], "compensations": [], "timeline": []}
+
+
+def test_the_rpo_of_a_run_that_restores_nothing_is_na_not_a_failure():
+    """Issue 25: a failback's report.md said "RPO: not achieved" though it restores nothing: n/a; a run with a
+    restore that achieved no RPO still says "not achieved"."""
+    from orchestrator.report import render_markdown
+
+    failback = render_markdown(_minimal_report(["dns.cutback", "vpn.tear_down"], None), None)
+    assert "- RPO: n/a (this run restores no data)" in failback and "not achieved" not in failback
+    failed_restore = render_markdown(_minimal_report(["backup.restore", "dns.cutover"], None), None)
+    assert "- RPO: not achieved" in failed_restore

@@ -214,3 +214,75 @@ def test_a_page_only_refresh_journals_the_page_and_no_message_and_each_is_kept(t
     assert [e.channel for e in entries] == [PAGE, SNS, PAGE, PAGE]
     assert len({e.entry_id for e in entries}) == 4
     assert all("page_only" not in e.fields for e in entries)
+
+
+def _waited_run(tmp_path: Path, clock):
+    """A run whose gate `cut` waits 60 s (fake clock) for its decision; its report."""
+    state = {"asked": False}
+
+    def answer():
+        if not state["asked"]:
+            state["asked"] = True
+            clock.advance(60)
+            return Answer.WAIT
+        return Answer.YES
+
+    engine, journal = make_engine(tmp_path, clock, approver=lambda request: Session(answer))
+    assert start_run(engine, _book(tmp_path)).status == "succeeded"
+    return build_report(journal, "run-1")
+
+
+def test_report_md_and_the_timeline_show_the_wait_for_a_decision_as_its_own_span(tmp_path, clock):
+    """Issue 25 / contract 1.2: report.md and the timeline picture show the time spent waiting for a decision
+    as a span of its own (before the gated step), labelled with the step, the answer and how long."""
+    from orchestrator.report import decision_spans, render_markdown, timeline_figure
+
+    report = _waited_run(tmp_path, clock)
+    (span,) = decision_spans(report)
+    assert (span.step, span.outcome) == ("cut", "approved") and span.seconds == pytest.approx(60, abs=0.01)
+    text = render_markdown(report, None)
+    assert "- Waiting for a decision: 60.0s (part of the RTO" in text, text
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    wait_row = next(i for i, line in enumerate(rows) if "waiting for a decision" in line)
+    assert "`cut`" in rows[wait_row] and "approved" in rows[wait_row] and "`cut`" in rows[wait_row + 1]
+    figure = timeline_figure(report)
+    labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert any(label.startswith("waiting for a decision: cut (approved") for label in labels), labels
+    assert labels.index(next(x for x in labels if x.startswith("waiting"))) + 1 == labels.index(
+        next(x for x in labels if x.startswith("cut ")))
+
+
+def test_the_timeline_labels_stay_inside_the_picture(tmp_path, clock):
+    """Issue 25: the "RTO 19.6s" label sat across the plot's top frame line (cut by it) at the picture's edge;
+    every label now lies whole above the plot, below the title and inside the picture."""
+    from orchestrator.report import timeline_figure
+
+    report = _waited_run(tmp_path, clock)
+    report["data_restored_seconds"] = report["rto_seconds"]  # both labels at the far right
+    figure = timeline_figure(report)
+    figure.canvas.draw()
+    box = figure.bbox
+    texts = [t for t in figure.axes[0].texts if t.get_text().strip()]
+    assert {t.get_text().strip().split()[0] for t in texts} == {"RTO", "data"}
+    plot, title = figure.axes[0].bbox, figure.axes[0].title.get_window_extent()
+    for text in texts:
+        extent = text.get_window_extent()
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, (text.get_text(), extent, box)
+        assert plot.y1 <= extent.y0 and extent.y1 <= title.y0, (text.get_text(), extent, plot, title)
+    first, second = (t.get_window_extent() for t in texts)
+    assert not first.overlaps(second)
+
+
+def test_step_durations_and_the_drill_history_exclude_the_decision_time(tmp_path, clock):
+    """The gate waits before its step starts: the gated step's duration (what the drill history keeps and the
+    ETA learns, p50/p90 of duration_seconds) holds no decision time; the report's decision_seconds has it."""
+    from orchestrator import history
+
+    report = _waited_run(tmp_path, clock)
+    assert report["decision_seconds"] == pytest.approx(60, abs=0.01)
+    cut = next(s for s in report["steps"] if s["id"] == "cut")
+    assert cut["duration_seconds"] < 1
+    entry = {s["id"]: s for s in history.drill_steps(report, None)}
+    assert entry["cut"]["duration_seconds"] < 1
+    samples = history.step_samples([{"steps": list(entry.values()), "status": "succeeded"}])
+    assert samples["cut"] and all(value < 1 for values in samples.values() for value in values), samples

@@ -619,3 +619,23 @@ def test_a_step_reads_what_the_other_steps_of_its_kind_recorded(tmp_path, clock)
     steps = _steps(journal)
     assert steps["first"].state == {"chosen": "A", "peers": ["second"]}
     assert steps["second"].state == {"chosen": "A", "peers": ["first"]}
+
+
+def test_the_journal_lists_steps_in_the_order_the_dry_run_and_table_show(tmp_path, clock):
+    """Issue 25: `status` listed steps in the file's order while the dry run, the rendered runbook and the live
+    table number them in the runbook's (topological) order (failback: connect-shift-back before dns-cutback);
+    the journal records them in that one order, so status, report and page agree with the screen."""
+    book = load(
+        tmp_path,
+        f"""
+        name: o
+        steps:
+          - {{id: first, uses: builtin.marker, with: {{dir: "{tmp_path}"}}}}
+          - {{id: late, uses: builtin.marker, needs: [second], with: {{dir: "{tmp_path}"}}}}
+          - {{id: second, uses: builtin.marker, needs: [first], with: {{dir: "{tmp_path}"}}}}
+    """,
+    )
+    engine, journal = make_engine(tmp_path, clock)
+    assert start_run(engine, book).status == "succeeded"
+    recorded = [s.step_id for s in journal.get_steps("run-1")]
+    assert recorded == [s.id for s in book.order()] == ["first", "second", "late"]

@@ -68,6 +68,14 @@ def test_lease_end_is_lease_seconds_after_now() -> None:
 def test_locked_by_message_names_site_run_pid_host_and_since() -> None:
     """The one "locked by" message both backends raise names site, run, pid, host and acquisition time."""
     holder = Holder("failover-20260301-1", "ops-1", 4242, "1")
-    assert describe_lock(_lock(holder)) == (
+    assert describe_lock(_lock(holder)).startswith(
         "site 'cc-dr-west' is locked by run failover-20260301-1 (pid 4242 on ops-1) since 2026-03-01T11:55:00.000Z"
     )
+
+
+def test_locked_by_message_says_what_to_do() -> None:
+    """Issue 25: the lock error (exit 3) says what to do: follow the run holding it, not start another."""
+    holder = Holder("failover-20260301-1", "ops-1", 4242, "1")
+    message = describe_lock(_lock(holder))
+    assert "`orchestrator status failover-20260301-1`" in message
+    assert "start another run only after it ended" in message

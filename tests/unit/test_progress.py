@@ -66,3 +66,24 @@ def test_a_step_text_shows_in_its_row_while_it_runs():
     assert "us-west-2 at 50% (telephony us-east-1 50%, us-west-2 50%)" in screen(progress)
     progress("step_succeeded", "preflight", {})
     assert "us-west-2 at 50%" not in screen(progress)
+
+
+def test_the_table_keeps_one_width_and_shows_a_long_connect_note_whole():
+    """Issue 25: the table's width jumped between ~83 and 160 columns as bars and notes came and went, and
+    the Connect step's note was cut at 88 characters; now one width throughout, the note wraps, whole."""
+    progress = table()
+    widths = {max(len(line) for line in screen(progress).splitlines())}
+    progress("step_started", "restore", {})
+    progress("step_progress", "restore", {"bytes_done": 50_000_000, "bytes_total": 200_000_000,
+                                          "bytes_per_second": 25_000_000, "eta_seconds": 6.0})
+    widths.add(max(len(line) for line in screen(progress).splitlines()))
+    note = ("us-west-2 at 50% (telephony us-east-1 50%, us-west-2 50%; agents us-east-1 50%, us-west-2 50%) "
+            "and the announcement stays on")
+    progress("step_succeeded", "restore", {})
+    progress("step_started", "preflight", {})
+    progress("step_progress", "preflight", {"text": note})
+    text = screen(progress)
+    widths.add(max(len(line) for line in text.splitlines()))
+    assert len(widths) == 1, widths
+    cells = "".join(line.split("│")[-2].strip() for line in text.splitlines() if line.count("│") > 2)
+    assert note.replace(" ", "") in cells.replace(" ", ""), text

@@ -216,3 +216,18 @@ def test_phase_runbook_that_is_not_a_file_is_located(tmp_path):
     path = write_runbook(tmp_path, "name: t\nphases:\n  - name: p\n    runbook: sub\n")
     with pytest.raises(InvalidInput, match=r"runbook.yaml:4 \(phases\[0\]\.runbook\): phase runbook .* is not a file"):
         load_runbook(path)
+
+
+def test_the_by_hand_preflight_lists_the_checks_not_the_tool():
+    """Issue 25: the by-hand checklist for `preflight` said "Run `orchestrator readiness`", useless when the
+    tool itself is unavailable; it lists each check (blocking or a warning, and what it checks)."""
+    from orchestrator import checks
+    from orchestrator.render import render_runbook
+
+    text = render_runbook(load_runbook(REPO / "runbooks" / "failover.yaml"))
+    section = text.split("## 3. `preflight`")[1].split("\n## ")[0]
+    assert not section.split("By hand:")[1].strip().startswith("Run `orchestrator readiness")
+    for check in (*checks.PREFLIGHT, *checks.CONNECT):
+        assert f"- [ ] `{check.check_name}` (" in section, check.check_name
+    assert "- [ ] `backup.snapshot` (blocking): SFTP is reachable" in section
+    assert "- [ ] `notify.topic` (warning): The milestone SNS topic exists." in section

@@ -67,12 +67,12 @@ def _report(statuses: dict[str, str], run_status: str = RunStatus.RUNNING, **ext
     ("vpn.bring_up", "Connecting the VPN"),
     ("backup.restore", "Restoring customer data"),
     ("seats.scale_up", "Scaling up agent seats"),
-    ("dns.cutover", "Moving calls to the backup site"),
+    ("dns.cutover", "Pointing our addresses (DNS) at the backup site"),
     ("checks.smoke", "Checking the backup site serves calls"),
-    ("dns.cutback", "Moving calls back to the main site"),
+    ("dns.cutback", "Pointing our addresses (DNS) back at the main site"),
     ("connect.announce", "Telling callers about the outage"),
-    ("connect.shift_traffic", "Moving calls and agents to the backup Region"),
-    ("connect.shift_back", "Moving calls and agents back to the main Region"),
+    ("connect.shift_traffic", "Routing phone calls and agent sign-ins to the backup Region"),
+    ("connect.shift_back", "Routing phone calls and agent sign-ins back to the main Region"),
     ("connect.unannounce", "Ending the outage announcement"),
     ("some.new_kind", "Some new kind"),
 ])
@@ -260,11 +260,12 @@ EXPECTED = {
     "undoing": ("Failover failed — undoing its changes", "failed",
                 "No estimate: the run's changes are being undone.", None, "Elapsed"),
     "waiting": ("Paused — waiting for the incident commander", "paused",
-                "Waiting since 03:01 UTC for incident-commander to approve “Moving calls to the backup site”. "
+                "Waiting since 03:01 UTC for incident-commander to approve "
+                "“Pointing our addresses (DNS) at the backup site”. "
                 "If approved now: no estimate yet — run a drill", None, "Elapsed"),
     "held": ("On hold — waiting for the incident commander to decide", "paused",
              "Stopped at 03:00 UTC after 3 s: nothing more happens until incident-commander approves "
-             "“Moving calls to the backup site”.", "not yet — on hold", "Ran for"),
+             "“Pointing our addresses (DNS) at the backup site”.", "not yet — on hold", "Ran for"),
     "interrupted": ("Failover interrupted — the on-call team is resuming it", "paused",
                     "Stopped at 03:04 UTC after 4 min; it continues where it stopped when resumed.",
                     "not yet — the run is stopped", "Ran for"),
@@ -383,3 +384,51 @@ def test_the_page_says_until_when_the_messages_link_works():
     unknown = render_page(build_view(report, _failover_book(), None, NOW, link_expiry_unknown=True))
     assert "temporary credentials that signed it expire" in unknown
     assert "link-expiry" not in render_page(build_view(report, _failover_book(), None, NOW))
+
+
+# --------------------------------------------------------------------------- issue 25: what the page said
+
+
+@pytest.mark.parametrize("runbook", ["failover", "failback"])
+def test_no_two_steps_of_a_default_runbook_share_a_label(runbook):
+    """Issue 25: both milestone steps read "Sending an update to everyone"; each now names its update."""
+    book = load_runbook(REPO / "runbooks" / f"{runbook}.yaml").to_dict()
+    words = [phases.step_words(s["uses"], s.get("with") or {}, bool(s.get("rto", True))) for s in book["steps"]]
+    assert len(words) == len(set(words)), words
+    assert f"Sending an update to everyone: {runbook.capitalize()} started" in words
+
+
+def test_the_dns_and_connect_steps_read_differently():
+    """Issue 25: "Moving calls to the backup site" (DNS) and "Moving calls and agents to the backup Region"
+    (Connect) read alike; they now say what each moves, with no common opening."""
+    for dns, connect in (("dns.cutover", "connect.shift_traffic"), ("dns.cutback", "connect.shift_back")):
+        one, other = phases.step_words(dns), phases.step_words(connect)
+        assert one.split()[0] != other.split()[0] and "DNS" in one and "calls" in other, (one, other)
+    assert phases.milestone_words("dns-cut-over") != phases.milestone_words("calls-on-secondary")
+    assert "DNS" in phases.milestone_words("dns-cut-over")
+
+
+def test_an_eta_within_one_minute_is_said_once():
+    """Issue 25: "between 23:20 and 23:20 (in 1 s to 1 s)": a range within one clock minute is one time, and a
+    wait under a minute reads as such."""
+    eta = Eta(NOW + timedelta(seconds=1), NOW + timedelta(seconds=1), drills=2)
+    assert eta_words(eta, NOW) == ("Service expected back at about 03:10 UTC "
+                                   "(in less than a minute; learned from 2 drills)")
+    wider = Eta(NOW + timedelta(seconds=20), NOW + timedelta(minutes=3), drills=2)
+    assert "between 03:10 and 03:13 UTC (in less than a minute to 3 min;" in eta_words(wider, NOW)
+
+
+def test_data_restored_says_the_backups_age():
+    """Issue 25: "Data restored: as of 1 h 18 min before the start" read as a time; it says the backup's age."""
+    report = _report({s: "succeeded" for s in ("preflight",)}, run_status=RunStatus.SUCCEEDED,
+                     rpo_seconds=4680, rto_seconds=600, finished_at="2026-11-29T03:10:00.000Z")
+    view = build_view(report, _failover_book(), None, NOW, live=False)
+    assert view.data == "from a backup 1 h 18 min old when the run started (objective: at most 24 h) — met"
+
+
+def test_the_site_name_is_never_broken_at_its_hyphens():
+    """Issue 25: the heading broke the site name as "cc-/dr-sandbox" on a phone; it is one unbreakable word."""
+    view = build_view(_report({}), _failover_book(), None, NOW)
+    html = render_page(view)
+    assert '<span class="site">cc-dr-west</span>' in html
+    assert re.search(r"\.site\s*\{\s*white-space:\s*nowrap;", html)

@@ -69,3 +69,16 @@ def test_untiered_site_estimates_the_whole_snapshot():
     """Without backup.critical every file is critical: the estimate covers the whole snapshot."""
     estimate = estimate_critical_restore(Source(), site(900, critical=None), [{"restore_bytes_per_second": 1e8}])
     assert (estimate.tiered, estimate.critical_bytes, estimate.bulk_files) == (False, 9_600_000_000, 0)
+
+
+def test_a_short_estimate_is_not_shown_as_zero_seconds():
+    """Issue 25: readiness showed "~0s" for a 22 MB critical tier; a short estimate keeps its tenths."""
+    from orchestrator.backup.estimate import RestoreEstimate
+
+    def detail(seconds: float) -> str:
+        return RestoreEstimate("20261123T020000Z", True, 22, 22_222_206, 38, 1, 180e6, "probe", seconds,
+                               900).detail()
+
+    assert "~0.1s" in detail(0.1) and "~0s" not in detail(0.1)
+    assert "under 0.1s" in detail(0.0)
+    assert "~4.2s" in detail(4.2) and "~60s" in detail(60.0)
