@@ -223,3 +223,50 @@ def test_at_a_terminal_one_approval_moves_a_connect_site(embedded_connect_site, 
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
     assert [(a["step"], a["source"]) for a in report["approvals"]] == [("dns-cutover", "prompt")]
     assert any(c.startswith("then connect-shift: step 100%") for c in report["approvals"][0]["changes"])
+
+
+def test_n_at_the_prompt_then_stand_down_returns_the_connect_site_to_its_start(embedded_connect_site, tmp_path):
+    """At a real terminal `n` refuses the cutover: the run is held (exit 4) with seats up, the tunnel up and
+    callers hearing the announcement, and the screen names both ways out. `stand-down RUN_ID` then puts the
+    site back where it started -- seats warm, no tunnel, no announcement, the distribution as read before --
+    keeps the restored data, and readiness no longer names the run."""
+    import io
+
+    import pexpect
+
+    site, state_dir = embedded_connect_site, tmp_path / "state"
+    double = DoubleControl(site.state["connect"]["endpoint"])
+    before, seats = double.state(), site.site["seats"]
+    env = {**site.env, "ORCHESTRATOR_STATE_DIR": str(state_dir), "TERM": "xterm-256color", "COLUMNS": "160"}
+    orchestrator_cli = str(Path(sys.executable).parent / "orchestrator")
+    child = pexpect.spawn(orchestrator_cli, ["failover", "--site", str(site.site_file)], env=env, cwd=str(REPO),
+                          dimensions=(45, 160), encoding="utf-8", timeout=180)
+    child.logfile_read = screen = io.StringIO()
+    child.expect(r"Approve step 'dns-cutover' \(dns\.cutover, owner incident-commander\)\? \[y/N\]: ")
+    child.send("n")
+    child.expect(pexpect.EOF, timeout=180)
+    child.close()
+    assert child.exitstatus == 4, screen.getvalue()[-3000:]
+    run_id = json.loads(cli(site, state_dir, "status", "--json").stdout)["runs"][0]["run_id"]
+    said = " ".join(screen.getvalue().split())
+    assert f"orchestrator resume {run_id}" in said and f"orchestrator stand-down {run_id}" in said
+    held = double.state()
+    assert any(held["overrides"][r] != before["overrides"][r] for r in held["overrides"])  # callers hear it
+    group = site.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[seats["asg_name"]])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == seats["target"]
+
+    down = cli(site, state_dir, "stand-down", run_id)
+    assert down.returncode == 0, down.stderr[-3000:]
+    assert double.state() == before
+    group = site.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[seats["asg_name"]])["AutoScalingGroups"][0]
+    assert group["DesiredCapacity"] == seats["warm"]
+    report = json.loads((state_dir / "reports" / run_id / "report.json").read_text())
+    steps = {s["id"]: s["status"] for s in report["steps"]}
+    assert report["status"] == "stood_down"
+    assert (steps["vpn-up"], steps["seats-up"], steps["connect-announce"]) == ("rolled_back",) * 3
+    assert (steps["restore-critical"], steps["restore-bulk"]) == ("succeeded", "succeeded")  # data kept
+    ready = cli(site, state_dir, "readiness", "--site", str(site.site_file), "--json")
+    (half_done,) = [c for c in json.loads(ready.stdout)["checks"] if c["name"] == "runs.half_done"]
+    assert half_done["ok"], half_done

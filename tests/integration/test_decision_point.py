@@ -209,3 +209,25 @@ def test_team_mode_approve_from_another_machine_with_an_empty_state_dir(site, tm
     assert "the waiting run took it" in approved.stdout, approved.stdout
     (approval,) = report(sre, runs[0]["run_id"])["approvals"]
     assert approval["source"] == "approve"
+
+
+def test_deny_from_a_second_terminal_stops_the_prompt_held_saying_who_where_and_why(site, tmp_path):
+    """At a real terminal the prompt waits; `orchestrator deny RUN_ID --reason TEXT` typed elsewhere stops it:
+    the first terminal says who refused, on which host and why, exit 4, the run held, DNS untouched."""
+    state = tmp_path / "state"
+    before = aws_state(site)["records"]
+    env = {**site.env, "ORCHESTRATOR_STATE_DIR": str(state), "TERM": "xterm-256color"}
+    child = pexpect.spawn(ORCHESTRATOR, ["failover", "--site", str(site.site_file)], env=env, cwd=str(REPO),
+                          dimensions=(45, 160), encoding="utf-8", codec_errors="replace", timeout=180)
+    child.logfile_read = io.StringIO()
+    child.expect(r"Approve step 'dns-cutover' \(dns\.cutover, owner incident-commander\)\? \[y/N\]: ")
+    run_id = status(site, state)["run_id"]
+    denied = cli(site, state, "deny", run_id, "--reason", "the carrier is back in 5 minutes")
+    assert denied.returncode == 0, denied.stderr
+    child.expect(r"refused by \S+ on \S+ \(the carrier is back in 5 minutes\)", timeout=30)
+    child.expect(pexpect.EOF, timeout=180)
+    child.close()
+    assert child.exitstatus == 4
+    shown = status(site, state)
+    assert (shown["status"], shown["waiting_for"]) == ("held", "dns-cutover")
+    assert aws_state(site)["records"] == before
