@@ -339,10 +339,11 @@ def test_the_eta_in_the_messages_is_learned_from_the_drill_history(moto_site, tm
     assert notes["prepared"]["eta"].lower().startswith("no estimate yet")
 
     journal = SqliteJournal(tmp_path / "state")
-    for day in (1, 2):
+    # two drills whose steps took 1 and 3 min: a real range (equal drills give one time, said once)
+    for day, seconds in ((1, 60.0), (2, 180.0)):
         journal.record_drill({"run_id": f"drill-{day}", "site": moto_site.site, "status": "succeeded",
                               "finished_at": f"2026-11-0{day}T03:00:00+00:00",
-                              "steps": [{"id": f"failover/{step}", "status": "succeeded", "duration_seconds": 60.0}
+                              "steps": [{"id": f"failover/{step}", "status": "succeeded", "duration_seconds": seconds}
                                         for step in ("prepare", "restore", "last")]})
     journal.close()
     second = _failover(tmp_path, site_file, book)
