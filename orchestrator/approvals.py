@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
 
 #: the step of an approval that covers every gated step (``--yes``)
 EVERY_STEP = "*"
@@ -32,7 +32,7 @@ class Approval:
     def covers(self, step_id: str) -> bool:
         return self.step in (EVERY_STEP, step_id)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -60,16 +60,21 @@ def from_flags(steps: tuple[str, ...] | list[str], yes: bool, when: str, at: str
     return out + [Approval(step, by, source, at) for step in sorted(set(steps))]
 
 
-def load(options: dict) -> list[Approval]:
+def load(options: Mapping[str, object]) -> list[Approval]:
     """The approvals recorded with a run (runs journaled before 1.1 kept only step ids)."""
-    out = [Approval(**entry) for entry in options.get("approvals") or [] if isinstance(entry, dict)]
+    out = [Approval(**entry) for entry in _listed(options, "approvals") if isinstance(entry, dict)]
     recorded = {a.step for a in out}
-    legacy = [step for step in options.get("approved") or [] if step not in recorded]
+    legacy = [str(step) for step in _listed(options, "approved") if step not in recorded]
     out += [Approval(step, "unknown", "--approve", "") for step in legacy]
     return out
 
 
-def dump(approvals: list[Approval]) -> list[dict]:
+def _listed(options: Mapping[str, object], key: str) -> list[object]:
+    value = options.get(key)
+    return list(value) if isinstance(value, list) else []
+
+
+def dump(approvals: list[Approval]) -> list[dict[str, object]]:
     return [a.as_dict() for a in approvals]
 
 
@@ -79,7 +84,9 @@ def find(approvals: list[Approval], step_id: str) -> Approval | None:
     return next(iter(named or [a for a in approvals if a.covers(step_id)]), None)
 
 
-def for_report(options: dict, gated_steps: list[str], changes: dict[str, Any]) -> list[dict]:
+def for_report(
+    options: Mapping[str, object], gated_steps: list[str], changes: Mapping[str, object]
+) -> list[dict[str, object]]:
     """One ``{step, by, source, at}`` per approved gated step (``--yes`` expanded to each gated step),
     with the changes shown to the approver when the gate was passed."""
     approvals = load(options)

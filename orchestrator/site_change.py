@@ -14,8 +14,8 @@ Two kinds of keys (docs/decisions.md, "Resuming against a site file"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from orchestrator.errors import InvalidInput
 from orchestrator.site import Site, parse_site
@@ -33,19 +33,19 @@ JOURNAL_KEY = "site"
 @dataclass(frozen=True)
 class Difference:
     key: str
-    journaled: Any
-    given: Any
+    journaled: object
+    given: object
 
     def describe(self) -> str:
         return f"{self.key}: {_short(self.journaled)} in the run, {_short(self.given)} in the file"
 
 
-def journaled(site: Site) -> dict:
+def journaled(site: Site) -> dict[str, object]:
     """The site as the journal keeps it (plain JSON that ``parse_site`` reads back)."""
     return site.model_dump(mode="json", by_alias=True)
 
 
-def site_of_run(options: dict, recorded_file: str) -> Site | None:
+def site_of_run(options: Mapping[str, object], recorded_file: str) -> Site | None:
     """The run's own site from its journaled options (None for a run started before sites were journaled)."""
     data = options.get(JOURNAL_KEY)
     return None if data is None else parse_site(data, source=f"the journaled site of {recorded_file}")
@@ -89,9 +89,9 @@ def _hint(key: str) -> str:
     return "  (never allowed: it decides what the run changes; start a new run for another site or plan)"
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for key, item in value.items():
             out |= _flatten(item, f"{prefix}.{key}" if prefix else str(key))
         return out
@@ -103,6 +103,6 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
