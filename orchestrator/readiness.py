@@ -14,7 +14,7 @@ run there); readiness does it when the credentials can read the SSH keys. The re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -99,13 +99,16 @@ def stopped_failovers(run_ids: list[str]) -> CheckResult:
 WATCH_STALE_SECONDS = 600
 
 
-def watch_recency(last_round: Mapping[str, Any] | None, now: datetime) -> CheckResult:
+def watch_recency(last_round: Mapping[str, object] | None, now: datetime) -> CheckResult:
     """A warning when the site has a `primary` to watch and no recent round of `orchestrator watch`."""
     if not last_round:
         return CheckResult("watch.recent", False, False, "no round of `orchestrator watch` recorded for the primary")
-    at = parse_iso(last_round.get("at"))
+    moment = last_round.get("at")
+    at = parse_iso(moment if isinstance(moment, str) else None)
     age = (now - at).total_seconds() if at else float("inf")
-    verdict = "healthy" if last_round.get("healthy") else f"failing: {', '.join(last_round.get('failed') or [])}"
+    failed = last_round.get("failed")
+    names = [str(name) for name in failed] if isinstance(failed, list) else []
+    verdict = "healthy" if last_round.get("healthy") else f"failing: {', '.join(names)}"
     detail = f"last watch round {age:.0f}s ago: {verdict}"
     if age > WATCH_STALE_SECONDS:
         return CheckResult("watch.recent", False, False, f"{detail} (stale after {WATCH_STALE_SECONDS}s: is the "
@@ -165,12 +168,14 @@ def _not_checked(name: str, where: str, reason: str, purpose: str) -> CheckResul
         "logging in; run readiness with credentials that may read the key (the orchestrator role) to check it"))
 
 
-def drill_recency(drills: list[dict[str, Any]], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS) -> CheckResult:
+def drill_recency(
+    drills: Sequence[Mapping[str, object]], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS
+) -> CheckResult:
     """A warning when no drill succeeded in the last ``max_days`` days."""
     good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
     if not good:
         return CheckResult("drill.recent", False, False, "no successful drill recorded (orchestrator drill)")
-    last = max(moment for d in good if (moment := parse_iso(d["finished_at"])) is not None)
+    last = max(moment for d in good if (moment := parse_iso(str(d["finished_at"]))) is not None)
     days = (now - last).total_seconds() / 86400
     ok = days <= max_days
     return CheckResult("drill.recent", ok, False, f"last successful drill {days:.1f} days ago (limit {max_days})")

@@ -5,7 +5,8 @@ Usage: python scripts/code_metrics.py [PACKAGE_DIR] [--no-mypy]   (default: orch
 Counts, with the standard library's ``ast`` only:
 - the largest class (lines, methods), and every class over 250 lines;
 - functions longer than 40 lines (listed), and every function over 60 lines;
-- ``Any`` in function signatures (parameters and return annotations): mentions, and the share of functions;
+- ``Any`` in function signatures (parameters and return annotations, through module-level aliases too): mentions,
+  and the share of functions;
 - run/step status names written as string literals (not as enum members);
 - the ``mypy --strict`` error count (mypy run from this interpreter's environment; ``--no-mypy`` skips it).
 """
@@ -40,9 +41,9 @@ class Figures:
     any_functions: int = 0
     status_literals: int = 0
 
-    def add_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, path: Path) -> None:
+    def add_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, path: Path, aliases: frozenset[str]) -> None:
         self.lengths.append((_span(node), f"{path}:{node.lineno} {node.name}"))
-        mentions = _signature_any(node)
+        mentions = _signature_any(node, aliases)
         self.any_mentions += mentions
         self.any_functions += mentions > 0
 
@@ -58,29 +59,47 @@ def _span(node: ast.AST) -> int:
     return node.end_lineno - node.lineno + 1  # type: ignore[attr-defined]
 
 
-def _mentions_any(annotation: ast.AST | None) -> int:
+def _mentions_any(annotation: ast.AST | None, aliases: frozenset[str] = frozenset()) -> int:
+    """``Any`` in an annotation, or a module-level alias of a type with ``Any`` in it (``Json = dict[str, Any]``)."""
     if annotation is None:
         return 0
-    return sum(isinstance(n, ast.Name) and n.id == "Any" for n in ast.walk(annotation)) + sum(
-        isinstance(n, ast.Constant) and isinstance(n.value, str) and "Any" in n.value for n in ast.walk(annotation)
+    names = {"Any", *aliases}
+    return sum(isinstance(n, ast.Name) and n.id in names for n in ast.walk(annotation)) + sum(
+        isinstance(n, ast.Constant) and isinstance(n.value, str) and any(w in n.value for w in names)
+        for n in ast.walk(annotation)
     )
 
 
-def _signature_any(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+def _any_aliases(tree: ast.Module) -> frozenset[str]:
+    """Module-level names bound to a type that mentions ``Any`` (directly or through an earlier such name)."""
+    aliases: set[str] = set()
+    for node in tree.body:
+        target, value = (node.targets[0], node.value) if isinstance(node, ast.Assign) else (None, None)
+        if isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
+        if isinstance(target, ast.Name) and value is not None and _mentions_any(value, frozenset(aliases)):
+            aliases.add(target.id)
+    return frozenset(aliases)
+
+
+def _signature_any(fn: ast.FunctionDef | ast.AsyncFunctionDef, aliases: frozenset[str] = frozenset()) -> int:
     a = fn.args
     params = [*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg]
-    return sum(_mentions_any(p.annotation) for p in params if p is not None) + _mentions_any(fn.returns)
+    return sum(_mentions_any(p.annotation, aliases) for p in params if p is not None) + _mentions_any(
+        fn.returns, aliases
+    )
 
 
 def collect(root: Path) -> Figures:
     figures = Figures()
     for path in sorted(root.rglob("*.py")):
         tree = ast.parse(path.read_text(), filename=str(path))
+        aliases = _any_aliases(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 figures.add_class(node, path)
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                figures.add_function(node, path)
+                figures.add_function(node, path, aliases)
             elif isinstance(node, ast.Constant) and node.value in STATUS_WORDS:
                 figures.status_literals += 1
     return figures

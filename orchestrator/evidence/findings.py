@@ -53,8 +53,23 @@ def finding_id(kind: str, step: str | None, site: str) -> str:
     return "F-" + hashlib.sha256(f"{site}\0{kind}\0{step or ''}".encode()).hexdigest()[:10]
 
 
-#: a report, a step of it, a journaled step state: JSON objects as ``report.json`` and the journal hold them
-Json = Mapping[str, Any]
+#: a report, a step of it, a journaled step state, a drill: JSON objects as ``report.json`` and the journal hold
+#: them (read, never trusted to hold a key)
+Json = Mapping[str, object]
+
+
+def _objects(value: object) -> list[Json]:
+    """The JSON objects of a JSON list (nothing when ``value`` is no list)."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _seconds(step: Json) -> float:
+    value = step.get("duration_seconds")
+    return value if isinstance(value, int | float) else 0.0
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def derive(report: Json, states: Mapping[str, Json], drills: Iterable[Json],
@@ -62,25 +77,28 @@ def derive(report: Json, states: Mapping[str, Json], drills: Iterable[Json],
     """The findings of one run: ``report`` (report.json), each step's journaled state, the site's drill history
     (newest first; the run itself is left out of it), the site's ``evidence`` key and the runbook's RTO phase
     (a missed RTO is laid at the slowest step that counts in it)."""
-    steps: list[Json] = list(report.get("steps") or [])
+    steps = _objects(report.get("steps"))
     timed = [s for s in steps if isinstance(s.get("duration_seconds"), int | float)]
-    rpo_step = next((s for s in steps if isinstance((states.get(s["id"]) or {}).get("rpo_seconds"), int | float)),
-                    None)
+    rpo_step = next((s for s in steps if isinstance(_state(states, s).get("rpo_seconds"), int | float)), None)
     out = _objectives_missed(report, timed, rpo_step, rto_phase)
     out += _overrides(report, rpo_step)
     history = [d for d in drills if d.get("run_id") != report.get("run_id")]
     out += _slower_than_drills(timed, history)
     for step in steps:
-        out += _step_findings(step, states.get(step["id"]) or {})
+        out += _step_findings(step, _state(states, step))
     out += _decision_slow(report, steps, site_extra or {})
     return out
+
+
+def _state(states: Mapping[str, Json], step: Json) -> Json:
+    return states.get(str(step["id"])) or {}
 
 
 def _objectives_missed(report: Json, timed: list[Json], rpo_step: Json | None, rto_phase: str | None) -> list[Observed]:
     """RTO missed (laid at the slowest step that counts in it), RPO missed (at the step that measured it)."""
     out: list[Observed] = []
     counted = [s for s in timed if s.get("rto") is not False and (rto_phase is None or s.get("phase") == rto_phase)]
-    slowest = max(counted, key=lambda s: s["duration_seconds"], default=None)
+    slowest = max(counted, key=_seconds, default=None)
     if report.get("rto_met") is False:
         out.append(Observed("rto_missed", *_step_and_owner(slowest),
                             f"RTO {report.get('rto_seconds')} s > objective {report.get('rto_objective_seconds')} s"
@@ -94,7 +112,7 @@ def _objectives_missed(report: Json, timed: list[Json], rpo_step: Json | None, r
 
 
 def _step_and_owner(step: Json | None) -> tuple[str | None, str | None]:
-    return (step["id"], step.get("owner")) if step else (None, None)
+    return (str(step["id"]), _text(step.get("owner"))) if step else (None, None)
 
 
 def _overrides(report: Json, rpo_step: Json | None) -> list[Observed]:
@@ -103,8 +121,8 @@ def _overrides(report: Json, rpo_step: Json | None) -> list[Observed]:
     if report.get("rpo_breach_accepted"):
         out.append(Observed("override_accept_rpo_breach", *_step_and_owner(rpo_step),
                             "the run went on past the RPO objective with --accept-rpo-breach"))
-    for change in report.get("site_changes") or []:
-        keys = ", ".join(c.get("key", "?") for c in change.get("changes") or [])
+    for change in _objects(report.get("site_changes")):
+        keys = ", ".join(str(c.get("key", "?")) for c in _objects(change.get("changes")))
         out.append(Observed("override_allow_site_change", None, None,
                             f"resumed with a changed site file (--allow-site-change): {keys}"))
     return out
@@ -115,9 +133,9 @@ def _slower_than_drills(timed: list[Json], history: list[Json]) -> list[Observed
     p90 = {s.step: s for s in step_stats(history) if s.drills >= MIN_SAMPLES}
     out: list[Observed] = []
     for step in timed:
-        stats = p90.get(step["id"])
-        if stats is not None and step.get("status") == "succeeded" and step["duration_seconds"] > stats.p90:
-            out.append(Observed("step_slow", step["id"], step.get("owner"),
+        stats = p90.get(str(step["id"]))
+        if stats is not None and step.get("status") == "succeeded" and _seconds(step) > stats.p90:
+            out.append(Observed("step_slow", *_step_and_owner(step),
                                 f"{step['duration_seconds']} s, above its drill p90 of {round(stats.p90, 3)} s "
                                 f"({stats.drills} drills)"))
     return out
@@ -126,16 +144,17 @@ def _slower_than_drills(timed: list[Json], history: list[Json]) -> list[Observed
 def _step_findings(step: Json, state: Json) -> list[Observed]:
     """One step's own findings: too many retries, preflight warnings, a Connect traffic shift that held."""
     out: list[Observed] = []
-    retries = int(step.get("attempts") or 0) - 1
+    attempts = step.get("attempts")
+    retries = (int(attempts) if isinstance(attempts, int | float) else 0) - 1
     if retries > RETRY_BOUND:
-        out.append(Observed("retries", step["id"], step.get("owner"), f"{retries} retries (bound {RETRY_BOUND})"))
-    for check in state.get("checks") or []:
-        if isinstance(check, dict) and not check.get("ok") and not check.get("blocking"):
-            out.append(Observed(f"preflight_warning:{check.get('name')}", step["id"], step.get("owner"),
+        out.append(Observed("retries", *_step_and_owner(step), f"{retries} retries (bound {RETRY_BOUND})"))
+    for check in _objects(state.get("checks")):
+        if not check.get("ok") and not check.get("blocking"):
+            out.append(Observed(f"preflight_warning:{check.get('name')}", *_step_and_owner(step),
                                 f"{check.get('name')}: {check.get('detail')}"))
     if str(step.get("uses", "")).startswith("connect.shift") and step.get("status") in (
             "failed", "rolled_back", "rollback_failed"):
-        out.append(Observed("connect_shift_held", step["id"], step.get("owner"),
+        out.append(Observed("connect_shift_held", *_step_and_owner(step),
                             f"the Amazon Connect traffic shift did not go through ({step.get('status')}): "
                             f"{step.get('error') or ''}".rstrip(": ")))
     return out
@@ -147,8 +166,8 @@ def _decision_slow(report: Json, steps: list[Json], site_extra: Json) -> list[Ob
     decision = report.get("decision_seconds")
     if not (isinstance(limit, int | float) and isinstance(decision, int | float) and decision > limit):
         return []
-    owners = {s["id"]: s.get("owner") for s in steps}
-    gates = [a.get("step") for a in report.get("approvals") or [] if a.get("step")]
+    owners = {str(s["id"]): _text(s.get("owner")) for s in steps}
+    gates = [str(a.get("step")) for a in _objects(report.get("approvals")) if a.get("step")]
     step_id = gates[0] if gates else None
     return [Observed("decision_slow", step_id, owners.get(step_id) if step_id else None,
                      f"{decision} s waiting for a decision, above the site's limit of {limit} s")]

@@ -12,15 +12,15 @@ restore normal operations). Derived from the report alone: the steps the run mad
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NotRequired, TypedDict
+from typing import NotRequired, TypedDict
 
 SUCCEEDED = "succeeded"
 NIST, ISO, SOC = "NIST SP 800-34 Rev. 1", "ISO 22301:2019", "SOC 2 (TSC 2017)"
 
-#: report.json as the run's report wrote it
-Report = Mapping[str, Any]
+#: report.json as the run's report wrote it (read, never trusted to hold a key)
+Report = Mapping[str, object]
 #: a report's step (``id``, ``uses``, ``status``...)
-ReportStep = Mapping[str, Any]
+ReportStep = Mapping[str, object]
 
 
 class Element(TypedDict):
@@ -45,8 +45,18 @@ class Index(TypedDict):
     not_covered: list[str]
 
 
+def _objects(value: object) -> list[Mapping[str, object]]:
+    """The JSON objects of a JSON list (nothing when ``value`` is no list)."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _count(findings: object, key: str) -> int:
+    listed = findings.get(key) if isinstance(findings, Mapping) else None
+    return len(listed) if isinstance(listed, list) else 0
+
+
 def _steps(report: Report, *prefixes: str) -> list[ReportStep]:
-    return [s for s in report.get("steps") or [] if str(s.get("uses", "")).startswith(prefixes)]
+    return [s for s in _objects(report.get("steps")) if str(s.get("uses", "")).startswith(prefixes)]
 
 
 def _done(steps: list[ReportStep]) -> bool:
@@ -110,7 +120,7 @@ def _nist(report: Report, files: list[str]) -> list[Element]:
 
 def _iso(report: Report) -> list[Element]:
     """ISO 22301 §8.5: the exercise's objectives, scenario, report and actions."""
-    findings = report.get("findings") or {}
+    findings = report.get("findings")
     return [
         _element(ISO, "§8.5", "Exercise objectives", report.get("rto_objective_seconds") is not None,
                  ["report/report.json#rto_objective_seconds", "report/report.json#rpo_objective_seconds",
@@ -124,8 +134,8 @@ def _iso(report: Report) -> list[Element]:
                  f"status {report.get('status')}", ""),
         _element(ISO, "§8.5", "Actions (findings tracked to closure)", "findings" in report,
                  ["report/report.json#findings", "decisions.json"],
-                 f"{len(findings.get('new') or [])} new, {len(findings.get('recurred') or [])} recurred, "
-                 f"{len(findings.get('open') or [])} still open (`orchestrator findings`)",
+                 f"{_count(findings, 'new')} new, {_count(findings, 'recurred')} recurred, "
+                 f"{_count(findings, 'open')} still open (`orchestrator findings`)",
                  "no findings were recorded for this run"),
     ]
 

@@ -28,11 +28,10 @@ import platform
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from orchestrator.evidence import chain, index
 from orchestrator.redact import REDACTED, redact_text
@@ -51,6 +50,8 @@ SECRET_ENV = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTI
 #: keys of a document whose values are secrets themselves (a secret's *name*, e.g. private_key_secret, is not)
 SECRET_KEY = re.compile(r"(password|passphrase|secret_access_key|session_token|^token$|_token$|private_key$)", re.I)
 MIN_SECRET = 8
+#: a report, a runbook, a site, an event: JSON objects as the journal and report.json hold them
+Json = Mapping[str, object]
 
 
 def tool_version() -> str:
@@ -133,8 +134,8 @@ def _key_files(value: object) -> Iterable[str]:
 
 
 def write_pack(
-    report_dir: Path, state_dir: Path, run_id: str, report: dict[str, Any], runbook: dict[str, Any],
-    site: dict[str, Any] | None, events: list[dict[str, Any]], now: str,
+    report_dir: Path, state_dir: Path, run_id: str, report: Json, runbook: Json, site: Json | None,
+    events: Sequence[Json], now: str,
 ) -> Path:
     """Write ``REPORT_DIR/RUN_ID/evidence/`` anew (built aside, then put in place at once) and return it."""
     folder = Path(report_dir) / run_id
@@ -203,8 +204,8 @@ class _PackFiles:
 
 
 def _fill(
-    build: Path, folder: Path, state_dir: Path, run_id: str, report: dict[str, Any], runbook: dict[str, Any],
-    site: dict[str, Any] | None, events: list[dict[str, Any]], redactor: Redactor,
+    build: Path, folder: Path, state_dir: Path, run_id: str, report: Json, runbook: Json, site: Json | None,
+    events: Sequence[Json], redactor: Redactor,
 ) -> list[str]:
     files = _PackFiles(build, redactor)
     for name in REPORT_FILES:
@@ -230,7 +231,7 @@ def _fill(
     return files.written
 
 
-def _decisions(report: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, object]:
+def _decisions(report: Json, events: Sequence[Json]) -> dict[str, object]:
     """``decisions.json``: the approvals, refusals and time at gates, and the decision point's events."""
     return {
         "approvals": report.get("approvals") or [],
