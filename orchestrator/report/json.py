@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.model import EventRecord
+from orchestrator.model import EventRecord, StepStatus
 from orchestrator.report.model import ApprovalEntry, Refusal, Report, StepReport, VpnProbe
 
 #: an event's keys of its own in report.json; a field of the same name never replaces them
@@ -117,7 +117,7 @@ _REFUSAL_KEYS = ("step", "by", "host", "at", "reason", "source", "waited_seconds
 def step_from_json(step: Mapping[str, Any]) -> StepReport:
     return StepReport(
         id=str(step["id"]), uses=str(step.get("uses") or ""), owner=str(step.get("owner") or ""),
-        status=str(step.get("status") or "pending"), attempts=int(step.get("attempts") or 0),
+        status=str(step.get("status") or StepStatus.PENDING), attempts=int(step.get("attempts") or 0),
         started_at=step.get("started_at"), finished_at=step.get("finished_at"),
         duration_seconds=step.get("duration_seconds"), error=step.get("error"),
         applied=bool(step.get("applied")), phase=step.get("phase"), needs=tuple(step.get("needs") or ()),

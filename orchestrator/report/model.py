@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.model import COMPENSATION_STATUS, EventName, EventRecord, StepStatus
+from orchestrator.model import COMPENSATION_STATUS, EventName, EventRecord, RunStatus, StepStatus
 
 __all__ = ["ApprovalEntry", "DrillEntry", "DrillStep", "EventRecord", "Refusal", "Report", "StepReport",
            "VpnProbe"]
@@ -207,7 +207,7 @@ class DrillEntry:
     @property
     def passed(self) -> bool:
         """Succeeded, within both objectives (a missing verdict is no failure)."""
-        return self.status == "succeeded" and self.rto_met is not False and self.rpo_met is not False
+        return self.status == RunStatus.SUCCEEDED and self.rto_met is not False and self.rpo_met is not False
 
     def succeeded_durations(self) -> list[tuple[str, float]]:
         """(step id, seconds) of each step that succeeded with a duration: the ETA's samples."""

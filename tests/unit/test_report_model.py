@@ -133,3 +133,20 @@ def test_an_old_drill_entry_without_steps_reads_as_a_drill_with_none():
     """Drill entries journaled before per-step durations (no ``steps``) read with no steps."""
     entry = history.entry_of({"run_id": "d0", "status": "succeeded", "rto_seconds": 70})
     assert entry.steps == () and entry.rto_seconds == 70 and entry.passed
+
+
+def test_the_status_page_reads_the_typed_report(tmp_path):
+    """The page of a run waiting at its gate names the gated step's owner, even when a later event of another
+    step carries a field named ``step`` naming something else."""
+    from datetime import UTC, datetime
+
+    from orchestrator.status_page import build_view
+
+    journal = journal_with_sample(tmp_path)
+    book = journal.get_run(RUN_ID).runbook
+    report = replace(build(journal, RUN_ID), status="running", finished_at=None)
+    asked = EventRecord("2026-11-29T03:02:00.000Z", "cut", EventName.APPROVAL_REQUESTED, {})
+    noisy = EventRecord("2026-11-29T03:02:01.000Z", "vpn-up", EventName.STEP_PROGRESS, {"step": "call"})
+    view = build_view(replace(report, timeline=(*report.timeline, asked, noisy)), book, None,
+                      datetime(2026, 11, 29, 3, 5, tzinfo=UTC))
+    assert view.state == "waiting" and "sre to approve" in view.detail, view.detail
