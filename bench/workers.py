@@ -57,7 +57,7 @@ def _queue(endpoint: str, region: str) -> str:
     import boto3
 
     sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106 (moto's)
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
     dlq = sqs.create_queue(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "3"})
