@@ -42,7 +42,7 @@ def build_report(journal: Journal, run_id: str) -> dict:
         (s.state["rpo_seconds"] for s in steps if isinstance(s.state.get("rpo_seconds"), int | float)),
         default=None,
     )
-    objectives = run.options.get("objectives") or {}
+    objectives = run.settings.objectives or {}
     rto_objective = objectives.get("rto_seconds")
     rpo_objective = objectives.get("rpo_seconds")
     return {
@@ -72,7 +72,7 @@ def build_report(journal: Journal, run_id: str) -> dict:
         # 1.2: the time the run waited at gates for a decision (part of the RTO, never learned by the ETA)
         "decision_seconds": _decision_seconds(events),
         # 1.2: when `orchestrator watch` saw the primary go down (a staged failover), and the RTO from then
-        "detected_at": run.options.get("detected_at"),
+        "detected_at": run.settings.detected_at,
         # 1.2: run start -> the test call answered by an agent at the backup site (null without one)
         "first_call_answered_seconds": _first_call_answered(run, steps),
         "rto_from_detection_seconds": _from_detection(run, rto),
@@ -102,7 +102,7 @@ def _first_call_answered(run: RunRecord, steps: list[StepRecord]) -> float | Non
 
 
 def _from_detection(run: RunRecord, rto: float | None) -> float | None:
-    detected, started = parse_iso(run.options.get("detected_at")), parse_iso(run.started_at)
+    detected, started = parse_iso(run.settings.detected_at), parse_iso(run.started_at)
     if rto is None or detected is None or started is None:
         return None
     return round(rto + (started - detected).total_seconds(), 3)
@@ -120,7 +120,7 @@ def _approvals(run: RunRecord, spec: dict, events: list[dict]) -> list[dict]:
     changes = {
         e["step"]: e.get("changes") for e in events if e["event"] == EventName.APPROVAL_GRANTED and e.get("changes")
     }
-    return approvals_mod.for_report(run.options, gated, changes)
+    return approvals_mod.for_report(run.settings.approvals, gated, changes)
 
 
 def _step(rec: StepRecord, spec: dict) -> dict:

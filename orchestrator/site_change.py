@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import InvalidInput
+from orchestrator.journal.records import RunSettings
 from orchestrator.site import Site, parse_site
 
 _ENDPOINT_KEYS = ("host", "port", "username", "host_key", "private_key_secret", "private_key_file")
@@ -45,9 +46,9 @@ def journaled(site: Site) -> dict:
     return site.model_dump(mode="json", by_alias=True)
 
 
-def site_of_run(options: dict, recorded_file: str) -> Site | None:
-    """The run's own site from its journaled options (None for a run started before sites were journaled)."""
-    data = options.get(JOURNAL_KEY)
+def site_of_run(settings: RunSettings, recorded_file: str) -> Site | None:
+    """The run's own site from its journaled settings (None for a run started before sites were journaled)."""
+    data = settings.site
     return None if data is None else parse_site(data, source=f"the journaled site of {recorded_file}")
 
 

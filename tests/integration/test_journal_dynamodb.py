@@ -30,7 +30,8 @@ from orchestrator.errors import FatalError, InvalidInput, LockHeld
 from orchestrator.journal.dynamodb.lock import LockLost
 from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.lease import LEASE_SECONDS
-from orchestrator.journal.records import Holder, RunRecord, StepRecord
+from orchestrator.journal.records import Holder, RunRecord, RunSettings, StepRecord
+from orchestrator.model import RunStatus
 from tests.fixtures.aws import REGION
 from tests.helpers import REPO, SITE, chain, load, orchestrator
 
@@ -107,7 +108,7 @@ def new_run(
         site,
         "/sites/s1.json",
         {"name": "book", "steps": list(steps)},
-        {"approved": []},
+        RunSettings.from_json({"approved": []}),
         status="pending",
         started_at=at,
     )
@@ -297,7 +298,7 @@ def test_lease_of_another_host_expires_unless_heartbeaten_then_takeover(table, c
         remote_journal.save_step(step)
     assert info.value.exit_code == 3
     with pytest.raises(LockLost):
-        remote_journal.update_run("remote-run", status="failed")
+        remote_journal.finish("remote-run", RunStatus.FAILED, iso(clock.now()), None)
     assert mine.get_steps("remote-run")[0].status == "pending"
     remote_journal.release_lock("s1", remote)  # not its lock any more: a no-op
     assert mine.current_lock("s1").holder == me
@@ -460,7 +461,7 @@ def test_throttled_writes_are_retried_logged_and_stored_exactly_once(table, cloc
             step.status = "succeeded"
             journal.save_step(step)
             journal.add_event("r1", iso(clock.now()), "step_succeeded", step.step_id, {})
-        journal.update_run("r1", status="succeeded")
+        journal.finish("r1", RunStatus.SUCCEEDED, iso(clock.now()), None)
         assert journal.heartbeat("s1", me, clock.now())
         journal.record_drill({"run_id": "r1", "site": "s1", "finished_at": iso(clock.now())})
     retries = [e for e in logs if e["event"] == "retry"]
@@ -531,7 +532,7 @@ def _engine(journal, clock) -> Engine:
 
 def _start(engine: Engine, book, run_id: str = "run-1", site: str = "s1"):
     engine.create(
-        RunRecord(run_id=run_id, kind="failover", site=site, site_file="-", runbook={}, options={}, status="pending"),
+        RunRecord(run_id=run_id, kind="failover", site=site, site_file="-", runbook={}, status="pending"),
         book,
     )
     return engine.run(run_id)

@@ -21,7 +21,7 @@ import pytest
 
 from orchestrator import site_change
 from orchestrator.journal.dynamodb.store import DynamoJournal
-from orchestrator.journal.records import OutboxEntry
+from orchestrator.journal.records import OutboxEntry, RunSettings
 from orchestrator.journal.sqlite import SqliteJournal
 from tests.fixtures.aws import REGION, received_notifications
 from tests.helpers import REPO, orchestrator, write_runbook
@@ -565,7 +565,7 @@ def test_an_older_page_that_loses_the_race_to_a_newer_run_is_not_written(aws_env
             return real.put_page(bucket, key, html, **conditions)
 
     journal = SqliteJournal(tmp_path / "state")
-    journal.create_run(RunRecord("20261129T030000Z-failback-aaaaaa", "failback", "cc-dr-west", "site.json", {}, {},
+    journal.create_run(RunRecord("20261129T030000Z-failback-aaaaaa", "failback", "cc-dr-west", "site.json", {}, RunSettings(),
                                  started_at="2026-11-29T03:00:00.000Z"), [])
     page = SimpleNamespace(bucket=STATUS_BUCKET, key=PAGE_KEY, link_expiry_seconds=600)
     delivery = Delivery(journal, SimpleNamespace(notify=SimpleNamespace(status_page=page)),  # type: ignore[arg-type]
