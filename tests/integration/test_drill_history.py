@@ -137,7 +137,8 @@ def test_eta_source_reads_the_run_and_the_history_from_the_journal(tmp_path):
     from orchestrator.runbook import load_runbook
 
     book = load_runbook(tmp_path / "runbook.yaml")
-    run = RunRecord("run-2", "drill", "cc-dr-west", str(SITE), book.to_dict(), RunSettings(), started_at=iso(clock.now()))
+    run = RunRecord("run-2", "drill", "cc-dr-west", str(SITE), book.to_dict(), RunSettings(),
+                    started_at=iso(clock.now()))
     journal.create_run(run, new_step_records("run-2", book))
     steps = {s.step_id: s for s in journal.get_steps("run-2")}
     steps["failover/a"].status, steps["failover/a"].started_at = "running", iso(clock.now())
