@@ -41,7 +41,7 @@ class Difference:
         return f"{self.key}: {_short(self.journaled)} in the run, {_short(self.given)} in the file"
 
 
-def journaled(site: Site) -> dict:
+def journaled(site: Site) -> dict[str, Any]:
     """The site as the journal keeps it (plain JSON that ``parse_site`` reads back)."""
     return site.model_dump(mode="json", by_alias=True)
 
