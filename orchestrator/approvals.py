@@ -69,20 +69,3 @@ def find(approvals: Sequence[Approval], step_id: str) -> Approval | None:
     """The first approval covering ``step_id`` (a named one wins over ``--yes``)."""
     named = [a for a in approvals if a.step == step_id]
     return next(iter(named or [a for a in approvals if a.covers(step_id)]), None)
-
-
-def for_report(
-    approvals: Sequence[Approval], gated_steps: list[str], changes: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """One ``{step, by, source, at}`` per approved gated step (``--yes`` expanded to each gated step),
-    with the changes shown to the approver when the gate was passed (the run's ``RunSettings.approvals``:
-    the records of runs journaled before 1.1 read there too)."""
-    out = []
-    for step in gated_steps:
-        found = find(approvals, step)
-        if found is not None:
-            entry = {**found.as_dict(), "step": step}
-            if step in changes:
-                entry["changes"] = changes[step]
-            out.append(entry)
-    return out

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from orchestrator.approvals import Approval
 from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunRecord, StepRecord
-from orchestrator.model import RunStatus
+from orchestrator.model import EventRecord, RunStatus
 
 
 class RunStore(Protocol):
@@ -54,6 +54,7 @@ class EventLog(Protocol):
 
     def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict[str, Any]) -> None: ...
     def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
+    def event_records(self, run_id: str) -> list[EventRecord]: ...
 
 
 class SiteLock(Protocol):
@@ -105,6 +106,7 @@ class RunReader(Protocol):
     def get_run(self, run_id: str) -> RunRecord: ...
     def get_steps(self, run_id: str) -> list[StepRecord]: ...
     def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
+    def event_records(self, run_id: str) -> list[EventRecord]: ...
 
 
 class Journal(RunStore, EventLog, SiteLock, DrillHistory, Outbox, Protocol):

@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.journal.dynamodb.base import DynamoBase
 from orchestrator.journal.dynamodb.codec import av, py, run_pk, s
+from orchestrator.model import EventRecord
 
 
 class DynamoEvents(DynamoBase):
@@ -41,6 +42,13 @@ class DynamoEvents(DynamoBase):
                 "event": i["event"]["S"],
                 **json.loads(i["fields"]["S"]),
             }
+            for i in self._table.query(run_pk(run_id), prefix="EVENT#")
+        ]
+
+    def event_records(self, run_id: str) -> list[EventRecord]:
+        """The run's events as records: each one's step id kept apart from its fields."""
+        return [
+            EventRecord.of(py(i.get("at")), py(i.get("step_id")), i["event"]["S"], json.loads(i["fields"]["S"]))
             for i in self._table.query(run_pk(run_id), prefix="EVENT#")
         ]
 

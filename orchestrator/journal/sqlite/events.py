@@ -8,6 +8,7 @@ from typing import Any
 from orchestrator.journal.sqlite import schema
 from orchestrator.journal.sqlite.base import SqliteBase
 from orchestrator.journal.sqlite.db import decoding
+from orchestrator.model import EventRecord
 
 
 class SqliteEvents(SqliteBase):
@@ -27,6 +28,15 @@ class SqliteEvents(SqliteBase):
             ).fetchall()
         with decoding(self.path):
             return [schema.event_of(r) for r in rows]
+
+    def event_records(self, run_id: str) -> list[EventRecord]:
+        """The run's events as records: each one's step id kept apart from its fields."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT at, step_id, event, fields FROM events WHERE run_id=? ORDER BY id", (run_id,)
+            ).fetchall()
+        with decoding(self.path):
+            return [EventRecord.of(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def record_drill(self, entry: dict[str, Any]) -> None:
         with self._lock:
