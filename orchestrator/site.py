@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from orchestrator.backup.contract import RESERVED_NAMES, pattern_problem
+from orchestrator.dns_names import normal_name
 from orchestrator.errors import InvalidInput
 from orchestrator.inputs import decode_json, read_text
 from orchestrator.validation import fail_at, raise_invalid
@@ -131,8 +132,6 @@ class Dns(_Model):
     def _one_entry_per_name(self) -> Self:
         """Route 53 refuses a change batch naming one record set twice, and a CNAME beside any other
         record of its name: refuse such a file here, not at the gated cutover."""
-        from orchestrator.adapters.route53 import normal_name
-
         names = [normal_name(r.name) for r in self.records]
         _fail_on_repeats(
             [(n, r.type) for n, r in zip(names, self.records, strict=True)],

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
+from orchestrator.dns_names import normal_name, normal_value, normal_zone_id
 from orchestrator.errors import OrchestratorError
 
 #: Route 53 quotas for one ChangeResourceRecordSets request; an UPSERT counts twice for both
@@ -58,24 +59,6 @@ class Change:
                 "ResourceRecords": [{"Value": v} for v in record.values],
             },
         }
-
-
-def normal_name(name: str) -> str:
-    """Lower case, trailing dot, Route 53's octal escape for '*' undone."""
-    name = name.replace("\\052", "*").lower()
-    return name if name.endswith(".") else name + "."
-
-
-def normal_value(value: str, type_: str) -> str:
-    """Compare hostnames case- and trailing-dot-insensitively; other values as given."""
-    if type_ in ("CNAME", "NS", "MX", "PTR", "SRV"):
-        return value.lower().rstrip(".")
-    return value
-
-
-def normal_zone_id(zone_id: str) -> str:
-    """``/hostedzone/Z123`` -> ``Z123`` (both forms appear in stack outputs)."""
-    return zone_id.rsplit("/", 1)[-1]
 
 
 def split_change_batch(

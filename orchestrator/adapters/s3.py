@@ -31,8 +31,6 @@ from orchestrator.errors import OrchestratorError
 
 log = structlog.get_logger("orchestrator.s3")
 
-#: S3's smallest part (except the last) is 5 MiB; 8 MiB parts balance memory and request count
-PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000
 
 

@@ -26,12 +26,9 @@ Reading is built for throughput and for hostile content:
 from __future__ import annotations
 
 import contextlib
-import re
 import stat
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import paramiko
@@ -42,6 +39,13 @@ from orchestrator import cancel, retry
 from orchestrator.adapters import ssh
 from orchestrator.adapters.sftp_fast import PipelinedRead, ShortFile, ShortSmallFile, fetch_group, open_sftp
 from orchestrator.backup.sha256sums import SumEntry, parse_sha256sums
+from orchestrator.backup.source import (
+    SUMS_NAME,
+    RemoteFile,
+    Snapshot,
+    SnapshotError,
+    parse_snapshot_name,
+)
 from orchestrator.clock import Clock
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 
@@ -51,40 +55,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z$")
-SUMS_NAME = "SHA256SUMS"
 #: a SHA256SUMS larger than this is refused (hostile input must not exhaust memory)
 MAX_SUMS_BYTES = 64 * 1024 * 1024
 PIECE = 32768  # paramiko's SFTP read request size
-
-
-class SnapshotError(FatalError):
-    """The snapshot's content cannot be trusted or does not match its listing."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    name: str
-    taken_at: datetime
-    complete: bool
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """A file to restore: its path relative to the snapshot, its size from the listing, its digest."""
-
-    path: str
-    size: int
-    sha256: str
-
-
-def parse_snapshot_name(name: str) -> datetime | None:
-    if not SNAPSHOT_NAME.match(name):
-        return None
-    try:
-        return datetime.strptime(name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 class _Session:

@@ -25,6 +25,9 @@ MARKER_NAME = "_RESTORE_COMPLETE.json"
 CRITICAL_MARKER_NAME = "_RESTORE_CRITICAL.json"
 #: names a provider's listing may not use: they would forge a marker
 RESERVED_NAMES = (MARKER_NAME, CRITICAL_MARKER_NAME)
+#: a restored file's multipart upload: S3's smallest part (except the last) is 5 MiB; 8 MiB parts balance
+#: memory and request count
+PART_SIZE = 8 * 1024 * 1024
 #: object metadata holding a restored file's sha256: what lets a resumed restore skip verified files
 SHA256_METADATA = "sha256"
 

@@ -15,8 +15,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import Tiers, critical_patterns
+from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
 
 if TYPE_CHECKING:
     from orchestrator.site import Site
@@ -71,7 +71,7 @@ def _about(seconds: float) -> str:
     return f"~{seconds:.1f}s" if seconds < 10 else f"~{seconds:.0f}s"
 
 
-def estimate_critical_restore(source: SftpBackupSource, site: Site, drills: list[dict]) -> RestoreEstimate | None:
+def estimate_critical_restore(source: BackupSource, site: Site, drills: list[dict]) -> RestoreEstimate | None:
     """The estimate for the newest complete snapshot; None when there is none (another check says so)."""
     snapshot = source.newest_complete_snapshot()
     if snapshot is None:
@@ -103,7 +103,7 @@ def drill_throughput(drills: list[dict]) -> float | None:
     return float(statistics.median(rates[:DRILLS_CONSIDERED])) if rates else None
 
 
-def probe_throughput(source: SftpBackupSource, snapshot: Snapshot, files: list[RemoteFile]) -> float | None:
+def probe_throughput(source: BackupSource, snapshot: Snapshot, files: list[RemoteFile]) -> float | None:
     """Bytes/s of reading up to :data:`PROBE_BYTES` of the critical files over SFTP, largest first (a
     measurement of real work, not a wait: perf_counter, no Clock)."""
     started, read = time.perf_counter(), 0

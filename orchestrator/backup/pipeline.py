@@ -35,14 +35,15 @@ from typing import TYPE_CHECKING
 import structlog
 
 from orchestrator import logs
-from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
-from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
-from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
+from orchestrator.backup.contract import PART_SIZE, SHA256_METADATA, RestoreTarget
+from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
 from orchestrator.errors import FatalError, Interrupted
 from orchestrator.logs import Log
 
 if TYPE_CHECKING:
     from hashlib import _Hash
+
+    from orchestrator.adapters.s3 import S3, MultipartUpload
 
 #: how often a download looks at the stop flag and the run's cancellation (ctx.check)
 CHECK_EVERY_BYTES = 8 << 20
@@ -171,11 +172,11 @@ class TierFuture(Future):
 
 
 class RestorePipeline:
-    """Restore a snapshot's files from ``source`` (SftpBackupSource) into ``target`` through ``s3``."""
+    """Restore a snapshot's files from ``source`` (a BackupSource) into ``target`` through ``s3``."""
 
     def __init__(
         self,
-        source: SftpBackupSource,
+        source: BackupSource,
         s3: S3,
         target: RestoreTarget,
         *,

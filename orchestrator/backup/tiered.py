@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from orchestrator.adapters.sftp import RemoteFile, Snapshot
 from orchestrator.backup.contract import Tier, Tiers
 from orchestrator.backup.pipeline import RestorePipeline, RestoreResult, TierFuture
+from orchestrator.backup.source import RemoteFile, Snapshot
 from orchestrator.errors import FatalError, Interrupted
 
 #: how often a waiting step looks at its own cancellation and deadline
@@ -129,7 +129,7 @@ class TieredRestore:
 
 
 class TieredRestores:
-    """The tiered restores of one run (``services.restores``), one per snapshot."""
+    """The tiered restores of one run (``ctx.restores``, made per run by the engine), one per snapshot."""
 
     def __init__(self) -> None:
         self._by_snapshot: dict[str, TieredRestore] = {}

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from orchestrator.adapters.s3 import PART_SIZE
-from orchestrator.adapters.sftp import Snapshot
 from orchestrator.backup import work
 from orchestrator.backup.contract import (
     MARKER_NAME,
+    PART_SIZE,
     RestoreTarget,
     RpoAge,
     Tier,
@@ -35,6 +34,7 @@ from orchestrator.backup.contract import (
     target_of,
 )
 from orchestrator.backup.pipeline import FileResult, RestorePipeline, RestoreResult
+from orchestrator.backup.source import Snapshot
 from orchestrator.backup.tiered import CriticalTierFailed, TieredRestore
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError, Interrupted, OrchestratorError
@@ -152,7 +152,7 @@ class BackupRestore(StepKind):
         """Done when the goal marker of the run's snapshot (or, before the run chose one, of the newest
         complete snapshot) is in the bucket."""
         target = restore_target(ctx)
-        with ctx.services.restores.choosing:
+        with ctx.restores.choosing:
             pinned, inherited = self._pinned(ctx)
             snapshot = None if pinned else ctx.services.backup_source.newest_complete_snapshot()
             name = pinned or (snapshot.name if snapshot is not None else None)
@@ -204,7 +204,7 @@ class BackupRestore(StepKind):
         ``backup.workers`` only the critical tier here: the bulk step hands its tier to the workers)."""
         by_workers = ctx.site.backup.workers is not None
         local = (Tier.CRITICAL,) if by_workers else (Tier.CRITICAL, Tier.BULK)
-        restore = ctx.services.restores.get_or_start(
+        restore = ctx.restores.get_or_start(
             snapshot,
             lambda: TieredRestore(
                 self._pipeline(ctx, snapshot, metered=False, only=tiers.critical if by_workers else None),
@@ -366,7 +366,7 @@ class BackupRestore(StepKind):
         snapshot, refused when older than the RPO objective unless the breach is accepted -- and journals it
         (``restoring_snapshot``) before any transfer; every later step, attempt and resume restores that one,
         or stops naming it when the provider no longer has it (never a silent switch to a newer one)."""
-        with ctx.services.restores.choosing:  # the steps of both tiers start together: one choice
+        with ctx.restores.choosing:  # the steps of both tiers start together: one choice
             pinned, inherited = self._pinned(ctx)
             if pinned is None:
                 snapshot = self._newest(ctx)

@@ -18,7 +18,8 @@ import dns.rdatatype
 import dns.resolver
 from pydantic import Field
 
-from orchestrator.adapters.route53 import Change, RecordSet, normal_name, normal_value
+from orchestrator.adapters.route53 import Change, RecordSet
+from orchestrator.dns_names import normal_name, normal_value
 from orchestrator.errors import VerificationFailed
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
