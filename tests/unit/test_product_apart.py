@@ -49,3 +49,24 @@ def test_fault_knobs_without_the_proxy_are_refused_before_anything_starts(tmp_pa
         embedded.up(tmp_path, embedded.SandboxOptions(insync_seconds=1.0))
     assert caught.value.exit_code == 2
     assert not (tmp_path / "state.json").exists()
+
+
+@pytest.mark.parametrize("blocked", ["moto", "pulumi_aws"])
+def test_without_the_sandbox_extra_the_cli_says_how_to_install_it(tmp_path, blocked):
+    """With moto (or the Pulumi SDK) not importable, `sandbox up` exits 1 naming the [sandbox] extra's
+    pip command, and starts nothing; the other commands never needed it."""
+    script = (f"import sys; sys.modules[{blocked!r}] = None\n"
+              "from orchestrator.cli import main\n"
+              "main(sys.argv[1:])\n")
+    env = {**os.environ, "ORCHESTRATOR_SANDBOX_DIR": str(tmp_path / "sandbox"),
+           "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state")}
+    up = subprocess.run([sys.executable, "-c", script, "sandbox", "up"], env=env, cwd=tmp_path,
+                        capture_output=True, text=True, timeout=120)
+    assert up.returncode == 1, up.stderr
+    assert "pip install 'cc-failover-orchestrator[sandbox]'" in up.stderr
+    assert blocked in up.stderr
+    assert not (tmp_path / "sandbox").exists()
+    validate = subprocess.run([sys.executable, "-c", script, "runbook", "validate",
+                               str(REPO / "runbooks" / "failover.yaml")],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert validate.returncode == 0, validate.stderr
