@@ -19,8 +19,8 @@ from orchestrator.backup.transfer import ChecksumMismatch
 from orchestrator.sandbox import snapshots
 from orchestrator.sandbox.sshd import generate_keypair
 from orchestrator.steps.backup import BackupRestore
-from orchestrator.steps.snapshot_choice import SnapshotGone, StaleSnapshot
 from orchestrator.steps.base import RunOptions
+from orchestrator.steps.snapshot_choice import SnapshotGone, StaleSnapshot
 from tests.fixtures.aws import make_step_context, run_step
 
 pytestmark = pytest.mark.integration
