@@ -144,6 +144,32 @@ def apply_env(state: dict) -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
+def _already_up(folder: Path) -> dict | None:
+    """The running sandbox's state when every part of it is alive; a half-dead one is taken down (None)."""
+    existing = load_state(folder)
+    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy", "connect")
+                        if part in existing) and _tunnel_intact(existing):
+        existing["failover_budget"] = _budget(existing)
+        log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
+        return existing
+    if existing:
+        down(folder)
+    return None
+
+
+def _write_site_file(folder: Path, site: dict, endpoint: str, connect_key: dict | None,
+                     options: SandboxOptions) -> str:
+    """The deployed stack's outputs, with what lives outside the stack's moto (the Connect double, the restore
+    workers' queue), written as ``folder/site.json``; its absolute path."""
+    if connect_key is not None:
+        site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
+    if options.workers > 0:
+        site["backup"]["workers"] = {"queue_url": _work_queue(endpoint)}
+    site_file = folder / "site.json"
+    site_file.write_text(json.dumps(site, indent=2) + "\n")
+    return str(site_file.resolve())
+
+
 def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None,
        say: Callable[[str], None] | None = None) -> dict:
     """Start the embedded site; returns its state (also saved to state.json). Idempotent when up.
@@ -160,15 +186,9 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
                            "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
                            "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
                            source="environment")
-    existing = load_state(folder)
-    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy", "connect")
-                                if part in existing) \
-            and _tunnel_intact(existing):
-        existing["failover_budget"] = _budget(existing)
-        log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
-        return existing
-    if existing:
-        down(folder)
+    running = _already_up(folder)
+    if running is not None:
+        return running
     folder.mkdir(parents=True, exist_ok=True)
     state: dict = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
     try:
@@ -193,13 +213,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         _save(folder, state)
         say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        if connect_key is not None:
-            site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
-        if options.workers > 0:
-            site["backup"]["workers"] = {"queue_url": _work_queue(moto.endpoint)}
-        site_file = folder / "site.json"
-        site_file.write_text(json.dumps(site, indent=2) + "\n")
-        state["site_file"] = str(site_file.resolve())
+        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options)
         if options.workers > 0:
             _start_workers(folder, state, options.workers)
         state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
