@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -522,7 +522,7 @@ def parse_site(data: object, source: str = "<site>") -> Site:
         raise  # unreachable; keeps type checkers quiet
 
 
-def _unwrap_stack_output(data: dict) -> dict:
+def _unwrap_stack_output(data: dict[str, Any]) -> dict[str, Any]:
     """`pulumi stack output --json` prints plain values, but secrets-aware tooling may wrap them as
     ``{"value": ..., "secret": false}``; accept both forms."""
     if all(isinstance(v, dict) and set(v) <= {"value", "secret"} and "value" in v for v in data.values()):

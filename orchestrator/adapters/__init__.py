@@ -124,8 +124,10 @@ class Services:
         workers = self.site.backup.workers
         if workers is None:
             raise FatalError("the site file has no backup.workers key: no restore workers")
-        session = (lambda: self.aws) if workers.region == self.site.region else (
-            lambda: AwsSession(workers.region, clock=self.clock))
+
+        def session() -> AwsSession:
+            return self.aws if workers.region == self.site.region else AwsSession(workers.region, clock=self.clock)
+
         return self._build("work_queue", lambda: WorkQueue(session(), workers.queue_url))
 
     def verify_host_key(self, endpoint: SshEndpoint) -> str:

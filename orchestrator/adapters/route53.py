@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
 from orchestrator.dns_names import normal_name, normal_value, normal_zone_id
@@ -32,7 +32,7 @@ class RecordSet:
         )
         return same and (ttl is None or ttl == self.ttl)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "ttl": self.ttl, "values": list(self.values)}
 
 
@@ -48,7 +48,7 @@ class Change:
         factor = 2 if self.action == "UPSERT" else 1
         return factor * len(self.record.values), factor * sum(len(v) for v in self.record.values)
 
-    def to_api(self) -> dict:
+    def to_api(self) -> dict[str, Any]:
         record = self.record
         return {
             "Action": self.action,
@@ -167,7 +167,7 @@ class Route53:
 
     def change_status(self, change_id: str) -> str:
         """PENDING or INSYNC."""
-        return self.aws.call("route53", "get_change", Id=change_id)["ChangeInfo"]["Status"]
+        return cast("str", self.aws.call("route53", "get_change", Id=change_id)["ChangeInfo"]["Status"])
 
     def zone_exists(self, zone_id: str) -> bool:
         try:

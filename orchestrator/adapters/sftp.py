@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import stat
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import paramiko
 import structlog
@@ -291,7 +291,7 @@ class SftpBackupSource:
         with session.sftp.open(path, "rb") as handle:
             _prefetch_here(handle, size)
             data = handle.read(size)
-        return data
+        return cast("bytes", data)
 
     def _walk(self, session: SftpSession, top: str) -> dict[str, paramiko.SFTPAttributes]:
         """relpath -> lstat attributes of everything under ``top``; symlinked dirs are not entered."""
@@ -326,7 +326,7 @@ def _prefetch_here(handle: paramiko.SFTPFile, end: int) -> None:
 def _listdir(session: SftpSession, path: str) -> list[paramiko.SFTPAttributes]:
     """``listdir_attr``; a name that is not UTF-8 (paramiko cannot decode it) is a clear refusal."""
     try:
-        return session.sftp.listdir_attr(path)
+        return cast("list[paramiko.SFTPAttributes]", session.sftp.listdir_attr(path))
     except UnicodeDecodeError:
         raise SnapshotError(
             f"{path}: the provider lists a file name that is not valid UTF-8; refusing to guess which file it "

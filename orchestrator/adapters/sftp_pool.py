@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import paramiko
 from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
@@ -114,7 +114,7 @@ class SessionPool:
         if size <= 0:
             return PIECE
         self.source.log.debug("sftp.request_size", bytes=size, server_max_read=max_read)
-        return size
+        return cast("int", size)
 
     def give_back(self, session: SftpSession) -> None:
         with self._lock:

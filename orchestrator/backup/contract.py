@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
@@ -264,7 +264,7 @@ class UnmatchedCriticalPattern(FatalError):
     site declared (a typo, a changed layout), so it is never restored and marked as if it were."""
 
 
-def refuse_unmatched(snapshot: str, tiers: Tiers, patterns: Sequence[str] | None) -> None:
+def refuse_unmatched(snapshot: str, tiers: Tiers[Any], patterns: Sequence[str] | None) -> None:
     """Raise :class:`UnmatchedCriticalPattern` naming every pattern of the split that matched no file."""
     if tiers.unmatched and patterns is not None:
         raise UnmatchedCriticalPattern(describe_unmatched(snapshot, tiers.unmatched, patterns))

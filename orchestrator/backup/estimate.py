@@ -13,7 +13,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.backup.contract import Tiers, critical_patterns
 from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
@@ -71,7 +71,7 @@ def _about(seconds: float) -> str:
     return f"~{seconds:.1f}s" if seconds < 10 else f"~{seconds:.0f}s"
 
 
-def estimate_critical_restore(source: BackupSource, site: Site, drills: list[dict]) -> RestoreEstimate | None:
+def estimate_critical_restore(source: BackupSource, site: Site, drills: list[dict[str, Any]]) -> RestoreEstimate | None:
     """The estimate for the newest complete snapshot; None when there is none (another check says so)."""
     snapshot = source.newest_complete_snapshot()
     if snapshot is None:
@@ -96,7 +96,7 @@ def estimate_critical_restore(source: BackupSource, site: Site, drills: list[dic
     )
 
 
-def drill_throughput(drills: list[dict]) -> float | None:
+def drill_throughput(drills: list[dict[str, Any]]) -> float | None:
     """Median restore bytes/s of the last drills that recorded one (drills come newest first)."""
     rates = [d["restore_bytes_per_second"] for d in drills
              if isinstance(d.get("restore_bytes_per_second"), int | float) and d["restore_bytes_per_second"] > 0]

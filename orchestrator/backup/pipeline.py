@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -74,7 +74,7 @@ class ByteMeter:
     """Bytes restored so far, for the live display: ``report(fields)`` at most every ``every`` seconds
     with bytes done/total, MB/s and an ETA (real time: a measure of throughput, not a wait)."""
 
-    def __init__(self, total: int, report: Callable[[dict], None], every: float = 0.25):
+    def __init__(self, total: int, report: Callable[[dict[str, Any]], None], every: float = 0.25):
         self.total, self.report, self.every = total, report, every
         self.done = 0
         self._started = self._last = time.monotonic()
@@ -97,7 +97,7 @@ class ByteMeter:
         self.report(fields)
 
 
-class TierFuture(Future):
+class TierFuture(Future["RestoreResult"]):
     """A tier's :class:`RestoreResult`; :meth:`stop` stops its remaining files (and the later tiers')."""
 
     def __init__(self, batch: Batch):
@@ -123,7 +123,7 @@ class RestorePipeline:
         part_size: int = PART_SIZE,
         max_inflight_bytes: int | None = None,
         check: Callable[[], None] | None = None,
-        progress: Callable[[dict], None] | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.workers = workers
@@ -148,7 +148,7 @@ class RestorePipeline:
         self,
         snapshot: Snapshot,
         tiers: Sequence[list[RemoteFile]],
-        progress: Sequence[Callable[[dict], None] | None] | None = None,
+        progress: Sequence[Callable[[dict[str, Any]], None] | None] | None = None,
     ) -> list[TierFuture]:
         """Queue the tiers' files on the shared workers, tier by tier (largest first within a tier), and
         return at once: one future per tier, done when its last file is verified at its key (or failed).
@@ -204,7 +204,7 @@ class RestorePipeline:
             return self._pools
 
     def _settle(
-        self, snapshot: Snapshot, batch: Batch, futures: list[Future], started: float
+        self, snapshot: Snapshot, batch: Batch, futures: list[Future[Any]], started: float
     ) -> TierFuture:
         """A future of the batch's result, set by a small watcher thread when every file is settled."""
         result = TierFuture(batch)
@@ -234,7 +234,7 @@ class RestorePipeline:
             bytes_per_second=round(result.bytes_per_second),
         )
 
-    def _collect(self, batch: Batch, futures: list[Future]) -> list[FileResult]:
+    def _collect(self, batch: Batch, futures: list[Future[Any]]) -> list[FileResult]:
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:

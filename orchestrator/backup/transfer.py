@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
@@ -70,7 +70,7 @@ class Batch:
         self.meter = meter  # this tier's bytes, reported to the step that waits for this tier
         self.stop = threading.Event()
         self.later = later  # batches queued after this one (filled in as they are created)
-        self.uploads: list[Future] = []
+        self.uploads: list[Future[Any]] = []
         self.lock = threading.Lock()
 
     def fail(self) -> None:
@@ -78,11 +78,11 @@ class Batch:
         for batch in self.later:
             batch.stop.set()
 
-    def add_upload(self, future: Future) -> None:
+    def add_upload(self, future: Future[Any]) -> None:
         with self.lock:
             self.uploads.append(future)
 
-    def pending_uploads(self) -> list[Future]:
+    def pending_uploads(self) -> list[Future[Any]]:
         with self.lock:
             return list(self.uploads)
 
@@ -212,10 +212,10 @@ class FileTransfer:
         future.add_done_callback(lambda done: self._uploaded(done, remote.size, batch))
         batch.add_upload(future)
 
-    def _group_uploaded(self, future: Future, *, size: int, batch: Batch) -> None:
+    def _group_uploaded(self, future: Future[Any], *, size: int, batch: Batch) -> None:
         self._uploaded(future, size, batch)
 
-    def _uploaded(self, future: Future, size: int, batch: Batch) -> None:
+    def _uploaded(self, future: Future[Any], size: int, batch: Batch) -> None:
         self.budget.release(size)
         if future.cancelled() or future.exception() is not None:
             batch.fail()  # stop the downloads early: the tier fails anyway
@@ -225,7 +225,7 @@ class FileTransfer:
     ) -> None:
         part_size = max(self.part_size, -(-remote.size // 10_000))
         upload = self.s3.start_upload(self.target.bucket, key, {SHA256_METADATA: remote.sha256})
-        parts: list[Future] = []
+        parts: list[Future[Any]] = []
         try:
             # a part is sent as soon as it holds part_size bytes (parts may differ in size: S3 only
             # wants >= 5 MiB but the last); one join per part, no sliding buffer copies
@@ -259,7 +259,7 @@ class FileTransfer:
         return future
 
     @staticmethod
-    def _stop_parts(parts: list[Future]) -> None:
+    def _stop_parts(parts: list[Future[Any]]) -> None:
         for part in parts:
             part.cancel()
         wait(parts)

@@ -190,7 +190,7 @@ class BulkByWorkers:
         log: Log,
         max_tries: int,
         sleep: Callable[[float], None],
-        progress: Callable[[dict], None],
+        progress: Callable[[dict[str, Any]], None],
         poll_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
     ):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from orchestrator.errors import FatalError
 
@@ -59,7 +59,7 @@ def failover_budget(site: Mapping[str, Any], endpoint: str) -> int:
         "AutoScalingGroups"]
     subnet_ids = [s for s in group["VPCZoneIdentifier"].split(",") if s]
     free = [s["AvailableIpAddressCount"] for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]]
-    return min(free) // per_failover
+    return cast("int", min(free) // per_failover)
 
 
 #: the sandbox zone: a CNAME (the agents' desktop) and an A record (the SIP edge), primary and DR values

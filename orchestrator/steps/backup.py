@@ -33,7 +33,7 @@ from orchestrator.backup.contract import (
     target_of,
 )
 from orchestrator.backup.pipeline import RestorePipeline, RestoreResult
-from orchestrator.backup.source import Snapshot
+from orchestrator.backup.source import RemoteFile, Snapshot
 from orchestrator.backup.tiered import CriticalTierFailed, TieredRestore
 from orchestrator.backup.transfer import FileResult
 from orchestrator.clock import iso
@@ -41,6 +41,8 @@ from orchestrator.errors import Interrupted, OrchestratorError
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, StepContext, StepKind
 from orchestrator.steps.snapshot_choice import (
+    at_provider,
+    newest,
     pinned_snapshot,
     record_rpo,
     run_snapshot,
@@ -108,7 +110,7 @@ class BackupRestore(StepKind):
 
     def plan(self, ctx: StepContext) -> list[str]:
         pinned, _ = pinned_snapshot(ctx)
-        snapshot = self._at_provider(ctx, pinned) if pinned else self._newest(ctx)
+        snapshot = at_provider(ctx, pinned) if pinned else newest(ctx)
         target = restore_target(ctx)
         rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         marker_key = self._goal_marker(ctx, snapshot.name)
@@ -164,7 +166,7 @@ class BackupRestore(StepKind):
             self._restore_tier(ctx, snapshot, self._split(snapshot, files, ctx))
 
     @staticmethod
-    def _split(snapshot: Snapshot, files: list, ctx: StepContext) -> Tiers:
+    def _split(snapshot: Snapshot, files: list[RemoteFile], ctx: StepContext) -> Tiers[RemoteFile]:
         """The snapshot's tiers; refused when a ``backup.critical`` pattern matches no file of it (the
         critical tier would be marked restored without what the pattern names, and the cutover follow)."""
         patterns = critical_patterns(ctx.site)
@@ -172,7 +174,7 @@ class BackupRestore(StepKind):
         refuse_unmatched(snapshot.name, tiers, patterns)
         return tiers
 
-    def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list) -> None:
+    def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list[RemoteFile]) -> None:
         """Untiered: every file, then the complete marker."""
         s3, target = ctx.services.s3, restore_target(ctx)
         pipeline = self._pipeline(ctx, snapshot, check=ctx.check)
@@ -183,7 +185,7 @@ class BackupRestore(StepKind):
                    marker_name=MARKER_NAME, complete_marker_written_at=iso(ctx.clock.now()))
         _log_done(ctx, snapshot, result)
 
-    def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
+    def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers[RemoteFile]) -> None:
         """One tier of the shared restore (both tiers queued by whichever step comes first; with
         ``backup.workers`` only the critical tier here: the bulk step hands its tier to the workers)."""
         by_workers = ctx.site.backup.workers is not None
@@ -266,7 +268,7 @@ class BackupRestore(StepKind):
 
     def _pipeline(
         self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None, metered: bool = True,
-        only: list | None = None,
+        only: list[RemoteFile] | None = None,
     ) -> RestorePipeline:
         """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind (``only``
         those of these files: restore workers may be uploading the others right now); its progress on this
@@ -296,7 +298,7 @@ class BackupRestore(StepKind):
             return target.critical_marker_key(snapshot)
         return target.marker_key(snapshot)
 
-    def _files(self, ctx: StepContext, snapshot: Snapshot) -> list:
+    def _files(self, ctx: StepContext, snapshot: Snapshot) -> list[RemoteFile]:
         files = ctx.services.backup_source.manifest(snapshot)
         if ctx.params.tier is Tier.ALL:
             return files
@@ -416,7 +418,9 @@ def _marker_keys(target: RestoreTarget, snapshot: str) -> tuple[str, str]:
     return target.marker_key(snapshot), target.critical_marker_key(snapshot)
 
 
-def workers_for(ctx: StepContext, snapshot: Snapshot, files: list, target: RestoreTarget) -> work.BulkByWorkers:
+def workers_for(
+    ctx: StepContext, snapshot: Snapshot, files: list[RemoteFile], target: RestoreTarget
+) -> work.BulkByWorkers:
     """The run's bulk tier as work units for the site's restore workers, followed through this step."""
     workers = ctx.site.backup.workers
     assert workers is not None
@@ -433,7 +437,7 @@ def workers_for(ctx: StepContext, snapshot: Snapshot, files: list, target: Resto
     )
 
 
-def _progress_of(ctx: StepContext) -> Callable[[dict], None]:
+def _progress_of(ctx: StepContext) -> Callable[[dict[str, Any]], None]:
     """The restore's byte progress, shown on this step's row of the live table."""
     return lambda fields: ctx.progress(what="restore", **fields)
 
@@ -449,7 +453,7 @@ def _log_done(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> No
     )
 
 
-def _summary(result: RestoreResult) -> dict:
+def _summary(result: RestoreResult) -> dict[str, Any]:
     return {
         "files": len(result.files),
         "skipped_files": result.skipped,

@@ -84,7 +84,7 @@ class StepContext:
     clock: Clock
     log: Log
     options: RunOptions
-    state: dict = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict[str, Any])
     deadline: float | None = None
     #: cancelled with the run (a signal, a lost lock) or alone (the step abandoned past its timeout)
     cancel: Cancellation = field(default_factory=Cancellation)
@@ -95,10 +95,10 @@ class StepContext:
     announce: Callable[..., None] | None = None
     #: what this execution of the run shares between its steps (made and closed by the engine)
     resources: RunResources = field(default_factory=RunResources)
-    _persist: Callable[[dict], None] | None = None
-    _outputs_of: Callable[[str], dict] | None = None
-    _outputs_of_kind: Callable[[str], dict[str, dict]] | None = None
-    _progress: Callable[[dict], None] | None = None
+    _persist: Callable[[dict[str, Any]], None] | None = None
+    _outputs_of: Callable[[str], dict[str, Any]] | None = None
+    _outputs_of_kind: Callable[[str], dict[str, dict[str, Any]]] | None = None
+    _progress: Callable[[dict[str, Any]], None] | None = None
 
     @property
     def restores(self) -> TieredRestores:
