@@ -19,7 +19,7 @@ FORBIDDEN: dict[str, set[str]] = {
                 "orchestrator.sandbox"},
     "steps": {"boto3", "botocore", "paramiko", "orchestrator.engine", "orchestrator.journal", "orchestrator.cli",
               "orchestrator.app", "orchestrator.sandbox"},
-    "backup": {"boto3", "botocore", "paramiko", "orchestrator.engine", "orchestrator.journal",
+    "backup": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine", "orchestrator.journal",
                "orchestrator.steps", "orchestrator.cli"},
     "adapters": {"orchestrator.engine", "orchestrator.journal", "orchestrator.steps", "orchestrator.cli",
                  "orchestrator.app", "orchestrator.sandbox"},
