@@ -56,11 +56,11 @@ LAYERS: dict[str, int] = {
     "backup": 2, "site": 2, "site_change": 2, "site_resources": 2,
     # 3: the only place AWS and SSH clients are built
     "adapters": 3,
-    # 4: what runs on the edge: the run store, the step kinds, the checks, drill history
-    "journal": 4, "steps": 4, "checks": 4, "history": 4,
-    # 5: what reads runs and runbooks
-    "runbook": 5, "render": 5, "report": 5, "decisions": 5, "progress": 5, "readiness": 5, "evidence": 5,
-    "watcher": 5,
+    # 4: what runs on the edge: the run store, the step kinds, the checks
+    "journal": 4, "steps": 4, "checks": 4,
+    # 5: what reads runs and runbooks (the report, drill history read from reports, ...)
+    "runbook": 5, "render": 5, "report": 5, "history": 5, "decisions": 5, "progress": 5, "readiness": 5,
+    "evidence": 5, "watcher": 5,
     # 6: the engine and what reads its DAG
     "engine": 6, "eta": 6,
     # 7-8: live views of a run and their delivery
