@@ -15,11 +15,13 @@ Two kinds of keys (docs/decisions.md, "Resuming against a site file"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import InvalidInput
-from orchestrator.journal.records import RunSettings
 from orchestrator.site import Site, parse_site
+
+if TYPE_CHECKING:  # the run's settings are read, never built, here
+    from orchestrator.journal.records import RunSettings
 
 _ENDPOINT_KEYS = ("host", "port", "username", "host_key", "private_key_secret", "private_key_file")
 #: the keys a resume may change, each when named with --allow-site-change

@@ -256,7 +256,7 @@ def test_events_ordered_and_continued_by_another_process(backend: Backend, clock
     assert [e["event"] for e in events] == ["run_started", "step_started", "step_succeeded", "run_resumed"]
     assert events[1] == {"at": iso(clock.now()), "step": "a", "event": "step_started", "n": "step_started"}
     assert first.get_events("other") == []
-    first.add_event("r1", iso(clock.now()) or "", "step_failed", "b", {"step": "a", "at": "not the time"})
+    backend.open().add_event("r1", iso(clock.now()) or "", "step_failed", "b", {"step": "a", "at": "not the time"})
     records = backend.open().event_records("r1")
     assert [(r.name, r.step_id) for r in records][-3:] == [
         (EventName.STEP_SUCCEEDED, "a"), ("run_resumed", None), (EventName.STEP_FAILED, "b")]

@@ -28,6 +28,13 @@ class SqliteRescue(SqliteBase):
     def _shm(self) -> Path:
         return self.path.with_name(self.path.name + "-shm")
 
+    def _open_again(self) -> SqliteRescue:
+        """A journal opened on the file now at ``path`` (``SqliteJournal`` gives itself)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def rescue(self) -> str:
         """Save this connection's journal (its file was removed or replaced; the connection still reads
         it through its open files) and close it: put it back at ``path`` when nothing is there, else
@@ -54,10 +61,8 @@ class SqliteRescue(SqliteBase):
 
     def _merge_into_current(self, copy: Path) -> str:
         """Add the rescued runs (and their steps, events, drills) that the journal now at ``path`` lacks."""
-        from orchestrator.journal.sqlite.store import SqliteJournal
-
         try:
-            current = SqliteJournal(self.path.parent)
+            current = self._open_again()
             try:
                 current.merge_from(copy)
             finally:

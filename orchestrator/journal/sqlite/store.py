@@ -63,6 +63,9 @@ class SqliteJournal(SqliteRuns, SqliteEvents, SqliteOutbox, SqliteSiteLock, Sqli
         if self.on_lost is not None:
             self.on_lost()
 
+    def _open_again(self) -> SqliteJournal:
+        return SqliteJournal(self.path.parent)
+
     def close(self) -> None:
         with self._lock:
             self._release_host_locks()
