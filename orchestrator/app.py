@@ -32,7 +32,7 @@ from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
 from orchestrator.evidence import run as evidence_run
 from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
-from orchestrator.journal.records import Holder, RunNotFound, RunRecord
+from orchestrator.journal.records import Holder, RunNotFound, RunRecord, RunSettings
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.live_eta import RestoreProgress, chain_observers
 from orchestrator.model import EventName, RunStatus, StepStatus
@@ -201,16 +201,16 @@ def _create(
         site_file=str(Path(request.site_file).resolve()),
         runbook={},
         status=RunStatus.PENDING,
-        options={
-            "accept_rpo_breach": request.accept_rpo_breach,
+        settings=RunSettings(
+            accept_rpo_breach=request.accept_rpo_breach,
             # approvals belong to the run: journaled with it, honoured by every resume
-            "approvals": approvals_mod.dump(
+            approvals=tuple(
                 approvals_mod.from_flags(request.approvals, request.yes, "start", iso(settings.clock.now()) or "")
             ),
-            "objectives": site.objectives.model_dump(),
-            **({"detected_at": request.detected_at} if request.detected_at else {}),
-            site_change.JOURNAL_KEY: site_change.journaled(site),
-        },
+            objectives=site.objectives.model_dump(),
+            detected_at=request.detected_at or None,
+            site=site_change.journaled(site),
+        ),
     )
     engine = _engine(settings, journal, site, approver, observer_factory(book), book)
     engine.create(run, book)  # takes the site lock first: a command refused by it (exit 3) records nothing
@@ -315,7 +315,7 @@ def _run_and_site(
                 f"no run {run_id!r} in the local journal ({local.path}); in team mode pass --site SITE.json",
                 source="resume",
             ) from None
-        return local, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file), []
+        return local, run, site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file), []
     given = load_site(site_file)
     journal = open_journal(settings, given)
     run = journal.get_run(run_id)
@@ -325,7 +325,7 @@ def _run_and_site(
             source=str(site_file),
             location="site",
         )
-    recorded = site_change.site_of_run(run.options, run.site_file)
+    recorded = site_change.site_of_run(run.settings, run.site_file)
     if recorded is None:  # a run started before sites were journaled: the site name is all we can check
         return journal, run, given, []
     changes = site_change.check_allowed(run_id, site_change.differences(recorded, given), allowed, str(site_file))
@@ -370,7 +370,7 @@ def _record_site_change(
             "changes": [{"key": c.key, "was": c.journaled, "now": c.given} for c in changes],
         },
     )
-    journal.update_run(run.run_id, options={**run.options, site_change.JOURNAL_KEY: site_change.journaled(given)})
+    journal.replace_site(run.run_id, site_change.journaled(given))
     structlog.get_logger("orchestrator").warning(
         EventName.SITE_CHANGED.value, run_id=run.run_id, changes=[c.describe() for c in changes]
     )
@@ -464,7 +464,7 @@ def deliver_pending(settings: Settings, journal: Journal, run: RunRecord, site: 
     if not any(e.pending for e in journal.outbox(run.run_id)):
         return None
     try:
-        site = site or site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+        site = site or site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file)
     except (OrchestratorError, OSError) as exc:  # the run's site cannot be read: its messages stay pending
         structlog.get_logger("orchestrator.notify").warning("outbox.no_site", run_id=run.run_id, error=str(exc))
         return None
@@ -513,7 +513,7 @@ def status_page_of(
     try:
         journal = open_journal(settings, load_site(site_file) if site_file else None)
         run = journal.get_run(run_id)
-        site = site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+        site = site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file)
         if site.notify.status_page is None:
             return (page if page.is_file() else None), None
         services = build_services(site, settings.clock)
@@ -567,7 +567,7 @@ def _note_lost_journal(journal: Journal, run_id: str) -> str | None:
     if reason is None:
         return None
     stopped = "the run was stopped; " if journal.get_run(run_id).status == RunStatus.INTERRUPTED else ""
-    journal.update_run(run_id, error=f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
+    journal.set_error(run_id, f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
     return f"{reason}; {stopped}"
 
 

@@ -188,7 +188,7 @@ def _live_or_held_failover(journal: Journal, site: str, detected_at: str) -> Run
     for run in journal.list_runs(limit=20, site=site):
         if run.kind != "failover":
             continue
-        if run.status in (RunStatus.HELD, RunStatus.PENDING) or run.options.get("detected_at") == detected_at:
+        if run.status in (RunStatus.HELD, RunStatus.PENDING) or run.settings.detected_at == detected_at:
             return run
         if run.status == RunStatus.RUNNING and _alive(journal, run):
             return run

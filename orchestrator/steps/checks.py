@@ -34,9 +34,9 @@ class _Checks(StepKind):
     Output = ChecksOutput
     """Run a list of checks; fail (FatalError listing them) when a blocking check fails."""
 
-    suite: tuple = ()
+    suite: tuple[checks.CheckFn, ...] = ()
 
-    def suite_for(self, ctx: StepContext) -> tuple:
+    def suite_for(self, ctx: StepContext) -> tuple[checks.CheckFn, ...]:
         """The checks this step runs for the run's site."""
         return self.suite
 
@@ -73,7 +73,7 @@ class Preflight(_Checks):
     Params = PreflightParams
     suite = checks.PREFLIGHT
 
-    def suite_for(self, ctx: StepContext) -> tuple:
+    def suite_for(self, ctx: StepContext) -> tuple[checks.CheckFn, ...]:
         return checks.preflight_for(ctx.site)  # an Amazon Connect site adds its checks
 
     def manual(self, params: Any) -> str:
