@@ -9,11 +9,13 @@ import concurrent.futures
 import contextlib
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from orchestrator import app, detection
 from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
@@ -24,6 +26,10 @@ from orchestrator.journal.records import RunRecord
 from orchestrator.journal.watch import DynamoWatchStore, SqliteWatchStore, WatchStore
 from orchestrator.model import RunStatus
 from orchestrator.site import Site, load_site
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.journal.protocols import Journal
 
 #: how many times a round re-reads the state when another watcher wrote first
 MAX_WRITE_RACES = 20
@@ -50,7 +56,7 @@ def store_for(settings: app.Settings, site: Site) -> WatchStore:
     return SqliteWatchStore(settings.state_dir)
 
 
-def probe_round(site: Site, services: Any) -> list[ProbeResult]:
+def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     """Every probe at once, each bounded (5 s): a round takes about as long as its slowest probe."""
     assert site.primary is not None
     probes = site.primary.probes
@@ -95,7 +101,7 @@ def _advance(settings: app.Settings, site: Site, results: list[dict[str, Any]], 
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
 
 
-def _update(settings: app.Settings, site: Site, change: Any) -> None:
+def _update(settings: app.Settings, site: Site, change: Callable[[dict[str, Any]], object]) -> None:
     """Apply ``change(incident)`` to the open incident (when still open), with the same version check."""
     store = store_for(settings, site)
     for _ in range(MAX_WRITE_RACES):
@@ -108,10 +114,10 @@ def _update(settings: app.Settings, site: Site, change: Any) -> None:
 
 
 def _act(
-    settings: app.Settings, site: Site, site_file: Path, services: Any, verdict: detection.Verdict,
+    settings: app.Settings, site: Site, site_file: Path, services: Services, verdict: detection.Verdict,
     outcome: RoundOutcome,
 ) -> None:
-    log = structlog.get_logger("orchestrator.watch")
+    log: FilteringBoundLogger = structlog.get_logger("orchestrator.watch")
     if detection.PRIMARY_UP in verdict.actions:
         last = verdict.state.get("last_incident") or {}
         staged = last.get("staged_run")
@@ -141,7 +147,7 @@ def _act(
         outcome.staged_run = incident.get("staged_run")
 
 
-def _publish(site: Site, services: Any, event: str, body: dict[str, Any], log: Any) -> None:
+def _publish(site: Site, services: Services, event: str, body: dict[str, Any], log: FilteringBoundLogger) -> None:
     """An SNS message (a failure is logged, never fails the round: the next one does not resend)."""
     since = parse_iso(body.get("down_since"))
     when = f" since {since:%H:%M} UTC" if since else ""
@@ -152,10 +158,13 @@ def _publish(site: Site, services: Any, event: str, body: dict[str, Any], log: A
                              {"event": event, "notification_id": f"{site.site}:{event}:{body.get('down_since')}"})
         log.warning(event, site=site.site, down_since=body.get("down_since"))
     except Exception as exc:  # the watch goes on; the log says what was not sent
-        log.error("watch.notify_failed", event=event, error=str(exc))
+        # (not ``event=``: that is the log line's own name, and passing it twice raised TypeError here)
+        log.error("watch.notify_failed", notification=event, error=str(exc))
 
 
-def _stage(settings: app.Settings, site: Site, site_file: Path, incident: dict[str, Any], log: Any) -> str | None:
+def _stage(
+    settings: app.Settings, site: Site, site_file: Path, incident: dict[str, Any], log: FilteringBoundLogger
+) -> str | None:
     """A failover held at its first gate, with ``detected_at`` the outage's start; never a second one while
     a failover of the site is held or running (that one is the staged run)."""
     journal = app.open_journal(settings, site)
@@ -175,7 +184,7 @@ def _stage(settings: app.Settings, site: Site, site_file: Path, incident: dict[s
     return outcome.run_id
 
 
-def _live_or_held_failover(journal: Any, site: str, detected_at: str) -> RunRecord | None:
+def _live_or_held_failover(journal: Journal, site: str, detected_at: str) -> RunRecord | None:
     for run in journal.list_runs(limit=20, site=site):
         if run.kind != "failover":
             continue
@@ -186,7 +195,7 @@ def _live_or_held_failover(journal: Any, site: str, detected_at: str) -> RunReco
     return None
 
 
-def _alive(journal: Any, run: RunRecord) -> bool:
+def _alive(journal: Journal, run: RunRecord) -> bool:
     with contextlib.suppress(Exception):
         lock = journal.current_lock(run.site)
         if lock is not None and lock.holder.run_id == run.run_id:
