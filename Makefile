@@ -9,6 +9,9 @@ ORCH := $(BIN)/orchestrator
 SITE ?=
 ARGS ?=
 PYTEST_ARGS ?=
+# `make test` runs on this many pytest-xdist workers: most of a test's time is spent waiting on the processes it
+# starts (the CLI, sshd, moto, the sandbox), so more workers than cores pays; PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 4
 
 .PHONY: install system-deps test lint typecheck format failover failback drill readiness sandbox-up sandbox-down \
         bench chaos preview up site-file clean
@@ -26,7 +29,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 test: install system-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
