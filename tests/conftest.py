@@ -1,10 +1,10 @@
 """Shared fixtures. Real parts live in tests/fixtures/: a moto server (aws.py), a real OpenSSH sshd
 (ssh.py); time is a FakeClock (clock fixture below).
 
-`make test` runs the suite on several pytest-xdist workers (``--dist loadgroup``). Each worker is its own
-process with its own session fixtures (moto server, sshd, tmp dirs under its own basetemp, lock scope): what a
-test starts is unique to its worker. Tests that share an expensive module- or session-scoped fixture (an
-embedded site, ~17 s to build) are kept on one worker (``_group_tests_sharing_a_site``), so it is built once.
+`make test PYTEST_WORKERS=N` runs the suite on N pytest-xdist workers (``--dist loadscope``: a module's tests
+stay on one worker, so a module-scoped embedded site is built once). Each worker is its own process with its own
+session fixtures (moto server, sshd, tmp dirs under its own basetemp, lock scope from its pid): what a test
+starts is unique to its worker.
 """
 
 import os
@@ -48,35 +48,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--chaos-full", action="store_true", default=False,
                      help="run the chaos tests (tests/chaos/) with their full trial counts (make chaos)")
-
-
-#: session fixtures that cost a whole embedded site: every test using one runs on the same xdist worker
-_SHARED_SESSION_SITES = ("chaos_site",)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``: an xdist group per shared site (tryfirst: xdist reads the marks after)."""
-    for item in items:
-        group = _shared_fixture_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
-def _shared_fixture_group(item: pytest.Item) -> str | None:
-    """The group of a test using a shared session site or a module-scoped fixture (its module), else None."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return None
-    names = set(item.fixturenames) if hasattr(item, "fixturenames") else set()
-    shared = [name for name in _SHARED_SESSION_SITES if name in names]
-    if shared:
-        return f"session-{shared[0]}"
-    for name in names:
-        definitions = info.name2fixturedefs.get(name) or ()
-        if definitions and definitions[-1].scope == "module":
-            return f"module-{item.nodeid.split('::', 1)[0]}"
-    return None
 
 
 @pytest.fixture
