@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import FrameType
@@ -45,7 +45,7 @@ from orchestrator.publisher import (
     Publisher,
     deliver_in_bound,
 )
-from orchestrator.report import build_report, write_report
+from orchestrator.report import Report, build, to_json, write_report
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
 from orchestrator.site_resources import lock_resources
@@ -287,7 +287,7 @@ def _resume_succeeded(settings: Settings, journal: Journal, run: RunRecord) -> t
     the resume succeeds, so a script that resumes after a crash is safe to run twice."""
     folder: Path | None = settings.reports / run.run_id
     if not _report_written(settings.reports / run.run_id):
-        report = build_report(journal, run.run_id)
+        report = build(journal, run.run_id)
         folder = _report_and_evidence(settings, journal, report)
         if run.kind == "drill":
             _record_drill(journal, report)
@@ -545,9 +545,9 @@ def _execute(
             finally:
                 engine.close()
                 lost = _note_lost_journal(journal, run_id)
-                report = build_report(journal, run_id)
+                report = build(journal, run_id)
                 folder = _report_and_evidence(settings, journal, report)
-        if report["kind"] == "drill":
+        if report.kind == "drill":
             _record_drill(journal, report)
         if lost is not None:
             outcome = Outcome(run_id, outcome.status, f"{lost}{_rescue(journal, run_id)}")
@@ -582,22 +582,23 @@ def _rescue(journal: Journal, run_id: str) -> str:
     return f"{saved}; resume with `orchestrator resume {run_id}`"
 
 
-def _report_and_evidence(settings: Settings, journal: Journal, report: dict) -> Path | None:
+def _report_and_evidence(settings: Settings, journal: Journal, report: Report) -> Path | None:
     """The run's findings into its report, the report written, then its evidence pack (contract 1.2)."""
-    evidence_run.add_findings(settings.state_dir, journal, report, settings.clock)
-    folder = _write_report(report, settings.reports)
-    evidence_run.write(settings.reports, settings.state_dir, journal, report, settings.clock)
+    as_json = to_json(report)  # the evidence pack reads the report as report.json holds it
+    evidence_run.add_findings(settings.state_dir, journal, as_json, settings.clock)
+    folder = _write_report(replace(report, findings=as_json.get("findings")), settings.reports)
+    evidence_run.write(settings.reports, settings.state_dir, journal, as_json, settings.clock)
     return folder
 
 
-def _write_report(report: dict, reports: Path) -> Path | None:
+def _write_report(report: Report, reports: Path) -> Path | None:
     """Write the report files; a report that cannot be written is a warning (the run's outcome stands)."""
     try:
         return write_report(report, reports)
     except OSError as exc:
         structlog.get_logger("orchestrator").warning(
             "report_not_written",
-            run_id=report.get("run_id"),
+            run_id=report.run_id,
             report_dir=str(reports),
             error=f"{exc.__class__.__name__}: {exc.strerror or exc}",
             hint="the run is in the journal; `orchestrator status RUN_ID --json` shows it",
@@ -605,26 +606,11 @@ def _write_report(report: dict, reports: Path) -> Path | None:
         return None
 
 
-def _record_drill(journal: Journal, report: dict[str, object]) -> None:
-    keys = (
-        "run_id",
-        "site",
-        "status",
-        "started_at",
-        "finished_at",
-        "rto_seconds",
-        "rto_objective_seconds",
-        "rpo_seconds",
-        "rpo_objective_seconds",
-        "rto_met",
-        "rpo_met",
-        "data_restored_seconds",
-        "restore_bytes_per_second",  # what readiness predicts the critical restore time from
-    )
-    # each step's duration: what `drills` tabulates and the ETA of later runs is learned from
-    rto_phase = journal.get_run(str(report["run_id"])).runbook.get("rto_phase")
-    steps = history.drill_steps(report, rto_phase)
-    journal.record_drill({**{k: report.get(k) for k in keys}, "steps": steps})
+def _record_drill(journal: Journal, report: Report) -> None:
+    """The drill's entry in the drill history: its RTO and RPO, and each step's duration (what `drills`
+    tabulates and the ETA of later runs is learned from)."""
+    rto_phase = journal.get_run(report.run_id).runbook.get("rto_phase")
+    journal.record_drill(history.entry_json(history.drill_entry(report, rto_phase)))
 
 
 @contextmanager
@@ -762,7 +748,7 @@ def stand_down(
                 outcome = engine.stand_down(run_id)
             finally:
                 engine.close()
-                folder = _report_and_evidence(settings, journal, build_report(journal, run_id))
+                folder = _report_and_evidence(settings, journal, build(journal, run_id))
         return outcome, folder
     finally:
         logs.close_audit(run_id)

@@ -219,6 +219,7 @@ class Engine:
             return execution.start(record, approvals, approve_all, when)
         finally:
             beat_stop.set()
+            execution.runner.resources.close()  # the run's own resources (restore transfers) end with it
 
     def _lock_for(self, record: RunRecord) -> tuple[Holder, LockInfo | None]:
         """The site lock for ``record``: the one :meth:`create` took for it, else taken now (a resume);

@@ -31,7 +31,9 @@ pytestmark = pytest.mark.integration
 
 STATUS_BUCKET = "cc-dr-west-status"
 PAGE_KEY = "status/index.html"
-HOOKS = "tests.support.steps,tests.support.killpoints"
+#: the console program with the test hooks of tests/support/killpoints.py loaded first (they read their
+#: ORCHESTRATOR_TEST_* variables when imported); the test step kinds come from the suite's entry points
+HOOKED = "import sys, tests.support.killpoints; from orchestrator.cli import main; main(sys.argv[1:])"
 
 RUNBOOK = """
 name: failover
@@ -88,8 +90,14 @@ def _runbook(tmp_path: Path, last: str = "builtin.marker", kind: str = "failover
 
 
 def _failover(tmp_path: Path, site_file: Path, book: Path, **env: str):
-    return orchestrator("failover", "--site", str(site_file), "--runbook", str(book), "--yes",
-                        state_dir=tmp_path / "state", env={"ORCHESTRATOR_STEP_MODULES": HOOKS, **env})
+    return _hooked("failover", "--site", str(site_file), "--runbook", str(book), "--yes",
+                   state_dir=tmp_path / "state", env=env)
+
+
+def _hooked(*args: str, state_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The console program as ``orchestrator`` runs it, with the test hooks loaded."""
+    return subprocess.run([sys.executable, "-c", HOOKED, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir), **(env or {})}, cwd=REPO)
 
 
 def _only_run(tmp_path: Path) -> str:
@@ -147,8 +155,7 @@ def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site
     before = received_notifications(moto_site)
     assert f"{run_id}:finished" not in _ids(before)
 
-    resumed = orchestrator("resume", run_id, state_dir=tmp_path / "state",
-                           env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    resumed = _hooked("resume", run_id, state_dir=tmp_path / "state")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = received_notifications(moto_site)
     assert _ids(before + after)[f"{run_id}:finished"] == 1
@@ -480,8 +487,8 @@ def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto
     site_file = _site_file(tmp_path, moto_site)
     s3 = boto3.client("s3", region_name=REGION)
     s3.delete_bucket(Bucket=STATUS_BUCKET)
-    failback = orchestrator("failback", "--site", str(site_file), "--runbook", str(_runbook(tmp_path, kind="failback")),
-                            "--yes", state_dir=tmp_path / "state", env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    failback = _hooked("failback", "--site", str(site_file), "--runbook", str(_runbook(tmp_path, kind="failback")),
+                       "--yes", state_dir=tmp_path / "state")
     assert failback.returncode == 0, failback.stderr[-2000:]
     back = _only_run(tmp_path)
     journal = SqliteJournal(tmp_path / "state")
@@ -490,8 +497,8 @@ def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto
 
     s3.create_bucket(Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     other = tmp_path / ("state" if machines == 1 else "machine-b")
-    failover = orchestrator("failover", "--site", str(site_file), "--runbook", str(_runbook(tmp_path)), "--yes",
-                            state_dir=other, env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    failover = _hooked("failover", "--site", str(site_file), "--runbook", str(_runbook(tmp_path)), "--yes",
+                       state_dir=other)
     assert failover.returncode == 0, failover.stderr[-2000:]
     journal = SqliteJournal(other)
     [over] = [r.run_id for r in journal.list_runs() if r.run_id != back]
