@@ -9,6 +9,10 @@ ORCH := $(BIN)/orchestrator
 SITE ?=
 ARGS ?=
 PYTEST_ARGS ?=
+# `make test PYTEST_WORKERS=N` runs on N pytest-xdist workers, a module's tests on one worker (its module-scoped
+# embedded site built once). 0 (the default) runs in one process: on a loaded 2-core machine 4 workers pushed
+# timing-bound tests (CLI timeouts, "within N s" bounds) past their limits.
+PYTEST_WORKERS ?= 0
 
 .PHONY: install system-deps test lint typecheck format failover failback drill readiness sandbox-up sandbox-down \
         bench chaos preview up site-file clean
@@ -26,7 +30,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 test: install system-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

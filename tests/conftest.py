@@ -1,5 +1,11 @@
 """Shared fixtures. Real parts live in tests/fixtures/: a moto server (aws.py), a real OpenSSH sshd
-(ssh.py); time is a FakeClock (clock fixture below)."""
+(ssh.py); time is a FakeClock (clock fixture below).
+
+`make test PYTEST_WORKERS=N` runs the suite on N pytest-xdist workers (``--dist loadscope``: a module's tests
+stay on one worker, so a module-scoped embedded site is built once). Each worker is its own process with its own
+session fixtures (moto server, sshd, tmp dirs under its own basetemp, lock scope from its pid): what a test
+starts is unique to its worker.
+"""
 
 import os
 import signal

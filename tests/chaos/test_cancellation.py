@@ -46,6 +46,22 @@ def wait_event(proc: subprocess.Popen, state_dir: Path, event: str, step: str | 
     raise AssertionError(f"no {event} for {step} (exit {proc.poll()}): {stderr}")
 
 
+def wait_blocked_in_list_sas(appliance_dir: Path, timeout: float = 90) -> None:
+    """Until the appliance runs `swanctl --list-sas` (preflight is then blocked in it: the fake hangs)."""
+    program = str(appliance_dir / "swanctl").encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+            except OSError:
+                continue
+            if program in argv and b"--list-sas" in argv:
+                return
+        time.sleep(0.05)
+    raise AssertionError("preflight never ran `swanctl --list-sas` on the appliance")
+
+
 def sigterm_and_time(proc: subprocess.Popen) -> float:
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -77,7 +93,7 @@ def test_sigterm_with_a_hanging_appliance_exits_130_within_seconds(chaos_site, w
     try:
         proc = spawn(chaos_site.env, state, "failover", "--site", str(chaos_site.site_file), "--yes")
         wait_event(proc, state, "step_started", "preflight")
-        time.sleep(2.0)  # preflight is now blocked in `swanctl --list-sas` on the appliance
+        wait_blocked_in_list_sas(chaos_site.appliance_dir)
         took = sigterm_and_time(proc)
     finally:
         fake_swanctl.configure(chaos_site.appliance_dir, mode="normal")
