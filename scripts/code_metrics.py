@@ -1,6 +1,7 @@
 """Size and typing figures of the shipped package, for before/after comparisons of a refactoring.
 
 Usage: python scripts/code_metrics.py [PACKAGE_DIR]   (default: orchestrator/)
+       python scripts/code_metrics.py --trace   (layer crossings of one failover: scripts/trace_layers.py)
 
 Counts, with the standard library's ``ast`` only:
 - the largest class (lines, methods);
@@ -42,6 +43,11 @@ def _signature_any(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 
 def main() -> int:
+    if "--trace" in sys.argv[1:]:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import trace_layers
+
+        return trace_layers.main()
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "orchestrator")
     classes: list[tuple[int, int, str]] = []
     lengths: list[int] = []
