@@ -8,6 +8,7 @@ Exit codes (contract): 0 success · 1 the run failed · 2 invalid input · 3 loc
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -23,7 +24,7 @@ from rich.console import Console
 from orchestrator import logs
 from orchestrator.durations import format_duration, parse_duration
 from orchestrator.engine import Approver, GateRequest
-from orchestrator.engine.gates import Answer, DecisionSession
+from orchestrator.engine.gates import Answer, DeadlineSession, DecisionSession
 from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
 from orchestrator.inputs import file_kind
 from orchestrator.model import RunStatus
@@ -798,25 +799,10 @@ def _approver(
         if wait is not None:
             click.echo(_gate_text(request), err=True)
             click.echo(f"waiting up to {format_duration(wait)} for a decision: {hint}", err=True)
-            return _WaitSession(settings.clock, wait)
+            return DeadlineSession(settings.clock, wait, functools.partial(click.echo, err=True))
         return None
 
     return ask
-
-
-class _WaitSession:
-    """``--wait``: no terminal; the decision comes with ``approve``/``deny`` (read by the gate) until the
-    deadline, on the run's clock."""
-
-    def __init__(self, clock: Any, seconds: float) -> None:
-        self.clock = clock
-        self.deadline = clock.monotonic() + seconds
-
-    def poll(self) -> Answer:
-        return Answer.NONE if self.clock.monotonic() >= self.deadline else Answer.WAIT
-
-    def close(self, outcome: str) -> None:
-        click.echo(outcome, err=True)
 
 
 class _PromptSession:

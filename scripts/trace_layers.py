@@ -16,6 +16,10 @@ code is written:
   stack (``contextlib`` resuming a generator of app.py is app.py calling itself); module and class bodies
   (imports) are not calls.
 
+Two failovers are traced: ``--yes`` (no gate asks), and ``--wait 10m`` without a terminal, approved by
+``orchestrator approve RUN_ID`` from another process once ``status`` shows the run waiting at its gate (the
+gate's question and wait go through the approver the CLI handed down).
+
 Figures: **entries** = calls into the use-case layer from outside it (the CLI, a lower layer, another
 thread's bottom); **climbs** = calls from a layer into a higher one (lower -> use case or CLI, use case ->
 CLI): callbacks such as an approver, an observer factory or an ETA source. Both are counted per call and
@@ -116,27 +120,42 @@ def _sandbox_env(stdout: str) -> dict[str, str]:
     return env
 
 
-def _traced_failover(site_file: str) -> tuple[LayerTrace, int, float]:
+def _approve_when_waiting(env: dict[str, str], stop: threading.Event) -> None:
+    """From another process: approve the run once ``status`` shows it waiting at its gate."""
+    import json
+
+    while not stop.wait(0.5):
+        runs = json.loads(_orchestrator("status", "--json", env=env))["runs"]
+        if runs and runs[0].get("waiting_for") and runs[0]["status"] == "running":
+            _orchestrator("approve", runs[0]["run_id"], env=env)
+            return
+
+
+def _traced_failover(args: list[str], env: dict[str, str] | None = None) -> tuple[LayerTrace, int, float]:
     import orchestrator
     from orchestrator import cli
 
     trace = LayerTrace(Path(orchestrator.__file__).resolve().parent)
     code = 0
+    stop = threading.Event()
+    if env is not None:  # started before the profile is set: its own frames are not traced
+        threading.Thread(target=_approve_when_waiting, args=(env, stop), daemon=True).start()
     started = time.monotonic()
     threading.setprofile(trace.hook)
     sys.setprofile(trace.hook)
     try:
-        cli.main(["failover", "--site", site_file, "--yes"])
+        cli.main(["failover", *args])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
+        stop.set()
     return trace, code, time.monotonic() - started
 
 
-def _print(trace: LayerTrace, code: int, seconds: float, source: str) -> None:
-    print(f"trace of one failover (exit {code}, {seconds:.1f} s) through {source}")
+def _print(trace: LayerTrace, code: int, seconds: float, what: str) -> None:
+    print(f"trace of {what} (exit {code}, {seconds:.1f} s)")
     for title, counts in (("entries into the use-case layer", trace.entries), ("climbs", trace.climbs)):
         print(f"{title}: {sum(counts.values())} call(s), {len(counts)} edge(s)")
         for edge, count in counts.most_common():
@@ -160,8 +179,12 @@ def main() -> int:
             os.environ.pop(key, None)
         import orchestrator
 
-        trace, code, seconds = _traced_failover(site_file.group(1))
-        _print(trace, code, seconds, str(Path(orchestrator.__file__).resolve().parent))
+        print(f"code traced: {Path(orchestrator.__file__).resolve().parent}")
+        site = site_file.group(1)
+        _print(*_traced_failover(["--site", site, "--yes"]), "failover --yes")
+        env = {**env, **exports}
+        _print(*_traced_failover(["--site", site, "--wait", "10m"], env), "failover --wait 10m, approved from "
+               "another process")
     finally:
         _orchestrator("sandbox", "down", env=env)
     return 0
