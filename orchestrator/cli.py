@@ -33,7 +33,6 @@ from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.settings import Settings, state_dir_from_env
 from orchestrator.usecases import Orchestrator, ResumeRequest, RunRequest, RunResult
 from orchestrator.usecases.plan import runbook_file
-from orchestrator.usecases.queries import where
 
 if TYPE_CHECKING:
     from orchestrator.readiness import Readiness
@@ -328,14 +327,14 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
     result = Orchestrator(settings).status(run_id, last, site_file)
     _tell_delivered(result)
     if not result.journal_found:  # nothing recorded here: say where we looked (status only reads)
-        click.echo(json.dumps({"runs": []}, indent=2) if as_json else f"no runs yet in {where(settings)}")
+        click.echo(json.dumps({"runs": []}, indent=2) if as_json else f"no runs yet in {settings.where()}")
         return
     data = {"runs": [r.to_dict() for r in result.runs]}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
     if not result.runs:
-        click.echo(f"no runs yet in {where(settings)}" if result.table_site is None
+        click.echo(f"no runs yet in {settings.where()}" if result.table_site is None
                    else f"no runs yet in the state table of site {result.table_site}")
     for run in data["runs"]:
         click.echo(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 
@@ -81,7 +82,7 @@ def _rescue(journal: Journal, run_id: str) -> str:
     return f"{saved}; resume with `orchestrator resume {run_id}`"
 
 
-def report_and_evidence(settings: Settings, journal: Journal, report: dict) -> Path | None:  # type: ignore[type-arg]
+def report_and_evidence(settings: Settings, journal: Journal, report: dict[str, Any]) -> Path | None:
     """The run's findings into its report, the report written, then its evidence pack (contract 1.2)."""
     evidence_run.add_findings(settings.state_dir, journal, report, settings.clock)
     folder = write_report_files(report, settings.reports)

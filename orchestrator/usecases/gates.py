@@ -19,12 +19,11 @@ from orchestrator.runbook import runbook_from_dict
 from orchestrator.settings import Settings
 from orchestrator.site import load_site
 from orchestrator.usecases import execute as ex
-from orchestrator.usecases.plan import check_directories
 from orchestrator.usecases.records import DecisionResult, RunResult
 from orchestrator.usecases.resume import recorded_run
 from orchestrator.usecases.runs import ObserverFactory, _no_display
 from orchestrator.usecases.session import open_journal
-from orchestrator.usecases.wiring import build_engine, status_page_of
+from orchestrator.usecases.wiring import Wiring
 
 #: statuses of a run that has ended for good: no gate of it waits for a decision any more
 FINISHED = (RunStatus.SUCCEEDED, RunStatus.ROLLED_BACK, RunStatus.STOOD_DOWN)
@@ -147,7 +146,7 @@ class GateUseCases:
         """Undo a held, interrupted or failed failover that has not passed a gate: each step's compensation in
         reverse (tunnels down, seats back to warm, the announcement removed, traffic distribution as read
         before), the restored data kept. A run past its gate is invalid input (exit 2): fail back instead."""
-        check_directories(self.settings)
+        self.settings.check_directories()
         found = recorded_run(self.settings, run_id, site_file, ())  # no change is allowed here
         journal, run = found.journal, found.run
         try:
@@ -158,9 +157,10 @@ class GateUseCases:
         if run.status == RunStatus.STOOD_DOWN:
             journal.close()
             outcome = Outcome(run_id, RunStatus.STOOD_DOWN, "already stood down")
-            return RunResult(outcome, self.settings.reports / run_id, *status_page_of(self.settings, run_id, site_file))
+            page = Wiring(self.settings).status_page_of(run_id, site_file)
+            return RunResult(outcome, self.settings.reports / run_id, *page)
         book = runbook_from_dict(run.runbook)
-        engine = build_engine(self.settings, journal, found.site, _nobody, display(book), book)
+        engine = Wiring(self.settings).build_engine(journal, found.site, _nobody, display(book), book)
         logs.open_audit(run_id, self.settings.audit_file(run_id))
         try:
             with ex.signals_cancel(engine):
@@ -172,7 +172,7 @@ class GateUseCases:
         finally:
             logs.close_audit(run_id)
             journal.close()
-        return RunResult(outcome, folder, *status_page_of(self.settings, run_id, site_file))
+        return RunResult(outcome, folder, *Wiring(self.settings).status_page_of(run_id, site_file))
 
 
 def _check_standable(journal: Journal, run: RunRecord) -> None:

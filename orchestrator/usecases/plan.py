@@ -3,9 +3,7 @@ the steps see. ``prepare`` is the one opening of a real run and of a dry run."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import tempfile
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -15,7 +13,6 @@ import structlog
 from orchestrator.clock import Clock
 from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
 from orchestrator.runbook import Runbook, load_runbook
-from orchestrator.settings import Settings
 from orchestrator.site import Site, load_site
 from orchestrator.steps.base import RunOptions
 from orchestrator.usecases.records import RunPlan, RunRequest
@@ -104,21 +101,3 @@ def refuse_unmatched_critical(plan: RunPlan, clock: Clock) -> None:
     if refusal is not None:
         raise NotReady(f"{plan.request.site_file}: {refusal}; the {book.kind or 'run'} was not started and nothing "
                        "was changed (correct backup.critical, then check with `orchestrator readiness`)")
-
-
-def check_directories(settings: Settings) -> None:
-    """The state and report directories exist (or are created) and can be written, before any change."""
-    _writable_directory(settings.state_dir, "state directory")
-    _writable_directory(settings.reports, "report directory")
-
-
-def _writable_directory(folder: Path, what: str) -> None:
-    if folder.exists() and not folder.is_dir():
-        raise InvalidInput(f"cannot use it as the {what}: not a directory", source=str(folder))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write in it as the {what}: {exc.strerror or exc}", source=str(folder)) from None

@@ -13,6 +13,7 @@ from orchestrator.errors import InvalidInput
 from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunRecord, StepRecord
+from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
 from orchestrator.settings import Settings
 from orchestrator.site import Site, load_site
@@ -26,8 +27,8 @@ from orchestrator.usecases.records import (
     StepView,
     WorkerResult,
 )
-from orchestrator.usecases.session import has_local_journal, services_of, session
-from orchestrator.usecases.wiring import deliver_pending
+from orchestrator.usecases.session import services_of, session
+from orchestrator.usecases.wiring import Wiring
 
 if TYPE_CHECKING:
     from orchestrator.backup.worker import WorkerOptions
@@ -83,9 +84,9 @@ class QueryUseCases:
         run with a live orchestrator delivers its own). Creates nothing where there is no journal."""
         site = self._site(site_file)
         table_site = site.site if site is not None and site.state is not None else None
-        if table_site is None and not has_local_journal(self.settings):
+        if table_site is None and not SqliteJournal.exists_in(self.settings.state_dir):
             if run_id:
-                raise InvalidInput(f"no run {run_id!r}: there is no journal in {where(self.settings)}",
+                raise InvalidInput(f"no run {run_id!r}: there is no journal in {self.settings.where()}",
                                    source="status")
             return StatusResult((), self.settings.state_dir, None, (), journal_found=False)
         with session(self.settings, site) as opened:
@@ -100,7 +101,7 @@ class QueryUseCases:
         for run in runs:
             if run.status == RunStatus.RUNNING and not run_orphaned(journal, run):
                 continue
-            done = deliver_pending(self.settings, journal, run, site)
+            done = Wiring(self.settings).deliver_pending(journal, run, site)
             if done is not None:
                 yield PendingDelivery(run.run_id, done)
 
@@ -196,9 +197,3 @@ class QueryUseCases:
         from orchestrator import watcher
 
         return watcher.watch_round(self.settings, site_file, stage)
-
-
-def where(settings: Settings) -> str:
-    """The state dir a command read, and how to name another one."""
-    return (f"the state dir {settings.state_dir.resolve()} (another one: --state-dir DIR or "
-            "ORCHESTRATOR_STATE_DIR)")

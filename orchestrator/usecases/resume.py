@@ -9,7 +9,7 @@ from pathlib import Path
 import structlog
 
 from orchestrator import site_change
-from orchestrator.clock import iso
+from orchestrator.clock import Clock, iso
 from orchestrator.errors import InvalidInput
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import Holder, RunNotFound, RunRecord
@@ -63,25 +63,25 @@ def recorded_run(settings: Settings, run_id: str, site_file: Path | None, allowe
     return RecordedRun(journal, run, given, tuple(changes))
 
 
-def record_site_change_locked(settings: Settings, found: RecordedRun, site_file: Path) -> None:
+def record_site_change_locked(clock: Clock, found: RecordedRun, site_file: Path) -> None:
     """``record_site_change`` for a run that will not run (it already succeeded), under its lock all the
     same: refused (exit 3) while a live run holds the site or its resources, it records nothing."""
     run = found.run
     holder = Holder.me(run.run_id)
-    found.journal.acquire_lock(run.site, holder, settings.clock.now(), resources=lock_resources(found.site))
+    found.journal.acquire_lock(run.site, holder, clock.now(), resources=lock_resources(found.site))
     try:
-        record_site_change(settings, found, site_file)
+        record_site_change(clock, found, site_file)
     finally:
         found.journal.release_lock(run.site, holder)
 
 
-def record_site_change(settings: Settings, found: RecordedRun, site_file: Path) -> None:
+def record_site_change(clock: Clock, found: RecordedRun, site_file: Path) -> None:
     """Journal the allowed changes (an event in the run's timeline and report) and make the new site
     the run's own, so a later resume compares against it."""
     run, journal = found.run, found.journal
     journal.add_event(
         run.run_id,
-        iso(settings.clock.now()) or "",
+        iso(clock.now()) or "",
         EventName.SITE_CHANGED.value,
         None,
         {

@@ -26,7 +26,7 @@ from orchestrator.usecases import plan as planning
 from orchestrator.usecases.records import DryRunResult, ResumeRequest, RunPlan, RunRequest, RunResult
 from orchestrator.usecases.resume import RecordedRun, record_site_change, record_site_change_locked, recorded_run
 from orchestrator.usecases.session import open_journal, services_of
-from orchestrator.usecases.wiring import build_engine, deliver_pending, status_page_of
+from orchestrator.usecases.wiring import Wiring
 
 #: what the CLI gives a run to build its live display from its runbook (None: no display)
 ObserverFactory = Callable[[Runbook], "Observer | None"]
@@ -56,7 +56,7 @@ class RunUseCases:
     def start(self, request: RunRequest, approver: Approver, display: ObserverFactory = _no_display) -> RunResult:
         """Validate inputs, record a new run, execute it, write its report."""
         plan = self.prepare(request)
-        planning.check_directories(self.settings)
+        self.settings.check_directories()
         run_id = planning.new_run_id(request.kind, self.settings.clock)
         # the audit log first: what the checks before the run's creation retry is in it too (every retry visible)
         audit = self.settings.audit_file(run_id)
@@ -96,7 +96,7 @@ class RunUseCases:
                 site_change.JOURNAL_KEY: site_change.journaled(site),
             },
         )
-        engine = build_engine(self.settings, journal, site, approver, display(plan.book), plan.book)
+        engine = Wiring(self.settings).build_engine(journal, site, approver, display(plan.book), plan.book)
         engine.create(run, plan.book)  # takes the site lock first: a command refused by it (exit 3) records nothing
         if plan.left_out:  # a steps_left_out event in the run's timeline (report.json/md) naming each step and key
             journal.add_event(run_id, now, EventName.STEPS_LEFT_OUT.value, None,
@@ -107,19 +107,19 @@ class RunUseCases:
 
     def _result(self, ended: tuple[Outcome, Path | None], site_file: Path | None) -> RunResult:
         outcome, folder = ended
-        page, link = status_page_of(self.settings, outcome.run_id, site_file)
+        page, link = Wiring(self.settings).status_page_of(outcome.run_id, site_file)
         return RunResult(outcome, folder, page, link)
 
     def resume(self, request: ResumeRequest, approver: Approver, display: ObserverFactory = _no_display) -> RunResult:
         """Continue a run from where it stopped, with the runbook and the site recorded at its start
         (a site file given must match that site; see orchestrator.site_change)."""
-        planning.check_directories(self.settings)
+        self.settings.check_directories()
         found = recorded_run(self.settings, request.run_id, request.site_file, request.allow_site_changes)
         if found.run.status == RunStatus.SUCCEEDED:
             try:
                 if found.changes and request.site_file is not None:
-                    record_site_change_locked(self.settings, found, request.site_file)
-                deliver_pending(self.settings, found.journal, found.run, found.site)
+                    record_site_change_locked(self.settings.clock, found, request.site_file)
+                Wiring(self.settings).deliver_pending(found.journal, found.run, found.site)
                 return self._result(self._resume_succeeded(found.journal, found.run), request.site_file)
             finally:
                 found.journal.close()
@@ -134,7 +134,7 @@ class RunUseCases:
         """The engine of a resumed run, holding its lock (and the allowed site changes journaled under it)."""
         try:
             planning.check_approvals(book, request.approvals, "--approve")
-            engine = build_engine(self.settings, found.journal, found.site, approver, display(book), book)
+            engine = Wiring(self.settings).build_engine(found.journal, found.site, approver, display(book), book)
         except BaseException:
             found.journal.close()
             raise
@@ -143,7 +143,7 @@ class RunUseCases:
             # records nothing, not even the site change it was given
             engine.hold(found.run)
             if found.changes and request.site_file is not None:
-                record_site_change(self.settings, found, request.site_file)
+                record_site_change(self.settings.clock, found, request.site_file)
         except BaseException:
             engine.release_held()
             engine.close()
