@@ -444,7 +444,7 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
 @click.option("--retry-after", type=click.IntRange(0, 43200), default=30, show_default=True,
               help="Seconds before a failed unit is tried again.")
 @click.option("--threads", type=click.IntRange(1, 32), default=4, show_default=True,
-              help="Files of one unit downloaded at once.")
+              help="SFTP downloads at once, shared by the units in hand (a unit of one large file takes one).")
 @click.option("--max-units", type=click.IntRange(1), default=None, help="Stop after this many units.")
 @common_options
 @click.pass_context

@@ -33,12 +33,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from orchestrator.clock import iso, parse_iso
 from orchestrator.history import percentile, step_samples
 from orchestrator.journal.records import StepRecord
 from orchestrator.model import StepStatus
+from orchestrator.report.model import DrillEntry
 from orchestrator.runbook import Runbook, Step
 
 #: how many of the latest drills the per-step durations come from
@@ -136,10 +136,10 @@ class StepHistory:
     drills: int
 
     @classmethod
-    def from_drills(cls, entries: Iterable[Mapping[str, Any]], last: int = DEFAULT_DRILLS) -> StepHistory:
-        """From drill history entries, newest first (``DrillHistory.drills``): the last ``last`` that carry
-        per-step durations (older entries have none and are skipped)."""
-        timed = [e for e in entries if e.get("steps")][:last]
+    def from_drills(cls, entries: Iterable[DrillEntry], last: int = DEFAULT_DRILLS) -> StepHistory:
+        """From drill history entries, newest first (``DrillHistory.drills`` read by ``history.entry_of``):
+        the last ``last`` that carry per-step durations (older entries have none and are skipped)."""
+        timed = [e for e in entries if e.steps][:last]
         return cls(step_samples(timed), len(timed))
 
     def lookup(self, step_id: str, kind: str | None) -> list[float]:

@@ -20,9 +20,10 @@ from typing import Any
 from orchestrator.clock import parse_iso
 from orchestrator.durations import format_duration
 from orchestrator.model import RunStatus
+from orchestrator.report.model import DrillEntry, DrillStep, Report, StepReport
 
 
-def trend_rows(entries: list[dict]) -> list[dict]:
+def trend_rows(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Oldest first, with a pass/fail verdict against the objectives."""
     rows = []
     for entry in sorted(entries, key=lambda e: e.get("finished_at") or ""):
@@ -39,24 +40,66 @@ def trend_rows(entries: list[dict]) -> list[dict]:
 RESTORE_FIGURES = ("bytes", "bytes_transferred", "bytes_per_second")
 
 
-def drill_steps(report: Mapping[str, Any], rto_phase: str | None) -> list[dict[str, Any]]:
-    """The ``steps`` of a drill's history entry, from its report (in runbook order)."""
-    start = parse_iso(report.get("started_at"))
-    out = []
-    for step in report.get("steps") or []:
-        entry: dict[str, Any] = {
-            "id": step["id"],
-            "uses": step.get("uses"),
-            "status": step.get("status"),
-            "duration_seconds": step.get("duration_seconds"),
-            "end_seconds": _seconds_after(start, step.get("finished_at")),
-            "needs": list(step.get("needs") or []),
-            "rto": step.get("rto", True) is not False and (rto_phase is None or step.get("phase") == rto_phase),
-        }
-        outputs = step.get("outputs") or {}
-        entry.update({k: outputs[k] for k in RESTORE_FIGURES if isinstance(outputs.get(k), int | float)})
-        out.append(entry)
-    return out
+def drill_entry(report: Report, rto_phase: str | None) -> DrillEntry:
+    """A drill's history entry, from its report: its RTO and RPO against the objectives, and each step's
+    duration (what ``drills`` tabulates and the ETA of later runs is learned from)."""
+    return DrillEntry(
+        run_id=report.run_id, site=report.site, status=report.status, started_at=report.started_at,
+        finished_at=report.finished_at, rto_seconds=report.rto_seconds,
+        rto_objective_seconds=report.rto_objective_seconds, rpo_seconds=report.rpo_seconds,
+        rpo_objective_seconds=report.rpo_objective_seconds, rto_met=report.rto_met, rpo_met=report.rpo_met,
+        data_restored_seconds=report.data_restored_seconds,
+        restore_bytes_per_second=report.restore_bytes_per_second,
+        steps=tuple(_drill_step(step, parse_iso(report.started_at), rto_phase) for step in report.steps),
+    )
+
+
+def _drill_step(step: StepReport, start: datetime | None, rto_phase: str | None) -> DrillStep:
+    return DrillStep(
+        id=step.id, uses=step.uses, status=step.status, duration_seconds=step.duration_seconds,
+        end_seconds=_seconds_after(start, step.finished_at), needs=step.needs,
+        rto=step.rto is not False and (rto_phase is None or step.phase == rto_phase),
+        figures={k: step.outputs[k] for k in RESTORE_FIGURES if isinstance(step.outputs.get(k), int | float)},
+    )
+
+
+def drill_steps(report: Report, rto_phase: str | None) -> list[dict[str, Any]]:
+    """The ``steps`` of a drill's history entry, from its report (in runbook order), as the journal keeps them."""
+    return [_step_json(step) for step in drill_entry(report, rto_phase).steps]
+
+
+#: the keys of a drill entry in the journal, in order (``steps`` last)
+_ENTRY_KEYS = ("run_id", "site", "status", "started_at", "finished_at", "rto_seconds", "rto_objective_seconds",
+               "rpo_seconds", "rpo_objective_seconds", "rto_met", "rpo_met", "data_restored_seconds",
+               "restore_bytes_per_second")
+
+
+def entry_json(entry: DrillEntry) -> dict[str, Any]:
+    """The entry as ``DrillHistory.record_drill`` keeps it."""
+    return {**{key: getattr(entry, key) for key in _ENTRY_KEYS}, "steps": [_step_json(s) for s in entry.steps]}
+
+
+def _step_json(step: DrillStep) -> dict[str, Any]:
+    return {"id": step.id, "uses": step.uses, "status": step.status, "duration_seconds": step.duration_seconds,
+            "end_seconds": step.end_seconds, "needs": list(step.needs), "rto": step.rto, **step.figures}
+
+
+def entry_of(entry: Mapping[str, Any] | DrillEntry) -> DrillEntry:
+    """A drill history entry as the journal gives it (older ones lack fields, and ``steps``) as a record."""
+    if isinstance(entry, DrillEntry):
+        return entry
+    known = {key: entry.get(key) for key in _ENTRY_KEYS if key != "run_id"}
+    steps = tuple(_step_of(step) for step in entry.get("steps") or [])
+    return DrillEntry(run_id=str(entry.get("run_id") or ""), steps=steps, **known)
+
+
+def _step_of(step: Mapping[str, Any]) -> DrillStep:
+    return DrillStep(
+        id=str(step["id"]), uses=step.get("uses"), status=step.get("status"),
+        duration_seconds=step.get("duration_seconds"), end_seconds=step.get("end_seconds"),
+        needs=tuple(step.get("needs") or ()), rto=bool(step.get("rto", True)),
+        figures={k: step[k] for k in RESTORE_FIGURES if isinstance(step.get(k), int | float)},
+    )
 
 
 def _seconds_after(start: datetime | None, moment: str | None) -> float | None:
@@ -75,15 +118,13 @@ def percentile(values: Iterable[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def step_samples(entries: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
+def step_samples(entries: Iterable[DrillEntry]) -> dict[str, list[float]]:
     """Step id -> the durations of that step in the drills where it succeeded (one per drill), in the
     order the entries are given; steps ordered as first met (give the newest drill first for its order)."""
     samples: dict[str, list[float]] = {}
     for entry in entries:
-        for step in entry.get("steps") or []:
-            duration = step.get("duration_seconds")
-            if step.get("status") == RunStatus.SUCCEEDED and isinstance(duration, int | float):
-                samples.setdefault(step["id"], []).append(float(duration))
+        for step_id, duration in entry.succeeded_durations():
+            samples.setdefault(step_id, []).append(duration)
     return samples
 
 
@@ -101,10 +142,11 @@ class StepStats:
                 "p90_seconds": round(self.p90, 3)}
 
 
-def step_stats(entries: Iterable[Mapping[str, Any]]) -> list[StepStats]:
-    """Per-step p50/p90 over ``entries`` (newest first: the newest drill's step order is kept)."""
+def step_stats(entries: Iterable[Mapping[str, Any] | DrillEntry]) -> list[StepStats]:
+    """Per-step p50/p90 over ``entries`` (newest first: the newest drill's step order is kept); journal
+    entries are read as ``DrillEntry`` records."""
     return [StepStats(step, len(values), percentile(values, 0.5), percentile(values, 0.9))
-            for step, values in step_samples(entries).items()]
+            for step, values in step_samples(entry_of(e) for e in entries).items()]
 
 
 def render_step_table(stats: list[StepStats]) -> str:
@@ -118,7 +160,7 @@ def render_step_table(stats: list[StepStats]) -> str:
     return "\n".join(lines)
 
 
-def render_table(rows: list[dict]) -> str:
+def render_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'finished':<25} {'run':<40} {'status':<12} {'RTO':>9} {'RPO':>9}  verdict"]
     for row in rows:
         lines.append(
@@ -147,7 +189,7 @@ def critical_path(steps: list[Mapping[str, Any]]) -> list[tuple[str, float]]:
     return path[::-1]
 
 
-def draw_trend(rows: list[dict], path: Path) -> Path | None:
+def draw_trend(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """One bar per drill (oldest left, labelled with its finish time): its RTO stacked by the steps on its
     critical path (legend by step; drills recorded without steps in grey), its RTO as a point (red when the
     drill failed) and the RTO objective as a line. The x axis is the drills shown, one slot each."""
@@ -162,7 +204,7 @@ def draw_trend(rows: list[dict], path: Path) -> Path | None:
     return path
 
 
-def trend_figure(rows: list[dict]) -> Any:
+def trend_figure(rows: list[dict[str, Any]]) -> Any:
     """The figure ``draw_trend`` saves (a matplotlib Figure), or None when no drill finished."""
     points = _finished(rows)
     if not points:

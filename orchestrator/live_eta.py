@@ -23,6 +23,7 @@ import structlog
 from orchestrator.clock import Clock
 from orchestrator.engine import Observer
 from orchestrator.eta import DEFAULT_DRILLS, ByteProgress, Eta, StepHistory, estimate
+from orchestrator.history import entry_of
 from orchestrator.journal.protocols import Journal
 from orchestrator.model import EventName
 from orchestrator.runbook import Runbook, runbook_from_dict
@@ -103,7 +104,7 @@ def eta_source(
             if not cached:
                 run = journal.get_run(run_id)
                 cached["book"] = runbook_from_dict(run.runbook)
-                cached["history"] = StepHistory.from_drills(journal.drills(run.site, last), last)
+                cached["history"] = StepHistory.from_drills(map(entry_of, journal.drills(run.site, last)), last)
             book: Runbook = cached["book"]
             records = {r.step_id: r for r in journal.get_steps(run_id)}
             live = progress.live(book) if progress is not None else {}

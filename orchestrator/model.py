@@ -6,7 +6,10 @@ and ``status --json`` keep the contract's exact words while the code names them 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 
 class RunStatus(StrEnum):
@@ -128,3 +131,27 @@ COMPENSATION_STATUS: dict[EventName, StepStatus] = {
     EventName.COMPENSATION_SUCCEEDED: StepStatus.ROLLED_BACK,
     EventName.COMPENSATION_FAILED: StepStatus.ROLLBACK_FAILED,
 }
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One journaled event read back: when, of which step (None: of the run), its name, and its own fields.
+
+    The step id is kept apart from ``fields``, so an event with a field named ``step`` (or ``at``, ``event``)
+    can never pass for another step's event."""
+
+    at: str | None
+    step_id: str | None
+    #: an ``EventName``; a name this version does not know (a newer journal) is kept as its string
+    name: EventName | str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, at: str | None, step_id: str | None, name: str, fields: Mapping[str, Any]) -> EventRecord:
+        """The record of a journal row (the event's name typed when this version knows it)."""
+        known = name in EventName._value2member_map_
+        return cls(at, step_id, EventName(name) if known else name, dict(fields))
+
+    def get(self, key: str) -> Any:
+        """The event's own field ``key`` (None when it has none)."""
+        return self.fields.get(key)

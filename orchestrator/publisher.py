@@ -35,7 +35,7 @@ from orchestrator.journal.records import OutboxEntry
 from orchestrator.logs import Log
 from orchestrator.notifier import BackgroundNotifier, deliver
 from orchestrator.redact import redact_text
-from orchestrator.report import build_report
+from orchestrator.report import Report, build
 from orchestrator.site import Site
 from orchestrator.status_page import build_view, render_page
 from orchestrator.status_page.render import write_page
@@ -176,7 +176,7 @@ class Delivery:
             if not pending:
                 return done
             uploads = [e for e in pending if e.channel == PAGE and self._claim(e)]
-            report = deliver(lambda: build_report(self.journal, run_id), self.log, what="status_page.report")
+            report = deliver(lambda: build(self.journal, run_id), self.log, what="status_page.report")
             eta = deliver(lambda: self.eta(run_id), self.log, what="eta")
             self._publish_page(run_id, report, eta, uploads, done)
             for entry in (e for e in pending if e.channel == SNS):
@@ -203,7 +203,7 @@ class Delivery:
         return taken is True
 
     def _view_at(
-        self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, at: str, live: bool = True
+        self, run_id: str, report: Report | None, eta: Eta | None, at: str, live: bool = True
     ) -> PageView | None:
         """What the run was doing when the milestone was reached (the message may go out later)."""
         moment = parse_iso(at)
@@ -215,7 +215,7 @@ class Delivery:
 
     # ------------------------------------------------------------------ the page
     def _publish_page(
-        self, run_id: str, report: dict[str, Any] | None, eta: Eta | None, uploads: list[OutboxEntry], done: Delivered
+        self, run_id: str, report: Report | None, eta: Eta | None, uploads: list[OutboxEntry], done: Delivered
     ) -> None:
         """The run's own page file (``REPORT_DIR/RUN_ID/status.html``) always; the shared, live page in S3
         (``notify.status_page``) only for the newest run of the site: a run's page never replaces a newer
@@ -275,7 +275,7 @@ class Delivery:
             head = self.services.s3.head(page.bucket, page.key)
             live = ((head or {}).get("Metadata") or {}).get(PAGE_RUN_META, "").split(" ", 1)
             if len(live) == 2 and (live[0], live[1]) > mine:
-                return live[1]
+                return str(live[1])
             metadata = {PAGE_RUN_META: " ".join(mine)}
             if self.services.s3.put_page(page.bucket, page.key, html, metadata=metadata,
                                          replacing=(head or {}).get("ETag"), absent=head is None):

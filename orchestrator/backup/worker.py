@@ -1,6 +1,9 @@
 """``orchestrator restore-worker``: take work units from the site's queue and restore them, verified.
 
-One unit at a time (its files on ``threads`` parallel SFTP downloads, through the same
+Up to ``threads`` SFTP downloads at once: a unit of many small files takes them all, units of one
+large file take one each, so one worker streams up to ``threads`` large files side by side (a WAN flow is
+capped per connection; a worker that held one connection per large file would restore at one flow's rate).
+A unit's files go through the same
 :class:`~orchestrator.backup.pipeline.RestorePipeline` as a run: SHA-256 against SHA256SUMS while
 streaming, small files PUT only once verified, large files as multipart uploads completed only once
 verified and aborted on failure -- an unverified object never sits at a final key). While it works, a
@@ -11,7 +14,8 @@ to the dead-letter queue, and the run fails naming the file) and leaves the mess
 ``retry_after`` seconds. A worker that dies leaves its message to reappear after the visibility timeout:
 the next worker aborts the multipart uploads the dead one left for the unit's files, and starts again.
 
-SIGTERM: the unit in hand is finished (or its try recorded), then the worker exits 0; when idle, at once.
+SIGTERM: the units in hand are finished (or their tries recorded), no other is taken, then the worker exits
+0; when idle, at once.
 """
 
 from __future__ import annotations
@@ -82,22 +86,29 @@ class RestoreWorker:
         #: how the heartbeat waits (injectable: tests drive it without real seconds)
         self.wait = wait or (lambda event, seconds: event.wait(seconds))
         self._manifests: dict[str, dict[str, RemoteFile]] = {}
+        self._manifest_lock = threading.Lock()
+        #: the download slots (``threads``) shared by the units in hand, and those units' threads
+        self.budget = _Slots(options.threads)
+        self.in_hand: set[threading.Thread] = set()
+        #: units taken (for ``max_units``)
+        self.taken = 0
         self._redrive: tuple[Redrive | None] | None = None
 
     # --- the loop -----------------------------------------------------------------------------------
 
     def serve(self) -> WorkerStats:
-        """Take and restore units until SIGTERM (or ``max_units``)."""
+        """Take and restore units until SIGTERM (or ``max_units``), up to ``threads`` downloads at once."""
         self.log.info("worker.started", queue=self.queue.name, worker=self.stats.worker)
         try:
-            while not self.stopping.is_set():
-                if self.options.max_units is not None and self.stats.done + self.stats.failed >= self.options.max_units:
+            while not self.stopping.is_set() and not self._enough_taken():
+                self.budget.wait_free()
+                if self.stopping.is_set():
                     break
-                self.idle = True
+                self.idle = not self.in_hand
                 try:
                     if self.stopping.is_set():
                         break
-                    message = self.queue.receive(wait_seconds=self.options.poll_seconds,
+                    message = self.queue.receive(wait_seconds=self._poll_seconds(),
                                                  visibility_seconds=self.options.visibility_seconds)
                 finally:
                     self.idle = False
@@ -105,9 +116,21 @@ class RestoreWorker:
                     self.handle(message)
         except _Stop:
             pass
+        self._join_in_hand()
         self.log.info("worker.stopped", worker=self.stats.worker, units_done=self.stats.done,
                       units_failed=self.stats.failed, files=self.stats.files, bytes=self.stats.bytes)
         return self.stats
+
+    def _enough_taken(self) -> bool:
+        return self.options.max_units is not None and self.taken >= self.options.max_units
+
+    def _poll_seconds(self) -> int:
+        """A long poll when idle; a short one while units are in hand (their threads may free a slot)."""
+        return self.options.poll_seconds if not self.in_hand else min(1, self.options.poll_seconds)
+
+    def _join_in_hand(self) -> None:
+        for thread in list(self.in_hand):
+            thread.join()
 
     def stop(self) -> None:
         """Finish the unit in hand, then stop (SIGTERM); when idle, stop now."""
@@ -125,6 +148,8 @@ class RestoreWorker:
     # --- one message --------------------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
+        """Take one message: a unit that is not ours goes back to its tries; a unit of ours starts on its
+        own thread once the download slots it needs are free (its heartbeat runs meanwhile)."""
         try:
             unit = WorkUnit.parse(message.body)
             self._check_target(unit)
@@ -134,21 +159,35 @@ class RestoreWorker:
             self.log.error("worker.bad_message", message_id=message.message_id, error=str(exc))
             self._retry_later(message)
             return
+        self.taken += 1
         beat = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=(message, beat), name="worker-heartbeat", daemon=True)
         heart.start()
+        slots = max(1, min(self.options.threads, len(unit.files)))
+        self.budget.take(slots)
+        thread = threading.Thread(target=self._work, args=(unit, message, slots, beat, heart),
+                                  name=f"worker-unit-{unit.unit}", daemon=True)
+        self.in_hand.add(thread)
+        thread.start()
+
+    def _work(self, unit: WorkUnit, message: Message, slots: int, beat: threading.Event,
+              heart: threading.Thread) -> None:
         try:
-            outcome = self._restore(unit, message)
-        finally:
-            beat.set()
-            heart.join()
-        if outcome is None:
             try:
-                self.queue.delete(message)  # only now: every file of the unit is verified at its key
-            except OrchestratorError as exc:  # its receipt expired: it comes back, and is skipped as verified
-                self.log.warning("worker.delete_failed", unit=unit.unit, error=str(exc))
-        else:
-            self._retry_later(message, final_without_redrive=outcome)
+                outcome = self._restore(unit, message, slots)
+            finally:
+                beat.set()
+                heart.join()
+            if outcome is None:
+                try:
+                    self.queue.delete(message)  # only now: every file of the unit is verified at its key
+                except OrchestratorError as exc:  # its receipt expired: it comes back, and is skipped as verified
+                    self.log.warning("worker.delete_failed", unit=unit.unit, error=str(exc))
+            else:
+                self._retry_later(message, final_without_redrive=outcome)
+        finally:
+            self.in_hand.discard(threading.current_thread())
+            self.budget.give(slots)
 
     def _check_target(self, unit: WorkUnit) -> None:
         """A unit restores only into this site's bucket, under its restore prefix (a drill's folder is
@@ -158,7 +197,7 @@ class RestoreWorker:
             raise BadUnit(f"unit {unit.unit} targets s3://{unit.bucket}/{unit.prefix}, outside this site's "
                           f"restore prefix s3://{site.bucket}/{site.prefix}")
 
-    def _restore(self, unit: WorkUnit, message: Message) -> bool | None:
+    def _restore(self, unit: WorkUnit, message: Message, slots: int) -> bool | None:
         """None when every file is verified at its key (done recorded); else whether this failed try was the
         last one and no redrive policy will move the message (then the worker deletes it itself)."""
         started = time.perf_counter()
@@ -171,8 +210,7 @@ class RestoreWorker:
             if message.receive_count > 1:  # a dead worker's multipart uploads for these files: never completed
                 for remote in files:
                     s3.abort_uploads_of(unit.bucket, unit.target.key(unit.snapshot, remote.path))
-            pipeline = RestorePipeline(self.services.backup_source, s3, unit.target, log=log,
-                                       workers=self.options.threads)
+            pipeline = RestorePipeline(self.services.backup_source, s3, unit.target, log=log, workers=slots)
             result = pipeline.run(snapshot, files)
             s3.put_json(unit.bucket, done_key(unit), {
                 "unit": unit.unit, "run_id": unit.run_id, "snapshot": unit.snapshot, "files": len(result.files),
@@ -182,9 +220,10 @@ class RestoreWorker:
             })
         except Exception as exc:  # every failure of a try is recorded; the worker goes on
             return self._failed(unit, message, exc, log)
-        self.stats.done += 1
-        self.stats.files += len(result.files)
-        self.stats.bytes += result.bytes_transferred
+        with self.budget.lock:
+            self.stats.done += 1
+            self.stats.files += len(result.files)
+            self.stats.bytes += result.bytes_transferred
         log.info("worker.unit_done", files=len(result.files), skipped=result.skipped,
                  bytes=result.bytes_transferred, seconds=round(time.perf_counter() - started, 3))
         return None
@@ -192,12 +231,13 @@ class RestoreWorker:
     def _against_sums(self, snapshot: Snapshot, unit: WorkUnit) -> list[RemoteFile]:
         """The unit's files as the provider's SHA256SUMS lists them now (the digests the bytes are checked
         against come from the provider, not from the message); BadUnit when the two disagree."""
-        listed = self._manifests.get(snapshot.name)
-        if listed is None:
-            source = self.services.backup_source
-            listed = {f.path: f for f in source.manifest(snapshot)}
-            # a fleet mostly sees one snapshot at a time; a few kept for runs of different snapshots
-            self._manifests = {**dict(list(self._manifests.items())[-3:]), snapshot.name: listed}
+        with self._manifest_lock:  # units in hand of one snapshot read its SHA256SUMS once
+            listed = self._manifests.get(snapshot.name)
+            if listed is None:
+                source = self.services.backup_source
+                listed = {f.path: f for f in source.manifest(snapshot)}
+                # a fleet mostly sees one snapshot at a time; a few kept for runs of different snapshots
+                self._manifests = {**dict(list(self._manifests.items())[-3:]), snapshot.name: listed}
         out = []
         for remote in unit.files:
             known = listed.get(remote.path)
@@ -221,7 +261,8 @@ class RestoreWorker:
             self.services.s3.put_json(unit.bucket, failed_key(unit), record)
         except OrchestratorError as put_error:
             log.error("worker.record_failed", error=str(put_error))
-        self.stats.failed += 1
+        with self.budget.lock:
+            self.stats.failed += 1
         log.error("worker.unit_failed", attempt=message.receive_count, max_tries=tries, final=final,
                   error=record["error"])
         return final and redrive is None
@@ -248,6 +289,30 @@ class RestoreWorker:
                 self.queue.extend(message, self.options.visibility_seconds)
             except OrchestratorError as exc:
                 self.log.warning("worker.heartbeat_failed", error=str(exc))
+
+
+class _Slots:
+    """A counting budget of download slots: ``take(n)`` blocks until ``n`` are free (never more than all)."""
+
+    def __init__(self, total: int):
+        self.total, self.free = total, total
+        self.lock = threading.Lock()
+        self._changed = threading.Condition(threading.Lock())
+
+    def take(self, count: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self.free >= count)
+            self.free -= count
+
+    def give(self, count: int) -> None:
+        with self._changed:
+            self.free += count
+            self._changed.notify_all()
+
+    def wait_free(self) -> None:
+        """Until at least one slot is free (a new unit could start)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.free >= 1)
 
 
 def _file_of(exc: Exception) -> str | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunRecord, StepRecord
+from orchestrator.model import EventRecord
 
 
 class RunStore(Protocol):
@@ -29,6 +30,7 @@ class EventLog(Protocol):
 
     def add_event(self, run_id: str, at: str, event: str, step_id: str | None, fields: dict[str, Any]) -> None: ...
     def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
+    def event_records(self, run_id: str) -> list[EventRecord]: ...
 
 
 class SiteLock(Protocol):
@@ -80,6 +82,7 @@ class RunReader(Protocol):
     def get_run(self, run_id: str) -> RunRecord: ...
     def get_steps(self, run_id: str) -> list[StepRecord]: ...
     def get_events(self, run_id: str) -> list[dict[str, Any]]: ...
+    def event_records(self, run_id: str) -> list[EventRecord]: ...
 
 
 class Journal(RunStore, EventLog, SiteLock, DrillHistory, Outbox, Protocol):

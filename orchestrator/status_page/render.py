@@ -14,7 +14,7 @@ import jinja2
 from orchestrator.eta import Eta
 from orchestrator.evidence.pack import keep_page_version
 from orchestrator.journal.protocols import Journal
-from orchestrator.report import build_report
+from orchestrator.report import build
 from orchestrator.status_page.view import PageView, build_view
 
 PAGE_FILE = "status.html"
@@ -39,7 +39,7 @@ def render_page(page: PageView) -> str:
 
 def render_run(journal: Journal, run_id: str, eta: Eta | None, now: datetime) -> str:
     """The page of ``run_id`` as the journal has it now."""
-    report = build_report(journal, run_id)
+    report = build(journal, run_id)
     return render_page(build_view(report, journal.get_run(run_id).runbook, eta, now))
 
 

@@ -1,16 +1,18 @@
-"""What the status page shows, computed from a run's report (orchestrator/report.py) and runbook: only words,
+"""What the status page shows, computed from a run's ``Report`` (orchestrator/report/) and runbook: only words,
 times, owners and objectives. Nothing of the site file's hosts, keys, ARNs or step errors is ever read into
 it, so nothing of them can reach the page (a person reading it needs none of it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from orchestrator.clock import parse_iso
 from orchestrator.eta import Eta
-from orchestrator.model import EventName, RunStatus, StepStatus
+from orchestrator.model import EventName, EventRecord, RunStatus, StepStatus
+from orchestrator.report.model import Report, StepReport
 from orchestrator.status_page import phases
 
 NO_ESTIMATE = "No estimate yet — run a drill"
@@ -19,6 +21,9 @@ NO_ESTIMATE = "No estimate yet — run a drill"
 _APPROVAL_WAITS = {EventName.APPROVAL_REQUESTED, EventName.APPROVAL_MISSING, EventName.APPROVAL_REFUSED}
 #: the events that end that wait
 _APPROVAL_ANSWERS = {EventName.APPROVAL_GRANTED, EventName.APPROVAL_RECORDED, EventName.APPROVAL_INTERRUPTED}
+
+#: a runbook's steps by id, as the journal keeps the runbook (what the page reads of each: words, milestone)
+_Spec = Mapping[str, Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,8 @@ class PageView:
 
 
 def build_view(
-    report: dict[str, Any],
-    runbook: dict[str, Any],
+    report: Report,
+    runbook: Mapping[str, Any],
     eta: Eta | None,
     now: datetime,
     *,
@@ -85,20 +90,20 @@ def build_view(
     link sent with this page stops working (``link_expiry_unknown``: signed by temporary credentials of
     unknown end). Every element of the page comes from one page state (``page_state``)."""
     spec = {s["id"]: s for s in runbook.get("steps", [])}
-    steps = report.get("steps", [])
-    kind = str(report.get("kind"))
+    steps, kind = report.steps, report.kind
     state = page_state(report, live)
     look = phases.PAGE_STATES[state]
-    started = parse_iso(report.get("started_at"))
+    started = parse_iso(report.started_at)
     stopped_at = _stopped_at(report, state)
     elapsed = plain_duration(((stopped_at or now) - started).total_seconds()) if started else "—"
     phase = phases.headline(state, kind, _running_phase(steps, spec) if state == phases.RUNNING else None,
                             _failed_words(steps, spec))
-    gate = _waiting_gate(report.get("timeline", []), steps, spec) if state in (phases.WAITING, phases.HELD) else None
-    rto, rpo = report.get("rto_seconds"), report.get("rpo_seconds")
+    gate = _waiting_gate(report.timeline, steps, spec) if state in (phases.WAITING, phases.HELD) else None
+    rto, rpo = report.rto_seconds, report.rpo_seconds
+    rto_objective, rpo_objective = report.rto_objective_seconds, report.rpo_objective_seconds
     eta_line = _eta_line(state, eta, now, kind, gate) if look.moving else None
     return PageView(
-        site=str(report.get("site")),
+        site=report.site,
         kind=phases.kind_words(kind),
         phase=phase,
         tone=look.tone,
@@ -106,20 +111,20 @@ def build_view(
         elapsed=elapsed,
         updated_at=clock_time(now),
         eta=eta_line,
-        rto_objective=plain_duration(report.get("rto_objective_seconds")),
-        steps=[_step_line(s, spec.get(s["id"], {}), state) for s in steps],
+        rto_objective=plain_duration(rto_objective),
+        steps=[_step_line(s, spec.get(s.id, {}), state) for s in steps],
         last_milestone=_last_milestone(steps, spec),
         next_milestone=None if look.finished or state == phases.UNDOING else _next_milestone(steps, spec),
         ended=not look.moving,
         outcome=None if look.moving else phase,
-        rto=_against(rto, report.get("rto_objective_seconds")) if look.finished else None,
-        rpo=_data_age(rpo, report.get("rpo_objective_seconds")) if look.finished else None,
+        rto=_against(rto, rto_objective) if look.finished else None,
+        rpo=_data_age(rpo, rpo_objective) if look.finished else None,
         state=state,
         finished=look.finished,
         detail=eta_line if eta_line is not None else _stopped_line(state, stopped_at, elapsed, gate),
         elapsed_label="Took" if look.finished else ("Elapsed" if look.moving else "Ran for"),
-        service=_service_line(state, rto, report.get("rto_objective_seconds"), look),
-        data=_data_line(rpo, report.get("rpo_objective_seconds"), look),
+        service=_service_line(state, rto, rto_objective, look),
+        data=_data_line(rpo, rpo_objective, look),
         link_note=_link_note(link_until, link_expiry_unknown),
         notice=announcement_notice(steps, now),
     )
@@ -130,13 +135,11 @@ HELD = "held"
 STOOD_DOWN = "stood_down"
 
 
-def page_state(report: dict[str, Any], live: bool = True) -> str:
+def page_state(report: Report, live: bool = True) -> str:
     """The one page state (``phases.PAGE_STATES``) of the run ``report`` describes: the run's status, read
     with whether an orchestrator runs it (``live``), whether it waits for a decision, is undoing its changes,
     or restored service before it failed."""
-    status = str(report.get("status"))
-    steps = report.get("steps", [])
-    timeline = report.get("timeline", [])
+    status, steps, timeline = report.status, report.steps, report.timeline
     waiting = _paused_for_approval(timeline)
     if status in (RunStatus.RUNNING, RunStatus.PENDING):
         if not live:
@@ -147,7 +150,7 @@ def page_state(report: dict[str, Any], live: bool = True) -> str:
     if status == RunStatus.SUCCEEDED:
         return phases.SUCCEEDED
     if status == RunStatus.FAILED:
-        return phases.FAILED_SERVING if report.get("rto_seconds") is not None else phases.FAILED
+        return phases.FAILED_SERVING if report.rto_seconds is not None else phases.FAILED
     if status == RunStatus.ROLLED_BACK:
         return phases.ROLLED_BACK
     if status == HELD or (status == RunStatus.INTERRUPTED and waiting):
@@ -157,52 +160,51 @@ def page_state(report: dict[str, Any], live: bool = True) -> str:
     return phases.INTERRUPTED  # interrupted, or a status this version does not know: stopped, resumable
 
 
-def as_of(report: dict[str, Any], moment: datetime) -> dict[str, Any]:
+def as_of(report: Report, moment: datetime) -> Report:
     """The report rewound to ``moment`` (from each step's start and end): what a milestone message says was
     happening when the milestone was reached, even when it is delivered later."""
-    steps = [{**s, "status": _status_at(s, moment)} for s in report.get("steps", [])]
-    finished = parse_iso(report.get("finished_at"))
+    finished = parse_iso(report.finished_at)
     ended = finished is not None and finished <= moment
-    return {
-        **report,
-        "status": report["status"] if ended else RunStatus.RUNNING,
-        "finished_at": report.get("finished_at") if ended else None,
-        "steps": steps,
-        "timeline": [e for e in report.get("timeline", []) if (at := parse_iso(e.get("at"))) and at <= moment],
-    }
+    return replace(
+        report,
+        status=report.status if ended else RunStatus.RUNNING,
+        finished_at=report.finished_at if ended else None,
+        steps=tuple(replace(s, status=_status_at(s, moment)) for s in report.steps),
+        timeline=tuple(e for e in report.timeline if (at := parse_iso(e.at)) and at <= moment),
+    )
 
 
-def _status_at(step: dict[str, Any], moment: datetime) -> str:
-    started, finished = parse_iso(step.get("started_at")), parse_iso(step.get("finished_at"))
+def _status_at(step: StepReport, moment: datetime) -> str:
+    started, finished = parse_iso(step.started_at), parse_iso(step.finished_at)
     if started is None or started > moment:
         return StepStatus.PENDING
     if finished is not None and finished <= moment:
-        return str(step["status"])
+        return step.status
     return StepStatus.RUNNING
 
 
 # --------------------------------------------------------------------------- the phase
 
 
-def _running_phase(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]) -> str | None:
+def _running_phase(steps: Sequence[StepReport], spec: _Spec) -> str | None:
     """The running service step's words (background work only when nothing else runs)."""
-    running = [s for s in steps if s["status"] == StepStatus.RUNNING] or _ready(steps)
+    running = [s for s in steps if s.status == StepStatus.RUNNING] or _ready(steps)
     running.sort(key=lambda s: not _counts_for_rto(s, spec))
     return _words(running[0], spec) if running else None
 
 
-def _failed_words(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]) -> str | None:
-    failed = [s for s in steps if s["status"] in (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)]
+def _failed_words(steps: Sequence[StepReport], spec: _Spec) -> str | None:
+    failed = [s for s in steps if s.status in (StepStatus.FAILED, StepStatus.ROLLBACK_FAILED)]
     return _words(failed[0], spec) if failed else None
 
 
-def _undoing(steps: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> bool:
+def _undoing(steps: Sequence[StepReport], timeline: Sequence[EventRecord]) -> bool:
     """The run is undoing its changes: a step being undone, or a rollback started since it last (re)started."""
-    if any(s["status"] == StepStatus.ROLLING_BACK for s in steps):
+    if any(s.status == StepStatus.ROLLING_BACK for s in steps):
         return True
     undoing = False
     for event in timeline:
-        name = event.get("event")
+        name = event.name
         if name in (EventName.RUN_STARTED, EventName.RUN_RESUMED):
             undoing = False
         elif name == EventName.ROLLBACK_STARTED:
@@ -211,31 +213,31 @@ def _undoing(steps: list[dict[str, Any]], timeline: list[dict[str, Any]]) -> boo
 
 
 def _waiting_gate(
-    timeline: list[dict[str, Any]], steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]
+    timeline: Sequence[EventRecord], steps: Sequence[StepReport], spec: _Spec
 ) -> tuple[str, str, datetime | None] | None:
     """The gated step the run waits at: (who decides: its owner, what: its words, since when it was asked);
     None when unknown."""
-    asked = [e for e in timeline if e.get("event") in _APPROVAL_WAITS and e.get("step")]
-    waiting = [s for s in steps if s["status"] == StepStatus.AWAITING_APPROVAL]
-    step_id = asked[-1].get("step") if asked else (waiting[0]["id"] if waiting else None)
-    step = next((s for s in steps if s["id"] == step_id), None)
+    asked = [e for e in timeline if e.name in _APPROVAL_WAITS and e.step_id]
+    waiting = [s for s in steps if s.status == StepStatus.AWAITING_APPROVAL]
+    step_id = asked[-1].step_id if asked else (waiting[0].id if waiting else None)
+    step = next((s for s in steps if s.id == step_id), None)
     if step is None:
         return None
-    requests = [e for e in asked if e.get("step") == step_id and e.get("event") == EventName.APPROVAL_REQUESTED]
-    since = parse_iso(requests[-1].get("at")) if requests else None
-    return str(step.get("owner") or "the incident commander"), _words(step, spec), since
+    requests = [e for e in asked if e.step_id == step_id and e.name == EventName.APPROVAL_REQUESTED]
+    since = parse_iso(requests[-1].at) if requests else None
+    return step.owner or "the incident commander", _words(step, spec), since
 
 
-def _stopped_at(report: dict[str, Any], state: str) -> datetime | None:
+def _stopped_at(report: Report, state: str) -> datetime | None:
     """When the run stopped moving: its end, or (killed) its last journaled activity; None while it moves."""
     if phases.PAGE_STATES[state].moving:
         return None
-    finished = parse_iso(report.get("finished_at"))
+    finished = parse_iso(report.finished_at)
     if finished is not None:
         return finished
-    moments = [at for e in report.get("timeline", []) if (at := parse_iso(e.get("at"))) is not None]
-    moments += [at for s in report.get("steps", []) for key in ("started_at", "finished_at")
-                if (at := parse_iso(s.get(key))) is not None]
+    moments = [at for e in report.timeline if (at := parse_iso(e.at)) is not None]
+    moments += [at for s in report.steps for text in (s.started_at, s.finished_at)
+                if (at := parse_iso(text)) is not None]
     return max(moments) if moments else None
 
 
@@ -297,17 +299,17 @@ def _link_note(until: datetime | None, unknown: bool) -> str | None:
             "each message carries a fresh link.")
 
 
-def _ready(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ready(steps: Sequence[StepReport]) -> list[StepReport]:
     """Between two steps nothing runs: the steps about to start (pending, their dependencies done)."""
-    done = {s["id"] for s in steps if s["status"] == StepStatus.SUCCEEDED}
-    return [s for s in steps if s["status"] == StepStatus.PENDING and set(s.get("needs") or []) <= done]
+    done = {s.id for s in steps if s.status == StepStatus.SUCCEEDED}
+    return [s for s in steps if s.status == StepStatus.PENDING and set(s.needs) <= done]
 
 
-def _paused_for_approval(timeline: list[dict[str, Any]]) -> bool:
+def _paused_for_approval(timeline: Sequence[EventRecord]) -> bool:
     """An approval was asked for and not granted since the run last (re)started."""
     waiting = False
     for event in timeline:
-        name = event.get("event")
+        name = event.name
         if name in (EventName.RUN_STARTED, EventName.RUN_RESUMED):
             waiting = False
         elif name in _APPROVAL_WAITS:
@@ -320,13 +322,13 @@ def _paused_for_approval(timeline: list[dict[str, Any]]) -> bool:
 # --------------------------------------------------------------------------- steps and milestones
 
 
-def _counts_for_rto(step: dict[str, Any], spec: dict[str, dict[str, Any]]) -> bool:
-    return bool(spec.get(step["id"], {}).get("rto", step.get("rto", True)))
+def _counts_for_rto(step: StepReport, spec: _Spec) -> bool:
+    return bool(spec.get(step.id, {}).get("rto", step.rto))
 
 
-def _words(step: dict[str, Any], spec: dict[str, dict[str, Any]]) -> str:
-    entry = spec.get(step["id"], {})
-    return phases.step_words(step["uses"], entry.get("with") or {}, bool(entry.get("rto", True)))
+def _words(step: StepReport, spec: _Spec) -> str:
+    entry = spec.get(step.id, {})
+    return phases.step_words(step.uses, entry.get("with") or {}, bool(entry.get("rto", True)))
 
 
 _TONES: dict[str, str] = {
@@ -342,17 +344,17 @@ _TONES: dict[str, str] = {
 }
 
 
-def _step_line(step: dict[str, Any], entry: dict[str, Any], state: str = phases.RUNNING) -> StepLine:
-    status = str(step["status"])
-    words = phases.step_words(step["uses"], entry.get("with") or {}, bool(entry.get("rto", True)))
-    owner = str(step.get("owner") or "—")
+def _step_line(step: StepReport, entry: Mapping[str, Any], state: str = phases.RUNNING) -> StepLine:
+    status = step.status
+    words = phases.step_words(step.uses, entry.get("with") or {}, bool(entry.get("rto", True)))
+    owner = step.owner or "—"
     if status == StepStatus.RUNNING and not phases.PAGE_STATES[state].moving:
         # no orchestrator runs it (killed, or the run stopped): it is not in progress
         return StepLine(words, owner, phases.STOPPED, "waiting")
     return StepLine(words, owner, phases.state_words(status), _TONES.get(status, "pending"))
 
 
-def milestone_of(entry: dict[str, Any]) -> str | None:
+def milestone_of(entry: Mapping[str, Any]) -> str | None:
     """The milestone a runbook step announces: its ``milestone:``, or a notify.milestone step's parameter."""
     if entry.get("milestone"):
         return str(entry["milestone"])
@@ -362,19 +364,19 @@ def milestone_of(entry: dict[str, Any]) -> str | None:
     return None
 
 
-def _last_milestone(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]) -> str | None:
+def _last_milestone(steps: Sequence[StepReport], spec: _Spec) -> str | None:
     reached = [
-        (s.get("finished_at") or "", name)
+        (s.finished_at or "", name)
         for s in steps
-        if s["status"] == StepStatus.SUCCEEDED and (name := milestone_of(spec.get(s["id"], {})))
+        if s.status == StepStatus.SUCCEEDED and (name := milestone_of(spec.get(s.id, {})))
     ]
     return phases.milestone_words(max(reached)[1]) if reached else None
 
 
-def _next_milestone(steps: list[dict[str, Any]], spec: dict[str, dict[str, Any]]) -> str | None:
+def _next_milestone(steps: Sequence[StepReport], spec: _Spec) -> str | None:
     for step in steps:
-        name = milestone_of(spec.get(step["id"], {}))
-        if name and step["status"] != StepStatus.SUCCEEDED:
+        name = milestone_of(spec.get(step.id, {}))
+        if name and step.status != StepStatus.SUCCEEDED:
             return phases.milestone_words(name)
     return None
 
@@ -451,16 +453,16 @@ def _against(achieved: float | None, objective: float | None) -> str | None:
 ANNOUNCEMENT_WARN_DAYS = 2
 
 
-def announcement_notice(steps: list[dict[str, Any]], now: datetime) -> str | None:
+def announcement_notice(steps: Sequence[StepReport], now: datetime) -> str | None:
     """When callers stop hearing the outage announcement: the earliest last day the connect.announce step
     recorded (``until``, per Region; an override lasts a fixed number of days, so a long outage outlives it),
     unless a later connect.unannounce step removed it. A warning when that day is near or past."""
     until: str | None = None
     for step in steps:
-        if step.get("uses") == "connect.announce":
-            days = list(((step.get("outputs") or {}).get("until") or {}).values())
+        if step.uses == "connect.announce":
+            days = list((step.outputs.get("until") or {}).values())
             until = min(days) if days else until
-        elif step.get("uses") == "connect.unannounce" and step.get("status") == StepStatus.SUCCEEDED:
+        elif step.uses == "connect.unannounce" and step.status == StepStatus.SUCCEEDED:
             until = None
     try:
         last = date.fromisoformat(until) if until else None

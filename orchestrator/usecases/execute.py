@@ -8,9 +8,9 @@ import json
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import structlog
 
@@ -21,7 +21,7 @@ from orchestrator.evidence import run as evidence_run
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import EventName, RunStatus
-from orchestrator.report import build_report, write_report
+from orchestrator.report import Report, build, to_json, write_report
 from orchestrator.settings import Settings
 
 
@@ -44,9 +44,9 @@ def execute(
             finally:
                 engine.close()
                 lost = _note_lost_journal(journal, run_id)
-                report = build_report(journal, run_id)
+                report = build(journal, run_id)
                 folder = report_and_evidence(settings, journal, report)
-        if report["kind"] == "drill":
+        if report.kind == "drill":
             record_drill(journal, report)
         if lost is not None:
             outcome = Outcome(run_id, outcome.status, f"{lost}{_rescue(journal, run_id)}")
@@ -82,22 +82,23 @@ def _rescue(journal: Journal, run_id: str) -> str:
     return f"{saved}; resume with `orchestrator resume {run_id}`"
 
 
-def report_and_evidence(settings: Settings, journal: Journal, report: dict[str, Any]) -> Path | None:
+def report_and_evidence(settings: Settings, journal: Journal, report: Report) -> Path | None:
     """The run's findings into its report, the report written, then its evidence pack (contract 1.2)."""
-    evidence_run.add_findings(settings.state_dir, journal, report, settings.clock)
-    folder = write_report_files(report, settings.reports)
-    evidence_run.write(settings.reports, settings.state_dir, journal, report, settings.clock)
+    as_json = to_json(report)  # the evidence pack reads the report as report.json holds it
+    evidence_run.add_findings(settings.state_dir, journal, as_json, settings.clock)
+    folder = write_report_files(replace(report, findings=as_json.get("findings")), settings.reports)
+    evidence_run.write(settings.reports, settings.state_dir, journal, as_json, settings.clock)
     return folder
 
 
-def write_report_files(report: dict, reports: Path) -> Path | None:  # type: ignore[type-arg]
+def write_report_files(report: Report, reports: Path) -> Path | None:
     """Write the report files; a report that cannot be written is a warning (the run's outcome stands)."""
     try:
         return write_report(report, reports)
     except OSError as exc:
         structlog.get_logger("orchestrator").warning(
             "report_not_written",
-            run_id=report.get("run_id"),
+            run_id=report.run_id,
             report_dir=str(reports),
             error=f"{exc.__class__.__name__}: {exc.strerror or exc}",
             hint="the run is in the journal; `orchestrator status RUN_ID --json` shows it",
@@ -105,29 +106,11 @@ def write_report_files(report: dict, reports: Path) -> Path | None:  # type: ign
         return None
 
 
-#: what the drill history keeps of a drill's report
-DRILL_KEYS = (
-    "run_id",
-    "site",
-    "status",
-    "started_at",
-    "finished_at",
-    "rto_seconds",
-    "rto_objective_seconds",
-    "rpo_seconds",
-    "rpo_objective_seconds",
-    "rto_met",
-    "rpo_met",
-    "data_restored_seconds",
-    "restore_bytes_per_second",  # what readiness predicts the critical restore time from
-)
-
-
-def record_drill(journal: Journal, report: dict[str, object]) -> None:
-    # each step's duration: what `drills` tabulates and the ETA of later runs is learned from
-    rto_phase = journal.get_run(str(report["run_id"])).runbook.get("rto_phase")
-    steps = history.drill_steps(report, rto_phase)
-    journal.record_drill({**{k: report.get(k) for k in DRILL_KEYS}, "steps": steps})
+def record_drill(journal: Journal, report: Report) -> None:
+    """The drill's entry in the drill history: its RTO and RPO, and each step's duration (what `drills`
+    tabulates and the ETA of later runs is learned from)."""
+    rto_phase = journal.get_run(report.run_id).runbook.get("rto_phase")
+    journal.record_drill(history.entry_json(history.drill_entry(report, rto_phase)))
 
 
 def report_written(folder: Path) -> bool:

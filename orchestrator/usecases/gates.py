@@ -14,7 +14,7 @@ from orchestrator.errors import InvalidInput, NotReady
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunNotFound, RunRecord
 from orchestrator.model import RunStatus, StepStatus
-from orchestrator.report import build_report
+from orchestrator.report import build
 from orchestrator.runbook import runbook_from_dict
 from orchestrator.settings import Settings
 from orchestrator.site import load_site
@@ -168,7 +168,7 @@ class GateUseCases:
                     outcome = engine.stand_down(run_id)
                 finally:
                     engine.close()
-                    folder = ex.report_and_evidence(self.settings, journal, build_report(journal, run_id))
+                    folder = ex.report_and_evidence(self.settings, journal, build(journal, run_id))
         finally:
             logs.close_audit(run_id)
             journal.close()

@@ -17,7 +17,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunRecord
 from orchestrator.model import EventName, RunStatus
-from orchestrator.report import build_report
+from orchestrator.report import build
 from orchestrator.runbook import Runbook, runbook_from_dict
 from orchestrator.settings import Settings
 from orchestrator.steps import registry
@@ -157,7 +157,7 @@ class RunUseCases:
         way the resume succeeds, so a script that resumes after a crash is safe to run twice."""
         folder: Path | None = self.settings.reports / run.run_id
         if not ex.report_written(self.settings.reports / run.run_id):
-            report = build_report(journal, run.run_id)
+            report = build(journal, run.run_id)
             folder = ex.report_and_evidence(self.settings, journal, report)
             if run.kind == "drill":
                 ex.record_drill(journal, report)

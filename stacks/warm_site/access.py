@@ -94,6 +94,8 @@ class ConnectArns:
     prompt_id: str | None = None
     #: the queues whose agents the traffic shift counts (empty: no agent gate, no metrics read)
     queue_ids: tuple[str, ...] = ()
+    #: 1.2: the site has a test call (``connect.test_call``): its contacts are placed, read and stopped
+    test_call: bool = False
 
     @classmethod
     def of(cls, instance_arn: str, **kw: Any) -> ConnectArns:
@@ -125,6 +127,13 @@ class ConnectArns:
     @property
     def prompt_arns(self) -> list[str]:
         return self._in_each_region(f"instance/{self.instance_id}/prompt/{self.prompt_id}")
+
+    @property
+    def contact_arns(self) -> list[str]:
+        """The instance's contacts: a contact's id exists only once the call is placed, so IAM can scope the
+        test call no closer than the instance's ``contact/*`` (StartOutboundVoiceContact, DescribeContact and
+        StopContact all act on the ``contact`` resource type)."""
+        return self._in_each_region(f"instance/{self.instance_id}/contact/*")
 
     @property
     def queue_arns(self) -> list[str]:
@@ -290,6 +299,16 @@ def connect_statements(connect: ConnectArns) -> list[Statement]:
             "ConnectHours", connect.hours_arns,
             Grant("connect:DescribeHoursOfOperation", "the override's base hours exist; their time zone (the "
                   "override's dates are its days)", "preflight, readiness, connect.announce"),
+        ))
+    if connect.test_call:
+        statements.append(_statement(
+            "ConnectTestCall", connect.contact_arns,
+            Grant("connect:StartOutboundVoiceContact", "place the test call to the DR test line (the RTO ends "
+                  "when an agent answers it)", "connect.test_call"),
+            Grant("connect:DescribeContact", "follow the test call until an agent answers (or its bound)",
+                  "connect.test_call"),
+            Grant("connect:StopContact", "hang up the test call (answered, timed out, or left by a resumed run)",
+                  "connect.test_call"),
         ))
     statements += _connect_reads(connect)
     return statements

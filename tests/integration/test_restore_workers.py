@@ -60,9 +60,9 @@ class Snap:
         (self.path / "SHA256SUMS").write_text("".join(lines))
 
 
-def make_snapshot(root: Path, clock: SystemClock, *, small: int = 300) -> Snap:
-    """A critical roster, one big recording (a unit of its own) and ``small`` 4 KiB recordings (grouped:
-    a few units, not hundreds of messages); fixed seeds."""
+def make_snapshot(root: Path, clock: SystemClock, *, small: int = 300, bigs: int = 1) -> Snap:
+    """A critical roster, ``bigs`` big recordings (a unit of its own each) and ``small`` 4 KiB recordings
+    (grouped: a few units, not hundreds of messages); fixed seeds."""
     name = snapshots.snapshot_name(clock.now() - timedelta(hours=1))
     snap = Snap(name, root / name)
     snap.write("agents/roster.csv", b"agent,skill\n" + b"a1,sales\n" * 100)
@@ -70,6 +70,8 @@ def make_snapshot(root: Path, clock: SystemClock, *, small: int = 300) -> Snap:
 
     rng = random.Random(7)
     snap.write("recordings/big.wav", rng.randbytes(BIG))
+    for i in range(1, bigs):
+        snap.write(f"recordings/big-{i}.wav", rng.randbytes(BIG))
     for i in range(small):
         snap.write(f"recordings/small/{i:04d}.wav", rng.randbytes(4096))
     snap.seal()
@@ -360,7 +362,7 @@ def test_sigterm_finishes_the_unit_in_hand_then_exits_0(make_ssh_site, snapshot_
     assert len(units) == 2 and units[0].bytes == BIG
     _client("sqs").send_message(QueueUrl=queues.url, MessageBody=units[0].body())
     fleet = workers(site_file)
-    worker = fleet.start()
+    worker = fleet.start("--threads", "1")  # one download slot: the big file's unit holds it
     big_key = f"restored/{snap.name}/recordings/big.wav"
     until("the big file uploading", lambda: any(u["Key"] == big_key for u in uploads_in_flight(site.backup.bucket)))
     _client("sqs").send_message(QueueUrl=queues.url, MessageBody=units[1].body())
@@ -376,6 +378,43 @@ def test_sigterm_finishes_the_unit_in_hand_then_exits_0(make_ssh_site, snapshot_
     idle.send_signal(signal.SIGTERM)
     assert idle.wait(BOUND) == 0
     assert time.monotonic() - started < 15  # not the end of its 20 s long poll
+
+
+def test_one_worker_streams_big_files_side_by_side_and_sigterm_finishes_them_all(
+        make_ssh_site, snapshot_root, tmp_path, workers, capped_link):
+    """Two units of one big file each: one worker with two download slots streams both at once (a flow
+    capped per connection would otherwise restore at one flow's rate); SIGTERM then finishes both (verified,
+    done, deleted), takes no third unit, exit 0."""
+    clock = SystemClock()
+    snap = make_snapshot(snapshot_root, clock, small=10, bigs=2)
+    queues = make_queues("cc-dr-restore-side")
+    site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path, sftp_port=capped_link.port)
+    from orchestrator.adapters import Services
+    from orchestrator.backup.contract import target_of
+
+    services = Services(site, clock)
+    try:
+        listed = services.backup_source.manifest(services.backup_source.newest_complete_snapshot())
+    finally:
+        services.close()
+    units = plan_units("run-side", snap.name, target_of(site), [f for f in listed if not f.path.startswith("agents/")])
+    assert [u.bytes for u in units[:2]] == [BIG, BIG] and len(units) == 3
+    for unit in units[:2]:
+        _client("sqs").send_message(QueueUrl=queues.url, MessageBody=unit.body())
+    fleet = workers(site_file)
+    worker = fleet.start("--threads", "2")
+    keys = {f"restored/{snap.name}/{u.files[0].path}" for u in units[:2]}
+    until("both big files uploading at once",
+          lambda: keys <= {u["Key"] for u in uploads_in_flight(site.backup.bucket)})
+    _client("sqs").send_message(QueueUrl=queues.url, MessageBody=units[2].body())
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(BOUND) == 0
+    for unit in units[:2]:
+        rel = unit.files[0].path
+        assert object_digest(site.backup.bucket, f"restored/{snap.name}/{rel}") == hashlib.sha256(
+            snap.files[rel]).hexdigest()
+    assert sorted(e["unit"] for _, e in fleet.all_events("worker.unit_done")) == sorted(u.unit for u in units[:2])
+    assert queue_depth(queues.url) == (1, 0)  # the third unit was not taken
 
 
 def test_a_message_for_another_bucket_is_refused(make_ssh_site, snapshot_root, tmp_path, workers):

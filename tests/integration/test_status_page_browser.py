@@ -165,8 +165,8 @@ def test_the_page_can_make_no_request(tmp_path):
     server injected, Chromium asks it for nothing; the same page without the CSP asks for them."""
     from datetime import UTC, datetime
 
-    from orchestrator.status_page import build_view, render_page
-    from tests.unit.test_status_page import _failover_book, _report
+    from orchestrator.status_page import render_page
+    from tests.unit.test_status_page import _failover_book, _report, build_view
 
     page = render_page(build_view(_report({"preflight": "running"}), _failover_book(), None, datetime.now(UTC)))
     injected = ('<img src="http://127.0.0.1:PORT/img.png"><link rel="stylesheet" href="http://127.0.0.1:PORT/s.css">'
@@ -188,8 +188,8 @@ def test_each_run_state_reads_as_one_state_in_the_browser(tmp_path):
     runs it; phone-sized screenshots of the held and the failed-but-serving pages are taken."""
     from datetime import UTC, datetime
 
-    from orchestrator.status_page import build_view, render_page
-    from tests.unit.test_status_page import EXPECTED, NOW, _failover_book, _state_report
+    from orchestrator.status_page import render_page
+    from tests.unit.test_status_page import EXPECTED, NOW, _failover_book, _state_report, build_view
 
     for state, (headline, tone, detail, service, _) in EXPECTED.items():
         report, live = _state_report(state)

@@ -309,3 +309,26 @@ def test_a_lookup_that_finds_nothing_fails_the_deployment():
     cfg = config_module.parse_config(_config())
     with pytest.raises(Exception, match="no Connect instance 11111111"):
         run_under_mocks(lambda: program_module.build_site(cfg), NoSuchInstance(), stack=cfg.site)
+
+
+TEST_CALL = {"contact_flow_id": "ffffffff-0000-0000-0000-0000000000c1",
+             "queue_id": "qqqqqqqq-0000-0000-0000-0000000000c1", "destination_phone_number": "+15550100199"}
+TEST_CALL_ACTIONS = ("connect:StartOutboundVoiceContact", "connect:DescribeContact", "connect:StopContact")
+
+
+def test_a_test_call_grants_the_orchestrator_its_three_contact_actions_and_readiness_none():
+    """With ``connect.test_call`` the orchestrator role may place, follow and hang up the test call, on the
+    instance's contacts in both Regions (a contact's id exists only once placed) and nothing wider; readiness
+    gets none of it; the site file carries the test call."""
+    outputs, mocks = declare(_config(test_call=dict(TEST_CALL)))
+    contacts = _arns(f"instance/{EXISTING_INSTANCE_ID}/contact/*")
+    grants = _connect_grants(_policy(mocks, "orchestrator"))
+    assert {action: grants[action] for action in TEST_CALL_ACTIONS} == dict.fromkeys(TEST_CALL_ACTIONS, contacts)
+    assert not set(TEST_CALL_ACTIONS) & set(_connect_grants(_policy(mocks, "readiness")))
+    assert outputs["connect"]["test_call"]["contact_flow_id"] == TEST_CALL["contact_flow_id"]
+
+
+def test_without_a_test_call_no_contact_action_is_granted(existing):
+    """No ``connect.test_call``: the role cannot place a call."""
+    _, _, mocks = existing
+    assert not set(TEST_CALL_ACTIONS) & set(_connect_grants(_policy(mocks, "orchestrator")))

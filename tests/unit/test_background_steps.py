@@ -82,9 +82,9 @@ def _minimal_report(uses: list[str], rpo: float | None) -> dict:
 def test_the_rpo_of_a_run_that_restores_nothing_is_na_not_a_failure():
     """Issue 25: a failback's report.md said "RPO: not achieved" though it restores nothing: n/a; a run with a
     restore that achieved no RPO still says "not achieved"."""
-    from orchestrator.report import render_markdown
+    from orchestrator.report import from_json, render_markdown
 
-    failback = render_markdown(_minimal_report(["dns.cutback", "vpn.tear_down"], None), None)
+    failback = render_markdown(from_json(_minimal_report(["dns.cutback", "vpn.tear_down"], None)), None)
     assert "- RPO: n/a (this run restores no data)" in failback and "not achieved" not in failback
-    failed_restore = render_markdown(_minimal_report(["backup.restore", "dns.cutover"], None), None)
+    failed_restore = render_markdown(from_json(_minimal_report(["backup.restore", "dns.cutover"], None)), None)
     assert "- RPO: not achieved" in failed_restore

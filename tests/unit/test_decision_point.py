@@ -235,9 +235,9 @@ def _waited_run(tmp_path: Path, clock):
 def test_report_md_and_the_timeline_show_the_wait_for_a_decision_as_its_own_span(tmp_path, clock):
     """Issue 25 / contract 1.2: report.md and the timeline picture show the time spent waiting for a decision
     as a span of its own (before the gated step), labelled with the step, the answer and how long."""
-    from orchestrator.report import decision_spans, render_markdown, timeline_figure
+    from orchestrator.report import decision_spans, from_json, render_markdown, timeline_figure
 
-    report = _waited_run(tmp_path, clock)
+    report = from_json(_waited_run(tmp_path, clock))
     (span,) = decision_spans(report)
     assert (span.step, span.outcome) == ("cut", "approved") and span.seconds == pytest.approx(60, abs=0.01)
     text = render_markdown(report, None)
@@ -255,10 +255,12 @@ def test_report_md_and_the_timeline_show_the_wait_for_a_decision_as_its_own_span
 def test_the_timeline_labels_stay_inside_the_picture(tmp_path, clock):
     """Issue 25: the "RTO 19.6s" label sat across the plot's top frame line (cut by it) at the picture's edge;
     every label now lies whole above the plot, below the title and inside the picture."""
-    from orchestrator.report import timeline_figure
+    from dataclasses import replace
 
-    report = _waited_run(tmp_path, clock)
-    report["data_restored_seconds"] = report["rto_seconds"]  # both labels at the far right
+    from orchestrator.report import from_json, timeline_figure
+
+    report = from_json(_waited_run(tmp_path, clock))
+    report = replace(report, data_restored_seconds=report.rto_seconds)  # both labels at the far right
     figure = timeline_figure(report)
     figure.canvas.draw()
     box = figure.bbox
@@ -277,12 +279,13 @@ def test_step_durations_and_the_drill_history_exclude_the_decision_time(tmp_path
     """The gate waits before its step starts: the gated step's duration (what the drill history keeps and the
     ETA learns, p50/p90 of duration_seconds) holds no decision time; the report's decision_seconds has it."""
     from orchestrator import history
+    from orchestrator.report import from_json
 
     report = _waited_run(tmp_path, clock)
     assert report["decision_seconds"] == pytest.approx(60, abs=0.01)
     cut = next(s for s in report["steps"] if s["id"] == "cut")
     assert cut["duration_seconds"] < 1
-    entry = {s["id"]: s for s in history.drill_steps(report, None)}
+    entry = {s["id"]: s for s in history.drill_steps(from_json(report), None)}
     assert entry["cut"]["duration_seconds"] < 1
-    samples = history.step_samples([{"steps": list(entry.values()), "status": "succeeded"}])
+    samples = history.step_samples([history.entry_of({"steps": list(entry.values()), "status": "succeeded"})])
     assert samples["cut"] and all(value < 1 for values in samples.values() for value in values), samples

@@ -28,7 +28,7 @@ import pytest
 
 from orchestrator.clock import iso
 from orchestrator.eta import NO_ESTIMATE, ByteProgress, Eta, StepHistory, describe, estimate
-from orchestrator.history import percentile
+from orchestrator.history import entry_of, percentile
 from orchestrator.journal.records import StepRecord
 from orchestrator.model import StepStatus
 from orchestrator.runbook import load_runbook
@@ -99,8 +99,14 @@ def records_at(book, t: float, overrides: dict[str, StepStatus] | None = None) -
     return out
 
 
+def _from_drills(entries: list[dict], last: int | None = None) -> StepHistory:
+    """The ETA's history from drill entries as the journal gives them."""
+    records = [entry_of(e) for e in entries]
+    return StepHistory.from_drills(records) if last is None else StepHistory.from_drills(records, last=last)
+
+
 def history() -> StepHistory:
-    return StepHistory.from_drills(drill_entries())
+    return _from_drills(drill_entries())
 
 
 def test_percentile_is_numpys_linear_interpolation():
@@ -186,29 +192,29 @@ def test_a_step_no_drill_timed_counts_as_zero_and_is_named(failover):
     """Drills without `smoke` (a step added since): it counts 0 s and is listed as unestimated, so the
     page can say the ETA is a lower bound; at the start: done 66 / 77.2 instead of 70 / 81.8."""
     without = {k: v for k, v in DRILLS.items() if k != "smoke"}
-    eta = estimate(failover, records_at(failover, 0), StepHistory.from_drills(drill_entries(without)), at(0))
+    eta = estimate(failover, records_at(failover, 0), _from_drills(drill_entries(without)), at(0))
     assert eta is not None and eta.unestimated == ("smoke",)
     assert (eta.earliest, eta.latest) == (at(66), at(77.2))
 
 
 def test_no_drill_history_is_no_estimate(failover):
     """No drill at all, or only drills recorded before per-step durations: None, never an invented ETA."""
-    assert estimate(failover, records_at(failover, 17), StepHistory.from_drills([]), at(17)) is None
+    assert estimate(failover, records_at(failover, 17), _from_drills([]), at(17)) is None
     old = [{"run_id": "d0", "status": "succeeded", "rto_seconds": 70}]
-    assert estimate(failover, records_at(failover, 17), StepHistory.from_drills(old), at(17)) is None
+    assert estimate(failover, records_at(failover, 17), _from_drills(old), at(17)) is None
 
 
 def test_the_last_ten_drills_count_by_default():
     """12 timed drills: the ETA's durations come from the newest 10."""
     entries = drill_entries({"preflight": list(range(1, 13))})
-    kept = StepHistory.from_drills(entries)
+    kept = _from_drills(entries)
     assert kept.drills == 10 and kept.samples["failover/preflight"] == list(range(1, 11))
 
 
 def test_only_the_last_n_drills_count():
     """With last=2 only the two newest timed drills count (newest first); untimed ones are skipped."""
     entries = [{"run_id": "old"}, *drill_entries()]
-    kept = StepHistory.from_drills(entries, last=2)
+    kept = _from_drills(entries, last=2)
     assert kept.drills == 2 and kept.samples["failover/preflight"] == [4, 6]
 
 

@@ -14,11 +14,18 @@ from orchestrator.eta import Eta
 from orchestrator.journal.records import RunRecord, StepRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
+from orchestrator.report import Report, from_json
 from orchestrator.runbook import load_runbook
 from orchestrator.site import load_site, parse_site
-from orchestrator.status_page import NO_ESTIMATE, build_view, phases, render_page, render_run
+from orchestrator.status_page import NO_ESTIMATE, phases, render_page, render_run
+from orchestrator.status_page import build_view as build_typed_view
 from orchestrator.status_page.view import eta_words, plain_duration
 from tests.helpers import REPO
+
+
+def build_view(report: dict | Report, *args, **kwargs):
+    """The page of a report written here as report.json holds it (read into a ``Report`` first)."""
+    return build_typed_view(from_json(report) if isinstance(report, dict) else report, *args, **kwargs)
 
 NOW = datetime(2026, 11, 29, 3, 10, tzinfo=UTC)
 STARTED = "2026-11-29T03:00:00.000Z"
@@ -202,12 +209,12 @@ def test_a_message_says_what_was_happening_when_its_milestone_was_reached():
         step["started_at"], step["finished_at"] = f"2026-11-29T03:0{number}:00.000Z", f"2026-11-29T03:0{number}:30.000Z"
         step["needs"] = next(s["needs"] for s in book["steps"] if s["id"] == step["id"])
     during = datetime(2026, 11, 29, 3, 3, 10, tzinfo=UTC)  # restore-critical running
-    then = build_view(as_of(report, during), book, None, during)
+    then = build_view(as_of(from_json(report), during), book, None, during)
     assert not then.ended and then.phase == "Restoring customer data" and then.eta == NO_ESTIMATE
     assert [s.state for s in then.steps[:4]] == ["Done", "Done", "Done", "In progress"]
     assert then.steps[-1].state == "Not started" and then.last_milestone == "VPN connected"
     between = datetime(2026, 11, 29, 3, 2, 45, tzinfo=UTC)  # vpn-up done, nothing running: what starts next
-    assert build_view(as_of(report, between), book, None, between).phase == "Restoring customer data"
+    assert build_view(as_of(from_json(report), between), book, None, between).phase == "Restoring customer data"
     assert build_view(report, book, None, NOW).phase == "Failover complete"
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestrator.model import RunStatus, StepStatus
+from orchestrator.report import from_json
 from orchestrator.status_page import build_view, render_page
 
 NOW = datetime(2026, 11, 29, 3, 10, tzinfo=UTC)
@@ -27,7 +28,7 @@ def _announce(until: dict[str, str], status: str = StepStatus.SUCCEEDED) -> dict
 
 
 def _view(*steps: dict, status: str = RunStatus.RUNNING):
-    return build_view(_report(*steps, status=status), {"steps": []}, None, NOW)
+    return build_view(from_json(_report(*steps, status=status)), {"steps": []}, None, NOW)
 
 
 @pytest.mark.parametrize(("until", "notice"), [

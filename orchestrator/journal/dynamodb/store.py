@@ -48,7 +48,7 @@ from orchestrator.journal.dynamodb.codec import Item, av, decode, key, lock_pk, 
 from orchestrator.journal.dynamodb.lock import CONTENTION_ROUNDS, DynamoSiteLock
 from orchestrator.journal.dynamodb.table import ConditionFailed, Table
 from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunNotFound, RunRecord, StepRecord
-from orchestrator.model import RunStatus, StepStatus
+from orchestrator.model import EventRecord, RunStatus, StepStatus
 
 _RUN_FIELDS = tuple(f.name for f in dataclass_fields(RunRecord))
 _STEP_FIELDS = tuple(f.name for f in dataclass_fields(StepRecord))
@@ -248,6 +248,13 @@ class DynamoJournal:
                 "event": i["event"]["S"],
                 **json.loads(i["fields"]["S"]),
             }
+            for i in self._table.query(run_pk(run_id), prefix="EVENT#")
+        ]
+
+    def event_records(self, run_id: str) -> list[EventRecord]:
+        """The run's events as records: each one's step id kept apart from its fields."""
+        return [
+            EventRecord.of(py(i.get("at")), py(i.get("step_id")), i["event"]["S"], json.loads(i["fields"]["S"]))
             for i in self._table.query(run_pk(run_id), prefix="EVENT#")
         ]
 
