@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from orchestrator.settings import Settings
+from orchestrator.site import Site
 from orchestrator.usecases.gates import GateUseCases
 from orchestrator.usecases.queries import QueryUseCases
 from orchestrator.usecases.runs import RunUseCases
+from orchestrator.usecases.session import Session, session
 
 
 class Orchestrator(RunUseCases, GateUseCases, QueryUseCases):
@@ -16,3 +20,7 @@ class Orchestrator(RunUseCases, GateUseCases, QueryUseCases):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    def session(self, site: Site | None) -> AbstractContextManager[Session]:
+        """The site's journal and services (built on first use), both closed when the block ends."""
+        return session(self.settings, site)
