@@ -54,7 +54,7 @@ def run_shape(shape: str, n: int = 1000) -> dict:
         engine = Engine(
             journal=journal, services=None, site=None, clock=SystemClock(), log=structlog.get_logger()
         )
-        engine.create(RunRecord("bench", "failover", "bench", "-", {}, {}, status="pending"), book)
+        engine.create(RunRecord("bench", "failover", "bench", "-", {}, status="pending"), book)
         t1 = time.perf_counter()
         outcome = engine.run("bench")
         run_s = time.perf_counter() - t1

@@ -33,9 +33,9 @@ def main(argv: list[str] | None = None) -> dict:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     from orchestrator.adapters import Services
-    from orchestrator.adapters.sftp import Snapshot, parse_snapshot_name
     from orchestrator.backup.contract import RestoreTarget
     from orchestrator.backup.pipeline import RestorePipeline
+    from orchestrator.backup.source import Snapshot, parse_snapshot_name
     from orchestrator.site import load_site
 
     if args.cipher:

@@ -1,7 +1,7 @@
 """Approvals belong to the run: who approved which gated step, how, and when.
 
 ``--yes`` / ``--approve STEP`` given when a run starts, answers at the prompt and ``resume --approve`` /
-``--yes`` are all kept in the run's journal record (``options["approvals"]``, both backends) before the
+``--yes`` are all kept in the run's journal record (``RunSettings.approvals``, both backends) before the
 engine moves on, so a resume, on this machine or another in team mode, never asks again for what was
 approved. The report lists them as the contract's ``{step, by, source, at}``.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ class Approval:
     def covers(self, step_id: str) -> bool:
         return self.step in (EVERY_STEP, step_id)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -60,35 +61,11 @@ def from_flags(steps: tuple[str, ...] | list[str], yes: bool, when: str, at: str
     return out + [Approval(step, by, source, at) for step in sorted(set(steps))]
 
 
-def load(options: dict) -> list[Approval]:
-    """The approvals recorded with a run (runs journaled before 1.1 kept only step ids)."""
-    out = [Approval(**entry) for entry in options.get("approvals") or [] if isinstance(entry, dict)]
-    recorded = {a.step for a in out}
-    legacy = [step for step in options.get("approved") or [] if step not in recorded]
-    out += [Approval(step, "unknown", "--approve", "") for step in legacy]
-    return out
-
-
-def dump(approvals: list[Approval]) -> list[dict]:
+def dump(approvals: Sequence[Approval]) -> list[dict[str, Any]]:
     return [a.as_dict() for a in approvals]
 
 
-def find(approvals: list[Approval], step_id: str) -> Approval | None:
+def find(approvals: Sequence[Approval], step_id: str) -> Approval | None:
     """The first approval covering ``step_id`` (a named one wins over ``--yes``)."""
     named = [a for a in approvals if a.step == step_id]
     return next(iter(named or [a for a in approvals if a.covers(step_id)]), None)
-
-
-def for_report(options: dict, gated_steps: list[str], changes: dict[str, Any]) -> list[dict]:
-    """One ``{step, by, source, at}`` per approved gated step (``--yes`` expanded to each gated step),
-    with the changes shown to the approver when the gate was passed."""
-    approvals = load(options)
-    out = []
-    for step in gated_steps:
-        found = find(approvals, step)
-        if found is not None:
-            entry = {**found.as_dict(), "step": step}
-            if step in changes:
-                entry["changes"] = changes[step]
-            out.append(entry)
-    return out

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
-from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.contract import (
     MARKER_NAME,
     RestoreTarget,
@@ -23,6 +22,7 @@ from orchestrator.backup.contract import (
     target_of,
     unmatched_patterns,
 )
+from orchestrator.dns_names import normal_name
 from orchestrator.errors import OrchestratorError, RetryableError
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -582,6 +583,17 @@ def runbook_render(ctx: click.Context, file: Path) -> None:
     click.echo(render_runbook(load_runbook(runbook_file(file))))
 
 
+def _embedded_site() -> ModuleType:
+    """The embedded site, loaded by the `sandbox` commands only (the product never imports it); without the
+    [sandbox] extra, an error that says how to install it, before anything starts."""
+    import orchestrator.sandbox
+
+    orchestrator.sandbox.require_extra()
+    from orchestrator.sandbox import site
+
+    return site
+
+
 @cli.group()
 def sandbox() -> None:
     """The embedded site on 127.0.0.1: a moto server, an Amazon Connect double, a real sshd (SFTP provider),
@@ -595,7 +607,7 @@ def sandbox() -> None:
 @click.pass_context
 def sandbox_up(ctx: click.Context) -> None:
     """Start the embedded site and write its site file."""
-    from orchestrator.sandbox import site as embedded
+    embedded = _embedded_site()
 
     _setup(ctx)
     state = embedded.up(say=_say)
@@ -612,7 +624,7 @@ def sandbox_up(ctx: click.Context) -> None:
 @click.pass_context
 def sandbox_down(ctx: click.Context) -> None:
     """Stop everything the embedded site started."""
-    from orchestrator.sandbox import site as embedded
+    embedded = _embedded_site()
 
     _setup(ctx)
     click.echo("sandbox down" if embedded.down() else "sandbox was not up")
@@ -623,7 +635,7 @@ def sandbox_down(ctx: click.Context) -> None:
 @click.pass_context
 def sandbox_env(ctx: click.Context) -> None:
     """Print the exports that point the aws CLI, boto3 and the orchestrator at the embedded site."""
-    from orchestrator.sandbox import site as embedded
+    embedded = _embedded_site()
 
     _setup(ctx)
     state = embedded.load_state()
@@ -643,7 +655,7 @@ def sandbox_run(ctx: click.Context, command: tuple[str, ...]) -> None:
 
     Example: orchestrator sandbox run -- failover --yes
     """
-    from orchestrator.sandbox import site as embedded
+    embedded = _embedded_site()
 
     _setup(ctx)
     was_up = embedded.load_state() is not None

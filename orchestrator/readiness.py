@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from orchestrator.adapters.aws import is_access_denied
-from orchestrator.adapters.route53 import normal_name
 from orchestrator.backup.estimate import RestoreEstimate, estimate_critical_restore
 from orchestrator.checks import CheckEnv, CheckFn, CheckResult, check, preflight_for
 from orchestrator.clock import parse_iso
+from orchestrator.dns_names import normal_name
 from orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from orchestrator.backup.contract import RESERVED_NAMES, pattern_problem
+from orchestrator.dns_names import normal_name
 from orchestrator.errors import InvalidInput
 from orchestrator.inputs import decode_json, read_text
 from orchestrator.validation import fail_at, raise_invalid
@@ -131,8 +132,6 @@ class Dns(_Model):
     def _one_entry_per_name(self) -> Self:
         """Route 53 refuses a change batch naming one record set twice, and a CNAME beside any other
         record of its name: refuse such a file here, not at the gated cutover."""
-        from orchestrator.adapters.route53 import normal_name
-
         names = [normal_name(r.name) for r in self.records]
         _fail_on_repeats(
             [(n, r.type) for n, r in zip(names, self.records, strict=True)],
@@ -523,7 +522,7 @@ def parse_site(data: object, source: str = "<site>") -> Site:
         raise  # unreachable; keeps type checkers quiet
 
 
-def _unwrap_stack_output(data: dict) -> dict:
+def _unwrap_stack_output(data: dict[str, Any]) -> dict[str, Any]:
     """`pulumi stack output --json` prints plain values, but secrets-aware tooling may wrap them as
     ``{"value": ..., "secret": false}``; accept both forms."""
     if all(isinstance(v, dict) and set(v) <= {"value", "secret"} and "value" in v for v in data.values()):

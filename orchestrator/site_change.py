@@ -15,10 +15,13 @@ Two kinds of keys (docs/decisions.md, "Resuming against a site file"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import InvalidInput
 from orchestrator.site import Site, parse_site
+
+if TYPE_CHECKING:  # the run's settings are read, never built, here
+    from orchestrator.journal.records import RunSettings
 
 _ENDPOINT_KEYS = ("host", "port", "username", "host_key", "private_key_secret", "private_key_file")
 #: the keys a resume may change, each when named with --allow-site-change
@@ -40,14 +43,14 @@ class Difference:
         return f"{self.key}: {_short(self.journaled)} in the run, {_short(self.given)} in the file"
 
 
-def journaled(site: Site) -> dict:
+def journaled(site: Site) -> dict[str, Any]:
     """The site as the journal keeps it (plain JSON that ``parse_site`` reads back)."""
     return site.model_dump(mode="json", by_alias=True)
 
 
-def site_of_run(options: dict, recorded_file: str) -> Site | None:
-    """The run's own site from its journaled options (None for a run started before sites were journaled)."""
-    data = options.get(JOURNAL_KEY)
+def site_of_run(settings: RunSettings, recorded_file: str) -> Site | None:
+    """The run's own site from its journaled settings (None for a run started before sites were journaled)."""
+    data = settings.site
     return None if data is None else parse_site(data, source=f"the journaled site of {recorded_file}")
 
 

@@ -29,14 +29,13 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from orchestrator.dns_names import normal_name, normal_zone_id
 from orchestrator.site import Site
 
 
 def lock_resources(site: Site) -> tuple[str, ...]:
     """The keys of everything a run of ``site`` may change, sorted (the order every backend takes them in)."""
-    from orchestrator.adapters.route53 import normal_name
-
-    zone = site.dns.zone_id.rsplit("/", 1)[-1].upper()
+    zone = normal_zone_id(site.dns.zone_id).upper()
     keys = {f"dns:{zone}/{normal_name(record.name)}" for record in site.dns.records}
     appliance = site.vpn.appliance
     identity = host_key_fingerprint(appliance.host_key)

@@ -3,22 +3,23 @@
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
 
 from orchestrator.clock import FakeClock
 from orchestrator.journal.hostlock import LOCK_SCOPE_ENV
-from orchestrator.steps import STEP_MODULES_ENV
 
-# The test-only step kinds (builtin.fail, builtin.marker): registered here and in every CLI the tests start.
-# Child processes inherit the variable, and PYTHONPATH names the repository root so that `tests` imports
-# whatever directory a test runs the CLI from (a terminal test starts it in a temporary directory).
-os.environ[STEP_MODULES_ENV] = "tests.support.steps"
+# The test-only step kinds (builtin.noop, builtin.fail, builtin.marker, ...) are the entry points of a test
+# distribution in tests/support/plugins/ (never installed): on sys.path here and on PYTHONPATH for every CLI the
+# tests start, beside the repository root, so that `tests` imports whatever directory a test runs the CLI from
+# (a terminal test starts it in a temporary directory).
 _REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [_REPO_ROOT, *(p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _REPO_ROOT)]
-)
+_TEST_PLUGINS = str(Path(__file__).resolve().parent / "support" / "plugins")
+os.environ["PYTHONPATH"] = os.pathsep.join([_REPO_ROOT, _TEST_PLUGINS, *(
+    p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p not in (_REPO_ROOT, _TEST_PLUGINS))])
+sys.path.append(_TEST_PLUGINS)
 
 # The machine-wide resource claims (orchestrator/journal/hostlock.py) are scoped to this test session, so that
 # sessions sharing the machine (other checkouts, CI jobs) never refuse each other's runs of tests/data/site.json.

@@ -39,7 +39,7 @@ def make_engine(tmp_path: Path, clock: Clock, **kwargs) -> tuple[Engine, SqliteJ
 def start_run(engine: Engine, book: Runbook, run_id: str = "run-1", kind: str = "failover", site: str = "s1"):
     engine.create(
         RunRecord(
-            run_id=run_id, kind=kind, site=site, site_file="-", runbook={}, options={}, status="pending"
+            run_id=run_id, kind=kind, site=site, site_file="-", runbook={}, status="pending"
         ),
         book,
     )

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from orchestrator.adapters.sns import Sns
     from orchestrator.adapters.sqs import WorkQueue
     from orchestrator.adapters.vpn import VpnConnections
-    from orchestrator.backup.tiered import TieredRestores
     from orchestrator.site import Site, SshEndpoint
 
 A = TypeVar("A")
@@ -125,16 +124,11 @@ class Services:
         workers = self.site.backup.workers
         if workers is None:
             raise FatalError("the site file has no backup.workers key: no restore workers")
-        session = (lambda: self.aws) if workers.region == self.site.region else (
-            lambda: AwsSession(workers.region, clock=self.clock))
+
+        def session() -> AwsSession:
+            return self.aws if workers.region == self.site.region else AwsSession(workers.region, clock=self.clock)
+
         return self._build("work_queue", lambda: WorkQueue(session(), workers.queue_url))
-
-    @property
-    def restores(self) -> TieredRestores:
-        """The run's tiered restores: shared by the critical and the bulk restore steps."""
-        from orchestrator.backup.tiered import TieredRestores
-
-        return self._build("restores", TieredRestores)
 
     def verify_host_key(self, endpoint: SshEndpoint) -> str:
         """SSH key exchange only with ``endpoint``, no login (:func:`orchestrator.adapters.ssh.verify_host_key`)."""
@@ -143,8 +137,8 @@ class Services:
         return verify_host_key(endpoint)
 
     def close(self) -> None:
-        """Close whatever was opened (restore workers, SSH connections)."""
-        for name in ("restores", "appliance", "backup_source"):
+        """Close whatever was opened (SSH connections)."""
+        for name in ("appliance", "backup_source"):
             adapter = self.__dict__.get(name)
             if adapter is not None and hasattr(adapter, "close"):
                 adapter.close()

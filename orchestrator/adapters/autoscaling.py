@@ -4,6 +4,7 @@ because moto accepts more than the maximum and real AWS refuses)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.adapters.aws import AwsSession
 from orchestrator.errors import FatalError
@@ -94,7 +95,7 @@ class AutoScaling:
         )
 
 
-def _group(raw: dict) -> Group:
+def _group(raw: dict[str, Any]) -> Group:
     return Group(
         name=raw["AutoScalingGroupName"],
         min_size=int(raw["MinSize"]),

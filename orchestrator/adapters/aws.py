@@ -129,7 +129,7 @@ class _AnswerRecorder:
     def __init__(self, endpoint: str):
         self.endpoint = endpoint
 
-    def __call__(self, response_dict: dict | None = None, **_: Any) -> None:
+    def __call__(self, response_dict: dict[str, Any] | None = None, **_: Any) -> None:
         status = int((response_dict or {}).get("status_code") or 0)
         body = (response_dict or {}).get("body")
         excerpt = ""

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
+from orchestrator.dns_names import normal_name, normal_value, normal_zone_id
 from orchestrator.errors import OrchestratorError
 
 #: Route 53 quotas for one ChangeResourceRecordSets request; an UPSERT counts twice for both
@@ -31,7 +32,7 @@ class RecordSet:
         )
         return same and (ttl is None or ttl == self.ttl)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "ttl": self.ttl, "values": list(self.values)}
 
 
@@ -47,7 +48,7 @@ class Change:
         factor = 2 if self.action == "UPSERT" else 1
         return factor * len(self.record.values), factor * sum(len(v) for v in self.record.values)
 
-    def to_api(self) -> dict:
+    def to_api(self) -> dict[str, Any]:
         record = self.record
         return {
             "Action": self.action,
@@ -58,24 +59,6 @@ class Change:
                 "ResourceRecords": [{"Value": v} for v in record.values],
             },
         }
-
-
-def normal_name(name: str) -> str:
-    """Lower case, trailing dot, Route 53's octal escape for '*' undone."""
-    name = name.replace("\\052", "*").lower()
-    return name if name.endswith(".") else name + "."
-
-
-def normal_value(value: str, type_: str) -> str:
-    """Compare hostnames case- and trailing-dot-insensitively; other values as given."""
-    if type_ in ("CNAME", "NS", "MX", "PTR", "SRV"):
-        return value.lower().rstrip(".")
-    return value
-
-
-def normal_zone_id(zone_id: str) -> str:
-    """``/hostedzone/Z123`` -> ``Z123`` (both forms appear in stack outputs)."""
-    return zone_id.rsplit("/", 1)[-1]
 
 
 def split_change_batch(
@@ -184,7 +167,7 @@ class Route53:
 
     def change_status(self, change_id: str) -> str:
         """PENDING or INSYNC."""
-        return self.aws.call("route53", "get_change", Id=change_id)["ChangeInfo"]["Status"]
+        return cast("str", self.aws.call("route53", "get_change", Id=change_id)["ChangeInfo"]["Status"])
 
     def zone_exists(self, zone_id: str) -> bool:
         try:

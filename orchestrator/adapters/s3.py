@@ -22,7 +22,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -31,8 +31,6 @@ from orchestrator.errors import OrchestratorError
 
 log = structlog.get_logger("orchestrator.s3")
 
-#: S3's smallest part (except the last) is 5 MiB; 8 MiB parts balance memory and request count
-PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000
 
 
@@ -66,10 +64,10 @@ class S3:
     def _call(self, method: str, **kwargs: Any) -> Any:
         return self.aws.call("s3", method, **kwargs)
 
-    def head(self, bucket: str, key: str) -> dict | None:
+    def head(self, bucket: str, key: str) -> dict[str, Any] | None:
         """The object's headers (ContentLength, Metadata, ...) or None when there is no such object."""
         try:
-            return self._call("head_object", Bucket=bucket, Key=key)
+            return cast("dict[str, Any] | None", self._call("head_object", Bucket=bucket, Key=key))
         except OrchestratorError as exc:
             if is_not_found(exc) or getattr(exc, "code", "") in ("404", "NoSuchKey"):
                 return None
@@ -85,7 +83,7 @@ class S3:
             if is_not_found(exc):
                 return None
             raise
-        return self.aws.run(answer["Body"].read, service="s3", operation="get_object.read")
+        return cast("bytes | None", self.aws.run(answer["Body"].read, service="s3", operation="get_object.read"))
 
     def get_json(self, bucket: str, key: str) -> Any | None:
         data = self.get_bytes(bucket, key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
 from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
@@ -67,13 +67,13 @@ class Secrets:
     def _fetch(self, secret_id: str) -> str:
         answer = self.aws.call("secretsmanager", "get_secret_value", SecretId=secret_id)
         if answer.get("SecretString") is not None:
-            return answer["SecretString"]
+            return cast("str", answer["SecretString"])
         binary = answer.get("SecretBinary")
         if binary is None:
             raise FatalError(f"secretsmanager.get_secret_value: secret {secret_id!r} has no value")
         if isinstance(binary, str):  # some SDK paths hand base64 text back
             binary = base64.b64decode(binary)
-        return binary.decode("utf-8")
+        return cast("str", binary.decode("utf-8"))
 
     def _read_key_file(self, path: str, where: str) -> str:
         key = f"file:{Path(path).expanduser()}"

@@ -26,22 +26,25 @@ Reading is built for throughput and for hostile content:
 from __future__ import annotations
 
 import contextlib
-import re
 import stat
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import paramiko
 import structlog
-from paramiko.sftp import CMD_EXTENDED, CMD_EXTENDED_REPLY
 
 from orchestrator import cancel, retry
 from orchestrator.adapters import ssh
-from orchestrator.adapters.sftp_fast import PipelinedRead, ShortFile, ShortSmallFile, fetch_group, open_sftp
+from orchestrator.adapters.sftp_fast import PipelinedRead, ShortFile, ShortSmallFile, fetch_group
+from orchestrator.adapters.sftp_pool import PIECE, SessionPool, SftpSession
 from orchestrator.backup.sha256sums import SumEntry, parse_sha256sums
+from orchestrator.backup.source import (
+    SUMS_NAME,
+    RemoteFile,
+    Snapshot,
+    SnapshotError,
+    parse_snapshot_name,
+)
 from orchestrator.clock import Clock
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 
@@ -51,54 +54,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-SNAPSHOT_NAME = re.compile(r"^\d{8}T\d{6}Z$")
-SUMS_NAME = "SHA256SUMS"
 #: a SHA256SUMS larger than this is refused (hostile input must not exhaust memory)
 MAX_SUMS_BYTES = 64 * 1024 * 1024
-PIECE = 32768  # paramiko's SFTP read request size
-
-
-class SnapshotError(FatalError):
-    """The snapshot's content cannot be trusted or does not match its listing."""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    name: str
-    taken_at: datetime
-    complete: bool
-
-
-@dataclass(frozen=True)
-class RemoteFile:
-    """A file to restore: its path relative to the snapshot, its size from the listing, its digest."""
-
-    path: str
-    size: int
-    sha256: str
-
-
-def parse_snapshot_name(name: str) -> datetime | None:
-    if not SNAPSHOT_NAME.match(name):
-        return None
-    try:
-        return datetime.strptime(name, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-class _Session:
-    """A pooled connection with its SFTP client."""
-
-    def __init__(self, conn: ssh.SshConnection, sftp: paramiko.SFTPClient, timeout: float):
-        self.conn = conn
-        self.sftp = sftp
-        sftp.get_channel().settimeout(timeout)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.sftp.close()
-        self.conn.close()
 
 
 class SftpBackupSource:
@@ -124,10 +81,7 @@ class SftpBackupSource:
         self.options = options or ssh.SshOptions()
         self.root = sftp_cfg.path.rstrip("/") or "/"
         self.log = structlog.get_logger("orchestrator.sftp").bind(sftp=ssh.where(sftp_cfg))
-        self._idle: list[_Session] = []
-        self._lock = threading.Lock()
-        self._closed = False
-        self._request_size: int | None = None  # negotiated on the first connection
+        self._pool = SessionPool(self)
 
     # --- snapshots -------------------------------------------------------------------------------
 
@@ -182,7 +136,7 @@ class SftpBackupSource:
         while position < remote.size:
             session = None
             try:
-                session = self._borrow()
+                session = self._pool.borrow()
                 with cancel.guard(self.clock, session.close):  # a cancelled run closes the connection
                     for piece in self._read_from(session, path, position, remote.size):
                         position += len(piece)
@@ -193,14 +147,14 @@ class SftpBackupSource:
                 continue
             except BaseException:
                 if session is not None:
-                    self._discard(session)
+                    self._pool.discard(session)
                 raise
-            self._return(session)
+            self._pool.give_back(session)
 
-    def _read_from(self, session: _Session, path: str, position: int, size: int) -> Iterator[bytes]:
+    def _read_from(self, session: SftpSession, path: str, position: int, size: int) -> Iterator[bytes]:
         handle = session.sftp.open(path, "rb")
         handle._closed = True  # closed below without waiting for the answer (never by paramiko's __del__)
-        reader = PipelinedRead(session.sftp, handle.handle, self._request_size or PIECE, self.window)
+        reader = PipelinedRead(session.sftp, handle.handle, self._pool.request_size or PIECE, self.window)
         try:
             yield from reader.read(position, size)
         except ShortFile as short:
@@ -209,9 +163,9 @@ class SftpBackupSource:
 
     def single_request_size(self) -> int:
         """The largest file one READ request covers (negotiated on the first connection)."""
-        if self._request_size is None:
-            self._return(self._borrow())
-        return self._request_size or PIECE
+        if self._pool.request_size is None:
+            self._pool.give_back(self._pool.borrow())
+        return self._pool.request_size or PIECE
 
     def fetch_small(self, snapshot: Snapshot, remotes: list[RemoteFile]) -> list[bytes]:
         """Whole files of at most :meth:`single_request_size` bytes, together on one session: two round
@@ -222,7 +176,7 @@ class SftpBackupSource:
         while True:
             session = None
             try:
-                session = self._borrow()
+                session = self._pool.borrow()
                 with cancel.guard(self.clock, session.close):
                     try:
                         data = fetch_group(session.sftp, paths)
@@ -234,22 +188,22 @@ class SftpBackupSource:
                 continue
             except BaseException:
                 if session is not None:
-                    self._discard(session)
+                    self._pool.discard(session)
                 raise
-            self._return(session)
+            self._pool.give_back(session)
             return data
 
-    def _short_read(self, session: _Session, path: str, position: int, size: int) -> None:
+    def _short_read(self, session: SftpSession, path: str, position: int, size: int) -> None:
         # paramiko reports a dropped connection as EOF inside read(): tell the two apart
         if not session.conn.active:
             raise EOFError("connection dropped")
         raise SnapshotError(f"{path}: ends at byte {position}, its listing says {size} bytes")
 
     def _dropped(
-        self, session: _Session | None, remote: RemoteFile, position: int, failures: int, exc: BaseException
+        self, session: SftpSession | None, remote: RemoteFile, position: int, failures: int, exc: BaseException
     ) -> int:
         if session is not None:
-            self._discard(session)
+            self._pool.discard(session)
         failures += 1
         error = self._translate(exc, f"read {remote.path}")
         if failures > self.resume_attempts or not isinstance(error, RetryableError):
@@ -271,34 +225,30 @@ class SftpBackupSource:
     @contextlib.contextmanager
     def session(self) -> Iterator[paramiko.SFTPClient]:
         """A pooled SFTP client for a sequence of operations (returned on success, dropped on error)."""
-        session = self._borrow()
+        session = self._pool.borrow()
         try:
             yield session.sftp
         except BaseException:
-            self._discard(session)
+            self._pool.discard(session)
             raise
-        self._return(session)
+        self._pool.give_back(session)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for session in idle:
-            session.close()
+        self._pool.close()
 
-    def _call(self, fn: Callable[[_Session], T], what: str) -> T:
+    def _call(self, fn: Callable[[SftpSession], T], what: str) -> T:
         def attempt() -> T:
-            session = self._borrow()
+            session = self._pool.borrow()
             try:
                 with cancel.guard(self.clock, session.close):
                     result = fn(session)
             except OrchestratorError:
-                self._return(session)
+                self._pool.give_back(session)
                 raise
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                self._discard(session)
+                self._pool.discard(session)
                 raise self._translate(exc, what) from None
-            self._return(session)
+            self._pool.give_back(session)
             return result
 
         return retry.call(attempt, policy="ssh", clock=self.clock, log=self.log, what=f"sftp {what}")
@@ -310,67 +260,12 @@ class SftpBackupSource:
             return FatalError(f"sftp {ssh.where(self.cfg)}: {what}: {exc.strerror or exc}")
         return ssh.translate(exc, ssh.where(self.cfg))
 
-    def _borrow(self) -> _Session:
-        with self._lock:
-            while self._idle:
-                session = self._idle.pop()
-                if session.conn.active:
-                    return session
-                session.close()
-        key = self.secrets.ssh_private_key(self.cfg)
-        conn = ssh.connect(self.cfg, key, self.options)
-        try:
-            session = _Session(conn, self._open_sftp(conn), self.read_timeout)
-            if self._request_size is None:
-                self._request_size = self._negotiate_request_size(session)
-            return session
-        except BaseException:
-            conn.close()
-            raise
-
-    def _open_sftp(self, conn: ssh.SshConnection) -> paramiko.SFTPClient:
-        try:
-            return open_sftp(conn.transport, max(self.channel_window, self.window), self.max_packet)
-        except Exception as exc:
-            raise ssh.translate(exc, conn.label) from None
-
-    def _negotiate_request_size(self, session: _Session) -> int:
-        """The read size to request: up to the server's ``max-read-length`` (the ``limits@openssh.com``
-        extension, OpenSSH 8.6+: 255 KiB there, 8x fewer requests and prefetch buffers than paramiko's
-        32 KiB, which cut the client's CPU by 25-40%), capped at :attr:`max_request_size`. A server
-        without the extension gets 32 KiB, which every SFTP server serves whole: a larger request
-        answered short would leave holes that paramiko's prefetch refills one round trip at a time."""
-        try:
-            kind, msg = session.sftp._request(CMD_EXTENDED, "limits@openssh.com")
-            if kind != CMD_EXTENDED_REPLY:
-                return PIECE
-            msg.get_int64()  # max-packet-length
-            max_read = msg.get_int64()
-        except (OSError, paramiko.SSHException, EOFError):
-            return PIECE
-        size = min(self.max_request_size, max_read)
-        size -= size % 1024
-        if size <= 0:
-            return PIECE
-        self.log.debug("sftp.request_size", bytes=size, server_max_read=max_read)
-        return size
-
-    def _return(self, session: _Session) -> None:
-        with self._lock:
-            if not self._closed and session.conn.active:
-                self._idle.append(session)
-                return
-        session.close()
-
-    def _discard(self, session: _Session) -> None:
-        session.close()
-
     # --- helpers -----------------------------------------------------------------------------------
 
     def _dir(self, snapshot: Snapshot) -> str:
         return f"{self.root}/{snapshot.name}"
 
-    def _snapshots(self, session: _Session) -> list[Snapshot]:
+    def _snapshots(self, session: SftpSession) -> list[Snapshot]:
         out = []
         for attrs in _listdir(session, self.root):
             taken_at = parse_snapshot_name(attrs.filename)
@@ -379,14 +274,14 @@ class SftpBackupSource:
             out.append(Snapshot(attrs.filename, taken_at, self._has_sums(session, attrs.filename)))
         return sorted(out, key=lambda s: s.taken_at)
 
-    def _has_sums(self, session: _Session, name: str) -> bool:
+    def _has_sums(self, session: SftpSession, name: str) -> bool:
         try:
             attrs = session.sftp.lstat(f"{self.root}/{name}/{SUMS_NAME}")
         except FileNotFoundError:
             return False
         return stat.S_ISREG(attrs.st_mode or 0)
 
-    def _read_small(self, session: _Session, path: str) -> bytes:
+    def _read_small(self, session: SftpSession, path: str) -> bytes:
         attrs = session.sftp.lstat(path)
         if not stat.S_ISREG(attrs.st_mode or 0):
             raise SnapshotError(f"{path} is not a regular file")
@@ -396,9 +291,9 @@ class SftpBackupSource:
         with session.sftp.open(path, "rb") as handle:
             _prefetch_here(handle, size)
             data = handle.read(size)
-        return data
+        return cast("bytes", data)
 
-    def _walk(self, session: _Session, top: str) -> dict[str, paramiko.SFTPAttributes]:
+    def _walk(self, session: SftpSession, top: str) -> dict[str, paramiko.SFTPAttributes]:
         """relpath -> lstat attributes of everything under ``top``; symlinked dirs are not entered."""
         out: dict[str, paramiko.SFTPAttributes] = {}
         pending = [""]
@@ -428,10 +323,10 @@ def _prefetch_here(handle: paramiko.SFTPFile, end: int) -> None:
     handle.prefetch(end)
 
 
-def _listdir(session: _Session, path: str) -> list[paramiko.SFTPAttributes]:
+def _listdir(session: SftpSession, path: str) -> list[paramiko.SFTPAttributes]:
     """``listdir_attr``; a name that is not UTF-8 (paramiko cannot decode it) is a clear refusal."""
     try:
-        return session.sftp.listdir_attr(path)
+        return cast("list[paramiko.SFTPAttributes]", session.sftp.listdir_attr(path))
     except UnicodeDecodeError:
         raise SnapshotError(
             f"{path}: the provider lists a file name that is not valid UTF-8; refusing to guess which file it "

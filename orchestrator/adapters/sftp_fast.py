@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from typing import cast
 
 import paramiko
 from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
@@ -36,7 +37,7 @@ _HEADER = struct.Struct(">IBI")  # length, type, request id
 _REQUEST = struct.Struct(">IBI")
 
 
-class ChunkPipe(BufferedPipe):
+class ChunkPipe(BufferedPipe):  # type: ignore[misc, unused-ignore]  # paramiko ships no type information
     """paramiko's ``BufferedPipe`` interface over a deque of received chunks (no memmove per read)."""
 
     def __init__(self) -> None:
@@ -228,7 +229,7 @@ class PipelinedRead:
             request_id = self.sftp.request_number
             self.sftp.request_number += 1
         self.channel.sendall(_REQUEST.pack(len(body) + 5, kind, request_id) + body)
-        return request_id
+        return cast("int", request_id)
 
     def _response(self) -> tuple[int, int, bytes]:
         """One response: (request id, type, body after the id; for DATA the data itself)."""

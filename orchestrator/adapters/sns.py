@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from orchestrator.adapters.aws import AwsSession, is_not_found
 from orchestrator.errors import OrchestratorError
@@ -40,7 +40,7 @@ class Sns:
                 for key, value in attributes.items()
                 if value is not None
             }
-        return self.aws.call("sns", "publish", policy=policy, **kwargs)["MessageId"]
+        return cast("str", self.aws.call("sns", "publish", policy=policy, **kwargs)["MessageId"])
 
     def topic_exists(self, topic_arn: str) -> bool:
         try:

@@ -45,6 +45,9 @@ class Redrive:
 class WorkQueue:
     """One SQS queue on one AWS session (the queue's own region)."""
 
+    #: messages one SendMessageBatch carries (SQS's limit)
+    batch = BATCH
+
     def __init__(self, aws: AwsSession, url: str):
         self.aws, self.url = aws, url
 

@@ -20,7 +20,7 @@ import hashlib
 import io
 import socket
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import paramiko
 import structlog
@@ -155,7 +155,7 @@ class SshConnection:
 
     @property
     def active(self) -> bool:
-        return self.transport.is_active()
+        return cast("bool", self.transport.is_active())
 
     def run(self, command: str, timeout: float, clock: Clock | None = None) -> CommandResult:
         """Run ``command``; ``timeout`` bounds each wait for output. RetryableError on a dropped link.

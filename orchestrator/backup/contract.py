@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError
@@ -25,6 +25,9 @@ MARKER_NAME = "_RESTORE_COMPLETE.json"
 CRITICAL_MARKER_NAME = "_RESTORE_CRITICAL.json"
 #: names a provider's listing may not use: they would forge a marker
 RESERVED_NAMES = (MARKER_NAME, CRITICAL_MARKER_NAME)
+#: a restored file's multipart upload: S3's smallest part (except the last) is 5 MiB; 8 MiB parts balance
+#: memory and request count
+PART_SIZE = 8 * 1024 * 1024
 #: object metadata holding a restored file's sha256: what lets a resumed restore skip verified files
 SHA256_METADATA = "sha256"
 
@@ -261,7 +264,7 @@ class UnmatchedCriticalPattern(FatalError):
     site declared (a typo, a changed layout), so it is never restored and marked as if it were."""
 
 
-def refuse_unmatched(snapshot: str, tiers: Tiers, patterns: Sequence[str] | None) -> None:
+def refuse_unmatched(snapshot: str, tiers: Tiers[Any], patterns: Sequence[str] | None) -> None:
     """Raise :class:`UnmatchedCriticalPattern` naming every pattern of the split that matched no file."""
     if tiers.unmatched and patterns is not None:
         raise UnmatchedCriticalPattern(describe_unmatched(snapshot, tiers.unmatched, patterns))

@@ -13,10 +13,10 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
 from orchestrator.backup.contract import Tiers, critical_patterns
+from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
 
 if TYPE_CHECKING:
     from orchestrator.site import Site
@@ -71,7 +71,7 @@ def _about(seconds: float) -> str:
     return f"~{seconds:.1f}s" if seconds < 10 else f"~{seconds:.0f}s"
 
 
-def estimate_critical_restore(source: SftpBackupSource, site: Site, drills: list[dict]) -> RestoreEstimate | None:
+def estimate_critical_restore(source: BackupSource, site: Site, drills: list[dict[str, Any]]) -> RestoreEstimate | None:
     """The estimate for the newest complete snapshot; None when there is none (another check says so)."""
     snapshot = source.newest_complete_snapshot()
     if snapshot is None:
@@ -96,14 +96,14 @@ def estimate_critical_restore(source: SftpBackupSource, site: Site, drills: list
     )
 
 
-def drill_throughput(drills: list[dict]) -> float | None:
+def drill_throughput(drills: list[dict[str, Any]]) -> float | None:
     """Median restore bytes/s of the last drills that recorded one (drills come newest first)."""
     rates = [d["restore_bytes_per_second"] for d in drills
              if isinstance(d.get("restore_bytes_per_second"), int | float) and d["restore_bytes_per_second"] > 0]
     return float(statistics.median(rates[:DRILLS_CONSIDERED])) if rates else None
 
 
-def probe_throughput(source: SftpBackupSource, snapshot: Snapshot, files: list[RemoteFile]) -> float | None:
+def probe_throughput(source: BackupSource, snapshot: Snapshot, files: list[RemoteFile]) -> float | None:
     """Bytes/s of reading up to :data:`PROBE_BYTES` of the critical files over SFTP, largest first (a
     measurement of real work, not a wait: perf_counter, no Clock)."""
     started, read = time.perf_counter(), 0

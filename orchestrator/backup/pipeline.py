@@ -23,44 +23,29 @@ retried or resumed restore cheap.
 from __future__ import annotations
 
 import contextvars
-import functools
-import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from orchestrator import logs
-from orchestrator.adapters.s3 import PART_SIZE, S3, MultipartUpload
-from orchestrator.adapters.sftp import RemoteFile, SftpBackupSource, Snapshot
-from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
-from orchestrator.errors import FatalError, Interrupted
+from orchestrator.backup.contract import PART_SIZE, RestoreTarget
+from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
+from orchestrator.backup.transfer import Batch, Budget, FileResult, FileTransfer
+from orchestrator.errors import Interrupted
 from orchestrator.logs import Log
 
 if TYPE_CHECKING:
-    from hashlib import _Hash
 
-#: how often a download looks at the stop flag and the run's cancellation (ctx.check)
-CHECK_EVERY_BYTES = 8 << 20
+    from orchestrator.adapters.s3 import S3
+
 #: small files (one SFTP read each) one worker fetches together: 2 round trips per group instead of
 #: 3 per file; at most GROUP_FILES x the negotiated read size (16 x 255 KiB ~ 4 MiB) in memory per group
 GROUP_FILES = 16
-
-
-class ChecksumMismatch(FatalError):
-    """A downloaded file's sha256 differs from SHA256SUMS: it is not restored."""
-
-
-@dataclass(frozen=True)
-class FileResult:
-    path: str
-    size: int
-    sha256: str
-    skipped: bool
 
 
 @dataclass
@@ -89,7 +74,7 @@ class ByteMeter:
     """Bytes restored so far, for the live display: ``report(fields)`` at most every ``every`` seconds
     with bytes done/total, MB/s and an ETA (real time: a measure of throughput, not a wait)."""
 
-    def __init__(self, total: int, report: Callable[[dict], None], every: float = 0.25):
+    def __init__(self, total: int, report: Callable[[dict[str, Any]], None], every: float = 0.25):
         self.total, self.report, self.every = total, report, every
         self.done = 0
         self._started = self._last = time.monotonic()
@@ -112,57 +97,10 @@ class ByteMeter:
         self.report(fields)
 
 
-class _Budget:
-    """A byte semaphore: bounds the bytes waiting for S3."""
-
-    def __init__(self, limit: int):
-        self.limit, self.used = limit, 0
-        self._cond = threading.Condition()
-
-    def acquire(self, size: int, stop: threading.Event) -> None:
-        size = min(size, self.limit)
-        with self._cond:
-            while self.used + size > self.limit and not stop.is_set():
-                self._cond.wait(0.5)
-            self.used += size
-
-    def release(self, size: int) -> None:
-        with self._cond:
-            self.used -= min(size, self.limit)
-            self._cond.notify_all()
-
-
-class _Batch:
-    """One tier's files in a restore: its own stop flag and its small files' PUTs in flight. A failed
-    batch stops itself and every batch queued after it (the bulk cannot complete without the critical
-    tier), never the ones before it (a bad recording must not stop the roster)."""
-
-    def __init__(self, files: list[RemoteFile], later: list[_Batch], meter: ByteMeter | None = None):
-        self.files = files
-        self.meter = meter  # this tier's bytes, reported to the step that waits for this tier
-        self.stop = threading.Event()
-        self.later = later  # batches queued after this one (filled in as they are created)
-        self.uploads: list[Future] = []
-        self.lock = threading.Lock()
-
-    def fail(self) -> None:
-        self.stop.set()
-        for batch in self.later:
-            batch.stop.set()
-
-    def add_upload(self, future: Future) -> None:
-        with self.lock:
-            self.uploads.append(future)
-
-    def pending_uploads(self) -> list[Future]:
-        with self.lock:
-            return list(self.uploads)
-
-
-class TierFuture(Future):
+class TierFuture(Future["RestoreResult"]):
     """A tier's :class:`RestoreResult`; :meth:`stop` stops its remaining files (and the later tiers')."""
 
-    def __init__(self, batch: _Batch):
+    def __init__(self, batch: Batch):
         super().__init__()
         self._batch = batch
 
@@ -171,11 +109,11 @@ class TierFuture(Future):
 
 
 class RestorePipeline:
-    """Restore a snapshot's files from ``source`` (SftpBackupSource) into ``target`` through ``s3``."""
+    """Restore a snapshot's files from ``source`` (a BackupSource) into ``target`` through ``s3``."""
 
     def __init__(
         self,
-        source: SftpBackupSource,
+        source: BackupSource,
         s3: S3,
         target: RestoreTarget,
         *,
@@ -185,13 +123,13 @@ class RestorePipeline:
         part_size: int = PART_SIZE,
         max_inflight_bytes: int | None = None,
         check: Callable[[], None] | None = None,
-        progress: Callable[[dict], None] | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.workers = workers
         self.upload_workers = upload_workers or max(2, workers)
         self.part_size = part_size
-        self.budget = _Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
+        self.budget = Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
         #: small files fetched together by one worker (1: every file alone)
         self.group_files = GROUP_FILES
         self.check = check or (lambda: None)
@@ -210,7 +148,7 @@ class RestorePipeline:
         self,
         snapshot: Snapshot,
         tiers: Sequence[list[RemoteFile]],
-        progress: Sequence[Callable[[dict], None] | None] | None = None,
+        progress: Sequence[Callable[[dict[str, Any]], None] | None] | None = None,
     ) -> list[TierFuture]:
         """Queue the tiers' files on the shared workers, tier by tier (largest first within a tier), and
         return at once: one future per tier, done when its last file is verified at its key (or failed).
@@ -220,17 +158,18 @@ class RestorePipeline:
         existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
         downloads, uploads = self._executors()
         sinks = list(progress) if progress is not None else [self.progress] * len(tiers)
-        batches: list[_Batch] = []
+        batches: list[Batch] = []
         for files, sink in zip(tiers, sinks, strict=True):
             meter = ByteMeter(sum(f.size for f in files), sink) if sink is not None else None
-            batch = _Batch(sorted(files, key=lambda f: f.size, reverse=True), [], meter)
+            batch = Batch(sorted(files, key=lambda f: f.size, reverse=True), [], meter)
             for earlier in batches:
                 earlier.later.append(batch)
             batches.append(batch)
         out = []
         group_limit = self.source.single_request_size() if self.group_files > 1 else 0
+        transfer = FileTransfer(self.source, self.s3, self.target, self.log, self.part_size, self.budget, self.check)
         for batch in batches:  # every file of a tier is queued before any file of the next tier
-            futures = [downloads.submit(self._restore_group, snapshot, group, existing, uploads, batch)
+            futures = [downloads.submit(transfer.restore_group, snapshot, group, existing, uploads, batch)
                        for group in self._groups(batch.files, group_limit)]
             out.append(self._settle(snapshot, batch, futures, started))
         return out
@@ -265,7 +204,7 @@ class RestorePipeline:
             return self._pools
 
     def _settle(
-        self, snapshot: Snapshot, batch: _Batch, futures: list[Future], started: float
+        self, snapshot: Snapshot, batch: Batch, futures: list[Future[Any]], started: float
     ) -> TierFuture:
         """A future of the batch's result, set by a small watcher thread when every file is settled."""
         result = TierFuture(batch)
@@ -295,7 +234,7 @@ class RestorePipeline:
             bytes_per_second=round(result.bytes_per_second),
         )
 
-    def _collect(self, batch: _Batch, futures: list[Future]) -> list[FileResult]:
+    def _collect(self, batch: Batch, futures: list[Future[Any]]) -> list[FileResult]:
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]
         if failed:
@@ -310,191 +249,3 @@ class RestorePipeline:
         if errors:  # the root cause first, not the Interrupted it caused in other files
             raise next((e for e in errors if not isinstance(e, Interrupted)), errors[0])
         return [result for f in futures for result in f.result()]
-
-    # --- one file ---------------------------------------------------------------------------------
-
-    def _restore_group(
-        self,
-        snapshot: Snapshot,
-        group: list[RemoteFile],
-        existing: dict[str, int],
-        uploads: ThreadPoolExecutor,
-        batch: _Batch,
-    ) -> list[FileResult]:
-        if len(group) == 1:
-            return [self._restore_one(snapshot, group[0], existing, uploads, batch)]
-        results, todo = [], []
-        for remote in group:
-            key = self.target.key(snapshot.name, remote.path)
-            if self._already_restored(key, remote, existing):
-                results.append(self._skipped(remote, batch))
-            else:
-                todo.append(remote)
-        if todo:
-            self._restore_small_group(snapshot, todo, uploads, batch)
-            results += [FileResult(r.path, r.size, r.sha256, skipped=False) for r in todo]
-        return results
-
-    def _skipped(self, remote: RemoteFile, batch: _Batch) -> FileResult:
-        self.log.debug("restore.skip", file=remote.path, reason="same sha256 already at key")
-        if batch.meter is not None:
-            batch.meter.add(remote.size)
-        return FileResult(remote.path, remote.size, remote.sha256, skipped=True)
-
-    def _restore_small_group(
-        self, snapshot: Snapshot, group: list[RemoteFile], uploads: ThreadPoolExecutor, batch: _Batch
-    ) -> None:
-        """Small files fetched together, each hashed and PUT only once its digest matched (as
-        :meth:`_restore_small`); the first mismatch is raised after the group's verified files were sent."""
-        total = sum(r.size for r in group)
-        self._checkpoint(batch)
-        self.budget.acquire(total, batch.stop)
-        sent = 0
-        try:
-            bodies = self.source.fetch_small(snapshot, group)
-            mismatch: ChecksumMismatch | None = None
-            for remote, body in zip(group, bodies, strict=True):
-                if batch.meter is not None:
-                    batch.meter.add(remote.size)
-                try:
-                    self._verify(remote, hashlib.sha256(body))
-                except ChecksumMismatch as exc:
-                    mismatch = mismatch or exc
-                    continue
-                key = self.target.key(snapshot.name, remote.path)
-                future = uploads.submit(self.s3.put_bytes, self.target.bucket, key, body,
-                                        {SHA256_METADATA: remote.sha256}, sha256=remote.sha256)
-                sent += remote.size
-                future.add_done_callback(functools.partial(self._group_uploaded, size=remote.size, batch=batch))
-                batch.add_upload(future)
-                self.log.debug("restore.file", file=remote.path, bytes=remote.size)
-        except BaseException:
-            self.budget.release(total - sent)
-            raise
-        self.budget.release(total - sent)  # the bytes of files not sent (a mismatch)
-        if mismatch is not None:
-            raise mismatch
-
-    def _restore_one(
-        self,
-        snapshot: Snapshot,
-        remote: RemoteFile,
-        existing: dict[str, int],
-        uploads: ThreadPoolExecutor,
-        batch: _Batch,
-    ) -> FileResult:
-        key = self.target.key(snapshot.name, remote.path)
-        if self._already_restored(key, remote, existing):
-            return self._skipped(remote, batch)
-        if remote.size <= self.part_size:
-            self._restore_small(snapshot, remote, key, uploads, batch)
-        else:
-            self._restore_large(snapshot, remote, key, uploads, batch)
-        self.log.debug("restore.file", file=remote.path, bytes=remote.size)
-        return FileResult(remote.path, remote.size, remote.sha256, skipped=False)
-
-    def _already_restored(self, key: str, remote: RemoteFile, existing: dict[str, int]) -> bool:
-        if existing.get(key) != remote.size:
-            return False
-        head = self.s3.head(self.target.bucket, key) or {}
-        return (head.get("Metadata") or {}).get(SHA256_METADATA) == remote.sha256
-
-    def _restore_small(
-        self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads: ThreadPoolExecutor, batch: _Batch
-    ) -> None:
-        """Held in memory and hashed; PUT only once its digest matched. The PUT runs on the upload
-        pool while this worker moves on to its next file (its bytes stay counted in the budget)."""
-        self.budget.acquire(remote.size, batch.stop)
-        try:
-            digest, pieces = hashlib.sha256(), []
-            for piece in self._pieces(snapshot, remote, batch):
-                digest.update(piece)
-                pieces.append(piece)
-            self._verify(remote, digest)
-            body = b"".join(pieces)
-            future = uploads.submit(
-                self.s3.put_bytes, self.target.bucket, key, body, {SHA256_METADATA: remote.sha256},
-                sha256=remote.sha256,
-            )
-        except BaseException:
-            self.budget.release(remote.size)
-            raise
-        future.add_done_callback(lambda done: self._uploaded(done, remote.size, batch))
-        batch.add_upload(future)
-
-    def _group_uploaded(self, future: Future, *, size: int, batch: _Batch) -> None:
-        self._uploaded(future, size, batch)
-
-    def _uploaded(self, future: Future, size: int, batch: _Batch) -> None:
-        self.budget.release(size)
-        if future.cancelled() or future.exception() is not None:
-            batch.fail()  # stop the downloads early: the tier fails anyway
-
-    def _restore_large(
-        self, snapshot: Snapshot, remote: RemoteFile, key: str, uploads: ThreadPoolExecutor, batch: _Batch
-    ) -> None:
-        part_size = max(self.part_size, -(-remote.size // 10_000))
-        upload = self.s3.start_upload(self.target.bucket, key, {SHA256_METADATA: remote.sha256})
-        parts: list[Future] = []
-        try:
-            # a part is sent as soon as it holds part_size bytes (parts may differ in size: S3 only
-            # wants >= 5 MiB but the last); one join per part, no sliding buffer copies
-            digest, pending, pending_bytes, number = hashlib.sha256(), [], 0, 1
-            for piece in self._pieces(snapshot, remote, batch):
-                digest.update(piece)
-                pending.append(piece)
-                pending_bytes += len(piece)
-                if pending_bytes >= part_size:
-                    parts.append(self._send_part(upload, number, b"".join(pending), uploads, batch))
-                    pending, pending_bytes = [], 0
-                    number += 1
-            if pending or number == 1:
-                parts.append(self._send_part(upload, number, b"".join(pending), uploads, batch))
-            for part in parts:
-                part.result()
-            self._verify(remote, digest)  # only now may the object appear at its key
-            upload.complete()
-        except BaseException:
-            self._stop_parts(parts)
-            upload.abort()
-            raise
-
-    def _send_part(
-        self, upload: MultipartUpload, number: int, body: bytes, uploads: ThreadPoolExecutor, batch: _Batch
-    ) -> Future[None]:
-        size = len(body)
-        self.budget.acquire(size, batch.stop)
-        future = uploads.submit(upload.upload_part, number, body)
-        future.add_done_callback(lambda _future: self.budget.release(size))
-        return future
-
-    @staticmethod
-    def _stop_parts(parts: list[Future]) -> None:
-        for part in parts:
-            part.cancel()
-        wait(parts)
-
-    def _pieces(self, snapshot: Snapshot, remote: RemoteFile, batch: _Batch) -> Iterator[bytes]:
-        since_check = CHECK_EVERY_BYTES  # check before the first byte, then every few MiB
-        for piece in self.source.stream(snapshot, remote):
-            if since_check >= CHECK_EVERY_BYTES:
-                self._checkpoint(batch)
-                since_check = 0
-            since_check += len(piece)
-            if batch.meter is not None:
-                batch.meter.add(len(piece))
-            yield piece
-
-    def _checkpoint(self, batch: _Batch) -> None:
-        if batch.stop.is_set():
-            raise Interrupted("restore stopped: another file failed")
-        self.check()
-
-    def _verify(self, remote: RemoteFile, digest: _Hash) -> None:
-        actual = digest.hexdigest()
-        if actual != remote.sha256:
-            raise ChecksumMismatch(
-                f"{remote.path}: sha256 mismatch (SHA256SUMS says {remote.sha256}, "
-                f"the bytes hash to {actual}); "
-                "not restored"
-            )

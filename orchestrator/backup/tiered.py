@@ -13,10 +13,11 @@ import functools
 import threading
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
-from orchestrator.adapters.sftp import RemoteFile, Snapshot
 from orchestrator.backup.contract import Tier, Tiers
 from orchestrator.backup.pipeline import RestorePipeline, RestoreResult, TierFuture
+from orchestrator.backup.source import RemoteFile, Snapshot
 from orchestrator.errors import FatalError, Interrupted
 
 #: how often a waiting step looks at its own cancellation and deadline
@@ -47,10 +48,10 @@ class TieredRestore:
         self._futures: dict[Tier, TierFuture] = {}
         self._lock = threading.Lock()
         #: where each tier's progress goes: the step that waits for it (see ``watch``), and the last report
-        self._sinks: dict[Tier, Callable[[dict], None]] = {}
-        self._last: dict[Tier, dict] = {}
+        self._sinks: dict[Tier, Callable[[dict[str, Any]], None]] = {}
+        self._last: dict[Tier, dict[str, Any]] = {}
 
-    def watch(self, tier: Tier, sink: Callable[[dict], None]) -> None:
+    def watch(self, tier: Tier, sink: Callable[[dict[str, Any]], None]) -> None:
         """Send ``tier``'s progress (bytes done/total, MB/s, ETA) to ``sink`` (its step's row), starting with
         the last report made before the step asked."""
         with self._lock:
@@ -59,7 +60,7 @@ class TieredRestore:
         if last is not None:
             sink(last)
 
-    def _report(self, tier: Tier, fields: dict) -> None:
+    def _report(self, tier: Tier, fields: dict[str, Any]) -> None:
         with self._lock:
             self._last[tier] = fields
             sink = self._sinks.get(tier)
@@ -129,7 +130,7 @@ class TieredRestore:
 
 
 class TieredRestores:
-    """The tiered restores of one run (``services.restores``), one per snapshot."""
+    """The tiered restores of one run (``ctx.restores``, made per run by the engine), one per snapshot."""
 
     def __init__(self) -> None:
         self._by_snapshot: dict[str, TieredRestore] = {}

@@ -28,9 +28,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.adapters.s3 import PART_SIZE
-from orchestrator.adapters.sftp import RemoteFile, parse_snapshot_name
-from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
+from orchestrator.backup.contract import PART_SIZE, SHA256_METADATA, RestoreTarget
+from orchestrator.backup.source import RemoteFile, parse_snapshot_name
 from orchestrator.errors import FatalError
 
 if TYPE_CHECKING:
@@ -191,7 +190,7 @@ class BulkByWorkers:
         log: Log,
         max_tries: int,
         sleep: Callable[[float], None],
-        progress: Callable[[dict], None],
+        progress: Callable[[dict[str, Any]], None],
         poll_seconds: float = 2.0,
         monotonic: Callable[[], float] = time.monotonic,
     ):
@@ -203,10 +202,9 @@ class BulkByWorkers:
         """Send the units from ``enqueued`` on, ten at a time, journaling the count after each batch
         (``journal(n)``): a resumed run sends only what it had not sent (at most one batch again, which is
         harmless: a unit whose files are verified at their keys is skipped by the worker)."""
-        from orchestrator.adapters.sqs import BATCH
-
-        for start in range(enqueued, len(self.units), BATCH):
-            chunk = self.units[start:start + BATCH]
+        batch = self.queue.batch
+        for start in range(enqueued, len(self.units), batch):
+            chunk = self.units[start:start + batch]
             self.queue.send([unit.body() for unit in chunk])
             enqueued = start + len(chunk)
             journal(enqueued)

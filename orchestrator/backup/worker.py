@@ -29,9 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.adapters.sftp import RemoteFile, Snapshot, parse_snapshot_name
 from orchestrator.backup.contract import target_of
-from orchestrator.backup.pipeline import ChecksumMismatch, RestorePipeline
+from orchestrator.backup.pipeline import RestorePipeline
+from orchestrator.backup.source import RemoteFile, Snapshot, parse_snapshot_name
+from orchestrator.backup.transfer import ChecksumMismatch
 from orchestrator.backup.work import BadUnit, WorkUnit, done_key, failed_key
 from orchestrator.clock import iso
 from orchestrator.errors import OrchestratorError

@@ -219,6 +219,7 @@ class Engine:
             return execution.start(record, approvals, approve_all, when)
         finally:
             beat_stop.set()
+            execution.runner.resources.close()  # the run's own resources (restore transfers) end with it
 
     def _lock_for(self, record: RunRecord) -> tuple[Holder, LockInfo | None]:
         """The site lock for ``record``: the one :meth:`create` took for it, else taken now (a resume);
@@ -257,14 +258,14 @@ class _Execution:
         self.clock = engine.clock
         self.cancel = engine.cancel
         options = RunOptions(
-            kind=record.kind, dry_run=False, accept_rpo_breach=bool(record.options.get("accept_rpo_breach"))
+            kind=record.kind, dry_run=False, accept_rpo_breach=record.settings.accept_rpo_breach
         )
         self.run = RunState(
             run_id=record.run_id,
             book=runbook_from_dict(record.runbook),
             options=options,
             records={r.step_id: r for r in self.journal.get_steps(record.run_id)},
-            approvals=approvals_mod.load(record.options),
+            approvals=list(record.settings.approvals),
             log=engine.base_log.bind(run_id=record.run_id),
             started_mono=self.clock.monotonic(),
             started_at=record.started_at,
@@ -290,13 +291,7 @@ class _Execution:
         resumed = record.status != RunStatus.PENDING and any(
             r.status != StepStatus.PENDING for r in self.run.records.values()
         )
-        self.journal.update_run(
-            record.run_id,
-            status=RunStatus.RUNNING.value,
-            finished_at=None,
-            error=None,
-            resumes=record.resumes + (1 if resumed else 0),
-        )
+        self.journal.mark_running(record.run_id, resumed=resumed)
         started = EventName.RUN_RESUMED if resumed else EventName.RUN_STARTED
         self.events.emit(started, None, kind=record.kind, site=record.site)
         given = approvals_mod.from_flags(tuple(approvals), approve_all, when, iso(self.clock.now()) or "")
@@ -306,7 +301,7 @@ class _Execution:
         return self._execute()
 
     def stand_down(self, record: RunRecord) -> Outcome:
-        self.journal.update_run(record.run_id, status=RunStatus.RUNNING.value, finished_at=None, error=None)
+        self.journal.mark_running(record.run_id)
         for rec in self.run.records.values():  # nobody waits at the gate any more
             if rec.status == StepStatus.AWAITING_APPROVAL:
                 rec.status = StepStatus.PENDING
@@ -513,7 +508,7 @@ class _Execution:
 
     def _end(self, status: RunStatus, error: str | None) -> Outcome:
         run_id = self.run.run_id
-        self.journal.update_run(run_id, status=status.value, finished_at=iso(self.clock.now()), error=error)
+        self.journal.finish(run_id, status, iso(self.clock.now()) or "", error)
         level = "info" if status == RunStatus.SUCCEEDED else "warning"
         self.events.emit(EventName.run_ended(status), None, level=level, error=error)
         milestone = "finished" if status == RunStatus.SUCCEEDED else status.value

@@ -302,8 +302,7 @@ class ApprovalGate:
         """Journal the run's approvals before the engine moves on (a resume honours them)."""
         self.run.approvals = [*self.run.approvals, *given]
         run_id = self.run.run_id
-        options = self.journal.get_run(run_id).options
-        self.journal.update_run(run_id, options={**options, "approvals": approvals_mod.dump(self.run.approvals)})
+        self.journal.add_approvals(run_id, given)
         for approval in given:
             step_id = None if approval.step == approvals_mod.EVERY_STEP else approval.step
             self.events.emit(

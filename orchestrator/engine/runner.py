@@ -25,6 +25,7 @@ from orchestrator.model import EventName, StepStatus
 from orchestrator.redact import redact_text as scrub
 from orchestrator.runbook import Step
 from orchestrator.steps.base import RunOptions, StepContext, StepKind
+from orchestrator.steps.resources import RunResources
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
@@ -92,6 +93,8 @@ class StepRunner:
         self.cancel = cancel
         self.site = site
         self.services = services
+        #: the per-run resources every step of this execution shares (closed by the engine at its end)
+        self.resources = RunResources()
 
     def context(self, step: Step, rec: StepRecord, register: bool = True) -> StepContext:
         """The step's context; ``register`` (a step about to run) gives it its own cancellation and keeps
@@ -118,6 +121,7 @@ class StepRunner:
             _progress=lambda fields: self.events.show(EventName.STEP_PROGRESS, step.id, fields),
             run_started_at=self.run.started_at,
             announce=self.events.notify if self.events.notifier is not None else None,
+            resources=self.resources,
             cancel=self.cancel.child() if register else self.cancel,
         )
         if register:

@@ -33,8 +33,8 @@ def site_extra(site: Site | None) -> dict[str, Any]:
 
 def _site(journal: Journal, run_id: str) -> tuple[Site | None, dict[str, Any] | None]:
     run = journal.get_run(run_id)
-    site = site_change.site_of_run(run.options, run.site_file)
-    return site, run.options.get(site_change.JOURNAL_KEY)
+    site = site_change.site_of_run(run.settings, run.site_file)
+    return site, run.settings.site
 
 
 def add_findings(state_dir: Path, journal: Journal, report: dict[str, Any], clock: Clock) -> None:

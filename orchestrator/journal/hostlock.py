@@ -72,7 +72,7 @@ class HostLock:
             probe.settimeout(1.0)
             probe.connect(name)
             pid, _uid, _gid = struct.unpack("3i", probe.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-            return pid
+            return int(pid)
         except OSError:
             return None
         finally:

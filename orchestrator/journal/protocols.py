@@ -10,16 +10,40 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from orchestrator.approvals import Approval
 from orchestrator.journal.records import Holder, LockInfo, OutboxEntry, RunRecord, StepRecord
-from orchestrator.model import EventRecord
+from orchestrator.model import EventRecord, RunStatus
 
 
 class RunStore(Protocol):
-    """Runs and their steps."""
+    """Runs and their steps.
+
+    A run changes only through the explicit writes below, each changing only what it names (a concurrent
+    writer's other fields survive); each raises ``RunNotFound`` for a run the journal does not hold."""
 
     def create_run(self, run: RunRecord, steps: list[StepRecord]) -> None: ...
     def get_run(self, run_id: str) -> RunRecord: ...
-    def update_run(self, run_id: str, **fields: Any) -> None: ...
+
+    def mark_running(self, run_id: str, *, resumed: bool = False) -> None:
+        """The run is running again: no end, no error; ``resumed`` counts one more resume."""
+        ...
+
+    def finish(self, run_id: str, status: RunStatus, finished_at: str, error: str | None) -> None:
+        """The run ended (or stopped resumably) with ``status`` at ``finished_at``."""
+        ...
+
+    def set_error(self, run_id: str, error: str) -> None:
+        """Why the run stopped, said after its end (e.g. its journal file was lost under it)."""
+        ...
+
+    def add_approvals(self, run_id: str, approvals: Sequence[Approval]) -> None:
+        """Append ``approvals`` to the run's settings (kept with the run: a resume honours them)."""
+        ...
+
+    def replace_site(self, run_id: str, site: dict[str, Any]) -> None:
+        """The run's own site is now ``site`` (``site_change.journaled``): a resume allowed a change."""
+        ...
+
     def list_runs(self, limit: int = 20, site: str | None = None) -> list[RunRecord]: ...
     def get_steps(self, run_id: str) -> list[StepRecord]: ...
     def save_step(self, step: StepRecord) -> None: ...

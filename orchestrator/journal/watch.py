@@ -1,18 +1,22 @@
 """Where ``orchestrator watch`` keeps the primary site's state between rounds (contract 1.2, detection): one
-record per site -- since when every probe fails, the open incident, the last round -- written with a version
-check, so rounds from a cron job, a systemd timer or two watchers on two machines behave as one loop and
-open one incident, not two. Locally a small SQLite file in the state dir; in team mode an item of the site's
-state table (``pk = WATCH#SITE``, ``sk = STATE``)."""
+record per site -- since when every probe fails, the open incident, the last round -- in a ``VersionedStore``
+(``journal/versioned.py``, shared with ``journal/findings.py``), so rounds from a cron job, a systemd timer or
+two watchers on two machines behave as one loop and open one incident, not two. Locally
+``STATE_DIR/watch.sqlite``; in team mode an item of the site's state table (``pk = WATCH#SITE``,
+``sk = STATE``)."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.clock import Clock
+from orchestrator.journal.versioned import DynamoLayout, DynamoVersionedStore, SqliteLayout, SqliteVersionedStore
+
+SQLITE = SqliteLayout(file="watch.sqlite", table="watch", key="site", record="state")
+DYNAMO = DynamoLayout(prefix="WATCH", record="state", sort_keys=False)
+#: the key of a site's one record (its partition is the site)
+_STATE = "STATE"
 
 
 class WatchStore(Protocol):
@@ -28,57 +32,23 @@ class WatchStore(Protocol):
 
 class SqliteWatchStore:
     def __init__(self, state_dir: Path) -> None:
-        Path(state_dir).mkdir(parents=True, exist_ok=True)
-        self.path = Path(state_dir) / "watch.sqlite"
-
-    def _db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("CREATE TABLE IF NOT EXISTS watch (site TEXT PRIMARY KEY, version INTEGER NOT NULL, "
-                   "state TEXT NOT NULL)")
-        return db
+        self.store = SqliteVersionedStore(state_dir, SQLITE)
+        self.path = self.store.path
 
     def read(self, site: str) -> tuple[int, dict[str, Any]]:
-        with contextlib.closing(self._db()) as db:
-            row = db.execute("SELECT version, state FROM watch WHERE site=?", (site,)).fetchone()
-        return (0, {}) if row is None else (int(row[0]), json.loads(row[1]))
+        return self.store.read(site, site)
 
     def write(self, site: str, state: dict[str, Any], version: int) -> bool:
-        text = json.dumps(state, sort_keys=True)
-        with contextlib.closing(self._db()) as db:
-            db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT version FROM watch WHERE site=?", (site,)).fetchone()
-            if (0 if row is None else int(row[0])) != version:
-                db.execute("ROLLBACK")
-                return False
-            db.execute("INSERT OR REPLACE INTO watch (site, version, state) VALUES (?, ?, ?)",
-                       (site, version + 1, text))
-            db.execute("COMMIT")
-        return True
+        return self.store.write(site, site, state, version)
 
 
 class DynamoWatchStore:
     def __init__(self, table: str, region: str, clock: Clock) -> None:
-        from orchestrator.journal.dynamodb.table import Table
-
-        self.table = Table(table, region, clock)
+        self.store = DynamoVersionedStore(table, region, clock, DYNAMO)
+        self.table = self.store.table
 
     def read(self, site: str) -> tuple[int, dict[str, Any]]:
-        item = self.table.get(f"WATCH#{site}", "STATE")
-        if not item:
-            return 0, {}
-        return int(item["version"]["N"]), json.loads(item["state"]["S"])
+        return self.store.read(site, _STATE)
 
     def write(self, site: str, state: dict[str, Any], version: int) -> bool:
-        from orchestrator.journal.dynamodb.codec import key, n, s
-        from orchestrator.journal.dynamodb.table import ConditionFailed
-
-        item = {**key(f"WATCH#{site}", "STATE"), "version": n(version + 1), "state": s(json.dumps(state))}
-        try:
-            if version == 0:
-                self.table.put(item, "attribute_not_exists(pk)")
-            else:
-                self.table.call("put_item", TableName=self.table.name, Item=item,
-                                ConditionExpression="version = :v", ExpressionAttributeValues={":v": n(version)})
-        except ConditionFailed:
-            return False
-        return True
+        return self.store.write(site, _STATE, state, version)

@@ -27,7 +27,7 @@ def build(journal: RunReader, run_id: str) -> Report:
     book = run.runbook
     spec: dict[str, Mapping[str, Any]] = {s["id"]: s for s in book.get("steps", [])}
     rto = _rto(run, steps, book.get("rto_phase"), spec)
-    objectives = run.options.get("objectives") or {}
+    objectives = run.settings.objectives or {}
     return Report(
         run_id=run.run_id, kind=run.kind, site=run.site, status=run.status,
         started_at=run.started_at, finished_at=run.finished_at,
@@ -40,7 +40,7 @@ def build(journal: RunReader, run_id: str) -> Report:
         error=run.error, runbook=book.get("name"), runbook_source=book.get("source"), resumes=run.resumes,
         steps=tuple(step_report(s, spec.get(s.step_id, {})) for s in steps),
         approvals=_approvals(run, spec, events),
-        detected_at=run.options.get("detected_at"),
+        detected_at=run.settings.detected_at,
         first_call_answered_seconds=_first_call_answered(run, steps),
         rto_from_detection_seconds=_from_detection(run, rto),
         refusals=tuple(_refusal(e) for e in events if e.name == EventName.APPROVAL_REFUSED),
@@ -79,7 +79,7 @@ def _first_call_answered(run: RunRecord, steps: Sequence[StepRecord]) -> float |
 
 
 def _from_detection(run: RunRecord, rto: float | None) -> float | None:
-    detected, started = parse_iso(run.options.get("detected_at")), parse_iso(run.started_at)
+    detected, started = parse_iso(run.settings.detected_at), parse_iso(run.started_at)
     if rto is None or detected is None or started is None:
         return None
     return round(rto + (started - detected).total_seconds(), 3)
@@ -91,7 +91,7 @@ def _approvals(run: RunRecord, spec: _Spec, events: Sequence[EventRecord]) -> tu
     gated = [step_id for step_id, step in spec.items() if step.get("gate") == "approval"]
     changes = {e.step_id: e.get("changes") for e in events
                if e.name == EventName.APPROVAL_GRANTED and e.step_id and e.get("changes")}
-    recorded = approvals_mod.load(run.options)
+    recorded = run.settings.approvals
     found = ((step, approval) for step in gated if (approval := approvals_mod.find(recorded, step)) is not None)
     return tuple(ApprovalEntry(step=step, by=a.by, source=a.source, at=a.at, host=a.host,
                                waited_seconds=a.waited_seconds, changes=changes.get(step))

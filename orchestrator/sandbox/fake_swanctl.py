@@ -33,7 +33,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 CONFIG_NAME = "swanctl.json"
 STATE_NAME = "swanctl.state.json"
@@ -50,7 +50,7 @@ def _home() -> Path:
     return Path(os.environ.get("FAKE_SWANCTL_DIR") or Path(sys.argv[0]).resolve().parent)
 
 
-def load_config(directory: Path) -> dict:
+def load_config(directory: Path) -> dict[str, Any]:
     config = dict(DEFAULT_CONFIG)
     with contextlib.suppress(FileNotFoundError):
         config.update(json.loads((directory / CONFIG_NAME).read_text()))
@@ -77,11 +77,11 @@ def _spi(name: str, salt: int) -> str:
     return f"{(zlib.crc32(name.encode()) << 32 | salt) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def _ike_name(config: dict, child: str) -> str:
-    return config.get("ike_names", {}).get(child, f"ike-{child}")
+def _ike_name(config: dict[str, Any], child: str) -> str:
+    return cast("str", config.get("ike_names", {}).get(child, f"ike-{child}"))
 
 
-def _advance(entry: dict, config: dict, now: float) -> None:
+def _advance(entry: dict[str, Any], config: dict[str, Any], now: float) -> None:
     """One --list-sas look at a connecting child: establish it once its delay has passed."""
     if entry["established"] or config["mode"] not in ("normal", "flap"):
         entry["polls"] += 1
@@ -94,7 +94,7 @@ def _advance(entry: dict, config: dict, now: float) -> None:
     entry["polls"] += 1
 
 
-def _plain_block(ike: str, child: str, entry: dict, now: float) -> str:
+def _plain_block(ike: str, child: str, entry: dict[str, Any], now: float) -> str:
     uid = entry["uniqueid"]
     if not entry["established"]:
         return (
@@ -117,7 +117,7 @@ def _plain_block(ike: str, child: str, entry: dict, now: float) -> str:
     )
 
 
-def _raw_block(ike: str, child: str, entry: dict) -> str:
+def _raw_block(ike: str, child: str, entry: dict[str, Any]) -> str:
     uid = entry["uniqueid"]
     state = "ESTABLISHED" if entry["established"] else "CONNECTING"
     children = ""
@@ -261,10 +261,10 @@ def configure(directory: str | Path, **config: object) -> None:
     path.chmod(0o644)
 
 
-def read_state(directory: str | Path) -> dict:
+def read_state(directory: str | Path) -> dict[str, Any]:
     """The program's state (per child: initiations, terminations, established, polls)."""
     try:
-        return json.loads((Path(directory) / STATE_NAME).read_text())
+        return cast("dict[str, Any]", json.loads((Path(directory) / STATE_NAME).read_text()))
     except FileNotFoundError:
         return {"children": {}}
 

@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from orchestrator.errors import FatalError
 
@@ -39,11 +40,11 @@ class MotoServerState:
     port: int
     log_file: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> MotoServerState:
+    def from_dict(cls, data: dict[str, Any]) -> MotoServerState:
         log_file = data.get("log_file")
         return cls(
             str(data["endpoint"]), int(data["pid"]), int(data["port"]), None if log_file is None else str(log_file)
@@ -54,7 +55,7 @@ def free_port(host: str = HOST) -> int:
     """A TCP port free right now on ``host`` (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        return cast("int", sock.getsockname()[1])
 
 
 def client_env(endpoint: str, region: str = "us-west-2") -> dict[str, str]:
@@ -78,12 +79,12 @@ def is_ready(endpoint: str, timeout: float = 1.0) -> bool:
     """The server answers its management API."""
     try:
         with urllib.request.urlopen(_url(endpoint, "/moto-api/data.json"), timeout=timeout) as answer:  # noqa: S310
-            return answer.status == 200
+            return cast("bool", answer.status == 200)
     except (urllib.error.URLError, OSError):
         return False
 
 
-def wait_ready(endpoint: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+def wait_ready(endpoint: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
     """Poll until the server answers; MotoUnavailable if it exits or the timeout passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

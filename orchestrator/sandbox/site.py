@@ -35,7 +35,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -118,14 +118,14 @@ def state_path(folder: Path | None = None) -> Path:
     return (folder or sandbox_dir()) / "state.json"
 
 
-def load_state(folder: Path | None = None) -> dict | None:
+def load_state(folder: Path | None = None) -> dict[str, Any] | None:
     path = state_path(folder)
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    return cast("dict[str, Any] | None", json.loads(path.read_text()))
 
 
-def env_for(state: dict) -> dict[str, str]:
+def env_for(state: dict[str, Any]) -> dict[str, str]:
     """What a user exports to point the aws CLI / boto3 / the orchestrator at the sandbox."""
     return {
         "AWS_ENDPOINT_URL": (state.get("proxy") or state["moto"])["endpoint"],
@@ -138,14 +138,40 @@ def env_for(state: dict) -> dict[str, str]:
     }
 
 
-def apply_env(state: dict) -> None:
+def apply_env(state: dict[str, Any]) -> None:
     os.environ.update(env_for(state))
     os.environ.pop("AWS_CA_BUNDLE", None)  # a plain-HTTP moto server must not depend on it
     os.environ.pop("AWS_PROFILE", None)
 
 
+def _already_up(folder: Path) -> dict[str, Any] | None:
+    """The running sandbox's state when every part of it is alive; a half-dead one is taken down (None)."""
+    existing = load_state(folder)
+    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy", "connect")
+                        if part in existing) and _tunnel_intact(existing):
+        existing["failover_budget"] = _budget(existing)
+        log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
+        return existing
+    if existing:
+        down(folder)
+    return None
+
+
+def _write_site_file(folder: Path, site: dict[str, Any], endpoint: str, connect_key: dict[str, Any] | None,
+                     options: SandboxOptions) -> str:
+    """The deployed stack's outputs, with what lives outside the stack's moto (the Connect double, the restore
+    workers' queue), written as ``folder/site.json``; its absolute path."""
+    if connect_key is not None:
+        site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
+    if options.workers > 0:
+        site["backup"]["workers"] = {"queue_url": _work_queue(endpoint)}
+    site_file = folder / "site.json"
+    site_file.write_text(json.dumps(site, indent=2) + "\n")
+    return str(site_file.resolve())
+
+
 def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None,
-       say: Callable[[str], None] | None = None) -> dict:
+       say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Start the embedded site; returns its state (also saved to state.json). Idempotent when up.
 
     ``front`` starts the AWS fault proxy the latency/fault knobs need (test tooling, not shipped); ``say``
@@ -160,17 +186,11 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
                            "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
                            "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
                            source="environment")
-    existing = load_state(folder)
-    if existing and all(_alive(existing[part]["pid"]) for part in ("moto", "sshd", "proxy", "connect")
-                                if part in existing) \
-            and _tunnel_intact(existing):
-        existing["failover_budget"] = _budget(existing)
-        log.info("sandbox.already_up", site_file=existing["site_file"], failover_budget=existing["failover_budget"])
-        return existing
-    if existing:
-        down(folder)
+    running = _already_up(folder)
+    if running is not None:
+        return running
     folder.mkdir(parents=True, exist_ok=True)
-    state: dict = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
+    state: dict[str, Any] = {"region": REGION, "site": SITE_NAME, "started_at": datetime.now(UTC).isoformat()}
     try:
         # Every child is recorded in state.json as soon as it exists, before it is waited on: `up` killed
         # (even by SIGKILL) while one starts leaves nothing `down` cannot find.
@@ -193,13 +213,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         _save(folder, state)
         say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        if connect_key is not None:
-            site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
-        if options.workers > 0:
-            site["backup"]["workers"] = {"queue_url": _work_queue(moto.endpoint)}
-        site_file = folder / "site.json"
-        site_file.write_text(json.dumps(site, indent=2) + "\n")
-        state["site_file"] = str(site_file.resolve())
+        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options)
         if options.workers > 0:
             _start_workers(folder, state, options.workers)
         state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
@@ -223,7 +237,7 @@ CONNECT_PRIMARY_REGION = "us-east-1"
 CONNECT_MIN_AGENTS = 5
 
 
-def _spawn_connect(folder: Path, state: dict) -> tuple[Any, Any]:
+def _spawn_connect(folder: Path, state: dict[str, Any]) -> tuple[Any, Any]:
     """Start the Amazon Connect double (its own process; :mod:`orchestrator.sandbox.connect`), seeded with an
     instance replicated from CONNECT_PRIMARY_REGION to REGION, 100 % of the traffic in the primary."""
     from orchestrator.sandbox.connect import server as connect_double
@@ -238,7 +252,7 @@ def _spawn_connect(folder: Path, state: dict) -> tuple[Any, Any]:
     return process, seed
 
 
-def _connect_ready(started: tuple[Any, Any], state: dict) -> dict:
+def _connect_ready(started: tuple[Any, Any], state: dict[str, Any]) -> dict[str, Any]:
     """Wait for the double to answer; the site file's ``connect`` key."""
     from orchestrator.sandbox.connect import server as connect_double
 
@@ -251,13 +265,13 @@ def _connect_ready(started: tuple[Any, Any], state: dict) -> dict:
     return dict(seed.site_key(min_agents_available=CONNECT_MIN_AGENTS))
 
 
-def _tunnel_intact(state: dict) -> bool:
+def _tunnel_intact(state: dict[str, Any]) -> bool:
     """The real pair's namespaces are still there (always true for the fake appliance)."""
     names = state.get("tunnel", {}).get("namespaces", {}).values()
     return all(Path("/run/netns", name).exists() for name in names)
 
 
-def _budget(state: dict) -> int:
+def _budget(state: dict[str, Any]) -> int:
     from orchestrator.sandbox.stack import failover_budget
 
     return failover_budget(json.loads(Path(state["site_file"]).read_text()), state["moto"]["endpoint"])
@@ -320,7 +334,7 @@ def _work_queue(endpoint: str) -> str:
     return f"https://sqs.{REGION}.amazonaws.com/{account}/{WORK_QUEUE}"
 
 
-def _start_workers(folder: Path, state: dict, count: int) -> None:
+def _start_workers(folder: Path, state: dict[str, Any], count: int) -> None:
     """``count`` restore-worker processes on the site file, each recorded in state.json as it starts."""
     import subprocess
     import sys
@@ -341,7 +355,7 @@ def _start_workers(folder: Path, state: dict, count: int) -> None:
     log.info("sandbox.workers_started", workers=count, queue=WORK_QUEUE)
 
 
-def _recorder(folder: Path, state: dict, part: str) -> Callable[[Any], None]:
+def _recorder(folder: Path, state: dict[str, Any], part: str) -> Callable[[Any], None]:
     """Records a child in state.json (``state[part]``) the moment it exists, before anyone waits on it."""
 
     def record(child: Any) -> None:
@@ -351,13 +365,13 @@ def _recorder(folder: Path, state: dict, part: str) -> Callable[[Any], None]:
     return record
 
 
-def _save(folder: Path, state: dict) -> None:
+def _save(folder: Path, state: dict[str, Any]) -> None:
     tmp = state_path(folder).with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(state_path(folder))
 
 
-def _ours(child: dict) -> bool:
+def _ours(child: dict[str, Any]) -> bool:
     """The recorded process is still the server the sandbox started (its command line names its port): a
     pid recorded before its process was waited on may outlive it and be reused by another program."""
     from orchestrator.sandbox.motoserver import cmdline_has
@@ -398,7 +412,9 @@ def _world_readable(root: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _start_appliance(folder: Path, server: SshServer, key: KeyPair, options: SandboxOptions, state: dict) -> dict:
+def _start_appliance(
+    folder: Path, server: SshServer, key: KeyPair, options: SandboxOptions, state: dict[str, Any]
+) -> dict[str, Any]:
     """The VPN appliance's endpoint (host, port, username, host_key, swanctl): the real strongSwan pair when
     the machine allows it (``state["tunnel"]``), else the fake ``swanctl`` on the sandbox's sshd; either way
     ``state["appliance"]`` is the one line that says which, and why."""
@@ -440,7 +456,7 @@ def _real_pair_refused(options: SandboxOptions) -> str | None:
     return reason
 
 
-def _real_appliance(pair: dict, key: KeyPair) -> dict:
+def _real_appliance(pair: dict[str, Any], key: KeyPair) -> dict[str, Any]:
     from orchestrator.sandbox import sshd
 
     server = sshd.start_in_namespace(pair["namespaces"]["app"], Path(pair["workdir"]) / "sshd")
@@ -450,7 +466,7 @@ def _real_appliance(pair: dict, key: KeyPair) -> dict:
             "host_key": server.host_key_line, "swanctl": pair["swanctl"], "probe": pair["probe"]}
 
 
-def _fake_appliance(server: SshServer, options: SandboxOptions) -> dict:
+def _fake_appliance(server: SshServer, options: SandboxOptions) -> dict[str, Any]:
     from orchestrator.sandbox import fake_swanctl
 
     swanctl = fake_swanctl.install(server.workdir / "appliance", owner=server.username,
@@ -459,8 +475,8 @@ def _fake_appliance(server: SshServer, options: SandboxOptions) -> dict:
             "host_key": server.host_key_line, "swanctl": str(swanctl)}
 
 
-def _deploy(endpoint: str, server: SshServer, private_key: str, exports: Path, appliance: dict,
-            options: SandboxOptions) -> dict:
+def _deploy(endpoint: str, server: SshServer, private_key: str, exports: Path, appliance: dict[str, Any],
+            options: SandboxOptions) -> dict[str, Any]:
     from orchestrator.sandbox.stack import deploy, sandbox_config
 
     endpoint_cfg = {"host": server.host, "port": server.port, "username": server.username,
@@ -473,7 +489,7 @@ def _deploy(endpoint: str, server: SshServer, private_key: str, exports: Path, a
     return _with_status_page(deploy(config, endpoint), endpoint)
 
 
-def _with_status_page(site: dict, endpoint: str) -> dict:
+def _with_status_page(site: dict[str, Any], endpoint: str) -> dict[str, Any]:
     """The live status page (issue 15) published to a private bucket in moto, so that `make failover`
     exercises the upload and prints a link that works while the sandbox is up. A stack that already
     outputs ``notify.status_page`` keeps its own; so does a stack that declares the IAM roles (``access``):

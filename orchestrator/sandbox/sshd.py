@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -69,7 +70,7 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return cast("int", sock.getsockname()[1])
 
 
 def ensure_login_user() -> str:
@@ -123,7 +124,7 @@ class SshServer:
     username: str
     pid: int
     workdir: Path
-    _process: subprocess.Popen | None = field(default=None, repr=False)
+    _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def authorized_keys(self) -> Path:
@@ -138,7 +139,7 @@ class SshServer:
         with self.authorized_keys.open("a") as handle:
             handle.write(public_line.strip() + "\n")
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         """What :func:`stop_from_state` needs, JSON-serialisable."""
         return {
             "host": self.host,
@@ -160,7 +161,7 @@ class SshServer:
 
 
 def start(workdir: str | Path | None = None, port: int | None = None, attempts: int = 3,
-          on_spawn: Callable[[dict], None] | None = None) -> SshServer:
+          on_spawn: Callable[[dict[str, Any]], None] | None = None) -> SshServer:
     """Start sshd on 127.0.0.1; returns once it accepts connections. SshdUnavailable otherwise.
 
     ``on_spawn`` is called with what :func:`stop_from_state` needs as soon as each sshd process exists,
@@ -231,9 +232,9 @@ def start_in_namespace(namespace: str, workdir: str | Path) -> SshServer:
     return SshServer("127.0.0.1", port, host_key, user, process.pid, base, process)
 
 
-def stop_from_state(state: dict | str | Path, remove_workdir: bool = True) -> None:
+def stop_from_state(state: dict[str, Any] | str | Path, remove_workdir: bool = True) -> None:
     """Stop an sshd started by another process, from :meth:`SshServer.state` (dict or JSON file)."""
-    record: dict = state if isinstance(state, dict) else json.loads(Path(state).read_text())
+    record: dict[str, Any] = state if isinstance(state, dict) else json.loads(Path(state).read_text())
     pid, workdir = int(record["pid"]), Path(record["workdir"])
     if _is_our_sshd(pid, workdir):
         _terminate(pid, None)
@@ -278,7 +279,7 @@ def _write_config(base: Path, port: int, user: str) -> Path:
     return config
 
 
-def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 5.0) -> bool:
+def _wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 5.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -291,7 +292,7 @@ def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 5.0) 
     return False
 
 
-def _terminate(pid: int, process: subprocess.Popen | None, timeout: float = 5.0) -> None:
+def _terminate(pid: int, process: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> None:
     if process is not None and process.poll() is not None:
         return  # already reaped: its pid may belong to someone else now
     with contextlib.suppress(ProcessLookupError):

@@ -10,9 +10,10 @@ itself reports.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from orchestrator.errors import FatalError
 
@@ -58,7 +59,51 @@ def failover_budget(site: Mapping[str, Any], endpoint: str) -> int:
         "AutoScalingGroups"]
     subnet_ids = [s for s in group["VPCZoneIdentifier"].split(",") if s]
     free = [s["AvailableIpAddressCount"] for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]]
-    return min(free) // per_failover
+    return cast("int", min(free) // per_failover)
+
+
+#: the sandbox zone: a CNAME (the agents' desktop) and an A record (the SIP edge), primary and DR values
+_DNS: dict[str, Any] = {
+    "zone_name": "sandbox.example.com",
+    "create_zone": True,
+    "records": [
+        {
+            "name": "agents.sandbox.example.com.",
+            "type": "CNAME",
+            "ttl": 60,
+            "primary": "agents.primary.example.net",
+            "secondary": "agents.dr.example.net",
+        },
+        {
+            "name": "sip.sandbox.example.com.",
+            "type": "A",
+            "ttl": 60,
+            "primary": ["198.51.100.10"],
+            "secondary": ["192.0.2.10"],
+        },
+    ],
+}
+
+
+def _seats(site: str, warm: int, target: int) -> dict[str, Any]:
+    """The seats group: ``warm`` seats until a failover scales it to ``target``."""
+    return {
+        "asg_name": f"{site}-agent-seats",
+        "warm": warm,
+        "target": target,
+        "max": target + 2,
+        "instance_type": "t3.medium",
+        "ami": "ami-sandbox",
+        "ingress": [
+            {
+                "description": "SIP/TLS from the primary",
+                "protocol": "tcp",
+                "from_port": 5061,
+                "to_port": 5061,
+                "cidrs": ["10.10.0.0/16"],
+            }
+        ],
+    }
 
 
 def sandbox_config(
@@ -84,26 +129,7 @@ def sandbox_config(
             "subnet_cidrs": list(SUBNET_CIDRS),
             "primary_cidrs": ["10.10.0.0/16"],
         },
-        "dns": {
-            "zone_name": "sandbox.example.com",
-            "create_zone": True,
-            "records": [
-                {
-                    "name": "agents.sandbox.example.com.",
-                    "type": "CNAME",
-                    "ttl": 60,
-                    "primary": "agents.primary.example.net",
-                    "secondary": "agents.dr.example.net",
-                },
-                {
-                    "name": "sip.sandbox.example.com.",
-                    "type": "A",
-                    "ttl": 60,
-                    "primary": ["198.51.100.10"],
-                    "secondary": ["192.0.2.10"],
-                },
-            ],
-        },
+        "dns": copy.deepcopy(_DNS),  # the caller may change its copy
         "vpn": {
             "customer_gateway_ip": "198.51.100.1",
             "bgp_asn": 65000,
@@ -120,23 +146,7 @@ def sandbox_config(
             "critical": ["agents/**", "ivr/**", "crm/**"],  # snapshots.CRITICAL_PATTERNS: the tiered restore
             "sftp": {"private_key_secret": f"{site}/backup-key", **sftp},
         },
-        "seats": {
-            "asg_name": f"{site}-agent-seats",
-            "warm": warm,
-            "target": target,
-            "max": target + 2,
-            "instance_type": "t3.medium",
-            "ami": "ami-sandbox",
-            "ingress": [
-                {
-                    "description": "SIP/TLS from the primary",
-                    "protocol": "tcp",
-                    "from_port": 5061,
-                    "to_port": 5061,
-                    "cidrs": ["10.10.0.0/16"],
-                }
-            ],
-        },
+        "seats": _seats(site, warm, target),
         "notify": {"topic_name": f"{site}-milestones"},
     }
     if state_table:

@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -91,7 +92,7 @@ class Layout:
         return self.side_dir(side) / "charon.vici"
 
 
-def plan(workdir: Path) -> dict:
+def plan(workdir: Path) -> dict[str, Any]:
     """The names of a new pair (namespaces, links, files): the state :func:`stop` needs, known before
     :func:`start` creates anything."""
     layout = Layout(secrets.token_hex(3), Path(workdir))
@@ -99,7 +100,9 @@ def plan(workdir: Path) -> dict:
             "links": layout.links, "probe": PROBE}
 
 
-def start(state: dict, login_user: str, children: list[str], *, far_selector: str = VPC_RANGE) -> dict:
+def start(
+    state: dict[str, Any], login_user: str, children: list[str], *, far_selector: str = VPC_RANGE
+) -> dict[str, Any]:
     """Bring the pair of :func:`plan` up (namespaces, link, both charons with their connections loaded, the
     appliance's swanctl wrapper); adds ``swanctl`` to ``state``. Stops what it started on failure."""
     layout = Layout(state["tag"], Path(state["workdir"]))
@@ -118,7 +121,7 @@ def start(state: dict, login_user: str, children: list[str], *, far_selector: st
     return state
 
 
-def stop(state: dict) -> None:
+def stop(state: dict[str, Any]) -> None:
     """Kill every process in the pair's namespaces, delete them (the veth and TUN devices go with them)."""
     for name in state.get("namespaces", {}).values():
         _kill_namespace_processes(name)
@@ -133,7 +136,7 @@ def netns_exec(namespace: str, *command: str) -> list[str]:
     return ["ip", "netns", "exec", namespace, *command]
 
 
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if check and result.returncode != 0:
         raise TunnelUnavailable(f"ip {' '.join(args)}: {result.stderr.strip()}")

@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from orchestrator.adapters.s3 import PART_SIZE
-from orchestrator.adapters.sftp import Snapshot
 from orchestrator.backup import work
 from orchestrator.backup.contract import (
     MARKER_NAME,
+    PART_SIZE,
     RestoreTarget,
-    RpoAge,
     Tier,
     Tiers,
     critical_patterns,
@@ -34,36 +32,24 @@ from orchestrator.backup.contract import (
     rpo_age,
     target_of,
 )
-from orchestrator.backup.pipeline import FileResult, RestorePipeline, RestoreResult
+from orchestrator.backup.pipeline import RestorePipeline, RestoreResult
+from orchestrator.backup.source import RemoteFile, Snapshot
 from orchestrator.backup.tiered import CriticalTierFailed, TieredRestore
+from orchestrator.backup.transfer import FileResult
 from orchestrator.clock import iso
-from orchestrator.errors import FatalError, Interrupted, OrchestratorError
+from orchestrator.errors import Interrupted, OrchestratorError
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, StepContext, StepKind
+from orchestrator.steps.snapshot_choice import (
+    at_provider,
+    newest,
+    pinned_snapshot,
+    record_rpo,
+    run_snapshot,
+)
 
 if TYPE_CHECKING:
     from orchestrator.site import Site
-
-
-class StaleSnapshot(FatalError):
-    """The newest complete snapshot is older than the RPO objective (and the breach was not accepted)."""
-
-
-class NoSnapshot(FatalError):
-    """No complete snapshot exists at the provider."""
-
-
-class SnapshotGone(FatalError):
-    """The snapshot this run started restoring is no longer complete at the provider: the run stops, naming
-    it, instead of switching to another snapshot."""
-
-
-#: what the run's first restore step records when it chooses the run's snapshot, and what the restore steps
-#: after it take over: the snapshot and its age judged against the RPO at that moment
-RUN_SNAPSHOT_KEYS = (
-    "restoring_snapshot", "snapshot", "snapshot_taken_at", "rpo_seconds", "rpo_objective_seconds",
-    "rpo_breach_accepted",
-)
 
 
 class RestoreParams(Params):
@@ -123,8 +109,8 @@ class BackupRestore(StepKind):
     compensable = False
 
     def plan(self, ctx: StepContext) -> list[str]:
-        pinned, _ = self._pinned(ctx)
-        snapshot = self._at_provider(ctx, pinned) if pinned else self._newest(ctx)
+        pinned, _ = pinned_snapshot(ctx)
+        snapshot = at_provider(ctx, pinned) if pinned else newest(ctx)
         target = restore_target(ctx)
         rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
         marker_key = self._goal_marker(ctx, snapshot.name)
@@ -152,8 +138,8 @@ class BackupRestore(StepKind):
         """Done when the goal marker of the run's snapshot (or, before the run chose one, of the newest
         complete snapshot) is in the bucket."""
         target = restore_target(ctx)
-        with ctx.services.restores.choosing:
-            pinned, inherited = self._pinned(ctx)
+        with ctx.restores.choosing:
+            pinned, inherited = pinned_snapshot(ctx)
             snapshot = None if pinned else ctx.services.backup_source.newest_complete_snapshot()
             name = pinned or (snapshot.name if snapshot is not None else None)
             if name is None:
@@ -164,13 +150,13 @@ class BackupRestore(StepKind):
             if inherited:
                 ctx.record(**inherited)
             elif snapshot is not None:  # already restored (an earlier run): that is the run's snapshot now
-                self._record_rpo(ctx, snapshot)
+                record_rpo(ctx, snapshot)
                 ctx.record(restoring_snapshot=snapshot.name)
         ctx.record(prefix=target.prefix)
         return True
 
     def apply(self, ctx: StepContext) -> None:
-        snapshot = self._run_snapshot(ctx)
+        snapshot = run_snapshot(ctx)
         ctx.record(prefix=restore_target(ctx).prefix)
         files = ctx.services.backup_source.manifest(snapshot)
         refuse_reserved(snapshot.name, files)
@@ -180,7 +166,7 @@ class BackupRestore(StepKind):
             self._restore_tier(ctx, snapshot, self._split(snapshot, files, ctx))
 
     @staticmethod
-    def _split(snapshot: Snapshot, files: list, ctx: StepContext) -> Tiers:
+    def _split(snapshot: Snapshot, files: list[RemoteFile], ctx: StepContext) -> Tiers[RemoteFile]:
         """The snapshot's tiers; refused when a ``backup.critical`` pattern matches no file of it (the
         critical tier would be marked restored without what the pattern names, and the cutover follow)."""
         patterns = critical_patterns(ctx.site)
@@ -188,7 +174,7 @@ class BackupRestore(StepKind):
         refuse_unmatched(snapshot.name, tiers, patterns)
         return tiers
 
-    def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list) -> None:
+    def _restore_all(self, ctx: StepContext, snapshot: Snapshot, files: list[RemoteFile]) -> None:
         """Untiered: every file, then the complete marker."""
         s3, target = ctx.services.s3, restore_target(ctx)
         pipeline = self._pipeline(ctx, snapshot, check=ctx.check)
@@ -199,12 +185,12 @@ class BackupRestore(StepKind):
                    marker_name=MARKER_NAME, complete_marker_written_at=iso(ctx.clock.now()))
         _log_done(ctx, snapshot, result)
 
-    def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers) -> None:
+    def _restore_tier(self, ctx: StepContext, snapshot: Snapshot, tiers: Tiers[RemoteFile]) -> None:
         """One tier of the shared restore (both tiers queued by whichever step comes first; with
         ``backup.workers`` only the critical tier here: the bulk step hands its tier to the workers)."""
         by_workers = ctx.site.backup.workers is not None
         local = (Tier.CRITICAL,) if by_workers else (Tier.CRITICAL, Tier.BULK)
-        restore = ctx.services.restores.get_or_start(
+        restore = ctx.restores.get_or_start(
             snapshot,
             lambda: TieredRestore(
                 self._pipeline(ctx, snapshot, metered=False, only=tiers.critical if by_workers else None),
@@ -282,7 +268,7 @@ class BackupRestore(StepKind):
 
     def _pipeline(
         self, ctx: StepContext, snapshot: Snapshot, check: Callable[[], None] | None = None, metered: bool = True,
-        only: list | None = None,
+        only: list[RemoteFile] | None = None,
     ) -> RestorePipeline:
         """A pipeline for the snapshot, after aborting multipart uploads a crashed run left behind (``only``
         those of these files: restore workers may be uploading the others right now); its progress on this
@@ -312,7 +298,7 @@ class BackupRestore(StepKind):
             return target.critical_marker_key(snapshot)
         return target.marker_key(snapshot)
 
-    def _files(self, ctx: StepContext, snapshot: Snapshot) -> list:
+    def _files(self, ctx: StepContext, snapshot: Snapshot) -> list[RemoteFile]:
         files = ctx.services.backup_source.manifest(snapshot)
         if ctx.params.tier is Tier.ALL:
             return files
@@ -346,89 +332,6 @@ class BackupRestore(StepKind):
             "download it, run `sha256sum -c SHA256SUMS`, upload every file to "
             "s3://BUCKET/PREFIX/SNAPSHOT/, then write _RESTORE_COMPLETE.json."
         )
-
-    # --- helpers ---------------------------------------------------------------------------------
-
-    def _pinned(self, ctx: StepContext) -> tuple[str | None, dict[str, object]]:
-        """The run's snapshot when already chosen: this step's own choice, or that of another restore step
-        of the run (with what it recorded about it, for this step to take over); (None, {}) before."""
-        own = ctx.state.get("restoring_snapshot")
-        if isinstance(own, str) and own:
-            return own, {}
-        for _, state in sorted(ctx.outputs_of_kind(self.name).items()):
-            chosen = state.get("restoring_snapshot")
-            if isinstance(chosen, str) and chosen:
-                return chosen, {key: state[key] for key in RUN_SNAPSHOT_KEYS if key in state}
-        return None, {}
-
-    def _run_snapshot(self, ctx: StepContext) -> Snapshot:
-        """The snapshot this run restores. The run's first restore step chooses it -- the newest complete
-        snapshot, refused when older than the RPO objective unless the breach is accepted -- and journals it
-        (``restoring_snapshot``) before any transfer; every later step, attempt and resume restores that one,
-        or stops naming it when the provider no longer has it (never a silent switch to a newer one)."""
-        with ctx.services.restores.choosing:  # the steps of both tiers start together: one choice
-            pinned, inherited = self._pinned(ctx)
-            if pinned is None:
-                snapshot = self._newest(ctx)
-                self._check_rpo(ctx, snapshot)
-                ctx.record(restoring_snapshot=snapshot.name)
-                ctx.log.info("restore.snapshot_chosen", snapshot=snapshot.name)
-                return snapshot
-            if inherited:
-                ctx.record(**inherited)
-        return self._at_provider(ctx, pinned)
-
-    def _at_provider(self, ctx: StepContext, name: str) -> Snapshot:
-        """The run's snapshot as the provider lists it now; SnapshotGone when it is no longer complete there."""
-        source = ctx.services.backup_source
-        listed = source.snapshots()
-        for snapshot in listed:
-            if snapshot.name == name and snapshot.complete:
-                return snapshot
-        complete = [s.name for s in listed if s.complete]
-        now = f"the newest complete snapshot there now is {complete[-1]}" if complete else "none is complete there now"
-        raise SnapshotGone(
-            f"snapshot {name}, which this run started restoring, is no longer a complete snapshot under "
-            f"{ctx.site.backup.sftp.path} on {ctx.site.backup.sftp.host} ({now}); a run restores the snapshot "
-            "it started with and never switches to another: have the provider restore it, or start a new run"
-        )
-
-    def _newest(self, ctx: StepContext) -> Snapshot:
-        snapshot = ctx.services.backup_source.newest_complete_snapshot()
-        if snapshot is None:
-            raise NoSnapshot(
-                "no complete snapshot (a directory with a SHA256SUMS) under "
-                f"{ctx.site.backup.sftp.path} on {ctx.site.backup.sftp.host}"
-            )
-        return snapshot
-
-    def _check_rpo(self, ctx: StepContext, snapshot: Snapshot) -> None:
-        rpo = self._record_rpo(ctx, snapshot)
-        if rpo.within:
-            return
-        if not ctx.options.accept_rpo_breach:
-            raise StaleSnapshot(
-                f"newest complete snapshot {snapshot.name} is {rpo.age_seconds:.0f}s old, over the RPO "
-                f"objective of {rpo.objective_seconds}s; refusing to restore it "
-                "(rerun with --accept-rpo-breach to accept the breach)"
-            )
-        ctx.log.warning(
-            "rpo.breach_accepted",
-            snapshot=snapshot.name,
-            rpo_seconds=round(rpo.age_seconds),
-            rpo_objective_seconds=rpo.objective_seconds,
-        )
-        ctx.record(rpo_breach_accepted=True)
-
-    def _record_rpo(self, ctx: StepContext, snapshot: Snapshot) -> RpoAge:
-        rpo = rpo_age(snapshot, ctx.site.objectives.rpo_seconds, ctx.clock.now())
-        ctx.record(
-            snapshot=snapshot.name,
-            snapshot_taken_at=iso(snapshot.taken_at),
-            rpo_seconds=round(rpo.age_seconds, 3),
-            rpo_objective_seconds=rpo.objective_seconds,
-        )
-        return rpo
 
 
 class CleanupParams(Params):
@@ -515,7 +418,9 @@ def _marker_keys(target: RestoreTarget, snapshot: str) -> tuple[str, str]:
     return target.marker_key(snapshot), target.critical_marker_key(snapshot)
 
 
-def workers_for(ctx: StepContext, snapshot: Snapshot, files: list, target: RestoreTarget) -> work.BulkByWorkers:
+def workers_for(
+    ctx: StepContext, snapshot: Snapshot, files: list[RemoteFile], target: RestoreTarget
+) -> work.BulkByWorkers:
     """The run's bulk tier as work units for the site's restore workers, followed through this step."""
     workers = ctx.site.backup.workers
     assert workers is not None
@@ -532,7 +437,7 @@ def workers_for(ctx: StepContext, snapshot: Snapshot, files: list, target: Resto
     )
 
 
-def _progress_of(ctx: StepContext) -> Callable[[dict], None]:
+def _progress_of(ctx: StepContext) -> Callable[[dict[str, Any]], None]:
     """The restore's byte progress, shown on this step's row of the live table."""
     return lambda fields: ctx.progress(what="restore", **fields)
 
@@ -548,7 +453,7 @@ def _log_done(ctx: StepContext, snapshot: Snapshot, result: RestoreResult) -> No
     )
 
 
-def _summary(result: RestoreResult) -> dict:
+def _summary(result: RestoreResult) -> dict[str, Any]:
     return {
         "files": len(result.files),
         "skipped_files": result.skipped,

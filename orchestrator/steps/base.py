@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict
 from orchestrator.cancel import Cancellation, sleep_on
 from orchestrator.clock import Clock
 from orchestrator.errors import Interrupted, StepTimeout
+from orchestrator.steps.resources import RunResources
 
 if TYPE_CHECKING:  # the adapters import the steps' errors; the steps only need their types here
     from orchestrator.adapters import Services
+    from orchestrator.backup.tiered import TieredRestores
     from orchestrator.logs import Log
     from orchestrator.site import Site
 
@@ -82,7 +84,7 @@ class StepContext:
     clock: Clock
     log: Log
     options: RunOptions
-    state: dict = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict[str, Any])
     deadline: float | None = None
     #: cancelled with the run (a signal, a lost lock) or alone (the step abandoned past its timeout)
     cancel: Cancellation = field(default_factory=Cancellation)
@@ -91,10 +93,17 @@ class StepContext:
     #: the run's milestone outbox (orchestrator/publisher.py), when the run has one: a milestone handed to
     #: it is journaled at once and delivered in the background, never lost (None: publish directly)
     announce: Callable[..., None] | None = None
-    _persist: Callable[[dict], None] | None = None
-    _outputs_of: Callable[[str], dict] | None = None
-    _outputs_of_kind: Callable[[str], dict[str, dict]] | None = None
-    _progress: Callable[[dict], None] | None = None
+    #: what this execution of the run shares between its steps (made and closed by the engine)
+    resources: RunResources = field(default_factory=RunResources)
+    _persist: Callable[[dict[str, Any]], None] | None = None
+    _outputs_of: Callable[[str], dict[str, Any]] | None = None
+    _outputs_of_kind: Callable[[str], dict[str, dict[str, Any]]] | None = None
+    _progress: Callable[[dict[str, Any]], None] | None = None
+
+    @property
+    def restores(self) -> TieredRestores:
+        """The run's tiered restores (one per snapshot), shared by the critical and the bulk restore steps."""
+        return self.resources.restores
 
     def record(self, **values: object) -> None:
         """Store durable step data (e.g. previous DNS values) in the journal *now*, before moving on."""

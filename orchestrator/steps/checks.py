@@ -34,14 +34,15 @@ class _Checks(StepKind):
     Output = ChecksOutput
     """Run a list of checks; fail (FatalError listing them) when a blocking check fails."""
 
-    suite: tuple = ()
+    suite: tuple[checks.CheckFn, ...] = ()
 
-    def suite_for(self, ctx: StepContext) -> tuple:
+    def suite_for(self, ctx: StepContext) -> tuple[checks.CheckFn, ...]:
         """The checks this step runs for the run's site."""
         return self.suite
 
     def plan(self, ctx: StepContext) -> list[str]:
-        names = [c.check_name for c in self.suite_for(ctx) if c.check_name not in ctx.params.skip]
+        names = [c.check_name for c in self.suite_for(ctx)  # type: ignore[attr-defined]
+                 if c.check_name not in ctx.params.skip]  # type: ignore[attr-defined]
         return [f"check (read-only): {', '.join(names)}"]
 
     def verify(self, ctx: StepContext) -> bool:
@@ -73,7 +74,7 @@ class Preflight(_Checks):
     Params = PreflightParams
     suite = checks.PREFLIGHT
 
-    def suite_for(self, ctx: StepContext) -> tuple:
+    def suite_for(self, ctx: StepContext) -> tuple[checks.CheckFn, ...]:
         return checks.preflight_for(ctx.site)  # an Amazon Connect site adds its checks
 
     def manual(self, params: Any) -> str:

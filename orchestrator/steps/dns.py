@@ -18,7 +18,8 @@ import dns.rdatatype
 import dns.resolver
 from pydantic import Field
 
-from orchestrator.adapters.route53 import Change, RecordSet, normal_name, normal_value
+from orchestrator.adapters.route53 import Change, RecordSet
+from orchestrator.dns_names import normal_name, normal_value
 from orchestrator.errors import VerificationFailed
 from orchestrator.steps import register
 from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
@@ -122,7 +123,7 @@ class _DnsSwitch(StepKind):
         ctx.record(rolled_back=True)
 
 
-def _restore_changes(ctx: StepContext, previous: list[dict]) -> list[Change]:
+def _restore_changes(ctx: StepContext, previous: list[dict[str, Any]]) -> list[Change]:
     """UPSERT what existed before; DELETE (with its live values) what did not exist before."""
     route53 = ctx.services.route53
     changes = []
@@ -138,7 +139,7 @@ def _restore_changes(ctx: StepContext, previous: list[dict]) -> list[Change]:
     return changes
 
 
-def _snapshot(wanted: RecordSet, current: RecordSet | None) -> dict:
+def _snapshot(wanted: RecordSet, current: RecordSet | None) -> dict[str, Any]:
     if current is None:
         return {"name": wanted.name, "type": wanted.type, "absent": True}
     return current.as_dict()

@@ -6,7 +6,7 @@ never scales an already larger group down.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field
 
@@ -145,7 +145,7 @@ def wait_serving(ctx: StepContext, count: int) -> Group:
         what=f"{count} seats InService and Healthy in {ctx.site.seats.asg_name}",
     )
     ctx.record(serving=result.value.serving)
-    return result.value
+    return cast("Group", result.value)
 
 
 def wait_drained(ctx: StepContext, count: int) -> Group:
@@ -156,9 +156,9 @@ def wait_drained(ctx: StepContext, count: int) -> Group:
         detail = f"{group.summary()} live={group.live}"
         return PollResult(done=group.live <= count, detail=detail, value=group)
 
-    return ctx.wait_until(
+    return cast("Group", ctx.wait_until(
         probe,
         timeout=ctx.params.timeout_seconds,
         interval=ctx.params.poll_interval_seconds,
         what=f"{ctx.site.seats.asg_name} down to {count} instances",
-    ).value
+    ).value)

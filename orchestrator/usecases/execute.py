@@ -67,7 +67,7 @@ def _note_lost_journal(journal: Journal, run_id: str) -> str | None:
     if reason is None:
         return None
     stopped = "the run was stopped; " if journal.get_run(run_id).status == RunStatus.INTERRUPTED else ""
-    journal.update_run(run_id, error=f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
+    journal.set_error(run_id, f"{reason}; {stopped}resume with `orchestrator resume {run_id}`")
     return f"{reason}; {stopped}"
 
 

@@ -196,4 +196,12 @@ class QueryUseCases:
         """One round of probes of the primary (``orchestrator.watcher``)."""
         from orchestrator import watcher
 
-        return watcher.watch_round(self.settings, site_file, stage)
+        return watcher.watch_round(self.settings, site_file, stage, self._stage_failover)
+
+    def _stage_failover(self, site_file: Path, detected_at: str) -> str:
+        """A failover held at its first gate (nobody is asked; no display), ``detected_at`` the outage's start."""
+        from orchestrator.usecases.records import RunRequest, RunResult
+
+        request = RunRequest(kind="failover", site_file=site_file, detected_at=detected_at)
+        result: RunResult = self.start(request, lambda gate: None)  # type: ignore[attr-defined]
+        return result.outcome.run_id

@@ -46,7 +46,7 @@ def recorded_run(settings: Settings, run_id: str, site_file: Path | None, allowe
                 f"no run {run_id!r} in the local journal ({local.path}); in team mode pass --site SITE.json",
                 source="resume",
             ) from None
-        return RecordedRun(local, run, site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file))
+        return RecordedRun(local, run, site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file))
     given = load_site(site_file)
     journal = open_journal(settings, given)
     run = journal.get_run(run_id)
@@ -56,7 +56,7 @@ def recorded_run(settings: Settings, run_id: str, site_file: Path | None, allowe
             source=str(site_file),
             location="site",
         )
-    recorded = site_change.site_of_run(run.options, run.site_file)
+    recorded = site_change.site_of_run(run.settings, run.site_file)
     if recorded is None:  # a run started before sites were journaled: the site name is all we can check
         return RecordedRun(journal, run, given)
     changes = site_change.check_allowed(run_id, site_change.differences(recorded, given), allowed, str(site_file))
@@ -89,7 +89,7 @@ def record_site_change(clock: Clock, found: RecordedRun, site_file: Path) -> Non
             "changes": [{"key": c.key, "was": c.journaled, "now": c.given} for c in found.changes],
         },
     )
-    journal.update_run(run.run_id, options={**run.options, site_change.JOURNAL_KEY: site_change.journaled(found.site)})
+    journal.replace_site(run.run_id, site_change.journaled(found.site))
     structlog.get_logger("orchestrator").warning(
         EventName.SITE_CHANGED.value, run_id=run.run_id, changes=[c.describe() for c in found.changes]
     )

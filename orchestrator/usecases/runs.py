@@ -15,7 +15,7 @@ from orchestrator.engine import Approver, Engine, Observer, Outcome
 from orchestrator.engine.runner import step_context
 from orchestrator.errors import OrchestratorError
 from orchestrator.journal.protocols import Journal
-from orchestrator.journal.records import RunRecord
+from orchestrator.journal.records import RunRecord, RunSettings
 from orchestrator.model import EventName, RunStatus
 from orchestrator.report import build
 from orchestrator.runbook import Runbook, runbook_from_dict
@@ -87,14 +87,14 @@ class RunUseCases:
             site_file=str(Path(request.site_file).resolve()),
             runbook={},
             status=RunStatus.PENDING,
-            options={
-                "accept_rpo_breach": plan.options.accept_rpo_breach,
+            settings=RunSettings(
+                accept_rpo_breach=plan.options.accept_rpo_breach,
                 # approvals belong to the run: journaled with it, honoured by every resume
-                "approvals": approvals_mod.dump(approvals_mod.from_flags(request.approvals, request.yes, "start", now)),
-                "objectives": site.objectives.model_dump(),
-                **({"detected_at": request.detected_at} if request.detected_at else {}),
-                site_change.JOURNAL_KEY: site_change.journaled(site),
-            },
+                approvals=tuple(approvals_mod.from_flags(request.approvals, request.yes, "start", now)),
+                objectives=site.objectives.model_dump(),
+                detected_at=request.detected_at or None,
+                site=site_change.journaled(site),
+            ),
         )
         engine = Wiring(self.settings).build_engine(journal, site, approver, display(plan.book), plan.book)
         engine.create(run, plan.book)  # takes the site lock first: a command refused by it (exit 3) records nothing

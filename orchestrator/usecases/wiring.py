@@ -91,7 +91,7 @@ class Wiring:
         if not any(e.pending for e in journal.outbox(run.run_id)):
             return None
         try:
-            site = site or site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+            site = site or site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file)
         except (OrchestratorError, OSError) as exc:  # the run's site cannot be read: its messages stay pending
             structlog.get_logger("orchestrator.notify").warning("outbox.no_site", run_id=run.run_id, error=str(exc))
             return None
@@ -138,7 +138,7 @@ class Wiring:
                 run = journal.get_run(run_id)
             finally:
                 journal.close()
-            site = site_change.site_of_run(run.options, run.site_file) or load_site(run.site_file)
+            site = site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file)
             if site.notify.status_page is not None:
                 config = site.notify.status_page
                 with services_of(site, self.settings.clock) as services:

@@ -19,11 +19,12 @@ import pytest
 from structlog.testing import capture_logs
 
 from orchestrator.adapters.appliance import StrongSwanAppliance
-from orchestrator.adapters.sftp import SftpBackupSource, SnapshotError
+from orchestrator.adapters.sftp import SftpBackupSource
 from orchestrator.adapters.ssh import SshAuthFailed
 from orchestrator.backup.contract import MARKER_NAME
-from orchestrator.backup.pipeline import ChecksumMismatch
 from orchestrator.backup.sha256sums import Sha256SumsError, format_sha256sums
+from orchestrator.backup.source import SnapshotError
+from orchestrator.backup.transfer import ChecksumMismatch
 from orchestrator.errors import FatalError, OrchestratorError, RetryableError
 from orchestrator.sandbox import snapshots, sshd
 from orchestrator.steps.backup import BackupRestore

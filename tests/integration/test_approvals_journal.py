@@ -10,7 +10,7 @@ import structlog
 from orchestrator import approvals
 from orchestrator.engine import Engine
 from orchestrator.errors import ApprovalRequired
-from orchestrator.journal.records import RunRecord
+from orchestrator.journal.records import RunRecord, RunSettings
 from orchestrator.report import build_report
 from tests.helpers import load
 
@@ -38,7 +38,7 @@ def never(request):
 
 def create(eng: Engine, runbook, options: dict | None = None) -> None:
     eng.create(RunRecord(run_id="run-1", kind="failover", site="s1", site_file="-", runbook={},
-                         options=options or {}, status="pending"), runbook)
+                         settings=RunSettings.from_json(options or {}), status="pending"), runbook)
 
 
 def test_an_answer_at_the_prompt_is_honoured_by_a_resume_elsewhere(journals, clock, tmp_path):

@@ -14,12 +14,13 @@ from structlog.testing import capture_logs
 
 from orchestrator.adapters.ssh import HostKeyMismatch
 from orchestrator.backup.contract import CRITICAL_MARKER_NAME, MARKER_NAME, UnmatchedCriticalPattern, rpo_age
-from orchestrator.backup.pipeline import ChecksumMismatch
 from orchestrator.backup.sha256sums import Sha256SumsError
+from orchestrator.backup.transfer import ChecksumMismatch
 from orchestrator.sandbox import snapshots
 from orchestrator.sandbox.sshd import generate_keypair
-from orchestrator.steps.backup import BackupRestore, SnapshotGone, StaleSnapshot
+from orchestrator.steps.backup import BackupRestore
 from orchestrator.steps.base import RunOptions
+from orchestrator.steps.snapshot_choice import SnapshotGone, StaleSnapshot
 from tests.fixtures.aws import make_step_context, run_step
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,7 @@ import pytest
 from orchestrator import app, history
 from orchestrator.clock import FakeClock, iso
 from orchestrator.journal.dynamodb.store import DynamoJournal
+from orchestrator.journal.records import RunSettings
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.live_eta import RestoreProgress, eta_source
 from orchestrator.model import EventName
@@ -136,7 +137,8 @@ def test_eta_source_reads_the_run_and_the_history_from_the_journal(tmp_path):
     from orchestrator.runbook import load_runbook
 
     book = load_runbook(tmp_path / "runbook.yaml")
-    run = RunRecord("run-2", "drill", "cc-dr-west", str(SITE), book.to_dict(), {}, started_at=iso(clock.now()))
+    run = RunRecord("run-2", "drill", "cc-dr-west", str(SITE), book.to_dict(), RunSettings(),
+                    started_at=iso(clock.now()))
     journal.create_run(run, new_step_records("run-2", book))
     steps = {s.step_id: s for s in journal.get_steps("run-2")}
     steps["failover/a"].status, steps["failover/a"].started_at = "running", iso(clock.now())
@@ -148,7 +150,7 @@ def test_eta_source_reads_the_run_and_the_history_from_the_journal(tmp_path):
     assert eta.earliest == eta.latest == clock.now() + timedelta(seconds=1 + 3)
     progress(EventName.STEP_PROGRESS, "failover/bulk", {"bytes_total": 10})  # not a restore step: ignored
     assert progress.live(book) == {}
-    elsewhere = RunRecord("run-3", "drill", "elsewhere", "-", book.to_dict(), {})
+    elsewhere = RunRecord("run-3", "drill", "elsewhere", "-", book.to_dict(), RunSettings())
     journal.create_run(elsewhere, new_step_records("run-3", book))
     assert eta_source(journal, "run-3", clock)() is None
     assert first

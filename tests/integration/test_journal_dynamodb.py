@@ -1,4 +1,5 @@
-"""Team mode: the DynamoDB journal against a moto server — the SQLite journal's behaviour, the lock as a
+"""Team mode: the DynamoDB journal against a moto server — what only the table does (the behaviour both
+backends share is tests/contract/test_journal.py): compressed large items, versioned step writes, the lock as a
 lease (race between processes, expiry, takeover, fencing), throttled writes, the engine end to end, and
 kill -9 then resume from another process with an empty state dir through the real CLI."""
 
@@ -26,11 +27,12 @@ from structlog.testing import capture_logs
 from orchestrator.adapters.aws import AwsSession
 from orchestrator.clock import iso
 from orchestrator.engine import Engine
-from orchestrator.errors import FatalError, InvalidInput, LockHeld
+from orchestrator.errors import FatalError, LockHeld
 from orchestrator.journal.dynamodb.lock import LockLost
 from orchestrator.journal.dynamodb.store import DynamoJournal
 from orchestrator.journal.lease import LEASE_SECONDS
-from orchestrator.journal.records import Holder, RunRecord, StepRecord
+from orchestrator.journal.records import Holder, RunRecord, RunSettings, StepRecord
+from orchestrator.model import RunStatus
 from tests.fixtures.aws import REGION
 from tests.helpers import REPO, SITE, chain, load, orchestrator
 
@@ -107,63 +109,15 @@ def new_run(
         site,
         "/sites/s1.json",
         {"name": "book", "steps": list(steps)},
-        {"approved": []},
+        RunSettings.from_json({"approved": []}),
         status="pending",
         started_at=at,
     )
     journal.create_run(run, [StepRecord(run_id, s, "builtin.noop", "sre") for s in steps])
 
 
-# ------------------------------------------------------------------ the SQLite journal's behaviour
-
-
-def test_runs_round_trip_update_and_list_newest_first(table, clock):
-    """Runs are created, read, updated field by field and listed newest first, per site or all."""
-    journal = journal_for(clock)
-    new_run(journal, "r1", at="2026-11-23T03:00:00.000Z")
-    new_run(journal, "r2", site="s2", at="2026-11-23T04:00:00.000Z")
-    new_run(journal, "r3", at="2026-11-23T05:00:00.000Z")
-    journal.update_run("r1", status="failed", error="boom", resumes=2, options={"approved": ["b"]})
-    journal.update_run("r1", finished_at="2026-11-23T03:10:00.000Z", error=None)
-    run = DynamoJournal(TABLE, region=REGION).get_run("r1")
-    assert (run.status, run.error, run.resumes) == ("failed", None, 2)
-    assert run.finished_at == "2026-11-23T03:10:00.000Z"
-    assert run.options == {"approved": ["b"]} and run.runbook == {"name": "book", "steps": ["a", "b", "c"]}
-    assert [r.run_id for r in journal.list_runs()] == ["r3", "r2", "r1"]
-    assert [r.run_id for r in journal.list_runs(limit=1)] == ["r3"]
-    assert [r.run_id for r in journal.list_runs(site="s1")] == ["r3", "r1"]
-
-
-def test_unknown_run_is_invalid_input_naming_the_table(table, clock):
-    """Reading or updating a run the table does not hold is invalid input that names the table."""
-    journal = journal_for(clock)
-    with pytest.raises(InvalidInput, match=f"{TABLE}.*no run 'nope'"):
-        journal.get_run("nope")
-    with pytest.raises(InvalidInput, match="no run 'nope'"):
-        journal.update_run("nope", status="failed")
-
-
-def test_an_existing_run_is_never_overwritten(table, clock):
-    """Creating a run whose id another journal already created is refused and leaves it untouched."""
-    new_run(journal_for(clock), "r1", steps=("a",))
-    with pytest.raises(InvalidInput, match="run 'r1' already exists"):
-        new_run(journal_for(clock), "r1", site="elsewhere", steps=("a",))
-    assert journal_for(clock).get_run("r1").site == "s1"
-
-
-def test_steps_round_trip_in_runbook_order(table, clock):
-    """Step records come back in runbook order with every field, state and types intact."""
-    journal = journal_for(clock)
-    new_run(journal, "r1", steps=("zeta", "alpha", "mid"))
-    step = journal.get_steps("r1")[1]
-    step.status, step.attempts, step.applied, step.duration_seconds = "succeeded", 2, True, 1.5
-    step.state = {"previous": [{"name": "agents.example.com.", "ttl": 60}], "ratio": 0.25}
-    step.started_at, step.seq, step.phase = "2026-11-23T03:00:00.000Z", 3, "cutover"
-    journal.save_step(step)
-    steps = DynamoJournal(TABLE, region=REGION).get_steps("r1")
-    assert [s.step_id for s in steps] == ["zeta", "alpha", "mid"]
-    assert steps[1] == step
-    assert steps[0].state == {} and steps[0].applied is False and steps[0].duration_seconds is None
+# ------------------------------------------------------------------ the table's own behaviour (the journal's
+# contract, the same on both backends, is tests/contract/test_journal.py)
 
 
 def test_large_step_state_is_stored_compressed(table, clock):
@@ -175,35 +129,6 @@ def test_large_step_state_is_stored_compressed(table, clock):
     journal.save_step(step)
     assert "B" in items("STEP#big")[0]["state"]
     assert journal_for(clock).get_steps("r1")[0].state == step.state
-
-
-def test_events_ordered_and_continued_by_another_process(table, clock):
-    """Events come back in the order written, also when a second journal (another machine) adds more."""
-    first = journal_for(clock)
-    new_run(first, "r1")
-    for name in ("run_started", "step_started", "step_succeeded"):
-        first.add_event("r1", iso(clock.now()), name, "a" if name != "run_started" else None, {"n": name})
-    second = journal_for(clock)
-    second.add_event("r1", iso(clock.now()), "run_resumed", None, {"by": "other"})
-    events = first.get_events("r1")
-    assert [e["event"] for e in events] == ["run_started", "step_started", "step_succeeded", "run_resumed"]
-    assert events[1] == {"at": iso(clock.now()), "step": "a", "event": "step_started", "n": "step_started"}
-
-
-def test_drills_newest_first_per_site_and_rerecorded_once(table, clock):
-    """Drill history is newest first, filtered by site, and a drill recorded again appears once (latest)."""
-    journal = journal_for(clock)
-    for run_id, site, day in (("d1", "s1", 1), ("d2", "s2", 2), ("d3", "s1", 3), ("d1", "s1", 4)):
-        journal.record_drill(
-            {"run_id": run_id, "site": site, "finished_at": f"2026-11-0{day}T00:00:00.000Z", "rto_seconds": 100.5 + day}
-        )
-    assert [(d["run_id"], d["rto_seconds"]) for d in journal.drills(None, 10)] == [
-        ("d1", 104.5),
-        ("d3", 103.5),
-        ("d2", 102.5),
-    ]
-    assert [d["run_id"] for d in journal.drills("s1", 10)] == ["d1", "d3"]
-    assert [d["run_id"] for d in journal.drills(None, 2)] == ["d1", "d3"]
 
 
 def test_an_older_snapshot_never_overwrites_a_newer_one(table, clock):
@@ -231,33 +156,12 @@ def test_an_older_snapshot_never_overwrites_a_newer_one(table, clock):
     assert stored.state == {"phase": "new"} and stored.status == "succeeded"
 
 
-def test_last_save_wins_between_two_journals(table, clock):
-    """Between two journals (no lock held) the later save wins, as with SQLite; runbook order is kept."""
-    one, two = journal_for(clock), journal_for(clock)
-    new_run(one, "r1", steps=("z", "a"))
-    step = two.get_steps("r1")[1]
-    for journal, status in ((two, "running"), (two, "failed"), (one, "succeeded")):
-        step.status = status
-        journal.save_step(step)
-    assert [(s.step_id, s.status) for s in two.get_steps("r1")] == [("z", "pending"), ("a", "succeeded")]
-
-
 # ------------------------------------------------------------------ the lock
 
 
-def test_lock_held_by_a_live_process_names_the_holder(table, clock):
-    """A lock held by a live process on this host is refused with who holds it, where and since when."""
-    journal = journal_for(clock)
-    journal.acquire_lock("s1", Holder("other-run", Holder.me("x").host, 1, ""), clock.now())
-    clock.advance(LEASE_SECONDS * 10)  # the lease does not matter on the same host: the PID is alive
-    held = r"locked by run other-run \(pid 1 on .*\) since 2026-11-23T03:00"
-    with pytest.raises(LockHeld, match=held) as e:
-        journal_for(clock).acquire_lock("s1", Holder.me("mine"), clock.now())
-    assert e.value.exit_code == 3
-
-
 def test_lock_of_a_dead_process_is_taken_over_and_recorded(table, clock):
-    """A lock whose holder process on this host is gone is taken over at once; the takeover is recorded."""
+    """A lock whose holder process on this host is gone is taken over at once (tests/contract); the table
+    records the takeover."""
     dead = subprocess.Popen(["true"])
     dead.wait()
     crashed = Holder("crashed-run", Holder.me("x").host, dead.pid, "")
@@ -297,22 +201,20 @@ def test_lease_of_another_host_expires_unless_heartbeaten_then_takeover(table, c
         remote_journal.save_step(step)
     assert info.value.exit_code == 3
     with pytest.raises(LockLost):
-        remote_journal.update_run("remote-run", status="failed")
+        remote_journal.finish("remote-run", RunStatus.FAILED, iso(clock.now()), None)
     assert mine.get_steps("remote-run")[0].status == "pending"
     remote_journal.release_lock("s1", remote)  # not its lock any more: a no-op
     assert mine.current_lock("s1").holder == me
 
 
-def test_release_then_reacquire_and_same_holder_refresh(table, clock):
-    """The holder may take its own lock again (refresh); after release anyone takes it, with no takeover."""
+def test_release_then_reacquire_records_no_takeover(table, clock):
+    """A refresh by the holder and a lock taken after a release (tests/contract) are not takeovers: the
+    table records none."""
     journal, me = journal_for(clock), Holder.me("mine")
     assert journal.acquire_lock("s1", me, clock.now()) is None
     clock.advance(5)
     assert journal.acquire_lock("s1", me, clock.now()) is None
-    assert journal.current_lock("s1").acquired_at == iso(clock.now())
     journal.release_lock("s1", me)
-    assert journal.current_lock("s1") is None
-    assert journal.heartbeat("s1", me, clock.now()) is False
     assert journal_for(clock).acquire_lock("s1", Holder("next", "elsewhere", 9, ""), clock.now()) is None
     assert journal.takeovers("s1") == []
 
@@ -460,7 +362,7 @@ def test_throttled_writes_are_retried_logged_and_stored_exactly_once(table, cloc
             step.status = "succeeded"
             journal.save_step(step)
             journal.add_event("r1", iso(clock.now()), "step_succeeded", step.step_id, {})
-        journal.update_run("r1", status="succeeded")
+        journal.finish("r1", RunStatus.SUCCEEDED, iso(clock.now()), None)
         assert journal.heartbeat("s1", me, clock.now())
         journal.record_drill({"run_id": "r1", "site": "s1", "finished_at": iso(clock.now())})
     retries = [e for e in logs if e["event"] == "retry"]
@@ -531,7 +433,7 @@ def _engine(journal, clock) -> Engine:
 
 def _start(engine: Engine, book, run_id: str = "run-1", site: str = "s1"):
     engine.create(
-        RunRecord(run_id=run_id, kind="failover", site=site, site_file="-", runbook={}, options={}, status="pending"),
+        RunRecord(run_id=run_id, kind="failover", site=site, site_file="-", runbook={}, status="pending"),
         book,
     )
     return engine.run(run_id)

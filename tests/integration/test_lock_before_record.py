@@ -10,10 +10,11 @@ from datetime import timedelta
 import pytest
 import structlog
 
+from orchestrator.approvals import Approval
 from orchestrator.engine import Engine
 from orchestrator.errors import LockHeld
 from orchestrator.journal.lease import LEASE_SECONDS
-from orchestrator.journal.records import Holder, RunRecord
+from orchestrator.journal.records import Holder, RunRecord, RunSettings
 from tests.helpers import load
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ def engine(journal, clock) -> Engine:
 
 def new_run(run_id: str) -> RunRecord:
     return RunRecord(run_id=run_id, kind="failover", site="s1", site_file="-", runbook={},
-                     options={"approvals": [{"step": "*", "by": "sre", "source": "--yes at start", "at": "-"}]},
+                     settings=RunSettings(approvals=(Approval("*", "sre", "--yes at start", "-"),)),
                      status="pending")
 
 

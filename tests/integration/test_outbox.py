@@ -21,7 +21,7 @@ import pytest
 
 from orchestrator import site_change
 from orchestrator.journal.dynamodb.store import DynamoJournal
-from orchestrator.journal.records import OutboxEntry
+from orchestrator.journal.records import RunSettings
 from orchestrator.journal.sqlite import SqliteJournal
 from tests.fixtures.aws import REGION, received_notifications
 from tests.helpers import REPO, orchestrator, write_runbook
@@ -31,7 +31,9 @@ pytestmark = pytest.mark.integration
 
 STATUS_BUCKET = "cc-dr-west-status"
 PAGE_KEY = "status/index.html"
-HOOKS = "tests.support.steps,tests.support.killpoints"
+#: the console program with the test hooks of tests/support/killpoints.py loaded first (they read their
+#: ORCHESTRATOR_TEST_* variables when imported); the test step kinds come from the suite's entry points
+HOOKED = "import sys, tests.support.killpoints; from orchestrator.cli import main; main(sys.argv[1:])"
 
 RUNBOOK = """
 name: failover
@@ -88,8 +90,14 @@ def _runbook(tmp_path: Path, last: str = "builtin.marker", kind: str = "failover
 
 
 def _failover(tmp_path: Path, site_file: Path, book: Path, **env: str):
-    return orchestrator("failover", "--site", str(site_file), "--runbook", str(book), "--yes",
-                        state_dir=tmp_path / "state", env={"ORCHESTRATOR_STEP_MODULES": HOOKS, **env})
+    return _hooked("failover", "--site", str(site_file), "--runbook", str(book), "--yes",
+                   state_dir=tmp_path / "state", env=env)
+
+
+def _hooked(*args: str, state_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The console program as ``orchestrator`` runs it, with the test hooks loaded."""
+    return subprocess.run([sys.executable, "-c", HOOKED, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "ORCHESTRATOR_STATE_DIR": str(state_dir), **(env or {})}, cwd=REPO)
 
 
 def _only_run(tmp_path: Path) -> str:
@@ -105,39 +113,6 @@ def _ids(notes: list[dict]) -> Counter:
     return Counter(n["MessageAttributes"]["notification_id"]["Value"] for n in notes)
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def journal(request, aws_env, tmp_path):
-    """Each backend of the journal: SQLite in a state dir, DynamoDB in a table of the moto server."""
-    if request.param == "sqlite":
-        store = SqliteJournal(tmp_path / "state")
-    else:
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName="cc-dr-runs", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}])
-        store = DynamoJournal("cc-dr-runs", region=REGION)
-    yield store
-    store.close()
-
-
-def test_the_outbox_keeps_entries_in_order_until_marked_sent(journal):
-    """Both backends: entries come back in the order written, a second write of an id keeps the first, and
-    marking one sent records when and the far side's receipt; other runs' entries stay apart."""
-    first = OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T03:00:00.000Z", {"kind": "failover"}, 1)
-    journal.add_outbox(OutboxEntry("r1:prepared:page", "r1", "status_page", "prepared", "2026-11-29T03:00:01.000Z",
-                                   {}, 2))
-    journal.add_outbox(first)
-    journal.add_outbox(OutboxEntry("r2:started", "r2", "sns", "started", "2026-11-29T03:00:02.000Z", {}, 1))
-    journal.add_outbox(OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T04:00:00.000Z", {"x": 1}, 9))
-    assert [e.entry_id for e in journal.outbox("r1")] == ["r1:started", "r1:prepared:page"]
-    assert journal.outbox("r1")[0] == first and all(e.pending for e in journal.outbox("r1"))
-    journal.mark_sent("r1", "r1:started", "2026-11-29T03:00:05.000Z", "message-1")
-    sent, page = journal.outbox("r1")
-    assert (sent.pending, sent.sent_at, sent.receipt) == (False, "2026-11-29T03:00:05.000Z", "message-1")
-    assert page.pending and [e.entry_id for e in journal.outbox("r2")] == ["r2:started"]
-
-
 def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site, tmp_path):
     """kill -9 right after the last step did its work: `resume` ends the run and "finished" is delivered once."""
     site_file = _site_file(tmp_path, moto_site)
@@ -147,8 +122,7 @@ def test_a_kill_after_the_last_step_then_resume_delivers_finished_once(moto_site
     before = received_notifications(moto_site)
     assert f"{run_id}:finished" not in _ids(before)
 
-    resumed = orchestrator("resume", run_id, state_dir=tmp_path / "state",
-                           env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    resumed = _hooked("resume", run_id, state_dir=tmp_path / "state")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = received_notifications(moto_site)
     assert _ids(before + after)[f"{run_id}:finished"] == 1
@@ -356,27 +330,6 @@ def test_the_eta_in_the_messages_is_learned_from_the_drill_history(moto_site, tm
 # ---------------------------------------------------------------------------------------------- issue 23
 
 
-def test_a_claim_is_taken_once_until_sent_run_out_or_its_claimer_is_dead(journal):
-    """Both backends: an entry claimed by one process cannot be claimed by another while the claim lasts; it
-    can when the claim ran out, or when its claimer is known dead (``stale``); the claimer may renew its own
-    claim; a sent entry is claimed by nobody."""
-    journal.add_outbox(OutboxEntry("r1:started", "r1", "sns", "started", "2026-11-29T03:00:00.000Z", {}, 1))
-    at, until, later = "2026-11-29T03:00:00.000Z", "2026-11-29T03:02:00.000Z", "2026-11-29T03:02:00.001Z"
-    assert journal.claim_outbox("r1", "r1:started", "a", at, until)
-    assert not journal.claim_outbox("r1", "r1:started", "b", at, until)
-    assert journal.claim_outbox("r1", "r1:started", "a", at, until)  # a retried claim of one's own
-    [entry] = journal.outbox("r1")
-    assert (entry.claimed_by, entry.claimed_until, entry.pending) == ("a", until, True)
-    assert journal.claim_outbox("r1", "r1:started", "b", later, "2026-11-29T03:04:00.000Z")  # a's claim ran out
-    assert not journal.claim_outbox("r1", "r1:started", "c", later, until)
-    assert not journal.claim_outbox("r1", "r1:started", "c", later, until, stale="a")  # a's claim is gone anyway
-    assert journal.claim_outbox("r1", "r1:started", "c", later, until, stale="b")  # b is dead
-    assert journal.outbox("r1")[0].claimed_by == "c"
-    journal.mark_sent("r1", "r1:started", at, "message-1")
-    assert not journal.claim_outbox("r1", "r1:started", "d", later, until)
-    assert not journal.claim_outbox("r1", "r1:missing", "d", at, until)
-
-
 def test_a_journal_written_before_claims_gets_their_columns(tmp_path):
     """A state dir whose outbox table predates claims (no claimed_by/claimed_until) opens, keeps its entries
     and claims them."""
@@ -480,8 +433,8 @@ def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto
     site_file = _site_file(tmp_path, moto_site)
     s3 = boto3.client("s3", region_name=REGION)
     s3.delete_bucket(Bucket=STATUS_BUCKET)
-    failback = orchestrator("failback", "--site", str(site_file), "--runbook", str(_runbook(tmp_path, kind="failback")),
-                            "--yes", state_dir=tmp_path / "state", env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    failback = _hooked("failback", "--site", str(site_file), "--runbook", str(_runbook(tmp_path, kind="failback")),
+                       "--yes", state_dir=tmp_path / "state")
     assert failback.returncode == 0, failback.stderr[-2000:]
     back = _only_run(tmp_path)
     journal = SqliteJournal(tmp_path / "state")
@@ -490,8 +443,8 @@ def test_an_older_runs_pending_page_never_replaces_the_newer_runs_live_page(moto
 
     s3.create_bucket(Bucket=STATUS_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     other = tmp_path / ("state" if machines == 1 else "machine-b")
-    failover = orchestrator("failover", "--site", str(site_file), "--runbook", str(_runbook(tmp_path)), "--yes",
-                            state_dir=other, env={"ORCHESTRATOR_STEP_MODULES": HOOKS})
+    failover = _hooked("failover", "--site", str(site_file), "--runbook", str(_runbook(tmp_path)), "--yes",
+                       state_dir=other)
     assert failover.returncode == 0, failover.stderr[-2000:]
     journal = SqliteJournal(other)
     [over] = [r.run_id for r in journal.list_runs() if r.run_id != back]
@@ -565,7 +518,8 @@ def test_an_older_page_that_loses_the_race_to_a_newer_run_is_not_written(aws_env
             return real.put_page(bucket, key, html, **conditions)
 
     journal = SqliteJournal(tmp_path / "state")
-    journal.create_run(RunRecord("20261129T030000Z-failback-aaaaaa", "failback", "cc-dr-west", "site.json", {}, {},
+    journal.create_run(RunRecord("20261129T030000Z-failback-aaaaaa", "failback", "cc-dr-west", "site.json", {},
+                                 RunSettings(),
                                  started_at="2026-11-29T03:00:00.000Z"), [])
     page = SimpleNamespace(bucket=STATUS_BUCKET, key=PAGE_KEY, link_expiry_seconds=600)
     delivery = Delivery(journal, SimpleNamespace(notify=SimpleNamespace(status_page=page)),  # type: ignore[arg-type]

@@ -425,8 +425,8 @@ def test_a_message_for_another_bucket_is_refused(make_ssh_site, snapshot_root, t
     queues = make_queues("cc-dr-restore-foreign", max_receives=1)
     _site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path)
     _client("s3").create_bucket(Bucket="someone-else", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-    from orchestrator.adapters.sftp import RemoteFile
     from orchestrator.backup.contract import RestoreTarget
+    from orchestrator.backup.source import RemoteFile
 
     data = snap.files["agents/roster.csv"]
     unit = plan_units("run-x", snap.name, RestoreTarget("someone-else", ""),

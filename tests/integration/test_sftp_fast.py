@@ -11,8 +11,8 @@ import pytest
 from paramiko.buffered_pipe import PipeTimeout
 
 from orchestrator.adapters import Services
-from orchestrator.adapters.sftp import SnapshotError
 from orchestrator.adapters.sftp_fast import ChunkPipe, PipelinedRead
+from orchestrator.backup.source import SnapshotError
 from orchestrator.sandbox import snapshots
 
 pytestmark = pytest.mark.integration

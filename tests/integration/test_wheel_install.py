@@ -77,7 +77,7 @@ def installed(wheel, tmp_path_factory) -> Path:
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in {**os.environ, **(extra or {})}.items()
-           if k not in ("PYTHONPATH", "ORCHESTRATOR_STEP_MODULES", "VIRTUAL_ENV")}
+           if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return env
 
 

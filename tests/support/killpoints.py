@@ -1,5 +1,5 @@
-"""Hooks for the outbox and status page tests, loaded into a child CLI through ``ORCHESTRATOR_STEP_MODULES``
-(never shipped):
+"""Hooks for the outbox and status page tests, loaded into a child CLI that imports this module before running
+``orchestrator.cli.main`` (tests/integration/test_outbox.py ``HOOKED``; never shipped):
 
 - ``ORCHESTRATOR_TEST_KILL_BEFORE_SENDING=MILESTONE``: kill -9 of the process as it is about to publish that
   milestone's SNS message -- after the outbox journaled it; for ``finished``, the last second of a run;

@@ -1,7 +1,9 @@
 """Step kinds for exercising the engine, registered only by the tests and the benchmarks (never shipped):
-``builtin.fail`` fails on demand, ``builtin.marker`` writes files, ``builtin.kill9`` crashes after its effect.
-The test suite names this module in ``ORCHESTRATOR_STEP_MODULES`` (tests/conftest.py), so a CLI it starts as a
-child process registers them too."""
+``builtin.noop`` does nothing, ``builtin.sleep`` waits through the injected clock, ``builtin.fail`` fails on
+demand, ``builtin.marker`` writes files, ``builtin.kill9`` crashes after its effect, ``builtin.share`` shares
+data between steps. They reach the registry through the ``orchestrator.steps`` entry points of the test
+distribution in tests/support/plugins/ (on the path of the suite and of every CLI it starts: tests/conftest.py),
+beside the shipped kinds, never in them."""
 
 from __future__ import annotations
 
@@ -10,8 +12,35 @@ import uuid
 from pathlib import Path
 
 from orchestrator.errors import FatalError, RetryableError
-from orchestrator.steps import register
 from orchestrator.steps.base import Params, StepContext, StepKind
+
+
+class Noop(StepKind):
+    name = "builtin.noop"
+    summary = "do nothing"
+
+    def apply(self, ctx: StepContext) -> None:
+        ctx.record(done=True)
+
+    def verify(self, ctx: StepContext) -> bool:
+        return bool(ctx.state.get("done"))
+
+
+class SleepParams(Params):
+    seconds: float = 1.0
+
+
+class Sleep(StepKind):
+    name = "builtin.sleep"
+    summary = "wait a while (through the injected clock)"
+    Params = SleepParams
+
+    def apply(self, ctx: StepContext) -> None:
+        ctx.sleep(ctx.params.seconds)
+        ctx.record(done=True)
+
+    def verify(self, ctx: StepContext) -> bool:
+        return bool(ctx.state.get("done"))
 
 
 class FailParams(Params):
@@ -21,7 +50,6 @@ class FailParams(Params):
     message: str = "injected failure"
 
 
-@register
 class Fail(StepKind):
     name = "builtin.fail"
     summary = "fail a number of times (retryable or fatal), then succeed"
@@ -39,7 +67,6 @@ class Fail(StepKind):
         return bool(ctx.state.get("done"))
 
 
-@register
 class Kill9(StepKind):
     """Records its effect, then kill -9 of its own process: a crash right after a step did its work."""
 
@@ -66,7 +93,6 @@ class MarkerParams(Params):
     rollback_fails: bool = False
 
 
-@register
 class Marker(StepKind):
     """Each application atomically creates DIR/STEP.applied.N (one rename): the number of such files
     is exactly the number of times the effect happened, even across kill -9."""
@@ -122,7 +148,6 @@ class ShareParams(Params):
     value: str
 
 
-@register
 class Share(StepKind):
     """Records the value already chosen by another step of its kind in the run (``ctx.outputs_of_kind``), or
     its own ``value`` when none chose yet: a decision several steps of a run share (as the restore steps share

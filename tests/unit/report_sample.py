@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.journal.records import RunRecord, StepRecord
+from orchestrator.journal.records import RunRecord, RunSettings, StepRecord
 from orchestrator.journal.sqlite import SqliteJournal
 
 RUN_ID = "run-sample"
@@ -67,8 +67,8 @@ def journal_with_sample(state_dir: Path) -> SqliteJournal:
     options = {"objectives": {"rto_seconds": 900, "rpo_seconds": 7200}, "detected_at": "2026-11-29T02:58:00.000Z",
                "approvals": [{"step": "cut", "by": "alice", "source": "approve", "at": _at(80), "host": "h1",
                               "waited_seconds": 40.0}]}
-    run = RunRecord(RUN_ID, "failover", "cc-dr-west", "site.json", BOOK, options, "succeeded", _T0, _at(110),
-                    None, 1)
+    run = RunRecord(RUN_ID, "failover", "cc-dr-west", "site.json", BOOK, RunSettings.from_json(options), "succeeded",
+                    _T0, _at(110), None, 1)
     steps = _steps()
     journal.create_run(run, steps)
     for step in steps:

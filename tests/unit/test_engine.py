@@ -7,7 +7,7 @@ from structlog.testing import capture_logs
 
 from orchestrator.clock import SystemClock, parse_iso
 from orchestrator.errors import ApprovalRefused, ApprovalRequired, LockHeld
-from orchestrator.journal.records import Holder
+from orchestrator.journal.records import Holder, RunSettings
 from tests.helpers import load, make_engine, start_run
 
 
@@ -226,7 +226,7 @@ def test_interrupted_step_is_verified_not_reapplied(tmp_path, clock):
     engine, journal = make_engine(tmp_path, clock)
     from orchestrator.journal.records import RunRecord
 
-    engine.create(RunRecord("run-1", "failover", "s1", "-", {}, {}, status="running"), book)
+    engine.create(RunRecord("run-1", "failover", "s1", "-", {}, RunSettings(), status="running"), book)
     (tmp_path / "only.applied.crashed").write_text("effect happened, journal did not record it")
     rec = _steps(journal)["only"]
     rec.status = "running"
@@ -470,7 +470,7 @@ def test_yes_at_start_is_kept_with_the_run_for_a_plain_resume(tmp_path, clock):
     engine, journal = make_engine(tmp_path, clock, approver=_never_asked)
     given = approvals.dump(approvals.from_flags((), True, "start", "2026-11-23T03:00:00.000Z"))
     engine.create(RunRecord(run_id="run-1", kind="failover", site="s1", site_file="-", runbook={},
-                            options={"approvals": given}, status="pending"), book)
+                            settings=RunSettings.from_json({"approvals": given}), status="pending"), book)
     assert engine.run("run-1").status == "failed"
     engine2, _ = make_engine(tmp_path, clock, approver=_never_asked)
     assert engine2.run("run-1").status == "succeeded"

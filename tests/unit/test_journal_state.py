@@ -13,13 +13,14 @@ import pytest
 from orchestrator.errors import InvalidInput, LockHeld
 from orchestrator.journal.records import Holder, RunNotFound, RunRecord
 from orchestrator.journal.sqlite import JournalDamaged, SqliteJournal
+from orchestrator.model import RunStatus
 from orchestrator.site import load_site
 from orchestrator.site_change import check_allowed, differences
 from tests.helpers import SITE
 
 
 def new_run(journal: SqliteJournal, run_id: str) -> None:
-    journal.create_run(RunRecord(run_id, "failover", "s1", "-", {}, {}), [])
+    journal.create_run(RunRecord(run_id, "failover", "s1", "-", {}), [])
 
 
 def test_garbage_file_is_damaged_and_left_untouched(tmp_path):
@@ -60,7 +61,7 @@ def test_removed_file_is_detected_and_put_back(tmp_path):
     new_run(journal, "r1")
     for name in ("journal.sqlite", "journal.sqlite-wal", "journal.sqlite-shm"):
         (tmp_path / name).unlink(missing_ok=True)
-    journal.update_run("r1", status="interrupted")
+    journal.finish("r1", RunStatus.INTERRUPTED, "2026-11-23T03:10:00.000Z", None)
     assert calls == [1] and "was removed" in journal.lost
     assert "put back" in journal.rescue()
     assert SqliteJournal(tmp_path).get_run("r1").status == "interrupted"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from orchestrator.adapters.route53 import Change, RecordSet, normal_name, normal_zone_id, split_change_batch
+from orchestrator.adapters.route53 import Change, RecordSet, split_change_batch
+from orchestrator.dns_names import normal_name, normal_zone_id
 
 
 def upsert(i: int, values: int = 1, width: int = 8) -> Change:

@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator import site_change
 from orchestrator.eta import Eta
-from orchestrator.journal.records import RunRecord, StepRecord
+from orchestrator.journal.records import RunRecord, RunSettings, StepRecord
 from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
 from orchestrator.report import Report, from_json
@@ -182,7 +182,7 @@ def test_no_host_key_or_arn_of_the_site_reaches_the_page(tmp_path):
     book = _failover_book()
     journal.create_run(
         RunRecord("r1", "failover", "cc-dr-west", "/etc/cc/site.json", book,
-                  {"objectives": site.objectives.model_dump(), site_change.JOURNAL_KEY: site_change.journaled(site)},
+                  RunSettings(objectives=site.objectives.model_dump(), site=site_change.journaled(site)),
                   RunStatus.FAILED, STARTED, "2026-11-29T03:05:00.000Z",
                   "step vpn-up failed: ssh vpnadmin@appliance.corp.internal refused"),
         [StepRecord("r1", s["id"], s["uses"], s["owner"]) for s in book["steps"]],

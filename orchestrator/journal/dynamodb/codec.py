@@ -1,14 +1,19 @@
 """Journal values as DynamoDB attribute values and back, and the table's keys.
 
 Record fields map to attribute values one to one; the dict fields (``runbook``, ``options``, ``state``)
-are stored as JSON text, zlib-compressed when large (an item is limited to 400 KB).
+are stored as JSON text, zlib-compressed when large (an item is limited to 400 KB). A run's ``RunSettings``
+is its ``options`` attribute (the name every release has stored it under).
 """
 
 from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import fields as dataclass_fields
 from typing import Any
+
+from orchestrator.journal.records import RunRecord, RunSettings
+from orchestrator.model import RunStatus
 
 #: JSON fields larger than this are stored zlib-compressed (an item is limited to 400 KB)
 COMPRESS_ABOVE = 64 * 1024
@@ -19,6 +24,25 @@ JSON_FIELDS = frozenset({"runbook", "options", "state"})
 AttributeValue = dict[str, Any]
 #: an item: attribute name -> attribute value
 Item = dict[str, AttributeValue]
+
+
+#: the run record's fields, and the attribute each is stored under
+RUN_ATTRIBUTES = {f.name: ("options" if f.name == "settings" else f.name) for f in dataclass_fields(RunRecord)}
+
+
+def run_attributes(run: RunRecord) -> Item:
+    """The run record's fields as the attributes of its ``META`` item."""
+    plain = {name: getattr(run, name) for name in RUN_ATTRIBUTES} | {"settings": run.settings.to_json()}
+    return {attribute: value(attribute, plain[name]) for name, attribute in RUN_ATTRIBUTES.items()}
+
+
+def run_of(item: Item) -> RunRecord:
+    """The run record stored as ``item`` (``run_attributes`` reversed)."""
+    plain = {name: decode(attribute, item.get(attribute)) for name, attribute in RUN_ATTRIBUTES.items()}
+    run = RunRecord(**plain | {"settings": RunSettings.from_json(plain["settings"] or {})})
+    run.status = RunStatus(run.status)
+    run.resumes = run.resumes or 0
+    return run
 
 
 def run_pk(run_id: str) -> str:

@@ -8,7 +8,7 @@
 
 The claims make two runs of two site names that share a resource exclude each other, across machines;
 the holder also claims them machine-wide (``ResourceClaims``), which covers a local-mode run on this machine
-too.
+too (``claims.py``).
 
 A free lock is created with ``attribute_not_exists(pk)``; a dead holder's lock is replaced only if it is
 still exactly the ``version`` that was judged dead (``orchestrator.journal.lease`` judges). Each
@@ -25,19 +25,28 @@ import socket
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from orchestrator.clock import iso, parse_iso
+from orchestrator.clock import parse_iso
 from orchestrator.errors import LockHeld
+from orchestrator.journal.dynamodb.claims import DynamoClaims
 from orchestrator.journal.dynamodb.codec import Item, claim_pk, decode, key, lock_pk, n, py, run_pk, s
+from orchestrator.journal.dynamodb.lockitems import (
+    CONTENTION_ROUNDS,
+    HOLDER_MATCH,
+    HOLDER_NAMES,
+    LockLost,
+    StoredLock,
+    holder_values,
+    iso_at,
+    stored,
+)
 from orchestrator.journal.dynamodb.table import ConditionFailed, Table
-from orchestrator.journal.hostlock import ResourceBusy, ResourceClaims
+from orchestrator.journal.hostlock import ResourceClaims
 from orchestrator.journal.lease import (
     LEASE_SECONDS,
-    describe_busy,
-    describe_claim,
     describe_lock,
     lease_end,
     lock_alive,
@@ -45,30 +54,10 @@ from orchestrator.journal.lease import (
 from orchestrator.journal.records import Holder, LockInfo
 from orchestrator.model import RunStatus
 
-#: how many times a write re-reads and tries again after losing a compare-and-swap race
-CONTENTION_ROUNDS = 5
-#: the most items one DynamoDB transaction may hold (claims beyond it go in further transactions)
-TRANSACTION_ITEMS = 100
-
-_HOLDER_MATCH = "#r = :r AND #p = :p AND #h = :h"
-_HOLDER_NAMES = {"#r": "run_id", "#p": "pid", "#h": "host"}
+__all__ = ["CONTENTION_ROUNDS", "DynamoSiteLock", "LockLost", "StoredLock"]
 
 
-class LockLost(LockHeld):
-    """This process's lock was taken over: its writes to the run are refused (the new holder owns it)."""
-
-
-@dataclass
-class StoredLock:
-    """The lock item as read: who holds it, and what a compare-and-swap and the fence check against."""
-
-    info: LockInfo
-    version: int
-    token: str
-    expires_at: float
-
-
-class DynamoSiteLock:
+class DynamoSiteLock(DynamoClaims):
     """The ``SiteLock`` interface on the table. Thread-safe."""
 
     def __init__(self, table: Table):
@@ -133,8 +122,8 @@ class DynamoSiteLock:
         with self._lock:
             claimed = self._claimed.get(site, ())
         keys = [key(lock_pk(site), "LOCK"), *(key(claim_pk(r), "CLAIM") for r in claimed)]
-        names = {**_HOLDER_NAMES, "#beat": "heartbeat_at", "#exp": "expires_at", "#ver": "version"}
-        values = {":at": s(_iso(now)), ":exp": n(lease_end(now)), ":one": n(1), **_holder_values(holder)}
+        names = {**HOLDER_NAMES, "#beat": "heartbeat_at", "#exp": "expires_at", "#ver": "version"}
+        values = {":at": s(iso_at(now)), ":exp": n(lease_end(now)), ":one": n(1), **holder_values(holder)}
         try:
             for item_key in keys:
                 self._table.call(
@@ -142,7 +131,7 @@ class DynamoSiteLock:
                     TableName=self._table.name,
                     Key=item_key,
                     UpdateExpression="SET #beat = :at, #exp = :exp, #ver = #ver + :one",
-                    ConditionExpression=_HOLDER_MATCH,
+                    ConditionExpression=HOLDER_MATCH,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
                 )
@@ -162,99 +151,13 @@ class DynamoSiteLock:
                         "delete_item",
                         TableName=self._table.name,
                         Key=item_key,
-                        ConditionExpression=_HOLDER_MATCH,
-                        ExpressionAttributeNames=_HOLDER_NAMES,
-                        ExpressionAttributeValues=_holder_values(holder),
+                        ConditionExpression=HOLDER_MATCH,
+                        ExpressionAttributeNames=HOLDER_NAMES,
+                        ExpressionAttributeValues=holder_values(holder),
                     )
         finally:
             if host_claims is not None:
                 host_claims.release()
-
-    def current_claim(self, resource: str) -> tuple[str, LockInfo] | None:
-        """The claim on ``resource``: the site it was claimed for and by whom; None when it is free."""
-        item = self._table.get(claim_pk(resource), "CLAIM")
-        if not item:
-            return None
-        return item["site"]["S"], self._stored(item, item["site"]["S"]).info
-
-    # ------------------------------------------------------------------ resource claims
-    def _claim_on_host(self, site: str, holder: Holder, now: datetime, resources: Sequence[str]) -> None:
-        """The machine-wide claims (``ResourceClaims``): a local-mode run on this machine sees them too."""
-        with self._lock:
-            claims = self._host_claims.setdefault(site, ResourceClaims())
-        about = {"run_id": holder.run_id, "site": site, "host": holder.host, "pid": holder.pid,
-                 "since": _iso(now), "where": " --site SITE.json"}
-        try:
-            claims.claim(resources, about)
-        except ResourceBusy as busy:
-            raise LockHeld(describe_busy(busy, site)) from None
-
-    def _claim(self, site: str, holder: Holder, now: datetime, resources: tuple[str, ...]) -> None:
-        """Claim every resource in the table, all or none: each claim item is created if free, or replaced
-        if its holder is this one or dead (compare-and-swap on its ``version``), in one transaction (one
-        per TRANSACTION_ITEMS claims, a later one refused undoing the earlier ones). LockHeld naming the
-        run, its site and the resource when a live holder has one."""
-        for _ in range(CONTENTION_ROUNDS):
-            writes = [self._claim_write(site, holder, now, resource) for resource in resources]
-            done: list[str] = []
-            try:
-                for start in range(0, len(writes), TRANSACTION_ITEMS):
-                    chunk = writes[start:start + TRANSACTION_ITEMS]
-                    self._table.transact(chunk, uuid.uuid4().hex)
-                    done.extend(resources[start:start + len(chunk)])
-            except ConditionFailed:
-                self._unclaim(done, holder)
-                continue  # someone else moved first: judge the claims again
-            with self._lock:
-                self._claimed[site] = resources
-            return
-        raise LockHeld(f"site {site!r}: the claims on its resources kept changing hands; try again")
-
-    def _claim_write(self, site: str, holder: Holder, now: datetime, resource: str) -> dict[str, Any]:
-        item = self._table.get(claim_pk(resource), "CLAIM")
-        current = self._stored(item, item["site"]["S"]) if item else None
-        alive = current is not None and lock_alive(current.info, now, lease_ends=current.expires_at)
-        if current is not None and current.info.holder != holder and alive:
-            holding = current.info.holder
-            raise LockHeld(describe_claim(
-                resource, site, run_id=holding.run_id, holder_site=current.info.site, host=holding.host,
-                pid=holding.pid, since=current.info.acquired_at, where=" --site SITE.json",
-            ))
-        claim: Item = {
-            "pk": s(claim_pk(resource)),
-            "sk": s("CLAIM"),
-            "resource": s(resource),
-            "site": s(site),
-            "run_id": s(holder.run_id),
-            "host": s(holder.host),
-            "pid": n(holder.pid),
-            "pid_start": s(holder.pid_start),
-            "acquired_at": s(_iso(now)),
-            "heartbeat_at": s(_iso(now)),
-            "expires_at": n(lease_end(now)),
-            "token": s(uuid.uuid4().hex),
-            "version": n(current.version + 1 if current else 1),
-        }
-        if current is None:
-            return {"Put": {"Item": claim, "ConditionExpression": "attribute_not_exists(pk)"}}
-        return {"Put": {
-            "Item": claim,
-            "ConditionExpression": "#ver = :seen",
-            "ExpressionAttributeNames": {"#ver": "version"},
-            "ExpressionAttributeValues": {":seen": n(current.version)},
-        }}
-
-    def _unclaim(self, resources: Sequence[str], holder: Holder) -> None:
-        for resource in resources:
-            with contextlib.suppress(ConditionFailed):
-                self._table.call(
-                    "delete_item",
-                    TableName=self._table.name,
-                    Key=key(claim_pk(resource), "CLAIM"),
-                    ConditionExpression=_HOLDER_MATCH,
-                    ExpressionAttributeNames=_HOLDER_NAMES,
-                    ExpressionAttributeValues=_holder_values(holder),
-                )
 
     def current_lock(self, site: str) -> LockInfo | None:
         current = self.read(site)
@@ -279,13 +182,7 @@ class DynamoSiteLock:
 
     def read(self, site: str) -> StoredLock | None:
         item = self._table.get(lock_pk(site), "LOCK")
-        return self._stored(item, site) if item else None
-
-    @staticmethod
-    def _stored(item: Item, site: str) -> StoredLock:
-        holder = Holder(item["run_id"]["S"], item["host"]["S"], int(item["pid"]["N"]), item["pid_start"]["S"])
-        info = LockInfo(site, holder, item["acquired_at"]["S"], item["heartbeat_at"]["S"])
-        return StoredLock(info, int(item["version"]["N"]), item["token"]["S"], float(item["expires_at"]["N"]))
+        return stored(item, site) if item else None
 
     def _refuse_if_running_unlocked(self, site: str, holder: Holder, now: datetime) -> None:
         """No lock item, yet a recent run of the site is running and wrote to the journal within the lease:
@@ -301,7 +198,7 @@ class DynamoSiteLock:
             last = self._last_event_at(run_id) if decode("status", meta.get("status")) == RunStatus.RUNNING else None
             if last is not None and now - last < timedelta(seconds=LEASE_SECONDS):
                 raise LockHeld(
-                    f"site {site!r} is taken: run {run_id} is running (its last journal write at {_iso(last)}) "
+                    f"site {site!r} is taken: run {run_id} is running (its last journal write at {iso_at(last)}) "
                     f"but the site's lock item is missing from {self._table.source}, deleted while the run was "
                     f"live; the lock is free {LEASE_SECONDS:.0f} s after that run's last write"
                 )
@@ -327,8 +224,8 @@ class DynamoSiteLock:
             "host": s(holder.host),
             "pid": n(holder.pid),
             "pid_start": s(holder.pid_start),
-            "acquired_at": s(_iso(now)),
-            "heartbeat_at": s(_iso(now)),
+            "acquired_at": s(iso_at(now)),
+            "heartbeat_at": s(iso_at(now)),
             "expires_at": n(lease_end(now)),
             "token": s(token),
             "version": n(current.version + 1 if current else 1),
@@ -344,18 +241,7 @@ class DynamoSiteLock:
         if previous is None:  # the same holder again: refresh
             self._table.call("put_item", TableName=self._table.name, Item=item, **cas)
             return
-        record = {"at": _iso(now), "by": asdict(holder), "previous": asdict(previous)}
-        item |= {"taken_over_at": s(_iso(now)), "taken_over_from": s(json.dumps(asdict(previous)))}
-        history = {"pk": s(lock_pk(site)), "sk": s(f"TAKEOVER#{_iso(now)}#{token}"), "record": s(json.dumps(record))}
+        record = {"at": iso_at(now), "by": asdict(holder), "previous": asdict(previous)}
+        item |= {"taken_over_at": s(iso_at(now)), "taken_over_from": s(json.dumps(asdict(previous)))}
+        history = {"pk": s(lock_pk(site)), "sk": s(f"TAKEOVER#{iso_at(now)}#{token}"), "record": s(json.dumps(record))}
         self._table.transact([{"Put": {"Item": item, **cas}}, {"Put": {"Item": history}}], token)
-
-
-def _holder_values(holder: Holder) -> Item:
-    return {":r": s(holder.run_id), ":p": n(holder.pid), ":h": s(holder.host)}
-
-
-def _iso(moment: datetime) -> str:
-    """``iso`` of a moment that is never None."""
-    text = iso(moment)
-    assert text is not None
-    return text

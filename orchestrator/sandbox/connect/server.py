@@ -75,7 +75,9 @@ class Service:
             self.calls.clear()
             self.defects.clear()
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any], bytes]:
         operation = None
         try:
             call = protocol.parse(method, target, headers, body)

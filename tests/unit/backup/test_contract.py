@@ -22,7 +22,7 @@ from orchestrator.backup.contract import (
     rpo_age,
     unmatched_patterns,
 )
-from orchestrator.backup.pipeline import FileResult
+from orchestrator.backup.transfer import FileResult
 from orchestrator.errors import FatalError
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

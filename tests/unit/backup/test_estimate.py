@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from orchestrator.adapters.sftp import RemoteFile, Snapshot
 from orchestrator.backup.estimate import estimate_critical_restore
+from orchestrator.backup.source import RemoteFile, Snapshot
 from orchestrator.readiness import Readiness, restore_estimate
 
 SNAPSHOT = Snapshot("20261123T020000Z", datetime(2026, 11, 23, 2, tzinfo=UTC), True)

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from orchestrator.adapters.sftp import RemoteFile
 from orchestrator.backup.contract import RestoreTarget
+from orchestrator.backup.source import RemoteFile
 from orchestrator.backup.work import (
     SOLO_BYTES,
     UNIT_BODY,
@@ -71,6 +71,7 @@ def test_a_unit_survives_its_message_and_refuses_what_it_is_not():
 
 class FakeQueue:
     name = "cc-dr-restore"
+    batch = 10  # SQS's limit, as adapters.sqs.WorkQueue says
 
     def __init__(self, fail_after: int | None = None):
         self.sent: list[str] = []
