@@ -20,9 +20,12 @@ import itertools
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import Interrupted
+
+if TYPE_CHECKING:
+    from orchestrator.clock import Clock, Waitable
 
 
 class Cancellation:
@@ -31,7 +34,7 @@ class Cancellation:
     def __init__(self) -> None:
         self._event = threading.Event()
         self._lock = threading.Lock()
-        self._closers: dict[int, Callable[[], Any]] = {}
+        self._closers: dict[int, Callable[[], object]] = {}
         self._ids = itertools.count()
         self._interruptible = 0
         self.reason = ""
@@ -80,7 +83,7 @@ class Cancellation:
         self.register(lambda: child.cancel(self.reason or "interrupted"))
         return child
 
-    def register(self, closer: Callable[[], Any]) -> int | None:
+    def register(self, closer: Callable[[], object]) -> int | None:
         """Run ``closer`` when cancelled (at once if already cancelled); returns a handle for
         ``unregister``."""
         with self._lock:
@@ -108,7 +111,7 @@ class Cancellation:
             self._interruptible -= 1
 
 
-def _run_all(closers: list[Callable[[], Any]]) -> None:
+def _run_all(closers: list[Callable[[], object]]) -> None:
     for closer in closers:
         with contextlib.suppress(Exception):
             closer()
@@ -118,7 +121,7 @@ class CancellableClock:
     """The run's clock: time as the wrapped clock tells it; every sleep ends early (``Interrupted``)
     when the run is cancelled. Adapters built with it (retry backoffs, polls) stop with the run."""
 
-    def __init__(self, clock: Any, cancellation: Cancellation):
+    def __init__(self, clock: Clock, cancellation: Cancellation) -> None:
         self.clock = clock
         self.cancellation = cancellation
 
@@ -134,7 +137,7 @@ class CancellableClock:
         self.cancellation.check("a wait")
 
 
-def sleep_on(clock: Any, token: Any, seconds: float) -> None:
+def sleep_on(clock: Clock, token: Waitable, seconds: float) -> None:
     """Sleep ``seconds`` on ``clock``, waking early when ``token`` is cancelled (a real clock waits
     on the token itself; a fake clock advances at once, as it always does)."""
     wait = getattr(clock, "wait", None)
@@ -144,13 +147,14 @@ def sleep_on(clock: Any, token: Any, seconds: float) -> None:
         clock.sleep(seconds)
 
 
-def cancellation_of(clock: Any) -> Cancellation | None:
+def cancellation_of(clock: object) -> Cancellation | None:
     """The token a run's clock carries (None for a plain clock: a test, a benchmark)."""
-    return getattr(clock, "cancellation", None)
+    token = getattr(clock, "cancellation", None)
+    return token if isinstance(token, Cancellation) else None
 
 
 @contextlib.contextmanager
-def guard(clock: Any, closer: Callable[[], Any]) -> Iterator[None]:
+def guard(clock: object, closer: Callable[[], object]) -> Iterator[None]:
     """While the body runs, cancelling the run calls ``closer`` (close the channel or connection the
     body is blocked on); a run already cancelled raises ``Interrupted`` before the body starts."""
     token = cancellation_of(clock)

@@ -7,7 +7,7 @@ table; the ``checks.preflight`` / ``checks.smoke`` step kinds fail when a blocki
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -27,7 +27,8 @@ from orchestrator.errors import OrchestratorError, RetryableError
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
-    from orchestrator.site import Site
+    from orchestrator.adapters.route53 import RecordSet
+    from orchestrator.site import DnsRecord, Site
 
 
 class CheckResult(NamedTuple):
@@ -54,27 +55,38 @@ class CheckEnv:
     restored_to: RestoreTarget | None = None
 
 
-CheckFn = Callable[[CheckEnv], CheckResult]
+#: what a check function answers: (ok, detail), or (ok, blocking, detail) when it decides whether it blocks
+CheckAnswer = tuple[bool, str] | tuple[bool, bool, str]
 
 
-def check(name: str, *, blocking: bool = True) -> Callable[[Callable[[CheckEnv], tuple]], CheckFn]:
+class CheckFn:
+    """A named check: calling it runs the check function, an error it raises becoming a failed result.
+
+    ``check_name``, ``blocking`` and ``__doc__`` (the function's) are read by readiness and the by-hand
+    checklist."""
+
+    def __init__(self, name: str, blocking: bool, fn: Callable[[CheckEnv], CheckAnswer]) -> None:
+        self.check_name = name
+        self.blocking = blocking  # (a by-hand checklist says which block)
+        self.__doc__ = fn.__doc__
+        self._fn = fn
+
+    def __call__(self, env: CheckEnv) -> CheckResult:
+        try:
+            answer = self._fn(env)
+        except Exception as exc:  # a broken check is a failed check, never a crashed readiness run
+            transient = isinstance(exc, RetryableError)
+            return CheckResult(self.check_name, False, self.blocking, f"{type(exc).__name__}: {exc}", transient)
+        if len(answer) == 2:
+            return CheckResult(self.check_name, bool(answer[0]), self.blocking, answer[1])
+        return CheckResult(self.check_name, bool(answer[0]), bool(answer[1]), answer[2])
+
+
+def check(name: str, *, blocking: bool = True) -> Callable[[Callable[[CheckEnv], CheckAnswer]], CheckFn]:
     """Decorator: the function returns (ok, detail) or (ok, blocking, detail); errors become failures."""
 
-    def wrap(fn: Callable[[CheckEnv], tuple]) -> CheckFn:
-        def run(env: CheckEnv) -> CheckResult:
-            try:
-                answer = fn(env)
-            except Exception as exc:  # a broken check is a failed check, never a crashed readiness run
-                transient = isinstance(exc, RetryableError)
-                return CheckResult(name, False, blocking, f"{type(exc).__name__}: {exc}", transient)
-            if len(answer) == 2:
-                return CheckResult(name, bool(answer[0]), blocking, answer[1])
-            return CheckResult(name, bool(answer[0]), bool(answer[1]), answer[2])
-
-        run.check_name = name  # type: ignore[attr-defined]
-        run.blocking = blocking  # type: ignore[attr-defined]  # (a by-hand checklist says which block)
-        run.__doc__ = fn.__doc__
-        return run
+    def wrap(fn: Callable[[CheckEnv], CheckAnswer]) -> CheckFn:
+        return CheckFn(name, blocking, fn)
 
     return wrap
 
@@ -82,7 +94,7 @@ def check(name: str, *, blocking: bool = True) -> Callable[[Callable[[CheckEnv],
 def run_checks(checks: Iterable[CheckFn], env: CheckEnv, skip: Iterable[str] = ()) -> list[CheckResult]:
     """Run every check not named in ``skip``, in order."""
     skipped = set(skip)
-    return [c(env) for c in checks if c.check_name not in skipped]  # type: ignore[attr-defined]
+    return [c(env) for c in checks if c.check_name not in skipped]
 
 
 def blocking_failures(results: Iterable[CheckResult]) -> list[CheckResult]:
@@ -93,21 +105,21 @@ def blocking_failures(results: Iterable[CheckResult]) -> list[CheckResult]:
 
 
 @check("aws.credentials")
-def credentials(env: CheckEnv) -> tuple:
+def credentials(env: CheckEnv) -> CheckAnswer:
     """The AWS credentials work (STS GetCallerIdentity)."""
     who = env.services.aws.call("sts", "get_caller_identity")
     return True, f"account {who.get('Account')} as {who.get('Arn')}"
 
 
 @check("dns.zone")
-def dns_zone(env: CheckEnv) -> tuple:
+def dns_zone(env: CheckEnv) -> CheckAnswer:
     """The site's hosted zone exists."""
     zone = env.site.dns.zone_id
     return env.services.route53.zone_exists(zone), f"hosted zone {zone}"
 
 
 @check("dns.records", blocking=False)
-def dns_records(env: CheckEnv) -> tuple:
+def dns_records(env: CheckEnv) -> CheckAnswer:
     """Every site record exists (a missing one would be created by the cutover: a warning)."""
     records = env.site.dns.records
     found = env.services.route53.get_records(env.site.dns.zone_id, [(r.name, r.type) for r in records])
@@ -118,7 +130,7 @@ def dns_records(env: CheckEnv) -> tuple:
     return True, f"{len(records)} record(s) present; {sides}"
 
 
-def _sides(records: list, found: dict) -> str:
+def _sides(records: list[DnsRecord], found: Mapping[tuple[str, str], RecordSet | None]) -> str:
     at = {"primary": 0, "secondary": 0, "other": 0}
     for r in records:
         live = found[(normal_name(r.name), r.type)]
@@ -130,7 +142,7 @@ def _sides(records: list, found: dict) -> str:
 
 
 @check("vpn.connections")
-def vpn_connections(env: CheckEnv) -> tuple:
+def vpn_connections(env: CheckEnv) -> CheckAnswer:
     """Every VPN connection exists and is available (tunnel telemetry shown when AWS reports it)."""
     ids = list(env.site.vpn.connection_ids)
     found = {c["id"]: c for c in env.services.vpn.describe(ids)}
@@ -142,7 +154,7 @@ def vpn_connections(env: CheckEnv) -> tuple:
 
 
 @check("seats.group")
-def seats_group(env: CheckEnv) -> tuple:
+def seats_group(env: CheckEnv) -> CheckAnswer:
     """The seats' Auto Scaling group exists and its MaxSize allows the target."""
     seats = env.site.seats
     group = env.services.autoscaling.describe(seats.asg_name)
@@ -154,7 +166,7 @@ def seats_group(env: CheckEnv) -> tuple:
 
 
 @check("backup.bucket")
-def restore_bucket(env: CheckEnv) -> tuple:
+def restore_bucket(env: CheckEnv) -> CheckAnswer:
     """The restore bucket exists and is reachable."""
     bucket = env.site.backup.bucket
     try:
@@ -167,7 +179,7 @@ def restore_bucket(env: CheckEnv) -> tuple:
 
 
 @check("notify.topic", blocking=False)
-def notify_topic(env: CheckEnv) -> tuple:
+def notify_topic(env: CheckEnv) -> CheckAnswer:
     """The milestone SNS topic exists. A warning, never blocking: a notification never fails a run (the
     notifier logs and retries), so a deleted topic must not stop a failover at preflight either; nobody is
     told by SNS then, which the detail says (``readiness --strict`` fails on it)."""
@@ -178,7 +190,7 @@ def notify_topic(env: CheckEnv) -> tuple:
 
 
 @check("secrets")
-def secrets(env: CheckEnv) -> tuple:
+def secrets(env: CheckEnv) -> CheckAnswer:
     """Every SSH private key the run needs exists (secret) or is readable (file)."""
     problems, names = [], []
     for where, endpoint in (("vpn.appliance", env.site.vpn.appliance), ("backup.sftp", env.site.backup.sftp)):
@@ -196,7 +208,7 @@ def secrets(env: CheckEnv) -> tuple:
 
 
 @check("backup.snapshot")
-def snapshot_fresh(env: CheckEnv) -> tuple:
+def snapshot_fresh(env: CheckEnv) -> CheckAnswer:
     """SFTP is reachable with the pinned host key and the newest complete snapshot is within the RPO."""
     snapshot = env.services.backup_source.newest_complete_snapshot()
     if snapshot is None:
@@ -243,7 +255,7 @@ def critical_pattern_answer(services: Services, site: Site) -> PatternAnswer | N
 
 
 @check("backup.critical")
-def critical_patterns_match(env: CheckEnv) -> tuple:
+def critical_patterns_match(env: CheckEnv) -> CheckAnswer:
     """Every ``backup.critical`` pattern matches at least one file of the newest complete snapshot: a pattern
     that matches nothing (a case typo, a renamed folder) would pass a critical tier without what it names
     for a restored one, and the cutover would follow it."""
@@ -260,7 +272,7 @@ def critical_patterns_match(env: CheckEnv) -> tuple:
 
 
 @check("vpn.appliance")
-def appliance(env: CheckEnv) -> tuple:
+def appliance(env: CheckEnv) -> CheckAnswer:
     """The VPN appliance answers over SSH (pinned host key) and lists its SAs."""
     answer = env.services.appliance.list_sas()
     return True, f"reachable ({_describe(answer)})"
@@ -273,7 +285,7 @@ def _describe(answer: object) -> str:
 
 
 @check("vpn.probe", blocking=False)
-def probe_reachable(env: CheckEnv) -> tuple:
+def probe_reachable(env: CheckEnv) -> CheckAnswer:
     """Whether the site's probe answers the appliance's ping, judged against the tunnel's state. Before a
     failover no tunnel is up and silence is what an SRE expects: passed, said to be expected (``readiness
     --strict`` and preflight stay quiet). A tunnel up (a CHILD SA installed) whose probe does not answer
@@ -315,7 +327,7 @@ PREFLIGHT: tuple[CheckFn, ...] = (
 
 
 @check("connect.traffic_group")
-def connect_traffic_group(env: CheckEnv) -> tuple:
+def connect_traffic_group(env: CheckEnv) -> CheckAnswer:
     """The traffic distribution group exists and is ACTIVE (replicated) as seen from the secondary Region."""
     site = env.site.connect
     assert site is not None
@@ -332,7 +344,7 @@ ANNOUNCEMENT_WARN_DAYS = 2
 
 
 @check("connect.announcement", blocking=False)
-def connect_announcement(env: CheckEnv) -> tuple:
+def connect_announcement(env: CheckEnv) -> CheckAnswer:
     """The announcement's hours of operation (the override's base), and its prompt when named, exist in the
     secondary Region (a warning: a failed announcement never blocks a failover). While the announcement is on
     (an override of that name in effect today, in either Region), a warning before it lapses: its last day is
@@ -387,7 +399,7 @@ def _announcement_windows(env: CheckEnv, *regions: str) -> tuple[list[str], list
 
 
 @check("connect.agents", blocking=False)
-def connect_agents(env: CheckEnv) -> tuple:
+def connect_agents(env: CheckEnv) -> CheckAnswer:
     """Agents available in the secondary Region reach connect.min_agents_available (a warning before a failover:
     the traffic shift waits for them)."""
     site = env.site.connect
@@ -410,7 +422,7 @@ def preflight_for(site: Site) -> tuple[CheckFn, ...]:
 
 
 @check("smoke.dns")
-def records_at_secondary(env: CheckEnv) -> tuple:
+def records_at_secondary(env: CheckEnv) -> CheckAnswer:
     """Every site record holds its secondary values (read back from Route 53)."""
     records = env.site.dns.records
     found = env.services.route53.get_records(env.site.dns.zone_id, [(r.name, r.type) for r in records])
@@ -423,7 +435,7 @@ def records_at_secondary(env: CheckEnv) -> tuple:
 
 
 @check("smoke.seats")
-def seats_in_service(env: CheckEnv) -> tuple:
+def seats_in_service(env: CheckEnv) -> CheckAnswer:
     """At least the target number of seats are InService and Healthy."""
     seats = env.site.seats
     group = env.services.autoscaling.describe(seats.asg_name)
@@ -433,7 +445,7 @@ def seats_in_service(env: CheckEnv) -> tuple:
 
 
 @check("smoke.restore_marker")
-def restore_marker(env: CheckEnv) -> tuple:
+def restore_marker(env: CheckEnv) -> CheckAnswer:
     """The restored snapshot's marker (the restore step's: complete, or critical when tiered) is in the bucket."""
     if not env.snapshot:
         return False, "no restored snapshot recorded by the restore step"
@@ -444,7 +456,7 @@ def restore_marker(env: CheckEnv) -> tuple:
 
 
 @check("smoke.vpn_traffic")
-def vpn_traffic(env: CheckEnv) -> tuple:
+def vpn_traffic(env: CheckEnv) -> CheckAnswer:
     """The site's probe answers the appliance's ping through the tunnel (without a probe, the VPN step's SA
     check stands alone)."""
     address = env.site.vpn.appliance.probe

@@ -11,8 +11,8 @@ resumed, the **latest** one stands (the commander's current word: ``deny`` then 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from orchestrator.journal.protocols import EventLog
 from orchestrator.model import EventName
@@ -47,9 +47,13 @@ def record(journal: EventLog, run_id: str, decision: Decision) -> None:
     journal.add_event(run_id, decision.at, EventName.DECISION.value, decision.step, fields)
 
 
-def pending(events: list[dict[str, Any]], step_id: str) -> list[Decision]:
+#: a journaled event (``{at, step, event, **fields}``)
+Event = Mapping[str, object]
+
+
+def pending(events: Sequence[Event], step_id: str) -> list[Decision]:
     """The decisions for ``step_id`` that no gate has acted on yet, oldest first."""
-    consumed = {d for e in events if e.get("event") in CONSUMING for d in e.get("decisions") or []}
+    consumed = {d for e in events if e.get("event") in CONSUMING for d in _listed(e.get("decisions"))}
     out = []
     for event in events:
         if event.get("event") != EventName.DECISION.value or event.get("step") != step_id:
@@ -64,13 +68,21 @@ def pending(events: list[dict[str, Any]], step_id: str) -> list[Decision]:
                 str(event.get("by") or "unknown"),
                 str(event.get("host") or "unknown"),
                 str(event.get("at") or ""),
-                event.get("reason"),
+                _text(event.get("reason")),
             )
         )
     return out
 
 
-def refusals(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _listed(value: object) -> list[object]:
+    return list(value) if isinstance(value, list) else []
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def refusals(events: Sequence[Event]) -> list[dict[str, object]]:
     """Every refusal of the run as the report keeps it: ``{step, by, host, at, reason, source}``."""
     out = []
     for event in events:

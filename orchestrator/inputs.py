@@ -28,6 +28,7 @@ import yaml
 from yaml.composer import ComposerError
 
 from orchestrator.errors import InvalidInput
+from orchestrator.validation import Loc
 
 #: site files are ~2 KB and runbooks ~5 KB; a megabyte is a wrong file, not a big site
 MAX_INPUT_BYTES = 1024 * 1024
@@ -189,8 +190,11 @@ def line_col(text: str, index: int) -> str:
 
 # --------------------------------------------------------------------------- YAML
 
+#: the line of every mapping key and sequence item of a decoded YAML file, by key path
+LineMap = dict[Loc, int]
 
-class _BoundedLoader(yaml.SafeLoader):
+
+class _BoundedLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type information
     """PyYAML's safe loader without aliases and with a nesting bound, enforced while composing (the
     composer recurses once per level, and an alias is how a tiny file expands without end)."""
 
@@ -212,14 +216,14 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
-def decode_yaml_with_lines(text: str, source: str, what: str = "file") -> tuple[object, dict[tuple, int]]:
+def decode_yaml_with_lines(text: str, source: str, what: str = "file") -> tuple[object, LineMap]:
     """Decode YAML into plain data plus the line of every mapping key and sequence item (by key path).
 
     Duplicate keys are refused (PyYAML would silently keep the last one)."""
     node = _compose(text, source)
     if node is None:
         raise InvalidInput(f"the {what} is empty", source=source, location="1")
-    lines: dict[tuple, int] = {}
+    lines: LineMap = {}
     return _plain(node, (), lines, source), lines
 
 
@@ -230,7 +234,7 @@ def _compose(text: str, source: str) -> yaml.Node | None:
         raise _located_yaml_error(exc, source) from None
 
 
-def _plain(node: yaml.Node, path: tuple, lines: dict[tuple, int], source: str) -> object:
+def _plain(node: yaml.Node, path: Loc, lines: LineMap, source: str) -> object:
     """The composed node as dicts, lists and scalars (depth is bounded, so recursing is safe)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):

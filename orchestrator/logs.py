@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import structlog
-from structlog.typing import EventDict
+from structlog.typing import EventDict, WrappedLogger
 
 from orchestrator.evidence.chain import Head, head_of
 from orchestrator.redact import redact_secrets
@@ -57,13 +58,13 @@ def close_audit(run_id: str | None = None) -> None:
                 handle.close()
 
 
-def inherit_context(values: dict[str, Any]) -> None:
+def inherit_context(values: Mapping[str, object]) -> None:
     """Bind ``values`` (``structlog.contextvars.get_contextvars()`` of the thread that starts a worker pool)
     in a pool's worker thread: pass it as the pool's ``initializer``."""
     structlog.contextvars.bind_contextvars(**values)
 
 
-def _tee_audit(logger: Any, method: str, event_dict: EventDict) -> EventDict:
+def _tee_audit(logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
     """Append the event to the audit log of its run (``run_id``: given, or bound by the engine), as the next
     record of its hash chain (``seq``, ``prev_sha256``)."""
     run_id = event_dict.get("run_id")
@@ -118,7 +119,7 @@ class _LevelFilter:
     def __init__(self, level: int):
         self.level = level
 
-    def __call__(self, logger: Any, method: str, event_dict: EventDict) -> EventDict:
+    def __call__(self, logger: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
         if self._levels.get(method, 20) < self.level:
             raise structlog.DropEvent
         return event_dict

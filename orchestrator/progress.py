@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -16,7 +17,7 @@ from rich.text import Text
 
 from orchestrator.model import COMPENSATION_STATUS, STEP_ENDINGS, EventName, StepStatus
 
-_STYLE = {
+_STYLE: dict[str, str] = {
     StepStatus.PENDING: "dim",
     StepStatus.RUNNING: "yellow",
     StepStatus.SUCCEEDED: "green",
@@ -51,13 +52,28 @@ class ConsoleStream:
         return False
 
 
+@dataclass
+class _Row:
+    """One step's line of the live table."""
+
+    uses: str
+    owner: str
+    status: str = StepStatus.PENDING
+    attempts: int = 0
+    started: float | None = None
+    elapsed: float | None = None
+    note: str = ""
+    #: the fields of the step's last progress event while it runs
+    progress: Mapping[str, Any] | None = None
+
+
 class LiveProgress:
     """Observer for the engine: keeps a table of steps (status, attempts, elapsed) on screen."""
 
     def __init__(self, console: Console, title: str):
         self.console = console
         self.title = title
-        self.rows: dict[str, dict[str, Any]] = {}
+        self.rows: dict[str, _Row] = {}
         self._lock = threading.Lock()
         #: the question of a gate waiting for a decision, kept below the table while the table moves on
         self.prompt: str | None = None
@@ -65,16 +81,7 @@ class LiveProgress:
 
     def seed(self, steps: list[tuple[str, str, str]]) -> None:
         for step_id, uses, owner in steps:
-            self.rows[step_id] = {
-                "uses": uses,
-                "owner": owner,
-                "status": StepStatus.PENDING,
-                "attempts": 0,
-                "started": None,
-                "elapsed": None,
-                "note": "",
-                "progress": None,
-            }
+            self.rows[step_id] = _Row(uses, owner)
 
     def __enter__(self) -> LiveProgress:
         self.live.start()
@@ -107,39 +114,39 @@ class LiveProgress:
             self.prompt = prompt
             self.live.update(self._table())
 
-    def __call__(self, event: str, step_id: str | None, fields: dict) -> None:
+    def __call__(self, event: str, step_id: str | None, fields: Mapping[str, Any]) -> None:
         with self._lock:
             row = self.rows.get(step_id or "")
             if row is not None:
                 self._apply(row, event, fields)
             self.live.update(self._table())
 
-    def _apply(self, row: dict, event: str, fields: dict) -> None:
+    def _apply(self, row: _Row, event: str, fields: Mapping[str, Any]) -> None:
         now = time.monotonic()
         if event == EventName.STEP_STARTED:
-            row.update(status=StepStatus.RUNNING, started=now, note="", progress=None)
+            row.status, row.started, row.note, row.progress = StepStatus.RUNNING, now, "", None
         elif event == EventName.STEP_PROGRESS:
-            row["progress"] = fields
+            row.progress = fields
         elif event == EventName.STEP_KEPT:
-            row.update(status=fields.get("status", row["status"]), attempts=fields.get("attempts", 0),
-                       note="done before this resume")
+            row.status, row.attempts = fields.get("status", row.status), fields.get("attempts", 0)
+            row.note = "done before this resume"
         elif event == EventName.STEP_APPLYING:
-            row["attempts"] = fields.get("attempt", row["attempts"])
+            row.attempts = fields.get("attempt", row.attempts)
         elif event == EventName.ATTEMPT_FAILED:
-            row["note"] = f"retry {fields.get('attempt')}: {str(fields.get('error'))[:60]}"
+            row.note = f"retry {fields.get('attempt')}: {str(fields.get('error'))[:60]}"
         elif event in STEP_ENDINGS:
-            row["status"] = STEP_ENDINGS[EventName(event)]
-            row["progress"] = None
-            if row["started"] is not None:
-                row["elapsed"] = now - row["started"]
+            row.status = STEP_ENDINGS[EventName(event)]
+            row.progress = None
+            if row.started is not None:
+                row.elapsed = now - row.started
             if fields.get("error"):
-                row["note"] = str(fields["error"])[:80]
+                row.note = str(fields["error"])[:80]
         elif event == EventName.STEP_VERIFIED and not fields.get("applied"):
-            row["note"] = "already in the desired state"
+            row.note = "already in the desired state"
         elif event == EventName.APPROVAL_REQUESTED:
-            row.update(status=StepStatus.AWAITING_APPROVAL)
+            row.status = StepStatus.AWAITING_APPROVAL
         elif event in COMPENSATION_STATUS:
-            row["status"] = COMPENSATION_STATUS[EventName(event)]
+            row.status = COMPENSATION_STATUS[EventName(event)]
 
     def _table(self) -> RenderableType:
         table = self._steps()
@@ -156,21 +163,21 @@ class LiveProgress:
         table.add_column("note", ratio=1, overflow="fold")
         now = time.monotonic()
         for step_id, row in self.rows.items():
-            elapsed = row["elapsed"]
-            if row["status"] == StepStatus.RUNNING and row["started"] is not None:
-                elapsed = now - row["started"]
+            elapsed = row.elapsed
+            if row.status == StepStatus.RUNNING and row.started is not None:
+                elapsed = now - row.started
             table.add_row(
                 step_id,
-                row["owner"],
-                Text(row["status"], style=_STYLE.get(row["status"], "")),
-                str(row["attempts"] or ""),
+                row.owner,
+                Text(row.status, style=_STYLE.get(row.status, "")),
+                str(row.attempts or ""),
                 f"{elapsed:.1f}s" if elapsed is not None else "",
-                _progress_cell(row["progress"]) if row["progress"] else row["note"],
+                _progress_cell(row.progress) if row.progress else row.note,
             )
         return table
 
 
-def _progress_cell(fields: dict) -> RenderableType:
+def _progress_cell(fields: Mapping[str, Any]) -> RenderableType:
     """A restore as a bar with MB done/total, MB/s and ETA; a wait as what and for how long; else a step's text."""
     if fields.get("bytes_total"):
         done, total = fields["bytes_done"], fields["bytes_total"]

@@ -14,13 +14,14 @@ run there); readiness does it when the credentials can read the SSH keys. The re
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.adapters.aws import is_access_denied
 from orchestrator.backup.estimate import RestoreEstimate, estimate_critical_restore
-from orchestrator.checks import CheckEnv, CheckFn, CheckResult, check, preflight_for
+from orchestrator.checks import CheckAnswer, CheckEnv, CheckFn, CheckResult, check, preflight_for
 from orchestrator.clock import parse_iso
 from orchestrator.dns_names import normal_name
 from orchestrator.errors import OrchestratorError
@@ -34,7 +35,7 @@ MAX_DRILL_AGE_DAYS = 30
 
 
 @check("drift.records", blocking=False)
-def records_drift(env: CheckEnv) -> tuple:
+def records_drift(env: CheckEnv) -> CheckAnswer:
     """Every record holds either its primary or its secondary values (anything else is drift)."""
     records = env.site.dns.records
     found = env.services.route53.get_records(env.site.dns.zone_id, [(r.name, r.type) for r in records])
@@ -47,7 +48,7 @@ def records_drift(env: CheckEnv) -> tuple:
 
 
 @check("drift.seats", blocking=False)
-def seats_drift(env: CheckEnv) -> tuple:
+def seats_drift(env: CheckEnv) -> CheckAnswer:
     """The seat group is at least at its warm size (a colder site means a slower failover)."""
     seats = env.site.seats
     group = env.services.autoscaling.describe(seats.asg_name)
@@ -58,7 +59,7 @@ def seats_drift(env: CheckEnv) -> tuple:
 
 
 @check("drift.bucket", blocking=False)
-def bucket_drift(env: CheckEnv) -> tuple:
+def bucket_drift(env: CheckEnv) -> CheckAnswer:
     """The restore bucket still has versioning, default encryption and its public access block."""
     bucket, aws, problems = env.site.backup.bucket, env.services.aws, []
     versioning = aws.call("s3", "get_bucket_versioning", Bucket=bucket).get("Status")
@@ -79,7 +80,7 @@ def bucket_drift(env: CheckEnv) -> tuple:
     return not problems, "; ".join(problems) or "versioning, encryption and public access block in place"
 
 
-DRIFT = (records_drift, seats_drift, bucket_drift)
+DRIFT: tuple[CheckFn, ...] = (records_drift, seats_drift, bucket_drift)
 
 
 def stopped_failovers(run_ids: list[str]) -> CheckResult:
@@ -98,13 +99,16 @@ def stopped_failovers(run_ids: list[str]) -> CheckResult:
 WATCH_STALE_SECONDS = 600
 
 
-def watch_recency(last_round: dict | None, now: datetime) -> CheckResult:
+def watch_recency(last_round: Mapping[str, object] | None, now: datetime) -> CheckResult:
     """A warning when the site has a `primary` to watch and no recent round of `orchestrator watch`."""
     if not last_round:
         return CheckResult("watch.recent", False, False, "no round of `orchestrator watch` recorded for the primary")
-    at = parse_iso(last_round.get("at"))
+    moment = last_round.get("at")
+    at = parse_iso(moment if isinstance(moment, str) else None)
     age = (now - at).total_seconds() if at else float("inf")
-    verdict = "healthy" if last_round.get("healthy") else f"failing: {', '.join(last_round.get('failed') or [])}"
+    failed = last_round.get("failed")
+    names = [str(name) for name in failed] if isinstance(failed, list) else []
+    verdict = "healthy" if last_round.get("healthy") else f"failing: {', '.join(names)}"
     detail = f"last watch round {age:.0f}s ago: {verdict}"
     if age > WATCH_STALE_SECONDS:
         return CheckResult("watch.recent", False, False, f"{detail} (stale after {WATCH_STALE_SECONDS}s: is the "
@@ -113,18 +117,18 @@ def watch_recency(last_round: dict | None, now: datetime) -> CheckResult:
 
 
 @check("backup.sftp.host_key")
-def sftp_host_key(env: CheckEnv) -> tuple:
+def sftp_host_key(env: CheckEnv) -> CheckAnswer:
     """The SFTP account's server answers and presents the pinned host key (key exchange only: no login)."""
     return True, env.services.verify_host_key(env.site.backup.sftp)
 
 
 @check("vpn.appliance.host_key")
-def appliance_host_key(env: CheckEnv) -> tuple:
+def appliance_host_key(env: CheckEnv) -> CheckAnswer:
     """The VPN appliance answers SSH and presents the pinned host key (key exchange only: no login)."""
     return True, env.services.verify_host_key(env.site.vpn.appliance)
 
 
-HOST_KEYS = (sftp_host_key, appliance_host_key)
+HOST_KEYS: tuple[CheckFn, ...] = (sftp_host_key, appliance_host_key)
 #: the checks that must log in, by the endpoint whose key they need, and what they look at once logged in
 LOGIN_CHECKS = {
     "backup.sftp": (("backup.snapshot", "backup.critical", "restore.estimate"),
@@ -164,18 +168,22 @@ def _not_checked(name: str, where: str, reason: str, purpose: str) -> CheckResul
         "logging in; run readiness with credentials that may read the key (the orchestrator role) to check it"))
 
 
-def drill_recency(drills: list[dict], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS) -> CheckResult:
+def drill_recency(
+    drills: Sequence[Mapping[str, object]], now: datetime, max_days: int = MAX_DRILL_AGE_DAYS
+) -> CheckResult:
     """A warning when no drill succeeded in the last ``max_days`` days."""
     good = [d for d in drills if d.get("status") == "succeeded" and d.get("finished_at")]
     if not good:
         return CheckResult("drill.recent", False, False, "no successful drill recorded (orchestrator drill)")
-    last = max(moment for d in good if (moment := parse_iso(d["finished_at"])) is not None)
+    last = max(moment for d in good if (moment := parse_iso(str(d["finished_at"]))) is not None)
     days = (now - last).total_seconds() / 86400
     ok = days <= max_days
     return CheckResult("drill.recent", ok, False, f"last successful drill {days:.1f} days ago (limit {max_days})")
 
 
-def restore_estimate(services: Services, site: Site, drills: list[dict]) -> tuple[CheckResult, RestoreEstimate | None]:
+def restore_estimate(
+    services: Services, site: Site, drills: list[dict[str, Any]]
+) -> tuple[CheckResult, RestoreEstimate | None]:
     """A warning when the critical restore alone, at the throughput of the last drills (or of a probe),
     would not fit in the RTO objective."""
     name = "restore.estimate"
@@ -199,7 +207,7 @@ class Readiness:
     def ready(self) -> bool:
         return not [c for c in self.checks if not c.ok and (c.blocking or self.strict)]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "site": self.site,
             "ready": self.ready,
@@ -214,11 +222,11 @@ class Readiness:
 def _ordered(site: Site) -> list[CheckFn]:
     """The preflight checks with the host-key checks before the first one that logs in, then the drift."""
     checks = list(preflight_for(site))
-    first_login = next(i for i, c in enumerate(checks) if c.check_name == "backup.snapshot")  # type: ignore[attr-defined]
+    first_login = next(i for i, c in enumerate(checks) if c.check_name == "backup.snapshot")
     return [*checks[:first_login], *HOST_KEYS, *checks[first_login:], *DRIFT]
 
 
-def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, strict: bool = False,
+def evaluate(services: Services, site: Site, drills: list[dict[str, Any]], now: datetime, strict: bool = False,
              max_drill_age_days: int = MAX_DRILL_AGE_DAYS, half_done: list[str] | None = None,
              extra: list[CheckResult] | None = None) -> Readiness:
     env = CheckEnv(services, site)
@@ -229,7 +237,7 @@ def evaluate(services: Services, site: Site, drills: list[dict], now: datetime, 
             names, purpose = LOGIN_CHECKS[where]
             not_checked.update({n: _not_checked(n, where, reason, purpose) for n in names})
     results = [stopped_failovers(half_done or []), *(extra or [])]
-    results += [not_checked.get(c.check_name) or c(env) for c in _ordered(site)]  # type: ignore[attr-defined]
+    results += [not_checked.get(c.check_name) or c(env) for c in _ordered(site)]
     results.append(drill_recency(drills, now, max_drill_age_days))
     if "restore.estimate" in not_checked:
         estimate_check, estimate = not_checked["restore.estimate"], None

@@ -9,7 +9,7 @@ that is how the drill composes failover, smoke checks and failback into one run.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeVar
@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestrator.durations import parse_duration
 from orchestrator.errors import InvalidInput
-from orchestrator.inputs import decode_yaml_with_lines, read_text
+from orchestrator.inputs import LineMap, decode_yaml_with_lines, read_text
 from orchestrator.retry import POLICIES, RetryPolicy
 from orchestrator.site import Site
 from orchestrator.steps import registry
-from orchestrator.validation import describe, dotted
+from orchestrator.validation import Loc, describe, dotted
 
 if TYPE_CHECKING:
     from orchestrator.steps.base import Params
@@ -134,7 +134,7 @@ class StepSpec(_Strict):
 class PhaseSpec(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     runbook: str | None = None
-    steps: list[dict] | None = None
+    steps: list[dict[str, object]] | None = None
     rto: bool = False
 
 
@@ -143,7 +143,7 @@ class RunbookFile(_Strict):
     description: str = ""
     kind: Literal["failover", "failback", "drill", "test"] | None = None
     defaults: Defaults = Field(default_factory=Defaults)
-    steps: list[dict] | None = None
+    steps: list[dict[str, object]] | None = None
     phases: list[PhaseSpec] | None = None
 
 
@@ -154,7 +154,7 @@ class Step:
     id: str
     uses: str
     params: Params
-    raw_params: dict
+    raw_params: dict[str, object]
     needs: tuple[str, ...]
     owner: str
     description: str
@@ -170,7 +170,7 @@ class Step:
     #: the optional site key this step depends on (``connect``): left out of runs on sites without it
     when: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
             "uses": self.uses,
@@ -256,7 +256,7 @@ class Runbook:
         """The steps :meth:`for_site` leaves out on ``site`` (file order)."""
         return [s for s in self.steps if s.when is not None and not site_has(site, s.when)]
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "description": self.description,
@@ -273,11 +273,11 @@ class Runbook:
 class _Locator:
     """Maps a key path to 'LINE (key.path)' using the YAML line map."""
 
-    def __init__(self, lines: dict[tuple, int], base: tuple = ()):
+    def __init__(self, lines: LineMap, base: Loc = ()) -> None:
         self.lines = lines
         self.base = base
 
-    def __call__(self, loc: Iterable) -> str:
+    def __call__(self, loc: Iterable[str | int]) -> str:
         path = (*self.base, *loc)
         for cut in range(len(path), -1, -1):
             line = self.lines.get(tuple(path[:cut]))
@@ -319,7 +319,7 @@ def load_runbook(path: str | Path) -> Runbook:
     return _build(data, _Locator(lines), source, path.parent, seen=(path.resolve(),))
 
 
-def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
+def runbook_from_dict(data: Mapping[str, Any], source: str = "<journal>") -> Runbook:
     """Rebuild a runbook from its resolved ``to_dict`` form (what the journal keeps for resume)."""
     locate = _Locator({})
     steps = [
@@ -338,11 +338,11 @@ def runbook_from_dict(data: dict, source: str = "<journal>") -> Runbook:
     return book
 
 
-def _decode(text: str, source: str) -> tuple[object, dict[tuple, int]]:
+def _decode(text: str, source: str) -> tuple[object, LineMap]:
     return decode_yaml_with_lines(text, source, what="runbook")
 
 
-def _build(data: object, locate: _Locator, source: str, folder: Path, seen: tuple) -> Runbook:
+def _build(data: object, locate: _Locator, source: str, folder: Path, seen: tuple[Path, ...]) -> Runbook:
     if not isinstance(data, dict):
         _fail(locate, (), "expected a mapping with name and steps (or phases)", source)
     head = _validate(RunbookFile, data, locate, source)
@@ -404,7 +404,7 @@ def _build_phases(
     return steps, where, rto_phase
 
 
-def _load_nested(target: Path, locate: _Locator, loc: tuple, source: str, seen: tuple) -> Runbook:
+def _load_nested(target: Path, locate: _Locator, loc: Loc, source: str, seen: tuple[Path, ...]) -> Runbook:
     if not target.is_file():
         _fail(locate, loc, f"phase runbook {target} is not a file", source)
     data, lines = _decode(read_text(target, "runbook file"), str(target))
@@ -450,7 +450,7 @@ def _build_step(
     )
 
 
-def _check_graph(book: Runbook, locate: _Locator, source: str, where: dict[str, tuple]) -> None:
+def _check_graph(book: Runbook, locate: _Locator, source: str, where: dict[str, Loc]) -> None:
     ids: dict[str, int] = {}
     for i, step in enumerate(book.steps):
         if step.id in ids:

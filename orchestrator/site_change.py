@@ -36,8 +36,8 @@ JOURNAL_KEY = "site"
 @dataclass(frozen=True)
 class Difference:
     key: str
-    journaled: Any
-    given: Any
+    journaled: object
+    given: object
 
     def describe(self) -> str:
         return f"{self.key}: {_short(self.journaled)} in the run, {_short(self.given)} in the file"
@@ -92,9 +92,9 @@ def _hint(key: str) -> str:
     return "  (never allowed: it decides what the run changes; start a new run for another site or plan)"
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def _flatten(value: object, prefix: str = "") -> dict[str, object]:
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
+        out: dict[str, object] = {}
         for key, item in value.items():
             out |= _flatten(item, f"{prefix}.{key}" if prefix else str(key))
         return out
@@ -106,6 +106,6 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

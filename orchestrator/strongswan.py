@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 _IKE = re.compile(r"^(?P<name>[^\s:][^:]*): #(?P<id>\d+), (?P<state>[A-Z_]+)(?:, (?P<version>IKEv\d))?")
 _CHILD = re.compile(r"^  (?P<name>[^\s:][^:]*): #(?P<id>\d+), reqid (?P<reqid>\d+), (?P<state>[A-Z_]+)")
@@ -91,7 +92,7 @@ def parse_list_sas(text: str) -> SaList:
     return SaList(tuple(ikes))
 
 
-def _ike_from_match(match: re.Match) -> IkeSa:
+def _ike_from_match(match: re.Match[str]) -> IkeSa:
     return IkeSa(match["name"], match["state"], int(match["id"]), match["version"])
 
 
@@ -112,7 +113,7 @@ def parse_list_sas_raw(text: str) -> SaList:
     return SaList(tuple(ikes))
 
 
-def _ike_from_raw(name: str, attrs: dict) -> IkeSa:
+def _ike_from_raw(name: str, attrs: RawSection) -> IkeSa:
     kids = attrs.get("child-sas", {})
     children = tuple(
         ChildSa(
@@ -131,14 +132,18 @@ def _ike_from_raw(name: str, attrs: dict) -> IkeSa:
     )
 
 
-def _parse_raw_section(tokens: list[str]) -> dict:
+#: a ``--raw`` section: ``key=value`` pairs and named sub-sections
+RawSection: TypeAlias = "dict[str, str | RawSection]"
+
+
+def _parse_raw_section(tokens: list[str]) -> RawSection:
     """Tokens of ``{ a=b c { ... } }`` into nested dicts (the outer braces included)."""
-    stack: list[dict] = []
-    root: dict = {}
+    stack: list[RawSection] = []
+    root: RawSection = {}
     pending_key: str | None = None
     for token in tokens:
         if token == "{":  # noqa: S105 (a brace, not a password)
-            section: dict = {}
+            section: RawSection = {}
             if stack and pending_key is not None:
                 stack[-1][pending_key] = section
             elif not stack:
@@ -207,7 +212,7 @@ class PingResult:
         why = f" ({self.error})" if self.error and not self.answered else ""
         return f"{self.address}: {self.received} of {self.sent} replies{rtt}{why}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, object]:
         return {"address": self.address, "sent": self.sent, "received": self.received, "rtt_ms": self.rtt_ms}
 
 

@@ -12,9 +12,10 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from orchestrator import detection
 from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
@@ -29,6 +30,10 @@ from orchestrator.site import Site, load_site
 
 #: starts a failover of the site file held at its first gate, ``detected_at`` the outage's start; its run id
 Stager = Callable[[Path, str], str]
+
+if TYPE_CHECKING:
+    from orchestrator.adapters import Services
+    from orchestrator.journal.protocols import Journal
 
 #: how many times a round re-reads the state when another watcher wrote first
 MAX_WRITE_RACES = 20
@@ -55,7 +60,7 @@ def store_for(settings: Settings, site: Site) -> WatchStore:
     return SqliteWatchStore(settings.state_dir)
 
 
-def probe_round(site: Site, services: Any) -> list[ProbeResult]:
+def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     """Every probe at once, each bounded (5 s): a round takes about as long as its slowest probe."""
     assert site.primary is not None
     probes = site.primary.probes
@@ -102,7 +107,7 @@ def _advance(settings: Settings, site: Site, results: list[dict[str, Any]], stag
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
 
 
-def _update(settings: Settings, site: Site, change: Any) -> None:
+def _update(settings: Settings, site: Site, change: Callable[[dict[str, Any]], object]) -> None:
     """Apply ``change(incident)`` to the open incident (when still open), with the same version check."""
     store = store_for(settings, site)
     for _ in range(MAX_WRITE_RACES):
@@ -115,10 +120,10 @@ def _update(settings: Settings, site: Site, change: Any) -> None:
 
 
 def _act(
-    settings: Settings, site: Site, site_file: Path, services: Any, verdict: detection.Verdict,
+    settings: Settings, site: Site, site_file: Path, services: Services, verdict: detection.Verdict,
     outcome: RoundOutcome, stager: Stager | None = None,
 ) -> None:
-    log = structlog.get_logger("orchestrator.watch")
+    log: FilteringBoundLogger = structlog.get_logger("orchestrator.watch")
     if detection.PRIMARY_UP in verdict.actions:
         last = verdict.state.get("last_incident") or {}
         staged = last.get("staged_run")
@@ -149,7 +154,7 @@ def _act(
         outcome.staged_run = incident.get("staged_run")
 
 
-def _publish(site: Site, services: Any, event: str, body: dict[str, Any], log: Any) -> None:
+def _publish(site: Site, services: Services, event: str, body: dict[str, Any], log: FilteringBoundLogger) -> None:
     """An SNS message (a failure is logged, never fails the round: the next one does not resend)."""
     since = parse_iso(body.get("down_since"))
     when = f" since {since:%H:%M} UTC" if since else ""
@@ -160,11 +165,13 @@ def _publish(site: Site, services: Any, event: str, body: dict[str, Any], log: A
                              {"event": event, "notification_id": f"{site.site}:{event}:{body.get('down_since')}"})
         log.warning(event, site=site.site, down_since=body.get("down_since"))
     except Exception as exc:  # the watch goes on; the log says what was not sent
-        log.error("watch.notify_failed", event=event, error=str(exc))
+        # (not ``event=``: that is the log line's own name, and passing it twice raised TypeError here)
+        log.error("watch.notify_failed", notification=event, error=str(exc))
 
 
 def _stage(
-    settings: Settings, site: Site, site_file: Path, incident: dict[str, Any], log: Any, stage: Stager
+    settings: Settings, site: Site, site_file: Path, incident: dict[str, Any], log: FilteringBoundLogger,
+    stage: Stager,
 ) -> str | None:
     """A failover held at its first gate, with ``detected_at`` the outage's start; never a second one while
     a failover of the site is held or running (that one is the staged run)."""
@@ -195,7 +202,7 @@ def _journal(settings: Settings, site: Site) -> Any:
     return SqliteJournal(settings.state_dir)
 
 
-def _live_or_held_failover(journal: Any, site: str, detected_at: str) -> RunRecord | None:
+def _live_or_held_failover(journal: Journal, site: str, detected_at: str) -> RunRecord | None:
     for run in journal.list_runs(limit=20, site=site):
         if run.kind != "failover":
             continue
@@ -206,7 +213,7 @@ def _live_or_held_failover(journal: Any, site: str, detected_at: str) -> RunReco
     return None
 
 
-def _alive(journal: Any, run: RunRecord) -> bool:
+def _alive(journal: Journal, run: RunRecord) -> bool:
     with contextlib.suppress(Exception):
         lock = journal.current_lock(run.site)
         if lock is not None and lock.holder.run_id == run.run_id:

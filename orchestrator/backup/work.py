@@ -43,6 +43,10 @@ UNIT_BYTES = 64 << 20
 #: a file above this (the multipart part size: a file streamed as a multipart upload) is a unit of its own:
 #: the large files spread over the fleet, one per worker, instead of queueing behind each other in a unit
 SOLO_BYTES = PART_SIZE
+#: the bulk is cut into at least about this many units where its files allow (units smaller than UNIT_BYTES,
+#: never smaller than SOLO_BYTES): a fleet of 8 workers with 4 downloads each stays busy to the end instead of
+#: waiting on a few 64 MiB units, each capped by its connections' WAN rate (measured: BENCHMARKS.md, section 6)
+SPREAD_UNITS = 32
 #: a unit's files, at most (thousands of 64 KiB files: 256 a message)
 UNIT_FILES = 256
 #: a message's body, at most (SQS accepts 256 KiB; room kept for the envelope)
@@ -122,17 +126,24 @@ class WorkUnit:
         return cls(run_id, snapshot, bucket, prefix, unit, tuple(out))
 
 
+def unit_bytes(files: Sequence[RemoteFile]) -> int:
+    """A unit's bytes at most, for these files: a share of the whole (SPREAD_UNITS units), between SOLO_BYTES
+    and UNIT_BYTES (a 20 TB archive is 64 MiB units; 400 MB is units of about 13 MB)."""
+    return min(UNIT_BYTES, max(SOLO_BYTES, sum(f.size for f in files) // SPREAD_UNITS))
+
+
 def plan_units(run_id: str, snapshot: str, target: RestoreTarget, files: Sequence[RemoteFile]) -> list[WorkUnit]:
     """The snapshot's files as work units, largest first (the long files start first on the fleet);
     deterministic: the same files always make the same units."""
     ordered = sorted(files, key=lambda f: (-f.size, f.path))
+    limit = unit_bytes(files)
     groups: list[list[RemoteFile]] = []
     body = 0
     for remote in ordered:
         entry = len(json.dumps([remote.path, remote.size, remote.sha256])) + 1
         last = groups[-1] if groups else None
         if (last is not None and remote.size <= SOLO_BYTES and last[0].size <= SOLO_BYTES
-                and sum(f.size for f in last) + remote.size <= UNIT_BYTES and len(last) < UNIT_FILES
+                and sum(f.size for f in last) + remote.size <= limit and len(last) < UNIT_FILES
                 and body + entry <= UNIT_BODY):
             last.append(remote)
             body += entry

@@ -3,8 +3,8 @@
 Up to ``threads`` SFTP downloads at once: a unit of many small files takes them all, units of one
 large file take one each, so one worker streams up to ``threads`` large files side by side (a WAN flow is
 capped per connection; a worker that held one connection per large file would restore at one flow's rate).
-A unit's files go through the same
-:class:`~orchestrator.backup.pipeline.RestorePipeline` as a run: SHA-256 against SHA256SUMS while
+A unit takes the slots free when it starts (up to its files), never waiting for more. A unit's files go
+through the same :class:`~orchestrator.backup.pipeline.RestorePipeline` as a run: SHA-256 against SHA256SUMS while
 streaming, small files PUT only once verified, large files as multipart uploads completed only once
 verified and aborted on failure -- an unverified object never sits at a final key). While it works, a
 heartbeat keeps the message invisible to other workers (ChangeMessageVisibility every third of the
@@ -164,8 +164,9 @@ class RestoreWorker:
         beat = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=(message, beat), name="worker-heartbeat", daemon=True)
         heart.start()
-        slots = max(1, min(self.options.threads, len(unit.files)))
-        self.budget.take(slots)
+        # the slots free now (at least one: a message is taken only then), up to what the unit can use: a unit
+        # never waits for more while slots sit idle
+        slots = self.budget.take_up_to(max(1, min(self.options.threads, len(unit.files))))
         thread = threading.Thread(target=self._work, args=(unit, message, slots, beat, heart),
                                   name=f"worker-unit-{unit.unit}", daemon=True)
         self.in_hand.add(thread)
@@ -293,17 +294,20 @@ class RestoreWorker:
 
 
 class _Slots:
-    """A counting budget of download slots: ``take(n)`` blocks until ``n`` are free (never more than all)."""
+    """A counting budget of download slots shared by the units in hand."""
 
     def __init__(self, total: int):
         self.total, self.free = total, total
         self.lock = threading.Lock()
         self._changed = threading.Condition(threading.Lock())
 
-    def take(self, count: int) -> None:
+    def take_up_to(self, count: int) -> int:
+        """At least one slot (waiting for it), and up to ``count`` of those free; how many were taken."""
         with self._changed:
-            self._changed.wait_for(lambda: self.free >= count)
-            self.free -= count
+            self._changed.wait_for(lambda: self.free >= 1)
+            taken = min(count, self.free)
+            self.free -= taken
+            return taken
 
     def give(self, count: int) -> None:
         with self._changed:

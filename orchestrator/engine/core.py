@@ -17,14 +17,15 @@ import structlog
 
 from orchestrator import approvals as approvals_mod
 from orchestrator.cancel import Cancellation
-from orchestrator.clock import Clock, iso, parse_iso
+from orchestrator.clock import Clock, iso
 from orchestrator.engine.compensation import Compensation
+from orchestrator.engine.endings import StepEndings
 from orchestrator.engine.events import Events, Notifier, Observer
 from orchestrator.engine.gates import ApprovalGate, Approver, Gate, GateRequest, Waiting
 from orchestrator.engine.runner import StepResult, StepRunner
 from orchestrator.engine.scheduler import Scheduler
 from orchestrator.engine.state import RunState
-from orchestrator.errors import Interrupted, RetryableError, StepTimeout
+from orchestrator.errors import Interrupted, StepTimeout
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import Holder, LockInfo, RunRecord, StepRecord
 from orchestrator.logs import Log
@@ -286,6 +287,7 @@ class _Execution:
             self.run, self.events, self.journal, self.clock, self.cancel, self.runner, engine.approver
         )
         self.compensation = Compensation(self.run, self.events, self.journal, self.runner)
+        self.endings = StepEndings(self.run, self.events, self.journal, self.clock)
 
     def start(self, record: RunRecord, approvals: set[str], approve_all: bool, when: str) -> Outcome:
         resumed = record.status != RunStatus.PENDING and any(
@@ -356,7 +358,7 @@ class _Execution:
 
     def _settle(self, result: StepResult, scheduler: Scheduler, loop: _Loop) -> None:
         """Record a step's end and what it means for the rest of the run."""
-        failed = self._finish(result)
+        failed = self.endings.finish(result)
         if result.status == StepStatus.SUCCEEDED or (failed is not None and failed.on_failure == "continue"):
             scheduler.release(result.step_id)
         if failed is not None and failed.on_failure == "stop" and not failed.rto:
@@ -426,7 +428,7 @@ class _Execution:
             return
         for step_id in list(running):
             running.pop(step_id)
-            self._finish(
+            self.endings.finish(
                 StepResult(step_id, StepStatus.INTERRUPTED, "abandoned after the run was cancelled", Interrupted(""))
             )
 
@@ -437,47 +439,7 @@ class _Execution:
                 ctx.cancel.set()
                 running.pop(step_id)
                 error = f"step {step_id} did not return within its timeout"
-                self._finish(StepResult(step_id, StepStatus.FAILED, error, StepTimeout("abandoned")))
-
-    def _finish(self, result: StepResult) -> Step | None:
-        """Journal a step's end; the step when it failed (the loop decides what that means)."""
-        step = self.run.book.by_id[result.step_id]
-        rec = self.run.records[result.step_id]
-        self._record_end(rec, result)
-        if result.status == StepStatus.SUCCEEDED:
-            self.events.emit(
-                EventName.STEP_SUCCEEDED, step.id, attempts=rec.attempts, duration_seconds=rec.duration_seconds
-            )
-            if step.milestone:
-                self.events.notify(
-                    step.milestone, step=step.id, status=StepStatus.SUCCEEDED.value, rto_so_far=self.events.elapsed()
-                )
-            return None
-        if result.status == StepStatus.INTERRUPTED:
-            self.events.emit(EventName.STEP_INTERRUPTED, step.id, level="warning", error=result.error)
-            return None
-        self.events.emit(
-            EventName.step_ended(result.status),
-            step.id,
-            level="error",
-            error=result.error,
-            classification="retries exhausted" if isinstance(result.exc, RetryableError) else "fatal",
-            on_failure=step.on_failure,
-        )
-        self.events.notify("step_failed", step=step.id, error=result.error)
-        return step
-
-    def _record_end(self, rec: StepRecord, result: StepResult) -> None:
-        with self.run.lock:
-            rec.status = result.status
-            rec.error = result.error
-            rec.finished_at = iso(result.ended_at or self.clock.now())
-            rec.duration_seconds = _duration(rec.started_at, rec.finished_at)
-            ctx = self.run.contexts.get(rec.step_id)
-            if ctx is not None:
-                rec.state = dict(ctx.state)
-            rec.seq = next(self.run.seq) if result.status == StepStatus.SUCCEEDED else rec.seq
-            self.journal.save_step(rec)
+                self.endings.finish(StepResult(step_id, StepStatus.FAILED, error, StepTimeout("abandoned")))
 
     # ------------------------------------------------------------------ the end
     def _conclude(self, failure: Step | None, paused: Exception | None) -> Outcome:
@@ -514,8 +476,3 @@ class _Execution:
         milestone = "finished" if status == RunStatus.SUCCEEDED else status.value
         self.events.notify(milestone, status=status.value, error=error)
         return Outcome(run_id, status, error)
-
-
-def _duration(start: str | None, end: str | None) -> float | None:
-    a, b = parse_iso(start), parse_iso(end)
-    return None if a is None or b is None else round((b - a).total_seconds(), 3)

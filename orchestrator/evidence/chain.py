@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ class Head:
     seq: int = 0
     sha256: str = GENESIS
 
-    def link(self, record: dict) -> str:
+    def link(self, record: Mapping[str, object]) -> str:
         """``record`` as the next line of the chain (``seq``/``prev_sha256`` first); advances the head."""
         line = json.dumps({SEQ: self.seq + 1, PREV: self.sha256, **record}, default=str)
         self.seq += 1

@@ -14,7 +14,7 @@ resumed run's report written again counts the run once)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,69 +53,135 @@ def finding_id(kind: str, step: str | None, site: str) -> str:
     return "F-" + hashlib.sha256(f"{site}\0{kind}\0{step or ''}".encode()).hexdigest()[:10]
 
 
-def derive(report: Mapping[str, Any], states: Mapping[str, Mapping[str, Any]], drills: Iterable[Mapping[str, Any]],
-           site_extra: Mapping[str, Any] | None = None, rto_phase: str | None = None) -> list[Observed]:
+#: a report, a step of it, a journaled step state, a drill: JSON objects as ``report.json`` and the journal hold
+#: them (read, never trusted to hold a key)
+Json = Mapping[str, object]
+
+
+def _objects(value: object) -> list[Json]:
+    """The JSON objects of a JSON list (nothing when ``value`` is no list)."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _seconds(step: Json) -> float:
+    value = step.get("duration_seconds")
+    return value if isinstance(value, int | float) else 0.0
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def derive(report: Json, states: Mapping[str, Json], drills: Iterable[Json],
+           site_extra: Json | None = None, rto_phase: str | None = None) -> list[Observed]:
     """The findings of one run: ``report`` (report.json), each step's journaled state, the site's drill history
     (newest first; the run itself is left out of it), the site's ``evidence`` key and the runbook's RTO phase
     (a missed RTO is laid at the slowest step that counts in it)."""
-    steps = list(report.get("steps") or [])
-    owners = {s["id"]: s.get("owner") for s in steps}
-    out: list[Observed] = []
+    steps = _objects(report.get("steps"))
     timed = [s for s in steps if isinstance(s.get("duration_seconds"), int | float)]
-    counted = [s for s in timed if s.get("rto") is not False and (rto_phase is None or s.get("phase") == rto_phase)]
-    slowest = max(counted, key=lambda s: s["duration_seconds"], default=None)
-    if report.get("rto_met") is False:
-        out.append(Observed("rto_missed", slowest["id"] if slowest else None, slowest and slowest.get("owner"),
-                            f"RTO {report.get('rto_seconds')} s > objective {report.get('rto_objective_seconds')} s"
-                            + (f"; slowest step {slowest['id']} ({slowest['duration_seconds']} s)" if slowest else ""),
-                            key=f"run:{report.get('kind')}"))
-    rpo_step = next((s for s in steps if isinstance((states.get(s["id"]) or {}).get("rpo_seconds"), int | float)),
-                    None)
-    if report.get("rpo_met") is False:
-        out.append(Observed("rpo_missed", rpo_step and rpo_step["id"], rpo_step and rpo_step.get("owner"),
-                            f"RPO {report.get('rpo_seconds')} s > objective {report.get('rpo_objective_seconds')} s",
-                            key=f"run:{report.get('kind')}"))
-    if report.get("rpo_breach_accepted"):
-        out.append(Observed("override_accept_rpo_breach", rpo_step and rpo_step["id"],
-                            rpo_step and rpo_step.get("owner"),
-                            "the run went on past the RPO objective with --accept-rpo-breach"))
-    for change in report.get("site_changes") or []:
-        keys = ", ".join(c.get("key", "?") for c in change.get("changes") or [])
-        out.append(Observed("override_allow_site_change", None, None,
-                            f"resumed with a changed site file (--allow-site-change): {keys}"))
+    rpo_step = next((s for s in steps if isinstance(_state(states, s).get("rpo_seconds"), int | float)), None)
+    out = _objectives_missed(report, timed, rpo_step, rto_phase)
+    out += _overrides(report, rpo_step)
     history = [d for d in drills if d.get("run_id") != report.get("run_id")]
-    p90 = {s.step: s for s in step_stats(history) if s.drills >= MIN_SAMPLES}
-    for step in timed:
-        stats = p90.get(step["id"])
-        if stats is not None and step.get("status") == "succeeded" and step["duration_seconds"] > stats.p90:
-            out.append(Observed("step_slow", step["id"], step.get("owner"),
-                                f"{step['duration_seconds']} s, above its drill p90 of {round(stats.p90, 3)} s "
-                                f"({stats.drills} drills)"))
+    out += _slower_than_drills(timed, history)
     for step in steps:
-        retries = int(step.get("attempts") or 0) - 1
-        if retries > RETRY_BOUND:
-            out.append(Observed("retries", step["id"], step.get("owner"),
-                                f"{retries} retries (bound {RETRY_BOUND})"))
-        for check in (states.get(step["id"]) or {}).get("checks") or []:
-            if isinstance(check, dict) and not check.get("ok") and not check.get("blocking"):
-                out.append(Observed(f"preflight_warning:{check.get('name')}", step["id"], step.get("owner"),
-                                    f"{check.get('name')}: {check.get('detail')}"))
-        if str(step.get("uses", "")).startswith("connect.shift") and step.get("status") in (
-                "failed", "rolled_back", "rollback_failed"):
-            out.append(Observed("connect_shift_held", step["id"], step.get("owner"),
-                                f"the Amazon Connect traffic shift did not go through ({step.get('status')}): "
-                                f"{step.get('error') or ''}".rstrip(": ")))
-    limit = (site_extra or {}).get("decision_limit_seconds")
-    decision = report.get("decision_seconds")
-    if isinstance(limit, int | float) and isinstance(decision, int | float) and decision > limit:
-        gates = [a.get("step") for a in report.get("approvals") or [] if a.get("step")]
-        step_id = gates[0] if gates else None
-        out.append(Observed("decision_slow", step_id, owners.get(step_id) if step_id else None,
-                            f"{decision} s waiting for a decision, above the site's limit of {limit} s"))
+        out += _step_findings(step, _state(states, step))
+    out += _decision_slow(report, steps, site_extra or {})
     return out
 
 
-def _update(store: FindingStore, site: str, fid: str, change: Any) -> dict[str, Any]:
+def _state(states: Mapping[str, Json], step: Json) -> Json:
+    return states.get(str(step["id"])) or {}
+
+
+def _objectives_missed(report: Json, timed: list[Json], rpo_step: Json | None, rto_phase: str | None) -> list[Observed]:
+    """RTO missed (laid at the slowest step that counts in it), RPO missed (at the step that measured it)."""
+    out: list[Observed] = []
+    counted = [s for s in timed if s.get("rto") is not False and (rto_phase is None or s.get("phase") == rto_phase)]
+    slowest = max(counted, key=_seconds, default=None)
+    if report.get("rto_met") is False:
+        out.append(Observed("rto_missed", *_step_and_owner(slowest),
+                            f"RTO {report.get('rto_seconds')} s > objective {report.get('rto_objective_seconds')} s"
+                            + (f"; slowest step {slowest['id']} ({slowest['duration_seconds']} s)" if slowest else ""),
+                            key=f"run:{report.get('kind')}"))
+    if report.get("rpo_met") is False:
+        out.append(Observed("rpo_missed", *_step_and_owner(rpo_step),
+                            f"RPO {report.get('rpo_seconds')} s > objective {report.get('rpo_objective_seconds')} s",
+                            key=f"run:{report.get('kind')}"))
+    return out
+
+
+def _step_and_owner(step: Json | None) -> tuple[str | None, str | None]:
+    return (str(step["id"]), _text(step.get("owner"))) if step else (None, None)
+
+
+def _overrides(report: Json, rpo_step: Json | None) -> list[Observed]:
+    """The manual overrides the run was given: ``--accept-rpo-breach``, ``--allow-site-change``."""
+    out: list[Observed] = []
+    if report.get("rpo_breach_accepted"):
+        out.append(Observed("override_accept_rpo_breach", *_step_and_owner(rpo_step),
+                            "the run went on past the RPO objective with --accept-rpo-breach"))
+    for change in _objects(report.get("site_changes")):
+        keys = ", ".join(str(c.get("key", "?")) for c in _objects(change.get("changes")))
+        out.append(Observed("override_allow_site_change", None, None,
+                            f"resumed with a changed site file (--allow-site-change): {keys}"))
+    return out
+
+
+def _slower_than_drills(timed: list[Json], history: list[Json]) -> list[Observed]:
+    """Succeeded steps slower than their drill p90 (with at least ``MIN_SAMPLES`` drills to compare with)."""
+    p90 = {s.step: s for s in step_stats(history) if s.drills >= MIN_SAMPLES}
+    out: list[Observed] = []
+    for step in timed:
+        stats = p90.get(str(step["id"]))
+        if stats is not None and step.get("status") == "succeeded" and _seconds(step) > stats.p90:
+            out.append(Observed("step_slow", *_step_and_owner(step),
+                                f"{step['duration_seconds']} s, above its drill p90 of {round(stats.p90, 3)} s "
+                                f"({stats.drills} drills)"))
+    return out
+
+
+def _step_findings(step: Json, state: Json) -> list[Observed]:
+    """One step's own findings: too many retries, preflight warnings, a Connect traffic shift that held."""
+    out: list[Observed] = []
+    attempts = step.get("attempts")
+    retries = (int(attempts) if isinstance(attempts, int | float) else 0) - 1
+    if retries > RETRY_BOUND:
+        out.append(Observed("retries", *_step_and_owner(step), f"{retries} retries (bound {RETRY_BOUND})"))
+    for check in _objects(state.get("checks")):
+        if not check.get("ok") and not check.get("blocking"):
+            out.append(Observed(f"preflight_warning:{check.get('name')}", *_step_and_owner(step),
+                                f"{check.get('name')}: {check.get('detail')}"))
+    if str(step.get("uses", "")).startswith("connect.shift") and step.get("status") in (
+            "failed", "rolled_back", "rollback_failed"):
+        out.append(Observed("connect_shift_held", *_step_and_owner(step),
+                            f"the Amazon Connect traffic shift did not go through ({step.get('status')}): "
+                            f"{step.get('error') or ''}".rstrip(": ")))
+    return out
+
+
+def _decision_slow(report: Json, steps: list[Json], site_extra: Json) -> list[Observed]:
+    """Time at gates above the site's ``evidence.decision_limit_seconds`` (laid at the first gate approved)."""
+    limit = site_extra.get("decision_limit_seconds")
+    decision = report.get("decision_seconds")
+    if not (isinstance(limit, int | float) and isinstance(decision, int | float) and decision > limit):
+        return []
+    owners = {str(s["id"]): _text(s.get("owner")) for s in steps}
+    gates = [str(a.get("step")) for a in _objects(report.get("approvals")) if a.get("step")]
+    step_id = gates[0] if gates else None
+    return [Observed("decision_slow", step_id, owners.get(step_id) if step_id else None,
+                     f"{decision} s waiting for a decision, above the site's limit of {limit} s")]
+
+
+#: a stored finding (the finding store keeps it as a JSON object)
+Finding = dict[str, Any]
+#: what a read-change-write makes of a stored finding ({} when there is none yet)
+Change = Callable[[Finding], Finding]
+#: the keys of a finding a report lists
+BRIEF_KEYS = ("id", "kind", "step", "owner", "detail", "first_seen", "last_seen", "runs", "status")
+
+
+def _update(store: FindingStore, site: str, fid: str, change: Change) -> Finding:
     """Read, change, write with the version check; again when another writer came first."""
     for _ in range(20):
         version, current = store.read(site, fid)
@@ -125,51 +191,59 @@ def _update(store: FindingStore, site: str, fid: str, change: Any) -> dict[str, 
     raise RuntimeError(f"finding {fid}: kept being changed by others")
 
 
-def record(store: FindingStore, report: Mapping[str, Any], observed: list[Observed], now: str) -> dict[str, list]:
+def record(store: FindingStore, report: Json, observed: list[Observed], now: str) -> dict[str, list[Finding]]:
     """Store this run's findings; the report's ``findings``: ``new`` (first seen in this run), ``recurred``
     (closed before, seen again by this run: open again), ``open`` (every other finding of the site still open)."""
     site, run_id = str(report["site"]), str(report["run_id"])
     at = report.get("finished_at") or report.get("started_at") or now
-    new: list[dict] = []
-    recurred: list[dict] = []
+    new: list[Finding] = []
+    recurred: list[Finding] = []
     seen: set[str] = set()
     for item in observed:
         fid = finding_id(item.kind, item.subject, site)
         if fid in seen:
             continue
         seen.add(fid)
-
-        def change(f: dict[str, Any], item: Observed = item, fid: str = fid) -> dict[str, Any]:
-            if not f:
-                f = {"id": fid, "site": site, "kind": item.kind, "step": item.step, "first_seen": at,
-                     "first_run": run_id, "runs": [], "status": OPEN, "closed_by": None, "closed_at": None,
-                     "note": None, "recurred": 0, "history": []}
-            if run_id not in f["runs"]:
-                f["runs"].append(run_id)
-                f["last_seen"] = at
-                f["last_run"] = run_id
-                if f["status"] == CLOSED:
-                    f["history"].append({"closed_by": f["closed_by"], "closed_at": f["closed_at"], "note": f["note"],
-                                         "recurred_in": run_id, "at": at})
-                    f.update(status=OPEN, recurred=f.get("recurred", 0) + 1, recurred_in=run_id,
-                             closed_by=None, closed_at=None, note=None)
-            f.update(step=item.step, owner=item.owner, detail=item.detail)
-            return f
-
-        stored = _update(store, site, fid, change)
+        stored = _update(store, site, fid, _seen_in_run(item, fid, site, run_id, at))
         if stored.get("first_run") == run_id:
             new.append(stored)
         elif stored.get("recurred_in") == run_id:
             recurred.append(stored)
-    still = [f for f in store.list(site) if f.get("status") == OPEN and f["id"] not in
-             {x["id"] for x in new + recurred}]
-    brief = lambda f: {k: f.get(k) for k in ("id", "kind", "step", "owner", "detail", "first_seen",  # noqa: E731
-                                              "last_seen", "runs", "status")}
-    return {"new": [brief(f) for f in new], "recurred": [brief(f) for f in recurred], "open": [brief(f) for f in still]}
+    listed = {x["id"] for x in new + recurred}
+    still = [f for f in store.list(site) if f.get("status") == OPEN and f["id"] not in listed]
+    return {"new": [_brief(f) for f in new], "recurred": [_brief(f) for f in recurred],
+            "open": [_brief(f) for f in still]}
 
 
-def close(store: FindingStore, site: str, fid: str, by: str, note: str, now: str) -> dict[str, Any]:
-    def change(f: dict[str, Any]) -> dict[str, Any]:
+def _seen_in_run(item: Observed, fid: str, site: str, run_id: str, at: object) -> Change:
+    """The change that records ``item`` as seen by ``run_id``: a new finding, a run added, a closed one reopened."""
+
+    def change(f: Finding) -> Finding:
+        if not f:
+            f = {"id": fid, "site": site, "kind": item.kind, "step": item.step, "first_seen": at,
+                 "first_run": run_id, "runs": [], "status": OPEN, "closed_by": None, "closed_at": None,
+                 "note": None, "recurred": 0, "history": []}
+        if run_id not in f["runs"]:
+            f["runs"].append(run_id)
+            f["last_seen"] = at
+            f["last_run"] = run_id
+            if f["status"] == CLOSED:
+                f["history"].append({"closed_by": f["closed_by"], "closed_at": f["closed_at"], "note": f["note"],
+                                     "recurred_in": run_id, "at": at})
+                f.update(status=OPEN, recurred=f.get("recurred", 0) + 1, recurred_in=run_id,
+                         closed_by=None, closed_at=None, note=None)
+        f.update(step=item.step, owner=item.owner, detail=item.detail)
+        return f
+
+    return change
+
+
+def _brief(f: Finding) -> Finding:
+    return {k: f.get(k) for k in BRIEF_KEYS}
+
+
+def close(store: FindingStore, site: str, fid: str, by: str, note: str, now: str) -> Finding:
+    def change(f: Finding) -> Finding:
         if not f:
             raise InvalidInput(f"no finding {fid!r} (`orchestrator findings` lists them)", source="findings close")
         f.update(status=CLOSED, closed_by=by, closed_at=now, note=note)
@@ -178,7 +252,7 @@ def close(store: FindingStore, site: str, fid: str, by: str, note: str, now: str
     return _update(store, site, fid, change)
 
 
-def open_past(findings: list[dict[str, Any]], now: datetime, days: int = OPEN_LIMIT_DAYS) -> list[dict[str, Any]]:
+def open_past(findings: list[Finding], now: datetime, days: int = OPEN_LIMIT_DAYS) -> list[Finding]:
     """The open findings first seen more than ``days`` days before ``now``."""
     out = []
     for f in findings:
@@ -188,7 +262,7 @@ def open_past(findings: list[dict[str, Any]], now: datetime, days: int = OPEN_LI
     return out
 
 
-def readiness_check(findings: list[dict[str, Any]], now: datetime, days: int = OPEN_LIMIT_DAYS) -> CheckResult:
+def readiness_check(findings: list[Finding], now: datetime, days: int = OPEN_LIMIT_DAYS) -> CheckResult:
     """A readiness warning (fails only ``--strict``) naming the findings open for more than ``days`` days."""
     old = open_past(findings, now, days)
     if not old:

@@ -11,30 +11,80 @@ restore normal operations). Derived from the report alone: the steps the run mad
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import NotRequired, TypedDict
 
 SUCCEEDED = "succeeded"
+NIST, ISO, SOC = "NIST SP 800-34 Rev. 1", "ISO 22301:2019", "SOC 2 (TSC 2017)"
+
+#: report.json as the run's report wrote it (read, never trusted to hold a key)
+Report = Mapping[str, object]
+#: a report's step (``id``, ``uses``, ``status``...)
+ReportStep = Mapping[str, object]
 
 
-def _steps(report: dict[str, Any], *prefixes: str) -> list[dict[str, Any]]:
-    return [s for s in report.get("steps") or [] if str(s.get("uses", "")).startswith(prefixes)]
+class Element(TypedDict):
+    """One element of a framework: whether the run covered it and where in the pack its evidence is."""
+
+    framework: str
+    ref: str
+    element: str
+    covered: bool
+    where: list[str]
+    evidence: str
+    not_covered: NotRequired[str]
 
 
-def _done(steps: list[dict[str, Any]]) -> bool:
+class Index(TypedDict):
+    """``index.json``."""
+
+    run_id: object
+    kind: object
+    status: object
+    elements: list[Element]
+    not_covered: list[str]
+
+
+def _objects(value: object) -> list[Mapping[str, object]]:
+    """The JSON objects of a JSON list (nothing when ``value`` is no list)."""
+    return [item for item in value if isinstance(item, Mapping)] if isinstance(value, list) else []
+
+
+def _count(findings: object, key: str) -> int:
+    listed = findings.get(key) if isinstance(findings, Mapping) else None
+    return len(listed) if isinstance(listed, list) else 0
+
+
+def _steps(report: Report, *prefixes: str) -> list[ReportStep]:
+    return [s for s in _objects(report.get("steps")) if str(s.get("uses", "")).startswith(prefixes)]
+
+
+def _done(steps: list[ReportStep]) -> bool:
     return bool(steps) and all(s.get("status") == SUCCEEDED for s in steps)
 
 
-def _names(steps: list[dict[str, Any]]) -> str:
+def _names(steps: list[ReportStep]) -> str:
     return ", ".join(f"{s['id']} ({s.get('status')})" for s in steps) or "none"
 
 
 def _element(framework: str, ref: str, element: str, covered: bool, where: list[str], how: str,
-             gap: str) -> dict[str, Any]:
-    return {"framework": framework, "ref": ref, "element": element, "covered": covered, "where": where,
-            "evidence": how, **({} if covered else {"not_covered": gap})}
+             gap: str) -> Element:
+    out = Element(framework=framework, ref=ref, element=element, covered=covered, where=where, evidence=how)
+    if not covered:
+        out["not_covered"] = gap
+    return out
 
 
-def build(report: dict[str, Any], files: list[str]) -> dict[str, Any]:
+def build(report: Report, files: list[str]) -> Index:
+    elements = [*_nist(report, files), *_iso(report), *_soc(report)]
+    return {"run_id": report.get("run_id"), "kind": report.get("kind"), "status": report.get("status"),
+            "elements": elements,
+            "not_covered": [f"{e['framework']} {e['ref']}: {e['element']}: {e['not_covered']}"
+                            for e in elements if not e["covered"]]}
+
+
+def _nist(report: Report, files: list[str]) -> list[Element]:
+    """NIST SP 800-34 §3.5.1: what a recovery test covers, each by the steps that do it."""
     kind = report.get("kind")
     pages = [f for f in files if f.startswith("status-page/")]
     notify = _steps(report, "notify.")
@@ -42,11 +92,7 @@ def build(report: dict[str, Any], files: list[str]) -> dict[str, Any]:
     network = _steps(report, "vpn.bring_up", "dns.cutover", "connect.shift_traffic")
     perform = _steps(report, "seats.scale_up", "checks.smoke", "connect.test_call")
     back = _steps(report, "dns.cutback", "vpn.tear_down", "seats.scale_down", "connect.shift_back")
-    cleanup = _steps(report, "backup.cleanup")
-    rto, rpo = report.get("rto_seconds"), report.get("rpo_seconds")
-    findings = report.get("findings") or {}
-    NIST, ISO, SOC = "NIST SP 800-34 Rev. 1", "ISO 22301:2019", "SOC 2 (TSC 2017)"
-    elements = [
+    return [
         _element(NIST, "§3.5.1", "Notification procedures", bool(pages) or _done(notify),
                  [*pages[:1], "audit.jsonl", "report/report.json#steps"],
                  f"milestone steps: {_names(notify)}; {len(pages)} status page version(s) published",
@@ -69,21 +115,37 @@ def build(report: dict[str, Any], files: list[str]) -> dict[str, Any]:
                  f"failback steps: {_names(back)}",
                  f"this {kind} did not restore normal operations (no failback ran: run `orchestrator failback`)"
                  if not back else "the failback did not finish"),
+    ]
+
+
+def _iso(report: Report) -> list[Element]:
+    """ISO 22301 §8.5: the exercise's objectives, scenario, report and actions."""
+    findings = report.get("findings")
+    return [
         _element(ISO, "§8.5", "Exercise objectives", report.get("rto_objective_seconds") is not None,
                  ["report/report.json#rto_objective_seconds", "report/report.json#rpo_objective_seconds",
                   "site.json#objectives"],
                  f"RTO objective {report.get('rto_objective_seconds')} s, RPO objective "
                  f"{report.get('rpo_objective_seconds')} s", "the run recorded no objectives"),
         _element(ISO, "§8.5", "Exercise scenario", True, ["runbook.json", "site.json", "report/report.json#kind"],
-                 f"a {kind} of site {report.get('site')} with runbook {report.get('runbook')}", ""),
+                 f"a {report.get('kind')} of site {report.get('site')} with runbook {report.get('runbook')}", ""),
         _element(ISO, "§8.5", "Post-exercise report", True, ["report/report.md", "report/report.json",
                                                              "report/junit.xml"],
                  f"status {report.get('status')}", ""),
         _element(ISO, "§8.5", "Actions (findings tracked to closure)", "findings" in report,
                  ["report/report.json#findings", "decisions.json"],
-                 f"{len(findings.get('new') or [])} new, {len(findings.get('recurred') or [])} recurred, "
-                 f"{len(findings.get('open') or [])} still open (`orchestrator findings`)",
+                 f"{_count(findings, 'new')} new, {_count(findings, 'recurred')} recurred, "
+                 f"{_count(findings, 'open')} still open (`orchestrator findings`)",
                  "no findings were recorded for this run"),
+    ]
+
+
+def _soc(report: Report) -> list[Element]:
+    """SOC 2 A1.3: the test's record, the objectives measured, the backup's integrity."""
+    restore = _steps(report, "backup.restore")
+    cleanup = _steps(report, "backup.cleanup")
+    rto, rpo = report.get("rto_seconds"), report.get("rpo_seconds")
+    return [
         _element(SOC, "A1.3", "Recovery plan test record", True,
                  ["manifest.json", "audit.jsonl", "report/report.json", "decisions.json"],
                  "the hash-chained audit log, the decisions and the report, each file's SHA-256 in the manifest "
@@ -100,12 +162,9 @@ def build(report: dict[str, Any], files: list[str]) -> dict[str, Any]:
                  + (f"; drill copy removed: {_names(cleanup)}" if cleanup else "") + ")",
                  "no restore ran, so no backup was checked"),
     ]
-    return {"run_id": report.get("run_id"), "kind": kind, "status": report.get("status"), "elements": elements,
-            "not_covered": [f"{e['framework']} {e['ref']}: {e['element']}: {e['not_covered']}"
-                            for e in elements if not e["covered"]]}
 
 
-def render(mapping: dict[str, Any]) -> str:
+def render(mapping: Index) -> str:
     lines = [f"# Evidence of run {mapping['run_id']} ({mapping['kind']}, {mapping['status']})", "",
              "Each file of this pack is named with its SHA-256 in `manifest.json`; check it with "
              f"`orchestrator evidence verify {mapping['run_id']}`.", ""]

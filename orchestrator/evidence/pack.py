@@ -28,10 +28,10 @@ import platform
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from orchestrator.evidence import chain, index
 from orchestrator.redact import REDACTED, redact_text
@@ -50,6 +50,8 @@ SECRET_ENV = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSPHRASE|PRIVATE_KEY|CREDENTI
 #: keys of a document whose values are secrets themselves (a secret's *name*, e.g. private_key_secret, is not)
 SECRET_KEY = re.compile(r"(password|passphrase|secret_access_key|session_token|^token$|_token$|private_key$)", re.I)
 MIN_SECRET = 8
+#: a report, a runbook, a site, an event: JSON objects as the journal and report.json hold them
+Json = Mapping[str, object]
 
 
 def tool_version() -> str:
@@ -91,7 +93,7 @@ def keep_page_version(report_dir: Path, run_id: str, html: str) -> Path | None:
 class Redactor:
     """Secret values that must never be in a pack: the environment's and the private key files' contents."""
 
-    def __init__(self, site: dict[str, Any] | None) -> None:
+    def __init__(self, site: Mapping[str, object] | None) -> None:
         values = {v.strip() for k, v in os.environ.items() if SECRET_ENV.search(k) and len(v.strip()) >= MIN_SECRET}
         for path in _key_files(site or {}):
             with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -105,7 +107,7 @@ class Redactor:
             text = text.replace(value, REDACTED)
         return text
 
-    def doc(self, value: Any) -> Any:
+    def doc(self, value: object) -> object:
         if isinstance(value, dict):
             return {k: REDACTED if SECRET_KEY.search(str(k)) and v is not None else self.doc(v)
                     for k, v in value.items()}
@@ -119,7 +121,7 @@ class Redactor:
         return any(value in text for value in self.values)
 
 
-def _key_files(value: Any) -> Iterable[str]:
+def _key_files(value: object) -> Iterable[str]:
     if isinstance(value, dict):
         for k, v in value.items():
             if k == "private_key_file" and isinstance(v, str):
@@ -132,8 +134,8 @@ def _key_files(value: Any) -> Iterable[str]:
 
 
 def write_pack(
-    report_dir: Path, state_dir: Path, run_id: str, report: dict[str, Any], runbook: dict[str, Any],
-    site: dict[str, Any] | None, events: list[dict[str, Any]], now: str,
+    report_dir: Path, state_dir: Path, run_id: str, report: Json, runbook: Json, site: Json | None,
+    events: Sequence[Json], now: str,
 ) -> Path:
     """Write ``REPORT_DIR/RUN_ID/evidence/`` anew (built aside, then put in place at once) and return it."""
     folder = Path(report_dir) / run_id
@@ -169,52 +171,71 @@ def write_pack(
         shutil.rmtree(build, ignore_errors=True)
 
 
-def _fill(
-    build: Path, folder: Path, state_dir: Path, run_id: str, report: dict[str, Any], runbook: dict[str, Any],
-    site: dict[str, Any] | None, events: list[dict[str, Any]], redactor: Redactor,
-) -> list[str]:
-    files: list[str] = []
+@dataclass
+class _PackFiles:
+    """The files written into a pack being built, in order (text passes through the redaction)."""
 
-    def text(rel: str, content: str) -> None:
-        path = build / rel
+    build: Path
+    redactor: Redactor
+    written: list[str] = field(default_factory=list)
+
+    def text(self, rel: str, content: str) -> None:
+        path = self.build / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redactor.text(content), encoding="utf-8")
-        files.append(rel)
+        path.write_text(self.redactor.text(content), encoding="utf-8")
+        self.written.append(rel)
 
+    def document(self, rel: str, value: object) -> None:
+        self.text(rel, json.dumps(self.redactor.doc(value), indent=2, default=str) + "\n")
+
+    def copy(self, source: Path, rel: str) -> None:
+        """Byte for byte (a picture)."""
+        (self.build / rel).parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, self.build / rel)
+        self.written.append(rel)
+
+    def audit(self, source: Path) -> None:
+        """Copied byte for byte: redacting would break the chain (the log was redacted as it was written);
+        whole records only (a thread of the run may be writing one right now)."""
+        if source.is_file():
+            data = source.read_bytes()
+            (self.build / AUDIT).write_bytes(data[: data.rfind(b"\n") + 1])
+            self.written.append(AUDIT)
+
+
+def _fill(
+    build: Path, folder: Path, state_dir: Path, run_id: str, report: Json, runbook: Json, site: Json | None,
+    events: Sequence[Json], redactor: Redactor,
+) -> list[str]:
+    files = _PackFiles(build, redactor)
     for name in REPORT_FILES:
         source = folder / name
-        if not source.is_file():
-            continue
-        if name.endswith(".png"):
-            (build / "report").mkdir(exist_ok=True)
-            shutil.copyfile(source, build / "report" / name)
-            files.append(f"report/{name}")
-        else:
-            text(f"report/{name}", source.read_text(encoding="utf-8", errors="replace"))
-    audit = state_dir / "runs" / run_id / AUDIT
-    if audit.is_file():
-        # copied byte for byte: redacting would break the chain (the log was redacted as it was written);
-        # whole records only (a thread of the run may be writing one right now)
-        data = audit.read_bytes()
-        (build / AUDIT).write_bytes(data[: data.rfind(b"\n") + 1])
-        files.append(AUDIT)
-    decisions = {
+        if source.is_file() and name.endswith(".png"):
+            files.copy(source, f"report/{name}")
+        elif source.is_file():
+            files.text(f"report/{name}", source.read_text(encoding="utf-8", errors="replace"))
+    files.audit(state_dir / "runs" / run_id / AUDIT)
+    files.document("decisions.json", _decisions(report, events))
+    pages = sorted((folder / PAGE_VERSIONS).glob("*.html")) if (folder / PAGE_VERSIONS).is_dir() else []
+    for page in pages:
+        files.text(f"{PAGES_IN_PACK}/{page.name}", page.read_text(encoding="utf-8", errors="replace"))
+    files.document("runbook.json", runbook)
+    if site is not None:
+        files.document("site.json", site)
+    version = {"tool": "cc-failover-orchestrator", "version": tool_version(),
+               "python": platform.python_version()}
+    files.text("version.json", json.dumps(version, indent=2) + "\n")
+    mapping = index.build(report, files.written)
+    files.text("index.json", json.dumps(mapping, indent=2) + "\n")
+    files.text("index.md", index.render(mapping))
+    return files.written
+
+
+def _decisions(report: Json, events: Sequence[Json]) -> dict[str, object]:
+    """``decisions.json``: the approvals, refusals and time at gates, and the decision point's events."""
+    return {
         "approvals": report.get("approvals") or [],
         "refusals": report.get("refusals") or [],
         "decision_seconds": report.get("decision_seconds"),
         "events": [e for e in events if DECISION_EVENTS.match(str(e.get("event", "")))],
     }
-    text("decisions.json", json.dumps(redactor.doc(decisions), indent=2, default=str) + "\n")
-    pages = sorted((folder / PAGE_VERSIONS).glob("*.html")) if (folder / PAGE_VERSIONS).is_dir() else []
-    for page in pages:
-        text(f"{PAGES_IN_PACK}/{page.name}", page.read_text(encoding="utf-8", errors="replace"))
-    text("runbook.json", json.dumps(redactor.doc(runbook), indent=2, default=str) + "\n")
-    if site is not None:
-        text("site.json", json.dumps(redactor.doc(site), indent=2, default=str) + "\n")
-    version = {"tool": "cc-failover-orchestrator", "version": tool_version(),
-               "python": platform.python_version()}
-    text("version.json", json.dumps(version, indent=2) + "\n")
-    mapping = index.build(report, files)
-    text("index.json", json.dumps(mapping, indent=2) + "\n")
-    text("index.md", index.render(mapping))
-    return files

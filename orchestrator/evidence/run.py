@@ -4,8 +4,8 @@ run's outcome: a failure is a warning naming what was not written."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -26,18 +26,18 @@ def store_for(state_dir: Path, site: Site | None, clock: Clock) -> FindingStore:
     return SqliteFindingStore(state_dir)
 
 
-def site_extra(site: Site | None) -> dict[str, Any]:
+def site_extra(site: Site | None) -> dict[str, object]:
     """The site's optional ``evidence`` key (``{"bucket", "retention_days", "decision_limit_seconds"}``)."""
     return upload.settings_of(site)
 
 
-def _site(journal: Journal, run_id: str) -> tuple[Site | None, dict[str, Any] | None]:
+def _site(journal: Journal, run_id: str) -> tuple[Site | None, dict[str, object] | None]:
     run = journal.get_run(run_id)
     site = site_change.site_of_run(run.settings, run.site_file)
     return site, run.settings.site
 
 
-def add_findings(state_dir: Path, journal: Journal, report: dict[str, Any], clock: Clock) -> None:
+def add_findings(state_dir: Path, journal: Journal, report: dict[str, object], clock: Clock) -> None:
     """Derive and record the run's findings; ``report["findings"]`` = ``{open, recurred, new}``."""
     run_id = str(report["run_id"])
     try:
@@ -53,7 +53,9 @@ def add_findings(state_dir: Path, journal: Journal, report: dict[str, Any], cloc
                                                      error=f"{exc.__class__.__name__}: {exc}")
 
 
-def write(report_dir: Path, state_dir: Path, journal: Journal, report: dict[str, Any], clock: Clock) -> Path | None:
+def write(
+    report_dir: Path, state_dir: Path, journal: Journal, report: Mapping[str, object], clock: Clock
+) -> Path | None:
     """Write the run's evidence pack beside its report; None (and a warning) when it cannot be written."""
     run_id = str(report["run_id"])
     try:

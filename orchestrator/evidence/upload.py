@@ -9,9 +9,10 @@ what was uploaded before stays. ``evidence verify --site`` checks that the copy 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from orchestrator.clock import Clock
 from orchestrator.evidence.pack import MANIFEST
@@ -23,21 +24,21 @@ if TYPE_CHECKING:
 DEFAULT_RETENTION_DAYS = 400
 
 
-def settings_of(site: Site | None) -> dict[str, Any]:
+def settings_of(site: Site | None) -> dict[str, object]:
     value = (site.model_extra or {}).get("evidence") if site is not None else None
     return value if isinstance(value, dict) else {}
 
 
-def prefix_of(config: dict[str, Any], run_id: str) -> str:
+def prefix_of(config: Mapping[str, object], run_id: str) -> str:
     base = str(config.get("prefix") or "runs/").strip("/")
     return f"{base}/{run_id}/evidence/" if base else f"{run_id}/evidence/"
 
 
-def upload_pack(services: Services, config: dict[str, Any], run_id: str, pack: Path, clock: Clock) -> str:
+def upload_pack(services: Services, config: Mapping[str, object], run_id: str, pack: Path, clock: Clock) -> str:
     """Put every file of ``pack`` (the manifest last) in the evidence bucket under compliance-mode retention;
     returns the ``s3://`` location."""
     bucket = str(config["bucket"])
-    days = int(config.get("retention_days") or DEFAULT_RETENTION_DAYS)
+    days = _whole(config.get("retention_days")) or DEFAULT_RETENTION_DAYS
     until = clock.now() + timedelta(days=days)
     prefix = prefix_of(config, run_id)
     files = sorted(p for p in pack.rglob("*") if p.is_file())
@@ -47,6 +48,11 @@ def upload_pack(services: Services, config: dict[str, Any], run_id: str, pack: P
         rel = path.relative_to(pack).as_posix()
         services.s3.put_locked(bucket, prefix + rel, body, until, hashlib.sha256(body).hexdigest())
     return f"s3://{bucket}/{prefix}"
+
+
+def _whole(value: object) -> int:
+    """A number of the site file as an int (0 when it is none)."""
+    return int(value) if isinstance(value, int | float | str) and value else 0
 
 
 def verify_copy(site: Site, run_id: str, pack: Path, clock: Clock) -> list[str]:

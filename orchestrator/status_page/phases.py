@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from orchestrator.model import StepStatus
 
@@ -185,7 +184,7 @@ def kind_words(kind: str) -> str:
     return KIND_WORDS.get(kind, humanize(kind))
 
 
-def step_words(uses: str, params: Mapping[str, Any] | None = None, rto: bool = True) -> str:
+def step_words(uses: str, params: Mapping[str, object] | None = None, rto: bool = True) -> str:
     """What a step does, in plain words (the bulk restore is named as the background work it is)."""
     if uses == "backup.restore" and ((params or {}).get("tier") == "bulk" or not rto):
         return BULK_RESTORE_WORDS

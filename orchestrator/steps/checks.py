@@ -41,8 +41,7 @@ class _Checks(StepKind):
         return self.suite
 
     def plan(self, ctx: StepContext) -> list[str]:
-        names = [c.check_name for c in self.suite_for(ctx)  # type: ignore[attr-defined]
-                 if c.check_name not in ctx.params.skip]  # type: ignore[attr-defined]
+        names = [c.check_name for c in self.suite_for(ctx) if c.check_name not in ctx.params.skip]
         return [f"check (read-only): {', '.join(names)}"]
 
     def verify(self, ctx: StepContext) -> bool:

@@ -99,3 +99,19 @@ def test_enqueue_journals_after_each_batch_and_a_resume_sends_only_the_rest():
     assert len(resumed.sent) == 5 and journal[-1] == 25
     assert [WorkUnit.parse(b).unit for b in crashed.sent + resumed.sent] == [u.unit for u in units]
     assert bulk.enqueue(25, journal.append) == 25 and len(resumed.sent) == 5  # all sent: nothing again
+
+
+def test_a_small_bulk_is_spread_over_enough_units_for_a_fleet_and_a_large_one_keeps_64_mib_units():
+    """400 MB of 4 MB recordings: at least SPREAD_UNITS units (a fleet of 8 x 4 downloads busy to the end),
+    none under SOLO_BYTES unless the files are; 20 GB of them: units of up to UNIT_BYTES, no more messages
+    than that needs."""
+    from orchestrator.backup.work import SPREAD_UNITS, unit_bytes
+
+    small_bulk = files(100, 4_000_000)
+    units = plan_units("run-1", SNAP, TARGET, small_bulk)
+    assert len(units) >= SPREAD_UNITS
+    assert all(u.bytes <= max(SOLO_BYTES, 400_000_000 // SPREAD_UNITS) for u in units)
+    large_bulk = files(5000, 4_000_000)
+    assert unit_bytes(large_bulk) == UNIT_BYTES
+    units = plan_units("run-1", SNAP, TARGET, large_bulk)
+    assert len(units) == -(-20_000_000_000 // (UNIT_BYTES // 4_000_000 * 4_000_000))
