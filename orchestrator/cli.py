@@ -1,4 +1,5 @@
-"""The `orchestrator` command: parse arguments, configure logging once, call the app, map exit codes.
+"""The `orchestrator` command: parse arguments, configure logging once, call the use cases
+(``orchestrator.usecases``), render their results, map exit codes.
 
 Exit codes (contract): 0 success · 1 the run failed · 2 invalid input · 3 lock held ·
 4 not ready / approval refused or missing · 130 interrupted.
@@ -6,7 +7,6 @@ Exit codes (contract): 0 success · 1 the run failed · 2 invalid input · 3 loc
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -20,22 +20,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 
-from orchestrator import app, logs
-from orchestrator.durations import format_duration, parse_duration
-from orchestrator.engine import Approver, GateRequest, Outcome
-from orchestrator.engine.gates import Answer, DecisionSession
-from orchestrator.errors import Interrupted, InvalidInput, OrchestratorError
+from orchestrator import logs
+from orchestrator.cli_terminal import Progress, approver
+from orchestrator.durations import parse_duration
+from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.inputs import file_kind
-from orchestrator.journal.lease import run_orphaned
-from orchestrator.journal.protocols import Journal
-from orchestrator.journal.records import RunRecord
-from orchestrator.model import RunStatus, StepStatus
-from orchestrator.progress import ConsoleStream, LiveProgress
-from orchestrator.runbook import Runbook
+from orchestrator.model import RunStatus
+from orchestrator.progress import ConsoleStream
+from orchestrator.runbook import load_runbook
+from orchestrator.settings import Settings, state_dir_from_env
+from orchestrator.usecases import Orchestrator, ResumeRequest, RunRequest, RunResult
+from orchestrator.usecases.plan import runbook_file
 
 if TYPE_CHECKING:
     from orchestrator.readiness import Readiness
-    from orchestrator.site import Site
+    from orchestrator.usecases.records import StatusResult
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,7 +44,7 @@ COMMON = ("state_dir", "log_format", "report_dir", "log_level")
 MAX_LAST = 100_000
 
 
-class _PathType(click.ParamType):
+class _PathType(click.ParamType[Path]):
     """A path argument; an empty one is refused (``Path("")`` would silently mean the current directory)."""
 
     name = "path"
@@ -154,14 +153,14 @@ def common_options(fn: F) -> F:
     return fn
 
 
-def settings_from(ctx: click.Context) -> app.Settings:
+def settings_from(ctx: click.Context) -> Settings:
     common = ctx.meta.get("common", {})
-    state_dir = app.state_dir_from_env(common.get("state_dir") and str(common["state_dir"]))
+    state_dir = state_dir_from_env(common.get("state_dir") and str(common["state_dir"]))
     problem = unusable_dir(state_dir)
     if problem:  # --state-dir was checked as it was parsed: this is $ORCHESTRATOR_STATE_DIR or the default
         where = "ORCHESTRATOR_STATE_DIR" if os.environ.get("ORCHESTRATOR_STATE_DIR") else "the state directory"
         raise InvalidInput(f"{state_dir} {problem}", source=where)
-    return app.Settings(
+    return Settings(
         state_dir=state_dir,
         report_dir=common.get("report_dir"),
         log_format=common.get("log_format", "console"),
@@ -234,7 +233,7 @@ def _run_command(kind: str) -> Callable[..., None]:
         stage: bool = False,
     ) -> None:
         settings = _setup(ctx)
-        request = app.RunRequest(
+        request = RunRequest(
             kind=kind,
             site_file=site_file,
             runbook_file=runbook,
@@ -242,11 +241,16 @@ def _run_command(kind: str) -> Callable[..., None]:
             yes=yes,
             accept_rpo_breach=accept_rpo_breach,
         )
+        orchestrator = Orchestrator(settings)
         if dry_run:
-            sys.exit(app.dry_run(settings, request, click.echo))
-        with _progress(settings, kind) as progress:
-            outcome, folder = app.start(settings, request, _approver(progress, settings, wait, stage), progress.factory)
-        _finish(outcome, folder, settings, site_file, staged=stage)
+            planned = orchestrator.dry_run(request)
+            for line in planned.lines:
+                click.echo(line)
+            sys.exit(1 if planned.failures else 0)
+        run = {"failover": orchestrator.failover, "failback": orchestrator.failback, "drill": orchestrator.drill}[kind]
+        with Progress(kind) as progress:
+            result = run(request, approver(progress, settings, wait, stage), progress.factory)
+        _finish(result, staged=stage)
 
     command.__doc__ = {
         "failover": "Fail over to the warm site (default runbook runbooks/failover.yaml).",
@@ -294,18 +298,10 @@ def resume(
 ) -> None:
     """Continue an interrupted or failed run from where it stopped (with the site it was started with)."""
     settings = _setup(ctx)
-    with _progress(settings, "resume") as progress:
-        outcome, folder = app.resume(
-            settings,
-            run_id,
-            tuple(approvals),
-            yes,
-            _approver(progress, settings, wait),
-            progress.factory,
-            site_file,
-            tuple(site_changes),
-        )
-    _finish(outcome, folder, settings, site_file)
+    request = ResumeRequest(run_id, tuple(approvals), yes, site_file, tuple(site_changes))
+    with Progress("resume") as progress:
+        result = Orchestrator(settings).resume(request, approver(progress, settings, wait), progress.factory)
+    _finish(result)
 
 
 @cli.command()
@@ -326,27 +322,18 @@ def resume(
 def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, site_file: Path | None) -> None:
     """Runs and their steps (the latest run by default)."""
     settings = _setup(ctx)
-    site = app.load_site(site_file) if site_file else None
-    if (site is None or site.state is None) and not app.has_local_journal(settings):
-        # nothing recorded here: say where we looked, and create nothing (status only reads)
-        if run_id:
-            raise InvalidInput(f"no run {run_id!r}: there is no journal in {_where(settings)}",
-                               source="status")
-        click.echo(json.dumps({"runs": []}, indent=2) if as_json else f"no runs yet in {_where(settings)}")
+    result = Orchestrator(settings).status(run_id, last, site_file)
+    _tell_delivered(result)
+    if not result.journal_found:  # nothing recorded here: say where we looked (status only reads)
+        click.echo(json.dumps({"runs": []}, indent=2) if as_json else f"no runs yet in {settings.where()}")
         return
-    journal = app.open_journal(settings, site)
-    if run_id:
-        runs = [journal.get_run(run_id)]
-    else:
-        runs = journal.list_runs(limit=last, site=site.site if site else None)
-    _deliver_pending(settings, journal, runs, site)
-    data = {"runs": [_run_json(journal, r) for r in runs]}
+    data = {"runs": [r.to_dict() for r in result.runs]}
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    if not runs:
-        click.echo(f"no runs yet in {_where(settings)}" if site is None or site.state is None
-                   else f"no runs yet in the state table of site {site.site}")
+    if not result.runs:
+        click.echo(f"no runs yet in {settings.where()}" if result.table_site is None
+                   else f"no runs yet in the state table of site {result.table_site}")
     for run in data["runs"]:
         click.echo(
             f"{run['run_id']}  {run['kind']}  site={run['site']}  {run['status']}  started {run['started_at']}"
@@ -362,88 +349,19 @@ def status(ctx: click.Context, run_id: str | None, as_json: bool, last: int, sit
             )
 
 
-def _where(settings: app.Settings) -> str:
-    """The state dir a command read, and how to name another one."""
-    return (f"the state dir {settings.state_dir.resolve()} (another one: --state-dir DIR or "
-            "ORCHESTRATOR_STATE_DIR)")
-
-
-def _deliver_pending(settings: app.Settings, journal: Journal, runs: list[RunRecord], site: Site | None) -> None:
-    """Opening a run sends what its outbox still holds (milestones of a process killed before it sent them),
-    said on stderr so that ``--json`` stays clean. A run with a live orchestrator delivers its own."""
-    for run in runs:
-        if run.status == RunStatus.RUNNING and not _orphaned(journal, run):
-            continue
-        done = app.deliver_pending(settings, journal, run, site)
-        if done is not None and (done.messages or done.page_uploaded):
+def _tell_delivered(result: StatusResult) -> None:
+    """What opening the runs sent of their outboxes, said on stderr so that ``--json`` stays clean."""
+    for pending in result.delivered:
+        done, run_id = pending.done, pending.run_id
+        if done.messages or done.page_uploaded:
             sent = ", ".join(done.messages) or "none"
-            click.echo(f"delivered pending notifications of run {run.run_id}: {sent}"
+            click.echo(f"delivered pending notifications of run {run_id}: {sent}"
                        + ("; status page updated" if done.page_uploaded else ""), err=True)
-        if done is not None and done.superseded_by:
-            click.echo(f"status page of run {run.run_id} not uploaded: run {done.superseded_by} is newer "
+        if done.superseded_by:
+            click.echo(f"status page of run {run_id} not uploaded: run {done.superseded_by} is newer "
                        "(the live page is its)", err=True)
-        if done is not None and done.failed:
+        if done.failed:
             click.echo(f"still pending (sending failed; see the warning above): {', '.join(done.failed)}", err=True)
-
-
-def _shown_status(run: RunRecord, orphaned: bool) -> str:
-    """``running`` only while an orchestrator is alive for the run (contract): a run whose process died
-    (kill -9, a lost machine) is shown ``interrupted``, and resumable as such."""
-    return RunStatus.INTERRUPTED if orphaned else run.status
-
-
-def _orphaned(journal: Journal, run: RunRecord) -> bool:
-    """A run the journal calls running whose orchestrator is gone (killed, machine lost): resume it."""
-    return run_orphaned(journal, run)
-
-
-def _waiting_for(run: RunRecord, steps: list[Any], orphaned: bool) -> str | None:
-    """The gate a held run (or a live one) waits at; None for a run nobody runs any more."""
-    if orphaned or run.status not in (RunStatus.HELD, RunStatus.RUNNING):
-        return None
-    return next((s.step_id for s in steps if s.status == StepStatus.AWAITING_APPROVAL), None)
-
-
-def _shown_step_status(status: StepStatus, orphaned: bool, waiting: str | None) -> str:
-    """A step as it is now: running with nobody running it is interrupted; awaiting approval with nobody
-    waiting at the gate (Ctrl-C at the prompt, a killed run) is not started, so pending."""
-    if orphaned and status == StepStatus.RUNNING:
-        return StepStatus.INTERRUPTED
-    if status == StepStatus.AWAITING_APPROVAL and waiting is None:
-        return StepStatus.PENDING
-    return status
-
-
-def _run_json(journal: Journal, run: RunRecord) -> dict[str, Any]:
-    orphaned = _orphaned(journal, run)
-    steps = journal.get_steps(run.run_id)
-    waiting = _waiting_for(run, steps, orphaned)
-    extra = {"waiting_for": waiting} if waiting else {}
-    return {
-        "run_id": run.run_id,
-        "kind": run.kind,
-        "site": run.site,
-        "status": _shown_status(run, orphaned),
-        "orphaned": orphaned,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "error": run.error,
-        **extra,
-        "steps": [
-            {
-                "id": s.step_id,
-                "uses": s.uses,
-                "owner": s.owner,
-                "status": _shown_step_status(s.status, orphaned, waiting),
-                "attempts": s.attempts,
-                "started_at": s.started_at,
-                "finished_at": s.finished_at,
-                "duration_seconds": s.duration_seconds,
-                "error": s.error,
-            }
-            for s in steps
-        ],
-    }
 
 
 def _decision_command(approve: bool) -> Callable[..., None]:
@@ -457,16 +375,17 @@ def _decision_command(approve: bool) -> Callable[..., None]:
     def command(
         ctx: click.Context, run_id: str, step_id: str | None, site_file: Path | None, reason: str | None = None
     ) -> None:
-        settings = _setup(ctx)
-        decision, run = app.decide(settings, run_id, step_id, approve, reason, site_file)
+        orchestrator = Orchestrator(_setup(ctx))
+        result = orchestrator.decide(run_id, step_id, approve, reason, site_file)
+        decision = result.decision
         verb = "approved" if approve else "refused"
         click.echo(f"{verb} step '{decision.step}' of run {run_id} as {decision.by} on {decision.host}")
-        if run.status != RunStatus.RUNNING:
+        if result.run_status != RunStatus.RUNNING:
             then = (f"`orchestrator resume {run_id}` continues it" if approve
                     else f"it stays held: `orchestrator stand-down {run_id}` undoes it")
-            click.echo(f"run {run_id} is {run.status} (no process waits at the gate): {then}")
+            click.echo(f"run {run_id} is {result.run_status} (no process waits at the gate): {then}")
             return
-        taken = _await_taken(settings, run_id, decision.decision_id, site_file)
+        taken = orchestrator.await_taken(result, run_id)
         if taken is None:
             click.echo("recorded: the run's process takes it within seconds when it reaches the gate")
         elif (taken == "approval_granted") != approve:
@@ -475,19 +394,6 @@ def _decision_command(approve: bool) -> Callable[..., None]:
             click.echo("the waiting run took it" + ("" if approve else ": it stops, held"))
 
     return command
-
-
-#: how long ``approve``/``deny`` wait to say that the run waiting at the gate took the decision
-DECISION_ACK_SECONDS = 6.0
-
-
-def _await_taken(settings: app.Settings, run_id: str, decision_id: str, site_file: Path | None) -> str | None:
-    deadline = settings.clock.monotonic() + DECISION_ACK_SECONDS
-    while True:
-        taken = app.decision_taken(settings, run_id, decision_id, site_file)
-        if taken is not None or settings.clock.monotonic() >= deadline:
-            return taken
-        settings.clock.sleep(0.25)
 
 
 _approve = _decision_command(True)
@@ -517,8 +423,9 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
     from orchestrator import watcher
 
     settings = _setup(ctx)
+    orchestrator = Orchestrator(settings)
     while True:
-        outcome = watcher.watch_round(settings, site_file, stage)
+        outcome = orchestrator.watch(site_file, stage)
         for line in watcher.describe(outcome):
             click.echo(line)
         if once:
@@ -546,26 +453,13 @@ def restore_worker(ctx: click.Context, site_file: Path, visibility_timeout: int,
                    threads: int, max_units: int | None) -> None:
     """Restore the bulk tier's work units from the site's queue (backup.workers), verified; stops after the
     unit in hand on SIGTERM (exit 0)."""
-    import structlog
-
-    from orchestrator.adapters import Services
-    from orchestrator.backup.worker import RestoreWorker, WorkerOptions
+    from orchestrator.backup.worker import WorkerOptions
 
     common = ctx.meta.get("common", {})
     logs.configure(common.get("log_format", "console"), common.get("log_level", "info"), stream=sys.stderr)
-    site = app.load_site(site_file)
-    if site.backup.workers is None:
-        raise InvalidInput("has no backup.workers (the queue restore workers take work from)",
-                           source=str(site_file), location="backup.workers")
     options = WorkerOptions(visibility_seconds=visibility_timeout, poll_seconds=poll,
                             retry_after_seconds=retry_after, threads=threads, max_units=max_units)
-    services = Services(site)
-    worker = RestoreWorker(services, options, structlog.get_logger("orchestrator.worker"))
-    worker.install_signal_handlers()
-    try:
-        stats = worker.serve()
-    finally:
-        services.close()
+    stats = Orchestrator(Settings()).restore_worker(site_file, options)
     click.echo(f"restore worker {stats.worker}: {stats.done} unit(s) done, {stats.failed} failed try(s), "
                f"{stats.files} files, {stats.bytes} bytes", err=True)
 
@@ -578,11 +472,11 @@ def restore_worker(ctx: click.Context, site_file: Path, visibility_timeout: int,
 def stand_down(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
     """Undo a held, interrupted or failed failover that has not passed its gate (restored data is kept)."""
     settings = _setup(ctx)
-    with _progress(settings, "stand-down") as progress:
-        outcome, folder = app.stand_down(settings, run_id, progress.factory, site_file)
-    if outcome.status == RunStatus.STOOD_DOWN:
+    with Progress("stand-down") as progress:
+        result = Orchestrator(settings).stand_down(run_id, progress.factory, site_file)
+    if result.outcome.status == RunStatus.STOOD_DOWN:
         click.echo("stood down: every change of the run was undone; the restored data is kept", err=True)
-    _finish(outcome, folder, settings, site_file)
+    _finish(result)
 
 
 @cli.command()
@@ -605,31 +499,7 @@ def readiness(
     ctx: click.Context, site_file: Path, as_json: bool, strict: bool, max_drill_age_days: int
 ) -> None:
     """Would a failover work right now? Exit 0 ready, 4 not ready."""
-    from orchestrator import readiness as ready_mod
-
-    settings = _setup(ctx)
-    site = app.load_site(site_file)
-    journal = app.open_journal(settings, site)
-    services = app.build_services(site, settings.clock)
-    half_done = [r.run_id for r in app.half_done_failovers(journal, site.site, lambda r: not _orphaned(journal, r))]
-    extra = []
-    if site.primary is not None:
-        from orchestrator import watcher
-
-        last_round = watcher.store_for(settings, site).read(site.site)[1].get("last_round")
-        extra.append(ready_mod.watch_recency(last_round, settings.clock.now()))
-    from orchestrator.evidence import findings as findings_mod
-    from orchestrator.evidence import run as evidence_run
-
-    open_findings = evidence_run.store_for(settings.state_dir, site, settings.clock).list(site.site)
-    extra.append(findings_mod.readiness_check(open_findings, settings.clock.now()))
-    try:
-        result = ready_mod.evaluate(
-            services, site, journal.drills(site.site, 50), settings.clock.now(), strict, max_drill_age_days,
-            half_done, extra,
-        )
-    finally:
-        services.close()
+    result = Orchestrator(_setup(ctx)).readiness(site_file, strict, max_drill_age_days)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -664,22 +534,18 @@ def drills(ctx: click.Context, site_file: Path | None, last: int, as_json: bool,
     """The trend of the last N drills: RTO, RPO, pass/fail; each step's p50/p90 over them."""
     from orchestrator import history
 
-    settings = _setup(ctx)
-    site = app.load_site(site_file) if site_file else None
-    journal = app.open_journal(settings, site)
-    rows = history.trend_rows(journal.drills(site.site if site else None, last))
-    stats = history.step_stats(reversed(rows))  # newest first: the newest drill's step order
+    result = Orchestrator(_setup(ctx)).drills(site_file, last, chart)
+    rows = result.rows
     if chart:
-        drawn = history.draw_trend(rows, chart)
         # said on stderr, so that --json stays clean
-        click.echo(f"chart: wrote {drawn}" if drawn else f"chart: not written to {chart} (no drills recorded yet)",
-                   err=True)
+        click.echo(f"chart: wrote {result.drawn}" if result.drawn
+                   else f"chart: not written to {chart} (no drills recorded yet)", err=True)
     if as_json:
-        click.echo(json.dumps({"drills": rows, "steps": [s.to_dict() for s in stats]}, indent=2))
+        click.echo(json.dumps({"drills": rows, "steps": [s.to_dict() for s in result.stats]}, indent=2))
     elif rows:
         click.echo(history.render_table(rows))
         click.echo(f"\nPer step, over these {len(rows)} drill(s) (succeeded runs of the step):")
-        click.echo(history.render_step_table(stats))
+        click.echo(history.render_step_table(result.stats))
     else:
         click.echo("no drills recorded yet")
 
@@ -698,8 +564,8 @@ def runbook_validate(ctx: click.Context, file: Path) -> None:
 
     FILE may also name a default runbook: failover, failback or drill."""
     _setup(ctx)
-    file = app.runbook_file(file)
-    book = app.load_runbook(file)
+    file = runbook_file(file)
+    book = load_runbook(file)
     click.echo(f"{file}: ok ({len(book.steps)} steps, runbook {book.name!r})")
 
 
@@ -714,7 +580,7 @@ def runbook_render(ctx: click.Context, file: Path) -> None:
     _setup(ctx)
     from orchestrator.render import render_runbook
 
-    click.echo(render_runbook(app.load_runbook(app.runbook_file(file))))
+    click.echo(render_runbook(load_runbook(runbook_file(file))))
 
 
 def _embedded_site() -> ModuleType:
@@ -827,15 +693,8 @@ def evidence() -> None:
 def evidence_verify(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
     """Exit 0 when the pack (and its uploaded copy) is intact; 1 naming each file and audit record that was
     altered, removed or added; 2 for an unknown run or no pack."""
-    from orchestrator.evidence import verify as verify_mod
-
-    settings = _setup(ctx)
-    verdict = verify_mod.verify_pack(verify_mod.pack_of(settings.reports, run_id))
-    problems = list(verdict.problems)
-    if site_file is not None:
-        from orchestrator.evidence import upload
-
-        problems += upload.verify_copy(app.load_site(site_file), run_id, verdict.pack, settings.clock)
+    verdict = Orchestrator(_setup(ctx)).evidence_verify(run_id, site_file)
+    problems = verdict.problems
     for problem in problems:
         click.echo(problem)
     if problems:
@@ -856,12 +715,7 @@ def findings(ctx: click.Context, only_open: bool, as_json: bool, site_file: Path
     if ctx.invoked_subcommand is not None:
         ctx.meta["findings_site"] = site_file
         return
-    from orchestrator.evidence import run as evidence_run
-
-    settings = _setup(ctx)
-    site = app.load_site(site_file) if site_file else None
-    rows = evidence_run.store_for(settings.state_dir, site, settings.clock).list(site.site if site else None)
-    rows = [f for f in rows if f.get("status") == "open" or not only_open]
+    rows = Orchestrator(_setup(ctx)).findings(only_open, site_file)
     if as_json:
         click.echo(json.dumps({"findings": rows}, indent=2))
         return
@@ -883,23 +737,8 @@ def findings(ctx: click.Context, only_open: bool, as_json: bool, site_file: Path
 @click.pass_context
 def findings_close(ctx: click.Context, finding_id: str, note: str, site_file: Path | None) -> None:
     """Close a finding, saying why (who: the user running it). It opens again if a later run finds it."""
-    from orchestrator import approvals
-    from orchestrator.clock import iso
-    from orchestrator.evidence import findings as findings_mod
-    from orchestrator.evidence import run as evidence_run
-    from orchestrator.journal.findings import SqliteFindingStore
-
-    settings = _setup(ctx)
-    site_file = site_file or ctx.meta.get("findings_site")
-    site = app.load_site(site_file) if site_file else None
-    if not note.strip():
-        raise InvalidInput("--note must say why the finding is closed", source="findings close")
-    store = evidence_run.store_for(settings.state_dir, site, settings.clock)
-    site_name = site.site if site else SqliteFindingStore(settings.state_dir).site_of(finding_id)
-    if site_name is None:
-        raise InvalidInput(f"no finding {finding_id!r} in {settings.state_dir} (`orchestrator findings` lists "
-                           "them; in team mode pass --site SITE.json)", source="findings close")
-    done = findings_mod.close(store, site_name, finding_id, approvals.operator(), note, iso(settings.clock.now()) or "")
+    orchestrator = Orchestrator(_setup(ctx))
+    done = orchestrator.close_finding(finding_id, note, site_file or ctx.meta.get("findings_site"))
     click.echo(f"{done['id']}: closed by {done['closed_by']} at {done['closed_at']}: {done['note']}")
 
 
@@ -911,7 +750,7 @@ def _say(text: str) -> None:
     click.echo(text, err=True)
 
 
-def _setup(ctx: click.Context) -> app.Settings:
+def _setup(ctx: click.Context) -> Settings:
     settings = settings_from(ctx)
     stream = sys.stderr
     if sys.stderr.isatty() and settings.log_format == "console":
@@ -925,150 +764,19 @@ def _setup(ctx: click.Context) -> app.Settings:
     return settings
 
 
-class _progress:
-    """Live table on a terminal (console logs only); plain structlog lines otherwise."""
-
-    def __init__(self, settings: app.Settings, title: str):
-        ctx = click.get_current_context()
-        self.console = ctx.meta.get("console")
-        self.title = title
-        self.live: LiveProgress | None = None
-
-    def factory(self, book: Runbook) -> LiveProgress | None:
-        if self.console is None:
-            return None
-        self.live = LiveProgress(self.console, f"{book.name} ({self.title})")
-        self.live.seed([(s.id, s.uses, s.owner) for s in book.order()])
-        self.live.__enter__()
-        return self.live
-
-    def __enter__(self) -> _progress:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.live is not None:
-            self.live.__exit__(*exc)
-
-
-def _approver(
-    progress: _progress, settings: app.Settings, wait: float | None = None, stage: bool = False
-) -> Approver:
-    """Where a gate's decision may come from besides ``orchestrator approve``/``deny`` (which always can):
-    at a terminal the prompt (``y``/``n`` read key by key while the live table goes on moving); without one,
-    with ``--wait``, nothing but the wait itself, up to DURATION; with ``--stage`` or with neither, nobody:
-    the run finishes what needs no decision and holds (exit 4; 0 with ``--stage``)."""
-
-    def ask(request: GateRequest) -> bool | DecisionSession | None:
-        if stage:
-            click.echo(f"staged: step '{request.id}' waits for a decision (owner {request.owner})", err=True)
-            return None
-        hint = f"or from any terminal: orchestrator approve {request.run_id}  /  orchestrator deny {request.run_id}"
-        if app.is_interactive():
-            return _PromptSession(request, progress, hint)
-        if wait is not None:
-            click.echo(_gate_text(request), err=True)
-            click.echo(f"waiting up to {format_duration(wait)} for a decision: {hint}", err=True)
-            return _WaitSession(settings.clock, wait)
-        return None
-
-    return ask
-
-
-class _WaitSession:
-    """``--wait``: no terminal; the decision comes with ``approve``/``deny`` (read by the gate) until the
-    deadline, on the run's clock."""
-
-    def __init__(self, clock: Any, seconds: float) -> None:
-        self.clock = clock
-        self.deadline = clock.monotonic() + seconds
-
-    def poll(self) -> Answer:
-        return Answer.NONE if self.clock.monotonic() >= self.deadline else Answer.WAIT
-
-    def close(self, outcome: str) -> None:
-        click.echo(outcome, err=True)
-
-
-class _PromptSession:
-    """The prompt at a terminal: the gate's plan printed once, the question kept below the live table, keys
-    read one at a time without blocking (``y`` approves; ``n`` or Enter refuses; Ctrl-D is EOF, Ctrl-C a
-    signal: both interrupt), so the run goes on while the commander reads."""
-
-    def __init__(self, request: GateRequest, progress: _progress, hint: str) -> None:
-        import termios
-        import tty
-
-        self.progress = progress
-        self.fd = sys.stdin.fileno()
-        question = f"Approve step '{request.id}' ({request.uses}, owner {request.owner})? [y/N]: "
-        text = _gate_text(request) + f"\n  ({hint})"
-        if progress.live is not None:
-            progress.live.ask(text, question)
-        else:
-            click.echo(text, err=True)
-            click.echo(question, err=True, nl=False)
-        self.saved = termios.tcgetattr(self.fd)
-        tty.setcbreak(self.fd)
-
-    def poll(self) -> Answer:
-        import select
-
-        ready, _, _ = select.select([self.fd], [], [], 0)
-        if not ready:
-            return Answer.WAIT
-        data = os.read(self.fd, 64)
-        if not data or b"\x04" in data:
-            raise Interrupted("no answer at the approval prompt (EOF)")
-        for char in data.lower():
-            if char == ord("y"):
-                return Answer.YES
-            if char in (ord("n"), ord("\r"), ord("\n")):
-                return Answer.NO
-        return Answer.WAIT
-
-    def close(self, outcome: str) -> None:
-        import termios
-
-        with contextlib.suppress(termios.error):
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
-            termios.tcflush(self.fd, termios.TCIFLUSH)  # what was typed after the answer is not for the shell
-        if self.progress.live is not None:
-            self.progress.live.ask(outcome, None)
-        else:
-            click.echo("", err=True)
-            click.echo(outcome, err=True)
-
-
-def _gate_text(request: GateRequest) -> str:
-    needs = ", ".join(f"{step} {status}" for step, status in request.needs) or "none"
-    lines = [
-        "",
-        f"Approval needed for step '{request.id}' ({request.uses}, owner {request.owner}) of run {request.run_id}",
-        f"  depends on: {needs}",
-        "  it will change:",
-        *(f"    {line}" for line in request.changes or ["(nothing: already in the desired state)"]),
-    ]
-    if request.then:
-        lines.append("  then, with no further question:")
-        for step_id, uses, plan in request.then:
-            lines.append(f"    {step_id} ({uses}):")
-            lines += [f"      {line}" for line in plan or ["(nothing to change)"]]
-    return "\n".join(lines)
-
-
-def _finish(
-    outcome: Outcome, folder: Path | None, settings: app.Settings, site_file: Path | None = None, staged: bool = False
-) -> None:
+def _finish(result: RunResult, staged: bool = False) -> None:
+    outcome = result.outcome
     # an error that starts with the status says it once ("interrupted (SIGINT); resume ..."), not twice
     said = outcome.error if outcome.error and outcome.error.startswith(str(outcome.status)) else None
     told = said or str(outcome.status) + (f" — {outcome.error}" if outcome.error else "")
     click.echo(f"run {outcome.run_id}: {told}")
     if outcome.status == RunStatus.HELD and outcome.error:
         click.echo(f"held: {outcome.error}", err=True)
-    click.echo(f"report: {folder / 'report.md'}" if folder else "report: not written (see the warning above)")
-    page, link = app.status_page_of(settings, outcome.run_id, site_file)
-    if page is not None:
-        click.echo(f"status page: {page}")
+    click.echo(f"report: {result.folder / 'report.md'}" if result.folder
+               else "report: not written (see the warning above)")
+    if result.page is not None:
+        click.echo(f"status page: {result.page}")
+    link = result.link
     if link is not None:
         click.echo(f"status page link (presigned, for managers and agents): {link.url}")
         click.echo("status page link works until " + (

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from structlog.typing import FilteringBoundLogger
 
-from orchestrator import app, detection
+from orchestrator import detection
 from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
 from orchestrator.clock import parse_iso
 from orchestrator.errors import FatalError, InvalidInput
@@ -25,7 +25,11 @@ from orchestrator.journal.lease import holder_alive
 from orchestrator.journal.records import RunRecord
 from orchestrator.journal.watch import DynamoWatchStore, SqliteWatchStore, WatchStore
 from orchestrator.model import RunStatus
+from orchestrator.settings import Settings
 from orchestrator.site import Site, load_site
+
+#: starts a failover of the site file held at its first gate, ``detected_at`` the outage's start; its run id
+Stager = Callable[[Path, str], str]
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
@@ -50,7 +54,7 @@ class RoundOutcome:
         return 4 if self.down else 0
 
 
-def store_for(settings: app.Settings, site: Site) -> WatchStore:
+def store_for(settings: Settings, site: Site) -> WatchStore:
     if site.state is not None:
         return DynamoWatchStore(site.state.table, site.region, settings.clock)
     return SqliteWatchStore(settings.state_dir)
@@ -73,24 +77,26 @@ def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     return out
 
 
-def watch_round(settings: app.Settings, site_file: Path, stage: bool) -> RoundOutcome:
+def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None) -> RoundOutcome:
     site = load_site(site_file)
     if site.primary is None:
         raise InvalidInput("has no `primary` key: nothing to watch (contract 1.2: primary.probes)",
                            source=str(site_file), location="primary")
-    services = app.build_services(site, settings.clock)
+    from orchestrator.adapters import Services
+
+    services = Services(site, settings.clock)
     try:
         results = probe_round(site, services)
         verdict = _advance(settings, site, [r.as_dict() for r in results], stage)
         outcome = RoundOutcome(site.site, verdict.down, results, verdict.state.get("failing_since"),
                                verdict.actions)
-        _act(settings, site, site_file, services, verdict, outcome)
+        _act(settings, site, site_file, services, verdict, outcome, stager)
         return outcome
     finally:
         services.close()
 
 
-def _advance(settings: app.Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
+def _advance(settings: Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
     assert site.primary is not None
     store = store_for(settings, site)
     for _ in range(MAX_WRITE_RACES):
@@ -101,7 +107,7 @@ def _advance(settings: app.Settings, site: Site, results: list[dict[str, Any]], 
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
 
 
-def _update(settings: app.Settings, site: Site, change: Callable[[dict[str, Any]], object]) -> None:
+def _update(settings: Settings, site: Site, change: Callable[[dict[str, Any]], object]) -> None:
     """Apply ``change(incident)`` to the open incident (when still open), with the same version check."""
     store = store_for(settings, site)
     for _ in range(MAX_WRITE_RACES):
@@ -114,8 +120,8 @@ def _update(settings: app.Settings, site: Site, change: Callable[[dict[str, Any]
 
 
 def _act(
-    settings: app.Settings, site: Site, site_file: Path, services: Services, verdict: detection.Verdict,
-    outcome: RoundOutcome,
+    settings: Settings, site: Site, site_file: Path, services: Services, verdict: detection.Verdict,
+    outcome: RoundOutcome, stager: Stager | None = None,
 ) -> None:
     log: FilteringBoundLogger = structlog.get_logger("orchestrator.watch")
     if detection.PRIMARY_UP in verdict.actions:
@@ -139,7 +145,8 @@ def _act(
             "site": site.site, "down_since": incident["down_since"], "probes": failed, "command": command}, log)
         _update(settings, site, lambda inc: inc.update(notified=True))
     if detection.STAGE in verdict.actions:
-        outcome.staged_run = _stage(settings, site, site_file, incident, log)
+        assert stager is not None, "staging needs the use case's stager"
+        outcome.staged_run = _stage(settings, site, site_file, incident, log, stager)
         outcome.notes.append(f"staged failover {outcome.staged_run} waits at its gate: "
                              f"`orchestrator approve {outcome.staged_run}` or `orchestrator stand-down "
                              f"{outcome.staged_run}`")
@@ -163,11 +170,12 @@ def _publish(site: Site, services: Services, event: str, body: dict[str, Any], l
 
 
 def _stage(
-    settings: app.Settings, site: Site, site_file: Path, incident: dict[str, Any], log: FilteringBoundLogger
+    settings: Settings, site: Site, site_file: Path, incident: dict[str, Any], log: FilteringBoundLogger,
+    stage: Stager,
 ) -> str | None:
     """A failover held at its first gate, with ``detected_at`` the outage's start; never a second one while
     a failover of the site is held or running (that one is the staged run)."""
-    journal = app.open_journal(settings, site)
+    journal = _journal(settings, site)
     try:
         existing = _live_or_held_failover(journal, site.site, incident["down_since"])
     finally:
@@ -176,12 +184,22 @@ def _stage(
         log.warning("watch.stage_adopted", run_id=existing.run_id, status=existing.status)
         _update(settings, site, lambda inc: inc.update(staged_run=existing.run_id))
         return existing.run_id
-    request = app.RunRequest(kind="failover", site_file=site_file, detected_at=incident["down_since"])
-    stager = f"{os.getpid()}@{socket.gethostname()}"
-    log.warning("watch.staging", site=site.site, by=stager)
-    outcome, _ = app.start(settings, request, lambda gate: None, lambda book: None)
-    _update(settings, site, lambda inc: inc.update(staged_run=outcome.run_id))
-    return outcome.run_id
+    by = f"{os.getpid()}@{socket.gethostname()}"
+    log.warning("watch.staging", site=site.site, by=by)
+    run_id = stage(site_file, incident["down_since"])
+    _update(settings, site, lambda inc: inc.update(staged_run=run_id))
+    return run_id
+
+
+def _journal(settings: Settings, site: Site) -> Any:
+    """The site's journal: its state table (team mode), else the local one."""
+    if site.state is not None:
+        from orchestrator.journal.dynamodb.store import DynamoJournal
+
+        return DynamoJournal(site.state.table, region=site.region, clock=settings.clock)
+    from orchestrator.journal.sqlite import SqliteJournal
+
+    return SqliteJournal(settings.state_dir)
 
 
 def _live_or_held_failover(journal: Journal, site: str, detected_at: str) -> RunRecord | None:

@@ -1,6 +1,7 @@
 """Size and typing figures of the shipped package, for before/after comparisons of a refactoring.
 
 Usage: python scripts/code_metrics.py [PACKAGE_DIR] [--no-mypy]   (default: orchestrator/)
+       python scripts/code_metrics.py --trace   (layer crossings of one failover: scripts/trace_layers.py)
 
 Counts, with the standard library's ``ast`` only:
 - the largest class (lines, methods), and every class over 250 lines;
@@ -145,6 +146,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--trace" in (sys.argv[1:] if argv is None else argv):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import trace_layers
+
+        return trace_layers.main()
     args = parse_args(argv)
     print_figures(collect(args.package))
     if not args.no_mypy:

@@ -80,6 +80,22 @@ class DecisionSession(Protocol):
         ...
 
 
+class DeadlineSession:
+    """``--wait``: no terminal; the decision comes with ``approve``/``deny`` (read by the gate) until the
+    deadline, on the run's clock; ``say`` tells how the wait ended (the CLI hands its stderr writer)."""
+
+    def __init__(self, clock: Clock, seconds: float, say: Callable[[str], object]) -> None:
+        self.clock = clock
+        self.deadline = clock.monotonic() + seconds
+        self.say = say
+
+    def poll(self) -> Answer:
+        return Answer.NONE if self.clock.monotonic() >= self.deadline else Answer.WAIT
+
+    def close(self, outcome: str) -> None:
+        self.say(outcome)
+
+
 #: the approver: True (approved), False (refused) or None (no answer) at once, or a ``DecisionSession``
 #: polled while the run keeps working
 Approver = Callable[[GateRequest], "bool | DecisionSession | None"]

@@ -9,7 +9,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -24,7 +24,7 @@ from orchestrator.journal.records import StepRecord
 from orchestrator.model import EventName, StepStatus
 from orchestrator.redact import redact_text as scrub
 from orchestrator.runbook import Step
-from orchestrator.steps.base import StepContext, StepKind
+from orchestrator.steps.base import RunOptions, StepContext, StepKind
 from orchestrator.steps.resources import RunResources
 
 if TYPE_CHECKING:
@@ -41,6 +41,25 @@ class StepResult:
     #: when the step's own thread ended (the scheduler may collect the result later: it waits at an
     #: approval prompt while other steps run on), so the recorded end and duration are the step's
     ended_at: datetime | None = None
+
+
+def step_context(
+    run_id: str, step: Step, site: Site, services: Services, clock: Clock, log: Any, options: RunOptions,
+    **run_parts: Any,
+) -> StepContext:
+    """A step's context: the one place a run's steps and a dry run's plans get theirs (``run_parts``: what
+    only a real run has -- its state, deadline, outputs of other steps, progress, cancellation)."""
+    return StepContext(
+        run_id=run_id,
+        step_id=step.id,
+        params=step.params,
+        site=site,
+        services=services,
+        clock=clock,
+        log=log.bind(step=step.id),
+        options=options,
+        **run_parts,
+    )
 
 
 class StepSleep:
@@ -86,15 +105,14 @@ class StepRunner:
                 rec.state = state
                 self.journal.save_step(rec)
 
-        ctx = StepContext(
-            run_id=self.run.run_id,
-            step_id=step.id,
-            params=step.params,
-            site=self.site,
-            services=self.services,
-            clock=self.clock,
-            log=self.run.log.bind(step=step.id),
-            options=self.run.options,
+        ctx = step_context(
+            self.run.run_id,
+            step,
+            self.site,
+            self.services,
+            self.clock,
+            self.run.log,
+            self.run.options,
             state=dict(rec.state),
             deadline=self.clock.monotonic() + step.timeout,
             _persist=persist,

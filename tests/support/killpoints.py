@@ -3,8 +3,9 @@
 
 - ``ORCHESTRATOR_TEST_KILL_BEFORE_SENDING=MILESTONE``: kill -9 of the process as it is about to publish that
   milestone's SNS message -- after the outbox journaled it; for ``finished``, the last second of a run;
-- ``ORCHESTRATOR_TEST_ETA=EARLIEST,LATEST,DRILLS`` (minutes from now, minutes, count): the ETA source the app's
-  seam (``orchestrator.app.eta_source``) returns, standing in for the drill history;
+- ``ORCHESTRATOR_TEST_ETA=EARLIEST,LATEST,DRILLS`` (minutes from now, minutes, count): the ETA source the
+  seam (``orchestrator.live_eta.eta_source``, which the use cases hand the publisher) returns, standing in for
+  the drill history;
 - ``ORCHESTRATOR_TEST_OUTBOX_BARRIER=DIR,N``: the first delivery of pending notifications reads the outbox, then
   waits until N processes have read it (a file each in DIR; at most 60 s), so that N concurrent ``status``
   processes all see the same entries pending before any of them sends one.
@@ -19,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator import app, publisher
+from orchestrator import live_eta, publisher
 from orchestrator.clock import SystemClock
 from orchestrator.eta import Eta
 
@@ -42,14 +43,14 @@ def _kill_before(milestone: str) -> None:
 def _fixed_eta(spec: str) -> None:
     earliest, latest, drills = (float(part) for part in spec.split(","))
 
-    def source(*_given: Any) -> publisher.EtaSource:  # app.eta_source(settings, journal, progress, run_id)
+    def source(*_given: Any, **_named: Any) -> publisher.EtaSource:  # live_eta.eta_source(journal, run_id, ...)
         def eta() -> Eta:
             now = SystemClock().now()
             return Eta(now + timedelta(minutes=earliest), now + timedelta(minutes=latest), int(drills))
 
         return eta
 
-    app.eta_source = source  # type: ignore[assignment]
+    live_eta.eta_source = source  # type: ignore[assignment]
 
 
 def _barrier(folder: Path, count: int) -> None:

@@ -24,6 +24,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "adapters": {"orchestrator.engine", "orchestrator.journal", "orchestrator.steps", "orchestrator.cli",
                  "orchestrator.app", "orchestrator.sandbox"},
     "app": {"orchestrator.cli", "orchestrator.sandbox"},
+    "usecases": {"orchestrator.cli", "orchestrator.sandbox"},
     "status_page": {"boto3", "botocore", "paramiko", "orchestrator.adapters", "orchestrator.engine",
                     "orchestrator.cli", "orchestrator.app"},
     "publisher": {"boto3", "botocore", "paramiko", "orchestrator.engine", "orchestrator.cli", "orchestrator.app"},
@@ -48,7 +49,7 @@ FORBIDDEN: dict[str, set[str]] = {
 LAYERS: dict[str, int] = {
     # 0: pure vocabulary and helpers, no I/O beyond what they are about
     "errors": 0, "clock": 0, "model": 0, "redact": 0, "durations": 0, "strongswan": 0, "approvals": 0,
-    "dns_names": 0, "validation": 0, "inputs": 0, "cancel": 0, "retry": 0, "detection": 0,
+    "dns_names": 0, "validation": 0, "inputs": 0, "cancel": 0, "retry": 0, "detection": 0, "settings": 0,
     "evidence.chain": 0,
     # 1: logging and notification plumbing
     "logs": 1, "notifier": 1,
@@ -66,9 +67,9 @@ LAYERS: dict[str, int] = {
     # 7-8: live views of a run and their delivery
     "live_eta": 7, "status_page": 7, "publisher": 8,
     # 9: the use cases; the embedded site (test tooling apart from the product)
-    "app": 9, "sandbox": 9,
+    "app": 9, "usecases": 9, "sandbox": 9,
     # 10-11: the entry point
-    "cli": 10, "__main__": 11,
+    "cli": 10, "cli_terminal": 10, "__main__": 11,
 }
 #: nothing shipped imports the test tooling
 EVERYWHERE = {"tests", "bench"}
