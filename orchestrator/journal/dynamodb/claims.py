@@ -18,13 +18,14 @@ from orchestrator.journal.dynamodb.lockitems import (
     HOLDER_MATCH,
     HOLDER_NAMES,
     TRANSACTION_ITEMS,
+    held_by,
     holder_values,
     iso_at,
     stored,
 )
 from orchestrator.journal.dynamodb.table import ConditionFailed, Table
 from orchestrator.journal.hostlock import ResourceBusy, ResourceClaims
-from orchestrator.journal.lease import describe_busy, describe_claim, lease_end, lock_alive
+from orchestrator.journal.lease import describe_busy, describe_claim, lock_alive
 from orchestrator.journal.records import Holder, LockInfo
 
 
@@ -93,13 +94,7 @@ class DynamoClaims:
             "sk": s("CLAIM"),
             "resource": s(resource),
             "site": s(site),
-            "run_id": s(holder.run_id),
-            "host": s(holder.host),
-            "pid": n(holder.pid),
-            "pid_start": s(holder.pid_start),
-            "acquired_at": s(iso_at(now)),
-            "heartbeat_at": s(iso_at(now)),
-            "expires_at": n(lease_end(now)),
+            **held_by(holder, now),
             "token": s(uuid.uuid4().hex),
             "version": n(current.version + 1 if current else 1),
         }

@@ -39,6 +39,7 @@ from orchestrator.journal.dynamodb.lockitems import (
     HOLDER_NAMES,
     LockLost,
     StoredLock,
+    held_by,
     holder_values,
     iso_at,
     stored,
@@ -220,13 +221,7 @@ class DynamoSiteLock(DynamoClaims):
         item: Item = {
             "pk": s(lock_pk(site)),
             "sk": s("LOCK"),
-            "run_id": s(holder.run_id),
-            "host": s(holder.host),
-            "pid": n(holder.pid),
-            "pid_start": s(holder.pid_start),
-            "acquired_at": s(iso_at(now)),
-            "heartbeat_at": s(iso_at(now)),
-            "expires_at": n(lease_end(now)),
+            **held_by(holder, now),
             "token": s(token),
             "version": n(current.version + 1 if current else 1),
         }

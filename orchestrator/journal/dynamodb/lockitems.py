@@ -9,6 +9,7 @@ from datetime import datetime
 from orchestrator.clock import iso
 from orchestrator.errors import LockHeld
 from orchestrator.journal.dynamodb.codec import Item, n, s
+from orchestrator.journal.lease import lease_end
 from orchestrator.journal.records import Holder, LockInfo
 
 #: how many times a write re-reads and tries again after losing a compare-and-swap race
@@ -43,6 +44,19 @@ def stored(item: Item, site: str) -> StoredLock:
 
 def holder_values(holder: Holder) -> Item:
     return {":r": s(holder.run_id), ":p": n(holder.pid), ":h": s(holder.host)}
+
+
+def held_by(holder: Holder, now: datetime) -> Item:
+    """The attributes a lock or claim item carries for its holder, taken (or taken over) at ``now``."""
+    return {
+        "run_id": s(holder.run_id),
+        "host": s(holder.host),
+        "pid": n(holder.pid),
+        "pid_start": s(holder.pid_start),
+        "acquired_at": s(iso_at(now)),
+        "heartbeat_at": s(iso_at(now)),
+        "expires_at": n(lease_end(now)),
+    }
 
 
 def iso_at(moment: datetime) -> str:
