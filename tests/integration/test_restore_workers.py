@@ -189,6 +189,20 @@ def until(what: str, probe: Callable[[], object], bound: float = BOUND, every: f
     raise AssertionError(f"not reached within {bound:g}s: {what}")
 
 
+def bulk_units(site: Site, clock: SystemClock, run_id: str, snapshot: str) -> list[WorkUnit]:
+    """The bulk tier's work units of the provider's newest snapshot, as the run plans them (from the
+    provider's own SHA256SUMS)."""
+    from orchestrator.adapters import Services
+    from orchestrator.backup.contract import target_of
+
+    services = Services(site, clock)
+    try:
+        listed = services.backup_source.manifest(services.backup_source.newest_complete_snapshot())
+    finally:
+        services.close()
+    return plan_units(run_id, snapshot, target_of(site), [f for f in listed if not f.path.startswith("agents/")])
+
+
 def bulk_ctx(site: Site, clock: SystemClock, **kwargs):
     return make_step_context(BackupRestore, site, clock, params={"tier": "bulk", "follow_seconds": 0.1},
                              step_id="restore-bulk", **kwargs)
@@ -349,16 +363,7 @@ def test_sigterm_finishes_the_unit_in_hand_then_exits_0(make_ssh_site, snapshot_
     snap = make_snapshot(snapshot_root, clock, small=10)
     queues = make_queues("cc-dr-restore-term")
     site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path, sftp_port=capped_link.port)
-    from orchestrator.adapters import Services
-    from orchestrator.backup.contract import target_of
-
-    services = Services(site, clock)
-    try:
-        listed = services.backup_source.manifest(services.backup_source.newest_complete_snapshot())
-    finally:
-        services.close()
-    bulk = [f for f in listed if not f.path.startswith("agents/")]
-    units = plan_units("run-term", snap.name, target_of(site), bulk)
+    units = bulk_units(site, clock, "run-term", snap.name)
     assert len(units) == 2 and units[0].bytes == BIG
     _client("sqs").send_message(QueueUrl=queues.url, MessageBody=units[0].body())
     fleet = workers(site_file)
@@ -389,15 +394,7 @@ def test_one_worker_streams_big_files_side_by_side_and_sigterm_finishes_them_all
     snap = make_snapshot(snapshot_root, clock, small=10, bigs=2)
     queues = make_queues("cc-dr-restore-side")
     site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path, sftp_port=capped_link.port)
-    from orchestrator.adapters import Services
-    from orchestrator.backup.contract import target_of
-
-    services = Services(site, clock)
-    try:
-        listed = services.backup_source.manifest(services.backup_source.newest_complete_snapshot())
-    finally:
-        services.close()
-    units = plan_units("run-side", snap.name, target_of(site), [f for f in listed if not f.path.startswith("agents/")])
+    units = bulk_units(site, clock, "run-side", snap.name)
     assert [u.bytes for u in units[:2]] == [BIG, BIG] and len(units) == 3
     for unit in units[:2]:
         _client("sqs").send_message(QueueUrl=queues.url, MessageBody=unit.body())
