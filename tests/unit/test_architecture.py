@@ -82,21 +82,24 @@ def _unit(path: Path) -> str:
     return path.relative_to(PACKAGE).with_suffix("").parts[0]
 
 
-def _runtime_imports(path: Path) -> set[str]:
-    """Modules imported at run time (imports under ``if TYPE_CHECKING:`` are annotations only)."""
+def _runtime_import_nodes(path: Path) -> list[ast.Import | ast.ImportFrom]:
+    """The absolute import statements of ``path`` that run (those under ``if TYPE_CHECKING:`` are annotations
+    only)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    type_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            type_only.update(id(n) for child in node.body for n in ast.walk(child))
+    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                 and "TYPE_CHECKING" in ast.unparse(node.test) for child in node.body for n in ast.walk(child)}
+    return [node for node in ast.walk(tree) if id(node) not in type_only and (
+        isinstance(node, ast.Import) or (isinstance(node, ast.ImportFrom) and node.module and node.level == 0))]
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    """Modules imported at run time."""
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue
+    for node in _runtime_import_nodes(path):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        else:
+            found.add(str(node.module))
     return found
 
 
@@ -195,17 +198,9 @@ def test_no_product_module_imports_the_test_tooling(path):
 
 def _imported_modules(path: Path, known: set[str]) -> set[str]:
     """Run-time imports of ``path`` resolved to modules of ``known`` (``from pkg import sub`` is ``pkg.sub``)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    type_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-                 and "TYPE_CHECKING" in ast.unparse(node.test) for child in node.body for n in ast.walk(child)}
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in type_only:
-            continue
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+    found = _runtime_imports(path)
+    for node in _runtime_import_nodes(path):
+        if isinstance(node, ast.ImportFrom):
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found & known
 
