@@ -80,12 +80,3 @@ def _listed(value: object) -> list[object]:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def refusals(events: Sequence[Event]) -> list[dict[str, object]]:
-    """Every refusal of the run as the report keeps it: ``{step, by, host, at, reason, source}``."""
-    out = []
-    for event in events:
-        if event.get("event") == EventName.APPROVAL_REFUSED.value:
-            out.append({k: event.get(k) for k in ("step", "by", "host", "at", "reason", "source", "waited_seconds")})
-    return out
