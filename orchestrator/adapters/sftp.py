@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import paramiko
@@ -150,6 +150,49 @@ class SftpBackupSource:
                     self._pool.discard(session)
                 raise
             self._pool.give_back(session)
+
+    def stream_ranges(
+        self, snapshot: Snapshot, remote: RemoteFile, ranges: Iterator[tuple[int, int]]
+    ) -> Generator[tuple[int, bytes], None, None]:
+        """The bytes of each ``(start, end)`` that ``ranges`` hands out (taken one at a time, as this stream
+        is ready for the next), as ``(offset, piece)``, in order within a range, over one connection with the
+        file open once; resumes a range after a dropped link. For a file fetched by several streams at once
+        (``backup.ranged``)."""
+        path = f"{self._dir(snapshot)}/{remote.path}"
+        current: tuple[int, int] | None = None
+        position, failures = 0, 0
+        while True:
+            session = None
+            try:
+                session = self._pool.borrow()
+                with cancel.guard(self.clock, session.close):
+                    handle = session.sftp.open(path, "rb")
+                    handle._closed = True  # closed below without waiting for the answer
+                    reader = PipelinedRead(session.sftp, handle.handle, self._pool.request_size or PIECE,
+                                           self.window)
+                    while True:
+                        if current is None or position >= current[1]:
+                            current = next(ranges, None)
+                            if current is None:
+                                break
+                            position = current[0]
+                        try:
+                            for piece in reader.read(position, current[1]):
+                                yield position, piece
+                                position += len(piece)
+                                failures = 0
+                        except ShortFile as short:
+                            self._short_read(session, path, short.position, remote.size)
+                    reader.close_async()
+            except (OSError, EOFError, paramiko.SSHException, RetryableError) as exc:
+                failures = self._dropped(session, remote, position, failures, exc)
+                continue
+            except BaseException:
+                if session is not None:
+                    self._pool.discard(session)
+                raise
+            self._pool.give_back(session)
+            return
 
     def _read_from(self, session: SftpSession, path: str, position: int, size: int) -> Iterator[bytes]:
         handle = session.sftp.open(path, "rb")

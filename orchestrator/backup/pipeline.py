@@ -124,9 +124,12 @@ class RestorePipeline:
         max_inflight_bytes: int | None = None,
         check: Callable[[], None] | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        streams_per_file: int = 1,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.workers = workers
+        #: connections each download fetches its file over (ranges hashed in order; 1: one stream)
+        self.streams_per_file = streams_per_file
         self.upload_workers = upload_workers or max(2, workers)
         self.part_size = part_size
         self.budget = Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
@@ -167,7 +170,8 @@ class RestorePipeline:
             batches.append(batch)
         out = []
         group_limit = self.source.single_request_size() if self.group_files > 1 else 0
-        transfer = FileTransfer(self.source, self.s3, self.target, self.log, self.part_size, self.budget, self.check)
+        transfer = FileTransfer(self.source, self.s3, self.target, self.log, self.part_size, self.budget, self.check,
+                                self.streams_per_file)
         for batch in batches:  # every file of a tier is queued before any file of the next tier
             futures = [downloads.submit(transfer.restore_group, snapshot, group, existing, uploads, batch)
                        for group in self._groups(batch.files, group_limit)]
