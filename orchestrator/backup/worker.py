@@ -219,7 +219,7 @@ class RestoreWorker:
             downloads = min(slots, len(files))  # a file per download; the slots left fetch ranges of them
             pipeline = RestorePipeline(self.services.backup_source, s3, unit.target, log=log, workers=downloads,
                                        streams_per_file=max(1, slots // downloads))
-            result = pipeline.run(snapshot, files)
+            result = pipeline.run(snapshot, files, existing=self._existing(unit, files))
             s3.put_json(unit.bucket, done_key(unit), {
                 "unit": unit.unit, "run_id": unit.run_id, "snapshot": unit.snapshot, "files": len(result.files),
                 "bytes": result.bytes_total, "skipped_files": result.skipped, "worker": self.stats.worker,
@@ -235,6 +235,15 @@ class RestoreWorker:
         log.info("worker.unit_done", files=len(result.files), skipped=result.skipped,
                  bytes=result.bytes_transferred, seconds=round(time.perf_counter() - started, 3))
         return None
+
+    def _existing(self, unit: WorkUnit, files: list[RemoteFile]) -> dict[str, int]:
+        """The objects already at the unit's keys (a unit restored before is skipped file by file): one listing
+        under the keys' common prefix, not the whole snapshot's (a fleet's units would list a snapshot of
+        millions of files once each)."""
+        keys = {unit.target.key(unit.snapshot, remote.path) for remote in files}
+        prefix = os.path.commonprefix(sorted(keys))  # noqa: RUF071  # an S3 prefix: by character, not path
+        listed = self.services.s3.list_keys(unit.bucket, prefix)
+        return {key: size for key, size in listed.items() if key in keys}
 
     def _against_sums(self, snapshot: Snapshot, unit: WorkUnit) -> list[RemoteFile]:
         """The unit's files as the provider's SHA256SUMS lists them now (the digests the bytes are checked
