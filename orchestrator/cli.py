@@ -599,7 +599,8 @@ def sandbox() -> None:
     """The embedded site on 127.0.0.1: a moto server, an Amazon Connect double, a real sshd (SFTP provider),
     the VPN appliance (as root a real strongSwan pair in network namespaces, else a fake swanctl), the
     warm-site stack deployed into moto.
-    Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)."""
+    Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)/_DOWN_AFTER_SECONDS
+    (the primary's down_after_seconds, default 20)."""
 
 
 @sandbox.command("up")
@@ -644,6 +645,55 @@ def sandbox_env(ctx: click.Context) -> None:
     for key, value in embedded.env_for(state).items():
         click.echo(f"export {key}={shlex.quote(value)}")
     click.echo("unset AWS_CA_BUNDLE AWS_PROFILE")
+
+
+@sandbox.group("primary", invoke_without_command=True)
+@common_options
+@click.pass_context
+def sandbox_primary(ctx: click.Context) -> None:
+    """The embedded site's primary (what `orchestrator watch` probes): `down` stops its endpoints (SBC TCP and
+    agent desktop HTTP refused, SIP OPTIONS unanswered), `up` starts them again on the same ports; alone or
+    `status`, whether each answers."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(sandbox_primary_status)
+
+
+@sandbox_primary.command("status")
+@common_options
+@click.pass_context
+def sandbox_primary_status(ctx: click.Context) -> None:
+    """Whether each of the primary's endpoints answers (exit 0 all, 4 none or some)."""
+    embedded = _embedded_site()
+
+    _setup(ctx)
+    answers = embedded.primary_answers()
+    for name, ok, detail in answers:
+        click.echo(f"  {'ok  ' if ok else 'FAIL'} {name:<8} {detail}")
+    answering = sum(ok for _, ok, _ in answers)
+    click.echo("primary: " + ("up" if answering == len(answers) else "down" if answering == 0 else "partly up"))
+    sys.exit(0 if answering == len(answers) else 4)
+
+
+@sandbox_primary.command("down")
+@common_options
+@click.pass_context
+def sandbox_primary_down(ctx: click.Context) -> None:
+    """Stop the primary's endpoints: TCP and HTTP refused, SIP silent (what `watch` then detects)."""
+    embedded = _embedded_site()
+
+    _setup(ctx)
+    click.echo("primary down" if embedded.primary_down() else "primary was already down")
+
+
+@sandbox_primary.command("up")
+@common_options
+@click.pass_context
+def sandbox_primary_up(ctx: click.Context) -> None:
+    """Start the primary's endpoints again on the same ports (the site file's probes stay valid)."""
+    embedded = _embedded_site()
+
+    _setup(ctx)
+    click.echo("primary up" if embedded.primary_up() else "primary was already up")
 
 
 @sandbox.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
