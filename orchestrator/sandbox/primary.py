@@ -96,7 +96,9 @@ def _headers(message: str) -> tuple[str, list[tuple[str, str]]]:
     return lines[0], headers
 
 
-def sip_response(request: bytes, source: tuple[str, int], role: str = "primary") -> tuple[bytes, tuple[str, int]] | None:
+def sip_response(
+    request: bytes, source: tuple[str, int], role: str = "primary"
+) -> tuple[bytes, tuple[str, int]] | None:
     """The answer to one SIP request received from ``source`` over UDP, and where to send it: ``200 OK`` to
     ``OPTIONS``, ``501 Not Implemented`` to any other method, nothing to an ``ACK`` or a response."""
     try:
@@ -157,7 +159,7 @@ class _Desktop(http.server.BaseHTTPRequestHandler):
 
     role = "primary"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = f"agent desktop ({self.role} site, cc-dr-sandbox)\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
@@ -165,7 +167,7 @@ class _Desktop(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 

@@ -223,8 +223,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         _save(folder, state)
         say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        say("starting the primary site's endpoints (SBC, agent desktop, SIP trunk) …")
-        primary = _start_primary(folder, state)
+        primary = _start_primary(folder, state, say=say)  # what `orchestrator watch` probes
         state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options, primary)
         if options.workers > 0:
             _start_workers(folder, state, options.workers)
@@ -369,11 +368,14 @@ def _start_workers(folder: Path, state: dict[str, Any], count: int) -> None:
     log.info("sandbox.workers_started", workers=count, queue=WORK_QUEUE)
 
 
-def _start_primary(folder: Path, state: dict[str, Any], ports: dict[str, Any] | None = None) -> dict[str, Any]:
+def _start_primary(folder: Path, state: dict[str, Any], ports: dict[str, Any] | None = None,
+                   say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The primary's endpoints (:mod:`orchestrator.sandbox.primary`) on ``ports`` (new ones at ``up``), recorded
     in state.json the moment the process exists."""
     from orchestrator.sandbox import primary
 
+    if say is not None:
+        say("starting the primary site's endpoints (SBC on TCP, agent desktop on HTTP, SIP OPTIONS on UDP) …")
     chosen = primary.Ports.from_dict(ports) if ports else primary.Ports.pick()
     try:
         child = primary.start(chosen, log_file=folder / "primary.log", on_spawn=_recorder(folder, state, "primary"))
