@@ -241,3 +241,13 @@ def test_a_watcher_killed_mid_staging_leaves_a_run_the_next_round_resumes_never_
         assert run(site, state, "sandbox", "primary", "up").returncode == 0
     stood = run(site, state, "stand-down", victim.run_id)
     assert stood.returncode == 0, stood.stdout + stood.stderr[-2000:]
+
+
+def test_sandbox_primary_commands_say_so_when_the_sandbox_is_not_up(tmp_path):
+    """`sandbox primary`, `down` and `up` with no sandbox up: exit 1 and "the sandbox is not up", nothing started."""
+    env = {**os.environ, "ORCHESTRATOR_SANDBOX_DIR": str(tmp_path / "none"), "ORCHESTRATOR_STATE_DIR": str(tmp_path)}
+    for args in ([], ["status"], ["down"], ["up"]):
+        done = subprocess.run([sys.executable, "-m", "orchestrator", "sandbox", "primary", *args], capture_output=True,
+                              text=True, env=env, cwd=REPO, timeout=60, stdin=subprocess.DEVNULL)
+        assert done.returncode == 1 and "the sandbox is not up" in done.stderr, (args, done.stderr)
+    assert not (tmp_path / "none" / "state.json").exists()
