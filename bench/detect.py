@@ -87,9 +87,14 @@ def measure(state: dict, workdir: Path, interval: float) -> dict:
         sandbox.primary_down(Path(state["folder"]))
         t_down = datetime.now(UTC)
         run_id = _until(lambda: _held_run(state_dir), 600)
+        _until(lambda: (state_dir / "reports" / run_id / "report.json").exists(), 60)
     finally:
         os.killpg(loop.pid, signal.SIGTERM)
-        loop.wait(30)
+        try:
+            loop.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(loop.pid, signal.SIGKILL)
+            loop.wait(30)
     incident = _watch_state(state_dir, site_name)["incident"]
     report = json.loads((state_dir / "reports" / run_id / "report.json").read_text())
     staged = [s for s in report["steps"] if s["status"] == "succeeded" and s.get("rto", True)]

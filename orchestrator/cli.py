@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +23,7 @@ import click
 from rich.console import Console
 
 from orchestrator import logs
+from orchestrator.cancel import sleep_on
 from orchestrator.cli_terminal import Progress, approver
 from orchestrator.durations import parse_duration
 from orchestrator.errors import InvalidInput, OrchestratorError
@@ -424,13 +427,34 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
 
     settings = _setup(ctx)
     orchestrator = Orchestrator(settings)
+    stopped = _stop_on_signals()
     while True:
         outcome = orchestrator.watch(site_file, stage)
         for line in watcher.describe(outcome):
             click.echo(line)
         if once:
             sys.exit(outcome.exit_code)
-        settings.clock.sleep(interval)
+        sleep_on(settings.clock, stopped, interval)
+        if stopped.is_set():  # after a whole round: a round is never cut in the middle
+            sys.exit(130 if stopped.signum == signal.SIGINT else 0)
+
+
+class _Stop(threading.Event):
+    signum = 0
+
+
+def _stop_on_signals() -> _Stop:
+    """SIGINT/SIGTERM end the watch loop between rounds (exit 130 / 0). A staging run inside a round installs
+    its own handlers meanwhile (the staged run is then interrupted, resumably) and restores these after."""
+    stopped = _Stop()
+
+    def handler(signum: int, frame: object) -> None:
+        stopped.signum = signum
+        stopped.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    return stopped
 
 
 @cli.command("restore-worker")

@@ -90,16 +90,18 @@ def held_run(state: Path) -> str | None:
     return None
 
 
-def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_group(process: subprocess.Popen, sig: int = signal.SIGTERM) -> int | None:
+    """Signal the process group; its exit status, or None when it had to be SIGKILLed after 15 s."""
     try:
         os.killpg(process.pid, sig)
     except ProcessLookupError:
-        return
+        return process.wait(5)
     try:
-        process.wait(30)
+        return process.wait(15)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(30)
+        return None
 
 
 def primary_events(site, queue: str) -> list[dict]:
@@ -119,6 +121,7 @@ class Detected:
     page: str
     ups: list[dict] = field(default_factory=list)
     after_up: list[dict] = field(default_factory=list)
+    loop_exit: int | None = None
     stood_down: int | None = None
 
 
@@ -152,7 +155,8 @@ def detected(site, tmp_path_factory) -> Detected:
         until(lambda: rounds(site, state) >= later, 10 * INTERVAL + 30)
         seen.after_up = primary_events(site, queue)
     finally:
-        stop_group(loop)
+        loop_exit = stop_group(loop)
+    seen.loop_exit = loop_exit
     seen.stood_down = run(site, state, "stand-down", run_id).returncode
     return seen
 
@@ -193,10 +197,12 @@ def test_primary_down_is_detected_within_down_after_plus_one_interval_and_the_fa
 
 def test_primary_up_sends_one_primary_up_naming_the_stand_down(detected):
     """`sandbox primary up` (same ports): the loop sends one `primary-up` naming `stand-down` of the staged
-    run, and nothing more in three further rounds; the staged run then stands down (exit 0)."""
+    run, and nothing more in three further rounds; SIGTERM stops the loop (exit 0); the staged run then stands
+    down (exit 0)."""
     assert [m["event"] for m in detected.ups] == ["primary-up"] and detected.ups[0]["staged_run"] == detected.run_id
     assert f"orchestrator stand-down {detected.run_id}" in detected.ups[0]["what_to_do"]
     assert detected.after_up == []
+    assert detected.loop_exit == 0  # SIGTERM ends the loop between rounds (not a SIGKILL after 15 s)
     assert detected.stood_down == 0
 
 
