@@ -30,6 +30,8 @@ from orchestrator.site import Site, load_site
 
 #: starts a failover of the site file held at its first gate, ``detected_at`` the outage's start; its run id
 Stager = Callable[[Path, str], str]
+#: publishes the primary's outage page from a round's outcome (the use case's: the page is above this layer)
+PagePublisher = Callable[["Site", "Services", "RoundOutcome"], object]
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
@@ -48,6 +50,10 @@ class RoundOutcome:
     actions: list[str] = field(default_factory=list)
     staged_run: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: this round closed an outage (a probe answers again): when it began, when it ended, its staged run
+    recovered: dict[str, Any] | None = None
+    #: when this round ran
+    at: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -77,7 +83,10 @@ def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     return out
 
 
-def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None) -> RoundOutcome:
+def watch_round(
+    settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None,
+    page: PagePublisher | None = None,
+) -> RoundOutcome:
     site = load_site(site_file)
     if site.primary is None:
         raise InvalidInput("has no `primary` key: nothing to watch (contract 1.2: primary.probes)",
@@ -89,8 +98,13 @@ def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager
         results = probe_round(site, services)
         verdict = _advance(settings, site, [r.as_dict() for r in results], stage)
         outcome = RoundOutcome(site.site, verdict.down, results, verdict.state.get("failing_since"),
-                               verdict.actions)
+                               verdict.actions, at=verdict.state["last_round"]["at"])
         _act(settings, site, site_file, services, verdict, outcome, stager)
+        if page is not None:
+            try:
+                page(site, services, outcome)
+            except Exception as exc:  # the page is for people; the round (and its exit code) stands
+                structlog.get_logger("orchestrator.watch").error("watch.page_failed", error=str(exc))
         return outcome
     finally:
         services.close()
@@ -133,6 +147,7 @@ def _act(
             "site": site.site, "down_since": last.get("down_since"), "up_at": last.get("up_at"),
             "staged_run": staged, "what_to_do": how}, log)
         outcome.notes.append(f"primary answers again; {how}")
+        outcome.recovered = last
     incident = verdict.incident
     if incident is None:
         return
