@@ -5,7 +5,6 @@ held or running for the site). Rounds from a loop, a cron job or two machines co
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import socket
@@ -18,7 +17,7 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from orchestrator import detection
-from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
+from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probes
 from orchestrator.clock import parse_iso
 from orchestrator.errors import FatalError, InvalidInput
 from orchestrator.journal.lease import holder_alive
@@ -70,17 +69,7 @@ def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     """Every probe at once, each bounded (5 s): a round takes about as long as its slowest probe."""
     assert site.primary is not None
     probes = site.primary.probes
-    aws = services.aws if any(p.kind == "alarm" for p in probes) else None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="probe") as pool:
-        futures = [pool.submit(run_probe, probe, aws, PROBE_TIMEOUT) for probe in probes]
-        out = []
-        for probe, future in zip(probes, futures, strict=True):
-            try:
-                out.append(future.result(timeout=PROBE_TIMEOUT + 2))
-            except concurrent.futures.TimeoutError:
-                out.append(ProbeResult(probe.name, probe.kind, probe.target, False,
-                                       f"no answer within {PROBE_TIMEOUT:g}s", PROBE_TIMEOUT))
-    return out
+    return run_probes(probes, services.aws if any(p.kind == "alarm" for p in probes) else None, PROBE_TIMEOUT)
 
 
 def watch_round(
