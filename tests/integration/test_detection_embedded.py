@@ -206,8 +206,6 @@ def test_primary_up_sends_one_primary_up_naming_the_stand_down(detected):
     assert detected.stood_down == 0
 
 
-@pytest.mark.xfail(strict=True, reason="the page's 'Primary site unreachable since HH:MM' phase is the lead's "
-                   "change (orchestrator/status_page/): remove this mark once it is on main")
 def test_the_staged_runs_page_says_the_primary_is_unreachable_since(detected):
     """The staged run's status page (published when it waits at its gate) opens with "Primary site
     unreachable since HH:MM UTC", the first failing round's time."""
