@@ -19,7 +19,7 @@ from structlog.typing import FilteringBoundLogger
 from orchestrator import detection
 from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probes
 from orchestrator.clock import parse_iso
-from orchestrator.errors import FatalError, InvalidInput
+from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
 from orchestrator.journal.lease import holder_alive
 from orchestrator.journal.records import RunRecord
 from orchestrator.journal.watch import DynamoWatchStore, SqliteWatchStore, WatchStore
@@ -102,11 +102,15 @@ def watch_round(
 def _advance(settings: Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
     assert site.primary is not None
     store = store_for(settings, site)
-    for _ in range(MAX_WRITE_RACES):
-        version, state = store.read(site.site)
-        verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds, stage)
-        if store.write(site.site, verdict.state, version):
-            return verdict
+    try:
+        for _ in range(MAX_WRITE_RACES):
+            version, state = store.read(site.site)
+            verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds,
+                                        stage)
+            if store.write(site.site, verdict.state, version):
+                return verdict
+    except OrchestratorError as exc:
+        raise FatalError(f"cannot read or write the watch state of site {site.site} in {store.where}: {exc}") from exc
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
 
 
@@ -229,7 +233,8 @@ def describe(outcome: RoundOutcome) -> list[str]:
     """The round as the terminal shows it."""
     state = "DOWN" if outcome.down else ("failing" if outcome.failing_since else "healthy")
     since = f" (every probe failing since {outcome.failing_since})" if outcome.failing_since else ""
-    lines = [f"primary of {outcome.site}: {state}{since}"]
+    at = parse_iso(outcome.at)
+    lines = [f"{f'{at:%H:%M:%S} UTC ' if at else ''}primary of {outcome.site}: {state}{since}"]
     lines += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<16} {r.kind:<5} {r.target:<40} {r.detail} ({r.seconds:.2f}s)"
               for r in outcome.results]
     lines += [f"  {note}" for note in outcome.notes]
