@@ -30,6 +30,7 @@ from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.inputs import file_kind
 from orchestrator.model import RunStatus
 from orchestrator.progress import ConsoleStream
+from orchestrator.redact import redact_text
 from orchestrator.runbook import load_runbook
 from orchestrator.settings import Settings, state_dir_from_env
 from orchestrator.usecases import Orchestrator, ResumeRequest, RunRequest, RunResult
@@ -429,10 +430,21 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
     orchestrator = Orchestrator(settings)
     stopped = _stop_on_signals()
     while True:
-        outcome = orchestrator.watch(site_file, stage)
-        for line in watcher.describe(outcome):
+        try:
+            outcome = orchestrator.watch(site_file, stage)
+        except InvalidInput:
+            raise  # the site file: exit 2 naming it, loop or not
+        except Exception as exc:
+            if once:
+                raise
+            # the loop is what notices an outage: one failed round (AWS unreachable, a staging that failed)
+            # must not end it; the next round continues the same state
+            click.echo(f"{settings.clock.now():%H:%M:%S} UTC round failed ({type(exc).__name__}): "
+                       f"{redact_text(str(exc))}; next round in {interval:g}s", err=True)
+            outcome = None
+        for line in watcher.describe(outcome) if outcome is not None else []:
             click.echo(line)
-        if once:
+        if once and outcome is not None:
             sys.exit(outcome.exit_code)
         sleep_on(settings.clock, stopped, interval)
         if stopped.is_set():  # after a whole round: a round is never cut in the middle

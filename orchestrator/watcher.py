@@ -104,12 +104,15 @@ def watch_round(
 def _advance(settings: Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
     assert site.primary is not None
     store = store_for(settings, site)
-    for _ in range(MAX_WRITE_RACES):
-        version, state = store.read(site.site)
-        verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds, stage,
-                                    stager=claimer_id("stage"), stager_lost=_stager_lost(state))
-        if store.write(site.site, verdict.state, version):
-            return verdict
+    try:
+        for _ in range(MAX_WRITE_RACES):
+            version, state = store.read(site.site)
+            verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds,
+                                        stage, stager=claimer_id("stage"), stager_lost=_stager_lost(state))
+            if store.write(site.site, verdict.state, version):
+                return verdict
+    except OrchestratorError as exc:
+        raise FatalError(f"cannot read or write the watch state of site {site.site} in {store.where}: {exc}") from exc
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
 
 
@@ -266,9 +269,13 @@ def describe(outcome: RoundOutcome) -> list[str]:
     """The round as the terminal shows it."""
     state = "DOWN" if outcome.down else ("failing" if outcome.failing_since else "healthy")
     since = f" (every probe failing since {outcome.failing_since})" if outcome.failing_since else ""
-    lines = [f"primary of {outcome.site}: {state}{since}"]
+    at = parse_iso(outcome.at)
+    lines = [f"{f'{at:%H:%M:%S} UTC ' if at else ''}primary of {outcome.site}: {state}{since}"]
     lines += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<16} {r.kind:<5} {r.target:<40} {r.detail} ({r.seconds:.2f}s)"
               for r in outcome.results]
     lines += [f"  {note}" for note in outcome.notes]
+    if outcome.down and outcome.staged_run and not any(outcome.staged_run in note for note in outcome.notes):
+        lines.append(f"  staged failover {outcome.staged_run} (`orchestrator status {outcome.staged_run}`; "
+                     f"`orchestrator approve {outcome.staged_run}` or `orchestrator stand-down {outcome.staged_run}`)")
     return lines
 

@@ -5,6 +5,8 @@ one message), the primary answering again (one primary-up saying how to stand do
 from __future__ import annotations
 
 import json
+import os
+import re
 import socket
 import subprocess
 import sys
@@ -159,3 +161,49 @@ def test_without_stage_the_outage_page_opens_updates_and_closes_and_a_run_page_i
     assert again.returncode == 4 and "status page:" not in again.stdout
     assert shared_page(site) == run_page  # the held failover's page stays the site's page
     assert cli(site, state, "stand-down", run_id).returncode == 0
+
+
+def test_a_failed_round_does_not_end_the_loop_and_fails_a_single_round(site, tmp_path):
+    """The loop is what notices an outage: a round that cannot read its state (here a team table that does
+    not exist) is reported on stderr with the time and the next round follows; `--once` fails (exit 1)."""
+    sbc = listener()
+    data = json.loads(site_with_primary(site, tmp_path, sbc.getsockname()[1]).read_text())
+    data["state"] = {"table": "cc-dr-no-such-table"}
+    site_file = tmp_path / "site-no-table.json"
+    site_file.write_text(json.dumps(data))
+    env = {**site.env, "ORCHESTRATOR_STATE_DIR": str(tmp_path / "state")}
+    loop = subprocess.Popen([sys.executable, "-m", "orchestrator", "watch", "--site", str(site_file),
+                             "--interval", "0.2"], env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        failed = []
+        assert loop.stderr is not None
+        for line in loop.stderr:  # bounded: the loop is killed in `finally` at the latest by the test's timeout
+            if "round failed" in line:
+                failed.append(line)
+            if len(failed) == 3:
+                break
+        assert len(failed) == 3 and loop.poll() is None, failed
+        assert re.match(r"\d\d:\d\d:\d\d UTC round failed \(", failed[0]) and "next round in 0.2s" in failed[0]
+        assert "cc-dr-no-such-table" in "".join(failed)
+    finally:
+        loop.terminate()
+        loop.wait(30)
+        sbc.close()
+    once = cli(site, tmp_path / "state", "watch", "--site", str(site_file), "--once")
+    assert once.returncode == 1 and "cc-dr-no-such-table" in once.stderr, once.stderr[-2000:]
+
+
+def test_without_any_credentials_a_failover_fails_its_preflight_clearly_not_internally(site, tmp_path):
+    """No AWS credentials anywhere (a watcher's host set up wrong): the failover fails at its preflight,
+    exit 1, naming `aws.credentials`; the status page link that cannot be signed is a warning, never an
+    "internal error" (it was one: the presign raised botocore's NoCredentialsError out of the run's end)."""
+    env = {k: v for k, v in site.env.items() if not k.startswith("AWS_") or k.startswith("AWS_ENDPOINT")}
+    env.update({"ORCHESTRATOR_STATE_DIR": str(tmp_path / "state"), "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+                "AWS_CONFIG_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_DEFAULT_REGION": site.site["region"], "PATH": os.environ["PATH"]})
+    run = subprocess.run([sys.executable, "-m", "orchestrator", "failover", "--site", str(site.site_file), "--yes"],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert "aws.credentials" in run.stderr and "internal error" not in run.stderr
+    assert "status_page.link_failed" in run.stderr
