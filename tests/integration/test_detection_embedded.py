@@ -255,3 +255,23 @@ def test_sandbox_primary_commands_say_so_when_the_sandbox_is_not_up(tmp_path):
                               text=True, env=env, cwd=REPO, timeout=60, stdin=subprocess.DEVNULL)
         assert done.returncode == 1 and "the sandbox is not up" in done.stderr, (args, done.stderr)
     assert not (tmp_path / "none" / "state.json").exists()
+
+
+def test_the_responder_serves_a_sip_only_secondary_sbc_and_is_silent_once_stopped(tmp_path):
+    """`primary.start(Ports(sip=P), role="secondary")` (what the secondary's SBC check can reuse): the SIP probe
+    gets `200 OK`; stopped, the same probe fails."""
+    from orchestrator.adapters.probes import run_probe
+    from orchestrator.sandbox import primary
+    from orchestrator.site import Probe
+
+    ports = primary.Ports(sip=primary.Ports.pick().sip)
+    child = primary.start(ports, role="secondary", log_file=tmp_path / "secondary.log")
+    (probe,) = [Probe.model_validate(p) for p in primary.probes(ports)]
+    try:
+        assert primary.ours(child)
+        answered = run_probe(probe, None, 2.0)
+        assert answered.ok and answered.detail.startswith("200 OK"), answered
+    finally:
+        assert primary.stop(child["pid"])
+    silent = run_probe(probe, None, 2.0)
+    assert not silent.ok and not primary.ours(child)
