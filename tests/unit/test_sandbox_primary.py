@@ -14,7 +14,8 @@ def request(method: str = "OPTIONS", via: str = "SIP/2.0/UDP 127.0.0.1:5070;bran
     names = ("v", "f", "t", "i") if compact else ("Via", "From", "To", "Call-ID")
     lines = [f"{method} sip:127.0.0.1:5060 SIP/2.0", f"{names[0]}: {via}",
              "Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKproxy", f"{names[1]}: <sip:a@x>;tag=abc",
-             f"{names[2]}: <sip:b@y>{extra}", f"{names[3]}: call-1@x", f"CSeq: 42 {method}", "Content-Length: 0", "", ""]
+             f"{names[2]}: <sip:b@y>{extra}", f"{names[3]}: call-1@x", f"CSeq: 42 {method}", "Content-Length: 0",
+             "", ""]
     return "\r\n".join(lines).encode()
 
 
