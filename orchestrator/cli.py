@@ -652,6 +652,11 @@ def sandbox_up(ctx: click.Context) -> None:
     click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
     if "connect" in state:
         click.echo(f"Amazon Connect double: {state['connect']['endpoint']} (AWS_ENDPOINT_URL_CONNECT)")
+    if "primary" in state:
+        ports = state["primary"]["ports"]
+        click.echo(f"primary site (what `orchestrator watch` probes): SBC tcp 127.0.0.1:{ports['sbc']}, agent desktop "
+                   f"http://127.0.0.1:{ports['agents']}/, SIP OPTIONS udp 127.0.0.1:{ports['sip']}; "
+                   "`orchestrator sandbox primary down|up`")
     click.echo(f"room for {state['failover_budget']} more failovers (moto never frees a terminated seat's address)")
     click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
 
