@@ -136,6 +136,14 @@ def test_the_shift_back_waits_on_the_primarys_queues(guarded_site, connect_doubl
     assert {r["region"] for r in queue_reads(connect_double)[1:]} == {PRIMARY}
 
 
+def test_the_plan_says_what_the_steps_wait_on(guarded_site, connect_double, clock):
+    """The plan (and so the approval prompt) ends with the thresholds and the hold limit; it reads no queue."""
+    lines = ShiftTraffic().plan(shift(guarded_site, clock))
+    assert lines[-1] == (f"before each step: the queues in {SECONDARY} within 20 contacts in queue and 60s oldest "
+                         "wait (held up to 120s, then the shift stops at the share reached)")
+    assert queue_reads(connect_double) == []
+
+
 def test_without_thresholds_the_shift_never_reads_the_queues(moto_site, connect_double, clock):
     """A site without connect.shift_guard shifts as before: no queue read even with a full queue."""
     connect_double.world.script_queue(SECONDARY, [FULL])
@@ -221,6 +229,7 @@ def test_a_run_held_by_full_queues_is_told_then_resumed_once_they_drain(moto_sit
     held = [n for n in received_notifications(moto_site) if n["body"]["event"] == "shift-held"]
     assert [(n["body"]["milestone"], n["body"]["run_id"], n["body"]["share"]) for n in held] == \
         [("shift-held", run_id, 10)]
+    assert "connect_shift_held" in {f["kind"] for f in report["findings"]["new"]}
 
     connect_double.world.script_queue(SECONDARY, [CALM])
     resumed = cli("resume", run_id)
