@@ -77,6 +77,17 @@ def critical_path(steps: list[dict]) -> tuple[float, list[str]]:
     return finish[end], path[::-1]
 
 
+def service_steps(steps: list[dict]) -> list[dict]:
+    """The steps the RTO waits for: those that count for it (``rto`` not false) and whatever they need,
+    directly or not. A background step (the bulk restore) is left out unless a service step needs it (in the
+    forced-sequential copy every step needs the one before, so there it does gate the rest)."""
+    wanted: set[str] = set()
+    for step in steps:
+        if step.get("rto", True):
+            wanted |= {s["id"] for s in upstream(steps, step["id"])}
+    return [s for s in steps if s["id"] in wanted]
+
+
 def upstream(steps: list[dict], step_id: str) -> list[dict]:
     """``step_id`` and every step it needs, directly or not: the part of the DAG that decides when it ends."""
     by_id = {s["id"]: s for s in steps}
@@ -99,7 +110,7 @@ def answered_call(report: dict) -> dict | None:
     calls = [s for s in report["steps"] if s.get("uses") == "connect.test_call"]
     if answered is None or not calls:
         return None
-    length, path = critical_path(upstream(report["steps"], calls[0]["id"]))
+    length, path = critical_path(upstream(service_steps(report["steps"]), calls[0]["id"]))
     return {"answered_s": answered, "critical_path_s": length, "ratio": answered / length if length else float("nan"),
             "path": path}
 
@@ -136,7 +147,7 @@ def failover(state: dict, workdir: Path, runbook: Path | None) -> dict:
 
 def measure_one(report: dict) -> dict:
     # the RTO does not wait for background steps (rto: false, the bulk restore): neither does its path
-    length, path = critical_path([s for s in report["steps"] if s.get("rto", True)])
+    length, path = critical_path(service_steps(report["steps"]))
     rto = report["rto_seconds"]
     return {
         "rto_s": rto,

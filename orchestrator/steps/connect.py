@@ -10,7 +10,9 @@ and read back with GetTrafficDistribution. Each step is journaled in ``shifts`` 
 verified once read back (a run killed in between settles it on resume: kept if it took, dropped if not).
 Before each step a gate: the seats in service (the seats step's typed output, when ``seats_step`` names it)
 and, with ``connect.min_agents_available`` > 0, that many agents available in the target Region
-(GetCurrentMetricData, waited for through the step's clock, bounded). The distribution found before the first
+(GetCurrentMetricData, waited for through the step's clock, bounded); with ``connect.shift_guard``, the target
+Region's queues within its thresholds (``shift_guard``: held past its limit, the shift stops at the share
+reached, sends ``shift-held`` and fails resumably). The distribution found before the first
 change is journaled first; rollback restores it exactly. A resumed step starts from the distribution it finds:
 a step already reached is never applied again. On the default group (the only one AWS lets change sign-in)
 agents are also allowed to sign in to the target Region.
@@ -229,14 +231,14 @@ class _Shift(StepKind):
                          last_seen=load.describe())
             ctx.sleep(shift_guard.next_poll(guard, held))
 
-    def _note_hold(self, ctx: StepContext, to: str, percent: int, share: int, since: Any, held: float,
+    def _note_hold(self, ctx: StepContext, to: str, percent: int, share: int, since: datetime, held: float,
                    load: QueueLoad, *, stopped: bool) -> None:
         hold = {"percent": percent, "share": share, "region": to, "since": iso(since), "held_seconds": held,
                 "seen": load.describe(), "contacts_in_queue": load.contacts_in_queue,
                 "oldest_contact_age_seconds": load.oldest_contact_age_seconds, "stopped": stopped}
         ctx.record(holds=[*ctx.state.get("holds", []), hold], held=hold if stopped else None)
 
-    def _stop(self, ctx: StepContext, to: str, percent: int, share: int, since: Any, held: float,
+    def _stop(self, ctx: StepContext, to: str, percent: int, share: int, since: datetime, held: float,
               load: QueueLoad) -> None:
         """The shift stops at ``share``: journaled, told (``shift-held``: SNS and the status page), then the
         step fails with ShiftHeld and the run stays resumable; the distribution is left as it is."""

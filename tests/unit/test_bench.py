@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.rto import RUNBOOK, answered_call, critical_path, sequential_copy, upstream
+from bench.rto import RUNBOOK, answered_call, critical_path, sequential_copy, service_steps, upstream
 
 
 def step(step_id: str, seconds: float | None, *needs: str) -> dict:
@@ -46,6 +46,19 @@ def test_critical_path_refuses_cycles_and_unknown_needs():
         critical_path([step("a", 1.0, "b"), step("b", 1.0, "a")])
     with pytest.raises(ValueError, match="unknown"):
         critical_path([step("a", 1.0, "ghost")])
+
+
+def test_the_rto_path_leaves_out_a_background_step_unless_a_service_step_needs_it():
+    """The bulk restore (rto: false) is off the RTO's path in the parallel runbook; in the forced-sequential
+    copy the next step needs it, so it gates the RTO and is on the path (before, the bench failed there with
+    "unknown step 'restore-bulk' in needs")."""
+    parallel = [step("preflight", 1.0), {**step("bulk", 30.0, "preflight"), "rto": False},
+                step("seats", 4.0, "preflight")]
+    assert [s["id"] for s in service_steps(parallel)] == ["preflight", "seats"]
+    assert critical_path(service_steps(parallel)) == (5.0, ["preflight", "seats"])
+    sequential = [step("preflight", 1.0), {**step("bulk", 30.0, "preflight"), "rto": False},
+                  step("seats", 4.0, "bulk")]
+    assert critical_path(service_steps(sequential)) == (35.0, ["preflight", "bulk", "seats"])
 
 
 def test_the_answered_call_is_measured_against_the_path_that_ends_at_the_test_call():
