@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
+from orchestrator.adapters.probes import run_probes
 from orchestrator.backup.contract import (
     MARKER_NAME,
     RestoreTarget,
@@ -306,6 +307,30 @@ def probe_reachable(env: CheckEnv) -> CheckAnswer:
     )
 
 
+def _secondary_round(env: CheckEnv) -> tuple[int, list[str]]:
+    """The secondary's probes, all at once: how many ran and what each failing one saw."""
+    assert env.site.secondary is not None
+    probes = env.site.secondary.probes
+    aws = env.services.aws if any(p.kind == "alarm" for p in probes) else None
+    failing = [f"{r.name} ({r.kind} {r.target}): {r.detail}" for r in run_probes(probes, aws) if not r.ok]
+    return len(probes), failing
+
+
+@check("secondary.probes", blocking=False)
+def secondary_endpoints(env: CheckEnv) -> CheckAnswer:
+    """The warm site's own endpoints answer (``secondary.probes``: its SBC's SIP ``OPTIONS``, ...) before
+    anything moves (a warning: the smoke check after the cutover is the one that fails the run). A site
+    without Amazon Connect and without these probes is warned: nothing would show that calls can reach the
+    secondary once DNS points at it."""
+    if env.site.secondary is None:
+        if env.site.connect is not None:
+            return True, "no secondary.probes: the Amazon Connect site's test call shows calls are answered"
+        return False, ("no secondary.probes in the site file: nothing shows that the secondary SBC answers SIP "
+                       "after the cutover (add a sip probe of it)")
+    count, failing = _secondary_round(env)
+    return not failing, "; ".join(failing) or f"{count} probe(s) of the secondary answer"
+
+
 PREFLIGHT: tuple[CheckFn, ...] = (
     credentials,
     dns_zone,
@@ -319,6 +344,7 @@ PREFLIGHT: tuple[CheckFn, ...] = (
     critical_patterns_match,
     appliance,
     probe_reachable,
+    secondary_endpoints,
 )
 
 
@@ -483,5 +509,15 @@ def vpn_traffic(env: CheckEnv) -> CheckAnswer:
     return answer.answered, answer.describe()
 
 
-SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic)
+@check("smoke.secondary")
+def secondary_answers(env: CheckEnv) -> CheckAnswer:
+    """Every probe of the secondary answers after the cutover (``secondary.probes``: the SBC's SIP ``OPTIONS``
+    answered is how a SIP/DNS site shows calls can reach it)."""
+    if env.site.secondary is None:
+        return True, "no secondary.probes in the site file: the secondary's SBC is not checked"
+    count, failing = _secondary_round(env)
+    return not failing, "; ".join(failing) or f"{count} probe(s) of the secondary answer"
+
+
+SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic, secondary_answers)
 

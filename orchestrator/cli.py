@@ -27,6 +27,7 @@ from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.inputs import file_kind
 from orchestrator.model import RunStatus
 from orchestrator.progress import ConsoleStream
+from orchestrator.redact import redact_text
 from orchestrator.runbook import load_runbook
 from orchestrator.settings import Settings, state_dir_from_env
 from orchestrator.usecases import Orchestrator, ResumeRequest, RunRequest, RunResult
@@ -425,7 +426,19 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
     settings = _setup(ctx)
     orchestrator = Orchestrator(settings)
     while True:
-        outcome = orchestrator.watch(site_file, stage)
+        try:
+            outcome = orchestrator.watch(site_file, stage)
+        except InvalidInput:
+            raise  # the site file: exit 2 naming it, loop or not
+        except Exception as exc:
+            if once:
+                raise
+            # the loop is what notices an outage: one failed round (AWS unreachable, a staging that failed)
+            # must not end it; the next round continues the same state
+            click.echo(f"{settings.clock.now():%H:%M:%S} UTC round failed ({type(exc).__name__}): "
+                       f"{redact_text(str(exc))}; next round in {interval:g}s", err=True)
+            settings.clock.sleep(interval)
+            continue
         for line in watcher.describe(outcome):
             click.echo(line)
         if once:

@@ -469,10 +469,28 @@ class Primary(_Model):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        names = [p.name for p in self.probes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"probe names must be unique: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        _unique_probe_names(self.probes)
         return self
+
+
+class Secondary(_Model):
+    """The warm site's own endpoints, checked with the same probe kinds as the primary's (our extension of
+    contract 1.2): its SBC answering a SIP ``OPTIONS`` (how a SIP/DNS site without Amazon Connect shows that
+    calls can reach it), its agent desktop... A warning in preflight and readiness when one fails; after the
+    cutover the smoke check ``smoke.secondary`` fails the run when one does not answer."""
+
+    probes: list[Probe] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        _unique_probe_names(self.probes)
+        return self
+
+
+def _unique_probe_names(probes: list[Probe]) -> None:
+    names = [p.name for p in probes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"probe names must be unique: {sorted(n for n in set(names) if names.count(n) > 1)}")
 
 
 class Site(_Model):
@@ -489,6 +507,7 @@ class Site(_Model):
     access: Access | None = None
     connect: Connect | None = None
     primary: Primary | None = None
+    secondary: Secondary | None = None
 
     @model_validator(mode="after")
     def _evidence_key(self) -> Self:

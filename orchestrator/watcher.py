@@ -5,7 +5,6 @@ held or running for the site). Rounds from a loop, a cron job or two machines co
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import socket
@@ -18,9 +17,9 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from orchestrator import detection
-from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
+from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probes
 from orchestrator.clock import parse_iso
-from orchestrator.errors import FatalError, InvalidInput
+from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
 from orchestrator.journal.lease import holder_alive
 from orchestrator.journal.records import RunRecord
 from orchestrator.journal.watch import DynamoWatchStore, SqliteWatchStore, WatchStore
@@ -30,6 +29,8 @@ from orchestrator.site import Site, load_site
 
 #: starts a failover of the site file held at its first gate, ``detected_at`` the outage's start; its run id
 Stager = Callable[[Path, str], str]
+#: publishes the primary's outage page from a round's outcome (the use case's: the page is above this layer)
+PagePublisher = Callable[["Site", "Services", "RoundOutcome"], object]
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
@@ -48,6 +49,10 @@ class RoundOutcome:
     actions: list[str] = field(default_factory=list)
     staged_run: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: this round closed an outage (a probe answers again): when it began, when it ended, its staged run
+    recovered: dict[str, Any] | None = None
+    #: when this round ran
+    at: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -64,20 +69,13 @@ def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     """Every probe at once, each bounded (5 s): a round takes about as long as its slowest probe."""
     assert site.primary is not None
     probes = site.primary.probes
-    aws = services.aws if any(p.kind == "alarm" for p in probes) else None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="probe") as pool:
-        futures = [pool.submit(run_probe, probe, aws, PROBE_TIMEOUT) for probe in probes]
-        out = []
-        for probe, future in zip(probes, futures, strict=True):
-            try:
-                out.append(future.result(timeout=PROBE_TIMEOUT + 2))
-            except concurrent.futures.TimeoutError:
-                out.append(ProbeResult(probe.name, probe.kind, probe.target, False,
-                                       f"no answer within {PROBE_TIMEOUT:g}s", PROBE_TIMEOUT))
-    return out
+    return run_probes(probes, services.aws if any(p.kind == "alarm" for p in probes) else None, PROBE_TIMEOUT)
 
 
-def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None) -> RoundOutcome:
+def watch_round(
+    settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None,
+    page: PagePublisher | None = None,
+) -> RoundOutcome:
     site = load_site(site_file)
     if site.primary is None:
         raise InvalidInput("has no `primary` key: nothing to watch (contract 1.2: primary.probes)",
@@ -89,8 +87,13 @@ def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager
         results = probe_round(site, services)
         verdict = _advance(settings, site, [r.as_dict() for r in results], stage)
         outcome = RoundOutcome(site.site, verdict.down, results, verdict.state.get("failing_since"),
-                               verdict.actions)
+                               verdict.actions, at=verdict.state["last_round"]["at"])
         _act(settings, site, site_file, services, verdict, outcome, stager)
+        if page is not None:
+            try:
+                page(site, services, outcome)
+            except Exception as exc:  # the page is for people; the round (and its exit code) stands
+                structlog.get_logger("orchestrator.watch").error("watch.page_failed", error=str(exc))
         return outcome
     finally:
         services.close()
@@ -99,11 +102,15 @@ def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager
 def _advance(settings: Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
     assert site.primary is not None
     store = store_for(settings, site)
-    for _ in range(MAX_WRITE_RACES):
-        version, state = store.read(site.site)
-        verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds, stage)
-        if store.write(site.site, verdict.state, version):
-            return verdict
+    try:
+        for _ in range(MAX_WRITE_RACES):
+            version, state = store.read(site.site)
+            verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds,
+                                        stage)
+            if store.write(site.site, verdict.state, version):
+                return verdict
+    except OrchestratorError as exc:
+        raise FatalError(f"cannot read or write the watch state of site {site.site} in {store.where}: {exc}") from exc
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
 
 
@@ -133,6 +140,7 @@ def _act(
             "site": site.site, "down_since": last.get("down_since"), "up_at": last.get("up_at"),
             "staged_run": staged, "what_to_do": how}, log)
         outcome.notes.append(f"primary answers again; {how}")
+        outcome.recovered = last
     incident = verdict.incident
     if incident is None:
         return
@@ -225,7 +233,8 @@ def describe(outcome: RoundOutcome) -> list[str]:
     """The round as the terminal shows it."""
     state = "DOWN" if outcome.down else ("failing" if outcome.failing_since else "healthy")
     since = f" (every probe failing since {outcome.failing_since})" if outcome.failing_since else ""
-    lines = [f"primary of {outcome.site}: {state}{since}"]
+    at = parse_iso(outcome.at)
+    lines = [f"{f'{at:%H:%M:%S} UTC ' if at else ''}primary of {outcome.site}: {state}{since}"]
     lines += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<16} {r.kind:<5} {r.target:<40} {r.detail} ({r.seconds:.2f}s)"
               for r in outcome.results]
     lines += [f"  {note}" for note in outcome.notes]

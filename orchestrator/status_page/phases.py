@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from orchestrator.model import StepStatus
 
@@ -79,6 +80,11 @@ MILESTONE_WORDS: Mapping[str, str] = {
 }
 
 KIND_WORDS: Mapping[str, str] = {"failover": "Failover", "failback": "Failback", "drill": "Drill"}
+
+#: the page's first phase when ``orchestrator watch`` saw the primary go down (contract 1.2, detection)
+PRIMARY_UNREACHABLE = "Primary site unreachable since {at:%H:%M} UTC"
+#: the watcher's page once a probe answers again and no failover was staged
+PRIMARY_ANSWERS = "Primary site answers again since {at:%H:%M} UTC"
 
 WAITING_FOR_APPROVAL = "Paused — waiting for the incident commander"
 ON_HOLD = "On hold — waiting for the incident commander to decide"
@@ -171,6 +177,11 @@ ETA_WORDS: Mapping[str, tuple[str, str]] = {
     "failback": ("Calls expected back on the main site", "Calls back on the main site"),
     "drill": ("Backup site expected to serve calls", "Backup site serving calls"),
 }
+
+
+def outage_words(since: datetime | None) -> str | None:
+    """"Primary site unreachable since HH:MM UTC" (None: no detection time)."""
+    return PRIMARY_UNREACHABLE.format(at=since.astimezone(UTC)) if since is not None else None
 
 
 def eta_phrases(kind: str) -> tuple[str, str]:

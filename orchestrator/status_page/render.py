@@ -22,7 +22,7 @@ TEMPLATE = "status.html.j2"
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     # PackageLoader finds the template in a wheel-installed package as in a checkout
     return jinja2.Environment(
         loader=jinja2.PackageLoader("orchestrator.status_page", "templates"),
@@ -34,7 +34,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_page(page: PageView) -> str:
-    return _environment().get_template(TEMPLATE).render(page=page)
+    return template_environment().get_template(TEMPLATE).render(page=page)
 
 
 def render_run(journal: Journal, run_id: str, eta: Eta | None, now: datetime) -> str:

@@ -71,6 +71,9 @@ class PageView:
     link_note: str | None = None
     #: when callers stop hearing the outage announcement (a warning when it is near or past), or None
     notice: str | None = None
+    #: "Primary site unreachable since HH:MM UTC": a failover staged by ``orchestrator watch`` (its
+    #: ``detected_at``) until it has an outcome; None otherwise
+    outage: str | None = None
 
 
 def build_view(
@@ -96,12 +99,18 @@ def build_view(
     started = parse_iso(report.started_at)
     stopped_at = _stopped_at(report, state)
     elapsed = plain_duration(((stopped_at or now) - started).total_seconds()) if started else "—"
-    phase = phases.headline(state, kind, _running_phase(steps, spec) if state == phases.RUNNING else None,
-                            _failed_words(steps, spec))
+    running = _running_phase(steps, spec) if state == phases.RUNNING else None
+    phase = phases.headline(state, kind, running, _failed_words(steps, spec))
     gate = _waiting_gate(report.timeline, steps, spec) if state in (phases.WAITING, phases.HELD) else None
     rto, rpo = report.rto_seconds, report.rpo_seconds
     rto_objective, rpo_objective = report.rto_objective_seconds, report.rpo_objective_seconds
     eta_line = _eta_line(state, eta, now, kind, gate) if look.moving else None
+    outage = None if look.finished else phases.outage_words(parse_iso(report.detected_at))
+    if outage is not None and _staged_before_decision(report, state):
+        # detected by the watcher and not decided yet: the page opens on the outage itself (contract 1.2)
+        if state == phases.RUNNING and eta_line is not None:
+            eta_line = f"Getting the backup site ready ({running or phases.STARTING}). {eta_line}"
+        phase = outage
     return PageView(
         site=report.site,
         kind=phases.kind_words(kind),
@@ -127,6 +136,7 @@ def build_view(
         data=_data_line(rpo, rpo_objective, look),
         link_note=_link_note(link_until, link_expiry_unknown),
         notice=announcement_notice(steps, now),
+        outage=outage,
     )
 
 
@@ -158,6 +168,14 @@ def page_state(report: Report, live: bool = True) -> str:
     if status == STOOD_DOWN:
         return phases.STOOD_DOWN
     return phases.INTERRUPTED  # interrupted, or a status this version does not know: stopped, resumable
+
+
+def _staged_before_decision(report: Report, state: str) -> bool:
+    """A failover staged on detection that nobody has decided on yet: staging, waiting at its gate or held
+    there, no approval granted."""
+    if state not in (phases.RUNNING, phases.WAITING, phases.HELD):
+        return False
+    return not any(e.name in (EventName.APPROVAL_GRANTED, EventName.APPROVAL_RECORDED) for e in report.timeline)
 
 
 def as_of(report: Report, moment: datetime) -> Report:

@@ -195,8 +195,11 @@ class QueryUseCases:
     def watch(self, site_file: Path, stage: bool = False) -> RoundOutcome:
         """One round of probes of the primary (``orchestrator.watcher``)."""
         from orchestrator import watcher
+        from orchestrator.usecases import outage_page
 
-        return watcher.watch_round(self.settings, site_file, stage, self._stage_failover)
+        return watcher.watch_round(self.settings, site_file, stage, self._stage_failover,
+                                   lambda site, services, outcome: outage_page.publish(
+                                       self.settings, site, services, outcome))
 
     def _stage_failover(self, site_file: Path, detected_at: str) -> str:
         """A failover held at its first gate (nobody is asked; no display), ``detected_at`` the outage's start."""
