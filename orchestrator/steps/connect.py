@@ -229,7 +229,10 @@ class _Shift(StepKind):
                 holding = True
             ctx.progress(waiting_for=f"the queues in {to} to drain before {percent}%", waited_seconds=held,
                          last_seen=load.describe())
-            ctx.sleep(shift_guard.next_poll(guard, held))
+            wait = shift_guard.next_poll(guard, held)
+            if ctx.deadline is not None and ctx.clock.monotonic() + wait >= ctx.deadline:
+                self._stop(ctx, to, percent, share, since, held, load)  # the step's timeout comes first: told
+            ctx.sleep(wait)
 
     def _note_hold(self, ctx: StepContext, to: str, percent: int, share: int, since: datetime, held: float,
                    load: QueueLoad, *, stopped: bool) -> None:

@@ -239,3 +239,17 @@ def test_a_run_held_by_full_queues_is_told_then_resumed_once_they_drain(moto_sit
     (step,) = [s for s in report["steps"] if s["id"] == "shift-traffic"]
     assert (report["status"], step["status"], step["outputs"]["held"]) == ("succeeded", "succeeded", None)
     assert [h["stopped"] for h in step["outputs"]["holds"]] == [True]
+
+
+def test_a_step_timeout_before_the_hold_limit_still_stops_and_tells(guarded_site, connect_double, clock):
+    """A runbook timeout shorter than the hold limit: the shift stops (and says so) before the timeout would
+    cut it off silently, at the share reached; the step fails with ShiftHeld, not a bare timeout."""
+    connect_double.world.script_queue(SECONDARY, [FULL], after_updates=1)
+    ctx = shift(guarded_site, clock)
+    ctx.deadline = clock.monotonic() + 45  # the 50 % step starts holding at once; the limit is 120 s
+    with pytest.raises(ShiftHeld, match="Call routing paused at 10 %"):
+        run_step(ShiftTraffic(), ctx)
+    assert percents(connect_double) == [10]
+    assert ctx.state["held"]["held_seconds"] == 40.0  # the last read before the deadline
+    assert [n["body"]["share"] for n in received_notifications(guarded_site) if n["body"]["event"] == "shift-held"] \
+        == [10]
