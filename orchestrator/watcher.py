@@ -238,5 +238,8 @@ def describe(outcome: RoundOutcome) -> list[str]:
     lines += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<16} {r.kind:<5} {r.target:<40} {r.detail} ({r.seconds:.2f}s)"
               for r in outcome.results]
     lines += [f"  {note}" for note in outcome.notes]
+    if outcome.down and outcome.staged_run and not any(outcome.staged_run in note for note in outcome.notes):
+        lines.append(f"  staged failover {outcome.staged_run} (`orchestrator status {outcome.staged_run}`; "
+                     f"`orchestrator approve {outcome.staged_run}` or `orchestrator stand-down {outcome.staged_run}`)")
     return lines
 
