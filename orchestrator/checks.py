@@ -437,7 +437,24 @@ def connect_agents(env: CheckEnv) -> CheckAnswer:
         f"{available} agents available in {site.secondary_region} (minimum {site.min_agents_available})")
 
 
-CONNECT: tuple[CheckFn, ...] = (connect_traffic_group, connect_announcement, connect_agents)
+@check("connect.shift_guard", blocking=False)
+def connect_shift_guard(env: CheckEnv) -> CheckAnswer:
+    """The site file gives the traffic shift queue thresholds (``connect.shift_guard``); a warning when it does
+    not: the shift then moves calls into the receiving Region however full its queues are."""
+    site = env.site.connect
+    assert site is not None
+    guard = site.shift_guard
+    if guard is None:
+        return False, ("no connect.shift_guard in the site file: the traffic shift moves calls without looking at "
+                       "the receiving Region's queues (give contacts_in_queue and/or oldest_contact_age_seconds)")
+    limits = [f"{name} {value}" for name, value in (("contacts_in_queue", guard.contacts_in_queue),
+                                                    ("oldest_contact_age_seconds", guard.oldest_contact_age_seconds))
+              if value is not None]
+    return True, (f"each shift step waits while the receiving Region's queues exceed {', '.join(limits)}; "
+                  f"held {guard.hold_limit_seconds:g}s, the shift stops at the share reached")
+
+
+CONNECT: tuple[CheckFn, ...] = (connect_traffic_group, connect_announcement, connect_agents, connect_shift_guard)
 
 
 def preflight_for(site: Site) -> tuple[CheckFn, ...]:

@@ -246,6 +246,10 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
 CONNECT_PRIMARY_REGION = "us-east-1"
 #: agents the sandbox's traffic shift waits for in the target Region (12 are seeded in each Region)
 CONNECT_MIN_AGENTS = 5
+#: the embedded Connect site's queue thresholds: each traffic shift step waits for the receiving Region's
+#: queues (the double's are empty unless a test scripts them)
+CONNECT_SHIFT_GUARD = {"contacts_in_queue": 20, "oldest_contact_age_seconds": 60, "hold_limit_seconds": 300,
+                       "poll_seconds": 5}
 
 
 def _spawn_connect(folder: Path, state: dict[str, Any]) -> tuple[Any, Any]:
@@ -273,7 +277,7 @@ def _connect_ready(started: tuple[Any, Any], state: dict[str, Any]) -> dict[str,
     except RuntimeError as exc:
         raise FatalError(f"sandbox: {exc}") from None
     log.info("sandbox.connect_started", endpoint=state["connect"]["endpoint"], pid=process.pid)
-    return dict(seed.site_key(min_agents_available=CONNECT_MIN_AGENTS))
+    return dict(seed.site_key(min_agents_available=CONNECT_MIN_AGENTS, shift_guard=CONNECT_SHIFT_GUARD))
 
 
 def _tunnel_intact(state: dict[str, Any]) -> bool:

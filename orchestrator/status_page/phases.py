@@ -66,6 +66,8 @@ MILESTONE_WORDS: Mapping[str, str] = {
     "calls-on-secondary": "Calls and agents on the backup Region",
     "calls-on-primary": "Calls and agents back on the main Region",
     "first-call-answered": "A test call was answered at the backup site",
+    # a traffic shift stopped by full queues (its message carries the share: ``text``)
+    "shift-held": "Call routing paused — the queues of the Region taking the calls are full",
     "failover-complete": "Backup site serving calls",
     "failback-complete": "Main site serving calls again",
     "started": "Started",
