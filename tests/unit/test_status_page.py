@@ -500,4 +500,5 @@ def test_a_shift_stopped_on_full_queues_says_where_calls_stand_not_that_the_fail
     back["steps"][-1]["uses"] = "connect.shift_back"
     assert build_view(back, _failover_book(), None, NOW, live=live).phase.endswith("the main Region's queues are full")
     plain, live = _state_report("failed")
-    assert build_view(plain, _failover_book(), None, NOW, live=live).phase == "Failover failed — the on-call team is on it"
+    failed = build_view(plain, _failover_book(), None, NOW, live=live)
+    assert failed.phase == "Failover failed — the on-call team is on it"
