@@ -365,7 +365,11 @@ class ConnectShiftGuard(_Model):
     before each step of ``connect.shift_traffic`` / ``connect.shift_back`` the Region taking the calls must have
     at most ``contacts_in_queue`` contacts waiting and no contact waiting longer than
     ``oldest_contact_age_seconds`` in the site's queues (GetCurrentMetricData, voice); while either is exceeded
-    the shift holds, and once held ``hold_limit_seconds`` it stops at the share it reached (``shift-held``)."""
+    the shift holds, and once held ``hold_limit_seconds`` it stops at the share it reached (``shift-held``).
+    Unlike the rest of the site file, an unknown key here is refused: a misspelt limit of a safety guard must
+    not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: at most this many contacts waiting in the site's queues (CONTACTS_IN_QUEUE, summed over the queues)
     contacts_in_queue: Int | None = Field(default=None, ge=0)

@@ -179,6 +179,15 @@ ETA_WORDS: Mapping[str, tuple[str, str]] = {
 }
 
 
+#: the Region a traffic shift sends calls to, as a person says it
+SHIFT_RECEIVING: Mapping[str, str] = {"connect.shift_traffic": "backup", "connect.shift_back": "main"}
+
+
+def shift_held_words(share: int, receiving: str) -> str:
+    """A shift stopped on full queues (``connect.shift_guard``), as the page's headline."""
+    return f"Call routing paused at {share} % — the {receiving} Region's queues are full"
+
+
 def outage_words(since: datetime | None) -> str | None:
     """"Primary site unreachable since HH:MM UTC" (None: no detection time)."""
     return PRIMARY_UNREACHABLE.format(at=since.astimezone(UTC)) if since is not None else None

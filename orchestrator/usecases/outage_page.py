@@ -11,8 +11,6 @@ interrupted or held: its own page is the site's page then.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,13 +22,13 @@ from orchestrator.publisher import put_live_page
 from orchestrator.settings import Settings
 from orchestrator.site import Site
 from orchestrator.status_page.outage import OutageView, down_view, render_outage, up_view
+from orchestrator.status_page.render import write_page_file
 from orchestrator.usecases.session import open_journal
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
     from orchestrator.watcher import RoundOutcome
 
-PAGE_FILE = "status.html"
 #: a failover or failback in one of these states shows its own page (the outage page keeps out of its way);
 #: a drill's page is replaced (the outage is the news)
 _UNDER_WAY = {RunStatus.RUNNING, RunStatus.PENDING, RunStatus.INTERRUPTED, RunStatus.HELD}
@@ -47,7 +45,7 @@ def publish(settings: Settings, site: Site, services: Services, outcome: RoundOu
     if view is None or _run_under_way(settings, site):
         return None
     html = render_outage(view)
-    path = _write(page_dir(settings, site.site), html)
+    path = write_page_file(html, page_dir(settings, site.site))
     outcome.notes.append(f"status page: {path}")
     page = site.notify.status_page
     if page is not None:
@@ -80,14 +78,3 @@ def _run_under_way(settings: Settings, site: Site) -> bool:
                    for run in journal.list_runs(limit=5, site=site.site))
     finally:
         journal.close()
-
-
-def _write(folder: Path, html: str) -> Path:
-    """Atomically (a reader never sees half a page)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=folder, prefix=".status-", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as out:
-        out.write(html)
-    target = folder / PAGE_FILE
-    os.replace(tmp, target)
-    return target

@@ -230,6 +230,9 @@ def test_a_run_held_by_full_queues_is_told_then_resumed_once_they_drain(moto_sit
     assert [(n["body"]["milestone"], n["body"]["run_id"], n["body"]["share"]) for n in held] == \
         [("shift-held", run_id, 10)]
     assert "connect_shift_held" in {f["kind"] for f in report["findings"]["new"]}
+    page = (state_dir / "reports" / run_id / "status.html").read_text()
+    assert "Call routing paused at 10 % — the backup Region&#39;s queues are full" in page
+    assert "Failover failed" not in page
 
     connect_double.world.script_queue(SECONDARY, [CALM])
     resumed = cli("resume", run_id)

@@ -60,6 +60,18 @@ def messages(site, url: str) -> list[dict]:
     return out
 
 
+def round_with_the_primary_back(site, state: Path, folder: Path) -> subprocess.CompletedProcess:
+    """One `watch --once` while the primary's SBC answers again (exit 0 expected)."""
+    back = listener()
+    try:
+        up = cli(site, state, "watch", "--site", str(site_with_primary(site, folder, back.getsockname()[1])),
+                 "--once")
+    finally:
+        back.close()
+    assert up.returncode == 0, up.stderr
+    return up
+
+
 def shared_page(site) -> str:
     page = site.site["notify"]["status_page"]
     return site.client("s3").get_object(Bucket=page["bucket"], Key=page["key"])["Body"].read().decode()
@@ -101,13 +113,7 @@ def test_watch_once_healthy_then_two_watchers_open_one_incident_and_stage_one_fa
     assert since in (state / "reports" / runs[0]["run_id"] / "status.html").read_text()
     assert since in shared_page(site)
 
-    back = listener()
-    site_file = site_with_primary(site, tmp_path, back.getsockname()[1])
-    try:
-        up = cli(site, state, "watch", "--site", str(site_file), "--once")
-    finally:
-        back.close()
-    assert up.returncode == 0, up.stderr
+    round_with_the_primary_back(site, state, tmp_path)
     ups = [m for m in messages(site, queue) if m.get("event") == "primary-up"]
     assert len(ups) == 1 and f"orchestrator stand-down {runs[0]['run_id']}" in ups[0]["what_to_do"]
     assert cli(site, state, "stand-down", runs[0]["run_id"]).returncode == 0
@@ -132,13 +138,7 @@ def test_without_stage_the_outage_page_opens_updates_and_closes_and_a_run_page_i
     assert f"127.0.0.1:{port}" not in html and "sbc" not in html  # what the probes reach stays in the site file
     assert shared_page(site) == local.read_text()
 
-    back = listener()
-    site_file = site_with_primary(site, tmp_path, back.getsockname()[1])
-    try:
-        up = cli(site, state, "watch", "--site", str(site_file), "--once")
-    finally:
-        back.close()
-    assert up.returncode == 0, up.stderr
+    round_with_the_primary_back(site, state, tmp_path)
     answered = local.read_text()
     assert "Primary site answers again since" in answered and "Calls stay on the main site" in answered
     assert shared_page(site) == answered

@@ -86,6 +86,8 @@ def _site_file(tmp_path, connect: dict) -> str:
     ({"oldest_contact_age_seconds": "60s"}, "connect.shift_guard.oldest_contact_age_seconds", "integer"),
     ({"contacts_in_queue": 5, "hold_limit_seconds": 0}, "connect.shift_guard.hold_limit_seconds", "greater than 0"),
     ({"contacts_in_queue": 5, "poll_seconds": 0}, "connect.shift_guard.poll_seconds", "greater than 0"),
+    # a misspelt limit of a safety guard is refused, not ignored (the rest of the site file tolerates extras)
+    ({"contacts_in_queue": 5, "hold_limt_seconds": 30}, "connect.shift_guard.hold_limt_seconds", "unknown key"),
 ])
 def test_bad_thresholds_are_refused_naming_the_key(tmp_path, guard, where, needle):
     """Each mistake in connect.shift_guard is an InvalidInput (exit 2) at FILE:connect.shift_guard..."""

@@ -482,3 +482,23 @@ def test_a_failover_started_by_hand_has_no_outage_line():
     report, live = _state_report("waiting")
     view = build_view(report, _failover_book(), None, NOW, live=live)
     assert view.outage is None and view.phase == "Paused — waiting for the incident commander"
+
+
+def test_a_shift_stopped_on_full_queues_says_where_calls_stand_not_that_the_failover_failed():
+    """connect.shift_guard stopped the shift at 30 % (the step failed with `held`): the page's headline is the
+    paused share, amber, and what happens next; not "Failover failed"."""
+    report, live = _state_report("failed")
+    report["steps"].append({"id": "connect-shift", "uses": "connect.shift_traffic", "owner": "telephony-oncall",
+                            "status": "failed", "outputs": {"held": {"share": 30, "percent": 40}}})
+    view = build_view(report, _failover_book(), None, NOW, live=live)
+    assert view.phase == "Call routing paused at 30 % — the backup Region's queues are full"
+    assert view.tone == "paused"
+    assert view.detail.endswith("the on-call team resumes the move once the backup Region's queues drain.")
+    assert view.detail.startswith("Stopped after ")
+    back = copy.deepcopy(report)
+    back["kind"] = "failback"
+    back["steps"][-1]["uses"] = "connect.shift_back"
+    assert build_view(back, _failover_book(), None, NOW, live=live).phase.endswith("the main Region's queues are full")
+    plain, live = _state_report("failed")
+    failed = build_view(plain, _failover_book(), None, NOW, live=live)
+    assert failed.phase == "Failover failed — the on-call team is on it"
