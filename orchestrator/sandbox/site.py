@@ -57,7 +57,8 @@ SITE_NAME = "cc-dr-sandbox"
 @dataclass
 class SandboxOptions:
     """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS, _APPLIANCE,
-    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT, _WORKERS)."""
+    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT, _WORKERS,
+    _DOWN_AFTER_SECONDS)."""
 
     size_mb: float = 200.0
     days: int = 4
@@ -84,6 +85,9 @@ class SandboxOptions:
     #: restore workers (contract 1.2): with N > 0, an SQS queue and its dead-letter queue in moto, the site
     #: file's ``backup.workers``, and N ``orchestrator restore-worker`` processes (stopped by ``down``)
     workers: int = 0
+    #: the site file's ``primary.down_after_seconds``: how long every probe of the sandbox primary must fail
+    #: before ``orchestrator watch`` calls it down (small, so the detection demo takes seconds, not minutes)
+    down_after_seconds: int = 20
 
     @property
     def needs_proxy(self) -> bool:
@@ -107,6 +111,7 @@ class SandboxOptions:
             error_rate=float(env.get("ORCHESTRATOR_SANDBOX_ERROR_RATE", cls.error_rate)),
             fault_seed=int(env.get("ORCHESTRATOR_SANDBOX_FAULT_SEED", cls.fault_seed)),
             workers=int(env.get("ORCHESTRATOR_SANDBOX_WORKERS", cls.workers)),
+            down_after_seconds=int(env.get("ORCHESTRATOR_SANDBOX_DOWN_AFTER_SECONDS", cls.down_after_seconds)),
         )
 
 
@@ -158,13 +163,18 @@ def _already_up(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_site_file(folder: Path, site: dict[str, Any], endpoint: str, connect_key: dict[str, Any] | None,
-                     options: SandboxOptions) -> str:
+                     options: SandboxOptions, primary: dict[str, Any] | None = None) -> str:
     """The deployed stack's outputs, with what lives outside the stack's moto (the Connect double, the restore
-    workers' queue), written as ``folder/site.json``; its absolute path."""
+    workers' queue, the primary's probes), written as ``folder/site.json``; its absolute path."""
     if connect_key is not None:
         site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
     if options.workers > 0:
         site["backup"]["workers"] = {"queue_url": _work_queue(endpoint)}
+    if primary is not None:  # what `orchestrator watch` probes (contract 1.2): the sandbox primary
+        from orchestrator.sandbox.primary import Ports, probes
+
+        site["primary"] = {"probes": probes(Ports.from_dict(primary["ports"])),
+                           "down_after_seconds": options.down_after_seconds}
     site_file = folder / "site.json"
     site_file.write_text(json.dumps(site, indent=2) + "\n")
     return str(site_file.resolve())
@@ -213,7 +223,8 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         _save(folder, state)
         say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options)
+        primary = _start_primary(folder, state, say=say)  # what `orchestrator watch` probes
+        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options, primary)
         if options.workers > 0:
             _start_workers(folder, state, options.workers)
         state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
@@ -303,6 +314,8 @@ def down(folder: Path | None = None) -> bool:
         if motoserver.cmdline_has(int(worker["pid"]), "restore-worker", state.get("site_file", "")):
             with suppress(Exception):
                 motoserver.stop(int(worker["pid"]), timeout=30)
+    if state.get("primary", {}).get("pid") is not None:
+        _stop_primary(state["primary"])
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
@@ -357,6 +370,72 @@ def _start_workers(folder: Path, state: dict[str, Any], count: int) -> None:
         state["workers"].append({"pid": process.pid, "log": str(log_file)})
         _save(folder, state)
     log.info("sandbox.workers_started", workers=count, queue=WORK_QUEUE)
+
+
+def _start_primary(folder: Path, state: dict[str, Any], ports: dict[str, Any] | None = None,
+                   say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The primary's endpoints (:mod:`orchestrator.sandbox.primary`) on ``ports`` (new ones at ``up``), recorded
+    in state.json the moment the process exists."""
+    from orchestrator.sandbox import primary
+
+    if say is not None:
+        say("starting the primary site's endpoints (SBC on TCP, agent desktop on HTTP, SIP OPTIONS on UDP) …")
+    chosen = primary.Ports.from_dict(ports) if ports else primary.Ports.pick()
+    try:
+        child = primary.start(chosen, log_file=folder / "primary.log", on_spawn=_recorder(folder, state, "primary"))
+    except RuntimeError as exc:
+        raise FatalError(f"sandbox: {exc}; see {folder / 'primary.log'}") from None
+    log.info("sandbox.primary_started", pid=child["pid"], **chosen.to_dict())
+    return child
+
+
+def _stop_primary(child: dict[str, Any]) -> None:
+    from orchestrator.sandbox import primary
+
+    if primary.ours(child):
+        with suppress(Exception):
+            primary.stop(int(child["pid"]))
+
+
+def primary_state(folder: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The running sandbox's state and its primary's record; FatalError when the sandbox is not up."""
+    state = load_state(folder or sandbox_dir())
+    if state is None or "primary" not in state or "site_file" not in state:
+        raise FatalError("the sandbox is not up (orchestrator sandbox up)")
+    return state, state["primary"]
+
+
+def primary_down(folder: Path | None = None) -> bool:
+    """Stop the primary's endpoints (TCP and HTTP refused, SIP silent); False when they were already down."""
+    folder = folder or sandbox_dir()
+    from orchestrator.sandbox.primary import ours
+
+    state, child = primary_state(folder)
+    was_up = child.get("pid") is not None and ours(child)
+    _stop_primary(child)
+    state["primary"] = {**child, "pid": None}
+    _save(folder, state)
+    log.info("sandbox.primary_down", **child["ports"])
+    return was_up
+
+
+def primary_up(folder: Path | None = None) -> bool:
+    """Start the primary's endpoints again on the same ports; False when they were already up."""
+    folder = folder or sandbox_dir()
+    from orchestrator.sandbox.primary import ours
+
+    state, child = primary_state(folder)
+    if ours(child):
+        return False
+    _start_primary(folder, state, child["ports"])
+    return True
+
+
+def primary_answers(folder: Path | None = None) -> list[tuple[str, bool, str]]:
+    """Each of the primary's endpoints probed as `orchestrator watch` probes it: (name, ok, detail)."""
+    from orchestrator.sandbox.primary import Ports, answers
+
+    return answers(Ports.from_dict(primary_state(folder)[1]["ports"]))
 
 
 def _recorder(folder: Path, state: dict[str, Any], part: str) -> Callable[[Any], None]:
