@@ -307,13 +307,17 @@ def probe_reachable(env: CheckEnv) -> CheckAnswer:
     )
 
 
-def _secondary_round(env: CheckEnv) -> tuple[int, list[str]]:
-    """The secondary's probes, all at once: how many ran and what each failing one saw."""
+def _secondary_round(env: CheckEnv) -> CheckAnswer:
+    """The secondary's probes, all at once: what each failing one saw, or which ones answered."""
     assert env.site.secondary is not None
     probes = env.site.secondary.probes
     aws = env.services.aws if any(p.kind == "alarm" for p in probes) else None
-    failing = [f"{r.name} ({r.kind} {r.target}): {r.detail}" for r in run_probes(probes, aws) if not r.ok]
-    return len(probes), failing
+    results = run_probes(probes, aws)
+    failing = [f"{r.name} ({r.kind} {r.target}): {r.detail}" for r in results if not r.ok]
+    if failing:
+        return False, "; ".join(failing)
+    return True, f"{len(results)} probe(s) of the secondary answer: " + ", ".join(
+        f"{r.name} ({r.kind} {r.target}: {r.detail})" for r in results)
 
 
 @check("secondary.probes", blocking=False)
@@ -327,8 +331,7 @@ def secondary_endpoints(env: CheckEnv) -> CheckAnswer:
             return True, "no secondary.probes: the Amazon Connect site's test call shows calls are answered"
         return False, ("no secondary.probes in the site file: nothing shows that the secondary SBC answers SIP "
                        "after the cutover (add a sip probe of it)")
-    count, failing = _secondary_round(env)
-    return not failing, "; ".join(failing) or f"{count} probe(s) of the secondary answer"
+    return _secondary_round(env)
 
 
 PREFLIGHT: tuple[CheckFn, ...] = (
@@ -515,8 +518,7 @@ def secondary_answers(env: CheckEnv) -> CheckAnswer:
     answered is how a SIP/DNS site shows calls can reach it)."""
     if env.site.secondary is None:
         return True, "no secondary.probes in the site file: the secondary's SBC is not checked"
-    count, failing = _secondary_round(env)
-    return not failing, "; ".join(failing) or f"{count} probe(s) of the secondary answer"
+    return _secondary_round(env)
 
 
 SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic, secondary_answers)

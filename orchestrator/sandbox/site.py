@@ -163,9 +163,11 @@ def _already_up(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_site_file(folder: Path, site: dict[str, Any], endpoint: str, connect_key: dict[str, Any] | None,
-                     options: SandboxOptions, primary: dict[str, Any] | None = None) -> str:
+                     options: SandboxOptions, primary: dict[str, Any] | None = None,
+                     secondary: dict[str, Any] | None = None) -> str:
     """The deployed stack's outputs, with what lives outside the stack's moto (the Connect double, the restore
-    workers' queue, the primary's probes), written as ``folder/site.json``; its absolute path."""
+    workers' queue, the primary's probes, the secondary SBC's), written as ``folder/site.json``; its absolute
+    path."""
     if connect_key is not None:
         site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
     if options.workers > 0:
@@ -175,9 +177,22 @@ def _write_site_file(folder: Path, site: dict[str, Any], endpoint: str, connect_
 
         site["primary"] = {"probes": probes(Ports.from_dict(primary["ports"])),
                            "down_after_seconds": options.down_after_seconds}
+    if secondary is not None:  # what `smoke.secondary` probes after the cutover: the warm site's SBC
+        from orchestrator.sandbox.primary import HOST
+
+        site["secondary"] = {"probes": [{"name": "dr-sbc", "sip": f"{HOST}:{secondary['ports']['sip']}",
+                                         "transport": "udp"}]}
     site_file = folder / "site.json"
     site_file.write_text(json.dumps(site, indent=2) + "\n")
     return str(site_file.resolve())
+
+
+def _require_front(options: SandboxOptions, front: Front | None) -> None:
+    if options.needs_proxy and front is None:
+        raise InvalidInput("the AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS, "
+                           "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
+                           "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
+                           source="environment")
 
 
 def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None,
@@ -191,11 +206,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
 
     folder = folder or sandbox_dir()
     options = options or SandboxOptions.from_env()
-    if options.needs_proxy and front is None:
-        raise InvalidInput("the AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS, "
-                           "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
-                           "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
-                           source="environment")
+    _require_front(options, front)
     running = _already_up(folder)
     if running is not None:
         return running
@@ -223,8 +234,9 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         _save(folder, state)
         say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        primary = _start_primary(folder, state, say=say)  # what `orchestrator watch` probes
-        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options, primary)
+        # what `orchestrator watch` probes, and what the smoke check probes after the cutover
+        primary, secondary = _start_primary(folder, state, say=say), _start_secondary_sbc(folder, state)
+        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options, primary, secondary)
         if options.workers > 0:
             _start_workers(folder, state, options.workers)
         state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
@@ -314,8 +326,9 @@ def down(folder: Path | None = None) -> bool:
         if motoserver.cmdline_has(int(worker["pid"]), "restore-worker", state.get("site_file", "")):
             with suppress(Exception):
                 motoserver.stop(int(worker["pid"]), timeout=30)
-    if state.get("primary", {}).get("pid") is not None:
-        _stop_primary(state["primary"])
+    for role in ("primary", "secondary"):
+        if state.get(role, {}).get("pid") is not None:
+            _stop_primary(state[role])
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
@@ -386,6 +399,21 @@ def _start_primary(folder: Path, state: dict[str, Any], ports: dict[str, Any] | 
     except RuntimeError as exc:
         raise FatalError(f"sandbox: {exc}; see {folder / 'primary.log'}") from None
     log.info("sandbox.primary_started", pid=child["pid"], **chosen.to_dict())
+    return child
+
+
+def _start_secondary_sbc(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The warm site's SBC: a SIP responder only (the same module as the primary's), recorded in state.json
+    the moment it exists; `sandbox primary down` never touches it."""
+    from orchestrator.sandbox import primary
+
+    chosen = primary.Ports(sip=primary.Ports.pick().sip)
+    try:
+        child = primary.start(chosen, role="secondary", log_file=folder / "secondary.log",
+                              on_spawn=_recorder(folder, state, "secondary"))
+    except RuntimeError as exc:
+        raise FatalError(f"sandbox: {exc}; see {folder / 'secondary.log'}") from None
+    log.info("sandbox.secondary_sbc_started", pid=child["pid"], sip=chosen.sip)
     return child
 
 

@@ -275,3 +275,22 @@ def test_the_responder_serves_a_sip_only_secondary_sbc_and_is_silent_once_stoppe
         assert primary.stop(child["pid"])
     silent = run_probe(probe, None, 2.0)
     assert not silent.ok and not primary.ours(child)
+
+
+def test_the_sandbox_declares_its_secondary_sbc_and_primary_down_leaves_it_answering(site, tmp_path):
+    """The embedded site file names the warm site's SBC (`secondary.probes`: one SIP OPTIONS probe over UDP);
+    `readiness` finds it answering (`secondary.probes` ok) while `sandbox primary down` has the primary's three
+    endpoints refusing: taking the primary down never takes the secondary with it."""
+    probes = site.site["secondary"]["probes"]
+    assert [(p["name"], p["transport"]) for p in probes] == [("dr-sbc", "udp")]
+    assert probes[0]["sip"] not in {p.get("sip") for p in site.site["primary"]["probes"]}
+    assert run(site, tmp_path, "sandbox", "primary", "down").returncode == 0
+    try:
+        ready = run(site, tmp_path, "readiness", "--site", str(site.site_file), "--json")
+        checks = {c["name"]: c for c in json.loads(ready.stdout)["checks"]}
+        assert checks["secondary.probes"]["ok"], checks["secondary.probes"]["detail"]
+        assert "answer: dr-sbc (sip 127.0.0.1:" in checks["secondary.probes"]["detail"]
+        status = run(site, tmp_path, "sandbox", "primary")
+        assert status.returncode != 0 and "primary: down" in status.stdout, status.stdout + status.stderr
+    finally:
+        assert run(site, tmp_path, "sandbox", "primary", "up").returncode == 0
