@@ -15,6 +15,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 0
 
 .PHONY: install system-deps test lint typecheck format failover failback drill readiness sandbox-up sandbox-down \
+	primary-down primary-up watch \
         bench chaos preview up site-file clean
 
 install: $(VENV)/.installed
@@ -58,6 +59,14 @@ sandbox-up: install system-deps
 
 sandbox-down: install
 	$(ORCH) sandbox down
+
+# detection on the embedded site (contract 1.2): the sandbox primary's endpoints down / up, and the watch loop
+primary-down primary-up: install
+	$(ORCH) sandbox primary $(subst primary-,,$@)
+
+watch: install
+	@if [ -n "$(SITE)" ]; then $(ORCH) watch --site "$(SITE)" $(ARGS); \
+	else eval "$$($(ORCH) sandbox env)" && $(ORCH) watch --stage --interval 2 $(ARGS); fi
 
 # the restore benchmark compares against Debian's rclone: installed here (bench only, not for make test)
 bench: install

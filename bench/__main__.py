@@ -1,4 +1,4 @@
-"""``python -m bench [all|rto|tiers|restore|scale|engine|workers] [--full] [flags]`` (``make bench ARGS=...``).
+"""``python -m bench [all|rto|tiers|restore|scale|engine|workers|detect] [--full] [flags]`` (``make bench ARGS=...``).
 
 Without a name every benchmark runs with a short default (a few minutes on 2 cores); ``--full`` uses
 the sizes BENCHMARKS.md records (6 x 128 MiB + 1000 x 64 KiB restore, 3 rounds; 100 000-file snapshot).
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import structlog
 
-NAMES = ("rto", "tiers", "restore", "scale", "engine", "workers")
+NAMES = ("rto", "tiers", "restore", "scale", "engine", "workers", "detect")
 
 
 def parser() -> argparse.ArgumentParser:
-    from bench import restore, rto, scale, tiers, workers
+    from bench import detect, restore, rto, scale, tiers, workers
 
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     p.add_argument("name", nargs="?", default="all", choices=("all", *NAMES))
@@ -29,13 +29,14 @@ def parser() -> argparse.ArgumentParser:
     restore.add_arguments(p.add_argument_group("restore"))
     scale.add_arguments(p.add_argument_group("scale"))
     workers.add_arguments(p.add_argument_group("workers"))
+    detect.add_arguments(p.add_argument_group("detect"))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    from bench import engine_overhead, restore, rto, scale, tiers, workers
+    from bench import detect, engine_overhead, restore, rto, scale, tiers, workers
     from bench.common import dump_json, print_machine
 
     print_machine()
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = scale.run(args, full=args.full)
         elif name == "workers":
             results[name] = workers.run(args, full=args.full)
+        elif name == "detect":
+            results[name] = detect.run(args, full=args.full)
         else:
             results[name] = engine_overhead.main()
     if len(names) > 1:
@@ -66,6 +69,8 @@ def summary(results: dict) -> str:
         r = results["rto"]
         lines.append(f"RTO / critical path (parallel runbook): {r['parallel']['ratio']:.3f} (goal <= 1.05); "
                      f"sequential RTO / parallel RTO: {r['speedup']:.2f}x")
+    if "detect" in results:
+        lines.append(f"detection-to-staged / (down_after + staging critical path): {results['detect']['ratio']:.3f}")
     if "tiers" in results:
         lines.append(f"RTO with a bulk tier / critical alone: {results['tiers']['ratio']:.3f} (goal <= 1.1)")
     if "restore" in results:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator.adapters.aws import is_not_found
+from orchestrator.adapters.probes import run_probes
 from orchestrator.backup.contract import (
     MARKER_NAME,
     RestoreTarget,
@@ -306,6 +307,33 @@ def probe_reachable(env: CheckEnv) -> CheckAnswer:
     )
 
 
+def _secondary_round(env: CheckEnv) -> CheckAnswer:
+    """The secondary's probes, all at once: what each failing one saw, or which ones answered."""
+    assert env.site.secondary is not None
+    probes = env.site.secondary.probes
+    aws = env.services.aws if any(p.kind == "alarm" for p in probes) else None
+    results = run_probes(probes, aws)
+    failing = [f"{r.name} ({r.kind} {r.target}): {r.detail}" for r in results if not r.ok]
+    if failing:
+        return False, "; ".join(failing)
+    return True, f"{len(results)} probe(s) of the secondary answer: " + ", ".join(
+        f"{r.name} ({r.kind} {r.target}: {r.detail})" for r in results)
+
+
+@check("secondary.probes", blocking=False)
+def secondary_endpoints(env: CheckEnv) -> CheckAnswer:
+    """The warm site's own endpoints answer (``secondary.probes``: its SBC's SIP ``OPTIONS``, ...) before
+    anything moves (a warning: the smoke check after the cutover is the one that fails the run). A site
+    without Amazon Connect and without these probes is warned: nothing would show that calls can reach the
+    secondary once DNS points at it."""
+    if env.site.secondary is None:
+        if env.site.connect is not None:
+            return True, "no secondary.probes: the Amazon Connect site's test call shows calls are answered"
+        return False, ("no secondary.probes in the site file: nothing shows that the secondary SBC answers SIP "
+                       "after the cutover (add a sip probe of it)")
+    return _secondary_round(env)
+
+
 PREFLIGHT: tuple[CheckFn, ...] = (
     credentials,
     dns_zone,
@@ -319,6 +347,7 @@ PREFLIGHT: tuple[CheckFn, ...] = (
     critical_patterns_match,
     appliance,
     probe_reachable,
+    secondary_endpoints,
 )
 
 
@@ -411,7 +440,24 @@ def connect_agents(env: CheckEnv) -> CheckAnswer:
         f"{available} agents available in {site.secondary_region} (minimum {site.min_agents_available})")
 
 
-CONNECT: tuple[CheckFn, ...] = (connect_traffic_group, connect_announcement, connect_agents)
+@check("connect.shift_guard", blocking=False)
+def connect_shift_guard(env: CheckEnv) -> CheckAnswer:
+    """The site file gives the traffic shift queue thresholds (``connect.shift_guard``); a warning when it does
+    not: the shift then moves calls into the receiving Region however full its queues are."""
+    site = env.site.connect
+    assert site is not None
+    guard = site.shift_guard
+    if guard is None:
+        return False, ("no connect.shift_guard in the site file: the traffic shift moves calls without looking at "
+                       "the receiving Region's queues (give contacts_in_queue and/or oldest_contact_age_seconds)")
+    limits = [f"{name} {value}" for name, value in (("contacts_in_queue", guard.contacts_in_queue),
+                                                    ("oldest_contact_age_seconds", guard.oldest_contact_age_seconds))
+              if value is not None]
+    return True, (f"each shift step waits while the receiving Region's queues exceed {', '.join(limits)}; "
+                  f"held {guard.hold_limit_seconds:g}s, the shift stops at the share reached")
+
+
+CONNECT: tuple[CheckFn, ...] = (connect_traffic_group, connect_announcement, connect_agents, connect_shift_guard)
 
 
 def preflight_for(site: Site) -> tuple[CheckFn, ...]:
@@ -466,5 +512,14 @@ def vpn_traffic(env: CheckEnv) -> CheckAnswer:
     return answer.answered, answer.describe()
 
 
-SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic)
+@check("smoke.secondary")
+def secondary_answers(env: CheckEnv) -> CheckAnswer:
+    """Every probe of the secondary answers after the cutover (``secondary.probes``: the SBC's SIP ``OPTIONS``
+    answered is how a SIP/DNS site shows calls can reach it)."""
+    if env.site.secondary is None:
+        return True, "no secondary.probes in the site file: the secondary's SBC is not checked"
+    return _secondary_round(env)
+
+
+SMOKE: tuple[CheckFn, ...] = (records_at_secondary, seats_in_service, restore_marker, vpn_traffic, secondary_answers)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import stat
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -21,12 +23,14 @@ import click
 from rich.console import Console
 
 from orchestrator import logs
+from orchestrator.cancel import sleep_on
 from orchestrator.cli_terminal import Progress, approver
 from orchestrator.durations import parse_duration
 from orchestrator.errors import InvalidInput, OrchestratorError
 from orchestrator.inputs import file_kind
 from orchestrator.model import RunStatus
 from orchestrator.progress import ConsoleStream
+from orchestrator.redact import redact_text
 from orchestrator.runbook import load_runbook
 from orchestrator.settings import Settings, state_dir_from_env
 from orchestrator.usecases import Orchestrator, ResumeRequest, RunRequest, RunResult
@@ -424,13 +428,45 @@ def watch(ctx: click.Context, site_file: Path, once: bool, stage: bool, interval
 
     settings = _setup(ctx)
     orchestrator = Orchestrator(settings)
+    stopped = _stop_on_signals()
     while True:
-        outcome = orchestrator.watch(site_file, stage)
-        for line in watcher.describe(outcome):
+        try:
+            outcome = orchestrator.watch(site_file, stage)
+        except InvalidInput:
+            raise  # the site file: exit 2 naming it, loop or not
+        except Exception as exc:
+            if once:
+                raise
+            # the loop is what notices an outage: one failed round (AWS unreachable, a staging that failed)
+            # must not end it; the next round continues the same state
+            click.echo(f"{settings.clock.now():%H:%M:%S} UTC round failed ({type(exc).__name__}): "
+                       f"{redact_text(str(exc))}; next round in {interval:g}s", err=True)
+            outcome = None
+        for line in watcher.describe(outcome) if outcome is not None else []:
             click.echo(line)
-        if once:
+        if once and outcome is not None:
             sys.exit(outcome.exit_code)
-        settings.clock.sleep(interval)
+        sleep_on(settings.clock, stopped, interval)
+        if stopped.is_set():  # after a whole round: a round is never cut in the middle
+            sys.exit(130 if stopped.signum == signal.SIGINT else 0)
+
+
+class _Stop(threading.Event):
+    signum = 0
+
+
+def _stop_on_signals() -> _Stop:
+    """SIGINT/SIGTERM end the watch loop between rounds (exit 130 / 0). A staging run inside a round installs
+    its own handlers meanwhile (the staged run is then interrupted, resumably) and restores these after."""
+    stopped = _Stop()
+
+    def handler(signum: int, frame: object) -> None:
+        stopped.signum = signum
+        stopped.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    return stopped
 
 
 @cli.command("restore-worker")
@@ -599,7 +635,8 @@ def sandbox() -> None:
     """The embedded site on 127.0.0.1: a moto server, an Amazon Connect double, a real sshd (SFTP provider),
     the VPN appliance (as root a real strongSwan pair in network namespaces, else a fake swanctl), the
     warm-site stack deployed into moto.
-    Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)."""
+    Knobs: ORCHESTRATOR_SANDBOX_MB/_DAYS/_FILES/_SEATS/_DIR/_APPLIANCE (auto, real, fake)/_DOWN_AFTER_SECONDS
+    (the primary's down_after_seconds, default 20)."""
 
 
 @sandbox.command("up")
@@ -615,6 +652,11 @@ def sandbox_up(ctx: click.Context) -> None:
     click.echo(f"VPN appliance: {state.get('appliance', 'fake swanctl')}")
     if "connect" in state:
         click.echo(f"Amazon Connect double: {state['connect']['endpoint']} (AWS_ENDPOINT_URL_CONNECT)")
+    if "primary" in state:
+        ports = state["primary"]["ports"]
+        click.echo(f"primary site (what `orchestrator watch` probes): SBC tcp 127.0.0.1:{ports['sbc']}, agent desktop "
+                   f"http://127.0.0.1:{ports['agents']}/, SIP OPTIONS udp 127.0.0.1:{ports['sip']}; "
+                   "`orchestrator sandbox primary down|up`")
     click.echo(f"room for {state['failover_budget']} more failovers (moto never frees a terminated seat's address)")
     click.echo("point your tools at it with:  eval \"$(orchestrator sandbox env)\"")
 
@@ -644,6 +686,55 @@ def sandbox_env(ctx: click.Context) -> None:
     for key, value in embedded.env_for(state).items():
         click.echo(f"export {key}={shlex.quote(value)}")
     click.echo("unset AWS_CA_BUNDLE AWS_PROFILE")
+
+
+@sandbox.group("primary", invoke_without_command=True)
+@common_options
+@click.pass_context
+def sandbox_primary(ctx: click.Context) -> None:
+    """The embedded site's primary (what `orchestrator watch` probes): `down` stops its endpoints (SBC TCP and
+    agent desktop HTTP refused, SIP OPTIONS unanswered), `up` starts them again on the same ports; alone or
+    `status`, whether each answers."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(sandbox_primary_status)
+
+
+@sandbox_primary.command("status")
+@common_options
+@click.pass_context
+def sandbox_primary_status(ctx: click.Context) -> None:
+    """Whether each of the primary's endpoints answers (exit 0 all, 4 none or some)."""
+    embedded = _embedded_site()
+
+    _setup(ctx)
+    answers = embedded.primary_answers()
+    for name, ok, detail in answers:
+        click.echo(f"  {'ok  ' if ok else 'FAIL'} {name:<8} {detail}")
+    answering = sum(ok for _, ok, _ in answers)
+    click.echo("primary: " + ("up" if answering == len(answers) else "down" if answering == 0 else "partly up"))
+    sys.exit(0 if answering == len(answers) else 4)
+
+
+@sandbox_primary.command("down")
+@common_options
+@click.pass_context
+def sandbox_primary_down(ctx: click.Context) -> None:
+    """Stop the primary's endpoints: TCP and HTTP refused, SIP silent (what `watch` then detects)."""
+    embedded = _embedded_site()
+
+    _setup(ctx)
+    click.echo("primary down" if embedded.primary_down() else "primary was already down")
+
+
+@sandbox_primary.command("up")
+@common_options
+@click.pass_context
+def sandbox_primary_up(ctx: click.Context) -> None:
+    """Start the primary's endpoints again on the same ports (the site file's probes stay valid)."""
+    embedded = _embedded_site()
+
+    _setup(ctx)
+    click.echo("primary up" if embedded.primary_up() else "primary was already up")
 
 
 @sandbox.command("run", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})

@@ -37,9 +37,14 @@ class Verdict:
 
 
 def advance(
-    previous: dict[str, Any], results: list[dict[str, Any]], now: datetime, down_after: float, stage: bool
+    previous: dict[str, Any], results: list[dict[str, Any]], now: datetime, down_after: float, stage: bool,
+    *, stager: str | None = None, stager_lost: bool = False,
 ) -> Verdict:
-    """The state after one round of ``results`` (each ``{name, ok, detail, ...}``) at ``now``."""
+    """The state after one round of ``results`` (each ``{name, ok, detail, ...}``) at ``now``.
+
+    ``stager`` names who stages when this round does (kept as ``staging_by``); ``stager_lost``: the watcher
+    that started the staging is known dead (killed on this host), so its lease is void and this round stages
+    (the watcher then adopts the run that watcher left, if it got that far: never a second one)."""
     state = copy.deepcopy(previous)
     failed = [r for r in results if not r["ok"]]
     every_probe_failed = bool(results) and len(failed) == len(results)
@@ -68,8 +73,8 @@ def advance(
         actions.append(PRIMARY_DOWN)
     elif not incident.get("notified") and _older_than(incident.get("opened_at"), now, RESEND_AFTER_SECONDS):
         actions.append(PRIMARY_DOWN)  # the watcher that opened it died before sending
-    if stage and incident.get("staged_run") is None and not _staging(incident, now):
-        incident["staging_since"] = iso(now)
+    if stage and incident.get("staged_run") is None and (stager_lost or not _staging(incident, now)):
+        incident["staging_since"], incident["staging_by"] = iso(now), stager
         actions.append(STAGE)
     return Verdict(state, True, actions)
 

@@ -44,6 +44,7 @@ from orchestrator.status_page.view import PageView, as_of
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
     from orchestrator.adapters.s3 import PresignedLink
+    from orchestrator.site import StatusPage
 
 #: what the publisher asks for the ETA shown on the page and in every message (None: no estimate yet)
 EtaSource = Callable[[], "Eta | None"]
@@ -67,6 +68,25 @@ ORPHANED_FIELD = "orphaned"
 
 def slug(milestone: str) -> str:
     return milestone.replace("_", "-")
+
+
+def put_live_page(services: Services, page: StatusPage, html: str, mine: tuple[str, str], log: Log) -> str:
+    """Write the site's shared, live page unless S3 holds a newer one: the object names what it shows (a
+    start time and an id: a run's, or the outage's of ``orchestrator watch``; metadata ``PAGE_RUN_META``) and
+    is replaced only by a conditional PUT on the ETag read (or only where there is none), so that a writer
+    that lost a race to a newer run (another process or machine: another journal) never writes over it.
+    Returns "" when written, else the id of what S3 shows."""
+    for _ in range(PAGE_WRITE_ROUNDS):
+        head = services.s3.head(page.bucket, page.key)
+        live = ((head or {}).get("Metadata") or {}).get(PAGE_RUN_META, "").split(" ", 1)
+        if len(live) == 2 and (live[0], live[1]) > mine:
+            return str(live[1])
+        metadata = {PAGE_RUN_META: " ".join(mine)}
+        if services.s3.put_page(page.bucket, page.key, html, metadata=metadata,
+                                replacing=(head or {}).get("ETag"), absent=head is None):
+            log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
+            return ""
+    raise RuntimeError(f"the status page kept being rewritten by others ({PAGE_WRITE_ROUNDS} tries)")
 
 
 class Outbox:
@@ -263,25 +283,12 @@ class Delivery:
         return ""
 
     def _upload(self, run_id: str, html: str) -> str:
-        """Write the shared page unless S3 holds a newer run's: the object names its run (start time and id,
-        metadata ``PAGE_RUN_META``) and is replaced only by a conditional PUT on the ETag read (or only where
-        there is none), so that a run whose process (or machine: another journal) lost a race to a newer run
-        never writes over it. Returns "" when written, else the newer run's id."""
+        """Write the shared page unless S3 holds a newer run's (``put_live_page``); "" when written, else the
+        newer run's id."""
         page = self.site.notify.status_page
         assert page is not None
         run = self.journal.get_run(run_id)
-        mine = (run.started_at or "", run_id)
-        for _ in range(PAGE_WRITE_ROUNDS):
-            head = self.services.s3.head(page.bucket, page.key)
-            live = ((head or {}).get("Metadata") or {}).get(PAGE_RUN_META, "").split(" ", 1)
-            if len(live) == 2 and (live[0], live[1]) > mine:
-                return str(live[1])
-            metadata = {PAGE_RUN_META: " ".join(mine)}
-            if self.services.s3.put_page(page.bucket, page.key, html, metadata=metadata,
-                                         replacing=(head or {}).get("ETag"), absent=head is None):
-                self.log.info("status_page.uploaded", bucket=page.bucket, key=page.key, bytes=len(html))
-                return ""
-        raise RuntimeError(f"the status page kept being rewritten by others ({PAGE_WRITE_ROUNDS} tries)")
+        return put_live_page(self.services, page, html, (run.started_at or "", run_id), self.log)
 
     def page_link(self) -> PresignedLink | None:
         """A presigned GET of the page, valid for the site's ``link_expiry_seconds`` or until the credentials

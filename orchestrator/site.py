@@ -360,6 +360,34 @@ class ConnectTestCall(_Model):
     poll_seconds: float = Field(default=2.0, gt=0, le=60)
 
 
+class ConnectShiftGuard(_Model):
+    """Queue thresholds of a call-aware traffic shift (``connect.shift_guard``, our extension of the contract):
+    before each step of ``connect.shift_traffic`` / ``connect.shift_back`` the Region taking the calls must have
+    at most ``contacts_in_queue`` contacts waiting and no contact waiting longer than
+    ``oldest_contact_age_seconds`` in the site's queues (GetCurrentMetricData, voice); while either is exceeded
+    the shift holds, and once held ``hold_limit_seconds`` it stops at the share it reached (``shift-held``).
+    Unlike the rest of the site file, an unknown key here is refused: a misspelt limit of a safety guard must
+    not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: at most this many contacts waiting in the site's queues (CONTACTS_IN_QUEUE, summed over the queues)
+    contacts_in_queue: Int | None = Field(default=None, ge=0)
+    #: no contact waiting longer than this (OLDEST_CONTACT_AGE, the oldest of the site's queues)
+    oldest_contact_age_seconds: Int | None = Field(default=None, ge=0)
+    #: how long a step holds for the queues before the shift stops at the share it reached
+    hold_limit_seconds: float = Field(default=300.0, gt=0, le=86400)
+    #: how often the queues are read while holding
+    poll_seconds: float = Field(default=10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _a_threshold(self) -> Self:
+        if self.contacts_in_queue is None and self.oldest_contact_age_seconds is None:
+            raise ValueError("give contacts_in_queue, oldest_contact_age_seconds or both: with neither the "
+                             "shift would have nothing to watch")
+        return self
+
+
 class Connect(_Model):
     """An Amazon Connect site (Connect Global Resiliency): telephony and agents move by shifting the
     traffic distribution group between ``primary_region`` and ``secondary_region``."""
@@ -375,13 +403,18 @@ class Connect(_Model):
     test_call: ConnectTestCall | None = None
     #: agents that must be available in the secondary Region before each traffic shift step (0: no gate)
     min_agents_available: Int = Field(default=0, ge=0)
-    #: the queues whose current metrics count available agents
+    #: the queues whose current metrics count available agents (and whose load the shift guard watches)
     queue_ids: list[ConnectId] = Field(default_factory=list)
+    #: queue thresholds each traffic shift step waits on in the Region taking the calls (none: no queue wait)
+    shift_guard: ConnectShiftGuard | None = None
 
     @model_validator(mode="after")
     def _two_regions(self) -> Self:
         if self.primary_region == self.secondary_region:
             raise ValueError("primary_region and secondary_region must differ")
+        if self.shift_guard is not None and not self.queue_ids:
+            fail_at(("queue_ids",), "connect.shift_guard watches the queues named here: name at least one "
+                    "(the queues calls wait in)", self.queue_ids)
         return self
 
 
@@ -440,10 +473,28 @@ class Primary(_Model):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        names = [p.name for p in self.probes]
-        if len(set(names)) != len(names):
-            raise ValueError(f"probe names must be unique: {sorted(n for n in set(names) if names.count(n) > 1)}")
+        _unique_probe_names(self.probes)
         return self
+
+
+class Secondary(_Model):
+    """The warm site's own endpoints, checked with the same probe kinds as the primary's (our extension of
+    contract 1.2): its SBC answering a SIP ``OPTIONS`` (how a SIP/DNS site without Amazon Connect shows that
+    calls can reach it), its agent desktop... A warning in preflight and readiness when one fails; after the
+    cutover the smoke check ``smoke.secondary`` fails the run when one does not answer."""
+
+    probes: list[Probe] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        _unique_probe_names(self.probes)
+        return self
+
+
+def _unique_probe_names(probes: list[Probe]) -> None:
+    names = [p.name for p in probes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"probe names must be unique: {sorted(n for n in set(names) if names.count(n) > 1)}")
 
 
 class Site(_Model):
@@ -460,6 +511,7 @@ class Site(_Model):
     access: Access | None = None
     connect: Connect | None = None
     primary: Primary | None = None
+    secondary: Secondary | None = None
 
     @model_validator(mode="after")
     def _evidence_key(self) -> Self:

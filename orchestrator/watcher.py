@@ -5,7 +5,6 @@ held or running for the site). Rounds from a loop, a cron job or two machines co
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import os
 import socket
@@ -18,10 +17,10 @@ import structlog
 from structlog.typing import FilteringBoundLogger
 
 from orchestrator import detection
-from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probe
+from orchestrator.adapters.probes import PROBE_TIMEOUT, ProbeResult, run_probes
 from orchestrator.clock import parse_iso
-from orchestrator.errors import FatalError, InvalidInput
-from orchestrator.journal.lease import holder_alive
+from orchestrator.errors import FatalError, InvalidInput, OrchestratorError
+from orchestrator.journal.lease import claimer_alive, claimer_id, holder_alive
 from orchestrator.journal.records import RunRecord
 from orchestrator.journal.watch import DynamoWatchStore, SqliteWatchStore, WatchStore
 from orchestrator.model import RunStatus
@@ -30,6 +29,10 @@ from orchestrator.site import Site, load_site
 
 #: starts a failover of the site file held at its first gate, ``detected_at`` the outage's start; its run id
 Stager = Callable[[Path, str], str]
+#: resumes a staged failover its watcher left behind (killed mid-staging) up to its first gate; its status
+Resumer = Callable[[str], str]
+#: publishes the primary's outage page from a round's outcome (the use case's: the page is above this layer)
+PagePublisher = Callable[["Site", "Services", "RoundOutcome"], object]
 
 if TYPE_CHECKING:
     from orchestrator.adapters import Services
@@ -48,6 +51,10 @@ class RoundOutcome:
     actions: list[str] = field(default_factory=list)
     staged_run: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: this round closed an outage (a probe answers again): when it began, when it ended, its staged run
+    recovered: dict[str, Any] | None = None
+    #: when this round ran
+    at: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -64,20 +71,13 @@ def probe_round(site: Site, services: Services) -> list[ProbeResult]:
     """Every probe at once, each bounded (5 s): a round takes about as long as its slowest probe."""
     assert site.primary is not None
     probes = site.primary.probes
-    aws = services.aws if any(p.kind == "alarm" for p in probes) else None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="probe") as pool:
-        futures = [pool.submit(run_probe, probe, aws, PROBE_TIMEOUT) for probe in probes]
-        out = []
-        for probe, future in zip(probes, futures, strict=True):
-            try:
-                out.append(future.result(timeout=PROBE_TIMEOUT + 2))
-            except concurrent.futures.TimeoutError:
-                out.append(ProbeResult(probe.name, probe.kind, probe.target, False,
-                                       f"no answer within {PROBE_TIMEOUT:g}s", PROBE_TIMEOUT))
-    return out
+    return run_probes(probes, services.aws if any(p.kind == "alarm" for p in probes) else None, PROBE_TIMEOUT)
 
 
-def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None) -> RoundOutcome:
+def watch_round(
+    settings: Settings, site_file: Path, stage: bool, stager: Stager | None = None,
+    page: PagePublisher | None = None, resumer: Resumer | None = None,
+) -> RoundOutcome:
     site = load_site(site_file)
     if site.primary is None:
         raise InvalidInput("has no `primary` key: nothing to watch (contract 1.2: primary.probes)",
@@ -89,8 +89,13 @@ def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager
         results = probe_round(site, services)
         verdict = _advance(settings, site, [r.as_dict() for r in results], stage)
         outcome = RoundOutcome(site.site, verdict.down, results, verdict.state.get("failing_since"),
-                               verdict.actions)
-        _act(settings, site, site_file, services, verdict, outcome, stager)
+                               verdict.actions, at=verdict.state["last_round"]["at"])
+        _act(settings, site, site_file, services, verdict, outcome, (stager, resumer))
+        if page is not None:
+            try:
+                page(site, services, outcome)
+            except Exception as exc:  # the page is for people; the round (and its exit code) stands
+                structlog.get_logger("orchestrator.watch").error("watch.page_failed", error=str(exc))
         return outcome
     finally:
         services.close()
@@ -99,12 +104,24 @@ def watch_round(settings: Settings, site_file: Path, stage: bool, stager: Stager
 def _advance(settings: Settings, site: Site, results: list[dict[str, Any]], stage: bool) -> detection.Verdict:
     assert site.primary is not None
     store = store_for(settings, site)
-    for _ in range(MAX_WRITE_RACES):
-        version, state = store.read(site.site)
-        verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds, stage)
-        if store.write(site.site, verdict.state, version):
-            return verdict
+    try:
+        for _ in range(MAX_WRITE_RACES):
+            version, state = store.read(site.site)
+            verdict = detection.advance(state, results, settings.clock.now(), site.primary.down_after_seconds,
+                                        stage, stager=claimer_id("stage"), stager_lost=_stager_lost(state))
+            if store.write(site.site, verdict.state, version):
+                return verdict
+    except OrchestratorError as exc:
+        raise FatalError(f"cannot read or write the watch state of site {site.site} in {store.where}: {exc}") from exc
     raise FatalError(f"the watch state of site {site.site} kept changing under this round; try again")
+
+
+def _stager_lost(state: dict[str, Any]) -> bool:
+    """The open incident's staging was started by a watcher on this host that is dead (killed mid-staging):
+    waiting out its lease would leave the outage without a staged run for ``STAGING_LEASE_SECONDS``."""
+    incident = state.get("incident") or {}
+    by = incident.get("staging_by")
+    return incident.get("staged_run") is None and isinstance(by, str) and claimer_alive(by) is False
 
 
 def _update(settings: Settings, site: Site, change: Callable[[dict[str, Any]], object]) -> None:
@@ -121,7 +138,7 @@ def _update(settings: Settings, site: Site, change: Callable[[dict[str, Any]], o
 
 def _act(
     settings: Settings, site: Site, site_file: Path, services: Services, verdict: detection.Verdict,
-    outcome: RoundOutcome, stager: Stager | None = None,
+    outcome: RoundOutcome, staging: tuple[Stager | None, Resumer | None] = (None, None),
 ) -> None:
     log: FilteringBoundLogger = structlog.get_logger("orchestrator.watch")
     if detection.PRIMARY_UP in verdict.actions:
@@ -133,6 +150,7 @@ def _act(
             "site": site.site, "down_since": last.get("down_since"), "up_at": last.get("up_at"),
             "staged_run": staged, "what_to_do": how}, log)
         outcome.notes.append(f"primary answers again; {how}")
+        outcome.recovered = last
     incident = verdict.incident
     if incident is None:
         return
@@ -145,8 +163,8 @@ def _act(
             "site": site.site, "down_since": incident["down_since"], "probes": failed, "command": command}, log)
         _update(settings, site, lambda inc: inc.update(notified=True))
     if detection.STAGE in verdict.actions:
-        assert stager is not None, "staging needs the use case's stager"
-        outcome.staged_run = _stage(settings, site, site_file, incident, log, stager)
+        assert staging[0] is not None, "staging needs the use case's stager"
+        outcome.staged_run = _stage(settings, site, site_file, incident, log, staging)
         outcome.notes.append(f"staged failover {outcome.staged_run} waits at its gate: "
                              f"`orchestrator approve {outcome.staged_run}` or `orchestrator stand-down "
                              f"{outcome.staged_run}`")
@@ -171,24 +189,50 @@ def _publish(site: Site, services: Services, event: str, body: dict[str, Any], l
 
 def _stage(
     settings: Settings, site: Site, site_file: Path, incident: dict[str, Any], log: FilteringBoundLogger,
-    stage: Stager,
+    staging: tuple[Stager | None, Resumer | None],
 ) -> str | None:
     """A failover held at its first gate, with ``detected_at`` the outage's start; never a second one while
-    a failover of the site is held or running (that one is the staged run)."""
+    a failover of the site is held or running (that one is the staged run). A staged run whose watcher was
+    killed mid-staging (the journal has it for this outage, nobody runs it) is adopted and resumed to its gate."""
+    stage, resume = staging
+    assert stage is not None
     journal = _journal(settings, site)
     try:
         existing = _live_or_held_failover(journal, site.site, incident["down_since"])
+        abandoned = existing is not None and _abandoned(journal, existing)
     finally:
         journal.close()
     if existing is not None:
-        log.warning("watch.stage_adopted", run_id=existing.run_id, status=existing.status)
+        log.warning("watch.stage_adopted", run_id=existing.run_id, status=existing.status, abandoned=abandoned)
         _update(settings, site, lambda inc: inc.update(staged_run=existing.run_id))
+        if abandoned and resume is not None:
+            _resume(existing.run_id, resume, log)
         return existing.run_id
     by = f"{os.getpid()}@{socket.gethostname()}"
     log.warning("watch.staging", site=site.site, by=by)
     run_id = stage(site_file, incident["down_since"])
     _update(settings, site, lambda inc: inc.update(staged_run=run_id))
     return run_id
+
+
+def _resume(run_id: str, resume: Resumer, log: FilteringBoundLogger) -> None:
+    """Resume an abandoned staged run to its gate; another watcher resuming it first (the lock) is not an error."""
+    log.warning("watch.stage_resuming", run_id=run_id)
+    try:
+        status = resume(run_id)
+    except OrchestratorError as exc:  # e.g. LockHeld: another watcher resumes it right now
+        log.warning("watch.stage_resume_refused", run_id=run_id, error=str(exc))
+        return
+    log.warning("watch.stage_resumed", run_id=run_id, status=status)
+
+
+def _abandoned(journal: Journal, run: RunRecord) -> bool:
+    """A run the journal calls pending or running whose orchestrator is gone (no lock of its own, or a dead
+    holder on this host)."""
+    if run.status not in (RunStatus.RUNNING, RunStatus.PENDING):
+        return False
+    lock = journal.current_lock(run.site)
+    return lock is None or lock.holder.run_id != run.run_id or holder_alive(lock.holder) is False
 
 
 def _journal(settings: Settings, site: Site) -> Any:
@@ -225,9 +269,13 @@ def describe(outcome: RoundOutcome) -> list[str]:
     """The round as the terminal shows it."""
     state = "DOWN" if outcome.down else ("failing" if outcome.failing_since else "healthy")
     since = f" (every probe failing since {outcome.failing_since})" if outcome.failing_since else ""
-    lines = [f"primary of {outcome.site}: {state}{since}"]
+    at = parse_iso(outcome.at)
+    lines = [f"{f'{at:%H:%M:%S} UTC ' if at else ''}primary of {outcome.site}: {state}{since}"]
     lines += [f"  {'ok  ' if r.ok else 'FAIL'} {r.name:<16} {r.kind:<5} {r.target:<40} {r.detail} ({r.seconds:.2f}s)"
               for r in outcome.results]
     lines += [f"  {note}" for note in outcome.notes]
+    if outcome.down and outcome.staged_run and not any(outcome.staged_run in note for note in outcome.notes):
+        lines.append(f"  staged failover {outcome.staged_run} (`orchestrator status {outcome.staged_run}`; "
+                     f"`orchestrator approve {outcome.staged_run}` or `orchestrator stand-down {outcome.staged_run}`)")
     return lines
 

@@ -165,7 +165,8 @@ def render() -> str:
                  "compliance mode: put and read, never delete) only when it has `evidence`. The `connect:` "
                  "statements exist only when the site has `connect`: the traffic distribution group's always, "
                  "the hours of operation's with `connect.announcement`, `PROMPT_ID`'s with its `prompt_id`, "
-                 "`QUEUE_ID`'s when `min_agents_available` is above 0 (one ARN per queue of `queue_ids`).")
+                 "`QUEUE_ID`'s when `min_agents_available` is above 0 or `shift_guard` is given (one ARN per queue of "
+                 "`queue_ids`).")
     parts += ["", "## `SITE-readiness`", "", *_table(readiness_statements(PLACEHOLDERS))]
     return "\n".join(parts) + "\n" + PROOF
 

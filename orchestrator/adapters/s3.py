@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import structlog
+from botocore.exceptions import BotoCoreError
 
-from orchestrator.adapters.aws import AwsSession, is_not_found
+from orchestrator.adapters.aws import AwsFatalError, AwsSession, is_not_found
 from orchestrator.errors import OrchestratorError
 
 log = structlog.get_logger("orchestrator.s3")
@@ -168,9 +169,12 @@ class S3:
                 seconds, limit = max(1, left), LINK_LIMITED
         elif credentials.session:
             limit = LINK_EXPIRY_UNKNOWN
-        url: str = self.aws.presigner("s3").generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
-        )
+        try:
+            url: str = self.aws.presigner("s3").generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=seconds
+            )
+        except BotoCoreError as exc:  # no credentials to sign with: a clear failure, never an internal error
+            raise AwsFatalError(f"s3 presign of s3://{bucket}/{key}: {type(exc).__name__}: {exc}") from None
         if limit == LINK_EXPIRY_UNKNOWN:
             log.warning("status_page.link_expiry_unknown", wanted_seconds=wanted_seconds,
                         hint="temporary credentials without a known expiry sign the link: it dies with them; "

@@ -24,6 +24,11 @@ class WatchStore(Protocol):
         """The site's state and its version (0 and {} before the first round)."""
         ...
 
+    @property
+    def where(self) -> str:
+        """Where the state is kept, as an error message names it."""
+        ...
+
     def write(self, site: str, state: dict[str, Any], version: int) -> bool:
         """Store ``state`` as version ``version + 1`` if the stored one is still ``version``; False when
         another watcher wrote first (read again and decide again)."""
@@ -34,6 +39,10 @@ class SqliteWatchStore:
     def __init__(self, state_dir: Path) -> None:
         self.store = SqliteVersionedStore(state_dir, SQLITE)
         self.path = self.store.path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
 
     def read(self, site: str) -> tuple[int, dict[str, Any]]:
         return self.store.read(site, site)
@@ -46,6 +55,11 @@ class DynamoWatchStore:
     def __init__(self, table: str, region: str, clock: Clock) -> None:
         self.store = DynamoVersionedStore(table, region, clock, DYNAMO)
         self.table = self.store.table
+        self.table_name, self.region = table, region
+
+    @property
+    def where(self) -> str:
+        return f"the state table {self.table_name} ({self.region}, site file key state.table)"
 
     def read(self, site: str) -> tuple[int, dict[str, Any]]:
         return self.store.read(site, _STATE)

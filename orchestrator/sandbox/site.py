@@ -57,7 +57,8 @@ SITE_NAME = "cc-dr-sandbox"
 @dataclass
 class SandboxOptions:
     """Knobs (also from the environment: ORCHESTRATOR_SANDBOX_MB, _DAYS, _FILES, _SEATS, _TUNNEL_SECONDS, _APPLIANCE,
-    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT, _WORKERS)."""
+    _INSYNC_SECONDS, _INSERVICE_SECONDS, _THROTTLE_RATE, _ERROR_RATE, _FAULT_SEED, _CONNECT, _WORKERS,
+    _DOWN_AFTER_SECONDS)."""
 
     size_mb: float = 200.0
     days: int = 4
@@ -84,6 +85,9 @@ class SandboxOptions:
     #: restore workers (contract 1.2): with N > 0, an SQS queue and its dead-letter queue in moto, the site
     #: file's ``backup.workers``, and N ``orchestrator restore-worker`` processes (stopped by ``down``)
     workers: int = 0
+    #: the site file's ``primary.down_after_seconds``: how long every probe of the sandbox primary must fail
+    #: before ``orchestrator watch`` calls it down (small, so the detection demo takes seconds, not minutes)
+    down_after_seconds: int = 20
 
     @property
     def needs_proxy(self) -> bool:
@@ -107,6 +111,7 @@ class SandboxOptions:
             error_rate=float(env.get("ORCHESTRATOR_SANDBOX_ERROR_RATE", cls.error_rate)),
             fault_seed=int(env.get("ORCHESTRATOR_SANDBOX_FAULT_SEED", cls.fault_seed)),
             workers=int(env.get("ORCHESTRATOR_SANDBOX_WORKERS", cls.workers)),
+            down_after_seconds=int(env.get("ORCHESTRATOR_SANDBOX_DOWN_AFTER_SECONDS", cls.down_after_seconds)),
         )
 
 
@@ -158,16 +163,36 @@ def _already_up(folder: Path) -> dict[str, Any] | None:
 
 
 def _write_site_file(folder: Path, site: dict[str, Any], endpoint: str, connect_key: dict[str, Any] | None,
-                     options: SandboxOptions) -> str:
+                     options: SandboxOptions, primary: dict[str, Any] | None = None,
+                     secondary: dict[str, Any] | None = None) -> str:
     """The deployed stack's outputs, with what lives outside the stack's moto (the Connect double, the restore
-    workers' queue), written as ``folder/site.json``; its absolute path."""
+    workers' queue, the primary's probes, the secondary SBC's), written as ``folder/site.json``; its absolute
+    path."""
     if connect_key is not None:
         site.setdefault("connect", connect_key)  # Amazon Connect lives in the double, not in the stack's moto
     if options.workers > 0:
         site["backup"]["workers"] = {"queue_url": _work_queue(endpoint)}
+    if primary is not None:  # what `orchestrator watch` probes (contract 1.2): the sandbox primary
+        from orchestrator.sandbox.primary import Ports, probes
+
+        site["primary"] = {"probes": probes(Ports.from_dict(primary["ports"])),
+                           "down_after_seconds": options.down_after_seconds}
+    if secondary is not None:  # what `smoke.secondary` probes after the cutover: the warm site's SBC
+        from orchestrator.sandbox.primary import HOST
+
+        site["secondary"] = {"probes": [{"name": "dr-sbc", "sip": f"{HOST}:{secondary['ports']['sip']}",
+                                         "transport": "udp"}]}
     site_file = folder / "site.json"
     site_file.write_text(json.dumps(site, indent=2) + "\n")
     return str(site_file.resolve())
+
+
+def _require_front(options: SandboxOptions, front: Front | None) -> None:
+    if options.needs_proxy and front is None:
+        raise InvalidInput("the AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS, "
+                           "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
+                           "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
+                           source="environment")
 
 
 def up(folder: Path | None = None, options: SandboxOptions | None = None, *, front: Front | None = None,
@@ -181,11 +206,7 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
 
     folder = folder or sandbox_dir()
     options = options or SandboxOptions.from_env()
-    if options.needs_proxy and front is None:
-        raise InvalidInput("the AWS latency/fault knobs (ORCHESTRATOR_SANDBOX_INSYNC_SECONDS, _INSERVICE_SECONDS, "
-                           "_THROTTLE_RATE, _ERROR_RATE) need the fault proxy of the test suite "
-                           "(tests/support/awsproxy.py): unset them, or start the sandbox from the tests",
-                           source="environment")
+    _require_front(options, front)
     running = _already_up(folder)
     if running is not None:
         return running
@@ -213,7 +234,9 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
         _save(folder, state)
         say("deploying the warm-site stack into moto …")
         site = _deploy(moto.endpoint, server, key.private_openssh, exports, appliance, options)
-        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options)
+        # what `orchestrator watch` probes, and what the smoke check probes after the cutover
+        primary, secondary = _start_primary(folder, state, say=say), _start_secondary_sbc(folder, state)
+        state["site_file"] = _write_site_file(folder, site, moto.endpoint, connect_key, options, primary, secondary)
         if options.workers > 0:
             _start_workers(folder, state, options.workers)
         state["appliance_dir"] = str(Path(appliance["swanctl"]).parent)
@@ -235,6 +258,10 @@ def up(folder: Path | None = None, options: SandboxOptions | None = None, *, fro
 CONNECT_PRIMARY_REGION = "us-east-1"
 #: agents the sandbox's traffic shift waits for in the target Region (12 are seeded in each Region)
 CONNECT_MIN_AGENTS = 5
+#: the embedded Connect site's queue thresholds: each traffic shift step waits for the receiving Region's
+#: queues (the double's are empty unless a test scripts them)
+CONNECT_SHIFT_GUARD = {"contacts_in_queue": 20, "oldest_contact_age_seconds": 60, "hold_limit_seconds": 300,
+                       "poll_seconds": 5}
 
 
 def _spawn_connect(folder: Path, state: dict[str, Any]) -> tuple[Any, Any]:
@@ -262,7 +289,7 @@ def _connect_ready(started: tuple[Any, Any], state: dict[str, Any]) -> dict[str,
     except RuntimeError as exc:
         raise FatalError(f"sandbox: {exc}") from None
     log.info("sandbox.connect_started", endpoint=state["connect"]["endpoint"], pid=process.pid)
-    return dict(seed.site_key(min_agents_available=CONNECT_MIN_AGENTS))
+    return dict(seed.site_key(min_agents_available=CONNECT_MIN_AGENTS, shift_guard=CONNECT_SHIFT_GUARD))
 
 
 def _tunnel_intact(state: dict[str, Any]) -> bool:
@@ -299,6 +326,9 @@ def down(folder: Path | None = None) -> bool:
         if motoserver.cmdline_has(int(worker["pid"]), "restore-worker", state.get("site_file", "")):
             with suppress(Exception):
                 motoserver.stop(int(worker["pid"]), timeout=30)
+    for role in ("primary", "secondary"):
+        if state.get(role, {}).get("pid") is not None:
+            _stop_primary(state[role])
     if "sshd" in state:
         with suppress(Exception):
             sshd.stop_from_state(state["sshd"])
@@ -353,6 +383,87 @@ def _start_workers(folder: Path, state: dict[str, Any], count: int) -> None:
         state["workers"].append({"pid": process.pid, "log": str(log_file)})
         _save(folder, state)
     log.info("sandbox.workers_started", workers=count, queue=WORK_QUEUE)
+
+
+def _start_primary(folder: Path, state: dict[str, Any], ports: dict[str, Any] | None = None,
+                   say: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The primary's endpoints (:mod:`orchestrator.sandbox.primary`) on ``ports`` (new ones at ``up``), recorded
+    in state.json the moment the process exists."""
+    from orchestrator.sandbox import primary
+
+    if say is not None:
+        say("starting the primary site's endpoints (SBC on TCP, agent desktop on HTTP, SIP OPTIONS on UDP) …")
+    chosen = primary.Ports.from_dict(ports) if ports else primary.Ports.pick()
+    try:
+        child = primary.start(chosen, log_file=folder / "primary.log", on_spawn=_recorder(folder, state, "primary"))
+    except RuntimeError as exc:
+        raise FatalError(f"sandbox: {exc}; see {folder / 'primary.log'}") from None
+    log.info("sandbox.primary_started", pid=child["pid"], **chosen.to_dict())
+    return child
+
+
+def _start_secondary_sbc(folder: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """The warm site's SBC: a SIP responder only (the same module as the primary's), recorded in state.json
+    the moment it exists; `sandbox primary down` never touches it."""
+    from orchestrator.sandbox import primary
+
+    chosen = primary.Ports(sip=primary.Ports.pick().sip)
+    try:
+        child = primary.start(chosen, role="secondary", log_file=folder / "secondary.log",
+                              on_spawn=_recorder(folder, state, "secondary"))
+    except RuntimeError as exc:
+        raise FatalError(f"sandbox: {exc}; see {folder / 'secondary.log'}") from None
+    log.info("sandbox.secondary_sbc_started", pid=child["pid"], sip=chosen.sip)
+    return child
+
+
+def _stop_primary(child: dict[str, Any]) -> None:
+    from orchestrator.sandbox import primary
+
+    if primary.ours(child):
+        with suppress(Exception):
+            primary.stop(int(child["pid"]))
+
+
+def primary_state(folder: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The running sandbox's state and its primary's record; FatalError when the sandbox is not up."""
+    state = load_state(folder or sandbox_dir())
+    if state is None or "primary" not in state or "site_file" not in state:
+        raise FatalError("the sandbox is not up (orchestrator sandbox up)")
+    return state, state["primary"]
+
+
+def primary_down(folder: Path | None = None) -> bool:
+    """Stop the primary's endpoints (TCP and HTTP refused, SIP silent); False when they were already down."""
+    folder = folder or sandbox_dir()
+    from orchestrator.sandbox.primary import ours
+
+    state, child = primary_state(folder)
+    was_up = child.get("pid") is not None and ours(child)
+    _stop_primary(child)
+    state["primary"] = {**child, "pid": None}
+    _save(folder, state)
+    log.info("sandbox.primary_down", **child["ports"])
+    return was_up
+
+
+def primary_up(folder: Path | None = None) -> bool:
+    """Start the primary's endpoints again on the same ports; False when they were already up."""
+    folder = folder or sandbox_dir()
+    from orchestrator.sandbox.primary import ours
+
+    state, child = primary_state(folder)
+    if ours(child):
+        return False
+    _start_primary(folder, state, child["ports"])
+    return True
+
+
+def primary_answers(folder: Path | None = None) -> list[tuple[str, bool, str]]:
+    """Each of the primary's endpoints probed as `orchestrator watch` probes it: (name, ok, detail)."""
+    from orchestrator.sandbox.primary import Ports, answers
+
+    return answers(Ports.from_dict(primary_state(folder)[1]["ports"]))
 
 
 def _recorder(folder: Path, state: dict[str, Any], part: str) -> Callable[[Any], None]:

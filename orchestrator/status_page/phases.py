@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from orchestrator.model import StepStatus
 
@@ -65,6 +66,8 @@ MILESTONE_WORDS: Mapping[str, str] = {
     "calls-on-secondary": "Calls and agents on the backup Region",
     "calls-on-primary": "Calls and agents back on the main Region",
     "first-call-answered": "A test call was answered at the backup site",
+    # a traffic shift stopped by full queues (its message carries the share: ``text``)
+    "shift-held": "Call routing paused — the queues of the Region taking the calls are full",
     "failover-complete": "Backup site serving calls",
     "failback-complete": "Main site serving calls again",
     "started": "Started",
@@ -77,6 +80,11 @@ MILESTONE_WORDS: Mapping[str, str] = {
 }
 
 KIND_WORDS: Mapping[str, str] = {"failover": "Failover", "failback": "Failback", "drill": "Drill"}
+
+#: the page's first phase when ``orchestrator watch`` saw the primary go down (contract 1.2, detection)
+PRIMARY_UNREACHABLE = "Primary site unreachable since {at:%H:%M} UTC"
+#: the watcher's page once a probe answers again and no failover was staged
+PRIMARY_ANSWERS = "Primary site answers again since {at:%H:%M} UTC"
 
 WAITING_FOR_APPROVAL = "Paused — waiting for the incident commander"
 ON_HOLD = "On hold — waiting for the incident commander to decide"
@@ -169,6 +177,20 @@ ETA_WORDS: Mapping[str, tuple[str, str]] = {
     "failback": ("Calls expected back on the main site", "Calls back on the main site"),
     "drill": ("Backup site expected to serve calls", "Backup site serving calls"),
 }
+
+
+#: the Region a traffic shift sends calls to, as a person says it
+SHIFT_RECEIVING: Mapping[str, str] = {"connect.shift_traffic": "backup", "connect.shift_back": "main"}
+
+
+def shift_held_words(share: int, receiving: str) -> str:
+    """A shift stopped on full queues (``connect.shift_guard``), as the page's headline."""
+    return f"Call routing paused at {share} % — the {receiving} Region's queues are full"
+
+
+def outage_words(since: datetime | None) -> str | None:
+    """"Primary site unreachable since HH:MM UTC" (None: no detection time)."""
+    return PRIMARY_UNREACHABLE.format(at=since.astimezone(UTC)) if since is not None else None
 
 
 def eta_phrases(kind: str) -> tuple[str, str]:

@@ -22,7 +22,7 @@ TEMPLATE = "status.html.j2"
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def template_environment() -> jinja2.Environment:
     # PackageLoader finds the template in a wheel-installed package as in a checkout
     return jinja2.Environment(
         loader=jinja2.PackageLoader("orchestrator.status_page", "templates"),
@@ -34,7 +34,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_page(page: PageView) -> str:
-    return _environment().get_template(TEMPLATE).render(page=page)
+    return template_environment().get_template(TEMPLATE).render(page=page)
 
 
 def render_run(journal: Journal, run_id: str, eta: Eta | None, now: datetime) -> str:
@@ -45,12 +45,17 @@ def render_run(journal: Journal, run_id: str, eta: Eta | None, now: datetime) ->
 
 def write_page(html: str, report_dir: Path, run_id: str) -> Path:
     """Write ``REPORT_DIR/RUN_ID/status.html`` atomically (a reader never sees half a page)."""
-    folder = Path(report_dir) / run_id
+    target = write_page_file(html, Path(report_dir) / run_id)
+    keep_page_version(report_dir, run_id, html)  # every published version goes into the run's evidence pack
+    return target
+
+
+def write_page_file(html: str, folder: Path) -> Path:
+    """Write ``FOLDER/status.html`` atomically: a temporary file in the folder, then renamed over it."""
     folder.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=folder, prefix=".status-", suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         out.write(html)
     target = folder / PAGE_FILE
     os.replace(tmp, target)
-    keep_page_version(report_dir, run_id, html)  # every published version goes into the run's evidence pack
     return target

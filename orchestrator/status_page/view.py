@@ -71,6 +71,9 @@ class PageView:
     link_note: str | None = None
     #: when callers stop hearing the outage announcement (a warning when it is near or past), or None
     notice: str | None = None
+    #: "Primary site unreachable since HH:MM UTC": a failover staged by ``orchestrator watch`` (its
+    #: ``detected_at``) until it has an outcome; None otherwise
+    outage: str | None = None
 
 
 def build_view(
@@ -96,21 +99,21 @@ def build_view(
     started = parse_iso(report.started_at)
     stopped_at = _stopped_at(report, state)
     elapsed = plain_duration(((stopped_at or now) - started).total_seconds()) if started else "—"
-    phase = phases.headline(state, kind, _running_phase(steps, spec) if state == phases.RUNNING else None,
-                            _failed_words(steps, spec))
     gate = _waiting_gate(report.timeline, steps, spec) if state in (phases.WAITING, phases.HELD) else None
     rto, rpo = report.rto_seconds, report.rpo_seconds
     rto_objective, rpo_objective = report.rto_objective_seconds, report.rpo_objective_seconds
     eta_line = _eta_line(state, eta, now, kind, gate) if look.moving else None
+    head = _headline(report, state, spec, eta_line, _stopped_line(state, stopped_at, elapsed, gate), elapsed)
+    phase = head.phase
     return PageView(
         site=report.site,
         kind=phases.kind_words(kind),
         phase=phase,
-        tone=look.tone,
+        tone=head.tone or look.tone,
         started_at=clock_time(started),
         elapsed=elapsed,
         updated_at=clock_time(now),
-        eta=eta_line,
+        eta=head.eta,
         rto_objective=plain_duration(rto_objective),
         steps=[_step_line(s, spec.get(s.id, {}), state) for s in steps],
         last_milestone=_last_milestone(steps, spec),
@@ -121,13 +124,57 @@ def build_view(
         rpo=_data_age(rpo, rpo_objective) if look.finished else None,
         state=state,
         finished=look.finished,
-        detail=eta_line if eta_line is not None else _stopped_line(state, stopped_at, elapsed, gate),
+        detail=head.detail,
         elapsed_label="Took" if look.finished else ("Elapsed" if look.moving else "Ran for"),
         service=_service_line(state, rto, rto_objective, look),
         data=_data_line(rpo, rpo_objective, look),
         link_note=_link_note(link_until, link_expiry_unknown),
         notice=announcement_notice(steps, now),
+        outage=head.outage,
     )
+
+
+@dataclass(frozen=True)
+class _Headline:
+    phase: str
+    #: the line under it
+    detail: str
+    eta: str | None
+    outage: str | None
+    #: a colour other than the page state's (None: the page state's)
+    tone: str | None = None
+
+
+def _headline(
+    report: Report, state: str, spec: _Spec, eta_line: str | None, stopped_line: str, elapsed: str
+) -> _Headline:
+    """The headline and the line under it: the page state's words, or what a person needs to know first --
+    the outage that staged the run (until someone decides), a traffic shift paused on full queues."""
+    steps = report.steps
+    running = _running_phase(steps, spec) if state == phases.RUNNING else None
+    phase = phases.headline(state, report.kind, running, _failed_words(steps, spec))
+    look = phases.PAGE_STATES[state]
+    outage = None if look.finished else phases.outage_words(parse_iso(report.detected_at))
+    if outage is not None and _staged_before_decision(report, state):
+        # detected by the watcher and not decided yet: the page opens on the outage itself (contract 1.2)
+        if state == phases.RUNNING and eta_line is not None:
+            eta_line = f"Getting the backup site ready ({running or phases.STARTING}). {eta_line}"
+        return _Headline(outage, eta_line or stopped_line, eta_line, outage)
+    held = _held_shift(steps) if state in (phases.FAILED, phases.FAILED_SERVING) else None
+    if held is not None:
+        return _Headline(held[0], f"Stopped after {elapsed}; {held[1]}", eta_line, outage, tone="paused")
+    return _Headline(phase, eta_line if eta_line is not None else stopped_line, eta_line, outage)
+
+
+def _held_shift(steps: Sequence[StepReport]) -> tuple[str, str] | None:
+    """A traffic shift stopped on full queues (``connect.shift_guard``): its words and what happens next."""
+    for step in steps:
+        held = step.outputs.get("held") if step.status == StepStatus.FAILED else None
+        if step.uses in phases.SHIFT_RECEIVING and isinstance(held, dict) and "share" in held:
+            receiving = phases.SHIFT_RECEIVING[step.uses]
+            return (phases.shift_held_words(int(held["share"]), receiving),
+                    f"the on-call team resumes the move once the {receiving} Region's queues drain.")
+    return None
 
 
 #: contract 1.2's run statuses (a run stopped at a gate; a failover undone by stand-down), read by name
@@ -158,6 +205,14 @@ def page_state(report: Report, live: bool = True) -> str:
     if status == STOOD_DOWN:
         return phases.STOOD_DOWN
     return phases.INTERRUPTED  # interrupted, or a status this version does not know: stopped, resumable
+
+
+def _staged_before_decision(report: Report, state: str) -> bool:
+    """A failover staged on detection that nobody has decided on yet: staging, waiting at its gate or held
+    there, no approval granted."""
+    if state not in (phases.RUNNING, phases.WAITING, phases.HELD):
+        return False
+    return not any(e.name in (EventName.APPROVAL_GRANTED, EventName.APPROVAL_RECORDED) for e in report.timeline)
 
 
 def as_of(report: Report, moment: datetime) -> Report:

@@ -10,7 +10,9 @@ and read back with GetTrafficDistribution. Each step is journaled in ``shifts`` 
 verified once read back (a run killed in between settles it on resume: kept if it took, dropped if not).
 Before each step a gate: the seats in service (the seats step's typed output, when ``seats_step`` names it)
 and, with ``connect.min_agents_available`` > 0, that many agents available in the target Region
-(GetCurrentMetricData, waited for through the step's clock, bounded). The distribution found before the first
+(GetCurrentMetricData, waited for through the step's clock, bounded); with ``connect.shift_guard``, the target
+Region's queues within its thresholds (``shift_guard``: held past its limit, the shift stops at the share
+reached, sends ``shift-held`` and fails resumably). The distribution found before the first
 change is journaled first; rollback restores it exactly. A resumed step starts from the distribution it finds:
 a step already reached is never applied again. On the default group (the only one AWS lets change sign-in)
 agents are also allowed to sign in to the target Region.
@@ -36,14 +38,16 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from orchestrator.adapters.connect import Connect, ContactState, Distribution, Override
+from orchestrator.adapters.connect import Connect, ContactState, Distribution, Override, QueueLoad
 from orchestrator.clock import iso
 from orchestrator.errors import FatalError, OrchestratorError, VerificationFailed
 from orchestrator.site import Connect as ConnectSite
-from orchestrator.site import ConnectAnnouncement, ConnectTestCall
-from orchestrator.steps import register
+from orchestrator.site import ConnectAnnouncement, ConnectShiftGuard, ConnectTestCall
+from orchestrator.steps import register, shift_guard
 from orchestrator.steps.base import Output, Params, PollResult, StepContext, StepKind
+from orchestrator.steps.notify import publish_event
 from orchestrator.steps.seats import SeatsOutput
+from orchestrator.steps.shift_guard import SHIFT_HELD, Verdict
 
 
 class ShiftParams(Params):
@@ -80,6 +84,16 @@ class ShiftOutput(Output):
     #: each step applied by this step (percent, when, the distribution set; ``verified``: read back), for the
     #: report; journaled before its call, so a run killed right after it still shows it
     shifts: list[dict[str, Any]] = []
+    #: each wait on full queues before a step (``connect.shift_guard``): the step it held, the share the
+    #: traffic stayed at, for how long, what was seen, and whether the shift stopped there (``stopped``)
+    holds: list[dict[str, Any]] = []
+    #: the hold the shift stopped at, while it is stopped (cleared once a resumed shift goes on)
+    held: dict[str, Any] | None = None
+
+
+class ShiftHeld(FatalError):
+    """The queues of the Region taking the calls stayed over the site's thresholds past the hold limit: the
+    shift stopped at the share it reached (the run is resumable; a resume reads the queues again)."""
 
 
 def _site(ctx: StepContext) -> ConnectSite:
@@ -93,6 +107,8 @@ class _Shift(StepKind):
     Output = ShiftOutput
     compensable = True
     direction: str = ""
+    #: the Region taking the calls, as a person says it (the ``shift-held`` message)
+    receiving: str = ""
 
     def regions(self, site: ConnectSite) -> tuple[str, str]:
         """(target, source)."""
@@ -111,6 +127,10 @@ class _Shift(StepKind):
             lines.append(f"step {percent}%: {_split_words(current, wanted, to, source)} "
                          f"(UpdateTrafficDistribution in {to})")
             current = wanted
+        guard = _site(ctx).shift_guard
+        if guard is not None:
+            lines.append(f"before each step: the queues in {to} within {_thresholds(guard)} (held up to "
+                         f"{guard.hold_limit_seconds:g}s, then the shift stops at the share reached)")
         return lines
 
     def verify(self, ctx: StepContext) -> bool:
@@ -129,7 +149,7 @@ class _Shift(StepKind):
             if current.share(to) >= percent:
                 ctx.log.info("connect.step_already_reached", percent=percent, region=to, now=current.describe())
                 continue
-            self._gate(ctx, to, percent)
+            self._gate(ctx, to, percent, current.share(to))
             # each dimension from where it is: never back towards the Region the traffic leaves
             wanted = replace(current.toward(to, percent, source), sign_in=dict(sign_in))
             # journaled before the call: a run killed right after it still shows this share (settled on resume)
@@ -169,8 +189,9 @@ class _Shift(StepKind):
             return {**current.sign_in, to: True}
         return dict(current.sign_in)
 
-    def _gate(self, ctx: StepContext, to: str, percent: int) -> None:
-        """Before a step: the seats in service and enough agents available in the target Region."""
+    def _gate(self, ctx: StepContext, to: str, percent: int, share: int) -> None:
+        """Before a step: the seats in service, enough agents available in the target Region and its queues
+        under the site's thresholds (``share``: the part of the traffic it takes now)."""
         site = _site(ctx)
         if ctx.params.seats_step:
             serving = ctx.output_of(ctx.params.seats_step, SeatsOutput).serving
@@ -180,6 +201,63 @@ class _Shift(StepKind):
                                  f"fewer than the target {ctx.site.seats.target}")
         if site.min_agents_available > 0:
             self._wait_agents(ctx, site, to, percent)
+        if site.shift_guard is not None:
+            self._wait_queues(ctx, site.shift_guard, to, percent, share)
+
+    def _wait_queues(self, ctx: StepContext, guard: ConnectShiftGuard, to: str, percent: int, share: int) -> None:
+        """Hold while the queues of ``to`` exceed a threshold, reading them again every ``poll_seconds`` through
+        the step's clock; held ``hold_limit_seconds``, stop at ``share`` (:meth:`_stop`)."""
+        started, since, holding = ctx.clock.monotonic(), ctx.clock.now(), False
+        while True:
+            load = ctx.services.connect.queue_load(to)
+            held = round(ctx.clock.monotonic() - started, 3)
+            decision = shift_guard.verdict(load, guard, held)
+            if decision is Verdict.GO:
+                if holding:
+                    self._note_hold(ctx, to, percent, share, since, held, load, stopped=False)
+                    ctx.log.info("connect.queues_drained", region=to, percent=percent, held_seconds=held,
+                                 seen=load.describe())
+                elif ctx.state.get("held"):  # a resumed shift that stopped: the queues drained meanwhile
+                    ctx.record(held=None)
+                return
+            if decision is Verdict.STOP:
+                self._stop(ctx, to, percent, share, since, held, load)
+            if not holding:
+                ctx.log.warning("connect.shift_holding", region=to, percent=percent, share=share,
+                                seen=load.describe(), over=shift_guard.breaches(load, guard),
+                                hold_limit_seconds=guard.hold_limit_seconds)
+                holding = True
+            ctx.progress(waiting_for=f"the queues in {to} to drain before {percent}%", waited_seconds=held,
+                         last_seen=load.describe())
+            wait = shift_guard.next_poll(guard, held)
+            if ctx.deadline is not None and ctx.clock.monotonic() + wait >= ctx.deadline:
+                self._stop(ctx, to, percent, share, since, held, load)  # the step's timeout comes first: told
+            ctx.sleep(wait)
+
+    def _note_hold(self, ctx: StepContext, to: str, percent: int, share: int, since: datetime, held: float,
+                   load: QueueLoad, *, stopped: bool) -> None:
+        hold = {"percent": percent, "share": share, "region": to, "since": iso(since), "held_seconds": held,
+                "seen": load.describe(), "contacts_in_queue": load.contacts_in_queue,
+                "oldest_contact_age_seconds": load.oldest_contact_age_seconds, "stopped": stopped}
+        ctx.record(holds=[*ctx.state.get("holds", []), hold], held=hold if stopped else None)
+
+    def _stop(self, ctx: StepContext, to: str, percent: int, share: int, since: datetime, held: float,
+              load: QueueLoad) -> None:
+        """The shift stops at ``share``: journaled, told (``shift-held``: SNS and the status page), then the
+        step fails with ShiftHeld and the run stays resumable; the distribution is left as it is."""
+        guard = _site(ctx).shift_guard
+        assert guard is not None
+        over = shift_guard.breaches(load, guard)
+        self._note_hold(ctx, to, percent, share, since, held, load, stopped=True)
+        words = shift_guard.held_words(share, self.receiving)
+        ctx.log.error("connect.shift_held", region=to, share=share, next_percent=percent, held_seconds=held,
+                      over=over)
+        _tell(ctx, SHIFT_HELD, text=words, region=to, share=share, next_percent=percent, held_seconds=held,
+              contacts_in_queue=load.contacts_in_queue,
+              oldest_contact_age_seconds=load.oldest_contact_age_seconds, over=over)
+        raise ShiftHeld(f"{ctx.step_id}: {words}: held {held:g}s before {percent}% to {to} with "
+                        f"{'; '.join(over)}; the distribution stays at {share}% in {to}. `orchestrator resume "
+                        f"{ctx.run_id}` reads the queues again and continues from {share}%")
 
     def _wait_agents(self, ctx: StepContext, site: ConnectSite, to: str, percent: int) -> None:
         if not site.queue_ids:
@@ -220,7 +298,29 @@ class _Shift(StepKind):
         steps = " -> ".join(f"{p}%" for p in params.steps)
         return (f"In the Region taking the traffic, call UpdateTrafficDistribution on the traffic distribution group "
                 f"({self.direction}): telephony and agents {steps} (a dimension already further along keeps its "
-                "share), checking GetTrafficDistribution after each.")
+                "share), checking GetTrafficDistribution after each. Before each step, on a site with "
+                "connect.shift_guard, read the receiving Region's real-time queue metrics: wait while contacts in "
+                "queue or the oldest contact's age exceed the thresholds, and stop at the share reached if they do "
+                "not drain within the hold limit.")
+
+
+def _thresholds(guard: ConnectShiftGuard) -> str:
+    parts = []
+    if guard.contacts_in_queue is not None:
+        parts.append(f"{guard.contacts_in_queue} contacts in queue")
+    if guard.oldest_contact_age_seconds is not None:
+        parts.append(f"{guard.oldest_contact_age_seconds}s oldest wait")
+    return " and ".join(parts)
+
+
+def _tell(ctx: StepContext, milestone: str, **fields: Any) -> None:
+    """A milestone of this step: into the run's outbox (SNS and the status page, never lost) when the run has
+    one, else published to the site's topic at once. Never raises (a notification never fails the step)."""
+    if ctx.announce is not None:
+        ctx.announce(milestone, event=milestone, step=ctx.step_id, kind=ctx.options.kind, **fields)
+        return
+    publish_event(ctx.services, ctx.site, ctx.run_id, milestone, log=ctx.log, step=ctx.step_id,
+                  kind=ctx.options.kind, **fields)
 
 
 def _split_words(before: Distribution, after: Distribution, to: str, source: str) -> str:
@@ -243,6 +343,7 @@ class ShiftTraffic(_Shift):
     name = "connect.shift_traffic"
     summary = "move Amazon Connect telephony and agents to the secondary Region in steps, each verified"
     direction = "to the secondary Region"
+    receiving = "backup"
 
     def regions(self, site: ConnectSite) -> tuple[str, str]:
         return site.secondary_region, site.primary_region
@@ -253,6 +354,7 @@ class ShiftBack(_Shift):
     name = "connect.shift_back"
     summary = "move Amazon Connect telephony and agents back to the primary Region in steps, each verified"
     direction = "back to the primary Region"
+    receiving = "main"
 
     def regions(self, site: ConnectSite) -> tuple[str, str]:
         return site.primary_region, site.secondary_region

@@ -195,8 +195,11 @@ class QueryUseCases:
     def watch(self, site_file: Path, stage: bool = False) -> RoundOutcome:
         """One round of probes of the primary (``orchestrator.watcher``)."""
         from orchestrator import watcher
+        from orchestrator.usecases import outage_page
 
-        return watcher.watch_round(self.settings, site_file, stage, self._stage_failover)
+        return watcher.watch_round(self.settings, site_file, stage, self._stage_failover,
+                                   lambda site, services, outcome: outage_page.publish(
+                                       self.settings, site, services, outcome), resumer=self._resume_staged)
 
     def _stage_failover(self, site_file: Path, detected_at: str) -> str:
         """A failover held at its first gate (nobody is asked; no display), ``detected_at`` the outage's start."""
@@ -205,3 +208,10 @@ class QueryUseCases:
         request = RunRequest(kind="failover", site_file=site_file, detected_at=detected_at)
         result: RunResult = self.start(request, lambda gate: None)  # type: ignore[attr-defined]
         return result.outcome.run_id
+
+    def _resume_staged(self, run_id: str) -> str:
+        """A staged failover whose watcher was killed, resumed up to its gate (nobody is asked); its status."""
+        from orchestrator.usecases.records import ResumeRequest, RunResult
+
+        result: RunResult = self.resume(ResumeRequest(run_id), lambda gate: None)  # type: ignore[attr-defined]
+        return str(result.outcome.status)

@@ -404,11 +404,14 @@ def validate_connect_regions(args: StackValidationArgs, report: ReportViolation)
 
 
 def validate_connect_agent_gate(args: StackValidationArgs, report: ReportViolation) -> None:
-    """A minimum of available agents names the queues whose agents count: without them the gate between
-    traffic shift steps would read no metric (and the role would grant no queue)."""
+    """A minimum of available agents, or queue thresholds (``shift_guard``), names the queues that count:
+    without them the gates between traffic shift steps would read no metric (and the role would grant no
+    queue)."""
     connect = _connect_of(args)
     if connect and (connect.get("min_agents_available") or 0) > 0 and not connect.get("queue_ids"):
         report(f"connect: min_agents_available is {connect['min_agents_available']} but queue_ids is empty", None)
+    if connect and connect.get("shift_guard") and not connect.get("queue_ids"):
+        report("connect: shift_guard watches queues but queue_ids is empty", None)
 
 
 def _period_problem(config: Mapping[str, Any]) -> str | None:

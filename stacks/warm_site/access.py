@@ -327,8 +327,9 @@ def _connect_reads(connect: ConnectArns, suffix: str = "", readiness_only: bool 
     if connect.queue_ids:
         statements.append(_statement(
             f"ConnectAgents{suffix}", connect.queue_arns,
-            Grant("connect:GetCurrentMetricData", "agents available in the secondary Region (the gate between "
-                  "shift steps)", steps("connect.shift_traffic"))))
+            Grant("connect:GetCurrentMetricData", "agents available and the queues' load (contacts in queue, "
+                  "the oldest contact's age) in the Region taking the calls: the gates between shift steps",
+                  steps("connect.shift_traffic, connect.shift_back"))))
     return statements
 
 

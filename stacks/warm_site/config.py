@@ -277,6 +277,9 @@ class ConnectConfig(_Knobs):
     #: 1.2: the test call's contact flow, queue and numbers (the site file's ``connect.test_call``), written to
     #: the site file as given; made outside the stack (the DR test line, its flow, the synthetic agent)
     test_call: dict[str, Any] | None = None
+    #: issue 27: the queue thresholds each traffic shift step waits on (the site file's ``connect.shift_guard``),
+    #: written to the site file as given (the site file's model validates them)
+    shift_guard: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _one_instance(self):

@@ -103,6 +103,7 @@ class Connect(pulumi.ComponentResource):
             "announcement": announcement,
             "min_agents_available": cfg.min_agents_available, "queue_ids": list(cfg.queue_ids),
             "test_call": dict(cfg.test_call) if cfg.test_call else None,
+            "shift_guard": dict(cfg.shift_guard) if cfg.shift_guard else None,
         }
 
 

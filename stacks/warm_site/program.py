@@ -127,7 +127,8 @@ def _connect_arns(cfg: SiteConfig, connect: Connect | None) -> pulumi.Output | N
         lambda v: ConnectArns.of(
             instance_arn=v[0], regions=(wanted.primary_region, wanted.secondary_region),
             traffic_distribution_group_id=wanted.traffic_distribution_group_id, hours_of_operation_id=v[1],
-            prompt_id=v[2], queue_ids=tuple(wanted.queue_ids) if wanted.min_agents_available else (),
+            prompt_id=v[2], queue_ids=tuple(wanted.queue_ids) if wanted.min_agents_available or wanted.shift_guard
+            else (),
             test_call=wanted.test_call is not None))
 
 

@@ -125,10 +125,11 @@ def test_sandbox_down_stops_the_moto_server_of_an_up_killed_while_moto_starts(tm
 
 
 def test_every_child_of_up_is_recorded_before_it_is_waited_on(tmp_path, monkeypatch):
-    """moto, the Connect double, sshd (and, where the machine allows it, the strongSwan pair's namespaces, its
-    charons and the appliance's sshd inside them): whenever `up` waits for one to answer, state.json on disk
-    already names it (its pid, or the network namespace it lives in), so `down` finds it whatever kills `up`."""
-    from orchestrator.sandbox import motoserver, sshd, tunnel
+    """moto, the Connect double, sshd, the primary's endpoints, the secondary's SBC (and, where the machine
+    allows it, the strongSwan pair's namespaces, its charons and the appliance's sshd inside them): whenever
+    `up` waits for one to answer, state.json on disk already names it (its pid, or the network namespace it
+    lives in), so `down` finds it whatever kills `up`."""
+    from orchestrator.sandbox import motoserver, primary, sshd, tunnel
     from orchestrator.sandbox import site as embedded
     from orchestrator.sandbox.connect import server as connect_double
 
@@ -143,7 +144,8 @@ def test_every_child_of_up_is_recorded_before_it_is_waited_on(tmp_path, monkeypa
 
     def recorded(pid: int) -> bool:
         state = on_disk()
-        if pid in {int(state[p]["pid"]) for p in ("moto", "connect", "sshd", "proxy") if p in state}:
+        if pid in {int(state[p]["pid"]) for p in ("moto", "connect", "sshd", "proxy", "primary", "secondary")
+                   if p in state}:
             return True
         # inside a recorded namespace, or about to enter it (`ip netns exec NS` before its setns): down's
         # tunnel.stop kills both kinds
@@ -164,6 +166,8 @@ def test_every_child_of_up_is_recorded_before_it_is_waited_on(tmp_path, monkeypa
         "connect", connect_double.wait_healthy, lambda process, port, timeout=15.0: process.pid))
     monkeypatch.setattr(sshd, "_wait_listening", checked(
         "sshd", sshd._wait_listening, lambda port, process, timeout=5.0: process.pid))
+    monkeypatch.setattr(primary, "_wait_answering", checked(
+        "primary", primary._wait_answering, lambda ports, process: process.pid))
 
     real_wait_for = tunnel._wait_for
 
@@ -179,5 +183,5 @@ def test_every_child_of_up_is_recorded_before_it_is_waited_on(tmp_path, monkeypa
         embedded.up(folder, options)
     finally:
         embedded.down(folder)
-    expected = {"moto", "connect", "sshd"} | ({"charon"} if tunnel.unavailable_reason() is None else set())
+    expected = {"moto", "connect", "sshd", "primary"} | ({"charon"} if tunnel.unavailable_reason() is None else set())
     assert expected <= set(waited), waited

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -10,6 +11,7 @@ import pytest
 from orchestrator import checks
 from orchestrator.adapters import Services
 from orchestrator.errors import FatalError
+from orchestrator.site import Probe, Secondary
 from orchestrator.steps.base import RunOptions
 from orchestrator.steps.checks import Preflight, Smoke
 from orchestrator.steps.dns import DnsCutover
@@ -70,10 +72,18 @@ def by_name(results):
 
 
 def test_preflight_passes_on_a_complete_site(moto_site, clock):
-    """Every preflight check passes against a complete site."""
-    results = checks.run_checks(checks.PREFLIGHT, checks.CheckEnv(services_for(moto_site, clock), moto_site))
+    """Every preflight check passes against a complete site (a SIP/DNS site: its secondary SBC declared and
+    answering -- a listening socket here)."""
+    with socket.socket() as sbc:
+        sbc.bind(("127.0.0.1", 0))
+        sbc.listen(4)
+        secondary = Secondary(probes=[Probe(name="dr-sbc", tcp=f"127.0.0.1:{sbc.getsockname()[1]}")])
+        site = moto_site.model_copy(update={"secondary": secondary})
+        results = checks.run_checks(checks.PREFLIGHT, checks.CheckEnv(services_for(site, clock), site))
     assert [r for r in results if not r.ok] == []
     assert {r.name for r in results} == {c.check_name for c in checks.PREFLIGHT}
+    bare = checks.run_checks((checks.secondary_endpoints,), checks.CheckEnv(services_for(moto_site, clock), moto_site))
+    assert [(r.ok, r.blocking) for r in bare] == [(False, False)] and "no secondary.probes" in bare[0].detail
 
 
 def test_missing_resources_are_reported_as_blocking(moto_site, clock):

@@ -270,3 +270,42 @@ def test_n_at_the_prompt_then_stand_down_returns_the_connect_site_to_its_start(e
     ready = cli(site, state_dir, "readiness", "--site", str(site.site_file), "--json")
     (half_done,) = [c for c in json.loads(ready.stdout)["checks"] if c["name"] == "runs.half_done"]
     assert half_done["ok"], half_done
+
+
+def test_kill_9_during_the_test_call_then_resume_places_a_new_call_and_counts_one_answer(
+    moto_site, connect_double, tmp_path
+):
+    """The orchestrator killed with SIGKILL while its test call waits in the queue (no agent); an agent logs
+    in; `resume` stops the orphaned call, places a new one, which is answered: the run succeeds and
+    ``first_call_answered_seconds`` is that answer's time (the double's ConnectedToAgentTimestamp) minus the
+    run's start."""
+    site_file = tmp_path / "site.json"
+    site_file.write_text(json.dumps(with_connect(moto_site).model_dump(by_alias=True, exclude_none=True)))
+    connect_double.world.set_agents(SECONDARY, 0)
+    state_dir = tmp_path / "state"
+    run = orchestrator(state_dir, "failover", "--site", str(site_file), "--runbook",
+                       str(RUNBOOKS / "connect-test-call.yaml"), "--yes")
+    try:
+        wait_for(lambda: connect_double.service.calls["StartOutboundVoiceContact"] == 1
+                 and connect_double.service.calls["DescribeContact"] >= 2)
+    finally:
+        run.kill()
+        run.wait(timeout=10)
+    assert run.returncode == -9
+    (orphan,) = connect_double.world.contacts()
+    assert "AgentInfo" not in orphan
+    connect_double.world.set_agents(SECONDARY, 2)
+    (run_id,) = [p.name for p in (state_dir / "runs").iterdir()]
+    resumed = orchestrator(state_dir, "resume", run_id)
+    _out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err[-3000:]
+    contacts = {c["Id"]: c for c in connect_double.world.contacts()}
+    assert len(contacts) == 2 and "DisconnectTimestamp" in contacts[orphan["Id"]]
+    (answered,) = [c for c in contacts.values() if "AgentInfo" in c]
+    report = json.loads((state_dir / "reports" / run_id / "report.json").read_text())
+    (step,) = report["steps"]
+    assert step["status"] == "succeeded" and step["outputs"]["abandoned"] == [orphan["Id"]]
+    started = datetime.fromisoformat(report["started_at"].replace("Z", "+00:00"))
+    connected_at = answered["AgentInfo"]["ConnectedToAgentTimestamp"]  # the double's own clock reading
+    assert isinstance(connected_at, datetime) and connected_at.tzinfo is not None
+    assert report["first_call_answered_seconds"] == pytest.approx((connected_at - started).total_seconds(), abs=0.01)

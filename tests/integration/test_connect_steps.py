@@ -370,7 +370,9 @@ def connect_checks(site, services) -> dict:
 
 
 def test_readiness_checks_pass_on_a_ready_connect_site(connect_site, connect_double, clock):
-    """Group ACTIVE (replicated), the announcement's hours and prompt found, 12 agents >= 5."""
+    """Group ACTIVE (replicated), the announcement's hours and prompt found, 12 agents >= 5, queue thresholds
+    given (connect.shift_guard: without them readiness warns, tests/integration/test_connect_shift_guard.py)."""
+    connect_site = with_connect(connect_site, shift_guard={"contacts_in_queue": 20})
     services = make_step_context(ShiftTraffic, connect_site, clock).services
     found = connect_checks(connect_site, services)
     assert all(r.ok for r in found.values()), found

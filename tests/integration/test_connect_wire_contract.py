@@ -11,15 +11,18 @@ import pytest
 from orchestrator.sandbox.connect.protocol import OPERATIONS
 from orchestrator.steps.connect import Announce, ShiftBack, ShiftTraffic, Unannounce
 from tests.fixtures.aws import make_step_context, run_step
+from tests.fixtures.connect import with_connect
 from tests.support import connect_contract
 
 pytestmark = pytest.mark.integration
 
 
 def drive_every_operation(site, clock) -> None:
-    """A readiness pass, an announcement, a shift and a shift back, its announcement off."""
+    """A readiness pass, an announcement, a shift and a shift back (both reading the queues: the site has
+    queue thresholds), its announcement off."""
     from orchestrator import checks
 
+    site = with_connect(site, shift_guard={"contacts_in_queue": 20, "oldest_contact_age_seconds": 60})
     services = make_step_context(ShiftTraffic, site, clock).services
     checks.run_checks(checks.CONNECT, checks.CheckEnv(services, site))
     for kind, params in ((Announce, {}), (ShiftTraffic, {"steps": [30, 100]}), (ShiftBack, {"steps": [100]}),
@@ -34,6 +37,9 @@ def test_every_accepted_request_passes_the_real_service_model(connect_site, conn
     accepted = connect_contract.ACCEPTED + list(connect_double.service.accepted)
     assert {r["operation"] for r in accepted} == set(OPERATIONS)
     assert connect_contract.problems(accepted) == []
+    metrics = {m["Name"] for r in accepted if r["operation"] == "GetCurrentMetricData"
+               for m in r["params"]["CurrentMetrics"]}
+    assert {"AGENTS_AVAILABLE", "CONTACTS_IN_QUEUE", "OLDEST_CONTACT_AGE"} <= metrics  # the queue reads too
 
 
 def test_the_contract_check_catches_a_drifted_request(connect_site, connect_double, clock):

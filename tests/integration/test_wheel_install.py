@@ -110,16 +110,20 @@ def test_installed_wheel_validates_and_renders_its_default_runbook(installed, tm
 
 
 def test_installed_wheel_renders_the_status_page_from_its_own_template(installed, tmp_path):
-    """The status page's Jinja2 template is package data of the wheel: the installed copy is the one read."""
-    script = ("from orchestrator.status_page import render as r; "
-              "source, filename, _ = r._environment().loader.get_source(r._environment(), r.TEMPLATE); "
-              "print(filename); print('Content-Security-Policy' in source)")
+    """The status page's Jinja2 templates (run page, outage page, shared style) are package data of the wheel:
+    the installed copies are the ones read."""
+    script = ("from orchestrator.status_page import render as r; env = r.template_environment()\n"
+              "for name in (r.TEMPLATE, 'outage.html.j2', '_style.css.j2'):\n"
+              "    source, filename, _ = env.loader.get_source(env, name)\n"
+              "    print(filename, 'Content-Security-Policy' in source)")
     found = subprocess.run([str(installed / "python"), "-c", script], cwd=tmp_path, env=_env(),
                            capture_output=True, text=True, timeout=60)
     assert found.returncode == 0, found.stderr[-2000:]
-    filename, has_csp = found.stdout.split()
-    assert filename.startswith(str(installed.parent)) and filename.endswith("status_page/templates/status.html.j2")
-    assert has_csp == "True"
+    lines = [line.split() for line in found.stdout.splitlines()]
+    assert [Path(filename).name for filename, _ in lines] == ["status.html.j2", "outage.html.j2", "_style.css.j2"]
+    for filename, _ in lines:
+        assert filename.startswith(str(installed.parent)) and "/status_page/templates/" in filename
+    assert [has_csp for _, has_csp in lines] == ["True", "True", "False"]
 
 
 def test_installed_wheel_dry_runs_a_failover_on_the_embedded_site(installed, embedded_site, tmp_path):

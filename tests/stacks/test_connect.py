@@ -332,3 +332,27 @@ def test_without_a_test_call_no_contact_action_is_granted(existing):
     """No ``connect.test_call``: the role cannot place a call."""
     _, _, mocks = existing
     assert not set(TEST_CALL_ACTIONS) & set(_connect_grants(_policy(mocks, "orchestrator")))
+
+
+SHIFT_GUARD = {"contacts_in_queue": 20, "oldest_contact_age_seconds": 60, "hold_limit_seconds": 300}
+
+
+def test_queue_thresholds_reach_the_site_file_and_grant_the_queue_metrics():
+    """With ``connect.shift_guard`` and no agent minimum, the site file carries the thresholds (and loads) and
+    both roles may read the queues' metrics (each shift step reads their load), scoped to the site's queues."""
+    from orchestrator.site import parse_site
+
+    outputs, mocks = declare(_config(min_agents_available=0, shift_guard=dict(SHIFT_GUARD)))
+    assert outputs["connect"]["shift_guard"] == SHIFT_GUARD
+    assert parse_site(outputs).connect.shift_guard.contacts_in_queue == 20
+    queues = _arns(f"instance/{EXISTING_INSTANCE_ID}/queue/qqqqqqqq-0000-0000-0000-000000000001")
+    for role in ("orchestrator", "readiness"):
+        assert _connect_grants(_policy(mocks, role))["connect:GetCurrentMetricData"] == queues
+
+
+def test_connect_agent_gate_rule_fails_thresholds_without_queues():
+    """connect-agent-gate: queue thresholds with no queue named to watch are a violation."""
+    config = _config(min_agents_available=0, queue_ids=[], shift_guard=dict(SHIFT_GUARD))
+    outputs, mocks = declare(config)
+    assert _violations(config, outputs, mocks.resources, "connect-agent-gate") == [
+        "connect: shift_guard watches queues but queue_ids is empty"]

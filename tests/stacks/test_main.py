@@ -106,6 +106,8 @@ def test_the_prod_example_is_an_amazon_connect_site(monkeypatch):
     assert (connect.primary_region, connect.secondary_region, connect.min_agents_available) == (
         "us-east-1", "us-west-2", 5)
     assert connect.announcement.override_name == "dr-outage-announcement"
+    assert connect.shift_guard is not None and (connect.shift_guard.contacts_in_queue,
+                                                connect.shift_guard.oldest_contact_age_seconds) == (20, 60)
     assert "aws:connect/getInstance:getInstance" in [token for token, _ in mocks.calls]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.rto import RUNBOOK, critical_path, sequential_copy
+from bench.rto import RUNBOOK, answered_call, critical_path, sequential_copy, service_steps, upstream
 
 
 def step(step_id: str, seconds: float | None, *needs: str) -> dict:
@@ -46,6 +46,35 @@ def test_critical_path_refuses_cycles_and_unknown_needs():
         critical_path([step("a", 1.0, "b"), step("b", 1.0, "a")])
     with pytest.raises(ValueError, match="unknown"):
         critical_path([step("a", 1.0, "ghost")])
+
+
+def test_the_rto_path_leaves_out_a_background_step_unless_a_service_step_needs_it():
+    """The bulk restore (rto: false) is off the RTO's path in the parallel runbook; in the forced-sequential
+    copy the next step needs it, so it gates the RTO and is on the path (before, the bench failed there with
+    "unknown step 'restore-bulk' in needs")."""
+    parallel = [step("preflight", 1.0), {**step("bulk", 30.0, "preflight"), "rto": False},
+                step("seats", 4.0, "preflight")]
+    assert [s["id"] for s in service_steps(parallel)] == ["preflight", "seats"]
+    assert critical_path(service_steps(parallel)) == (5.0, ["preflight", "seats"])
+    sequential = [step("preflight", 1.0), {**step("bulk", 30.0, "preflight"), "rto": False},
+                  step("seats", 4.0, "bulk")]
+    assert critical_path(service_steps(sequential)) == (35.0, ["preflight", "bulk", "seats"])
+
+
+def test_the_answered_call_is_measured_against_the_path_that_ends_at_the_test_call():
+    """first_call_answered_seconds over the longest chain ending at the connect.test_call step: steps the call
+    does not need (a slower smoke check, the done milestone after it) are not on that path."""
+    steps = [step("preflight", 1.0), step("seats", 4.0, "preflight"), step("dns", 2.0, "seats"),
+             step("shift", 3.0, "dns"), step("smoke", 9.0, "dns"), {**step("call", 0.5, "shift"),
+                                                                    "uses": "connect.test_call"},
+             step("done", 0.1, "smoke", "call")]
+    assert [s["id"] for s in upstream(steps, "call")] == ["preflight", "seats", "dns", "shift", "call"]
+    call = answered_call({"first_call_answered_seconds": 10.8, "steps": steps})
+    assert call["critical_path_s"] == pytest.approx(10.5)
+    assert call["ratio"] == pytest.approx(10.8 / 10.5)
+    assert call["path"] == ["preflight", "seats", "dns", "shift", "call"]
+    assert answered_call({"first_call_answered_seconds": None, "steps": steps}) is None
+    assert answered_call({"steps": [step("a", 1.0)]}) is None
 
 
 def test_sequential_copy_chains_every_step(tmp_path: Path):

@@ -94,3 +94,33 @@ def test_the_store_lets_one_of_two_writers_of_the_same_version_win(tmp_path):
     assert one.write("s", {"by": "one"}, version) is True
     assert two.write("s", {"by": "two"}, version) is False
     assert two.read("s") == (1, {"by": "one"})
+
+
+def test_a_staging_whose_watcher_is_known_dead_is_taken_over_at_once():
+    """A staging started by a watcher killed on this host (``stager_lost``) is started again by the next round,
+    not after ``STAGING_LEASE_SECONDS``; the incident names who stages; a live staging blocks a second one."""
+    first = detection.advance({}, _round(False), T0, 0, True, stager="host|1|s|stage")
+    assert first.actions == [detection.PRIMARY_DOWN, detection.STAGE]
+    assert first.incident["staging_by"] == "host|1|s|stage"
+    soon = T0 + timedelta(seconds=5)
+    alive = detection.advance(first.state, _round(False), soon, 0, True, stager="host|2|s|stage")
+    assert detection.STAGE not in alive.actions
+    lost = detection.advance(first.state, _round(False), soon, 0, True, stager="host|2|s|stage", stager_lost=True)
+    assert detection.STAGE in lost.actions and lost.incident["staging_by"] == "host|2|s|stage"
+    lost.state["incident"]["staged_run"] = "run-1"
+    after = detection.advance(lost.state, _round(False), soon, 0, True, stager="host|3|s|stage", stager_lost=True)
+    assert detection.STAGE not in after.actions  # a recorded run is never staged again
+
+
+def test_the_watcher_calls_a_stager_lost_only_when_its_process_on_this_host_is_gone():
+    """``staging_by`` of a dead process on this host: lost; of this (live) process, or with a run recorded: not."""
+    from orchestrator import watcher
+    from orchestrator.journal.lease import claimer_id
+
+    me = claimer_id("stage")
+    host, _pid, start, token = me.rsplit("|", 3)
+    dead = f"{host}|{2**22 + 12345}|{start}|{token}"
+    assert watcher._stager_lost({"incident": {"staging_by": dead, "staged_run": None}}) is True
+    assert watcher._stager_lost({"incident": {"staging_by": me, "staged_run": None}}) is False
+    assert watcher._stager_lost({"incident": {"staging_by": dead, "staged_run": "run-1"}}) is False
+    assert watcher._stager_lost({}) is False

@@ -31,7 +31,7 @@ def _site(connect: dict | None = None) -> Site:
 
 def test_optional_site_keys_are_the_sites_optional_top_level_keys():
     """`when` may name exactly the site file's optional top-level keys (connect among them)."""
-    assert set(OPTIONAL_SITE_KEYS) == {"state", "access", "connect", "primary"}
+    assert set(OPTIONAL_SITE_KEYS) == {"state", "access", "connect", "primary", "secondary"}
 
 
 def test_steps_for_a_missing_key_are_left_out_and_needs_go_through_them():
@@ -79,7 +79,7 @@ def test_unknown_when_key_names_file_line_and_key(tmp_path):
         load_runbook(path)
     text = str(caught.value)
     assert text.startswith(f"{path}:5 (steps[0].when): unknown site key")
-    assert "(access, connect, primary, state) or one of connect.test_call" in text and "'conect'" in text
+    assert "(access, connect, primary, secondary, state) or one of connect.test_call" in text and "'conect'" in text
 
 
 def test_a_required_key_is_not_a_valid_condition(tmp_path):

@@ -439,3 +439,66 @@ def test_the_site_name_is_never_broken_at_its_hyphens():
     html = render_page(view)
     assert '<span class="site">cc-dr-west</span>' in html
     assert re.search(r"\.site\s*\{\s*white-space:\s*nowrap;", html)
+
+
+# --------------------------------------------------------------------------- a failover staged on detection
+
+DETECTED = "2026-11-29T02:57:00.000Z"
+
+
+@pytest.mark.parametrize("state", ["running", "waiting", "held"])
+def test_a_staged_failover_opens_on_the_outage_until_someone_decides(state):
+    """A failover `watch --stage` started (its report has `detected_at`) reads "Primary site unreachable since
+    HH:MM UTC" while it stages, waits at its gate or is held there; the line under it still says what happens
+    (getting ready, waiting for whom, stopped until whom)."""
+    report, live = _state_report(state)
+    view = build_view({**report, "detected_at": DETECTED}, _failover_book(), None, NOW, live=live)
+    assert view.phase == "Primary site unreachable since 02:57 UTC" and view.outage == view.phase
+    assert view.state == state
+    expected = {"running": "Getting the backup site ready (Connecting the VPN). ",
+                "waiting": "Waiting since 03:01 UTC for incident-commander to approve",
+                "held": "nothing more happens until incident-commander approves"}[state]
+    assert expected in view.detail
+    html = render_page(view)
+    assert "Primary site unreachable since 02:57 UTC" in html and 'id="outage"' not in html  # said once
+
+
+def test_once_approved_the_staged_failover_reads_as_any_failover_and_the_outage_stays_as_a_notice():
+    """After the commander approved, the headline is the running step again; the outage line stays under it
+    until the run has an outcome, and leaves the page with the outcome."""
+    report, live = _state_report("running")
+    timeline = [{"event": "run_started"}, {"event": "approval_requested", "step": "dns-cutover"},
+                {"event": "approval_granted", "step": "dns-cutover"}]
+    view = build_view({**report, "timeline": timeline, "detected_at": DETECTED}, _failover_book(), None, NOW,
+                      live=live)
+    assert view.phase == "Connecting the VPN" and view.outage == "Primary site unreachable since 02:57 UTC"
+    assert '<p class="notice" id="outage">Primary site unreachable since 02:57 UTC</p>' in render_page(view)
+    report, live = _state_report("succeeded")
+    done = build_view({**report, "detected_at": DETECTED}, _failover_book(), None, NOW, live=live)
+    assert done.outage is None and "unreachable" not in render_page(done)
+
+
+def test_a_failover_started_by_hand_has_no_outage_line():
+    report, live = _state_report("waiting")
+    view = build_view(report, _failover_book(), None, NOW, live=live)
+    assert view.outage is None and view.phase == "Paused — waiting for the incident commander"
+
+
+def test_a_shift_stopped_on_full_queues_says_where_calls_stand_not_that_the_failover_failed():
+    """connect.shift_guard stopped the shift at 30 % (the step failed with `held`): the page's headline is the
+    paused share, amber, and what happens next; not "Failover failed"."""
+    report, live = _state_report("failed")
+    report["steps"].append({"id": "connect-shift", "uses": "connect.shift_traffic", "owner": "telephony-oncall",
+                            "status": "failed", "outputs": {"held": {"share": 30, "percent": 40}}})
+    view = build_view(report, _failover_book(), None, NOW, live=live)
+    assert view.phase == "Call routing paused at 30 % — the backup Region's queues are full"
+    assert view.tone == "paused"
+    assert view.detail.endswith("the on-call team resumes the move once the backup Region's queues drain.")
+    assert view.detail.startswith("Stopped after ")
+    back = copy.deepcopy(report)
+    back["kind"] = "failback"
+    back["steps"][-1]["uses"] = "connect.shift_back"
+    assert build_view(back, _failover_book(), None, NOW, live=live).phase.endswith("the main Region's queues are full")
+    plain, live = _state_report("failed")
+    failed = build_view(plain, _failover_book(), None, NOW, live=live)
+    assert failed.phase == "Failover failed — the on-call team is on it"

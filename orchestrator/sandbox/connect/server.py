@@ -9,7 +9,11 @@ Besides the Connect operations it answers a small control endpoint under ``/_dou
 - ``POST /_double/faults`` ``{"operation": NAME, "throttle": N}`` (the next N calls answer
   ``ThrottlingException``) and/or ``{"operation": NAME, "latency_seconds": S}``;
 - ``POST /_double/agents`` ``{"region": R, "available": N[, "after_updates": K]}`` (K: once K more
-  UpdateTrafficDistribution calls succeeded); ``POST /_double/reset`` (back to the seed).
+  UpdateTrafficDistribution calls succeeded); ``POST /_double/reset`` (back to the seed);
+- ``POST /_double/queues`` ``{"region": R, "samples": [{"contacts_in_queue": N, "oldest_contact_age_seconds": S,
+  "agents_on_contact": N, "agents_available": N}, ...][, "queue": ID][, "after_updates": K]}``: a script the
+  queue plays, one sample per GetCurrentMetricData read of its load (``queues``); ``GET /_double/queues``: each queue's
+  metrics now.
 """
 
 from __future__ import annotations
@@ -129,6 +133,15 @@ class Service:
         if method == "POST" and path == "/_double/agents":
             self.world.set_agents(data["region"], int(data["available"]), int(data.get("after_updates", 0)))
             return 200, {"ok": True}
+        if method == "POST" and path == "/_double/queues":
+            try:
+                self.world.script_queue(data["region"], list(data["samples"]), data.get("queue"),
+                                        int(data.get("after_updates", 0)))
+            except (KeyError, ValueError) as exc:
+                return 400, {"error": str(exc)}
+            return 200, {"ok": True}
+        if method == "GET" and path == "/_double/queues":
+            return 200, self.world.queue_state()
         if method == "POST" and path == "/_double/reset":
             self.reset()
             return 200, {"ok": True}
@@ -254,6 +267,15 @@ class DoubleControl:
     def set_agents(self, region: str, available: int, after_updates: int = 0) -> None:
         self._call("POST", "/_double/agents", {"region": region, "available": available,
                                                "after_updates": after_updates})
+
+    def script_queue(self, region: str, samples: list[dict[str, Any]], *, queue: str | None = None,
+                     after_updates: int = 0) -> None:
+        """The queue (the first by default) plays ``samples``, one per metric read, the last one staying."""
+        self._call("POST", "/_double/queues", {"region": region, "samples": samples, "queue": queue,
+                                               "after_updates": after_updates})
+
+    def queues(self) -> dict[str, dict[str, dict[str, float]]]:
+        return dict(self._call("GET", "/_double/queues"))
 
     def reset(self) -> None:
         self._call("POST", "/_double/reset", {})

@@ -80,9 +80,10 @@ class Seed:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
-    def site_key(self, min_agents_available: int = 0) -> dict[str, Any]:
-        """The site file's ``connect`` key for this state."""
-        return {
+    def site_key(self, min_agents_available: int = 0, shift_guard: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The site file's ``connect`` key for this state (``shift_guard``: its queue thresholds, if any)."""
+        guard = {"shift_guard": dict(shift_guard)} if shift_guard else {}
+        return {**guard,
             "instance_id": self.instance_id,
             "instance_arn": instance_arn(self, self.primary_region),
             "traffic_distribution_group_id": self.traffic_distribution_group_id,
@@ -130,6 +131,12 @@ class RegionState:
     prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: queue id -> agents available
     agents: dict[str, int] = field(default_factory=dict)
+    #: queue id -> agents on a contact, contacts waiting, the oldest wait in seconds (GetCurrentMetricData)
+    on_contact: dict[str, int] = field(default_factory=dict)
+    in_queue: dict[str, int] = field(default_factory=dict)
+    oldest_age: dict[str, float] = field(default_factory=dict)
+    #: queue id -> the samples a test scripted, one taken per metric read (``queues``)
+    scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     #: contact id -> the contact as DescribeContact shows it (test calls)
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ClientToken -> contact id (a retried StartOutboundVoiceContact places one call)
@@ -150,6 +157,8 @@ class WorldBase:
         #: successful UpdateTrafficDistribution calls, and agent changes waiting for a count of them
         self.updates = 0
         self.pending_agents: list[tuple[int, str, int]] = []
+        #: queue scripts waiting for a count of them: (count, Region, queue, samples)
+        self.pending_scripts: list[tuple[int, str, str, list[dict[str, Any]]]] = []
         self.by_region = {region: self._region(region) for region in self.regions}
 
     def _region(self, region: str) -> RegionState:

@@ -1,14 +1,15 @@
 """The Connect double: the state (``state``) and the operations it serves, one family per module: traffic
-distribution here, with prompts, metrics and the controls tests use; hours of operation (``hours``); contacts,
-the test call (``contacts``). Every name the double had in one module is still importable from here."""
+distribution here, with prompts and the controls tests use; hours of operation (``hours``); contacts,
+the test call (``contacts``); queue metrics and their scripts (``queues``). Every name the double had in one
+module is still importable from here."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.sandbox.connect.contacts import Contacts
 from orchestrator.sandbox.connect.hours import HoursOfOperation
+from orchestrator.sandbox.connect.queues import Queues
 from orchestrator.sandbox.connect.state import (
     ACCOUNT,
     ConnectError,
@@ -24,7 +25,7 @@ from orchestrator.sandbox.connect.state import (
 __all__ = ["ACCOUNT", "ConnectError", "RegionState", "Seed", "World", "group_arn", "instance_arn"]
 
 
-class World(HoursOfOperation, Contacts, WorldBase):
+class World(HoursOfOperation, Contacts, Queues, WorldBase):
     """The whole state, behind one lock (the server is threaded), and every operation the double serves."""
 
     # ------------------------------------------------------------------ traffic distribution
@@ -64,6 +65,7 @@ class World(HoursOfOperation, Contacts, WorldBase):
             for change in [c for c in self.pending_agents if c[0] <= self.updates]:
                 self.pending_agents.remove(change)
                 self.set_agents(change[1], change[2])
+            self.start_pending_scripts()
             return {}
 
     def _percent_config(self, name: str, config: dict[str, Any]) -> dict[str, int]:
@@ -103,7 +105,7 @@ class World(HoursOfOperation, Contacts, WorldBase):
                 "Status": self.status, "IsDefault": self.seed.group_is_default,
             }}
 
-    # ------------------------------------------------------------------ prompts, metrics
+    # ------------------------------------------------------------------ prompts
 
     def describe_prompt(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -111,30 +113,6 @@ class World(HoursOfOperation, Contacts, WorldBase):
             if params["PromptId"] not in state.prompts:
                 raise _not_found(f"prompt {params['PromptId']} not found")
             return {"Prompt": dict(state.prompts[params["PromptId"]])}
-
-    def get_current_metric_data(self, region: str, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            state = self._instance(region, params["InstanceId"])
-            queues = params["Filters"].get("Queues")
-            if not queues:
-                raise ConnectError("InvalidParameterException", "Filters.Queues is required for queue metrics")
-            unknown = [q for q in queues if q not in state.agents]
-            if unknown:
-                raise ConnectError("InvalidParameterException", f"unknown queue(s): {', '.join(unknown)}")
-            grouped = "QUEUE" in (params.get("Groupings") or [])
-            buckets = [[q] for q in queues] if grouped else [queues]
-            results = [self._metrics(state, bucket, params["CurrentMetrics"], grouped) for bucket in buckets]
-            return {"MetricResults": results, "DataSnapshotTime": datetime.now(UTC),
-                    "ApproximateTotalCount": len(results)}
-
-    def _metrics(self, state: RegionState, queues: list[str], wanted: list[dict[str, Any]],
-                 grouped: bool) -> dict[str, Any]:
-        available = sum(state.agents[q] for q in queues)
-        counts = {"AGENTS_AVAILABLE": available, "AGENTS_ONLINE": available, "AGENTS_STAFFED": available}
-        collections = [{"Metric": {"Name": m["Name"], "Unit": m.get("Unit", "COUNT")},
-                        "Value": float(counts.get(m["Name"], 0))} for m in wanted]
-        dimensions = {"Queue": {"Id": queues[0]}} if grouped else {}
-        return {"Dimensions": dimensions, "Collections": collections}
 
     # ------------------------------------------------------------------ control (tests, the sandbox)
 
