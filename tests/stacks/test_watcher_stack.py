@@ -132,3 +132,28 @@ def test_a_bad_detection_config_names_the_key(change, message):
     change(config)
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         parse_config(config)
+
+
+def test_the_user_data_is_valid_bash_and_the_unit_passes_systemd_analyze(tmp_path):
+    """What the instance runs at boot: `bash -n` accepts the user data; `systemd-analyze verify` (Debian's
+    systemd) finds no unknown key or bad value in the unit, with or without --stage."""
+    import shutil
+    import subprocess
+
+    from stacks.warm_site.watcher import UNIT, systemd_unit, user_data
+
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze (Debian's systemd) is not installed: make system-deps installs it")
+    for stage in (False, True):
+        script = user_data(json.dumps({"site": "cc-dr-test"}), 30, stage)
+        checked = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, timeout=30)
+        assert checked.returncode == 0, checked.stderr
+        unit = tmp_path / UNIT
+        unit.write_text(systemd_unit(30, stage))
+        assert f"cat > /etc/systemd/system/{UNIT} <<'UNIT'\n{unit.read_text()}UNIT" in script
+        verified = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                                  timeout=60)
+        assert verified.returncode == 0 and verified.stderr.strip() == "", verified.stderr
+    unit.write_text(systemd_unit(30, False).replace("Restart=always", "Restart=sometimes"))
+    wrong = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert "restart specifier" in wrong.stderr  # the check can fail
