@@ -125,13 +125,13 @@ def _values(value) -> list[str]:
     return value if isinstance(value, list) else [value]
 
 
-def test_the_roles_policies_are_the_declared_ones_scoped_to_this_sites_resources(enforced):
-    """The role policies in IAM are exactly the stack's, built from the ARNs of the resources deployed."""
+def _site_arns(enforced: Enforced) -> SiteArns:
+    """The ARNs of what was deployed, as the stack scopes the roles to them."""
     site, admin = enforced.admin.site, enforced.admin
     (group,) = admin.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[site["seats"]["asg_name"]])["AutoScalingGroups"]
     secrets = admin.client("secretsmanager")
-    arns = SiteArns(
+    return SiteArns(
         zone_id=site["dns"]["zone_id"], group_arn=group["AutoScalingGroupARN"],
         bucket_arn=f"arn:aws:s3:::{site['backup']['bucket']}", prefix=site["backup"]["prefix"],
         topic_arn=site["notify"]["topic_arn"],
@@ -139,6 +139,12 @@ def test_the_roles_policies_are_the_declared_ones_scoped_to_this_sites_resources
             site["vpn"]["appliance"]["private_key_secret"], site["backup"]["sftp"]["private_key_secret"])),
         table_arn=admin.client("dynamodb").describe_table(TableName=TEAM_TABLE)["Table"]["TableArn"],
     )
+
+
+def test_the_roles_policies_are_the_declared_ones_scoped_to_this_sites_resources(enforced):
+    """The role policies in IAM are exactly the stack's, built from the ARNs of the resources deployed."""
+    site, admin = enforced.admin.site, enforced.admin
+    arns = _site_arns(enforced)
     assert enforced.policies["orchestrator"] == orchestrator_policy(arns)
     assert enforced.policies["readiness"] == readiness_policy(arns)
     roles = {r["RoleName"]: r["Arn"] for r in admin.client("iam").list_roles()["Roles"]}
@@ -311,21 +317,6 @@ def test_every_action_granted_to_the_orchestrator_is_used(enforced):
     granted = {a for s in enforced.policies["orchestrator"]["Statement"] for a in s["Action"]}
     used = {d[1] for d in moto_iam.read_action_log(enforced.action_log) if d[3] == "allowed"}
     assert granted - used == set()
-
-
-def _site_arns(enforced: Enforced) -> SiteArns:
-    site, admin = enforced.admin.site, enforced.admin
-    (group,) = admin.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[site["seats"]["asg_name"]])["AutoScalingGroups"]
-    secrets = admin.client("secretsmanager")
-    return SiteArns(
-        zone_id=site["dns"]["zone_id"], group_arn=group["AutoScalingGroupARN"],
-        bucket_arn=f"arn:aws:s3:::{site['backup']['bucket']}", prefix=site["backup"]["prefix"],
-        topic_arn=site["notify"]["topic_arn"],
-        secret_arns=tuple(secrets.describe_secret(SecretId=s)["ARN"] for s in (
-            site["vpn"]["appliance"]["private_key_secret"], site["backup"]["sftp"]["private_key_secret"])),
-        table_arn=admin.client("dynamodb").describe_table(TableName=TEAM_TABLE)["Table"]["TableArn"],
-    )
 
 
 def test_watch_opens_the_incident_under_the_watcher_policy_alone(enforced, tmp_path):
