@@ -15,7 +15,9 @@ For each fleet size N, one fresh embedded site (moto, the provider's real sshd) 
 The reference is the same failover **without** ``backup.workers`` (today's single-process pipeline, 4 download
 threads, through the same proxy): its bulk step time, and its CPU. CPU per GB is every process that restores
 (the failover process plus the workers), user+sys, over the snapshot's size; the proxy's, moto's and sshd's
-CPU is nobody's. On a 2-core machine every worker, sshd and moto share the same cores: past the cores, the
+CPU is nobody's; the workers' start-up share (CPU-s when each has logged ``worker.started``) is also
+shown apart. The workers run with their default options (as ``orchestrator restore-worker --site`` is
+typed). On a 2-core machine every worker, sshd and moto share the same cores: past the cores, the
 figures show the plateau, not what a fleet of instances gives.
 """
 
@@ -86,10 +88,11 @@ def _workers(count: int, site_file: Path, folder: Path) -> Iterator[list[subproc
             log = (folder / f"worker-{index}.log").open("ab")
             processes.append(subprocess.Popen(
                 [str(REPO / ".venv" / "bin" / "orchestrator"), "restore-worker", "--site", str(site_file),
-                 "--log-format", "json", "--poll", "1", "--retry-after", "5"],
+                 "--log-format", "json", "--retry-after", "5"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=REPO, env=dict(os.environ),
             ))
             log.close()
+        _until_started(count, folder)
         yield processes
     finally:
         for process in processes:
@@ -100,6 +103,18 @@ def _workers(count: int, site_file: Path, folder: Path) -> Iterator[list[subproc
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+def _until_started(count: int, folder: Path, bound: float = 120.0) -> None:
+    """Until every worker logged ``worker.started`` (its start-up done: interpreter, imports, the site's
+    adapters), so that the CPU read next is each worker's start-up share."""
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        logs = [folder / f"worker-{index}.log" for index in range(count)]
+        if all(p.exists() and b'"worker.started"' in p.read_bytes() for p in logs):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the restore workers did not start within {bound:g}s (see {folder}/worker-*.log)")
 
 
 def _children_cpu() -> float:
@@ -116,6 +131,7 @@ def one(workers: int, size_mb: float, options: dict, args: argparse.Namespace, w
             site_file = _site_through(state, workdir, port, queue)
             run_state = dict(state, site_file=str(site_file))
             with _workers(workers, site_file, workdir) as processes:
+                startup_cpu = sum(process_cpu_seconds(p.pid) for p in processes)
                 cpu_before = _children_cpu()
                 report = failover(run_state, workdir, None)
                 # the failover process has been reaped (its CPU is in RUSAGE_CHILDREN); the workers still run
@@ -125,7 +141,9 @@ def one(workers: int, size_mb: float, options: dict, args: argparse.Namespace, w
     cpu = failover_cpu + worker_cpu
     bulk_mb = ((bulk.get("outputs") or {}).get("bytes") or 0) / 1e6
     return {"bulk_s": bulk["duration_seconds"], "bulk_mb": bulk_mb, "data_restored_s": report["data_restored_seconds"],
-            "cpu_s": cpu, "worker_cpu_s": worker_cpu, "cpu_s_per_gb": cpu / (size_mb / 1000)}
+            "cpu_s": cpu, "worker_cpu_s": worker_cpu, "cpu_s_per_gb": cpu / (size_mb / 1000),
+            "worker_startup_cpu_s": startup_cpu,
+            "cpu_s_per_gb_after_worker_startup": (cpu - startup_cpu) / (size_mb / 1000)}
 
 
 def run(args: argparse.Namespace, full: bool = False) -> dict:
@@ -144,7 +162,8 @@ def run(args: argparse.Namespace, full: bool = False) -> dict:
             measured = [one(workers, size_mb, options, args, Path(tmp) / f"w{workers}-{i}") for i in range(runs)]
             out["fleets"][str(workers)] = {
                 "runs": measured, **{k: median([m[k] for m in measured])
-                                     for k in ("bulk_s", "bulk_mb", "data_restored_s", "cpu_s_per_gb")}}
+                                     for k in ("bulk_s", "bulk_mb", "data_restored_s", "cpu_s_per_gb",
+                                               "worker_startup_cpu_s", "cpu_s_per_gb_after_worker_startup")}}
             print(f"  {'single process' if not workers else f'{workers} worker(s)'}: "
                   f"bulk {out['fleets'][str(workers)]['bulk_s']:.1f} s", file=sys.stderr)
     print(table(f"bulk restore by N workers ({link}; median of runs)", _header(), _rows(out, size_mb, fleets)))
@@ -154,17 +173,20 @@ def run(args: argparse.Namespace, full: bool = False) -> dict:
 
 
 def _header() -> list[str]:
-    return ["restore by", "bulk step (s)", "bulk MB/s", "x one worker", "CPU-s/GB", "CPU/GB vs single process"]
+    return ["restore by", "bulk step (s)", "bulk MB/s", "x one worker", "CPU-s/GB", "CPU/GB vs single process",
+            "workers' start-up CPU-s", "CPU-s/GB after it", "vs single process"]
 
 
 def _rows(out: dict, size_mb: float, fleets: tuple[int, ...]) -> list[list[object]]:
     single = out["fleets"]["0"]
     one_worker = out["fleets"].get("1", {}).get("bulk_s")
     rows: list[list[object]] = [["single process (today)", single["bulk_s"], single["bulk_mb"] / single["bulk_s"], "—",
-                                 single["cpu_s_per_gb"], 1.0]]
+                                 single["cpu_s_per_gb"], 1.0, 0.0, single["cpu_s_per_gb"], 1.0]]
     for workers in fleets:
         f = out["fleets"][str(workers)]
         rows.append([f"{workers} worker(s)", f["bulk_s"], f["bulk_mb"] / f["bulk_s"],
                      one_worker / f["bulk_s"] if one_worker else "—", f["cpu_s_per_gb"],
-                     f["cpu_s_per_gb"] / single["cpu_s_per_gb"]])
+                     f["cpu_s_per_gb"] / single["cpu_s_per_gb"], f["worker_startup_cpu_s"],
+                     f["cpu_s_per_gb_after_worker_startup"],
+                     f["cpu_s_per_gb_after_worker_startup"] / single["cpu_s_per_gb"]])
     return rows

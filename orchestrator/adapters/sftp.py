@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import paramiko
@@ -131,35 +131,38 @@ class SftpBackupSource:
 
         SnapshotError if the file ends before its listed size (the connection being alive).
         """
+        if offset < remote.size:
+            for _, piece in self.stream_ranges(snapshot, remote, iter([(offset, remote.size)])):
+                yield piece
+
+    def stream_ranges(
+        self, snapshot: Snapshot, remote: RemoteFile, ranges: Iterator[tuple[int, int]]
+    ) -> Generator[tuple[int, bytes], None, None]:
+        """``(offset, piece)`` of each ``(start, end)`` taken from ``ranges`` as this stream is ready for it, over
+        one connection with the file open once; a range resumes after a dropped link (``backup.ranged``)."""
         path = f"{self._dir(snapshot)}/{remote.path}"
-        position, failures = offset, 0
-        while position < remote.size:
+        cursor, failures = _Cursor(ranges), 0
+        while True:
             session = None
             try:
                 session = self._pool.borrow()
                 with cancel.guard(self.clock, session.close):  # a cancelled run closes the connection
-                    for piece in self._read_from(session, path, position, remote.size):
-                        position += len(piece)
-                        failures = 0
-                        yield piece
+                    try:
+                        for item in _read_ranges(session, path, cursor, self._pool.request_size or PIECE,
+                                                 self.window):
+                            failures = 0
+                            yield item
+                    except ShortFile as short:
+                        self._short_read(session, path, short.position, remote.size)
             except (OSError, EOFError, paramiko.SSHException, RetryableError) as exc:
-                failures = self._dropped(session, remote, position, failures, exc)
+                failures = self._dropped(session, remote, cursor.position, failures, exc)
                 continue
             except BaseException:
                 if session is not None:
                     self._pool.discard(session)
                 raise
             self._pool.give_back(session)
-
-    def _read_from(self, session: SftpSession, path: str, position: int, size: int) -> Iterator[bytes]:
-        handle = session.sftp.open(path, "rb")
-        handle._closed = True  # closed below without waiting for the answer (never by paramiko's __del__)
-        reader = PipelinedRead(session.sftp, handle.handle, self._pool.request_size or PIECE, self.window)
-        try:
-            yield from reader.read(position, size)
-        except ShortFile as short:
-            self._short_read(session, path, short.position, size)
-        reader.close_async()
+            return
 
     def single_request_size(self) -> int:
         """The largest file one READ request covers (negotiated on the first connection)."""
@@ -305,6 +308,38 @@ class SftpBackupSource:
                 if stat.S_ISDIR(attrs.st_mode or 0):
                     pending.append(child)
         return out
+
+
+class _Cursor:
+    """Where a stream of ranges is: the range in hand and its next byte (kept across reconnections)."""
+
+    def __init__(self, ranges: Iterator[tuple[int, int]]):
+        self.ranges = ranges
+        self.current: tuple[int, int] | None = None
+        self.position = 0
+
+    def todo(self) -> tuple[int, int] | None:
+        """The rest of the range in hand, or the next range; None when there is none."""
+        if self.current is None or self.position >= self.current[1]:
+            self.current = next(self.ranges, None)
+            if self.current is None:
+                return None
+            self.position = self.current[0]
+        return self.position, self.current[1]
+
+
+def _read_ranges(
+    session: SftpSession, path: str, cursor: _Cursor, request_size: int, window: int
+) -> Iterator[tuple[int, bytes]]:
+    """The ranges' pieces over one open handle (a sliding window of READs each), advancing ``cursor``."""
+    handle = session.sftp.open(path, "rb")
+    handle._closed = True  # closed below without waiting for the answer (never by paramiko's __del__)
+    reader = PipelinedRead(session.sftp, handle.handle, request_size, window)
+    while (todo := cursor.todo()) is not None:
+        for piece in reader.read(*todo):
+            yield cursor.position, piece
+            cursor.position += len(piece)
+    reader.close_async()
 
 
 def _prefetch_here(handle: paramiko.SFTPFile, end: int) -> None:

@@ -124,9 +124,12 @@ class RestorePipeline:
         max_inflight_bytes: int | None = None,
         check: Callable[[], None] | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
+        streams_per_file: int = 1,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.workers = workers
+        #: connections each download fetches its file over (ranges hashed in order; 1: one stream)
+        self.streams_per_file = streams_per_file
         self.upload_workers = upload_workers or max(2, workers)
         self.part_size = part_size
         self.budget = Budget(max_inflight_bytes or max(64 << 20, 2 * self.upload_workers * part_size))
@@ -137,10 +140,12 @@ class RestorePipeline:
         self._pools_lock = threading.Lock()
         self.progress = progress
 
-    def run(self, snapshot: Snapshot, files: list[RemoteFile]) -> RestoreResult:
-        """Restore every file; raises the first failure (others are stopped, their uploads aborted)."""
+    def run(self, snapshot: Snapshot, files: list[RemoteFile], existing: dict[str, int] | None = None
+            ) -> RestoreResult:
+        """Restore every file; raises the first failure (others are stopped, their uploads aborted).
+        ``existing``: key -> size of the objects already there among these files' keys (default: listed)."""
         try:
-            return self.start(snapshot, [files])[0].result()
+            return self.start(snapshot, [files], existing=existing)[0].result()
         finally:
             self.close()
 
@@ -149,13 +154,15 @@ class RestorePipeline:
         snapshot: Snapshot,
         tiers: Sequence[list[RemoteFile]],
         progress: Sequence[Callable[[dict[str, Any]], None] | None] | None = None,
+        existing: dict[str, int] | None = None,
     ) -> list[TierFuture]:
         """Queue the tiers' files on the shared workers, tier by tier (largest first within a tier), and
         return at once: one future per tier, done when its last file is verified at its key (or failed).
         Each tier's bytes are metered apart and reported to its own ``progress[i]`` (the step that waits for
         that tier: the bulk's bar is on the bulk's row); without ``progress``, to the pipeline's one."""
         started = time.perf_counter()  # a measurement of real work (bytes/s), not a wait: no Clock
-        existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
+        if existing is None:
+            existing = self.s3.list_keys(self.target.bucket, self.target.snapshot_prefix(snapshot.name))
         downloads, uploads = self._executors()
         sinks = list(progress) if progress is not None else [self.progress] * len(tiers)
         batches: list[Batch] = []
@@ -167,7 +174,8 @@ class RestorePipeline:
             batches.append(batch)
         out = []
         group_limit = self.source.single_request_size() if self.group_files > 1 else 0
-        transfer = FileTransfer(self.source, self.s3, self.target, self.log, self.part_size, self.budget, self.check)
+        transfer = FileTransfer(self.source, self.s3, self.target, self.log, self.part_size, self.budget, self.check,
+                                self.streams_per_file)
         for batch in batches:  # every file of a tier is queued before any file of the next tier
             futures = [downloads.submit(transfer.restore_group, snapshot, group, existing, uploads, batch)
                        for group in self._groups(batch.files, group_limit)]

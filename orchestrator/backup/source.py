@@ -8,7 +8,7 @@ depend on the contract only; the adapter depends on them, never the other way ro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -64,6 +64,10 @@ class BackupSource(Protocol):
     def manifest(self, snapshot: Snapshot, sums: list[SumEntry] | None = None) -> list[RemoteFile]: ...
 
     def stream(self, snapshot: Snapshot, remote: RemoteFile, offset: int = 0) -> Iterator[bytes]: ...
+
+    def stream_ranges(
+        self, snapshot: Snapshot, remote: RemoteFile, ranges: Iterator[tuple[int, int]]
+    ) -> Generator[tuple[int, bytes], None, None]: ...
 
     def fetch_small(self, snapshot: Snapshot, remotes: list[RemoteFile]) -> list[bytes]: ...
 

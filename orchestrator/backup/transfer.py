@@ -13,6 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.backup import ranged
 from orchestrator.backup.contract import SHA256_METADATA, RestoreTarget
 from orchestrator.backup.source import BackupSource, RemoteFile, Snapshot
 from orchestrator.errors import FatalError, Interrupted
@@ -99,9 +100,12 @@ class FileTransfer:
         part_size: int,
         budget: Budget,
         check: Callable[[], None],
+        streams: int = 1,
     ):
         self.source, self.s3, self.target, self.log = source, s3, target, log
         self.part_size, self.budget, self.check = part_size, budget, check
+        #: connections one file is fetched over at once (ranges, hashed in order: ``backup.ranged``)
+        self.streams = streams
 
     def restore_group(
         self,
@@ -266,7 +270,7 @@ class FileTransfer:
 
     def _pieces(self, snapshot: Snapshot, remote: RemoteFile, batch: Batch) -> Iterator[bytes]:
         since_check = CHECK_EVERY_BYTES  # check before the first byte, then every few MiB
-        for piece in self.source.stream(snapshot, remote):
+        for piece in self._bytes_of(snapshot, remote):
             if since_check >= CHECK_EVERY_BYTES:
                 self._checkpoint(batch)
                 since_check = 0
@@ -274,6 +278,16 @@ class FileTransfer:
             if batch.meter is not None:
                 batch.meter.add(len(piece))
             yield piece
+
+    def _bytes_of(self, snapshot: Snapshot, remote: RemoteFile) -> Iterator[bytes]:
+        """The file's bytes in order: one stream, or ranges over several connections at once."""
+        streams = ranged.streams_for(remote.size, self.streams)
+        if streams <= 1:
+            return self.source.stream(snapshot, remote)
+        return iter(ranged.RangedRead(
+            functools.partial(self.source.stream_ranges, snapshot, remote), remote.size, streams,
+            ranged.chunk_size(remote.size, streams),
+        ))
 
     def _checkpoint(self, batch: Batch) -> None:
         if batch.stop.is_set():

@@ -47,6 +47,8 @@ SOLO_BYTES = PART_SIZE
 #: never smaller than SOLO_BYTES): a fleet of 8 workers with 4 downloads each stays busy to the end instead of
 #: waiting on a few 64 MiB units, each capped by its connections' WAN rate (measured: BENCHMARKS.md, section 6)
 SPREAD_UNITS = 32
+#: the run's looks at the results record are at most this many times ``follow_seconds`` apart (ETA-driven)
+FOLLOW_SPREAD = 5
 #: a unit's files, at most (thousands of 64 KiB files: 256 a message)
 UNIT_FILES = 256
 #: a message's body, at most (SQS accepts 256 KiB; room kept for the envelope)
@@ -262,10 +264,18 @@ class BulkByWorkers:
             })
             if len(finished) == len(self.units):
                 break
-            self.sleep(self.poll_seconds)
+            self.sleep(self.next_look(total - done_bytes, rate))
         self.verify_at_keys()
         seconds = self.monotonic() - started
         return FollowResult(sum(len(u.files) for u in self.units), total, seconds, len(self.units))
+
+    def next_look(self, remaining: int, rate: float) -> float:
+        """Seconds to the next look: ``poll_seconds`` until a rate is known and when the end is near, a tenth
+        of the ETA in between, at most FOLLOW_SPREAD x ``poll_seconds`` (a long restore is not LISTed every 2 s
+        for hours; its end and a failed unit are still seen within 10 s at most with the default)."""
+        if rate <= 0:
+            return self.poll_seconds
+        return min(FOLLOW_SPREAD * self.poll_seconds, max(self.poll_seconds, remaining / rate / 10))
 
     def verify_at_keys(self) -> None:
         """Every file of every unit at its final key, its size and sha256 (object metadata) those of

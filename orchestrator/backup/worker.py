@@ -1,9 +1,11 @@
 """``orchestrator restore-worker``: take work units from the site's queue and restore them, verified.
 
-Up to ``threads`` SFTP downloads at once: a unit of many small files takes them all, units of one
-large file take one each, so one worker streams up to ``threads`` large files side by side (a WAN flow is
-capped per connection; a worker that held one connection per large file would restore at one flow's rate).
-A unit takes the slots free when it starts (up to its files), never waiting for more. A unit's files go
+Up to ``threads`` SFTP connections at once: a unit of many small files takes a slot per file, a large
+file takes one slot per range it can be cut into (``backup.ranged``: chunks fetched over several connections
+and hashed in order, one SHA-256 over the whole file), so a worker keeps every slot busy whether its units
+are many files or one (a WAN flow is capped per connection; a worker that held one connection per large file
+restores at one flow's rate, and the last large files of a bulk are then the fleet's tail). A unit takes
+the slots free when it starts (up to what it can use), never waiting for more. A unit's files go
 through the same :class:`~orchestrator.backup.pipeline.RestorePipeline` as a run: SHA-256 against SHA256SUMS while
 streaming, small files PUT only once verified, large files as multipart uploads completed only once
 verified and aborted on failure -- an unverified object never sits at a final key). While it works, a
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.backup import ranged
 from orchestrator.backup.contract import target_of
 from orchestrator.backup.pipeline import RestorePipeline
 from orchestrator.backup.source import RemoteFile, Snapshot, parse_snapshot_name
@@ -164,9 +167,9 @@ class RestoreWorker:
         beat = threading.Event()
         heart = threading.Thread(target=self._heartbeat, args=(message, beat), name="worker-heartbeat", daemon=True)
         heart.start()
-        # the slots free now (at least one: a message is taken only then), up to what the unit can use: a unit
-        # never waits for more while slots sit idle
-        slots = self.budget.take_up_to(max(1, min(self.options.threads, len(unit.files))))
+        # the slots free now (at least one: a message is taken only then), up to what the unit can use (a
+        # large file several, fetched in ranges): a unit never waits for more while slots sit idle
+        slots = self.budget.take_up_to(usable_slots(unit, self.options.threads))
         thread = threading.Thread(target=self._work, args=(unit, message, slots, beat, heart),
                                   name=f"worker-unit-{unit.unit}", daemon=True)
         self.in_hand.add(thread)
@@ -204,7 +207,8 @@ class RestoreWorker:
         last one and no redrive policy will move the message (then the worker deletes it itself)."""
         started = time.perf_counter()
         log = self.log.bind(run_id=unit.run_id, snapshot=unit.snapshot, unit=unit.unit)
-        log.info("worker.unit_started", files=len(unit.files), bytes=unit.bytes, attempt=message.receive_count)
+        log.info("worker.unit_started", files=len(unit.files), bytes=unit.bytes, attempt=message.receive_count,
+                 slots=slots)
         s3 = self.services.s3
         try:
             snapshot = Snapshot(unit.snapshot, parse_snapshot_name(unit.snapshot), True)  # type: ignore[arg-type]
@@ -212,8 +216,10 @@ class RestoreWorker:
             if message.receive_count > 1:  # a dead worker's multipart uploads for these files: never completed
                 for remote in files:
                     s3.abort_uploads_of(unit.bucket, unit.target.key(unit.snapshot, remote.path))
-            pipeline = RestorePipeline(self.services.backup_source, s3, unit.target, log=log, workers=slots)
-            result = pipeline.run(snapshot, files)
+            downloads = min(slots, len(files))  # a file per download; the slots left fetch ranges of them
+            pipeline = RestorePipeline(self.services.backup_source, s3, unit.target, log=log, workers=downloads,
+                                       streams_per_file=max(1, slots // downloads))
+            result = pipeline.run(snapshot, files, existing=self._existing(unit, files))
             s3.put_json(unit.bucket, done_key(unit), {
                 "unit": unit.unit, "run_id": unit.run_id, "snapshot": unit.snapshot, "files": len(result.files),
                 "bytes": result.bytes_total, "skipped_files": result.skipped, "worker": self.stats.worker,
@@ -229,6 +235,15 @@ class RestoreWorker:
         log.info("worker.unit_done", files=len(result.files), skipped=result.skipped,
                  bytes=result.bytes_transferred, seconds=round(time.perf_counter() - started, 3))
         return None
+
+    def _existing(self, unit: WorkUnit, files: list[RemoteFile]) -> dict[str, int]:
+        """The objects already at the unit's keys (a unit restored before is skipped file by file): one listing
+        under the keys' common prefix, not the whole snapshot's (a fleet's units would list a snapshot of
+        millions of files once each)."""
+        keys = {unit.target.key(unit.snapshot, remote.path) for remote in files}
+        prefix = os.path.commonprefix(sorted(keys))  # noqa: RUF071  # an S3 prefix: by character, not path
+        listed = self.services.s3.list_keys(unit.bucket, prefix)
+        return {key: size for key, size in listed.items() if key in keys}
 
     def _against_sums(self, snapshot: Snapshot, unit: WorkUnit) -> list[RemoteFile]:
         """The unit's files as the provider's SHA256SUMS lists them now (the digests the bytes are checked
@@ -318,6 +333,12 @@ class _Slots:
         """Until at least one slot is free (a new unit could start)."""
         with self._changed:
             self._changed.wait_for(lambda: self.free >= 1)
+
+
+def usable_slots(unit: WorkUnit, threads: int) -> int:
+    """The download slots ``unit`` can keep busy, up to ``threads``: a file each, a large file one per
+    range it can be cut into (``backup.ranged``: its bytes still hashed in one stream, in order)."""
+    return max(1, min(threads, sum(ranged.streams_for(f.size, threads) for f in unit.files)))
 
 
 def _file_of(exc: Exception) -> str | None:

@@ -62,7 +62,7 @@ class RestoreParams(Params):
     #: ``bulk``: the other files, then ``_RESTORE_COMPLETE.json`` once both tiers are verified
     tier: Tier = Tier.ALL
     #: with ``backup.workers`` (contract 1.2): seconds between two looks of the bulk step at the workers'
-    #: results record (one S3 LIST each)
+    #: results record (one S3 LIST each) at first and near the end; up to 5x that while the ETA is long
     follow_seconds: float = Field(default=2.0, gt=0, le=60)
 
 

@@ -385,11 +385,12 @@ def test_sigterm_finishes_the_unit_in_hand_then_exits_0(make_ssh_site, snapshot_
     assert time.monotonic() - started < 15  # not the end of its 20 s long poll
 
 
-def test_one_worker_streams_big_files_side_by_side_and_sigterm_finishes_them_all(
+def test_one_worker_streams_a_big_file_over_all_its_slots_and_sigterm_finishes_it(
         make_ssh_site, snapshot_root, tmp_path, workers, capped_link):
-    """Two units of one big file each: one worker with two download slots streams both at once (a flow
-    capped per connection would otherwise restore at one flow's rate); SIGTERM then finishes both (verified,
-    done, deleted), takes no third unit, exit 0."""
+    """Two units of one big file each: one worker with two download slots fetches the first over both (in
+    ranges, hashed in order: a flow capped per connection would otherwise restore at one flow's rate, and
+    the last big files of a bulk would be the fleet's tail); the second waits for a free slot. SIGTERM then
+    finishes the unit in hand (verified, done, deleted), takes no other, exit 0."""
     clock = SystemClock()
     snap = make_snapshot(snapshot_root, clock, small=10, bigs=2)
     queues = make_queues("cc-dr-restore-side")
@@ -401,17 +402,19 @@ def test_one_worker_streams_big_files_side_by_side_and_sigterm_finishes_them_all
     fleet = workers(site_file)
     worker = fleet.start("--threads", "2")
     keys = {f"restored/{snap.name}/{u.files[0].path}" for u in units[:2]}
-    until("both big files uploading at once",
-          lambda: keys <= {u["Key"] for u in uploads_in_flight(site.backup.bucket)})
-    _client("sqs").send_message(QueueUrl=queues.url, MessageBody=units[2].body())
+    until("a big file uploading", lambda: keys & {u["Key"] for u in uploads_in_flight(site.backup.bucket)})
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(BOUND) == 0
-    for unit in units[:2]:
-        rel = unit.files[0].path
-        assert object_digest(site.backup.bucket, f"restored/{snap.name}/{rel}") == hashlib.sha256(
-            snap.files[rel]).hexdigest()
-    assert sorted(e["unit"] for _, e in fleet.all_events("worker.unit_done")) == sorted(u.unit for u in units[:2])
-    assert queue_depth(queues.url) == (1, 0)  # the third unit was not taken
+    started = [e for _, e in fleet.all_events("worker.unit_started")]
+    assert len(started) == 1 and started[0]["slots"] == 2 and started[0]["bytes"] == BIG
+    done = [e["unit"] for _, e in fleet.all_events("worker.unit_done")]
+    assert done == [started[0]["unit"]]
+    unit = next(u for u in units if u.unit == done[0])
+    rel = unit.files[0].path
+    assert object_digest(site.backup.bucket, f"restored/{snap.name}/{rel}") == hashlib.sha256(
+        snap.files[rel]).hexdigest()
+    assert uploads_in_flight(site.backup.bucket) == []
+    assert queue_depth(queues.url) == (1, 0)  # the other unit was not taken
 
 
 def test_a_message_for_another_bucket_is_refused(make_ssh_site, snapshot_root, tmp_path, workers):
@@ -448,8 +451,9 @@ def test_a_unit_longer_than_the_visibility_timeout_is_not_taken_twice(
     with DelayProxy((sshd_server.host, sshd_server.port), delay=0.0, rate=LINK_RATE / 2).running() as link:
         site, site_file = with_workers(make_ssh_site(), queues.url, tmp_path, sftp_port=link.port)
         fleet = workers(site_file)
-        fleet.start("--visibility-timeout", "2")
-        fleet.start("--visibility-timeout", "2")
+        # one slot each: the big file on one connection (ranges over more would end it sooner)
+        fleet.start("--visibility-timeout", "2", "--threads", "1")
+        fleet.start("--visibility-timeout", "2", "--threads", "1")
         ctx = bulk_ctx(site, clock)
         assert run_step(BackupRestore(), ctx)
         fleet.stop_all()

@@ -115,3 +115,47 @@ def test_a_small_bulk_is_spread_over_enough_units_for_a_fleet_and_a_large_one_ke
     assert unit_bytes(large_bulk) == UNIT_BYTES
     units = plan_units("run-1", SNAP, TARGET, large_bulk)
     assert len(units) == -(-20_000_000_000 // (UNIT_BYTES // 4_000_000 * 4_000_000))
+
+
+class TimedResults:
+    """The workers' results record in a fake S3: unit i is done at ``done_at[i]`` seconds of a fake clock."""
+
+    def __init__(self, units: list[WorkUnit], done_at: list[float]):
+        self.units, self.done_at, self.now, self.lists = units, done_at, 0.0, 0
+
+    def list_keys(self, bucket: str, prefix: str) -> dict[str, int]:
+        from orchestrator.backup.work import done_key
+
+        if "/_restore_work/" in prefix:
+            self.lists += 1
+            return {done_key(u): 1 for u, t in zip(self.units, self.done_at, strict=True) if t <= self.now}
+        return {u.target.key(u.snapshot, f.path): f.size for u in self.units for f in u.files}
+
+    def head(self, bucket: str, key: str) -> dict:
+        from orchestrator.backup.contract import SHA256_METADATA
+
+        sums = {u.target.key(u.snapshot, f.path): f.sha256 for u in self.units for f in u.files}
+        return {"Metadata": {SHA256_METADATA: sums[key]}}
+
+
+def test_the_run_looks_at_the_results_less_often_while_the_eta_is_long_and_every_poll_near_the_end():
+    """Ten units done one every 10 s (fake clock): the first look and the last ones come every
+    ``poll_seconds`` (2 s), in between a tenth of the ETA, never above 5 x 2 s; the end is seen within one
+    look, with fewer LISTs than a look every 2 s."""
+    units = plan_units("run-1", SNAP, TARGET, files(10, 9 << 20))
+    results = TimedResults(units, [10.0 * (i + 1) for i in range(10)])
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        results.now += seconds
+
+    bulk = BulkByWorkers(results, None, units, log=None, max_tries=3, sleep=sleep,  # type: ignore[arg-type]
+                         progress=lambda f: None, poll_seconds=2.0, monotonic=lambda: results.now)
+    done = bulk.follow()
+    assert done.units == 10
+    assert sleeps[0] == 2.0  # no rate known yet
+    assert max(sleeps) == 10.0 and all(2.0 <= s <= 10.0 for s in sleeps)
+    assert sleeps[-1] == 2.0  # the last unit: ETA under 20 s
+    assert 100.0 <= results.now <= 100.0 + 2.0  # the end seen within one look of the default
+    assert results.lists <= 30  # a look every 2 s: 50
