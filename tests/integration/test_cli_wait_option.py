@@ -1,0 +1,65 @@
+"""`--wait[=DURATION]` as a user types it (contract 1.2): the bare flag before the run id of `resume` waits the
+default hour for a decision; it never takes the run id for a duration. Builtin step kinds only (no AWS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO, SITE, chain, orchestrator
+
+pytestmark = pytest.mark.integration
+
+
+def _held_run(tmp_path: Path) -> tuple[Path, str]:
+    book = chain(tmp_path, 2, delay=0, gate="s1")
+    state = tmp_path / "state"
+    first = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state,
+                         stdin=subprocess.DEVNULL)
+    assert first.returncode == 4, first.stderr
+    return state, json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["run_id"]
+
+
+def _waiting(state: Path, process: subprocess.Popen, bound: float = 60) -> dict:
+    deadline = time.monotonic() + bound
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"resume ended (exit {process.returncode}): {process.communicate()[1]}")
+        run = json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]
+        if run["status"] == "running" and run.get("waiting_for"):
+            return run
+        time.sleep(0.3)
+    raise AssertionError("the resumed run never waited at its gate")
+
+
+def test_resume_with_a_bare_wait_before_the_run_id_waits_for_approve(tmp_path):
+    """`resume --wait RUN_ID` (no terminal): the run waits at its gate (not "'RUN_ID': expected a duration"),
+    and `approve RUN_ID` from another process releases it: exit 0, the gated step applied once."""
+    state, run_id = _held_run(tmp_path)
+    env = {**os.environ, "ORCHESTRATOR_STATE_DIR": str(state)}
+    waiting = subprocess.Popen([sys.executable, "-m", "orchestrator", "resume", "--wait", run_id], cwd=REPO, env=env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _waiting(state, waiting)["waiting_for"] == "s1"
+        approved = orchestrator("approve", run_id, state_dir=state)
+        assert approved.returncode == 0, approved.stderr
+        _, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 0, err
+    assert len(list(tmp_path.glob("s1.applied.*"))) == 1
+
+
+def test_resume_with_wait_and_a_duration_before_the_run_id_holds_after_it(tmp_path):
+    """`resume --wait 1s RUN_ID`: the duration is taken as --wait's; nobody decides, so the run holds, exit 4."""
+    state, run_id = _held_run(tmp_path)
+    result = orchestrator("resume", "--wait", "1s", run_id, state_dir=state, stdin=subprocess.DEVNULL)
+    assert result.returncode == 4, result.stderr
+    assert "expected a duration" not in result.stderr
+    assert json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["status"] == "held"
