@@ -147,7 +147,7 @@ class GateUseCases:
         reverse (tunnels down, seats back to warm, the announcement removed, traffic distribution as read
         before), the restored data kept. A run past its gate is invalid input (exit 2): fail back instead."""
         self.settings.check_directories()
-        found = recorded_run(self.settings, run_id, site_file, ())  # no change is allowed here
+        found = recorded_run(self.settings, run_id, site_file, (), "stand-down")  # no change is allowed here
         journal, run = found.journal, found.run
         try:
             _check_standable(journal, run)

@@ -1,5 +1,6 @@
-"""`--wait[=DURATION]` as a user types it (contract 1.2): the bare flag before the run id of `resume` waits the
-default hour for a decision; it never takes the run id for a duration. Builtin step kinds only (no AWS)."""
+"""Contract 1.2 commands as a user types them: the bare `--wait` before the run id of `resume` waits the default
+hour for a decision (it never takes the run id for a duration); `stand-down` of an unknown run. Builtin step
+kinds only (no AWS)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,11 @@ def test_resume_with_wait_and_a_duration_before_the_run_id_holds_after_it(tmp_pa
     assert result.returncode == 4, result.stderr
     assert "expected a duration" not in result.stderr
     assert json.loads(orchestrator("status", "--json", state_dir=state).stdout)["runs"][0]["status"] == "held"
+
+
+def test_stand_down_of_an_unknown_run_is_invalid_input_named_as_stand_down(tmp_path):
+    """`stand-down RUN_ID` for a run nobody started: exit 2, the message says `stand-down:` (not `resume:`) and
+    names the run and the journal it read."""
+    result = orchestrator("stand-down", "20261207T000000Z-failover-ghost0", state_dir=tmp_path / "state")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: stand-down: no run '20261207T000000Z-failover-ghost0'"), result.stderr
