@@ -814,7 +814,8 @@ def evidence() -> None:
 @click.pass_context
 def evidence_verify(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
     """Exit 0 when the pack (and its uploaded copy) is intact; 1 naming each file and audit record that was
-    altered, removed or added; 2 for an unknown run or no pack."""
+    altered, removed or added (the whole pack of a reported run too); 2 for a run with neither pack
+    nor report under the report dir."""
     verdict = Orchestrator(_setup(ctx)).evidence_verify(run_id, site_file)
     problems = verdict.problems
     for problem in problems:
