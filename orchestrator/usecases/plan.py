@@ -4,7 +4,7 @@ the steps see. ``prepare`` is the one opening of a real run and of a dry run."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -12,6 +12,9 @@ import structlog
 
 from orchestrator.clock import Clock
 from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import RunRecord
+from orchestrator.model import RunStatus, StepStatus
 from orchestrator.runbook import Runbook, load_runbook
 from orchestrator.site import Site, load_site
 from orchestrator.steps.base import RunOptions
@@ -101,3 +104,32 @@ def refuse_unmatched_critical(plan: RunPlan, clock: Clock) -> None:
     if refusal is not None:
         raise NotReady(f"{plan.request.site_file}: {refusal}; the {book.kind or 'run'} was not started and nothing "
                        "was changed (correct backup.critical, then check with `orchestrator readiness`)")
+
+
+def half_done_failovers(journal: Journal, site: str, now_alive: Callable[[RunRecord], bool]) -> list[RunRecord]:
+    """The site's failovers left ``held``, ``interrupted`` or ``failed`` (or running with no live process)
+    with changes made and not stood down, newer than the site's last successful failback or drill."""
+    out = []
+    for run in journal.list_runs(limit=50, site=site):
+        if run.kind in ("failback", "drill") and run.status == RunStatus.SUCCEEDED:
+            break  # the site was brought back to its start after anything older
+        if run.kind != "failover":
+            continue
+        stopped = run.status in (RunStatus.HELD, RunStatus.INTERRUPTED, RunStatus.FAILED) or (
+            run.status == RunStatus.RUNNING and not now_alive(run)
+        )
+        if stopped and any(s.applied or s.status == StepStatus.SUCCEEDED for s in journal.get_steps(run.run_id)):
+            out.append(run)
+    return out
+
+
+def refuse_over_half_done(journal: Journal, plan: RunPlan, now_alive: Callable[[RunRecord], bool]) -> None:
+    """A new failover (or drill) of a site whose last failover stopped half-way (held, interrupted or failed,
+    with changes made, not stood down) would run over it, and a stand-down of either would undo what the other
+    counts on: not ready (exit 4) before anything is recorded, naming the run and both ways out, as readiness
+    does (``runs.half_done``)."""
+    stopped = [r.run_id for r in half_done_failovers(journal, plan.site.site, now_alive)]
+    if stopped:
+        ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in stopped)
+        raise NotReady(f"failover {', '.join(stopped)} of site {plan.site.site} stopped half-way with changes made "
+                       f"(held, interrupted or failed): the {plan.request.kind} was not started; {ways}")

@@ -17,7 +17,7 @@ from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
 from orchestrator.settings import Settings
 from orchestrator.site import Site, load_site
-from orchestrator.usecases.gates import half_done_failovers
+from orchestrator.usecases.plan import half_done_failovers
 from orchestrator.usecases.records import (
     DrillsResult,
     EvidenceResult,

@@ -72,3 +72,23 @@ def test_stand_down_of_an_unknown_run_is_invalid_input_named_as_stand_down(tmp_p
     result = orchestrator("stand-down", "20261207T000000Z-failover-ghost0", state_dir=tmp_path / "state")
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: stand-down: no run '20261207T000000Z-failover-ghost0'"), result.stderr
+
+
+def test_a_second_failover_of_a_site_with_a_held_one_is_refused_until_it_is_stood_down(tmp_path):
+    """A failover held at its gate (changes made): a new `failover` of the site exits 4 before any change, naming
+    the held run and both ways out, and records no run (contract: readiness blocks on it; never a second
+    failover while one is held); after `stand-down` a new failover starts."""
+    state, held = _held_run(tmp_path)
+    book = tmp_path / "runbook.yaml"
+    second = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state,
+                          stdin=subprocess.DEVNULL)
+    assert second.returncode == 4, second.stderr
+    assert held in second.stderr and f"orchestrator resume {held}" in second.stderr, second.stderr
+    assert f"orchestrator stand-down {held}" in second.stderr
+    runs = json.loads(orchestrator("status", "--json", "--last", "5", state_dir=state).stdout)["runs"]
+    assert [r["run_id"] for r in runs] == [held]
+    assert len(list(tmp_path.glob("s0.applied.*"))) == 1
+    assert orchestrator("stand-down", held, state_dir=state).returncode == 0
+    third = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state,
+                         stdin=subprocess.DEVNULL)
+    assert third.returncode == 4 and "needs approval" in third.stderr, third.stderr
