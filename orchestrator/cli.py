@@ -267,6 +267,10 @@ def _run_command(kind: str) -> Callable[..., None]:
         wait: float | None,
         stage: bool = False,
     ) -> None:
+        if stage and (yes or approvals):
+            given = "--yes" if yes else f"--approve {approvals[0]}"
+            raise click.UsageError(f"--stage stops before the first gate and {given} would pass it: give one or "
+                                   "the other (after staging, `orchestrator approve RUN_ID` decides)", ctx=ctx)
         settings = _setup(ctx)
         request = RunRequest(
             kind=kind,

@@ -92,3 +92,18 @@ def test_a_second_failover_of_a_site_with_a_held_one_is_refused_until_it_is_stoo
     third = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), state_dir=state,
                          stdin=subprocess.DEVNULL)
     assert third.returncode == 4 and "needs approval" in third.stderr, third.stderr
+
+
+@pytest.mark.parametrize("approval", [("--yes",), ("--approve", "s1")], ids=["yes", "approve"])
+def test_stage_with_an_approval_of_the_gate_is_invalid_input_and_changes_nothing(tmp_path, approval):
+    """`failover --stage --yes` (or `--approve STEP`): staging stops before the first gate, the approval would
+    pass it; exit 2 naming both options, no run recorded, no step applied (it used to cut over in full)."""
+    book = chain(tmp_path, 2, delay=0, gate="s1")
+    state = tmp_path / "state"
+    result = orchestrator("failover", "--site", str(SITE), "--runbook", str(book), "--stage", *approval,
+                          state_dir=state, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stderr
+    assert "--stage" in result.stderr and approval[0] in result.stderr
+    assert not list(tmp_path.glob("s*.applied.*"))
+    assert not (state / "journal.sqlite").exists() or not json.loads(
+        orchestrator("status", "--json", state_dir=state).stdout)["runs"]
