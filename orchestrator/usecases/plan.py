@@ -124,12 +124,12 @@ def half_done_failovers(journal: Journal, site: str, now_alive: Callable[[RunRec
 
 
 def refuse_over_half_done(journal: Journal, plan: RunPlan, now_alive: Callable[[RunRecord], bool]) -> None:
-    """A new failover (or drill) of a site whose last failover stopped half-way (held, interrupted or failed,
-    with changes made, not stood down) would run over it, and a stand-down of either would undo what the other
-    counts on: not ready (exit 4) before anything is recorded, naming the run and both ways out, as readiness
-    does (``runs.half_done``)."""
-    stopped = [r.run_id for r in half_done_failovers(journal, plan.site.site, now_alive)]
-    if stopped:
-        ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in stopped)
-        raise NotReady(f"failover {', '.join(stopped)} of site {plan.site.site} stopped half-way with changes made "
-                       f"(held, interrupted or failed): the {plan.request.kind} was not started; {ways}")
+    """A new failover (or drill) of a site whose failover is held at a gate with changes made (not stood down)
+    would run over it, and a stand-down of either would undo what the other counts on: not ready (exit 4)
+    before anything is recorded, naming the run and both ways out. Only ``held`` (1.2): a new run after an
+    interrupted or failed one stays allowed, as before 1.2 (readiness still names those)."""
+    held = [r.run_id for r in half_done_failovers(journal, plan.site.site, now_alive) if r.status == RunStatus.HELD]
+    if held:
+        ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in held)
+        raise NotReady(f"failover {', '.join(held)} of site {plan.site.site} is held at its gate with changes made: "
+                       f"the {plan.request.kind} was not started; {ways}")
