@@ -27,7 +27,7 @@ from orchestrator.usecases.records import (
     StepView,
     WorkerResult,
 )
-from orchestrator.usecases.session import services_of, session
+from orchestrator.usecases.session import has_local_journal, services_of, session
 from orchestrator.usecases.wiring import Wiring
 
 if TYPE_CHECKING:
@@ -145,11 +145,28 @@ class QueryUseCases:
 
         verdict = verify_mod.verify_pack(verify_mod.pack_of(self.settings.reports, run_id))
         problems = list(verdict.problems)
-        if site_file is not None:
+        site = load_site(site_file) if site_file is not None else self._site_of_run(run_id)
+        if site is not None:  # the copy in the evidence bucket the site names (none named: nothing to check)
             from orchestrator.evidence import upload
 
-            problems += upload.verify_copy(load_site(site_file), run_id, verdict.pack, self.settings.clock)
+            problems += upload.verify_copy(site, run_id, verdict.pack, self.settings.clock)
         return EvidenceResult(run_id, verdict.pack, tuple(problems), verdict.files, verdict.records)
+
+    def _site_of_run(self, run_id: str) -> Site | None:
+        """The site a run of the local journal used, as journaled (None: no local journal, or not its run)."""
+        from orchestrator import site_change
+        from orchestrator.journal.records import RunNotFound
+
+        if not has_local_journal(self.settings):
+            return None
+        journal = SqliteJournal(self.settings.state_dir)
+        try:
+            run = journal.get_run(run_id)
+        except RunNotFound:
+            return None
+        finally:
+            journal.close()
+        return site_change.site_of_run(run.settings, run.site_file)
 
     def findings(self, only_open: bool = False, site_file: Path | None = None) -> list[dict[str, Any]]:
         from orchestrator.evidence import run as evidence_run
