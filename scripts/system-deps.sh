@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the embedded site and the tests need, when missing.
 # `system-deps.sh --bench` (make bench): also rclone, the restore benchmark's reference tool (not needed by make test).
-# Required: openssh-server/-client (the SFTP provider and the VPN appliance are a real sshd), sip-tester (SIPp).
+# Required: openssh-server/-client (the SFTP provider and the VPN appliance are a real sshd), sip-tester (SIPp),
+# systemd (systemd-analyze only: nothing is started).
 # For the real VPN tunnel (root only): strongSwan's charon with kernel-libipsec, swanctl, ping. Without
 # them (or without root) the embedded site falls back to its fake appliance and says so.
 # For the status page tests (root only, like the tunnel; CI runs as root): Debian's chromium, headless.
@@ -11,6 +12,8 @@ need=()
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 # SIPp answers the SIP OPTIONS probes of `orchestrator watch` in the tests (a real SIP implementation)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+# systemd-analyze verifies the watcher's unit the stack writes into its instance's user data
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if [ "${1:-}" = "--bench" ]; then
   command -v rclone >/dev/null 2>&1 || need+=(rclone)
 fi

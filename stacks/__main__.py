@@ -10,6 +10,9 @@ from stacks.warm_site.config import parse_config
 from stacks.warm_site.program import build_site
 
 OBJECT_KEYS = ("objectives", "network", "dns", "vpn", "backup", "seats", "notify")
+#: optional sections (stacks/README.md): team mode, the roles, Amazon Connect sites (docs/connect.md), the
+#: evidence bucket, detection (the primary's and the secondary's probes, the watcher)
+OPTIONAL_KEYS = ("state", "access", "connect", "evidence", "primary", "secondary", "watcher")
 SECRET_KEYS = {  # config secret -> where its value goes in the config dict
     "appliancePrivateKey": ("vpn", "appliance"),
     "sftpPrivateKey": ("backup", "sftp"),
@@ -25,15 +28,10 @@ def read_config() -> dict:
         "region": pulumi.Config("aws").require("region"),
         **{key: config.require_object(key) for key in OBJECT_KEYS},
     }
-    state = config.get_object("state")
-    if state:
-        raw["state"] = state
-    access = config.get_object("access")
-    if access:
-        raw["access"] = access
-    connect = config.get_object("connect")  # Amazon Connect sites only (docs/connect.md)
-    if connect:
-        raw["connect"] = connect
+    for key in OPTIONAL_KEYS:
+        value = config.get_object(key)
+        if value:
+            raw[key] = value
     for key, (section, endpoint) in SECRET_KEYS.items():
         if "private_key" in raw[section][endpoint]:
             raise pulumi.RunError(

@@ -384,6 +384,38 @@ def readiness_statements(arns: SiteArns) -> list[Statement]:
     return statements
 
 
+def watcher_statements(arns: SiteArns, alarm_names: tuple[str, ...] = (), stage: bool = False) -> list[Statement]:
+    """What ``orchestrator watch`` does in the warm site: read the alarms its probes name, keep its rounds and
+    the incident in the team table, send ``primary-down``/``primary-up``, publish the outage page. With
+    ``stage`` it also starts the failover that holds at its gate: the orchestrator's statements, nothing more
+    (the cutover itself waits for a person's ``approve``)."""
+    statements = orchestrator_statements(arns) if stage else [
+        _statement("Notify", [arns.topic_arn],
+                   Grant("sns:Publish", "one primary-down and one primary-up message per outage", "watch")),
+    ]
+    if alarm_names:
+        region, account = arns.topic_arn.split(":")[3:5]
+        statements.append(_statement(
+            "WatchAlarms", [f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}" for name in alarm_names],
+            Grant("cloudwatch:DescribeAlarms", "the state of each alarm probe of primary.probes", "watch")))
+    if stage:
+        return statements
+    if arns.status_page_arn:
+        statements.append(_statement(
+            "StatusPage", [arns.status_page_arn],
+            Grant("s3:PutObject", "the outage page (\"Primary site unreachable since\") while no run publishes one",
+                  "watch"),
+            Grant("s3:GetObject", "the presigned link in primary-down is a GET signed by this role", "watch")))
+    if arns.table_arn:
+        statements.append(_statement(
+            "TeamState", [arns.table_arn],
+            Grant("dynamodb:GetItem", "the watch record (rounds, the open incident) and a run", "watch"),
+            Grant("dynamodb:Query", "the site's runs (is a failover already under way?)", "watch"),
+            Grant("dynamodb:PutItem", "the next version of the watch record (conditional: two watchers, one "
+                  "incident)", "watch")))
+    return statements
+
+
 def policy_document(statements: list[Statement]) -> dict[str, Any]:
     return {"Version": POLICY_VERSION, "Statement": [s.to_json() for s in statements]}
 
@@ -394,6 +426,10 @@ def orchestrator_policy(arns: SiteArns) -> dict[str, Any]:
 
 def readiness_policy(arns: SiteArns) -> dict[str, Any]:
     return policy_document(readiness_statements(arns))
+
+
+def watcher_policy(arns: SiteArns, alarm_names: tuple[str, ...] = (), stage: bool = False) -> dict[str, Any]:
+    return policy_document(watcher_statements(arns, alarm_names, stage))
 
 
 def trust_policy(principals: list[str], github_provider_arn: str | None = None,

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from orchestrator.site import probe_address
+from orchestrator.site import Primary, Probe, Secondary, probe_address
 from stacks.warm_site.principals import principal_arn_problem
 
 
@@ -288,6 +288,20 @@ class ConnectConfig(_Knobs):
         return self
 
 
+class WatcherConfig(_Knobs):
+    """Detection in the warm site (contract 1.2, ``orchestrator watch``): one instance in the private subnets
+    running the watch loop under systemd, with a role of its own (docs/permissions.md)."""
+
+    #: seconds between two rounds of the loop (``watch --interval``)
+    interval_seconds: int = Field(default=30, ge=10, le=3600)
+    #: ``watch --stage``: when the primary is down, start a failover that holds at its gate (the role then
+    #: also holds the orchestrator's permissions: staging runs the failover's steps up to the decision)
+    stage: bool = False
+    instance_type: str = "t3.micro"
+    #: an image with ``orchestrator`` on its PATH (as the restore workers' image)
+    ami: str
+
+
 class SiteConfig(_Knobs):
     site: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     owner: str
@@ -303,6 +317,39 @@ class SiteConfig(_Knobs):
     access: AccessConfig | None = None
     connect: ConnectConfig | None = None
     evidence: EvidenceConfig | None = None
+    # Detection (contract 1.2): the primary's probes and the secondary's, passed through to the site file
+    # (validated by the site file's own models), and the watcher that runs `orchestrator watch` in the warm site.
+    primary: Primary | None = None
+    secondary: Secondary | None = None
+    watcher: WatcherConfig | None = None
+
+    @field_validator("primary", "secondary", mode="before")
+    @classmethod
+    def _no_unknown_probe_keys(cls, value: Any, info: Any) -> Any:
+        """The site file tolerates unknown keys (newer stacks' extensions); a stack config's typo fails here."""
+        if not isinstance(value, dict):
+            return value
+        allowed = {"primary": set(Primary.model_fields), "secondary": set(Secondary.model_fields)}[info.field_name]
+        problems = [f"unknown key {k!r}" for k in value if k not in allowed]
+        for i, probe in enumerate(value.get("probes") or []):
+            if isinstance(probe, dict):
+                problems += [f"probes.{i}: unknown key {k!r} (a probe has {', '.join(sorted(Probe.model_fields))})"
+                             for k in probe if k not in Probe.model_fields]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @model_validator(mode="after")
+    def _watcher_needs(self):
+        if self.watcher is None:
+            return self
+        if self.primary is None:
+            raise ValueError("watcher: needs primary.probes (what the watcher probes)")
+        if self.state is None:
+            raise ValueError("watcher: needs state.table (team mode): an instance replaced by its group would "
+                             "otherwise forget the outage it was counting, and a second watcher would open a "
+                             "second incident")
+        return self
 
     @model_validator(mode="after")
     def _evidence_bucket_apart(self):

@@ -7,6 +7,7 @@ pack (``stacks/policy/rules.py``) all judge a principal with :func:`principal_ar
 from __future__ import annotations
 
 import re
+from typing import Any
 
 #: the wildcards of IAM's ``ArnLike``/``StringLike`` conditions
 WILDCARDS = ("*", "?")
@@ -33,3 +34,11 @@ def principal_arn_problem(arn: str) -> str | None:
 def is_account_root(principal: str) -> bool:
     """A trust policy principal that stands for a whole account (its root ARN, or the bare account id)."""
     return bool(_ACCOUNT_ROOT.match(principal)) or bool(re.fullmatch(r"\d{12}", principal))
+
+
+def ec2_trust(account: str) -> dict[str, Any]:
+    """EC2 instances of this account only (the condition the policy pack wants on every trust statement): the
+    restore workers' and the watcher's instance roles."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]}

@@ -6,11 +6,12 @@ exports each top-level key; CI and the sandbox call it under Pulumi mocks and re
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
 
-from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns, session_seconds
+from stacks.warm_site.access import Access, AccessArgs, ConnectArns, SiteArns, session_seconds, watcher_policy
 from stacks.warm_site.config import SiteConfig, SshEndpointConfig
 from stacks.warm_site.connect import Connect, ConnectArgs
 from stacks.warm_site.dns import Dns, DnsArgs, RecordSpec
@@ -23,6 +24,7 @@ from stacks.warm_site.state import State, StateArgs
 from stacks.warm_site.status_page import StatusPage, StatusPageArgs
 from stacks.warm_site.tags import Tags
 from stacks.warm_site.vpn import Vpn, VpnArgs
+from stacks.warm_site.watcher import Watcher, WatcherArgs
 from stacks.warm_site.workers import Workers, WorkersArgs
 
 SITE_SCHEMA = 1
@@ -85,18 +87,25 @@ def build_site(cfg: SiteConfig) -> dict[str, Any]:
             bucket_name=cfg.evidence.bucket, retention_days=cfg.evidence.retention_days, tags=tags,
             kms_key_id=cfg.evidence.kms_key_id))
         outputs["evidence"] = {"bucket": evidence.bucket_name, "retention_days": cfg.evidence.retention_days}
+    if cfg.primary is not None:
+        outputs["primary"] = cfg.primary.model_dump(exclude_none=True)
+    if cfg.secondary is not None:
+        outputs["secondary"] = cfg.secondary.model_dump(exclude_none=True)
+    if cfg.access is not None or cfg.watcher is not None:
+        arns = _site_arns(cfg, dns, seats, restore, vpn, notify, state, connect, status_page, workers, evidence)
     if cfg.access is not None:
-        access = _access(cfg, tags, dns, seats, restore, vpn, notify, state, connect, status_page, workers, evidence)
+        access = _access(cfg, tags, arns)
         outputs["access"] = {"orchestrator_role_arn": access.orchestrator_role_arn,
                              "readiness_role_arn": access.readiness_role_arn}
+    if cfg.watcher is not None:
+        _watcher(cfg, tags, network, notify, arns).start(dict(outputs))
     return outputs
 
 
-def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
-            state: State | None, connect: Connect | None, status_page: StatusPage | None,
-            workers: Workers | None = None, evidence: Evidence | None = None) -> Access:
-    """The orchestrator and readiness roles, scoped to the ARNs of the resources declared above."""
-    assert cfg.access is not None
+def _site_arns(cfg: SiteConfig, dns: Dns, seats: Seats, restore: Restore, vpn: Vpn, notify: Notify,
+               state: State | None, connect: Connect | None, status_page: StatusPage | None,
+               workers: Workers | None = None, evidence: Evidence | None = None) -> pulumi.Output:
+    """The ARNs of the resources declared above (an Output of :class:`SiteArns`): what the roles are scoped to."""
     page = cfg.notify.status_page
     arns = pulumi.Output.all(
         dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
@@ -108,6 +117,13 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
                                topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7],
                                status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None,
                                work_queue_arn=v[9], evidence_bucket_arn=v[10]))
+    return arns
+
+
+def _access(cfg: SiteConfig, tags: Tags, arns: pulumi.Output) -> Access:
+    """The orchestrator and readiness roles, scoped to the site's ARNs."""
+    assert cfg.access is not None
+    page = cfg.notify.status_page
     github = cfg.access.github
     return Access(f"{cfg.site}-access", AccessArgs(
         site=cfg.site, arns=arns, principals=list(cfg.access.principals), tags=tags,
@@ -115,6 +131,20 @@ def _access(cfg: SiteConfig, tags: Tags, dns: Dns, seats: Seats, restore: Restor
         github_branch=github.branch if github else "main",
         github_provider_arn=github.provider_arn if github else None,
         orchestrator_session_seconds=session_seconds(page.link_expiry_seconds if page else None),
+    ))
+
+
+def _watcher(cfg: SiteConfig, tags: Tags, network: Network, notify: Notify, arns: pulumi.Output) -> Watcher:
+    """The instance that runs `orchestrator watch` in the warm site, its role scoped to the site's ARNs."""
+    wanted, primary = cfg.watcher, cfg.primary
+    assert wanted is not None and primary is not None
+    alarms = tuple(p.alarm for p in primary.probes if p.alarm is not None)
+    return Watcher(f"{cfg.site}-watcher", WatcherArgs(
+        site=cfg.site, interval_seconds=wanted.interval_seconds, stage=wanted.stage,
+        policy=arns.apply(lambda a: json.dumps(watcher_policy(a, alarms, wanted.stage))),
+        account=notify.topic_arn.apply(lambda arn: arn.split(":")[4]),
+        subnet_ids=network.subnet_ids, vpc_id=network.vpc_id, instance_type=wanted.instance_type, ami=wanted.ami,
+        tags=tags,
     ))
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from stacks.warm_site.principals import ec2_trust
 from stacks.warm_site.tags import Tags
 
 #: how long the dead-letter queue keeps a message (SQS's maximum, 14 days)
@@ -65,13 +66,6 @@ def worker_policy(queue_arn: str, bucket_arn: str, prefix: str, secret_arn: str)
     ]}
 
 
-def _ec2_trust(account: str) -> dict[str, Any]:
-    """EC2 instances of this account only (the condition the policy pack wants on every trust statement)."""
-    return {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account}}}]}
-
-
 def user_data(site_file: str) -> str:
     """The instance's start: the site file, then the worker (its unit finished on SIGTERM at scale-in)."""
     return "\n".join([
@@ -98,7 +92,7 @@ class Workers(pulumi.ComponentResource):
             tags=args.tags.of(args.queue_name), opts=child)
         self.role = aws.iam.Role(
             f"{name}-role", name=f"{args.queue_name}-worker",
-            assume_role_policy=self.queue.arn.apply(lambda arn: json.dumps(_ec2_trust(arn.split(":")[4]))),
+            assume_role_policy=self.queue.arn.apply(lambda arn: json.dumps(ec2_trust(arn.split(":")[4]))),
             tags=args.tags.of(f"{args.queue_name}-worker"), opts=child)
         aws.iam.RolePolicy(
             f"{name}-policy", role=self.role.id,

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 def test_failover_then_failback_leave_aws_as_the_contract_says(embedded_site, tmp_path):
     """failover: records at secondary, seats at target, every file and both tiers' markers in S3 (the
-    embedded site declares backup.critical), tunnel up, milestones on SNS; failback: records at primary,
+    embedded site declares backup.critical), tunnel up, milestones on SNS, the secondary SBC answering the
+    smoke check's SIP OPTIONS; failback: records at primary,
     seats at warm, tunnel terminated."""
     site = embedded_site.site
     queue = subscribe_queue(embedded_site)
@@ -44,6 +45,10 @@ def test_failover_then_failback_leave_aws_as_the_contract_says(embedded_site, tm
 
     report = json.loads(next((state_dir / "reports").glob("*/report.json")).read_text())
     assert report["status"] == "succeeded" and report["rpo_seconds"] > 0 and report["rto_seconds"] > 0
+    # after the cutover the smoke check sent SIP OPTIONS to the embedded site's own secondary SBC
+    (smoke,) = [c for s in report["steps"] if s["uses"] == "checks.smoke"
+                for c in s["outputs"].get("checks", []) if c["name"] == "smoke.secondary"]
+    assert smoke["ok"] and "answer: dr-sbc (sip 127.0.0.1:" in smoke["detail"], smoke
 
     back = cli(embedded_site, state_dir, "failback", "--site", str(embedded_site.site_file), "--yes")
     assert back.returncode == 0, back.stderr[-3000:]

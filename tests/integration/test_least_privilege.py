@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from orchestrator.sandbox import motoserver
 from orchestrator.sandbox import site as embedded
 from orchestrator.sandbox import stack as sandbox_stack
-from stacks.warm_site.access import SiteArns, orchestrator_policy, readiness_policy
+from stacks.warm_site.access import SiteArns, orchestrator_policy, readiness_policy, watcher_policy
 from tests.e2e_helpers import aws_state, cli
 from tests.fixtures.sandbox import EmbeddedSite
 from tests.support import moto_iam
@@ -125,13 +125,13 @@ def _values(value) -> list[str]:
     return value if isinstance(value, list) else [value]
 
 
-def test_the_roles_policies_are_the_declared_ones_scoped_to_this_sites_resources(enforced):
-    """The role policies in IAM are exactly the stack's, built from the ARNs of the resources deployed."""
+def _site_arns(enforced: Enforced) -> SiteArns:
+    """The ARNs of what was deployed, as the stack scopes the roles to them."""
     site, admin = enforced.admin.site, enforced.admin
     (group,) = admin.client("autoscaling").describe_auto_scaling_groups(
         AutoScalingGroupNames=[site["seats"]["asg_name"]])["AutoScalingGroups"]
     secrets = admin.client("secretsmanager")
-    arns = SiteArns(
+    return SiteArns(
         zone_id=site["dns"]["zone_id"], group_arn=group["AutoScalingGroupARN"],
         bucket_arn=f"arn:aws:s3:::{site['backup']['bucket']}", prefix=site["backup"]["prefix"],
         topic_arn=site["notify"]["topic_arn"],
@@ -139,6 +139,12 @@ def test_the_roles_policies_are_the_declared_ones_scoped_to_this_sites_resources
             site["vpn"]["appliance"]["private_key_secret"], site["backup"]["sftp"]["private_key_secret"])),
         table_arn=admin.client("dynamodb").describe_table(TableName=TEAM_TABLE)["Table"]["TableArn"],
     )
+
+
+def test_the_roles_policies_are_the_declared_ones_scoped_to_this_sites_resources(enforced):
+    """The role policies in IAM are exactly the stack's, built from the ARNs of the resources deployed."""
+    site, admin = enforced.admin.site, enforced.admin
+    arns = _site_arns(enforced)
     assert enforced.policies["orchestrator"] == orchestrator_policy(arns)
     assert enforced.policies["readiness"] == readiness_policy(arns)
     roles = {r["RoleName"]: r["Arn"] for r in admin.client("iam").list_roles()["Roles"]}
@@ -311,3 +317,33 @@ def test_every_action_granted_to_the_orchestrator_is_used(enforced):
     granted = {a for s in enforced.policies["orchestrator"]["Statement"] for a in s["Action"]}
     used = {d[1] for d in moto_iam.read_action_log(enforced.action_log) if d[3] == "allowed"}
     assert granted - used == set()
+
+
+def test_watch_opens_the_incident_under_the_watcher_policy_alone(enforced, tmp_path):
+    """The stack's watcher role (no stage): a `watch --once` round whose probes all fail (a refused TCP port,
+    a CloudWatch alarm in ALARM) opens the incident in the team table and sends primary-down; every call it
+    made was allowed (the alarm's ARN in the policy: tests/stacks/test_watcher_stack.py)."""
+    import socket
+
+    alarm = "cc-primary-health-lp"
+    cloudwatch = enforced.admin.client("cloudwatch")
+    cloudwatch.put_metric_alarm(AlarmName=alarm, MetricName="HealthCheckStatus", Namespace="AWS/Route53",
+                                Statistic="Minimum", Period=60, EvaluationPeriods=1, Threshold=1,
+                                ComparisonOperator="LessThanThreshold")
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="the primary's health check")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        refused = free.getsockname()[1]
+    site = {**enforced.admin.site, "primary": {"probes": [{"name": "sbc", "tcp": f"127.0.0.1:{refused}"},
+                                                          {"name": "health", "alarm": alarm}],
+                                               "down_after_seconds": 0}}
+    site_file = tmp_path / "site-watched.json"
+    site_file.write_text(json.dumps(site))
+    watcher = enforced.principal(watcher_policy(_site_arns(enforced), (alarm,)))
+    result = cli(watcher, tmp_path / "state", "watch", "--once", "--site", str(site_file))
+    assert result.returncode == 4, result.stdout + result.stderr[-3000:]
+    assert "health" in result.stdout and "sbc" in result.stdout
+    decisions = enforced.decisions(watcher)
+    assert not [d for d in decisions if d[3] == "denied"], decisions
+    assert {d[1] for d in decisions} == {"sts:GetCallerIdentity", "cloudwatch:DescribeAlarms", "dynamodb:GetItem",
+                                         "dynamodb:Query", "dynamodb:PutItem", "sns:Publish"}

@@ -115,3 +115,17 @@ def test_the_dev_example_has_no_connect(monkeypatch):
     """Without `connect` in the stack config (a SIP/DNS site) the site file has no connect key."""
     outputs, _ = _run_main(PROJECT_DIR / "Pulumi.dev.yaml", monkeypatch=monkeypatch)
     assert "connect" not in outputs and parse_site(outputs).connect is None
+
+
+def test_the_optional_sections_go_through_main(monkeypatch):
+    """`primary`, `watcher` (prod), `secondary` (dev) and `evidence` in stack config reach the program through
+    __main__.py: the site file gets primary/secondary/evidence, the prod stack declares its watcher."""
+    outputs, mocks = _run_main(PROJECT_DIR / "Pulumi.prod.yaml", monkeypatch=monkeypatch)
+    site = parse_site(outputs)
+    assert site.primary is not None and [p.name for p in site.primary.probes] == ["sbc", "agents", "primary-health"]
+    assert [r.inputs["name"] for r in mocks.of_type("aws:autoscaling/group:Group")
+            if r.inputs["name"].endswith("-watcher")] == ["cc-dr-west-watcher"]
+    evidence = {"bucket": "cc-dr-dev-evidence-123456789012", "retention_days": 400}
+    dev, _ = _run_main(PROJECT_DIR / "Pulumi.dev.yaml", {f"{PROJECT}:evidence": evidence}, monkeypatch=monkeypatch)
+    assert parse_site(dev).secondary is not None and "primary" not in dev
+    assert dev["evidence"] == evidence

@@ -5,7 +5,7 @@ served (the env variable at start; ``POST /moto-api/reset-auth`` sets it again a
 site is built with enforcement off (the count is huge); :func:`enforce` then turns it on (count 0), and
 every later call needs an IAM user's access key whose policies allow it.
 
-Six changes are made to moto **in this server process only** (``python -m tests.support.moto_iam``), never
+Seven changes are made to moto **in this server process only** (``python -m tests.support.moto_iam``), never
 to the product, never to the other moto servers of the suite. Each is also listed in docs/permissions.md:
 
 1. **Route 53 GET signatures** (a moto bug). moto re-computes a request's SigV4 signature from
@@ -43,6 +43,9 @@ to the product, never to the other moto servers of the suite. Each is also liste
    (HTTP 500) when the orchestrator's parallel steps journal at the same moment (seen in the drill here;
    DynamoDB itself isolates transactions). The change serializes this server's DynamoDB requests
    (:func:`_one_dynamodb_request_at_a_time`).
+7. **CloudWatch's action prefix.** moto authorizes CloudWatch calls under its endpoint prefix,
+   ``monitoring:DescribeAlarms``; IAM's prefix for CloudWatch is ``cloudwatch:`` (a policy granting
+   ``cloudwatch:DescribeAlarms`` is what AWS checks). The change renames the prefix (:func:`_checks_aws_makes`).
 
 Besides, when ``MOTO_IAM_ACTION_LOG`` names a file, the server appends one line per authorized call
 (``principal ARN, action, resource, allowed|denied``): what the tests read to prove which action was denied,
@@ -154,6 +157,8 @@ def _checks_aws_makes(request, resource: str) -> list[tuple[str, str]]:
         root = ElementTree.fromstring(request._body or b"<Delete/>")  # noqa: S314 (botocore wrote it: a test)
         keys = [e.text or "" for e in root.iter() if e.tag.rsplit("}", 1)[-1] == "Key"]
         return [("s3:DeleteObject", f"{resource}/{key}") for key in keys]
+    if request._action.startswith("monitoring:"):  # change 7: CloudWatch's IAM prefix, not its endpoint's
+        return [("cloudwatch:" + request._action.split(":", 1)[1], resource)]
     return [(request._action, resource)]
 
 
