@@ -107,3 +107,12 @@ def test_stage_with_an_approval_of_the_gate_is_invalid_input_and_changes_nothing
     assert not list(tmp_path.glob("s*.applied.*"))
     assert not (state / "journal.sqlite").exists() or not json.loads(
         orchestrator("status", "--json", state_dir=state).stdout)["runs"]
+
+
+def test_wait_takes_a_plain_number_of_seconds(tmp_path):
+    """`--wait=2` is two seconds, as the message of a bad value says ("or a number of seconds"): the run waits,
+    nobody decides, it holds, exit 4 (it was refused as a bad duration, exit 2)."""
+    state, run_id = _held_run(tmp_path)
+    result = orchestrator("resume", run_id, "--wait=2", state_dir=state, stdin=subprocess.DEVNULL)
+    assert result.returncode == 4, result.stderr
+    assert "waiting up to 2.0s" in result.stderr, result.stderr
