@@ -591,6 +591,35 @@ def _unwrap_stack_output(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_site(path: str | Path) -> Site:
-    """Read and validate a site file (read and decoded with bounded size and nesting)."""
+    """Read and validate a site file (read and decoded with bounded size and nesting); unknown keys (tolerated
+    outside the 1.2 objects) are named in one warning per file and process."""
     source = str(path)
-    return parse_site(decode_json(read_text(Path(path), "site file"), source), source)
+    site = parse_site(decode_json(read_text(Path(path), "site file"), source), source)
+    unknown = [f"{source}:{key}" for key in unknown_keys(site)]
+    if unknown and source not in _WARNED:
+        _WARNED.add(source)
+        import structlog
+
+        structlog.get_logger("orchestrator").warning(
+            "site.unknown_keys", keys=unknown, detail="not known to this orchestrator, ignored (a misspelling? a "
+            "newer stack's key?)")
+    return site
+
+
+#: the site files whose unknown keys were named already (one warning per file and process: a watch loop)
+_WARNED: set[str] = set()
+#: keys read from the extras on purpose (our extension keys that are not fields)
+_EXTENSION_KEYS = frozenset({"evidence"})
+
+
+def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
+    """The key paths of ``model`` (a loaded site) that no field declares, sorted."""
+    found = [f"{prefix}{k}" for k in (model.model_extra or {}) if prefix or k not in _EXTENSION_KEYS]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = list(enumerate(value)) if isinstance(value, list | tuple) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, BaseModel):
+                where = f"{prefix}{name}" + (f"[{index}]" if index is not None else "")
+                found += unknown_keys(item, where + ".")
+    return sorted(found)

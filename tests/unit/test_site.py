@@ -224,3 +224,22 @@ def _write(tmp_path, data):
     path = tmp_path / "site.json"
     path.write_text(json.dumps(data))
     return path
+
+
+def test_unknown_keys_elsewhere_load_with_one_warning_naming_file_and_key(tmp_path):
+    """An unknown key outside the 1.2 objects still loads (a newer stack may output more), but is not silent: one
+    warning names FILE:key.path (a misspelt optional `state` would silently turn team mode off)."""
+    from structlog.testing import capture_logs
+
+    data = {**copy.deepcopy(BASE), "stat": {"table": "cc-dr-runs"}}
+    data["seats"]["targte"] = 80
+    path = _write(tmp_path, data)
+    with capture_logs() as logs:
+        load_site(path)
+        load_site(path)
+    warned = [e for e in logs if e["event"] == "site.unknown_keys"]
+    assert len(warned) == 1 and warned[0]["log_level"] == "warning"
+    assert warned[0]["keys"] == [f"{path}:seats.targte", f"{path}:stat"]
+    with capture_logs() as logs:
+        load_site(SITE)  # the contract's example: nothing unknown
+    assert not [e for e in logs if e["event"] == "site.unknown_keys"]
