@@ -13,7 +13,6 @@ from orchestrator.model import EventName, StepStatus
 from orchestrator.redact import redact_text as scrub
 from orchestrator.runbook import Step
 
-
 #: steps a stand-down undoes before the completed ones: failed or interrupted, and those a killed process left
 #: running or rolling back (the stand-down holds the site lock: no process works on them), and a compensation
 #: that failed (another stand-down tries it again)
