@@ -15,7 +15,7 @@ from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunRecord
 from orchestrator.model import RunStatus, StepStatus
-from orchestrator.runbook import Runbook, load_runbook
+from orchestrator.runbook import Runbook, load_runbook, runbook_from_dict
 from orchestrator.site import Site, load_site
 from orchestrator.steps.base import RunOptions
 from orchestrator.usecases.records import RunPlan, RunRequest
@@ -121,6 +121,15 @@ def half_done_failovers(journal: Journal, site: str, now_alive: Callable[[RunRec
         if stopped and any(s.applied or s.status == StepStatus.SUCCEEDED for s in journal.get_steps(run.run_id)):
             out.append(run)
     return out
+
+
+def passed_gate(journal: Journal, run: RunRecord) -> bool:
+    """Whether a gate of ``run`` was passed (its step went on after a decision): stand-down refuses such a run,
+    failback undoes it."""
+    status = {s.step_id: s.status for s in journal.get_steps(run.run_id)}
+    before = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL)
+    return any(s.gate == "approval" and status.get(s.id, StepStatus.PENDING) not in before
+               for s in runbook_from_dict(run.runbook).order())
 
 
 def refuse_over_half_done(journal: Journal, plan: RunPlan, now_alive: Callable[[RunRecord], bool]) -> None:

@@ -17,7 +17,7 @@ from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
 from orchestrator.settings import Settings
 from orchestrator.site import Site, load_site
-from orchestrator.usecases.plan import half_done_failovers
+from orchestrator.usecases.plan import half_done_failovers, passed_gate
 from orchestrator.usecases.records import (
     DrillsResult,
     EvidenceResult,
@@ -115,8 +115,9 @@ class QueryUseCases:
         now = self.settings.clock.now()
         with session(self.settings, site) as opened:
             journal = opened.journal
-            half_done = [r.run_id for r in half_done_failovers(journal, site.site,
-                                                               lambda r: not run_orphaned(journal, r))]
+            stopped = half_done_failovers(journal, site.site, lambda r: not run_orphaned(journal, r))
+            half_done = [r.run_id for r in stopped]
+            past_gate = {r.run_id for r in stopped if passed_gate(journal, r)}
             extra = []
             if site.primary is not None:
                 from orchestrator import watcher
@@ -126,7 +127,7 @@ class QueryUseCases:
             open_findings = evidence_run.store_for(self.settings.state_dir, site, self.settings.clock).list(site.site)
             extra.append(findings_mod.readiness_check(open_findings, now))
             return ready_mod.evaluate(opened.services, site, journal.drills(site.site, 50), now, strict,
-                                      max_drill_age_days, half_done, extra)
+                                      max_drill_age_days, half_done, extra, past_gate)
 
     def drills(self, site_file: Path | None = None, last: int = 10, chart: Path | None = None) -> DrillsResult:
         """The trend of the last drills: RTO, RPO, pass/fail; each step's p50/p90 over them."""

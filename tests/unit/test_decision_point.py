@@ -206,6 +206,28 @@ def test_stand_down_also_undoes_a_step_its_killed_process_left_running(tmp_path,
     assert _steps(journal)["after"].status == StepStatus.INTERRUPTED  # not "running" under a stood-down run
 
 
+def test_readiness_names_failback_not_stand_down_for_a_stopped_run_past_its_gate(tmp_path, clock):
+    """``runs.half_done`` names both ways out: ``resume`` and ``stand-down`` for a run held before its gate, but
+    ``resume`` and ``failback`` for one that failed after its gate (stand-down refuses it, exit 2)."""
+    from orchestrator.readiness import stopped_failovers
+    from orchestrator.usecases.plan import passed_gate
+
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, _book(tmp_path))
+    run = journal.get_run("run-1")
+    assert not passed_gate(journal, run)
+    cut = _steps(journal)["cut"]
+    cut.status = StepStatus.SUCCEEDED
+    journal.save_step(cut)
+    assert passed_gate(journal, run)
+    check = stopped_failovers(["run-0", "run-1"], past_gate={"run-1"})
+    assert not check.ok and check.blocking
+    assert "`orchestrator resume run-0` or `orchestrator stand-down run-0`" in check.detail
+    assert "`orchestrator resume run-1` or `orchestrator failback`" in check.detail
+    assert "stand-down run-1" not in check.detail
+
+
 def test_the_page_is_republished_every_minute_while_the_gate_waits_without_a_message(tmp_path, clock):
     """The wait starts: one ``waiting_for_decision`` milestone (message and page). Every further minute of
     waiting (run clock) republishes the page only (``page_only``): managers see it still waits, nobody is paged."""
