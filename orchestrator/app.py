@@ -10,9 +10,15 @@ from orchestrator.engine import Approver, Outcome
 from orchestrator.runbook import load_runbook
 from orchestrator.settings import Settings, state_dir_from_env
 from orchestrator.site import load_site
-from orchestrator.usecases.gates import half_done_failovers
 from orchestrator.usecases.orchestrator import Orchestrator
-from orchestrator.usecases.plan import DEFAULT_RUNBOOKS, default_runbook, left_out_detail, run_runbook, runbook_file
+from orchestrator.usecases.plan import (
+    DEFAULT_RUNBOOKS,
+    default_runbook,
+    half_done_failovers,
+    left_out_detail,
+    run_runbook,
+    runbook_file,
+)
 from orchestrator.usecases.records import RunRequest
 from orchestrator.usecases.runs import ObserverFactory
 from orchestrator.usecases.session import build_services, has_local_journal, open_journal

@@ -187,12 +187,43 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(f"{value!r}: {exc}", ctx=ctx, param=param) from None
 
 
+class WaitCommand(click.Command):
+    """A command with ``--wait[=DURATION]``: the bare flag followed by a word that is not a duration (the run id of
+    ``resume --wait RUN_ID``) waits the default hour and leaves the word alone; click would otherwise take it as
+    the duration and refuse it."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, bare_wait_before_a_word(args))
+
+
+def bare_wait_before_a_word(args: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        following = args[i + 1] if i + 1 < len(args) else None
+        out.append(f"--wait={WAIT_DEFAULT}" if arg == "--wait" and following is not None
+                   and not following.startswith("-") and not _is_duration(following) else arg)
+    return out
+
+
+def _is_duration(word: str) -> bool:
+    try:
+        parse_duration(word)
+    except ValueError:
+        return False
+    return True
+
+
+WAIT_DEFAULT = "1h"
+
+
 def wait_option(fn: F) -> F:
     return click.option(
         "--wait",
         "wait",
         is_flag=False,
-        flag_value="1h",
+        flag_value=WAIT_DEFAULT,
         default=None,
         metavar="[=DURATION]",
         callback=_duration,
@@ -236,6 +267,10 @@ def _run_command(kind: str) -> Callable[..., None]:
         wait: float | None,
         stage: bool = False,
     ) -> None:
+        if stage and (yes or approvals):
+            given = "--yes" if yes else f"--approve {approvals[0]}"
+            raise click.UsageError(f"--stage stops before the first gate and {given} would pass it: give one or "
+                                   "the other (after staging, `orchestrator approve RUN_ID` decides)", ctx=ctx)
         settings = _setup(ctx)
         request = RunRequest(
             kind=kind,
@@ -271,10 +306,10 @@ for _kind in ("failover", "failback", "drill"):
             "--stage", is_flag=True,
             help="Run every step that needs no decision, then stop held at the first gate (exit 0).",
         )(_command)
-    cli.command(name=_kind)(_command)
+    cli.command(name=_kind, cls=WaitCommand)(_command)
 
 
-@cli.command()
+@cli.command(cls=WaitCommand)
 @click.argument("run_id")
 @click.option(
     "--site", "site_file", type=PATH, help="Site file (default: as recorded)."
@@ -783,7 +818,8 @@ def evidence() -> None:
 @click.pass_context
 def evidence_verify(ctx: click.Context, run_id: str, site_file: Path | None) -> None:
     """Exit 0 when the pack (and its uploaded copy) is intact; 1 naming each file and audit record that was
-    altered, removed or added; 2 for an unknown run or no pack."""
+    altered, removed or added (the whole pack of a reported run too); 2 for a run with neither pack
+    nor report under the report dir."""
     verdict = Orchestrator(_setup(ctx)).evidence_verify(run_id, site_file)
     problems = verdict.problems
     for problem in problems:

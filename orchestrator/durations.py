@@ -9,6 +9,7 @@ import re
 MAX_DURATION_SECONDS = 7 * 24 * 3600
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
 def parse_duration(value: object) -> float:
@@ -17,6 +18,8 @@ def parse_duration(value: object) -> float:
         raise ValueError("expected a duration such as 30s, 5m, 1h30m or a number of seconds")
     if isinstance(value, int | float):
         seconds = _as_float(value)
+    elif isinstance(value, str) and _SECONDS.fullmatch(value.strip()):  # "90": seconds, as a CLI option gives it
+        seconds = _as_float(value.strip())
     elif isinstance(value, str) and value.strip():
         text = value.strip().replace(" ", "")
         parts = _PART.findall(text)

@@ -14,7 +14,7 @@ run there); readiness does it when the credentials can read the SSH keys. The re
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -83,12 +83,13 @@ def bucket_drift(env: CheckEnv) -> CheckAnswer:
 DRIFT: tuple[CheckFn, ...] = (records_drift, seats_drift, bucket_drift)
 
 
-def stopped_failovers(run_ids: list[str]) -> CheckResult:
+def stopped_failovers(run_ids: list[str], past_gate: Collection[str] = ()) -> CheckResult:
     """Blocking while a failover of the site stopped half-way (held, interrupted or failed, with changes made
     and not stood down): the site is neither warm nor failed over, and a new failover would run over it."""
     if not run_ids:
         return CheckResult("runs.half_done", True, True, "no failover of the site is held or stopped half-way")
-    ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in run_ids)
+    ways = "; ".join(f"`orchestrator resume {r}` or " + ("`orchestrator failback`" if r in past_gate else
+                                                          f"`orchestrator stand-down {r}`") for r in run_ids)
     return CheckResult(
         "runs.half_done", False, True,
         f"failover {', '.join(run_ids)} stopped half-way with changes made (held, interrupted or failed): {ways}",
@@ -228,7 +229,7 @@ def _ordered(site: Site) -> list[CheckFn]:
 
 def evaluate(services: Services, site: Site, drills: list[dict[str, Any]], now: datetime, strict: bool = False,
              max_drill_age_days: int = MAX_DRILL_AGE_DAYS, half_done: list[str] | None = None,
-             extra: list[CheckResult] | None = None) -> Readiness:
+             extra: list[CheckResult] | None = None, past_gate: Collection[str] = ()) -> Readiness:
     env = CheckEnv(services, site)
     not_checked: dict[str, CheckResult] = {}
     for where, endpoint in (("backup.sftp", site.backup.sftp), ("vpn.appliance", site.vpn.appliance)):
@@ -236,7 +237,7 @@ def evaluate(services: Services, site: Site, drills: list[dict[str, Any]], now: 
         if reason is not None:
             names, purpose = LOGIN_CHECKS[where]
             not_checked.update({n: _not_checked(n, where, reason, purpose) for n in names})
-    results = [stopped_failovers(half_done or []), *(extra or [])]
+    results = [stopped_failovers(half_done or [], past_gate), *(extra or [])]
     results += [not_checked.get(c.check_name) or c(env) for c in _ordered(site)]
     results.append(drill_recency(drills, now, max_drill_age_days))
     if "restore.estimate" in not_checked:

@@ -76,8 +76,16 @@ def _fail_on_repeats(keys: Sequence[Hashable], shown: Sequence[object], where: s
 
 
 class _Model(BaseModel):
-    # Unknown keys are tolerated in the site file (extensions by newer stacks), but see Site.extra_keys.
+    # Unknown keys are tolerated in the site file (extensions by newer stacks), but not in _Strict objects.
     model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class _Strict(_Model):
+    """A contract 1.2 object (``primary`` and its probes, ``secondary``, ``connect.test_call``,
+    ``backup.workers``): an unknown key is refused (exit 2 naming it), since a misspelt one would silently fall
+    back to a default (docs/decisions.md, "Unknown keys in the 1.2 site keys")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Objectives(_Model):
@@ -244,7 +252,7 @@ CriticalPattern = Annotated[str, BeforeValidator(_critical_pattern)]
 SQS_QUEUE_URL = r"^https://sqs\.[a-z]{2}(-[a-z]+)+-\d\.amazonaws\.com(\.cn)?/\d{12}/[A-Za-z0-9_-]{1,80}$"
 
 
-class Workers(_Model):
+class Workers(_Strict):
     """``backup.workers`` (contract 1.2, restore workers): the bulk tier is restored by ``orchestrator
     restore-worker`` processes taking work units from ``queue_url`` (docs/contract.md, "Restore workers")."""
 
@@ -345,7 +353,7 @@ class ConnectAnnouncement(_Model):
     text: ConnectWords | None = None
 
 
-class ConnectTestCall(_Model):
+class ConnectTestCall(_Strict):
     """What a test call needs in the secondary Region (contract 1.2, answered calls): an outbound voice contact
     (``StartOutboundVoiceContact``) from ``source_phone_number`` to ``destination_phone_number`` -- the
     secondary instance's own DR test line -- through ``contact_flow_id``, which queues it on ``queue_id``, a
@@ -429,7 +437,7 @@ class Access(_Model):
     readiness_role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/")
 
 
-class Probe(_Model):
+class Probe(_Strict):
     """One check of the primary site (contract 1.2, detection): exactly one of ``tcp`` (HOST:PORT: the SBC or
     agent gateway accepts a connection), ``http`` (a URL answering ``expect_status``), ``sip`` (HOST:PORT
     answering a SIP ``OPTIONS`` over ``transport``) or ``alarm`` (a CloudWatch alarm of the site's region not
@@ -464,7 +472,7 @@ class Probe(_Model):
         return str(getattr(self, self.kind))
 
 
-class Primary(_Model):
+class Primary(_Strict):
     """The primary site as ``orchestrator watch`` sees it: down when every probe failed in every round for at
     least ``down_after_seconds``."""
 
@@ -477,7 +485,7 @@ class Primary(_Model):
         return self
 
 
-class Secondary(_Model):
+class Secondary(_Strict):
     """The warm site's own endpoints, checked with the same probe kinds as the primary's (our extension of
     contract 1.2): its SBC answering a SIP ``OPTIONS`` (how a SIP/DNS site without Amazon Connect shows that
     calls can reach it), its agent desktop... A warning in preflight and readiness when one fails; after the
@@ -583,6 +591,35 @@ def _unwrap_stack_output(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_site(path: str | Path) -> Site:
-    """Read and validate a site file (read and decoded with bounded size and nesting)."""
+    """Read and validate a site file (read and decoded with bounded size and nesting); unknown keys (tolerated
+    outside the 1.2 objects) are named in one warning per file and process."""
     source = str(path)
-    return parse_site(decode_json(read_text(Path(path), "site file"), source), source)
+    site = parse_site(decode_json(read_text(Path(path), "site file"), source), source)
+    unknown = [f"{source}:{key}" for key in unknown_keys(site)]
+    if unknown and source not in _WARNED:
+        _WARNED.add(source)
+        import structlog
+
+        structlog.get_logger("orchestrator").warning(
+            "site.unknown_keys", keys=unknown, detail="not known to this orchestrator, ignored (a misspelling? a "
+            "newer stack's key?)")
+    return site
+
+
+#: the site files whose unknown keys were named already (one warning per file and process: a watch loop)
+_WARNED: set[str] = set()
+#: keys read from the extras on purpose (our extension keys that are not fields)
+_EXTENSION_KEYS = frozenset({"evidence"})
+
+
+def unknown_keys(model: BaseModel, prefix: str = "") -> list[str]:
+    """The key paths of ``model`` (a loaded site) that no field declares, sorted."""
+    found = [f"{prefix}{k}" for k in (model.model_extra or {}) if prefix or k not in _EXTENSION_KEYS]
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = list(enumerate(value)) if isinstance(value, list | tuple) else [(None, value)]
+        for index, item in items:
+            if isinstance(item, BaseModel):
+                where = f"{prefix}{name}" + (f"[{index}]" if index is not None else "")
+                found += unknown_keys(item, where + ".")
+    return sorted(found)

@@ -13,6 +13,12 @@ from orchestrator.model import EventName, StepStatus
 from orchestrator.redact import redact_text as scrub
 from orchestrator.runbook import Step
 
+#: steps a stand-down undoes before the completed ones: failed or interrupted, and those a killed process left
+#: running or rolling back (the stand-down holds the site lock: no process works on them), and a compensation
+#: that failed (another stand-down tries it again)
+HALF_DONE = frozenset({StepStatus.FAILED, StepStatus.INTERRUPTED, StepStatus.RUNNING, StepStatus.ROLLING_BACK,
+                       StepStatus.ROLLBACK_FAILED})
+
 
 class Compensation:
     def __init__(self, run: RunState, events: Events, journal: Journal, runner: StepRunner) -> None:
@@ -40,10 +46,14 @@ class Compensation:
         first, then every completed step in reverse order of completion, each by its compensation (steps
         marked ``compensate: false`` -- the restored backups -- are kept). True when every one succeeded."""
         records = self.run.records
-        half = [r for r in records.values() if r.status in (StepStatus.FAILED, StepStatus.INTERRUPTED)]
+        half = [r for r in records.values() if r.status in HALF_DONE]
         done = sorted((r for r in records.values() if r.status == StepStatus.SUCCEEDED), key=lambda r: -r.seq)
         targets = [rec for rec in (*half, *done) if self._compensable(rec)]
         kept = [r.step_id for r in done if not self._compensable(r)]
+        for rec in half:  # a killed process's step that changed nothing: no process runs it any more
+            if rec.status == StepStatus.RUNNING and rec not in targets:
+                rec.status = StepStatus.INTERRUPTED
+                self.journal.save_step(rec)
         self.events.emit(
             EventName.STAND_DOWN_STARTED, None, level="warning", steps=[r.step_id for r in targets], kept=kept
         )

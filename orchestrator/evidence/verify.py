@@ -30,7 +30,7 @@ class Verdict:
 
 def pack_of(report_dir: Path, run_id: str) -> Path:
     folder = Path(report_dir) / run_id / PACK
-    if not folder.is_dir():
+    if not folder.is_dir() and not (folder.parent / "report.json").is_file():  # a run whose report is here
         raise InvalidInput(f"no evidence pack for run {run_id!r} (looked in {folder}); give --report-dir where "
                            "its report was written", source="evidence verify")
     return folder
@@ -38,6 +38,11 @@ def pack_of(report_dir: Path, run_id: str) -> Path:
 
 def verify_pack(folder: Path) -> Verdict:
     verdict = Verdict(folder)
+    if not folder.is_dir():  # the run's report is there, its pack is not: every file of it was removed
+        verdict.problems.append(f"{PACK}/: removed (the report of run {folder.parent.name} is there, its evidence "
+                                f"pack is not; a run killed before writing it gets it from `orchestrator resume "
+                                f"{folder.parent.name}`)")
+        return verdict
     manifest = _manifest(folder, verdict)
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()} - {MANIFEST}
     listed: dict[str, str] = (manifest or {}).get("files") or {}

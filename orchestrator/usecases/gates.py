@@ -3,7 +3,6 @@ and which failovers of a site are left half done (what readiness names)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from orchestrator import approvals as approvals_mod
@@ -70,23 +69,6 @@ def gate_to_decide(journal: Journal, run: RunRecord, step_id: str | None) -> str
     return step_id
 
 
-def half_done_failovers(journal: Journal, site: str, now_alive: Callable[[RunRecord], bool]) -> list[RunRecord]:
-    """The site's failovers left ``held``, ``interrupted`` or ``failed`` (or running with no live process)
-    with changes made and not stood down, newer than the site's last successful failback or drill."""
-    out = []
-    for run in journal.list_runs(limit=50, site=site):
-        if run.kind in ("failback", "drill") and run.status == RunStatus.SUCCEEDED:
-            break  # the site was brought back to its start after anything older
-        if run.kind != "failover":
-            continue
-        stopped = run.status in (RunStatus.HELD, RunStatus.INTERRUPTED, RunStatus.FAILED) or (
-            run.status == RunStatus.RUNNING and not now_alive(run)
-        )
-        if stopped and any(s.applied or s.status == StepStatus.SUCCEEDED for s in journal.get_steps(run.run_id)):
-            out.append(run)
-    return out
-
-
 def _nobody(request: GateRequest) -> bool | None:
     """A stand-down passes no gate: nobody is asked."""
     return None
@@ -147,7 +129,7 @@ class GateUseCases:
         reverse (tunnels down, seats back to warm, the announcement removed, traffic distribution as read
         before), the restored data kept. A run past its gate is invalid input (exit 2): fail back instead."""
         self.settings.check_directories()
-        found = recorded_run(self.settings, run_id, site_file, ())  # no change is allowed here
+        found = recorded_run(self.settings, run_id, site_file, (), "stand-down")  # no change is allowed here
         journal, run = found.journal, found.run
         try:
             _check_standable(journal, run)

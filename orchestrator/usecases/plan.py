@@ -4,7 +4,7 @@ the steps see. ``prepare`` is the one opening of a real run and of a dry run."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 
@@ -12,7 +12,10 @@ import structlog
 
 from orchestrator.clock import Clock
 from orchestrator.errors import InvalidInput, NotReady, OrchestratorError
-from orchestrator.runbook import Runbook, load_runbook
+from orchestrator.journal.protocols import Journal
+from orchestrator.journal.records import RunRecord
+from orchestrator.model import RunStatus, StepStatus
+from orchestrator.runbook import Runbook, load_runbook, runbook_from_dict
 from orchestrator.site import Site, load_site
 from orchestrator.steps.base import RunOptions
 from orchestrator.usecases.records import RunPlan, RunRequest
@@ -101,3 +104,41 @@ def refuse_unmatched_critical(plan: RunPlan, clock: Clock) -> None:
     if refusal is not None:
         raise NotReady(f"{plan.request.site_file}: {refusal}; the {book.kind or 'run'} was not started and nothing "
                        "was changed (correct backup.critical, then check with `orchestrator readiness`)")
+
+
+def half_done_failovers(journal: Journal, site: str, now_alive: Callable[[RunRecord], bool]) -> list[RunRecord]:
+    """The site's failovers left ``held``, ``interrupted`` or ``failed`` (or running with no live process)
+    with changes made and not stood down, newer than the site's last successful failback or drill."""
+    out = []
+    for run in journal.list_runs(limit=50, site=site):
+        if run.kind in ("failback", "drill") and run.status == RunStatus.SUCCEEDED:
+            break  # the site was brought back to its start after anything older
+        if run.kind != "failover":
+            continue
+        stopped = run.status in (RunStatus.HELD, RunStatus.INTERRUPTED, RunStatus.FAILED) or (
+            run.status == RunStatus.RUNNING and not now_alive(run)
+        )
+        if stopped and any(s.applied or s.status == StepStatus.SUCCEEDED for s in journal.get_steps(run.run_id)):
+            out.append(run)
+    return out
+
+
+def passed_gate(journal: Journal, run: RunRecord) -> bool:
+    """Whether a gate of ``run`` was passed (its step went on after a decision): stand-down refuses such a run,
+    failback undoes it."""
+    status = {s.step_id: s.status for s in journal.get_steps(run.run_id)}
+    before = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL)
+    return any(s.gate == "approval" and status.get(s.id, StepStatus.PENDING) not in before
+               for s in runbook_from_dict(run.runbook).order())
+
+
+def refuse_over_half_done(journal: Journal, plan: RunPlan, now_alive: Callable[[RunRecord], bool]) -> None:
+    """A new failover (or drill) of a site whose failover is held at a gate with changes made (not stood down)
+    would run over it, and a stand-down of either would undo what the other counts on: not ready (exit 4)
+    before anything is recorded, naming the run and both ways out. Only ``held`` (1.2): a new run after an
+    interrupted or failed one stays allowed, as before 1.2 (readiness still names those)."""
+    held = [r.run_id for r in half_done_failovers(journal, plan.site.site, now_alive) if r.status == RunStatus.HELD]
+    if held:
+        ways = "; ".join(f"`orchestrator resume {r}` or `orchestrator stand-down {r}`" for r in held)
+        raise NotReady(f"failover {', '.join(held)} of site {plan.site.site} is held at its gate with changes made: "
+                       f"the {plan.request.kind} was not started; {ways}")

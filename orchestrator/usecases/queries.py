@@ -17,7 +17,7 @@ from orchestrator.journal.sqlite import SqliteJournal
 from orchestrator.model import RunStatus, StepStatus
 from orchestrator.settings import Settings
 from orchestrator.site import Site, load_site
-from orchestrator.usecases.gates import half_done_failovers
+from orchestrator.usecases.plan import half_done_failovers, passed_gate
 from orchestrator.usecases.records import (
     DrillsResult,
     EvidenceResult,
@@ -27,7 +27,7 @@ from orchestrator.usecases.records import (
     StepView,
     WorkerResult,
 )
-from orchestrator.usecases.session import services_of, session
+from orchestrator.usecases.session import has_local_journal, services_of, session
 from orchestrator.usecases.wiring import Wiring
 
 if TYPE_CHECKING:
@@ -115,8 +115,9 @@ class QueryUseCases:
         now = self.settings.clock.now()
         with session(self.settings, site) as opened:
             journal = opened.journal
-            half_done = [r.run_id for r in half_done_failovers(journal, site.site,
-                                                               lambda r: not run_orphaned(journal, r))]
+            stopped = half_done_failovers(journal, site.site, lambda r: not run_orphaned(journal, r))
+            half_done = [r.run_id for r in stopped]
+            past_gate = {r.run_id for r in stopped if passed_gate(journal, r)}
             extra = []
             if site.primary is not None:
                 from orchestrator import watcher
@@ -126,7 +127,7 @@ class QueryUseCases:
             open_findings = evidence_run.store_for(self.settings.state_dir, site, self.settings.clock).list(site.site)
             extra.append(findings_mod.readiness_check(open_findings, now))
             return ready_mod.evaluate(opened.services, site, journal.drills(site.site, 50), now, strict,
-                                      max_drill_age_days, half_done, extra)
+                                      max_drill_age_days, half_done, extra, past_gate)
 
     def drills(self, site_file: Path | None = None, last: int = 10, chart: Path | None = None) -> DrillsResult:
         """The trend of the last drills: RTO, RPO, pass/fail; each step's p50/p90 over them."""
@@ -145,11 +146,28 @@ class QueryUseCases:
 
         verdict = verify_mod.verify_pack(verify_mod.pack_of(self.settings.reports, run_id))
         problems = list(verdict.problems)
-        if site_file is not None:
+        site = load_site(site_file) if site_file is not None else self._site_of_run(run_id)
+        if site is not None:  # the copy in the evidence bucket the site names (none named: nothing to check)
             from orchestrator.evidence import upload
 
-            problems += upload.verify_copy(load_site(site_file), run_id, verdict.pack, self.settings.clock)
+            problems += upload.verify_copy(site, run_id, verdict.pack, self.settings.clock)
         return EvidenceResult(run_id, verdict.pack, tuple(problems), verdict.files, verdict.records)
+
+    def _site_of_run(self, run_id: str) -> Site | None:
+        """The site a run of the local journal used, as journaled (None: no local journal, or not its run)."""
+        from orchestrator import site_change
+        from orchestrator.journal.records import RunNotFound
+
+        if not has_local_journal(self.settings):
+            return None
+        journal = SqliteJournal(self.settings.state_dir)
+        try:
+            run = journal.get_run(run_id)
+        except RunNotFound:
+            return None
+        finally:
+            journal.close()
+        return site_change.site_of_run(run.settings, run.site_file)
 
     def findings(self, only_open: bool = False, site_file: Path | None = None) -> list[dict[str, Any]]:
         from orchestrator.evidence import run as evidence_run

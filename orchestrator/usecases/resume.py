@@ -31,7 +31,8 @@ class RecordedRun:
     changes: tuple[site_change.Difference, ...] = ()
 
 
-def recorded_run(settings: Settings, run_id: str, site_file: Path | None, allowed: tuple[str, ...]) -> RecordedRun:
+def recorded_run(settings: Settings, run_id: str, site_file: Path | None, allowed: tuple[str, ...],
+                 command: str = "resume") -> RecordedRun:
     """The run's journal, record and site: the journaled site, or the given file's when it matches it; and the
     allowed changes, for the caller to journal (``record_site_change``) once it holds the lock. Writes nothing."""
     if site_file is None:
@@ -44,7 +45,7 @@ def recorded_run(settings: Settings, run_id: str, site_file: Path | None, allowe
             local.close()
             raise InvalidInput(
                 f"no run {run_id!r} in the local journal ({local.path}); in team mode pass --site SITE.json",
-                source="resume",
+                source=command,
             ) from None
         return RecordedRun(local, run, site_change.site_of_run(run.settings, run.site_file) or load_site(run.site_file))
     given = load_site(site_file)

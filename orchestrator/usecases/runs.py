@@ -14,6 +14,7 @@ from orchestrator.clock import iso
 from orchestrator.engine import Approver, Engine, Observer, Outcome
 from orchestrator.engine.runner import step_context
 from orchestrator.errors import OrchestratorError
+from orchestrator.journal.lease import run_orphaned
 from orchestrator.journal.protocols import Journal
 from orchestrator.journal.records import RunRecord, RunSettings
 from orchestrator.model import EventName, RunStatus
@@ -66,6 +67,8 @@ class RunUseCases:
             with structlog.contextvars.bound_contextvars(run_id=run_id):
                 planning.refuse_unmatched_critical(plan, self.settings.clock)
             journal = open_journal(self.settings, plan.site)
+            if request.kind in ("failover", "drill"):
+                planning.refuse_over_half_done(journal, plan, lambda r: not run_orphaned(journal, r))
             engine = self._create(plan, journal, run_id, approver, display)
         except BaseException:  # not started (refused, lock held, bad input): nothing of it is left behind
             if journal is not None:

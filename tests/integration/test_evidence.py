@@ -256,3 +256,16 @@ def test_a_manifest_naming_files_outside_the_pack_is_altered_and_nothing_outside
     result = verify(run_id, state)
     assert result.returncode == 1
     assert "manifest.json: altered (names paths outside the pack: ../report.json)" in result.stdout
+
+
+def test_a_whole_pack_removed_from_a_reported_run_is_not_intact_exit_1(finished):
+    """The evidence/ folder of a run whose report is there deleted: every file of the pack was removed, so
+    `evidence verify` exits 1 naming it (contract: 1 naming what was removed), not 2 as for a run it never saw."""
+    import shutil
+
+    run_id, state, pack = finished
+    shutil.rmtree(pack)
+    result = verify(run_id, state)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith("evidence/: removed"), result.stdout
+    assert f"orchestrator resume {run_id}" in result.stdout

@@ -109,3 +109,21 @@ def _create_table(name: str) -> None:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                               {"AttributeName": "sk", "AttributeType": "S"}])
+
+
+def test_verify_without_site_checks_the_uploaded_copy_of_the_site_the_run_used(evidence_site, tmp_path):
+    """`evidence verify RUN_ID` as the contract writes it (no --site): the run's own site names an evidence
+    bucket, so its copy is checked too; a forged version on top of the locked one is named, exit 1."""
+    s3, site = evidence_site
+    state = tmp_path / "state"
+    done = orchestrator("failover", "--site", str(site), "--runbook", str(runbook(tmp_path)), "--yes",
+                        state_dir=state)
+    assert done.returncode == 0, done.stderr
+    run_id = run_id_of(done)
+    assert orchestrator("evidence", "verify", run_id, state_dir=state).returncode == 0
+    prefix = f"runs/{run_id}/evidence/"
+    s3.put_object(Bucket=BUCKET, Key=prefix + "decisions.json", Body=b"{}")
+    bad = orchestrator("evidence", "verify", run_id, state_dir=state)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert any(line.startswith(f"uploaded copy s3://{BUCKET}/{prefix}decisions.json: differs")
+               for line in bad.stdout.splitlines()), bad.stdout

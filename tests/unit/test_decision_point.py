@@ -15,6 +15,7 @@ from orchestrator.clock import parse_iso
 from orchestrator.engine.gates import Answer
 from orchestrator.errors import ApprovalRefused, ApprovalRequired
 from orchestrator.journal.sqlite import SqliteJournal
+from orchestrator.model import StepStatus
 from orchestrator.report import build_report
 from tests.helpers import load, make_engine, start_run
 
@@ -179,6 +180,52 @@ def test_stand_down_undoes_a_held_run_in_reverse_and_nobody_waits_at_the_gate(tm
     undone = [e["step"] for e in journal.get_events("run-1") if e["event"] == "compensation_succeeded"]
     assert undone == ["bulk", "prep"]
     assert not list(tmp_path.glob("prep.applied.*")) and not list(tmp_path.glob("bulk.applied.*"))
+
+
+def test_stand_down_also_undoes_a_step_its_killed_process_left_running(tmp_path, clock):
+    """A failover killed (kill -9) while a step applied leaves it ``running`` in the journal with what its
+    compensation needs already recorded (as seats-up records the group's size before changing it):
+    ``stand-down`` undoes it too, not only the completed steps, or the seats would stay scaled up under a run
+    that says every change was undone. A step killed before it changed anything is shown interrupted."""
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, _book(tmp_path))
+    killed = _steps(journal)["bulk"]
+    killed.status, killed.applied, killed.state = StepStatus.RUNNING, False, {"previous": 2}
+    journal.save_step(killed)
+    early = _steps(journal)["after"]  # killed before it recorded or changed anything: nothing to undo
+    early.status = StepStatus.RUNNING
+    journal.save_step(early)
+    engine2, _ = make_engine(tmp_path, clock)
+    outcome = engine2.stand_down("run-1")
+    assert outcome.status == "stood_down"
+    undone = [e["step"] for e in journal.get_events("run-1") if e["event"] == "compensation_succeeded"]
+    assert undone == ["bulk", "prep"]
+    assert not list(tmp_path.glob("bulk.applied.*")) and list(tmp_path.glob("bulk.rolledback.*"))
+    assert _steps(journal)["bulk"].status != StepStatus.RUNNING
+    assert _steps(journal)["after"].status == StepStatus.INTERRUPTED  # not "running" under a stood-down run
+
+
+def test_readiness_names_failback_not_stand_down_for_a_stopped_run_past_its_gate(tmp_path, clock):
+    """``runs.half_done`` names both ways out: ``resume`` and ``stand-down`` for a run held before its gate, but
+    ``resume`` and ``failback`` for one that failed after its gate (stand-down refuses it, exit 2)."""
+    from orchestrator.readiness import stopped_failovers
+    from orchestrator.usecases.plan import passed_gate
+
+    engine, journal = make_engine(tmp_path, clock)
+    with pytest.raises(ApprovalRequired):
+        start_run(engine, _book(tmp_path))
+    run = journal.get_run("run-1")
+    assert not passed_gate(journal, run)
+    cut = _steps(journal)["cut"]
+    cut.status = StepStatus.SUCCEEDED
+    journal.save_step(cut)
+    assert passed_gate(journal, run)
+    check = stopped_failovers(["run-0", "run-1"], past_gate={"run-1"})
+    assert not check.ok and check.blocking
+    assert "`orchestrator resume run-0` or `orchestrator stand-down run-0`" in check.detail
+    assert "`orchestrator resume run-1` or `orchestrator failback`" in check.detail
+    assert "stand-down run-1" not in check.detail
 
 
 def test_the_page_is_republished_every_minute_while_the_gate_waits_without_a_message(tmp_path, clock):

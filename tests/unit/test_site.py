@@ -79,6 +79,20 @@ BAD = [
     ("workers zero tries", "backup.workers",
      {"queue_url": "https://sqs.us-west-2.amazonaws.com/123456789012/q", "max_tries": 0},
      "backup.workers.max_tries", "greater than or equal to 1"),
+    # contract 1.2 keys: a misspelt key would silently fall back to a default (a probe's status, how long
+    # before the primary is down, the workers' tries), so it is refused, not ignored
+    ("misspelt probe key", "primary",
+     {"probes": [{"name": "agents", "http": "https://desktop.example.net/health", "expect_staus": 503}]},
+     "primary.probes[0].expect_staus", "unknown key"),
+    ("misspelt down_after_seconds", "primary",
+     {"probes": [{"name": "sbc", "tcp": "sbc.example.net:5061"}], "down_after": 60},
+     "primary.down_after", "unknown key"),
+    ("misspelt secondary probe key", "secondary",
+     {"probes": [{"name": "dr-sbc", "sip": "sbc.dr.example.net:5060", "transprot": "tcp"}]},
+     "secondary.probes[0].transprot", "unknown key"),
+    ("misspelt workers key", "backup.workers",
+     {"queue_url": "https://sqs.us-west-2.amazonaws.com/123456789012/q", "max_trys": 5},
+     "backup.workers.max_trys", "unknown key"),
 ]
 
 
@@ -125,6 +139,10 @@ CONNECT_BAD = [
      "connect.instance_arn", "should match pattern"),
     ("instance ARN without the instance", "connect.instance_arn", "arn:aws:connect:us-east-1:123456789012:instance/",
      "connect.instance_arn", "should match pattern"),
+    ("misspelt test call key", "connect.test_call",
+     {"contact_flow_id": "2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a", "queue_id": "9b8a7c6d-5e4f-4a3b-b2c1-d0e9f8a7b6c5",
+      "destination_phone_number": "+15555550100", "answer_within": 30},
+     "connect.test_call.answer_within", "unknown key"),
 ]
 
 
@@ -206,3 +224,22 @@ def _write(tmp_path, data):
     path = tmp_path / "site.json"
     path.write_text(json.dumps(data))
     return path
+
+
+def test_unknown_keys_elsewhere_load_with_one_warning_naming_file_and_key(tmp_path):
+    """An unknown key outside the 1.2 objects still loads (a newer stack may output more), but is not silent: one
+    warning names FILE:key.path (a misspelt optional `state` would silently turn team mode off)."""
+    from structlog.testing import capture_logs
+
+    data = {**copy.deepcopy(BASE), "stat": {"table": "cc-dr-runs"}}
+    data["seats"]["targte"] = 80
+    path = _write(tmp_path, data)
+    with capture_logs() as logs:
+        load_site(path)
+        load_site(path)
+    warned = [e for e in logs if e["event"] == "site.unknown_keys"]
+    assert len(warned) == 1 and warned[0]["log_level"] == "warning"
+    assert warned[0]["keys"] == [f"{path}:seats.targte", f"{path}:stat"]
+    with capture_logs() as logs:
+        load_site(SITE)  # the contract's example: nothing unknown
+    assert not [e for e in logs if e["event"] == "site.unknown_keys"]
