@@ -107,7 +107,7 @@ def _site_arns(cfg: SiteConfig, dns: Dns, seats: Seats, restore: Restore, vpn: V
                workers: Workers | None = None, evidence: Evidence | None = None) -> pulumi.Output:
     """The ARNs of the resources declared above (an Output of :class:`SiteArns`): what the roles are scoped to."""
     page = cfg.notify.status_page
-    arns = pulumi.Output.all(
+    return pulumi.Output.all(
         dns.zone_id, seats.group.arn, restore.bucket.arn, notify.topic_arn, vpn.key_secret.arn,
         restore.key_secret.arn, state.table.arn if state is not None else None, _connect_arns(cfg, connect),
         status_page.bucket.arn if status_page is not None else None,
@@ -117,7 +117,6 @@ def _site_arns(cfg: SiteConfig, dns: Dns, seats: Seats, restore: Restore, vpn: V
                                topic_arn=v[3], secret_arns=(v[4], v[5]), table_arn=v[6], connect=v[7],
                                status_page_arn=f"{v[8]}/{page.key}" if v[8] and page else None,
                                work_queue_arn=v[9], evidence_bucket_arn=v[10]))
-    return arns
 
 
 def _access(cfg: SiteConfig, tags: Tags, arns: pulumi.Output) -> Access:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import pytest
@@ -32,13 +33,17 @@ def evidence_site(aws_env, tmp_path):
     return s3, path
 
 
-def test_the_pack_is_uploaded_object_locked_and_verify_checks_the_copy(evidence_site, tmp_path):
-    s3, site = evidence_site
+def _failover(site: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A failover of the evidence site (its pack uploaded at the end): its state dir and run id."""
     state = tmp_path / "state"
     done = orchestrator("failover", "--site", str(site), "--runbook", str(runbook(tmp_path)), "--yes",
                         state_dir=state)
     assert done.returncode == 0, done.stderr
-    run_id = run_id_of(done)
+    return state, run_id_of(done)
+
+def test_the_pack_is_uploaded_object_locked_and_verify_checks_the_copy(evidence_site, tmp_path):
+    s3, site = evidence_site
+    state, run_id = _failover(site, tmp_path)
     pack = state / "reports" / run_id / "evidence"
     prefix = f"runs/{run_id}/evidence/"
     keys = {o["Key"][len(prefix):] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]}
@@ -115,11 +120,7 @@ def test_verify_without_site_checks_the_uploaded_copy_of_the_site_the_run_used(e
     """`evidence verify RUN_ID` as the contract writes it (no --site): the run's own site names an evidence
     bucket, so its copy is checked too; a forged version on top of the locked one is named, exit 1."""
     s3, site = evidence_site
-    state = tmp_path / "state"
-    done = orchestrator("failover", "--site", str(site), "--runbook", str(runbook(tmp_path)), "--yes",
-                        state_dir=state)
-    assert done.returncode == 0, done.stderr
-    run_id = run_id_of(done)
+    state, run_id = _failover(site, tmp_path)
     assert orchestrator("evidence", "verify", run_id, state_dir=state).returncode == 0
     prefix = f"runs/{run_id}/evidence/"
     s3.put_object(Bucket=BUCKET, Key=prefix + "decisions.json", Body=b"{}")
